@@ -1,0 +1,43 @@
+# Two entry points for a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+SAMPLE_ISSUE ?= issue-1
+
+.PHONY: demo test golden bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(STAMP)
+
+## demo: install into .venv, then build, check and dry-run send the sample issue
+demo: $(STAMP)
+	$(BIN)/newsletter check $(SAMPLE_ISSUE)
+	$(BIN)/newsletter build $(SAMPLE_ISSUE)
+	@if $(BIN)/newsletter send --help >/dev/null 2>&1; then \
+		$(BIN)/newsletter send $(SAMPLE_ISSUE) --dry-run; fi
+
+## test: install with test extras into .venv, run the whole suite
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest
+
+## golden: regenerate the golden files of the sample issue after an intended change
+golden: $(TEST_STAMP)
+	$(BIN)/python -m tests.golden
+
+## bench: print the benchmark figures
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
