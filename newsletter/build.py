@@ -1,0 +1,69 @@
+"""Build an issue: load, render, check, and write `build/<issue>/email.html` and `email.txt`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.checks import CheckFailed, CheckReport, check_email
+from newsletter.config import Settings
+from newsletter.content import load_issue
+from newsletter.errors import NewsletterError
+from newsletter.render import RenderedEmail, render_issue
+
+
+@dataclass(frozen=True)
+class BuiltIssue:
+    email: RenderedEmail
+    report: CheckReport
+    html_path: Path
+    text_path: Path
+
+
+def render_and_check(settings: Settings, name: str) -> tuple[RenderedEmail, CheckReport]:
+    """Load and render issue `name` and check the result; raises if it does not load."""
+    email = render_issue(settings, load_issue(settings, name))
+    return email, check_email(settings, email)
+
+
+def check_issue(settings: Settings, name: str) -> CheckReport:
+    """Every finding about issue `name`, a failure to load or render among them."""
+    try:
+        return render_and_check(settings, name)[1]
+    except NewsletterError as exc:
+        report = CheckReport(name)
+        report.error(str(exc))
+        return report
+
+
+def build_issue(settings: Settings, name: str) -> BuiltIssue:
+    """Render issue `name`, refuse it if a check fails, and write both parts."""
+    email, report = render_and_check(settings, name)
+    if not report.ok:
+        raise CheckFailed(report)
+    folder = output_dir(settings, email.issue.name)
+    html_path = write_atomically(folder / "email.html", email.html)
+    text_path = write_atomically(folder / "email.txt", email.text)
+    return BuiltIssue(email, report, html_path, text_path)
+
+
+def output_dir(settings: Settings, issue_name: str) -> Path:
+    return settings.build_dir / issue_name
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,106 @@
+"""What `newsletter check` reports about a rendered issue, and what `build`/`send` refuse.
+
+Errors make the email unsendable (no unsubscribe link, no postal address, an
+issue or template that does not load); warnings are worth a look (Gmail's
+clipping, images without alt text, plain `http://` links, a long subject).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from newsletter import merge
+from newsletter.config import Settings
+from newsletter.errors import NewsletterError
+from newsletter.render import RenderedEmail
+
+# Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
+GMAIL_CLIP_BYTES = 102 * 1024
+SUBJECT_MAX_CHARS = 78
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Literal["error", "warning"]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    issue: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, message: str) -> None:
+        self.findings.append(Finding("error", message))
+
+    def warn(self, message: str) -> None:
+        self.findings.append(Finding("warning", message))
+
+
+class CheckFailed(NewsletterError):
+    """The issue has errors that make it unsendable."""
+
+    def __init__(self, report: CheckReport) -> None:
+        self.report = report
+        count = len(report.errors)
+        super().__init__(
+            f"{report.issue} has {count} error{'s' if count != 1 else ''}: "
+            + "; ".join(f.message for f in report.errors)
+        )
+
+
+def check_email(settings: Settings, email: RenderedEmail) -> CheckReport:
+    """Check a rendered issue; never raises for what it finds."""
+    import lxml.html  # premailer's parser, already loaded by rendering
+
+    report = CheckReport(email.issue.name)
+    report.findings.extend(Finding("warning", note) for note in email.issue.warnings)
+    tree = lxml.html.document_fromstring(email.html)
+    unsubscribe_tag = merge.MergeField("html", merge.UNSUBSCRIBE_FIELD).tag
+    hrefs = [a.get("href", "") for a in tree.iter("a")]
+    if unsubscribe_tag not in hrefs:
+        report.error("the HTML part has no unsubscribe link: keep {{ unsubscribe_url }} in an href of the footer")
+    if merge.MergeField("text", merge.UNSUBSCRIBE_FIELD).tag not in email.text:
+        report.error("the text part has no unsubscribe link: keep {{ unsubscribe_url }} in email.txt")
+    address = " ".join(settings.postal_address.split())
+    if address not in " ".join(tree.text_content().split()) or address not in " ".join(email.text.split()):
+        report.error(
+            "the postal address from newsletter.yaml is missing from the email "
+            "(anti-spam laws require it): keep {{ publication.postal_address }} in the footer of both templates"
+        )
+    if not email.subject.strip():
+        report.error("the subject is empty")
+    if email.html_bytes > GMAIL_CLIP_BYTES:
+        report.warn(
+            f"the HTML is {email.html_bytes / 1024:.0f} KB: Gmail clips emails over 102 KB, hiding the rest "
+            "and the unsubscribe link; shorten the issue or split it"
+        )
+    for img in tree.iter("img"):
+        if img.get("alt") is None or (not img.get("alt", "").strip() and img.get("role") != "presentation"):
+            report.warn(f"image {img.get('src')} has no alt text: describe it for readers who cannot see it")
+    insecure = sorted({h for h in hrefs if h.startswith("http://")} | {
+        str(img.get("src")) for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")
+    })
+    for url in insecure:
+        report.warn(f"{url} is an http:// link: use https:// where the site has it")
+    if len(email.subject) > SUBJECT_MAX_CHARS:
+        report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
+    if not email.issue.preheader:
+        report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
+    return report

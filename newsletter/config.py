@@ -1,0 +1,201 @@
+"""The publication's settings: `newsletter.yaml` read once into a typed `Settings`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newsletter.errors import ConfigError, where
+from newsletter.yamlfile import YamlMapping, read_mapping
+
+CONFIG_FILE = "newsletter.yaml"
+DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
+DEFAULT_TIMEOUT = 30.0
+
+KNOWN_KEYS = {
+    "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
+    "sendgrid", "language",
+}
+REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
+SENDGRID_KEYS = {"asm_group_id", "categories", "timeout"}
+
+
+class ConfigWarning(UserWarning):
+    """Something in `newsletter.yaml` is ignored; the CLI prints these."""
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SendGridSettings:
+    asm_group_id: int | None = None
+    categories: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about the publication."""
+
+    root: Path
+    name: str
+    sender: Address
+    reply_to: Address | None
+    postal_address: str
+    base_url: str
+    unsubscribe_url: str | None
+    sendgrid: SendGridSettings
+    language: str = "en"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def subscribers_dir(self) -> Path:
+        return self.root / "subscribers"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    def web_url(self, issue_name: str) -> str:
+        """Where the web version of an issue lives."""
+        return f"{self.base_url}/{issue_name}/"
+
+    @property
+    def sendgrid_url(self) -> str:
+        """SendGrid's base URL; the environment points tests at a local double."""
+        return os.environ.get("NEWSLETTER_SENDGRID_URL", "").rstrip("/") or DEFAULT_SENDGRID_URL
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` that holds `newsletter.yaml`."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {where(start)} or any folder above it: "
+        "run this inside a publication, or create one with `newsletter init DIR`"
+    )
+
+
+def load_settings(root: Path | None = None) -> Settings:
+    """Read `newsletter.yaml` from `root` (default: found from the current directory)."""
+    root = root if root is not None else find_root()
+    config = read_mapping(root / CONFIG_FILE, ConfigError)
+    return _settings_from(root, config)
+
+
+def _settings_from(root: Path, config: YamlMapping) -> Settings:
+    data = config.data
+    for key in data:
+        if key not in KNOWN_KEYS:
+            warnings.warn(
+                f"{config.where(key)}: unknown key {key!r} is ignored "
+                f"(known keys: {', '.join(sorted(KNOWN_KEYS))})",
+                ConfigWarning,
+                stacklevel=2,
+            )
+    missing = [key for key in REQUIRED_KEYS if data.get(key) in (None, "")]
+    if missing:
+        raise ConfigError(
+            f"{config.where()}: missing required key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}"
+        )
+    base_url = _text(config, "base_url").rstrip("/")
+    if not base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"{config.where('base_url')}: base_url must be an https:// URL")
+    unsubscribe_url = _optional_text(config, "unsubscribe_url")
+    if unsubscribe_url is not None and "{email}" not in unsubscribe_url:
+        raise ConfigError(
+            f"{config.where('unsubscribe_url')}: unsubscribe_url must contain {{email}}, "
+            "where each subscriber's address goes"
+        )
+    reply_to = data.get("reply_to")
+    return Settings(
+        root=root,
+        name=_text(config, "name"),
+        sender=_address(config, "from", data["from"]),
+        reply_to=_address(config, "reply_to", reply_to) if reply_to else None,
+        postal_address=_text(config, "postal_address"),
+        base_url=base_url,
+        unsubscribe_url=unsubscribe_url,
+        sendgrid=_sendgrid(config),
+        language=_optional_text(config, "language") or "en",
+    )
+
+
+def _text(config: YamlMapping, key: str) -> str:
+    value = config.data.get(key)
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise ConfigError(f"{config.where(key)}: {key} must be text")
+    return str(value).strip()
+
+
+def _optional_text(config: YamlMapping, key: str) -> str | None:
+    if config.data.get(key) in (None, ""):
+        return None
+    return _text(config, key)
+
+
+def _address(config: YamlMapping, key: str, value: Any) -> Address:
+    if isinstance(value, str):
+        return Address(email=value.strip())
+    if isinstance(value, dict) and isinstance(value.get("email"), str) and value["email"].strip():
+        name = value.get("name") or ""
+        if not isinstance(name, str):
+            raise ConfigError(f"{config.where(key)}: {key}.name must be text")
+        return Address(email=value["email"].strip(), name=name.strip())
+    raise ConfigError(
+        f"{config.where(key)}: {key} must be an address, or a mapping with `email` and `name`"
+    )
+
+
+def _sendgrid(config: YamlMapping) -> SendGridSettings:
+    value = config.data.get("sendgrid") or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid must be a mapping")
+    for key in value:
+        if key not in SENDGRID_KEYS:
+            warnings.warn(
+                f"{config.where('sendgrid')}: unknown key sendgrid.{key} is ignored "
+                f"(known keys: {', '.join(sorted(SENDGRID_KEYS))})",
+                ConfigWarning,
+                stacklevel=3,
+            )
+    group = value.get("asm_group_id")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int)):
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.asm_group_id must be a number")
+    categories = value.get("categories") or []
+    if isinstance(categories, str):
+        categories = [categories]
+    if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.categories must be a list of text")
+    if len(categories) > 10 or any(len(c) > 255 or not c.isascii() for c in categories):
+        raise ConfigError(
+            f"{config.where('sendgrid')}: SendGrid takes at most 10 categories, "
+            "each ASCII and at most 255 characters"
+        )
+    timeout = value.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be seconds above 0")
+    return SendGridSettings(
+        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout)
+    )

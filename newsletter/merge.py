@@ -1,0 +1,114 @@
+"""Merge fields: per-subscriber values in an email that is rendered only once.
+
+The templates are rendered once per issue with a stand-in `subscriber` whose
+fields render as tags, such as `[%html:first_name|friend%]` in the HTML part and
+`[%text:first_name|friend%]` in the text part. At send time each recipient gets a
+value per tag (SendGrid substitutions): HTML-escaped for `html` tags, as written
+for `text` tags. Subscriber values are only ever substituted, never rendered as
+templates, so nothing a subscriber typed can run.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Part = Literal["html", "text"]
+
+TAG_PATTERN = re.compile(r"\[%(html|text):([^%|\]:]+)(?:\|([^%\]]*))?%\]")
+_FORBIDDEN = set("%|]:[")
+
+# The per-recipient field every email has: its unsubscribe link.
+UNSUBSCRIBE_FIELD = "unsubscribe_url"
+
+
+class MergeFieldMisuse(Exception):
+    """A template used a merge field in a way that needs its value at render time."""
+
+
+@dataclass(frozen=True)
+class MergeField:
+    """One tag found in a rendered part: which field, its fallback, and which part."""
+
+    part: Part
+    field: str
+    fallback: str = ""
+
+    @property
+    def tag(self) -> str:
+        fallback = f"|{self.fallback}" if self.fallback else ""
+        return f"[%{self.part}:{self.field}{fallback}%]"
+
+    def value_for(self, values: Mapping[str, str]) -> str:
+        """The substitution for a recipient whose fields are `values`."""
+        value = values.get(self.field) or self.fallback
+        # A value that looks like a tag must not be expanded by a second pass.
+        value = value.replace("[%", "[ %")
+        return html.escape(value, quote=True) if self.part == "html" else value
+
+
+class MergeTag:
+    """What `{{ subscriber.first_name }}` renders to while the issue is rendered."""
+
+    __slots__ = ("part", "field", "fallback")
+
+    def __init__(self, part: Part, field: str, fallback: str = "") -> None:
+        if not field or _FORBIDDEN & set(field) or _FORBIDDEN & set(fallback):
+            raise MergeFieldMisuse(
+                f"merge field {field!r} with fallback {fallback!r}: "
+                "names and fallbacks may not contain % | : [ or ]"
+            )
+        self.part, self.field, self.fallback = part, field, fallback
+
+    def __str__(self) -> str:
+        return MergeField(self.part, self.field, self.fallback).tag
+
+    __html__ = __str__
+
+    def __bool__(self) -> bool:
+        raise MergeFieldMisuse(
+            f"subscriber.{self.field} is filled per recipient when the issue is sent, so a "
+            f"template cannot test it; write {{{{ subscriber.{self.field} | default('...') }}}}"
+        )
+
+    def with_fallback(self, fallback: str) -> MergeTag:
+        return MergeTag(self.part, self.field, str(fallback))
+
+
+class SubscriberFields:
+    """The `subscriber` of a template: any field, as a merge tag for `part`."""
+
+    def __init__(self, part: Part) -> None:
+        self._part = part
+
+    def __getattr__(self, field: str) -> MergeTag:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        return MergeTag(self._part, field)
+
+    def __getitem__(self, field: str) -> MergeTag:
+        return MergeTag(self._part, field)
+
+
+def fields_in(*documents: str) -> tuple[MergeField, ...]:
+    """Every distinct merge field used in `documents`, in order of first use."""
+    found: dict[str, MergeField] = {}
+    for document in documents:
+        for match in TAG_PATTERN.finditer(document):
+            found.setdefault(match.group(0), MergeField(match[1], match[2], match[3] or ""))  # type: ignore[arg-type]
+    return tuple(found.values())
+
+
+def substitutions(fields: Iterable[MergeField], values: Mapping[str, str]) -> dict[str, str]:
+    """The SendGrid `substitutions` of one recipient."""
+    return {f.tag: f.value_for(values) for f in fields}
+
+
+def fill(document: str, values: Mapping[str, str]) -> str:
+    """`document` with its tags replaced, as one recipient will see it (previews, proofs)."""
+    return TAG_PATTERN.sub(
+        lambda m: MergeField(m[1], m[2], m[3] or "").value_for(values), document  # type: ignore[arg-type]
+    )

@@ -1,0 +1,144 @@
+"""An `Issue` → the email's final HTML and plain text, rendered and inlined once.
+
+Both parts carry merge-field tags (see `merge`) in place of per-subscriber
+values, so a send renders and inlines the issue once, whatever the list's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from newsletter import merge
+from newsletter.config import Settings
+from newsletter.content import Issue
+from newsletter.errors import TemplateError, where
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+HTML_TEMPLATE = "email.html"
+TEXT_TEMPLATE = "email.txt"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """The two parts of an issue's email, with merge-field tags still in them."""
+
+    issue: Issue
+    subject: str
+    html: str
+    text: str
+
+    @cached_property
+    def merge_fields(self) -> tuple[merge.MergeField, ...]:
+        return merge.fields_in(self.text, self.html)
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
+    """Render `issue` with the publication's templates (falling back to the package's)."""
+    env = _environment(settings.templates_dir)
+    context: dict[str, Any] = {"publication": settings, "issue": issue}
+    html = _render(env, HTML_TEMPLATE, context, "html")
+    text = _render(env, TEXT_TEMPLATE, context, "text")
+    return RenderedEmail(
+        issue=issue, subject=issue.subject, html=inline_css(html), text=_tidy_text(text)
+    )
+
+
+def template_sources(settings: Settings) -> list[Path]:
+    """The template files in use, for `preview --serve` to watch."""
+    return sorted(p for folder in (settings.templates_dir, PACKAGE_TEMPLATES) if folder.is_dir() for p in folder.iterdir())
+
+
+_environments: dict[Path, jinja2.Environment] = {}
+
+
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    # One environment per process and folder: Jinja caches compiled templates in it.
+    env = _environments.get(templates_dir)
+    if env is None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(templates_dir), str(PACKAGE_TEMPLATES)]),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=True,
+        )
+        env.filters["default"] = _default
+        env.filters["d"] = _default
+        env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}"
+        _environments[templates_dir] = env
+    return env
+
+
+def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """Jinja's `default`, which for a merge field sets the fallback used when it is empty."""
+    if isinstance(value, merge.MergeTag):
+        return value.with_fallback(default_value)
+    return jinja2.filters.do_default(value, default_value, boolean)
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any], part: merge.Part) -> str:
+    try:
+        template = env.get_template(name)
+        return template.render(context, subscriber=merge.SubscriberFields(part),
+                               unsubscribe_url=merge.MergeTag(part, merge.UNSUBSCRIBE_FIELD))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{where(exc.filename or exc.name or name, exc.lineno)}: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template {exc.name!r} not found in {where(env.loader.searchpath[0])} or the package's defaults") from None  # type: ignore[union-attr]
+    except (jinja2.UndefinedError, merge.MergeFieldMisuse, jinja2.TemplateError) as exc:
+        filename, line = _template_frame(exc)
+        message = str(exc)
+        if isinstance(exc, jinja2.UndefinedError):
+            message += " (check the name against the template variables in the README)"
+        raise TemplateError(f"{where(filename or name, line)}: {message}") from None
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """The innermost template file and line in `exc`'s traceback, as Jinja rewrote it."""
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".txt", ".css")):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def inline_css(html: str) -> str:
+    """Move the `<style>` rules onto the elements, once per issue.
+
+    Rules premailer cannot inline (media queries, dark mode, client hacks) live in
+    `<style data-premailer="ignore">`, which it leaves alone, `!important` included.
+    """
+    from premailer import Premailer  # imported here: it is slow to import and only build needs it
+
+    return Premailer(
+        html,
+        allow_network=False,
+        remove_classes=False,
+        disable_basic_attributes=["width", "height"],
+        cssutils_logging_level=logging.CRITICAL,
+        disable_validation=True,
+    ).transform(pretty_print=False)
+
+
+def _tidy_text(text: str) -> str:
+    """At most one blank line in a row, no trailing spaces, one final newline."""
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+

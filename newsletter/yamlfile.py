@@ -1,0 +1,65 @@
+"""Reading the small YAML files of a publication, with line numbers for messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from newsletter.errors import NewsletterError, where
+
+
+@dataclass
+class YamlMapping:
+    """A top-level YAML mapping and the line of each of its keys."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+    first_line: int = 1
+
+    def where(self, key: str | None = None) -> str:
+        """`file:line` of `key`, or of the mapping itself."""
+        return where(self.path, self.lines.get(key, self.first_line) if key else None)
+
+
+def parse_mapping(
+    text: str, path: Path, error: type[NewsletterError], line_offset: int = 0
+) -> YamlMapping:
+    """Parse `text` (read from `path`) as a YAML mapping or raise `error` naming the line.
+
+    `line_offset` is added to line numbers, for YAML that starts further down a file
+    (front matter after its `---`).
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 + line_offset if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{where(path, line)}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise error(f"{where(path, 1 + line_offset)}: expected a mapping of `key: value` lines")
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            lines[str(key_node.value)] = key_node.start_mark.line + 1 + line_offset
+    return YamlMapping(path, {str(k): v for k, v in data.items()}, lines, 1 + line_offset)
+
+
+def read_mapping(path: Path, error: type[NewsletterError]) -> YamlMapping:
+    """Read and parse a YAML file that holds one mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{where(path)}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{where(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{where(path)}: cannot read ({exc.strerror})") from None
+    return parse_mapping(text, path, error)
