@@ -1,0 +1,43 @@
+"""Fixtures shared by the tests: a publication in a temporary folder, a SendGrid double."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sendgrid_double import SHARED_SENDGRID, SendGridDouble
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def publication(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's sample publication, as the current directory."""
+    root = tmp_path / "pub"
+    root.mkdir()
+    shutil.copy(REPO / "newsletter.yaml", root / "newsletter.yaml")
+    shutil.copytree(REPO / "issues", root / "issues")
+    shutil.copytree(REPO / "templates", root / "templates")
+    (root / "subscribers").mkdir()
+    shutil.copy(REPO / "subscribers" / "main.csv", root / "subscribers" / "main.csv")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[SendGridDouble]:
+    """A running SendGrid double; NEWSLETTER_SENDGRID_URL and SENDGRID_API_KEY point at it."""
+    with SendGridDouble() as double:
+        monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", double.url)
+        monkeypatch.setenv("SENDGRID_API_KEY", double.api_key)
+        yield double
+
+
+@pytest.fixture
+def sendgrid_schema() -> None:
+    """Skips the test where SendGrid's published schema is not beside the project."""
+    if not (SHARED_SENDGRID / "mail_send_request.patched.schema.json").is_file():
+        pytest.skip(f"SendGrid's published schema is not at {SHARED_SENDGRID} (../shared/sendgrid/ is absent)")

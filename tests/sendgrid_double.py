@@ -1,0 +1,302 @@
+"""A local stand-in for SendGrid's v3 API: a real HTTP server on 127.0.0.1.
+
+It answers POST /v3/mail/send as SendGrid does (202 with X-Message-Id, or an
+error body of the documented shape), checks every body against SendGrid's
+published JSON Schema (read from ../shared/sendgrid/ when that folder exists)
+and against the rules the schema cannot express (FACTS.md), and serves the
+suppression lists page by page with `Link` headers. Tests script faults
+(429, 5xx, dropped connections, stalled answers) with `script()`.
+
+Used by the tests and by the benchmarks; nothing in the package imports it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SHARED_SENDGRID = Path(__file__).resolve().parents[2] / "shared" / "sendgrid"
+SCHEMA_FILE = SHARED_SENDGRID / "mail_send_request.patched.schema.json"
+RESERVED_HEADERS = {
+    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
+}
+SUPPRESSION_KINDS = ("unsubscribes", "bounces", "spam_reports", "invalid_emails", "blocks")
+DEFAULT_PAGE_LIMIT = 500
+
+
+# -- scripted answers to POST /v3/mail/send ---------------------------------------------
+
+@dataclass
+class Respond:
+    """Answer with this status (and headers, body) instead of validating."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+@dataclass
+class Drop:
+    """Read the request, then close the connection without an answer."""
+
+
+@dataclass
+class Stall:
+    """Read the request, then wait `seconds` before answering normally (a client times out)."""
+
+    seconds: float
+    accept: bool = True  # whether SendGrid "processed" it: the mail counts as accepted
+
+
+def load_schema() -> dict[str, Any] | None:
+    if not SCHEMA_FILE.is_file():
+        return None
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+class SendGridDouble:
+    """Start with `start()` (returns the base URL), stop with `stop()`."""
+
+    def __init__(self, api_key: str | None = None, schema: dict[str, Any] | None = None,
+                 validate: bool = True) -> None:
+        self.api_key = api_key or "SG." + secrets.token_urlsafe(16) + "." + secrets.token_urlsafe(24)
+        self.validate = validate
+        self._validator = None
+        schema = schema if schema is not None else (load_schema() if validate else None)
+        if schema is not None:
+            import jsonschema
+
+            self._validator = jsonschema.Draft202012Validator(schema)
+        self.schema_checked = self._validator is not None
+        self.lock = threading.Lock()
+        self.script_queue: deque[Respond | Drop | Stall] = deque()
+        self.mail_requests: list[dict[str, Any]] = []   # every mail/send body received
+        self.accepted: list[dict[str, Any]] = []        # bodies answered 202
+        self.rejections: list[list[str]] = []           # validation errors of rejected bodies
+        self.request_headers: list[dict[str, str]] = []
+        self.suppressions: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SUPPRESSION_KINDS}
+        self.group_suppressions: dict[int, list[str]] = {}
+        self.suppression_pages_served = 0
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- life cycle
+    def start(self) -> str:
+        handler = type("Handler", (_Handler,), {"double": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> SendGridDouble:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting and inspection
+    def script(self, *answers: Respond | Drop | Stall) -> None:
+        """Queue answers for the next mail/send requests, one each, in order."""
+        with self.lock:
+            self.script_queue.extend(answers)
+
+    def accepted_recipients(self) -> list[str]:
+        """Every `to` address of every accepted request, duplicates kept."""
+        return [to["email"] for body in self.accepted for p in body["personalizations"] for to in p["to"]]
+
+    # -- mail/send
+    def check_mail_body(self, body: Any) -> list[str]:
+        """Every reason SendGrid would answer 400; empty when the body is valid."""
+        errors: list[str] = []
+        if self._validator is not None:
+            errors += [f"{'.'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
+                       for e in self._validator.iter_errors(body)]
+        if not isinstance(body, dict):
+            return errors or ["body is not a JSON object"]
+        errors += _facts_errors(body)
+        return errors
+
+    def handle_mail_send(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        errors = self.check_mail_body(body)
+        if errors:
+            self.rejections.append(errors)
+            return 400, {}, {"errors": [{"message": e, "field": None, "help": None} for e in errors]}
+        with self.lock:
+            self.accepted.append(body)
+            message_id = f"double-{next(self._ids):06d}-{secrets.token_hex(4)}"
+        return 202, {"X-Message-Id": message_id}, None
+
+    # -- suppressions
+    def suppression_page(self, kind: str, query: dict[str, list[str]]) -> tuple[list[dict[str, Any]], str]:
+        limit = int(query.get("limit", [DEFAULT_PAGE_LIMIT])[0])
+        offset = int(query.get("offset", [0])[0])
+        rows = self.suppressions[kind]
+        page = rows[offset:offset + limit]
+        links = [f'<{self.url}/v3/suppression/{kind}?limit={limit}&offset=0>; rel="first"']
+        if offset + limit < len(rows):
+            links.append(f'<{self.url}/v3/suppression/{kind}?limit={limit}&offset={offset + limit}>; rel="next"')
+        if offset > 0:
+            links.append(f'<{self.url}/v3/suppression/{kind}?limit={limit}&offset={max(offset - limit, 0)}>; rel="prev"')
+        last = max((len(rows) - 1) // limit * limit, 0)
+        links.append(f'<{self.url}/v3/suppression/{kind}?limit={limit}&offset={last}>; rel="last"')
+        with self.lock:
+            self.suppression_pages_served += 1
+        return page, ", ".join(links)
+
+
+def _facts_errors(body: dict[str, Any]) -> list[str]:
+    """The rules of FACTS.md that the JSON Schema cannot express."""
+    errors: list[str] = []
+    content = body.get("content") or []
+    types = [c.get("type") for c in content if isinstance(c, dict)]
+    if "text/html" in types and "text/plain" in types and types.index("text/plain") > types.index("text/html"):
+        errors.append("content: text/plain must come before text/html (RFC 1341, section 7.2)")
+    if types and types[0] not in ("text/plain", "text/html") and "text/plain" in types:
+        errors.append("content: text/plain must come first")
+    personalizations = body.get("personalizations") or []
+    seen: set[str] = set()
+    total = 0
+    for index, p in enumerate(personalizations):
+        if not isinstance(p, dict):
+            continue
+        for kind in ("to", "cc", "bcc"):
+            for recipient in p.get(kind) or []:
+                total += 1
+                email = str(recipient.get("email", "")).lower()
+                if email in seen:
+                    errors.append(f"personalizations.{index}.{kind}: You have included {email} more than once")
+                seen.add(email)
+                name = recipient.get("name")
+                if isinstance(name, str) and re.search(r"[;,]", name):
+                    errors.append(f"personalizations.{index}.{kind}: names may not contain ; or , ({name!r})")
+        for key in ("substitutions", "custom_args"):
+            value = p.get(key)
+            if isinstance(value, dict) and len(json.dumps(value, ensure_ascii=False).encode()) > 10_000:
+                errors.append(f"personalizations.{index}.{key}: over 10,000 bytes")
+        for header in (p.get("headers") or {}):
+            if header.lower() in RESERVED_HEADERS or " " in header or not header.isascii():
+                errors.append(f"personalizations.{index}.headers: {header!r} is reserved or invalid")
+    if total > 1000:
+        errors.append(f"personalizations: {total} recipients; at most 1000 per request")
+    if body.get("reply_to") and body.get("reply_to_list"):
+        errors.append("reply_to and reply_to_list cannot both be set")
+    for header in (body.get("headers") or {}):
+        if header.lower() in RESERVED_HEADERS:
+            errors.append(f"headers: {header!r} is reserved")
+    if body.get("custom_args") == {}:
+        errors.append("custom_args cannot be empty")
+    categories = body.get("categories") or []
+    if len(categories) > 10 or len(set(categories)) != len(categories):
+        errors.append("categories: at most 10, unique")
+    return errors
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    double: SendGridDouble
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorized(self) -> bool:
+        if self.headers.get("Authorization") == f"Bearer {self.double.api_key}":
+            return True
+        self._send_json(401, {"errors": [{"field": None, "message": "The provided authorization grant is invalid, expired, or revoked"}]})
+        return False
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        self.double.request_headers.append(dict(self.headers.items()))
+        if urlsplit(self.path).path != "/v3/mail/send":
+            self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})
+            return
+        if not self._authorized():
+            return
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._send_json(400, {"errors": [{"field": None, "message": f"Bad Request: {exc}"}]})
+            return
+        with self.double.lock:
+            self.double.mail_requests.append(body)
+            answer = self.double.script_queue.popleft() if self.double.script_queue else None
+        if isinstance(answer, Drop):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if isinstance(answer, Respond):
+            default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
+            self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
+            return
+        if isinstance(answer, Stall):
+            if answer.accept:
+                status, headers, payload = self.double.handle_mail_send(body)
+            time.sleep(answer.seconds)
+            if not answer.accept:
+                status, headers, payload = self.double.handle_mail_send(body)
+                self.double.accepted.pop() if status == 202 else None
+            try:
+                self._send_json(status, payload, headers)
+            except OSError:
+                pass
+            return
+        status, headers, payload = self.double.handle_mail_send(body)
+        self._send_json(status, payload, headers)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if not self._authorized():
+            return
+        match = re.fullmatch(r"/v3/suppression/(\w+)", parts.path)
+        if match and match[1] in SUPPRESSION_KINDS:
+            page, link = self.double.suppression_page(match[1], query)
+            self._send_json(200, page, {"Link": link})
+            return
+        match = re.fullmatch(r"/v3/asm/groups/(\d+)/suppressions", parts.path)
+        if match:
+            group = int(match[1])
+            if group not in self.double.group_suppressions:
+                self._send_json(404, {"errors": [{"field": None, "message": "Group not found"}]})
+                return
+            self._send_json(200, self.double.group_suppressions[group])
+            return
+        self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})
