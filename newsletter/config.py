@@ -199,3 +199,17 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
     return SendGridSettings(
         asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout)
     )
+
+
+API_KEY_VARIABLE = "SENDGRID_API_KEY"
+
+
+def sendgrid_api_key() -> str:
+    """The SendGrid API key, from the environment only: never from a file, never shown."""
+    key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    if not key:
+        raise ConfigError(
+            f"{API_KEY_VARIABLE} is not set: export it with an API key that can send mail "
+            "(SendGrid > Settings > API Keys); it is read from the environment only"
+        )
+    return key
