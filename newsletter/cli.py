@@ -114,5 +114,43 @@ def check(issue: str) -> None:
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
 
+@cli.command()
+@click.argument("issue")
+@click.option("--no-open", is_flag=True, help="Print the preview page's path instead of opening it.")
+@click.option("--serve", is_flag=True, help="Serve the preview on 127.0.0.1 and rebuild when a file changes.")
+@click.option("--port", default=8000, show_default=True, help="The port for --serve (0: any free port).")
+def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
+    """Render ISSUE and open a preview: desktop and phone widths, text part, checks.
+
+    \b
+    Example:
+      newsletter preview issue-12
+      newsletter preview issue-12 --serve
+    """
+    from newsletter import preview as previewing
+
+    settings = _settings()
+    if serve:
+        def report(result) -> None:  # noqa: ANN001
+            if isinstance(result, str):
+                click.echo(f"Serving the preview at {result} (Ctrl-C to stop); rebuilding on changes.")
+                if not no_open:
+                    click.launch(result)
+            elif isinstance(result, NewsletterError):
+                click.secho(f"error: {result}", fg="red", err=True)
+            else:
+                click.echo(f"rebuilt {where(result.page)}")
+
+        previewing.serve(settings, issue, port, on_rebuild=report)
+        return
+    built = previewing.write_preview(settings, issue)
+    _print_findings(built.report)
+    if no_open:
+        click.echo(where(built.page))
+    else:
+        click.echo(f"Opening {where(built.page)}")
+        click.launch(str(built.page))
+
+
 def main() -> None:
     cli(prog_name="newsletter")

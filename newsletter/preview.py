@@ -1,0 +1,188 @@
+"""`newsletter preview`: a page with the email at desktop and phone widths, its text part
+and the check results, written beside the build and optionally served with live rebuilds.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from itertools import islice
+from pathlib import Path
+
+from newsletter import merge
+from newsletter.build import output_dir, render_and_check, write_atomically
+from newsletter.checks import CheckReport
+from newsletter.config import CONFIG_FILE, Settings, load_settings
+from newsletter.content import issue_folder
+from newsletter.errors import NewsletterError
+from newsletter.render import RenderedEmail, template_sources
+
+PREVIEW_PAGE = "preview.html"
+PREVIEW_EMAIL = "preview-email.html"
+PREVIEW_TEXT = "preview-email.txt"
+WIDTHS = (("Desktop", 600), ("Phone", 375))
+
+
+@dataclass(frozen=True)
+class Preview:
+    page: Path
+    email: Path
+    report: CheckReport
+
+
+def sample_values(settings: Settings, email: str = "reader@example.org", first_name: str = "") -> dict[str, str]:
+    """Merge values for a preview: the list's first subscriber if there is one."""
+    from newsletter.subscribers import iter_subscribers, list_path
+
+    values = {"email": email, "first_name": first_name}
+    try:
+        for subscriber in islice(iter_subscribers(list_path(settings)), 50):
+            if subscriber.status == "subscribed":
+                values = subscriber.fields()
+                break
+    except NewsletterError:
+        pass  # no list yet: the fallbacks show
+    values[merge.UNSUBSCRIBE_FIELD] = (
+        settings.unsubscribe_url.replace("{email}", values["email"]) if settings.unsubscribe_url
+        else "https://example.org/sendgrid-unsubscribe-page"
+    )
+    return values
+
+
+def write_preview(settings: Settings, issue_name: str) -> Preview:
+    """Render issue `issue_name` and write the preview page; raises if it does not render."""
+    email, report = render_and_check(settings, issue_name)
+    values = sample_values(settings)
+    folder = output_dir(settings, email.issue.name)
+    filled_html = _local_images(merge.fill(email.html, values), email, folder)
+    filled_text = merge.fill(email.text, values)
+    email_path = write_atomically(folder / PREVIEW_EMAIL, filled_html)
+    write_atomically(folder / PREVIEW_TEXT, filled_text)
+    page = write_atomically(folder / PREVIEW_PAGE, _page(settings, email, report, filled_html, filled_text, values))
+    return Preview(page, email_path, report)
+
+
+def _local_images(document: str, email: RenderedEmail, folder: Path) -> str:
+    """Point images that are not published yet at their files beside the article."""
+    import os
+
+    for path in email.issue.folder.iterdir():
+        url = f'src="{email.issue.web_url}{path.name}"'
+        if url in document:
+            document = document.replace(url, f'src="{Path(os.path.relpath(path, folder)).as_posix()}"')
+    return document
+
+
+def _page(settings: Settings, email: RenderedEmail, report: CheckReport,
+          filled_html: str, filled_text: str, values: dict[str, str]) -> str:
+    esc = html.escape
+    frames = "".join(
+        f'<figure><figcaption>{label} · {width} px</figcaption>'
+        f'<iframe title="{label} preview" style="width:{width}px" srcdoc="{esc(filled_html, quote=True)}"></iframe></figure>'
+        for label, width in WIDTHS
+    )
+    findings = "".join(f'<li class="{f.level}">{esc(str(f))}</li>' for f in report.findings) or '<li class="ok">No errors or warnings.</li>'
+    sender = f"{settings.sender.name} &lt;{esc(settings.sender.email)}&gt;" if settings.sender.name else esc(settings.sender.email)
+    size = f"{email.html_bytes / 1024:.1f} KB"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Preview: {esc(email.subject)}</title>
+<style>
+body{{margin:0;padding:16px;font:15px/1.45 system-ui,sans-serif;background:#e9e6e1;color:#222}}
+header{{max-width:1040px;margin:0 auto 16px}} h1{{font-size:20px;margin:0 0 4px}} dl{{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}} dt{{font-weight:600}} dd{{margin:0;overflow-wrap:anywhere}}
+.frames{{display:flex;flex-wrap:wrap;gap:24px;justify-content:center;align-items:flex-start}}
+figure{{margin:0;max-width:100%}} figcaption{{font-weight:600;margin:0 0 6px}}
+iframe{{display:block;max-width:100%;height:900px;border:1px solid #bbb;background:#fff}}
+section{{max-width:1040px;margin:24px auto 0}} pre{{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #bbb;padding:12px;max-width:80ch}}
+.error{{color:#a40000;font-weight:600}} .warning{{color:#7a5200}} .ok{{color:#1d6b2f}}
+</style></head><body>
+<header><h1>{esc(email.subject)}</h1><dl>
+<dt>From</dt><dd>{sender}</dd><dt>Preheader</dt><dd>{esc(email.issue.preheader) or "<em>none</em>"}</dd>
+<dt>Shown as</dt><dd>{esc(values.get("email", ""))} (merge fields filled from this subscriber)</dd><dt>HTML size</dt><dd>{size} (Gmail clips at 102 KB)</dd>
+</dl><h2>Checks</h2><ul class="checks">{findings}</ul></header>
+<div class="frames">{frames}</div>
+<section><h2>Plain-text part</h2><pre class="text-part">{esc(filled_text)}</pre></section>
+<script>
+// Fit each frame to its email so the page scrolls, not the frames.
+for (const frame of document.querySelectorAll("iframe")) {{
+  frame.addEventListener("load", () => {{ frame.style.height = frame.contentDocument.documentElement.scrollHeight + 24 + "px"; }});
+}}
+// Served with --serve: reload when the issue is rebuilt.
+if (location.protocol.startsWith("http")) {{
+  let seen = null;
+  setInterval(async () => {{
+    try {{ const v = await (await fetch("__version__", {{cache: "no-store"}})).text(); if (seen && v !== seen) location.reload(); seen = v; }} catch (e) {{}}
+  }}, 1000);
+}}
+</script>
+</body></html>
+"""
+
+
+def watched_files(settings: Settings, issue_name: str) -> list[Path]:
+    """The files whose change triggers a rebuild: the issue's folder, templates, settings."""
+    folder = issue_folder(settings, issue_name)
+    return [settings.root / CONFIG_FILE, *sorted(p for p in folder.rglob("*") if p.is_file()), *template_sources(settings)]
+
+
+def _snapshot(paths: list[Path]) -> dict[Path, float]:
+    return {p: p.stat().st_mtime_ns for p in paths if p.exists()}
+
+
+def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5) -> None:  # noqa: ANN001
+    """Serve the preview on 127.0.0.1:`port`, rebuilding when a watched file changes.
+
+    Runs until interrupted. `on_rebuild(preview_or_error)` is called after each build.
+    """
+    state = {"version": str(time.time_ns())}
+    preview = write_preview(settings, issue_name)
+    folder = preview.page.parent
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0].endswith("__version__"):
+                body = state["version"].encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if self.path in ("", "/"):
+                self.path = "/" + PREVIEW_PAGE
+            super().do_GET()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    if on_rebuild:
+        on_rebuild(f"http://127.0.0.1:{server.server_address[1]}/")
+    try:
+        seen = _snapshot(watched_files(settings, issue_name))
+        while True:
+            time.sleep(poll_seconds)
+            try:
+                current = _snapshot(watched_files(settings, issue_name))
+                if current == seen:
+                    continue
+                seen = current
+                fresh = load_settings(settings.root)
+                result: object = write_preview(fresh, issue_name)
+                settings = fresh
+            except NewsletterError as exc:
+                result = exc
+            state["version"] = str(time.time_ns())
+            if on_rebuild:
+                on_rebuild(result)
+    finally:
+        server.shutdown()
+        server.server_close()
