@@ -47,17 +47,24 @@ def _is_relative(url: str) -> bool:
 
 
 # The email's <h1> is the publication and each article's title an <h2>, so an
-# article's own headings start at <h3>: heading levels never skip a step.
-HEADING_SHIFT = 2
+# article's own top heading level, whatever the writer used, becomes <h3>.
+FIRST_ARTICLE_HEADING = 3
 
 
 def _adapt_for_email(tokens: list[Token], base_url: str) -> None:
+    levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
+    shift = FIRST_ARTICLE_HEADING - min(levels) if levels else 0
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
+    _absolutize(tokens, base_url)
+
+
+def _absolutize(tokens: list[Token], base_url: str) -> None:
     for token in tokens:
         if token.children:
-            _adapt_for_email(token.children, base_url)
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{min(int(token.tag[1]) + HEADING_SHIFT, 6)}"
-        elif token.type == "image":
+            _absolutize(token.children, base_url)
+        if token.type == "image":
             src = str(token.attrGet("src") or "")
             if _is_relative(src):
                 token.attrSet("src", urljoin(base_url, src))

@@ -1,0 +1,223 @@
+"""The email as subscribers receive it: the final HTML and text of an issue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from newsletter import merge
+from newsletter.config import load_settings
+from newsletter.content import load_issue
+from newsletter.render import render_issue
+from tests.golden import GOLDEN, SAMPLE_ISSUE, render_sample
+from tests.helpers import article, write_issue
+
+
+def render(root: Path, name: str):
+    settings = load_settings(root)
+    return render_issue(settings, load_issue(settings, name))
+
+
+def test_sample_issue_matches_the_golden_files() -> None:
+    """A change to the email shows up here; after an intended one, run `make golden`."""
+    html, text = render_sample()
+    assert html == (GOLDEN / f"{SAMPLE_ISSUE}.html").read_text(encoding="utf-8"), "HTML changed: review, then `make golden`"
+    assert text == (GOLDEN / f"{SAMPLE_ISSUE}.txt").read_text(encoding="utf-8"), "text changed: review, then `make golden`"
+
+
+@pytest.fixture
+def sample(publication: Path):
+    email = render(publication, SAMPLE_ISSUE)
+    return email, lxml.html.document_fromstring(email.html)
+
+
+def test_document_skeleton(sample) -> None:
+    email, tree = sample
+    assert email.html.startswith("<!DOCTYPE html>")
+    root = tree.getroottree().getroot()
+    assert root.get("lang") == "en" and root.get("dir") == "ltr"
+    assert 'xmlns:v="urn:schemas-microsoft-com:vml"' in email.html
+    assert tree.xpath("//center[@lang='en' and @role='article']")
+    assert tree.xpath("//meta[@charset='utf-8']")
+    assert tree.xpath("//meta[@name='viewport' and @content='width=device-width']")
+    assert tree.xpath("//meta[@name='x-apple-disable-message-reformatting']")
+    assert tree.findtext(".//title").strip() == email.subject
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in email.html
+    assert email.html.count("<!--[if") == email.html.count("<![endif]")
+
+
+def test_layout_tables_are_presentational(sample) -> None:
+    _, tree = sample
+    tables = tree.xpath("//table")
+    assert tables
+    for table in tables:
+        assert (table.get("role"), table.get("cellpadding"), table.get("cellspacing"), table.get("border")) == (
+            "presentation", "0", "0", "0")
+
+
+def test_one_h1_and_heading_levels_never_skip(sample) -> None:
+    _, tree = sample
+    levels = [int(h.tag[1]) for h in tree.iter("h1", "h2", "h3", "h4", "h5", "h6")]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
+
+
+def test_links_are_styled_inline_and_safe(sample) -> None:
+    _, tree = sample
+    for a in tree.iter("a"):
+        style = a.get("style", "")
+        assert "color" in style and "text-decoration" in style, a.get("href")
+        assert a.get("href").startswith(("https:", "mailto:", "tel:")) or merge.TAG_PATTERN.fullmatch(a.get("href"))
+    assert "!important" not in " ".join(tree.xpath("//*[@style]/@style"))
+
+
+def test_images_have_alt_absolute_https_src_and_integer_width(sample) -> None:
+    _, tree = sample
+    images = tree.xpath("//img")
+    assert images, "the sample issue has an image"
+    for img in images:
+        assert img.get("alt")
+        assert img.get("src").startswith("https://riverside-writers.example.org/issues/issue-1/")
+        assert img.get("width").isdigit()
+        assert "display:block" in img.get("style").replace(" ", "")
+
+
+def test_nothing_clients_strip(sample) -> None:
+    email, tree = sample
+    for tag in ("script", "form", "iframe", "svg"):
+        assert not tree.xpath(f"//{tag}")
+    assert not tree.xpath("//link[@rel='stylesheet']")
+    assert "data:" not in email.html
+    assert len(email.html.encode()) < 90_000
+    assert sum(len(s.text_content()) for s in tree.xpath("//style")) < 16_000
+
+
+def test_dark_mode_and_mobile_rules_survive_inlining(sample) -> None:
+    email, tree = sample
+    head_css = "".join(s.text_content() for s in tree.xpath("//head/style"))
+    dark = re.search(r"@media \(prefers-color-scheme:\s*dark\)\{(.*?\})\}", head_css)
+    assert dark and "!important" in dark.group(1)
+    mobile = re.search(r"@media only screen and \(max-width:\s*\d+px\)\{(.*?\})\}", head_css)
+    assert mobile and "!important" in mobile.group(1)
+    # Flat @media rules only: a nested one makes Gmail drop the whole block.
+    assert not re.search(r"@media[^{]*\{[^}]*@media", head_css)
+    assert tree.xpath("//meta[@name='color-scheme' and @content='light dark']")
+
+
+def test_preheader_comes_first_and_is_hidden(sample) -> None:
+    email, tree = sample
+    body = tree.find("body")
+    first = body[0]
+    assert first.text_content().strip() == email.issue.preheader
+    assert "mso-hide:all" in first.get("style").replace(" ", "")
+    assert body[1].get("aria-hidden") == "true"
+    assert email.issue.preheader not in email.text, "the preheader stays out of the text part"
+
+
+def test_footer_has_postal_address_web_version_and_unsubscribe(sample) -> None:
+    email, tree = sample
+    text = " ".join(tree.text_content().split())
+    assert email.issue.preheader and "14 Mill Lane, Oxbury" in text
+    hrefs = [a.get("href") for a in tree.iter("a")]
+    assert "[%html:unsubscribe_url%]" in hrefs
+    assert "https://riverside-writers.example.org/issues/issue-1/" in hrefs
+    assert "Reply to this email" in text
+
+
+def test_contents_list_only_with_several_articles(publication: Path) -> None:
+    write_issue(publication, "single", {"a.md": article("Only one")})
+    single = render(publication, "single")
+    assert "In this issue" not in single.html and "In this issue" not in single.text
+    assert "In this issue" in render(publication, SAMPLE_ISSUE).html
+
+
+def test_greeting_is_a_merge_field_with_a_fallback(sample) -> None:
+    email, _ = sample
+    assert "Hello [%html:first_name|friend%]," in email.html
+    assert "Hello [%text:first_name|friend%]," in email.text
+    assert merge.fill(email.text, {"first_name": ""}).count("Hello friend,") == 1
+    assert merge.fill(email.text, {"first_name": "Ada"}).count("Hello Ada,") == 1
+
+
+def test_merge_values_are_escaped_in_html_and_raw_in_text(sample) -> None:
+    email, _ = sample
+    name = 'Zoë <b>"Z" & O\'Neil</b>'
+    values = {"first_name": name, "unsubscribe_url": "https://example.org/u?e=a&b=c"}
+    html = merge.fill(email.html, values)
+    assert "Hello Zoë &lt;b&gt;&quot;Z&quot; &amp; O&#x27;Neil&lt;/b&gt;," in html
+    assert "<b>" not in html
+    assert 'href="https://example.org/u?e=a&amp;b=c"' in html
+    assert f"Hello {name}," in merge.fill(email.text, values)
+
+
+def test_a_value_that_looks_like_a_tag_is_not_expanded(sample) -> None:
+    email, _ = sample
+    text = merge.fill(email.text, {"first_name": "[%text:unsubscribe_url%]", "unsubscribe_url": "https://x.example.org"})
+    assert "Hello [ %text:unsubscribe_url%]," in text
+
+
+def test_titles_and_authors_are_escaped(publication: Path) -> None:
+    write_issue(publication, "esc", {
+        "a.md": article('Tom & Jerry: "<script>" isn\'t a title', author="R&D <team>"),
+        "b.md": article("Second"),
+    }, subject='Q&A: "<quotes>"')
+    email = render(publication, "esc")
+    tree = lxml.html.document_fromstring(email.html)
+    assert not tree.xpath("//body//script")
+    assert [h.text_content() for h in tree.iter("h2")][0] == 'Tom & Jerry: "<script>" isn\'t a title'
+    assert "by R&D <team>" in tree.text_content()
+    assert "&lt;script&gt;" in email.html
+    assert tree.findtext(".//title") == 'Q&A: "<quotes>"'
+    assert 'TOM & JERRY: "<SCRIPT>" ISN\'T A TITLE' in email.text, "the text part is not HTML-escaped"
+
+
+def test_typographic_punctuation_is_kept_as_written(sample) -> None:
+    email, _ = sample
+    html, text = " ".join(email.html.split()), " ".join(email.text.split())
+    assert "“for as long as the heating holds out” – their words" in html
+    assert "‘You write about that river as though it were a person,’" in text
+    assert "&#8220;" not in email.html and "&ldquo;" not in email.html
+
+
+def test_raw_html_in_an_article_is_shown_as_text(publication: Path) -> None:
+    write_issue(publication, "raw", {"a.md": article("Raw", "A <iframe src='https://evil.example.com'></iframe> here.")})
+    email = render(publication, "raw")
+    assert "<iframe" not in email.html and "&lt;iframe" in email.html
+
+
+def test_text_part_reads_on_its_own(sample) -> None:
+    email, _ = sample
+    text = email.text
+    assert not re.search(r"<[a-z/][^>]*>", text), "no tags"
+    assert not re.search(r"&[a-z]+;|&#\d+;", text), "no entities"
+    assert "\u200c" not in text, "no preheader filler"
+    assert "WINTER READINGS AT THE CORN EXCHANGE\nby Maya Okonkwo, editor" in text
+    assert "Some links\n==========" in text
+    assert "- The reading list, in full\n  (https://riverside-writers.example.org/reading-list)" in text
+    assert "1. Thursday 4 December, 7 pm" in text
+    for line in text.splitlines():
+        assert len(line) <= 78 or re.fullmatch(r"\s*\(?https?://\S+", line), line
+    tree = lxml.html.document_fromstring(email.html)
+    for href in {a.get("href") for a in tree.iter("a")}:
+        plain = href.replace("[%html:", "[%text:")
+        assert plain in text, f"{href} is missing from the text part"
+    assert text.rstrip().endswith("14 Mill Lane, Oxbury OX9 4QT, United Kingdom")
+
+
+def test_relative_images_and_links_resolve_under_the_issue_url(publication: Path) -> None:
+    write_issue(publication, "rel", {"a.md": article("Rel", "![A map](img/map.png) and [notes](notes.html).")})
+    email = render(publication, "rel")
+    assert 'src="https://riverside-writers.example.org/issues/rel/img/map.png"' in email.html
+    assert 'href="https://riverside-writers.example.org/issues/rel/notes.html"' in email.html
+
+
+def test_a_publication_template_overrides_the_default(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        '<table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr><td>'
+        "<h1>{{ publication.name }}: the override</h1></td></tr></table>", encoding="utf-8")
+    email = render(publication, SAMPLE_ISSUE)
+    assert "The Riverside Writers' Circle: the override</h1>" in email.html
+    assert "[%html:unsubscribe_url%]" in email.html, "the other templates still come from the package"
