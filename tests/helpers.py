@@ -8,14 +8,14 @@ from pathlib import Path
 import yaml
 
 
-def write_issue(root: Path, name: str, articles: dict[str, str], **meta: object) -> Path:
+def write_issue(root: Path, name: str, files: dict[str, str], **meta: object) -> Path:
     """Write `issues/<name>/` with `issue.yaml` (subject etc. from `meta`) and articles."""
     folder = root / "issues" / name
     folder.mkdir(parents=True, exist_ok=True)
     meta.setdefault("subject", "A test issue")
     meta.setdefault("preheader", "What this test issue is about.")
     (folder / "issue.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
-    for filename, text in articles.items():
+    for filename, text in files.items():
         (folder / filename).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return folder
 

@@ -1,0 +1,234 @@
+"""The editor's commands before sending: init, build, check, preview, and their errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from tests.helpers import article, update_config, write_issue
+
+
+def run(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """Exit 1 and a single `error:` line on stderr holding `fragments`; no traceback."""
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    assert "Traceback" not in result.output
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands(cli)], ids=" ".join)
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = run(*path, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output and f"newsletter {' '.join(path)}" in result.output
+
+
+def test_build_writes_both_parts_and_prints_their_sizes(publication: Path) -> None:
+    result = run("build", "issue-1")
+    assert result.exit_code == 0, result.output
+    html = publication / "build" / "issue-1" / "email.html"
+    text = publication / "build" / "issue-1" / "email.txt"
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert "WINTER READINGS" in text.read_text(encoding="utf-8")
+    assert re.search(r"build/issue-1/email\.html\s+\d+\.\d KB", result.output)
+    assert re.search(r"build/issue-1/email\.txt\s+\d+\.\d KB", result.output)
+
+
+def test_build_works_from_a_subfolder(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(publication / "issues" / "issue-1")
+    assert run("build", "issue-1").exit_code == 0
+    assert (publication / "build" / "issue-1" / "email.html").is_file()
+
+
+def test_check_passes_the_sample_issue(publication: Path) -> None:
+    result = run("check", "issue-1")
+    assert result.exit_code == 0
+    assert "issue-1: no errors, 0 warnings" in result.output
+    assert not (publication / "build").exists(), "check writes nothing"
+
+
+def test_check_warns_but_passes(publication: Path) -> None:
+    write_issue(publication, "warn", {
+        "a.md": article("Old links", "See [the archive](http://archive.example.org/) and ![](pic.png)."),
+    }, subject="A subject line that goes on and on well past what any inbox will show in its list view", preheader="")
+    result = run("check", "warn")
+    assert result.exit_code == 0
+    warnings = result.stderr
+    assert "http://archive.example.org/ is an http:// link" in warnings
+    assert "pic.png has no alt text" in warnings
+    assert "the subject is 86 characters" in warnings
+    assert "no preheader" in warnings
+    assert "4 warnings" in result.output
+
+
+def test_check_warns_when_gmail_would_clip(publication: Path) -> None:
+    long_body = "\n\n".join(f"Paragraph {i}: " + "words and more words " * 40 for i in range(150))
+    write_issue(publication, "long", {"a.md": article("Long", long_body)})
+    result = run("check", "long")
+    assert result.exit_code == 0
+    assert "Gmail clips emails over 102 KB" in result.stderr
+
+
+def test_check_and_build_refuse_an_email_without_unsubscribe_link(publication: Path) -> None:
+    (publication / "templates" / "footer.html").write_text("<p>{{ publication.postal_address }}</p>", encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 1
+    assert "error: the HTML part has no unsubscribe link" in result.stderr
+    build = run("build", "issue-1")
+    assert_one_line_error(build, "issue-1 has 1 error", "no unsubscribe link")
+    assert not (publication / "build" / "issue-1" / "email.html").exists()
+
+
+def test_check_refuses_an_email_without_postal_address(publication: Path) -> None:
+    (publication / "templates" / "footer.html").write_text('<a href="{{ unsubscribe_url }}">Unsubscribe</a>', encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 1
+    assert "postal address" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "build", "preview"])
+def test_a_missing_issue_names_the_issues_there(publication: Path, command: str) -> None:
+    result = run(command, "issue-99", *(["--no-open"] if command == "preview" else []))
+    assert result.exit_code == 1
+    assert "no such issue 'issue-99' (issues here: issue-1)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_subject(publication: Path) -> None:
+    folder = write_issue(publication, "nosubject", {"a.md": article("A")}, subject="")
+    assert_one_line_error(run("build", "nosubject"), f"issues/nosubject/issue.yaml:", "`subject` is required")
+    assert folder.is_dir()
+
+
+def test_invalid_yaml_in_issue_names_file_and_line(publication: Path) -> None:
+    folder = write_issue(publication, "badyaml", {"a.md": article("A")})
+    (folder / "issue.yaml").write_text("subject: Fine\npreheader: [unclosed\n", encoding="utf-8")
+    assert_one_line_error(run("build", "badyaml"), "issues/badyaml/issue.yaml:3", "invalid YAML")
+
+
+def test_invalid_front_matter_names_article_and_line(publication: Path) -> None:
+    folder = write_issue(publication, "badfront", {})
+    (folder / "a.md").write_text("---\ntitle: Fine\nauthor: : :\n  - x\n---\nBody\n", encoding="utf-8")
+    assert_one_line_error(run("build", "badfront"), "issues/badfront/a.md:", "invalid YAML")
+
+
+def test_missing_title_names_the_article(publication: Path) -> None:
+    folder = write_issue(publication, "notitle", {})
+    (folder / "a.md").write_text("---\nauthor: Someone\n---\nBody\n", encoding="utf-8")
+    assert_one_line_error(run("build", "notitle"), "issues/notitle/a.md:2", "`title` is required")
+
+
+def test_article_without_front_matter(publication: Path) -> None:
+    folder = write_issue(publication, "nofront", {})
+    (folder / "a.md").write_text("Battle of the Bands\n\nby Someone\n", encoding="utf-8")
+    assert_one_line_error(run("build", "nofront"), "issues/nofront/a.md:1", "front matter")
+
+
+def test_listed_article_that_does_not_exist(publication: Path) -> None:
+    write_issue(publication, "missing", {"a.md": article("A")}, articles=["a.md", "b.md"])
+    assert_one_line_error(run("build", "missing"), "issues/missing/issue.yaml:", "article 'b.md' does not exist")
+    check = run("check", "missing")
+    assert check.exit_code == 1 and "article 'b.md' does not exist" in check.stderr
+
+
+def test_articles_default_to_every_markdown_file_by_name(publication: Path) -> None:
+    write_issue(publication, "auto", {"b.md": article("Second"), "a.md": article("First")})
+    assert run("build", "auto").exit_code == 0
+    text = (publication / "build" / "auto" / "email.txt").read_text(encoding="utf-8")
+    assert text.index("FIRST") < text.index("SECOND")
+
+
+def test_unknown_template_variable_names_template_and_line(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text("<h1>{{ publication.name }}</h1>\n<p>{{ issue.editor }}</p>\n", encoding="utf-8")
+    assert_one_line_error(run("build", "issue-1"), "templates/header.html:2", "editor")
+
+
+def test_template_syntax_error_names_template_and_line(publication: Path) -> None:
+    (publication / "templates" / "article.html").write_text("<h2>{{ article.title }</h2>\n", encoding="utf-8")
+    assert_one_line_error(run("build", "issue-1"), "templates/article.html:1")
+
+
+def test_testing_a_merge_field_in_a_template_explains_itself(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1>{% if subscriber.first_name %}Hi{% endif %}", encoding="utf-8")
+    assert_one_line_error(run("build", "issue-1"), "templates/header.html:1", "default(")
+
+
+def test_no_publication_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run("build", "issue-1"), "no newsletter.yaml", "newsletter init")
+
+
+def test_missing_required_config_key(publication: Path) -> None:
+    update_config(publication, postal_address=None)
+    assert_one_line_error(run("build", "issue-1"), "newsletter.yaml", "missing required key postal_address")
+
+
+def test_invalid_config_yaml_names_the_line(publication: Path) -> None:
+    path = publication / "newsletter.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "sendgrid: [\n", encoding="utf-8")
+    assert_one_line_error(run("check", "issue-1"), "newsletter.yaml:", "invalid YAML")
+
+
+def test_unknown_config_key_warns(publication: Path) -> None:
+    update_config(publication, colour="blue")
+    result = run("check", "issue-1")
+    assert result.exit_code == 0
+    assert re.search(r"warning: newsletter.yaml:\d+: unknown key 'colour' is ignored", result.stderr)
+
+
+def test_preview_writes_a_page_with_both_widths_text_and_checks(publication: Path) -> None:
+    result = run("preview", "issue-1", "--no-open")
+    assert result.exit_code == 0
+    page = publication / "build" / "issue-1" / "preview.html"
+    assert result.output.strip() == "build/issue-1/preview.html"
+    content = page.read_text(encoding="utf-8")
+    assert "width:600px" in content and "width:375px" in content
+    assert "WINTER READINGS AT THE CORN EXCHANGE" in content
+    assert "No errors or warnings." in content
+    assert "Hello Ada," in content, "merge fields filled from the list's first subscriber"
+    assert "[%" not in content
+
+
+def test_preview_opens_the_browser(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(click, "launch", lambda url, **kw: opened.append(url) or 0)
+    result = run("preview", "issue-1")
+    assert result.exit_code == 0
+    assert opened == [str(publication / "build" / "issue-1" / "preview.html")]
+
+
+def test_init_creates_a_publication_that_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("init", "letters")
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "letters")
+    assert run("check", "first-issue").exit_code == 0
+    assert run("build", "first-issue").exit_code == 0
+    assert "subscribers/*.csv" in (tmp_path / "letters" / ".gitignore").read_text()
+
+
+def test_init_refuses_an_existing_publication(publication: Path) -> None:
+    assert_one_line_error(run("init", str(publication)), "newsletter.yaml already exists")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("build").exit_code == 2
