@@ -130,7 +130,7 @@ def load_article(path: Path, base_url: str) -> Article:
     for key in ("author", "summary"):
         if not isinstance(meta.data.get(key) or "", str):
             raise ContentError(f"{meta.where(key)}: `{key}` must be text")
-    body = render_markdown("\n".join(lines[end + 1 :]), base_url)
+    body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
     return Article(
         slug=path.stem,
         source=path,

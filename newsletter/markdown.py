@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from markdown_it import MarkdownIt
@@ -19,8 +21,12 @@ TEXT_WIDTH = 78
 
 # Images are given an integer width for Outlook (it ignores CSS widths) and a
 # fluid style for everyone else; 552 is the 600 px column less its padding.
+# An image narrower than that, found beside the article, keeps its own width.
 IMAGE_WIDTH = 552
-IMAGE_STYLE = f"width:100%;max-width:{IMAGE_WIDTH}px;height:auto;display:block;border:0"
+
+
+def _image_style(width: int) -> str:
+    return f"width:100%;max-width:{width}px;height:auto;display:block;border:0"
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
     ["linkify", "strikethrough"]
@@ -33,10 +39,13 @@ class RenderedMarkdown:
     text: str
 
 
-def render_markdown(source: str, base_url: str) -> RenderedMarkdown:
-    """Render `source` to HTML and to plain text; relative links resolve under `base_url`."""
+def render_markdown(source: str, base_url: str, folder: Path | None = None) -> RenderedMarkdown:
+    """Render `source` to HTML and to plain text; relative links resolve under `base_url`.
+
+    `folder` is where the article's relative images are on disk, to read their widths.
+    """
     tokens = _md.parse(source)
-    _adapt_for_email(tokens, base_url)
+    _adapt_for_email(tokens, base_url, folder)
     html = _md.renderer.render(tokens, _md.options, {})
     return RenderedMarkdown(html=html, text=_PlainText().render(tokens))
 
@@ -51,29 +60,62 @@ def _is_relative(url: str) -> bool:
 FIRST_ARTICLE_HEADING = 3
 
 
-def _adapt_for_email(tokens: list[Token], base_url: str) -> None:
+def _adapt_for_email(tokens: list[Token], base_url: str, folder: Path | None) -> None:
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     shift = FIRST_ARTICLE_HEADING - min(levels) if levels else 0
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
-    _absolutize(tokens, base_url)
+    _absolutize(tokens, base_url, folder)
 
 
-def _absolutize(tokens: list[Token], base_url: str) -> None:
+def _absolutize(tokens: list[Token], base_url: str, folder: Path | None) -> None:
     for token in tokens:
         if token.children:
-            _absolutize(token.children, base_url)
+            _absolutize(token.children, base_url, folder)
         if token.type == "image":
             src = str(token.attrGet("src") or "")
+            width = IMAGE_WIDTH
             if _is_relative(src):
                 token.attrSet("src", urljoin(base_url, src))
-            token.attrSet("width", str(IMAGE_WIDTH))
-            token.attrSet("style", IMAGE_STYLE)
+                natural = image_width(folder / src) if folder else None
+                width = min(natural or IMAGE_WIDTH, IMAGE_WIDTH)
+            token.attrSet("width", str(width))
+            token.attrSet("style", _image_style(width))
         elif token.type == "link_open":
             href = str(token.attrGet("href") or "")
             if href and _is_relative(href):
                 token.attrSet("href", urljoin(base_url, href))
+
+
+def image_width(path: Path) -> int | None:
+    """The pixel width of a PNG, GIF or JPEG file, from its header; None if unknown."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return int.from_bytes(head[16:20], "big")
+            if head[:6] in (b"GIF87a", b"GIF89a"):
+                return int.from_bytes(head[6:8], "little")
+            if head.startswith(b"\xff\xd8"):
+                return _jpeg_width(handle)
+    except OSError:
+        return None
+    return None
+
+
+def _jpeg_width(handle: BinaryIO) -> int | None:
+    # Walk the JPEG segments to the first start-of-frame marker, which holds the size.
+    handle.seek(2)
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        length = int.from_bytes(handle.read(2), "big")
+        if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            frame = handle.read(5)
+            return int.from_bytes(frame[3:5], "big") if len(frame) == 5 else None
+        handle.seek(length - 2, 1)
 
 
 class _PlainText:

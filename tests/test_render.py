@@ -221,3 +221,32 @@ def test_a_publication_template_overrides_the_default(publication: Path) -> None
     email = render(publication, SAMPLE_ISSUE)
     assert "The Riverside Writers' Circle: the override</h1>" in email.html
     assert "[%html:unsubscribe_url%]" in email.html, "the other templates still come from the package"
+
+
+def _png(width: int, height: int = 10) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80" * 3 * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0" + (16).to_bytes(2, "big") + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + (17).to_bytes(2, "big") + b"\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + b"\x00" * 9
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+def test_images_keep_their_own_width_up_to_the_column(publication: Path) -> None:
+    folder = write_issue(publication, "img", {"a.md": article("Pictures", "![Small](small.png)\n\n![Wide](wide.jpg)\n\n![Elsewhere](https://cdn.example.org/x.png)")})
+    (folder / "small.png").write_bytes(_png(200))
+    (folder / "wide.jpg").write_bytes(_jpeg_header(1600, 900))
+    tree = lxml.html.document_fromstring(render(publication, "img").html)
+    widths = {img.get("alt"): (img.get("width"), img.get("style").replace(" ", "")) for img in tree.iter("img")}
+    assert widths["Small"][0] == "200" and "max-width:200px" in widths["Small"][1]
+    assert widths["Wide"][0] == "552" and "max-width:552px" in widths["Wide"][1]
+    assert widths["Elsewhere"][0] == "552"
