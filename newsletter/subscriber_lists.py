@@ -234,7 +234,8 @@ def export_list(
     path = list_path(settings, list_name)
     count = 0
     with open_list(path) as listing:
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF as spreadsheets write it; it also makes the csv module quote a cell holding "\r".
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow((*COLUMNS, *listing.extra_columns))
         for row in _matching_rows(listing, status, tag):
             writer.writerow([defuse(cell) for cell in row])

@@ -215,7 +215,7 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
         with temporary.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(header)
-            writer.writerows(rows)
+            writer.writerows(_without_carriage_returns(rows))
             handle.flush()
             os.fsync(handle.fileno())
         _pause_for_tests()
@@ -229,6 +229,18 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
+    """Rows with line breaks inside cells as `\n`.
+
+    The csv module quotes a cell holding `\n` but not one holding a bare `\r` when lines
+    end in `\n`, and an unquoted `\r` would split the row when read back.
+    """
+    for row in rows:
+        if "\r" in "".join(row):  # one C-level scan per row; the loop below is rare
+            row = [cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row]
+        yield row
 
 
 def _pause_for_tests() -> None:

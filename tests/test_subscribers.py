@@ -212,10 +212,19 @@ def test_formula_in_a_name_is_kept_in_the_list_and_defused_on_export(publication
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@A1", "\tx", "\rx"])
 def test_export_defuses_every_formula_start(publication: Path, cell: str) -> None:
-    run("subscribers", "add", "cell@example.org", "--first-name", cell)
+    """Cells as another tool may have left them in the list file (quoted, so `\r` is kept)."""
+    with MAIN_LIST.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerow(["cell@example.org", cell, "", "subscribed", "", "", ""])
     result = run("subscribers", "export", "--status", "subscribed")
-    exported = {row["email"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    exported = {row["email"]: row for row in csv.DictReader(io.StringIO(result.stdout, newline=""))}
     assert exported["cell@example.org"]["first_name"] == "'" + cell
+
+
+def test_carriage_return_in_a_value_does_not_split_the_row(publication: Path) -> None:
+    run("subscribers", "add", "cr@example.org", "--first-name", "Line\rbreak", "--last-name", "Two\r\nlines")
+    listed = rows()
+    assert len(listed) == 8
+    assert (listed["cr@example.org"]["first_name"], listed["cr@example.org"]["last_name"]) == ("Line\nbreak", "Two\nlines")
 
 
 def test_export_filters_by_status_and_tag_to_stdout_without_bom(publication: Path) -> None:
