@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
+from newsletter.addresses import EmailNotValidError, normalize_address
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
@@ -82,9 +81,8 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
-        verb = "would import" if self.dry_run else "imported"
         lines = [
-            f"{where(self.source)} → {where(self.target)}: {verb} {self.rows} row{'s' if self.rows != 1 else ''}"
+            f"{where(self.source)} → {where(self.target)}: {self.rows} row{'s' if self.rows != 1 else ''} read"
             + (" (dry run: nothing written)" if self.dry_run else ""),
             f"  added               {self.added}",
             f"  updated             {self.updated}",
@@ -134,9 +132,13 @@ def read_import(path: Path, tags: tuple[str, ...] = ()) -> tuple[ImportedRows, I
         number = 1
         try:
             first_line = handle.readline()
+            delimiter = None
+            if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
+                # Excel's "sep=;" line names the delimiter; Excel hides it, so the header stays row 1.
+                delimiter, first_line = first_line[4], handle.readline()
             if not first_line.strip():
                 raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=sniff_delimiter(first_line))
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
             header = next(reader)
             columns, extras = _map_header(path, header)
             records: dict[str, str] = {}
@@ -194,7 +196,7 @@ def _read_row(
         report.invalid.append((number, "no email address"))
         return
     try:
-        email = validate_email(given, check_deliverability=False).normalized
+        email = normalize_address(given)
     except EmailNotValidError as exc:
         report.invalid.append((number, f"{given!r} is not a valid address ({exc})"))
         return

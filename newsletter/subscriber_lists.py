@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from email_validator import EmailNotValidError, validate_email
-
+from newsletter.addresses import EmailNotValidError, normalize_address
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
@@ -40,7 +39,7 @@ class EditReport:
 def valid_address(email: str) -> str:
     """`email` as the list stores it (trimmed, domain lower-cased), or a SubscriberError."""
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized
+        return normalize_address(email)
     except EmailNotValidError as exc:
         raise SubscriberError(f"{email.strip()!r} is not a valid address ({exc})") from None
 

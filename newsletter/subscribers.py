@@ -82,8 +82,8 @@ def list_path(settings: Settings, name: str = DEFAULT_LIST) -> Path:
 
 
 def address_key(email: str) -> str:
-    """What two addresses are compared by: the whole address, case-insensitively."""
-    return email.lower()
+    """What two addresses are compared by: the whole address, trimmed, case-insensitively."""
+    return email.strip().lower()
 
 
 def split_tags(text: str) -> tuple[str, ...]:
@@ -128,10 +128,12 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
     with handle:
         reader = csv.reader(handle)
         try:
-            header = [name.strip() for name in next(reader, [])]
+            # Our own column names in any case; extra columns keep theirs.
+            header = [name.strip().lower() if name.strip().lower() in COLUMNS else name.strip()
+                      for name in next(reader, [])]
         except (csv.Error, UnicodeDecodeError) as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        if not header or header[0].lower() != "email":
+        if not header or header[0] != "email":
             raise SubscriberError(
                 f"{where(path, 1)}: a subscriber list starts with the header {','.join(COLUMNS)}"
             )

@@ -171,7 +171,7 @@ def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
     people = write(publication / "people.csv", "email\nnew.one@example.org\nleft.us@example.com\n")
     result = run("subscribers", "import", str(people), "--dry-run", "--tag", "x")
     assert result.exit_code == 0, result.output
-    assert "would import 2 rows (dry run: nothing written)" in result.output
+    assert "2 rows read (dry run: nothing written)" in result.output
     assert "added               1" in result.output
     assert "kept unsubscribed   1" in result.output
     assert MAIN_LIST.read_bytes() == before
