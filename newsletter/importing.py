@@ -57,8 +57,9 @@ DELIMITERS = (",", ";", "\t")
 PACK = "\x1f"
 # Marks an imported address already merged into the list (compared by identity).
 MERGED = "\x00merged"
-# Fields of a packed record: email, first_name, last_name, status, tags, subscribed_at, extras...
-P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(6)
+# The fields of a packed record, in its order; the file's extra columns follow.
+PACKED_COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at")
+P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(len(PACKED_COLUMNS))
 FILLABLE = ((P_FIRST, FIRST_NAME), (P_LAST, LAST_NAME))
 
 SHOWN_INVALID = 20
@@ -141,9 +142,11 @@ def read_import(path: Path, tags: tuple[str, ...] = ()) -> tuple[ImportedRows, I
             reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
             header = next(reader)
             columns, extras = _map_header(path, header)
+            # Where each field of a packed record is in the file's rows.
+            positions = (*(columns.get(name) for name in PACKED_COLUMNS), *(columns[name] for name in extras))
             records: dict[str, str] = {}
             for number, row in enumerate(reader, start=2):
-                _read_row(path, number, row, columns, tags, records, report)
+                _read_row(number, row, positions, tags, records, report)
         except UnicodeDecodeError:
             raise SubscriberError(
                 f"{where(path, number + 1)}: not UTF-8 text; save the file as \"CSV UTF-8\" and import it again"
@@ -179,42 +182,43 @@ def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...
     return columns, tuple(extras)
 
 
+def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
+    """The row's cells at `positions` (None, or past the row's end: empty), trimmed."""
+    width = len(row)
+    return [row[p].strip() if p is not None and p < width else "" for p in positions]
+
+
 def _read_row(
-    path: Path, number: int, row: Row, columns: dict[str, int], tags: tuple[str, ...],
+    number: int, row: Row, positions: tuple[int | None, ...], tags: tuple[str, ...],
     records: dict[str, str], report: ImportReport,
 ) -> None:
-    if not any(cell.strip() for cell in row):
+    """Check one row of an imported file and add it to `records` (merging a duplicate)."""
+    if not "".join(row).strip():
         return  # blank lines at the end of a spreadsheet export are not rows anyone meant
+    values = _cells(row, positions)
     report.rows += 1
-
-    def cell(column: str) -> str:
-        position = columns.get(column)
-        return row[position].strip() if position is not None and position < len(row) else ""
-
-    given = cell("email")
+    given = values[P_EMAIL]
     if not given:
         report.invalid.append((number, "no email address"))
         return
     try:
-        email = normalize_address(given)
+        values[P_EMAIL] = normalize_address(given)
     except EmailNotValidError as exc:
         report.invalid.append((number, f"{given!r} is not a valid address ({exc})"))
         return
-    status = cell("status").lower()
-    if status:
-        status = STATUS_ALIASES.get(header_key(status), "")
-        if not status:
-            report.invalid.append(
-                (number, f"unknown status {cell('status')!r} (one of {', '.join(STATUS_RANK)})")
-            )
+    if values[P_STATUS]:
+        given_status = values[P_STATUS]
+        values[P_STATUS] = STATUS_ALIASES.get(header_key(given_status), "")
+        if not values[P_STATUS]:
+            report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
             return
-    row_tags = join_tags(dict.fromkeys((*split_tags(cell("tags").replace(",", ";")), *tags)))
-    values = [email, cell("first_name"), cell("last_name"), status, row_tags, _iso_time(cell("subscribed_at"))]
-    values += [cell(name) for name in columns if name not in COLUMNS]
+    if values[P_TAGS] or tags:
+        values[P_TAGS] = join_tags(dict.fromkeys((*split_tags(values[P_TAGS].replace(",", ";")), *tags)))
+    values[P_SUBSCRIBED_AT] = _iso_time(values[P_SUBSCRIBED_AT])
     packed = PACK.join(values)
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
         packed = PACK.join(value.replace(PACK, " ") for value in values)
-    key = address_key(email)
+    key = address_key(values[P_EMAIL])
     earlier = records.get(key)
     if earlier is None:
         records[key] = packed
