@@ -117,6 +117,8 @@ class SuppressionClient:
         while url is not None and url not in visited:
             visited.add(url)
             page, headers = self._get(url, source)
+            if not page:
+                break  # past the end, whatever a Link header might still offer
             for entry in page:
                 email = entry.get("email") if isinstance(entry, dict) else entry
                 if isinstance(email, str) and email.strip():

@@ -90,6 +90,7 @@ class SendGridDouble:
         self.suppression_pages_served = 0
         self.suppression_requests: list[str] = []  # path and query of every suppression GET
         self.suppression_script: deque[Respond | Drop] = deque()
+        self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -308,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/v3/suppression/(\w+)", parts.path)
         if match and match[1] in SUPPRESSION_KINDS:
             page, link = self.double.suppression_page(match[1], query)
-            self._send_json(200, page, {"Link": link})
+            self._send_json(200, page, {"Link": link} if self.double.suppression_links else {})
             return
         match = re.fullmatch(r"/v3/asm/groups/(\d+)/suppressions", parts.path)
         if match:

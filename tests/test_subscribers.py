@@ -32,6 +32,15 @@ def test_excel_export_with_bom_and_semicolons_is_imported(publication: Path) -> 
     assert listed["ada.lovelace@example.org"]["tags"] == "members;poetry"
 
 
+def test_excel_sep_line_names_the_delimiter(publication: Path) -> None:
+    """Excel writes and hides a `sep=;` line; the header is still row 1 for the row numbers."""
+    people = write(publication / "people.csv", "sep=;\nEmail;Vorname;Nachname\nlena@example.org;Lena;Weiß\n;Ohne;\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert (rows()["lena@example.org"]["first_name"], rows()["lena@example.org"]["last_name"]) == ("Lena", "Weiß")
+    assert "people.csv:3: no email address" in result.output
+
+
 def test_tab_separated_file_from_a_form_tool(publication: Path) -> None:
     people = write(publication / "form.tsv", "EMAIL\tFIRSTNAME\tTags\nform@example.org\tFrancis\tfair, garden\n")
     result = run("subscribers", "import", str(people))

@@ -175,7 +175,19 @@ def test_server_error_that_persists_is_reported(publication: Path, sendgrid: Sen
 def test_next_link_to_another_host_is_not_followed(publication: Path, sendgrid: SendGridDouble) -> None:
     """The key goes with every request, so a next-page link off SendGrid's host is refused."""
     sendgrid.script_suppressions(Respond(200, {"Link": '<https://elsewhere.example.com/v3/x?offset=500>; rel="next"'},
-                                         body=[]))
+                                         body=[{"created": 1, "email": "someone@example.com"}]))
     result = run("subscribers", "sync")
     assert result.exit_code == 1
     assert "points to another host (elsewhere.example.com); not following it" in result.stderr
+
+
+def test_pages_without_link_headers_are_followed_by_offset(publication: Path, sendgrid: SendGridDouble) -> None:
+    sendgrid.suppression_links = False
+    sendgrid.suppressions["bounces"] = filler("bounces", 2 * PAGE)  # exactly two full pages
+    sendgrid.suppressions["bounces"][-1]["email"] = "kim@example.org"
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert f"pulled {2 * PAGE} bounces" in result.output
+    assert rows()["kim@example.org"]["status"] == "bounced"
+    bounce_requests = [path for path in sendgrid.suppression_requests if "bounces" in path]
+    assert len(bounce_requests) == 3  # two full pages, then an empty one says it is over
