@@ -203,6 +203,7 @@ def delete(email: str, list_name: str) -> None:
     _echo_report(delete_subscriber(_settings(), email, list_name))
 
 
+# subscribers.STATUSES, spelled out: importing the module here would slow every command's start.
 _status_option = click.option("--status", type=click.Choice(["subscribed", "unsubscribed", "bounced", "complained"]),
                               help="Only addresses with this status.")
 _tag_option = click.option("--tag", metavar="TAG", help="Only addresses with this tag.")

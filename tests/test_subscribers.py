@@ -338,3 +338,12 @@ def test_every_subscribers_command_has_help_with_an_example(publication: Path) -
         result = run("subscribers", name, "--help")
         assert result.exit_code == 0
         assert "Example:" in result.output, name
+
+
+def test_status_choices_of_the_cli_are_the_statuses() -> None:
+    """cli.py spells the statuses out (lazy imports); they must stay the store's."""
+    from newsletter.cli import subscribers
+    from newsletter.subscribers import STATUSES
+
+    status = next(p for p in subscribers.commands["list"].params if p.name == "status")
+    assert tuple(status.type.choices) == STATUSES
