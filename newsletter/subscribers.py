@@ -1,13 +1,28 @@
-"""Subscriber lists: `subscribers/<list>.csv`, streamed as `Subscriber` rows.
+"""Subscriber lists: `subscribers/<list>.csv`, streamed as rows and rewritten atomically.
 
-(A first cut: the full store, import and locking come with the subscribers issue.)
+A list file is a CSV a person can open in a spreadsheet: the columns of `COLUMNS`
+in that order, then any extra columns. One row per address; addresses compare
+case-insensitively (`address_key`).
+
+Reading streams the file row by row, so a list of a million addresses is never
+held in memory by a command that does not need it. Every write goes through
+`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, fcntl.flock)
+across read-modify-write, writes a temporary file in the same folder, fsyncs it
+and renames it over the list, so two commands never lose each other's changes
+and a crash leaves the old file whole.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import fcntl
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from newsletter.config import Settings
@@ -16,6 +31,23 @@ from newsletter.errors import SubscriberError, where
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at")
 DEFAULT_LIST = "main"
+TAG_SEPARATOR = ";"
+
+# Positions of the columns in a canonical row (a list of texts, COLUMNS then extras).
+EMAIL, FIRST_NAME, LAST_NAME, STATUS, TAGS, SUBSCRIBED_AT, UPDATED_AT = range(len(COLUMNS))
+
+# How strongly each status keeps mail away: when two sources disagree the stronger one
+# wins, so a merge or a sync can never quietly make an address mailable again.
+STATUS_RANK = {"subscribed": 0, "unsubscribed": 1, "bounced": 2, "complained": 3}
+
+# Tests only: when set to a file path, a write creates that file once the new list is
+# written and fsynced but not yet renamed, then waits until the file is deleted. The
+# tests use it to kill a process mid-write and to hold the lock while another runs.
+PAUSE_BEFORE_REPLACE_VARIABLE = "NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE"
+
+LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+Row = list[str]
 
 
 @dataclass(slots=True)
@@ -34,34 +66,219 @@ class Subscriber:
         values = dict(self.extra)
         values.update(
             email=self.email, first_name=self.first_name, last_name=self.last_name,
-            status=self.status, tags=";".join(self.tags),
+            status=self.status, tags=join_tags(self.tags),
             subscribed_at=self.subscribed_at, updated_at=self.updated_at,
         )
         return values
 
 
 def list_path(settings: Settings, name: str = DEFAULT_LIST) -> Path:
+    """The file of list `name`; the name must be a plain file name, never a path."""
+    if not LIST_NAME.fullmatch(name):
+        raise SubscriberError(
+            f"{name!r} is not a list name: use letters, digits, '-' and '_' (the default list is {DEFAULT_LIST})"
+        )
     return settings.subscribers_dir / f"{name}.csv"
+
+
+def address_key(email: str) -> str:
+    """What two addresses are compared by: the whole address, trimmed, case-insensitively."""
+    return email.strip().lower()
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    """`a;b` as ("a", "b"), without blanks or repeats, in order."""
+    return tuple(dict.fromkeys(t.strip() for t in text.split(TAG_SEPARATOR) if t.strip()))
+
+
+def join_tags(tags: Iterable[str]) -> str:
+    return TAG_SEPARATOR.join(tags)
+
+
+def now_iso() -> str:
+    """The current time as the lists store it: ISO 8601, UTC, whole seconds."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- reading ----------------------------------------------------------------------------
+
+@dataclass
+class ListFile:
+    """An open list: its extra column names and its rows, as canonical rows, streamed once."""
+
+    path: Path
+    extra_columns: tuple[str, ...]
+    rows: Iterator[tuple[int, Row]]  # (row number as a spreadsheet shows it, canonical row)
+
+
+@contextmanager
+def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
+    """Open a list file for streaming; with `missing_ok`, a missing file is an empty list.
+
+    Columns are found by name, so a hand-made file with the columns in another order
+    or without some of them still reads; rows come out in canonical column order.
+    """
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        if not missing_ok:
+            raise SubscriberError(f"{where(path)}: no such subscriber list") from None
+        yield ListFile(path, (), iter(()))
+        return
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            # Our own column names in any case; extra columns keep theirs.
+            header = [name.strip().lower() if name.strip().lower() in COLUMNS else name.strip()
+                      for name in next(reader, [])]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
+        if not header or header[0] != "email":
+            raise SubscriberError(
+                f"{where(path, 1)}: a subscriber list starts with the header {','.join(COLUMNS)}"
+            )
+        extras = tuple(name for name in header if name and name not in COLUMNS)
+        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras))
+
+
+def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
+    columns = (*COLUMNS, *extras)
+    width = len(columns)
+    positions = [header.index(name) if name in header else None for name in columns]
+    # The usual case, a file this module wrote: rows are already in canonical order.
+    canonical = positions == list(range(width)) and len(header) == width
+    number = 1
+    try:
+        for number, row in enumerate(reader, start=2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if canonical:
+                if len(row) != width:
+                    row = (row + [""] * width)[:width]
+            else:
+                row += [""] * (len(header) - len(row))
+                row = [row[i] if i is not None else "" for i in positions]
+            status = row[STATUS]
+            if status not in STATUS_RANK:
+                if status:
+                    raise SubscriberError(
+                        f"{where(path, number)}: unknown status {status!r} (one of {', '.join(STATUSES)})"
+                    )
+                row[STATUS] = "subscribed"
+            yield number, row
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise SubscriberError(f"{where(path, number + 1)}: unreadable row ({exc})") from None
+
+
+def subscriber_from_row(row: Row, extra_columns: tuple[str, ...]) -> Subscriber:
+    """A canonical row as a `Subscriber`."""
+    return Subscriber(
+        email=row[EMAIL], first_name=row[FIRST_NAME], last_name=row[LAST_NAME], status=row[STATUS],
+        tags=split_tags(row[TAGS]), subscribed_at=row[SUBSCRIBED_AT], updated_at=row[UPDATED_AT],
+        extra=dict(zip(extra_columns, row[len(COLUMNS):])),
+    )
 
 
 def iter_subscribers(path: Path) -> Iterator[Subscriber]:
     """Stream the rows of a list file, in file order."""
+    with open_list(path) as listing:
+        for _, row in listing.rows:
+            yield subscriber_from_row(row, listing.extra_columns)
+
+
+# -- writing ----------------------------------------------------------------------------
+
+def lock_path(path: Path) -> Path:
+    return path.with_suffix(".lock")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the list's lock: one writer at a time, for a whole read-modify-write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(path), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> None:
+    """Write a whole CSV to a temporary file beside `path`, fsync it, rename it over `path`.
+
+    The caller holds the lock when `path` is a list; leftovers of killed writers are
+    removed first (under the lock no other writer can be using them).
+    """
+    for stale in path.parent.glob(f"{path.name}.tmp*"):
+        stale.unlink(missing_ok=True)
+    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise SubscriberError(f"{where(path)}: no such subscriber list") from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header or header[0] != "email":
-            raise SubscriberError(f"{where(path, 1)}: a subscriber list starts with the header {','.join(COLUMNS)}")
-        extra_names = header[len(COLUMNS):]
-        for row in reader:
-            if not row:
-                continue
-            row += [""] * (len(header) - len(row))
-            yield Subscriber(
-                email=row[0], first_name=row[1], last_name=row[2], status=row[3] or "subscribed",
-                tags=tuple(t for t in row[4].split(";") if t), subscribed_at=row[5], updated_at=row[6],
-                extra=dict(zip(extra_names, row[len(COLUMNS):])),
-            )
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(_without_carriage_returns(rows))
+            handle.flush()
+            os.fsync(handle.fileno())
+        _pause_for_tests()
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename itself is durable only once the folder is synced.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
+    """Rows with line breaks inside cells as `\n`.
+
+    The csv module quotes a cell holding `\n` but not one holding a bare `\r` when lines
+    end in `\n`, and an unquoted `\r` would split the row when read back.
+    """
+    for row in rows:
+        if "\r" in "".join(row):  # one C-level scan per row; the loop below is rare
+            row = [cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row]
+        yield row
+
+
+def _pause_for_tests() -> None:
+    marker = os.environ.get(PAUSE_BEFORE_REPLACE_VARIABLE)
+    if not marker:
+        return
+    Path(marker).touch()
+    while Path(marker).exists():
+        time.sleep(0.01)
+
+
+def rewrite_list(
+    path: Path,
+    transform: Callable[[ListFile], tuple[tuple[str, ...], Iterable[Row]]],
+    dry_run: bool = False,
+) -> None:
+    """Stream list `path` through `transform` and write what it yields, under the lock.
+
+    `transform` gets the open list and returns the extra columns of the new file and
+    its rows (an iterable, consumed once, so nothing needs to be held in memory).
+    With `dry_run` the rows are produced, so reports are complete, but nothing is written.
+    """
+    if dry_run:
+        with open_list(path, missing_ok=True) as listing:
+            _, rows = transform(listing)
+            for _ in rows:
+                pass
+        return
+    with locked(path), open_list(path, missing_ok=True) as listing:
+        extras, rows = transform(listing)
+        write_atomically(path, (*COLUMNS, *extras), rows)
+
+
+def widen(row: Row, old_extras: tuple[str, ...], new_extras: tuple[str, ...]) -> Row:
+    """A canonical row of a file with `old_extras` laid out for a file with `new_extras`."""
+    if old_extras == new_extras:
+        return row
+    values = dict(zip(old_extras, row[len(COLUMNS):]))
+    return row[:len(COLUMNS)] + [values.get(name, "") for name in new_extras]

@@ -88,6 +88,9 @@ class SendGridDouble:
         self.suppressions: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SUPPRESSION_KINDS}
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
+        self.suppression_requests: list[str] = []  # path and query of every suppression GET
+        self.suppression_script: deque[Respond | Drop] = deque()
+        self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -122,6 +125,11 @@ class SendGridDouble:
         """Queue answers for the next mail/send requests, one each, in order."""
         with self.lock:
             self.script_queue.extend(answers)
+
+    def script_suppressions(self, *answers: Respond | Drop) -> None:
+        """Queue answers for the next suppression GETs (any list), one each, in order."""
+        with self.lock:
+            self.suppression_script.extend(answers)
 
     def accepted_recipients(self) -> list[str]:
         """Every `to` address of every accepted request, duplicates kept."""
@@ -286,10 +294,22 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         if not self._authorized():
             return
+        if parts.path.startswith(("/v3/suppression/", "/v3/asm/")):
+            with self.double.lock:
+                self.double.suppression_requests.append(self.path)
+                answer = self.double.suppression_script.popleft() if self.double.suppression_script else None
+            if isinstance(answer, Drop):
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if isinstance(answer, Respond):
+                default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
+                self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
+                return
         match = re.fullmatch(r"/v3/suppression/(\w+)", parts.path)
         if match and match[1] in SUPPRESSION_KINDS:
             page, link = self.double.suppression_page(match[1], query)
-            self._send_json(200, page, {"Link": link})
+            self._send_json(200, page, {"Link": link} if self.double.suppression_links else {})
             return
         match = re.fullmatch(r"/v3/asm/groups/(\d+)/suppressions", parts.path)
         if match:

@@ -1,0 +1,343 @@
+"""Import a CSV exported from anywhere (a spreadsheet, Mailchimp, a form tool) into a list.
+
+Reading a foreign file: UTF-8 with or without BOM; the delimiter (comma, semicolon
+or tab) taken from the header line; header names in any case, with common aliases;
+row numbers as a spreadsheet shows them (the header is row 1).
+
+Merging: only the *imported* rows are held in memory, one packed string per address;
+the list itself is streamed once through `rewrite_list`, so importing into a list of a
+million addresses costs no more memory than the imported file. An import never
+resubscribes an address that unsubscribed, bounced or complained unless asked to,
+never blanks a field (values only fill empty ones) and merges duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.config import Settings
+from newsletter.errors import SubscriberError, where
+from newsletter.subscribers import (
+    COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
+    UPDATED_AT, ListFile, Row, address_key, join_tags, list_path, now_iso, rewrite_list, split_tags,
+    widen,
+)
+
+# Header names as people write them, after `header_key` (lower case, words joined by "_").
+HEADER_ALIASES = {
+    "email": ("email", "e_mail", "email_address", "e_mail_address", "mail", "emailaddress",
+              "email_adresse", "e_mail_adresse", "adresse_e_mail", "courriel"),
+    "first_name": ("first_name", "firstname", "first", "given_name", "forename", "fname", "vorname", "prénom"),
+    "last_name": ("last_name", "lastname", "last", "surname", "family_name", "lname", "nachname", "nom"),
+    "status": ("status", "subscription_status", "subscriber_status"),
+    "tags": ("tags", "tag", "labels", "groups"),
+    "subscribed_at": ("subscribed_at", "optin_time", "opt_in_time", "signup_date", "date_added", "subscribed_on"),
+    # The list keeps its own time of change; an imported one would be misleading.
+    "updated_at": ("updated_at", "last_changed"),
+}
+ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items() for alias in aliases}
+
+STATUS_ALIASES = {
+    **{status: status for status in STATUS_RANK},
+    "active": "subscribed", "subscribe": "subscribed",
+    "unsubscribe": "unsubscribed", "cleaned": "bounced", "bounce": "bounced",
+    "spam": "complained", "spam_report": "complained", "complaint": "complained",
+}
+DELIMITERS = (",", ";", "\t")
+
+# An imported address is held as one string, its fields joined by this separator:
+# about half the memory of a tuple of strings, which matters at a million rows.
+PACK = "\x1f"
+# Marks an imported address already merged into the list (compared by identity).
+MERGED = "\x00merged"
+# The fields of a packed record, in its order; the file's extra columns follow.
+PACKED_COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at")
+P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(len(PACKED_COLUMNS))
+FILLABLE = ((P_FIRST, FIRST_NAME), (P_LAST, LAST_NAME))
+
+SHOWN_INVALID = 20
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with `dry_run`, would do)."""
+
+    source: Path
+    target: Path
+    dry_run: bool = False
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    kept_unsubscribed: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The report as a person reads it."""
+        lines = [
+            f"{where(self.source)} → {where(self.target)}: {self.rows} row{'s' if self.rows != 1 else ''} read"
+            + (" (dry run: nothing written)" if self.dry_run else ""),
+            f"  added               {self.added}",
+            f"  updated             {self.updated}",
+            f"  unchanged           {self.unchanged}",
+            f"  duplicates in file  {self.duplicates} (merged)",
+            f"  kept unsubscribed   {self.kept_unsubscribed}"
+            + (" (use --resubscribe to subscribe them again)" if self.kept_unsubscribed else ""),
+            f"  invalid             {len(self.invalid)}"
+            + (f" (rows {', '.join(str(n) for n, _ in self.invalid[:SHOWN_INVALID])}"
+               f"{', …' if len(self.invalid) > SHOWN_INVALID else ''})" if self.invalid else ""),
+        ]
+        lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
+        return lines
+
+
+@dataclass
+class ImportedRows:
+    """The valid rows of an imported file, one packed record per address, in file order."""
+
+    extra_columns: tuple[str, ...]
+    records: dict[str, str]
+
+
+def header_key(name: str) -> str:
+    """`" E-Mail Address "` as `e_mail_address`: how headers are compared and extras named."""
+    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (outside quotes); a comma when none."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_import(path: Path, tags: tuple[str, ...] = ()) -> tuple[ImportedRows, ImportReport]:
+    """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
+    report = ImportReport(source=path, target=path)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise SubscriberError(f"{where(path)}: no such file") from None
+    except OSError as exc:
+        raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+    with handle:
+        number = 1
+        try:
+            first_line = handle.readline()
+            delimiter = None
+            if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
+                # Excel's "sep=;" line names the delimiter; Excel hides it, so the header stays row 1.
+                delimiter, first_line = first_line[4], handle.readline()
+            if not first_line.strip():
+                raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
+            header = next(reader)
+            columns, extras = _map_header(path, header)
+            # Where each field of a packed record is in the file's rows.
+            positions = (*(columns.get(name) for name in PACKED_COLUMNS), *(columns[name] for name in extras))
+            records: dict[str, str] = {}
+            for number, row in enumerate(reader, start=2):
+                _read_row(number, row, positions, tags, records, report)
+        except UnicodeDecodeError:
+            raise SubscriberError(
+                f"{where(path, number + 1)}: not UTF-8 text; save the file as \"CSV UTF-8\" and import it again"
+            ) from None
+        except csv.Error as exc:
+            raise SubscriberError(f"{where(path, number + 1)}: unreadable CSV ({exc})") from None
+    return ImportedRows(extra_columns=extras, records=records), report
+
+
+def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Column name → position for the columns we know, and the names of the extra ones."""
+    columns: dict[str, int] = {}
+    extras: list[str] = []
+    for position, name in enumerate(header):
+        key = header_key(name)
+        if not key:
+            continue
+        column = ALIAS_TO_COLUMN.get(key, key)
+        if column in columns:
+            raise SubscriberError(
+                f"{where(path, 1)}: columns {columns[column] + 1} and {position + 1} both hold {column}; "
+                "remove one of them"
+            )
+        columns[column] = position
+        if column not in COLUMNS:
+            extras.append(column)
+    if "email" not in columns:
+        found = ", ".join(repr(name) for name in header) or "none"
+        raise SubscriberError(
+            f"{where(path, 1)}: no email column (headers found: {found}); "
+            "name the column of addresses \"email\""
+        )
+    return columns, tuple(extras)
+
+
+def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
+    """The row's cells at `positions` (None, or past the row's end: empty), trimmed."""
+    width = len(row)
+    return [row[p].strip() if p is not None and p < width else "" for p in positions]
+
+
+def _read_row(
+    number: int, row: Row, positions: tuple[int | None, ...], tags: tuple[str, ...],
+    records: dict[str, str], report: ImportReport,
+) -> None:
+    """Check one row of an imported file and add it to `records` (merging a duplicate)."""
+    if not "".join(row).strip():
+        return  # blank lines at the end of a spreadsheet export are not rows anyone meant
+    values = _cells(row, positions)
+    report.rows += 1
+    given = values[P_EMAIL]
+    if not given:
+        report.invalid.append((number, "no email address"))
+        return
+    try:
+        values[P_EMAIL] = normalize_address(given)
+    except EmailNotValidError as exc:
+        report.invalid.append((number, f"{given!r} is not a valid address ({exc})"))
+        return
+    if values[P_STATUS]:
+        given_status = values[P_STATUS]
+        values[P_STATUS] = STATUS_ALIASES.get(header_key(given_status), "")
+        if not values[P_STATUS]:
+            report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
+            return
+    if values[P_TAGS] or tags:
+        values[P_TAGS] = join_tags(dict.fromkeys((*split_tags(values[P_TAGS].replace(",", ";")), *tags)))
+    values[P_SUBSCRIBED_AT] = _iso_time(values[P_SUBSCRIBED_AT])
+    packed = PACK.join(values)
+    if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
+        packed = PACK.join(value.replace(PACK, " ") for value in values)
+    key = address_key(values[P_EMAIL])
+    earlier = records.get(key)
+    if earlier is None:
+        records[key] = packed
+    else:
+        report.duplicates += 1
+        records[key] = _merge_duplicates(earlier, packed)
+
+
+def _iso_time(text: str) -> str:
+    """An imported time as ISO 8601 UTC, or "" when it is missing or not a time."""
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merge_duplicates(earlier: str, later: str) -> str:
+    """Two rows of one file for one address: the earlier values stand, the later fill gaps.
+
+    Of two statuses the stronger stands (complained > bounced > unsubscribed > subscribed),
+    so a duplicate can never make an address mailable; tags are combined.
+    """
+    first, second = earlier.split(PACK), later.split(PACK)
+    merged = [a or b for a, b in zip(first, second)]
+    merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
+    merged[P_TAGS] = join_tags(dict.fromkeys((*split_tags(first[P_TAGS]), *split_tags(second[P_TAGS]))))
+    return PACK.join(merged)
+
+
+def import_file(
+    settings: Settings, source: Path, list_name: str = DEFAULT_LIST, tags: tuple[str, ...] = (),
+    resubscribe: bool = False, dry_run: bool = False,
+) -> ImportReport:
+    """Merge the CSV `source` into list `list_name` and report what changed.
+
+    Addresses already unsubscribed, bounced or complained stay so unless `resubscribe`;
+    a `status` column in the file is honoured; values only fill empty fields.
+    """
+    target = list_path(settings, list_name)
+    tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    imported, report = read_import(source, tags)
+    report.target, report.dry_run = target, dry_run
+    stamp = now_iso()
+
+    def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
+        extras = listing.extra_columns + tuple(n for n in imported.extra_columns if n not in listing.extra_columns)
+        return extras, _merged_rows(listing, extras, imported, resubscribe, stamp, report)
+
+    rewrite_list(target, merge, dry_run=dry_run)
+    return report
+
+
+def _merged_rows(
+    listing: ListFile, extras: tuple[str, ...], imported: ImportedRows, resubscribe: bool, stamp: str,
+    report: ImportReport,
+) -> Iterator[Row]:
+    """The list's rows with the imported ones merged in, then the new addresses appended."""
+    records = imported.records
+    # Where each imported extra column lands in an output row.
+    extra_positions = [(6 + i, len(COLUMNS) + extras.index(name)) for i, name in enumerate(imported.extra_columns)]
+    for number, row in listing.rows:
+        key = address_key(row[EMAIL])
+        packed = records.get(key)
+        if packed is None:
+            yield widen(row, listing.extra_columns, extras)
+            continue
+        if packed is MERGED:
+            raise SubscriberError(
+                f"{where(listing.path, number)}: {row[EMAIL]} is on the list a second time; "
+                "a list holds one row per address: merge the two rows, then import again"
+            )
+        records[key] = MERGED
+        row = widen(row, listing.extra_columns, extras)
+        changed = _merge_into(row, packed.split(PACK), extra_positions, resubscribe, stamp, report)
+        if changed:
+            row[UPDATED_AT] = stamp
+            report.updated += 1
+        else:
+            report.unchanged += 1
+        yield row
+    width = len(COLUMNS) + len(extras)
+    for packed in records.values():
+        if packed is MERGED:
+            continue
+        values = packed.split(PACK)
+        row = [""] * width
+        row[EMAIL], row[FIRST_NAME], row[LAST_NAME] = values[P_EMAIL], values[P_FIRST], values[P_LAST]
+        row[STATUS] = values[P_STATUS] or "subscribed"
+        row[TAGS] = values[P_TAGS]
+        row[SUBSCRIBED_AT] = values[P_SUBSCRIBED_AT] or stamp
+        row[UPDATED_AT] = stamp
+        for source, target in extra_positions:
+            row[target] = values[source]
+        report.added += 1
+        yield row
+
+
+def _merge_into(
+    row: Row, values: list[str], extra_positions: list[tuple[int, int]], resubscribe: bool, stamp: str,
+    report: ImportReport,
+) -> bool:
+    """Merge an imported record into a list row in place; whether anything changed."""
+    before = list(row)
+    for source, target in (*FILLABLE, (P_SUBSCRIBED_AT, SUBSCRIBED_AT), *extra_positions):
+        if not row[target] and values[source]:
+            row[target] = values[source]
+    row[TAGS] = join_tags(dict.fromkeys((*split_tags(row[TAGS]), *split_tags(values[P_TAGS]))))
+    current, wanted = row[STATUS], values[P_STATUS]
+    if wanted in ("", "subscribed"):
+        if current != "subscribed":
+            if resubscribe:
+                row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
+            else:
+                report.kept_unsubscribed += 1
+    elif STATUS_RANK[wanted] > STATUS_RANK[current]:
+        row[STATUS] = wanted
+    return row != before

@@ -1,0 +1,251 @@
+"""The everyday operations on one list: add, remove, delete, list, stats, export.
+
+Edits stream the list through `rewrite_list` (locked, atomic); reads stream it
+without the lock, since a list file is only ever replaced whole.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.config import Settings
+from newsletter.errors import SubscriberError, where
+from newsletter.subscribers import (
+    COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, SUBSCRIBED_AT, TAGS,
+    UPDATED_AT, ListFile, Row, Subscriber, address_key, join_tags, list_path, now_iso, open_list,
+    rewrite_list, split_tags, subscriber_from_row, widen,
+)
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class EditReport:
+    """What an edit of one address did, as one line."""
+
+    message: str
+
+    def lines(self) -> list[str]:
+        return [self.message]
+
+
+def valid_address(email: str) -> str:
+    """`email` as the list stores it (trimmed, domain lower-cased), or a SubscriberError."""
+    try:
+        return normalize_address(email)
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{email.strip()!r} is not a valid address ({exc})") from None
+
+
+def _edit_one(
+    settings: Settings, list_name: str, email: str, edit, create: Row | None = None,  # noqa: ANN001
+) -> tuple[bool, Path]:
+    """Stream the list, applying `edit(row)` to the row of `email` (a row, or None to drop it).
+
+    When the address is not on the list and `create` is given, that row is appended.
+    Returns whether the address was found.
+    """
+    path = list_path(settings, list_name)
+    key = address_key(email)
+    found = False
+
+    def transform(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
+        def rows() -> Iterator[Row]:
+            nonlocal found
+            for _, row in listing.rows:
+                if address_key(row[EMAIL]) == key:
+                    found = True
+                    row = edit(row)
+                    if row is None:
+                        continue
+                yield row
+            if not found and create is not None:
+                yield widen(create, (), listing.extra_columns)
+        return listing.extra_columns, rows()
+
+    rewrite_list(path, transform)
+    return found, path
+
+
+def add_subscriber(
+    settings: Settings, email: str, list_name: str = DEFAULT_LIST, first_name: str = "", last_name: str = "",
+    tags: tuple[str, ...] = (), resubscribe: bool = False,
+) -> EditReport:
+    """Add `email` as subscribed, or update its names and tags when it is on the list already.
+
+    An address that unsubscribed, bounced or complained stays so unless `resubscribe`.
+    """
+    email = valid_address(email)
+    stamp = now_iso()
+    kept: list[str] = []
+
+    def edit(row: Row) -> Row:
+        before = list(row)
+        row[FIRST_NAME] = first_name or row[FIRST_NAME]
+        row[LAST_NAME] = last_name or row[LAST_NAME]
+        row[TAGS] = join_tags(dict.fromkeys((*split_tags(row[TAGS]), *tags)))
+        if row[STATUS] != "subscribed":
+            if resubscribe:
+                row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
+            else:
+                kept.append(row[STATUS])
+        if row != before:
+            row[UPDATED_AT] = stamp
+        return row
+
+    new = [email, first_name, last_name, "subscribed", join_tags(dict.fromkeys(tags)), stamp, stamp]
+    found, path = _edit_one(settings, list_name, email, edit, create=new)
+    if not found:
+        return EditReport(f"{where(path)}: added {email}")
+    if kept:
+        return EditReport(
+            f"{where(path)}: {email} is {kept[0]} and stays so (use --resubscribe if they asked to subscribe again)"
+        )
+    return EditReport(f"{where(path)}: updated {email}")
+
+
+def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
+    """Mark `email` unsubscribed, keeping its row so no later import can resubscribe it.
+
+    An address not on the list is recorded as unsubscribed, for the same reason.
+    """
+    email = valid_address(email)
+    stamp = now_iso()
+
+    def edit(row: Row) -> Row:
+        if row[STATUS] == "subscribed":
+            row[STATUS], row[UPDATED_AT] = "unsubscribed", stamp
+        return row
+
+    new = [email, "", "", "unsubscribed", "", "", stamp]
+    found, path = _edit_one(settings, list_name, email, edit, create=new)
+    if not found:
+        return EditReport(f"{where(path)}: {email} was not on the list; recorded as unsubscribed")
+    return EditReport(f"{where(path)}: {email} is unsubscribed (the row stays, so no import subscribes it again)")
+
+
+def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
+    """Erase the row of `email` entirely (a data-protection request)."""
+    path = list_path(settings, list_name)
+    if not path.exists():
+        raise SubscriberError(f"{where(path)}: no such subscriber list")
+    found, path = _edit_one(settings, list_name, email.strip(), lambda row: None)
+    if not found:
+        raise SubscriberError(f"{where(path)}: {email.strip()} is not on the list; nothing deleted")
+    return EditReport(
+        f"{where(path)}: deleted {email.strip()} (note: a later import may add the address again)"
+    )
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in STATUSES:
+        raise SubscriberError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+
+
+def _matching_rows(listing: ListFile, status: str | None, tag: str | None) -> Iterator[Row]:
+    for _, row in listing.rows:
+        if status is not None and row[STATUS] != status:
+            continue
+        if tag is not None and tag not in split_tags(row[TAGS]):
+            continue
+        yield row
+
+
+def select_subscribers(
+    settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
+) -> Iterator[Subscriber]:
+    """Stream the subscribers of a list with this status and tag (either may be None: any)."""
+    _check_status(status)
+    with open_list(list_path(settings, list_name)) as listing:
+        for row in _matching_rows(listing, status, tag):
+            yield subscriber_from_row(row, listing.extra_columns)
+
+
+@dataclass
+class ListStats:
+    """Counts of one list by status and by tag."""
+
+    path: Path
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_tag: Counter[str] = field(default_factory=Counter)
+    subscribed_by_tag: Counter[str] = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        total = sum(self.by_status.values())
+        lines = [f"{where(self.path)}: {total} address{'es' if total != 1 else ''}"]
+        lines += [f"  {status:<14}{self.by_status[status]:>10}" for status in STATUSES]
+        if self.by_tag:
+            lines.append(f"  {'tag':<14}{'all':>10}{'subscribed':>12}")
+            lines += [f"  {tag:<14}{count:>10}{self.subscribed_by_tag[tag]:>12}"
+                      for tag, count in sorted(self.by_tag.items())]
+        return lines
+
+
+def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
+    """Count a list's addresses by status and tag, streaming it."""
+    path = list_path(settings, list_name)
+    stats = ListStats(path)
+    by_status, by_tag, subscribed_by_tag = stats.by_status, stats.by_tag, stats.subscribed_by_tag
+    # Most rows carry the same few tag strings: count the strings, split them once at the end.
+    tag_strings: Counter[tuple[str, str]] = Counter()
+    with open_list(path) as listing:
+        for _, row in listing.rows:
+            by_status[row[STATUS]] += 1
+            if row[TAGS]:
+                tag_strings[row[TAGS], row[STATUS]] += 1
+    for (tags, status), count in tag_strings.items():
+        for tag in split_tags(tags):
+            by_tag[tag] += count
+            if status == "subscribed":
+                subscribed_by_tag[tag] += count
+    return stats
+
+
+def defuse(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula, made plain text with a leading `'`."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    rows: int
+
+    def lines(self) -> list[str]:
+        return [f"exported {self.rows} row{'s' if self.rows != 1 else ''} from {where(self.path)}"]
+
+
+def export_list(
+    settings: Settings, out: TextIO, list_name: str = DEFAULT_LIST, status: str | None = None,
+    tag: str | None = None,
+) -> ExportReport:
+    """Write the matching rows of a list to `out` as CSV, formulas defused."""
+    _check_status(status)
+    path = list_path(settings, list_name)
+    count = 0
+    with open_list(path) as listing:
+        # CRLF as spreadsheets write it; it also makes the csv module quote a cell holding "\r".
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow((*COLUMNS, *listing.extra_columns))
+        for row in _matching_rows(listing, status, tag):
+            writer.writerow([defuse(cell) for cell in row])
+            count += 1
+    return ExportReport(path, count)
+
+
+def list_lines(
+    settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
+) -> Iterator[str]:
+    """One line per matching subscriber (address, status, name, tags), tab-separated, streamed."""
+    for subscriber in select_subscribers(settings, list_name, status, tag):
+        name = " ".join(part for part in (subscriber.first_name, subscriber.last_name) if part)
+        yield "\t".join((subscriber.email, subscriber.status, name, join_tags(subscriber.tags)))

@@ -1,0 +1,29 @@
+"""Helpers for the subscriber tests: run the CLI, read a list back as people would see it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from newsletter.cli import cli
+
+MAIN_LIST = Path("subscribers/main.csv")
+
+
+def run(*args: str) -> Result:
+    """`newsletter ARGS...` in the current directory, as a person would type it."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def rows(path: Path = MAIN_LIST) -> dict[str, dict[str, str]]:
+    """The rows of a list file by address, each as {column: value}."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["email"]: row for row in csv.DictReader(handle)}
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """A file as a spreadsheet or a form tool would leave it (bytes exactly as given)."""
+    path.write_bytes(text.encode(encoding))
+    return path

@@ -1,0 +1,349 @@
+"""`newsletter subscribers ...`: importing files as people produce them, and the everyday commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from newsletter.subscribers import COLUMNS, Subscriber, iter_subscribers
+from tests.subscriber_helpers import MAIN_LIST, rows, run, write
+
+
+def test_excel_export_with_bom_and_semicolons_is_imported(publication: Path) -> None:
+    """Excel's "CSV UTF-8" in a semicolon locale: BOM, `;`, headers with spaces and aliases."""
+    people = write(publication / "people.csv",
+                   "\ufeffE-Mail Address;First Name;Surname;City\r\n"
+                   "jose@example.org;José;Núñez;Sevilla\r\n"
+                   "MARIE@Example.COM;Marie;Curie-Skłodowska;Paris\r\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert "added               2" in result.output
+    listed = rows()
+    assert listed["jose@example.org"]["first_name"] == "José"
+    assert listed["jose@example.org"]["last_name"] == "Núñez"
+    assert listed["jose@example.org"]["city"] == "Sevilla"
+    # The domain is lower-cased, the local part kept as typed.
+    assert listed["MARIE@example.com"]["status"] == "subscribed"
+    assert listed["MARIE@example.com"]["subscribed_at"].endswith("Z")
+    # The sample rows are still there, untouched.
+    assert listed["ada.lovelace@example.org"]["tags"] == "members;poetry"
+
+
+def test_excel_sep_line_names_the_delimiter(publication: Path) -> None:
+    """Excel writes and hides a `sep=;` line; the header is still row 1 for the row numbers."""
+    people = write(publication / "people.csv", "sep=;\nEmail;Vorname;Nachname\nlena@example.org;Lena;Weiß\n;Ohne;\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert (rows()["lena@example.org"]["first_name"], rows()["lena@example.org"]["last_name"]) == ("Lena", "Weiß")
+    assert "people.csv:3: no email address" in result.output
+
+
+def test_tab_separated_file_from_a_form_tool(publication: Path) -> None:
+    people = write(publication / "form.tsv", "EMAIL\tFIRSTNAME\tTags\nform@example.org\tFrancis\tfair, garden\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert rows()["form@example.org"]["first_name"] == "Francis"
+    assert rows()["form@example.org"]["tags"] == "fair;garden"
+
+
+def test_duplicate_in_different_case_is_merged(publication: Path) -> None:
+    """Two rows for one address: one list row, the second fills what the first left empty."""
+    people = write(publication / "people.csv",
+                   "email,first_name,last_name,tags\n"
+                   "Dup@Example.org,Dana,,a\n"
+                   "dup@example.ORG,Other,Upton,b\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert "duplicates in file  1" in result.output
+    assert "added               1" in result.output
+    matching = [row for email, row in rows().items() if email.lower() == "dup@example.org"]
+    assert len(matching) == 1
+    assert (matching[0]["first_name"], matching[0]["last_name"], matching[0]["tags"]) == ("Dana", "Upton", "a;b")
+
+
+def test_address_already_on_list_in_other_case_is_not_added_again(publication: Path) -> None:
+    people = write(publication / "people.csv", "email\nADA.LOVELACE@EXAMPLE.ORG\n")
+    result = run("subscribers", "import", str(people))
+    assert "added               0" in result.output
+    assert "unchanged           1" in result.output
+    assert sum(email.lower() == "ada.lovelace@example.org" for email in rows()) == 1
+
+
+def test_name_with_comma_and_quotes_survives(publication: Path) -> None:
+    people = write(publication / "people.csv",
+                   'email,first_name,last_name\nking@example.com,"Martin ""Marty""","King, Jr."\n')
+    run("subscribers", "import", str(people))
+    row = rows()["king@example.com"]
+    assert (row["first_name"], row["last_name"]) == ('Martin "Marty"', "King, Jr.")
+
+
+def test_rows_without_or_with_invalid_email_are_reported_by_spreadsheet_row(publication: Path) -> None:
+    """Row numbers count rows as a spreadsheet shows them, even across a cell holding a line break."""
+    people = write(publication / "people.csv",
+                   "email,first_name,notes\n"
+                   'one@example.org,One,"two\nlines"\n'   # row 2, two lines of text
+                   ",NoAddress,\n"                        # row 3
+                   "not-an-address,Bad,\n"                # row 4
+                   "three@example.org,Three,\n")          # row 5
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    assert "invalid             2 (rows 3, 4)" in result.output
+    assert "people.csv:3: no email address" in result.output
+    assert "people.csv:4: 'not-an-address' is not a valid address" in result.output
+    assert {"one@example.org", "three@example.org"} <= set(rows())
+    assert rows()["one@example.org"]["notes"] == "two\nlines"
+
+
+def test_header_without_email_column_lists_the_headers_found(publication: Path) -> None:
+    before = MAIN_LIST.read_bytes()
+    people = write(publication / "people.csv", "Name;Phone\nAda;123\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: people.csv:1: no email column (headers found: 'Name', 'Phone'); "
+        'name the column of addresses "email"'
+    ]
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_file_that_is_not_utf8_is_one_line_error_with_row(publication: Path) -> None:
+    people = write(publication / "people.csv", "email,first_name\na@example.org,Ana\nb@example.org,Bérénice\n",
+                   encoding="cp1252")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: people.csv:")
+    assert "not UTF-8" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_status_column_is_honoured(publication: Path) -> None:
+    """New addresses take the file's status; a subscribed one can be marked unsubscribed by a file."""
+    people = write(publication / "people.csv",
+                   "email,status\n"
+                   "gone@example.org,Unsubscribed\n"
+                   "ada.lovelace@example.org,unsubscribed\n"
+                   "fresh@example.org,\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert listed["gone@example.org"]["status"] == "unsubscribed"
+    assert listed["ada.lovelace@example.org"]["status"] == "unsubscribed"
+    assert listed["fresh@example.org"]["status"] == "subscribed"
+
+
+def test_unknown_status_is_an_invalid_row(publication: Path) -> None:
+    people = write(publication / "people.csv", "email,status\nmaybe@example.org,perhaps\n")
+    result = run("subscribers", "import", str(people))
+    assert "people.csv:2: unknown status 'perhaps'" in result.output
+    assert "maybe@example.org" not in rows()
+
+
+def test_reimport_never_resubscribes_without_resubscribe(publication: Path) -> None:
+    """Unsubscribed, bounced and complained stay so; `--resubscribe` is the only way back."""
+    people = write(publication / "people.csv",
+                   "email,first_name,status\n"
+                   "left.us@example.com,Sam,subscribed\n"
+                   "bounced@example.org,Pat,\n"
+                   "ada.lovelace@example.org,Ada,\n")
+    assert run("subscribers", "remove", "ada.lovelace@example.org").exit_code == 0
+    result = run("subscribers", "import", str(people))
+    assert "kept unsubscribed   3" in result.output
+    listed = rows()
+    assert [listed[e]["status"] for e in ("left.us@example.com", "bounced@example.org", "ada.lovelace@example.org")] \
+        == ["unsubscribed", "bounced", "unsubscribed"]
+
+    result = run("subscribers", "import", str(people), "--resubscribe")
+    assert "kept unsubscribed   0" in result.output
+    assert {rows()[e]["status"] for e in ("left.us@example.com", "bounced@example.org")} == {"subscribed"}
+
+
+def test_import_never_blanks_a_field_and_only_fills_empty_ones(publication: Path) -> None:
+    before = rows()["kim@example.org"]
+    people = write(publication / "people.csv",
+                   "email,first_name,last_name,tags\n"
+                   "kim@example.org,,,\n"
+                   "reader.one@example.com,Rea,Der,new\n")
+    result = run("subscribers", "import", str(people))
+    assert "updated             1" in result.output
+    assert "unchanged           1" in result.output
+    assert rows()["kim@example.org"] == before
+    filled = rows()["reader.one@example.com"]
+    assert (filled["first_name"], filled["last_name"], filled["tags"]) == ("Rea", "Der", "new")
+    assert filled["updated_at"] > filled["subscribed_at"]
+
+
+def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
+    before = MAIN_LIST.read_bytes()
+    people = write(publication / "people.csv", "email\nnew.one@example.org\nleft.us@example.com\n")
+    result = run("subscribers", "import", str(people), "--dry-run", "--tag", "x")
+    assert result.exit_code == 0, result.output
+    assert "2 rows read (dry run: nothing written)" in result.output
+    assert "added               1" in result.output
+    assert "kept unsubscribed   1" in result.output
+    assert MAIN_LIST.read_bytes() == before
+    assert not list(MAIN_LIST.parent.glob("*.tmp*"))
+
+
+def test_import_tags_every_row_and_creates_a_new_list(publication: Path) -> None:
+    people = write(publication / "people.csv", "email\nfair1@example.org\nfair2@example.org\n")
+    result = run("subscribers", "import", str(people), "--list", "fair", "--tag", "fair-2026")
+    assert result.exit_code == 0, result.output
+    fair = rows(Path("subscribers/fair.csv"))
+    assert set(fair) == {"fair1@example.org", "fair2@example.org"}
+    assert {row["tags"] for row in fair.values()} == {"fair-2026"}
+
+
+def test_list_name_cannot_be_a_path(publication: Path) -> None:
+    result = run("subscribers", "stats", "--list", "../etc")
+    assert result.exit_code == 1
+    assert "is not a list name" in result.stderr
+
+
+def test_formula_in_a_name_is_kept_in_the_list_and_defused_on_export(publication: Path) -> None:
+    people = write(publication / "people.csv",
+                   "email,first_name,last_name\n"
+                   "evil@example.org,=HYPERLINK(\"http://example.com\";\"click\"),@SUM(A1)\n"
+                   "minus@example.org,-2+3,+1\n")
+    run("subscribers", "import", str(people))
+    assert rows()["evil@example.org"]["first_name"].startswith("=HYPERLINK")
+    result = run("subscribers", "export", "-o", "out.csv")
+    assert result.exit_code == 0, result.output
+    assert "exported 9 rows" in result.output
+    exported = {row["email"]: row for row in csv.DictReader(io.StringIO(Path("out.csv").read_text("utf-8-sig")))}
+    assert exported["evil@example.org"]["first_name"] == "'=HYPERLINK(\"http://example.com\";\"click\")"
+    assert exported["evil@example.org"]["last_name"] == "'@SUM(A1)"
+    assert (exported["minus@example.org"]["first_name"], exported["minus@example.org"]["last_name"]) == ("'-2+3", "'+1")
+    assert exported["kim@example.org"]["last_name"] == "Lee, Jr."
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@A1", "\tx", "\rx"])
+def test_export_defuses_every_formula_start(publication: Path, cell: str) -> None:
+    """Cells as another tool may have left them in the list file (quoted, so `\r` is kept)."""
+    with MAIN_LIST.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerow(["cell@example.org", cell, "", "subscribed", "", "", ""])
+    result = run("subscribers", "export", "--status", "subscribed")
+    exported = {row["email"]: row for row in csv.DictReader(io.StringIO(result.stdout, newline=""))}
+    assert exported["cell@example.org"]["first_name"] == "'" + cell
+
+
+def test_carriage_return_in_a_value_does_not_split_the_row(publication: Path) -> None:
+    run("subscribers", "add", "cr@example.org", "--first-name", "Line\rbreak", "--last-name", "Two\r\nlines")
+    listed = rows()
+    assert len(listed) == 8
+    assert (listed["cr@example.org"]["first_name"], listed["cr@example.org"]["last_name"]) == ("Line\nbreak", "Two\nlines")
+
+
+def test_export_filters_by_status_and_tag_to_stdout_without_bom(publication: Path) -> None:
+    result = run("subscribers", "export", "--status", "subscribed", "--tag", "prose")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("email,first_name,")
+    assert [row["email"] for row in csv.DictReader(io.StringIO(result.stdout))] == ["tomasz@example.org", "kim@example.org"]
+
+
+def test_add_then_update_then_remove_keeps_the_row(publication: Path) -> None:
+    result = run("subscribers", "add", "New@Example.ORG", "--first-name", "Nia", "--tag", "members")
+    assert result.exit_code == 0 and "added New@example.org" in result.output
+    assert rows()["New@example.org"]["status"] == "subscribed"
+
+    run("subscribers", "add", "new@example.org", "--last-name", "Ode", "--tag", "prose")
+    row = rows()["New@example.org"]
+    assert (row["first_name"], row["last_name"], row["tags"]) == ("Nia", "Ode", "members;prose")
+
+    result = run("subscribers", "remove", "NEW@example.org")
+    assert "is unsubscribed" in result.output
+    assert rows()["New@example.org"]["status"] == "unsubscribed"
+
+    result = run("subscribers", "add", "new@example.org")
+    assert "stays so" in result.output
+    assert rows()["New@example.org"]["status"] == "unsubscribed"
+    run("subscribers", "add", "new@example.org", "--resubscribe")
+    assert rows()["New@example.org"]["status"] == "subscribed"
+
+
+def test_remove_an_address_not_on_the_list_records_it(publication: Path) -> None:
+    result = run("subscribers", "remove", "stranger@example.org")
+    assert "was not on the list; recorded as unsubscribed" in result.output
+    assert rows()["stranger@example.org"]["status"] == "unsubscribed"
+
+
+def test_delete_erases_the_row(publication: Path) -> None:
+    result = run("subscribers", "delete", "KIM@example.org")
+    assert result.exit_code == 0, result.output
+    assert "kim@example.org" not in {email.lower() for email in rows()}
+    assert len(rows()) == 6
+    result = run("subscribers", "delete", "kim@example.org")
+    assert result.exit_code == 1
+    assert "kim@example.org is not on the list" in result.stderr
+
+
+def test_add_rejects_an_invalid_address(publication: Path) -> None:
+    result = run("subscribers", "add", "nobody@")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: 'nobody@' is not a valid address")
+
+
+def test_list_filters_by_status_and_tag(publication: Path) -> None:
+    result = run("subscribers", "list", "--tag", "members")
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        "ada.lovelace@example.org", "o.brien@example.com", "tomasz@example.org"]
+    result = run("subscribers", "list", "--status", "bounced")
+    assert result.stdout.splitlines() == ["bounced@example.org\tbounced\tPat Stone\t"]
+
+
+def test_stats_counts_by_status_and_tag(publication: Path) -> None:
+    run("subscribers", "remove", "tomasz@example.org")
+    result = run("subscribers", "stats")
+    assert result.exit_code == 0
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[0] == ["subscribers/main.csv:", "7", "addresses"]
+    assert ["subscribed", "4"] in lines and ["unsubscribed", "2"] in lines and ["bounced", "1"] in lines
+    assert ["complained", "0"] in lines
+    assert ["members", "3", "2"] in lines and ["prose", "2", "1"] in lines
+
+
+def test_missing_list_is_one_line_error(publication: Path) -> None:
+    result = run("subscribers", "stats", "--list", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/nope.csv: no such subscriber list\n"
+
+
+def test_bad_status_in_a_list_file_names_file_and_row(publication: Path) -> None:
+    with MAIN_LIST.open("a", encoding="utf-8") as handle:
+        handle.write("odd@example.org,,,maybe,,,\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: subscribers/main.csv:9: unknown status 'maybe' "
+                                     "(one of subscribed, unsubscribed, bounced, complained)")
+
+
+def test_iter_subscribers_streams_subscribers_with_extra_columns(publication: Path) -> None:
+    """The interface sending depends on: Subscriber rows in file order, extras in `.extra`."""
+    people = write(publication / "people.csv", "email,city\nada.lovelace@example.org,London\n")
+    run("subscribers", "import", str(people))
+    subscribers = list(iter_subscribers(MAIN_LIST))
+    assert [s.email for s in subscribers][:2] == ["ada.lovelace@example.org", "o.brien@example.com"]
+    ada = subscribers[0]
+    assert isinstance(ada, Subscriber) and ada.tags == ("members", "poetry")
+    assert ada.extra == {"city": "London"}
+    assert list(ada.fields())[:1] == ["city"] and set(COLUMNS) <= set(ada.fields())
+
+
+def test_every_subscribers_command_has_help_with_an_example(publication: Path) -> None:
+    from newsletter.cli import subscribers
+
+    for name in subscribers.commands:
+        result = run("subscribers", name, "--help")
+        assert result.exit_code == 0
+        assert "Example:" in result.output, name
+
+
+def test_status_choices_of_the_cli_are_the_statuses() -> None:
+    """cli.py spells the statuses out (lazy imports); they must stay the store's."""
+    from newsletter.cli import subscribers
+    from newsletter.subscribers import STATUSES
+
+    status = next(p for p in subscribers.commands["list"].params if p.name == "status")
+    assert tuple(status.type.choices) == STATUSES
