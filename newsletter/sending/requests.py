@@ -1,0 +1,109 @@
+"""The bodies of POST /v3/mail/send: the issue serialized once, personalizations per batch.
+
+Every request of a send carries the same subject, sender and content (tens of
+kilobytes); only the personalizations differ. So everything but them is
+serialized once, as the tail of the body, and each batch's personalizations are
+spliced in front of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from newsletter import merge
+from newsletter.config import Address, Settings
+from newsletter.errors import SendError
+from newsletter.render import RenderedEmail
+from newsletter.subscribers import Subscriber
+
+BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
+# SendGrid's per-recipient unsubscribe link when an unsubscribe group (asm) is set.
+ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+
+# SendGrid rejects `;` and `,` in a recipient's name (and the whole request with it);
+# control characters would break the header.
+_NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"\s{2,}")
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _address(address: Address) -> dict[str, str]:
+    return {"email": address.email, "name": address.name} if address.name else {"email": address.email}
+
+
+def display_name(first_name: str, last_name: str) -> str:
+    """A name SendGrid accepts in `to`: without `,`, `;` or control characters."""
+    name = f"{first_name} {last_name}".strip()
+    if _NAME_UNSAFE.search(name):
+        name = _SPACES.sub(" ", _NAME_UNSAFE.sub(" ", name)).strip()
+    return name
+
+
+class RequestBuilder:
+    """Builds the personalizations and bodies of one issue's requests."""
+
+    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str) -> None:
+        html, text = email.html, email.text
+        self._unsubscribe_template: str | None = None
+        body: dict[str, Any] = {}
+        if settings.sendgrid.asm_group_id is not None:
+            # SendGrid fills its own link per recipient and adds the one-click headers itself;
+            # replaced here once for the issue rather than once per recipient.
+            html, text = _asm_unsubscribe(html), _asm_unsubscribe(text)
+            body["asm"] = {"group_id": settings.sendgrid.asm_group_id}
+        elif settings.unsubscribe_url:
+            self._unsubscribe_template = settings.unsubscribe_url
+        else:
+            raise SendError(
+                f"{settings.config_path.name}: no way to unsubscribe: set sendgrid.asm_group_id "
+                "(a SendGrid unsubscribe group) or unsubscribe_url (with {email}) before sending")
+        self.fields = merge.fields_in(text, html)
+        body.update({
+            "from": _address(settings.sender),
+            "subject": email.subject,
+            # text/plain first: SendGrid refuses any other order (RFC 1341, 7.2).
+            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+            "custom_args": {"issue": issue_name},
+        })
+        if settings.reply_to is not None:
+            body["reply_to"] = _address(settings.reply_to)
+        if settings.sendgrid.categories:
+            body["categories"] = list(settings.sendgrid.categories)
+        self._head = b'{"personalizations":'
+        self._tail = b"," + _compact(body)[1:]
+        self.content_bytes = len(self._tail)
+
+    def unsubscribe_url(self, email: str) -> str | None:
+        """This recipient's unsubscribe link when the publication has its own."""
+        if self._unsubscribe_template is None:
+            return None
+        return self._unsubscribe_template.replace("{email}", quote(email, safe="@"))
+
+    def personalization(self, email: str, subscriber: Subscriber) -> dict[str, Any]:
+        """One recipient's personalization; their values are substituted, never rendered."""
+        name = display_name(subscriber.first_name, subscriber.last_name)
+        personalization: dict[str, Any] = {"to": [{"email": email, "name": name} if name else {"email": email}]}
+        values = subscriber.fields()
+        url = self.unsubscribe_url(email)
+        if url is not None:
+            values[merge.UNSUBSCRIBE_FIELD] = url
+            personalization["headers"] = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK}
+        if self.fields:
+            personalization["substitutions"] = merge.substitutions(self.fields, values)
+        return personalization
+
+    def body(self, personalizations: list[dict[str, Any]]) -> bytes:
+        """The whole request body: these personalizations spliced before the issue's content."""
+        return b"".join((self._head, _compact(personalizations), self._tail))
+
+
+def _asm_unsubscribe(document: str) -> str:
+    return merge.TAG_PATTERN.sub(
+        lambda m: ASM_UNSUBSCRIBE_URL if m[2] == merge.UNSUBSCRIBE_FIELD else m[0], document)
