@@ -46,6 +46,13 @@ class Respond:
     body: dict[str, Any] | None = None
 
 
+def too_many_requests(reset_in: float = 1.0) -> Respond:
+    """A 429 as SendGrid sends it: X-RateLimit-* headers, the reset in unix seconds."""
+    return Respond(429, {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                         "X-RateLimit-Reset": str(int(time.time() + reset_in))},
+                   {"errors": [{"field": None, "message": "too many requests"}]})
+
+
 @dataclass
 class Drop:
     """Read the request, then close the connection without an answer."""
@@ -88,6 +95,7 @@ class SendGridDouble:
         self.suppressions: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SUPPRESSION_KINDS}
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
+        self.connections = 0                            # TCP connections accepted (keep-alive shows)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -220,6 +228,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.double.lock:
+            self.double.connections += 1
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()
