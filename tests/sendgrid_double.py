@@ -95,6 +95,7 @@ class SendGridDouble:
         self.suppressions: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SUPPRESSION_KINDS}
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
+        self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -270,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.double.lock:
             self.double.mail_requests.append(body)
+            self.double.mail_times.append(time.time())
             answer = self.double.script_queue.popleft() if self.double.script_queue else None
         if isinstance(answer, Drop):
             self.close_connection = True

@@ -39,6 +39,8 @@ class RetryPolicy:
     backoff: float = 1.0           # seconds before the second attempt; doubles each time
     max_backoff: float = 60.0
     max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
+    # One wait on a 429 at most; guards against a reset far off (or a skewed clock).
+    max_reset_wait: float = 120.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
@@ -98,11 +100,11 @@ def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> f
     headers = {k.lower(): v for k, v in response.headers.items()}
     try:
         reset = float(headers["x-ratelimit-reset"])  # unix seconds
-        return min(max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25), policy.max_backoff)
+        return min(max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25), policy.max_reset_wait)
     except (KeyError, ValueError):
         pass
     try:
-        return min(max(float(headers["retry-after"]), 0.0), policy.max_backoff)
+        return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
     except (KeyError, ValueError):
         return policy.delay(attempt)
 
