@@ -2,10 +2,12 @@
 
 SQLite in `build/ISSUE/ledger.sqlite`, WAL. A request (batch) is written with its
 recipients, state `sending`, and committed *before* it is posted; SendGrid's 202
-marks it `accepted` with its X-Message-Id. Each recipient row points to the batch
-it was last posted in, so a recipient's state is its batch's state: one row
-update per 1,000 recipients instead of 1,000. A `sending` batch found by a later
-run belongs to a process that died with it in flight: it becomes `uncertain`.
+marks it `accepted` with its X-Message-Id. A recipient's state is the state of the
+last batch that holds it: a recipient of a failed or uncertain request that is
+posted again appears in a later batch. The recipients of a batch are one text
+column (one address a line), so recording 1,000 of them is one row, not 1,000
+index updates. A `sending` batch found by a later run belongs to a process that
+died with it in flight: it becomes `uncertain`.
 
 `synchronous=NORMAL`: a commit survives the process being killed (the case that
 matters: a crash, Ctrl-C, SIGKILL); only a power loss could lose the last ones.
@@ -17,6 +19,7 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,17 +32,13 @@ CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
     state TEXT NOT NULL,
     size INTEGER NOT NULL,
+    recipients TEXT NOT NULL,
     message_id TEXT,
     status INTEGER,
     error TEXT,
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS recipients (
-    email TEXT PRIMARY KEY,
-    batch INTEGER NOT NULL REFERENCES batches(id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS recipients_batch ON recipients(batch);
 """
 
 
@@ -78,32 +77,30 @@ class Ledger:
         """Turn batches left `sending` by a dead process into `uncertain`; how many recipients."""
         with self._db:
             (count,) = self._db.execute(
-                "SELECT count(*) FROM recipients JOIN batches ON batches.id = recipients.batch "
-                "WHERE state = ?", (SENDING,)).fetchone()
+                "SELECT coalesce(sum(size), 0) FROM batches WHERE state = ?", (SENDING,)).fetchone()
             self._db.execute(
                 "UPDATE batches SET state = ?, error = 'the process stopped before an answer came', "
                 "updated = ? WHERE state = ?", (UNCERTAIN, time.time(), SENDING))
         return count
 
+    def states(self) -> dict[str, str]:
+        """Each recipient's state: that of the last batch it was posted in."""
+        latest: dict[str, str] = {}
+        for state, recipients in self._db.execute("SELECT state, recipients FROM batches ORDER BY id"):
+            latest.update(dict.fromkeys(recipients.split("\n"), state))
+        return latest
+
     def keys_in(self, *states: str) -> set[str]:
         """The recipients whose last request is in one of `states`."""
-        marks = ",".join("?" * len(states))
-        rows = self._db.execute(
-            f"SELECT email FROM recipients JOIN batches ON batches.id = recipients.batch "
-            f"WHERE state IN ({marks})", states)
-        return {email for (email,) in rows}
+        return {key for key, state in self.states().items() if state in states}
 
     def record(self, keys: list[str]) -> int:
         """Write a batch and its recipients as in flight, durably, before it is posted."""
         now = time.time()
         with self._db:
             batch = self._db.execute(
-                "INSERT INTO batches (state, size, created, updated) VALUES (?, ?, ?, ?)",
-                (SENDING, len(keys), now, now)).lastrowid
-            # REPLACE: a recipient of an earlier failed or uncertain request moves to this one.
-            self._db.executemany(
-                "INSERT OR REPLACE INTO recipients (email, batch) VALUES (?, ?)",
-                ((key, batch) for key in keys))
+                "INSERT INTO batches (state, size, recipients, created, updated) VALUES (?, ?, ?, ?, ?)",
+                (SENDING, len(keys), "\n".join(keys), now, now)).lastrowid
         assert batch is not None
         return batch
 
@@ -117,9 +114,7 @@ class Ledger:
 
     def counts(self, *, in_flight_is_uncertain: bool = False) -> LedgerCounts:
         """Recipients by state; with no send running, in-flight batches are uncertain."""
-        by_state = dict(self._db.execute(
-            "SELECT state, count(*) FROM recipients JOIN batches ON batches.id = recipients.batch "
-            "GROUP BY state").fetchall())
+        by_state = Counter(self.states().values())
         pending = by_state.get(SENDING, 0)
         uncertain = by_state.get(UNCERTAIN, 0)
         if in_flight_is_uncertain:

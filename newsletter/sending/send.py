@@ -222,10 +222,13 @@ class SendPlan:
                 uncertain_states: tuple[str, ...] = (UNCERTAIN,)
             else:
                 uncertain_states = (UNCERTAIN, SENDING)
-            uncertain = set() if self.options.retry_uncertain else ledger.keys_in(*uncertain_states)
-            return ledger.keys_in(ACCEPTED), uncertain
+            states = ledger.states()
         finally:
             ledger.close()
+        sent = {key for key, state in states.items() if state == ACCEPTED}
+        if self.options.retry_uncertain:
+            return sent, set()
+        return sent, {key for key, state in states.items() if state in uncertain_states}
 
     def _recipients(self, sent: set[str], uncertain: set[str],
                     report: SendReport) -> Iterator[tuple[str, str, Subscriber]]:
