@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +69,7 @@ class RequestBuilder:
                 "(a SendGrid unsubscribe group) or unsubscribe_url (with {email}) before sending")
         self.fields = merge.fields_in(text, html)
         # (tag, how to fill it) once per issue, rather than the tag rebuilt per recipient.
-        self._substitutions = [(f.tag, f.value_for) for f in self.fields]
+        self._substitutions = [(_string(f.tag) + ":", f.value_for) for f in self.fields]
         body.update({
             "from": _address(settings.sender),
             "subject": email.subject,
@@ -91,23 +92,31 @@ class RequestBuilder:
         encoded = email if _URL_SAFE.fullmatch(email) else quote(email, safe="@")
         return self._unsubscribe_template.replace("{email}", encoded)
 
-    def personalization(self, email: str, subscriber: Subscriber) -> dict[str, Any]:
-        """One recipient's personalization; their values are substituted, never rendered."""
+    def personalization(self, email: str, subscriber: Subscriber) -> str:
+        """One recipient's personalization, as JSON text; their values are substituted, never rendered.
+
+        Written as text around C-encoded strings rather than built as a dict and
+        dumped: it is the one part of a body made per recipient, a million times
+        for a million subscribers.
+        """
         name = display_name(subscriber.first_name, subscriber.last_name)
-        personalization: dict[str, Any] = {"to": [{"email": email, "name": name} if name else {"email": email}]}
+        to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
+        headers = substitutions = ""
         values = subscriber.fields()
         url = self.unsubscribe_url(email)
         if url is not None:
             values[merge.UNSUBSCRIBE_FIELD] = url
-            personalization["headers"] = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK}
+            headers = (f',"headers":{{"List-Unsubscribe":{_string(f"<{url}>")},'
+                       f'"List-Unsubscribe-Post":"{ONE_CLICK}"}}')
         if self._substitutions:
-            # What merge.substitutions() gives, without rebuilding each tag per recipient.
-            personalization["substitutions"] = {tag: fill(values) for tag, fill in self._substitutions}
-        return personalization
+            # What merge.substitutions() gives, without encoding each tag per recipient.
+            substitutions = ',"substitutions":{' + ",".join(
+                [tag + _string(fill(values)) for tag, fill in self._substitutions]) + "}"
+        return f'{{"to":[{to}]{headers}{substitutions}}}'
 
-    def body(self, personalizations: list[dict[str, Any]]) -> bytes:
+    def body(self, personalizations: list[str]) -> bytes:
         """The whole request body: these personalizations spliced before the issue's content."""
-        return b"".join((self._head, _compact(personalizations), self._tail))
+        return b"".join((self._head, ("[" + ",".join(personalizations) + "]").encode("ascii"), self._tail))
 
 
 def _asm_unsubscribe(document: str) -> str:

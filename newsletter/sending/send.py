@@ -268,7 +268,7 @@ class SendPlan:
     def _batches(self, recipients: Iterator[tuple[str, str, Subscriber]]) -> Iterator[PreparedBatch]:
         builder = self.builder
         keys: list[str] = []
-        personalizations: list[dict] = []
+        personalizations: list[str] = []
         number = 0
         for key, address, subscriber in recipients:
             keys.append(key)
