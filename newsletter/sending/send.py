@@ -294,15 +294,16 @@ class SendPlan:
 
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="send") as pool:
             try:
+                # Each batch is built while the ones before it are in flight.
                 for batch in self._batches(recipients):
+                    while len(in_flight) >= self.options.concurrency:
+                        settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                     if report.stopped:
                         report.remaining += len(batch)
                         break
                     batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
                     report.requests += 1
                     in_flight[pool.submit(post_with_retries, transport, batch, self.retry)] = (batch_id, batch)
-                    if len(in_flight) >= self.options.concurrency:
-                        settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                 settle(wait(in_flight)[0])
             except KeyboardInterrupt:
                 # Let the requests in flight finish (each has a timeout) so the ledger
