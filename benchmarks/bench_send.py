@@ -9,7 +9,7 @@ stream the CSV, build plain-dict bodies of 1,000 personalizations, json.dumps
 each whole, write each to a file (dry) or POST it over one keep-alive connection
 (send). Figures are ratios to it, because these machines are noisy.
 
-The double runs in this process with schema validation off. Nothing here is a test.
+The double runs in a process of its own, with schema validation off. Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -96,6 +96,18 @@ def baseline(mode: str, url: str = "") -> None:
         flush(batch, number + 1)
 
 
+def serve_double() -> None:
+    """The double in its own process (`--double`): prints its URL and key, forgets bodies."""
+    with SendGridDouble(validate=False) as double:
+        print(double.url, double.api_key, flush=True)
+        while True:  # until terminated; the bodies it keeps are of no use here
+            time.sleep(0.2)
+            with double.lock:
+                double.mail_requests.clear()
+                double.accepted.clear()
+                double.request_headers.clear()
+
+
 @dataclass
 class Run:
     seconds: float
@@ -133,13 +145,11 @@ def make_publication(folder: Path, subscribers: int) -> Path:
 
 
 def compare(label: str, subscribers: int, ours: list[str], theirs: list[str], root: Path,
-            env: dict[str, str], repeats: int, between: object = None) -> tuple[float, float]:
+            env: dict[str, str], repeats: int) -> tuple[float, float]:
     """Run both `repeats` times, alternating; best time of each. Prints one line."""
     best_ours = best_base = None
     for _ in range(repeats):
         for args, which in ((theirs, "base"), (ours, "ours")):
-            if callable(between):
-                between()
             shutil.rmtree(root / "build", ignore_errors=True)
             run = run_child(args, root, env)
             if which == "base":
@@ -159,7 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller lists, one repeat")
     parser.add_argument("--baseline", choices=("dry", "send"), help=argparse.SUPPRESS)
+    parser.add_argument("--double", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.double:
+        serve_double()
+        return
     if args.baseline:
         baseline(args.baseline, os.environ.get("NEWSLETTER_SENDGRID_URL", ""))
         return
@@ -178,17 +192,15 @@ def main() -> None:
                                   root, env, repeats)
             shutil.rmtree(root)
         root = make_publication(Path(tmp), send_size)
-        with SendGridDouble(validate=False) as double:
-            send_env = dict(env, NEWSLETTER_SENDGRID_URL=double.url, SENDGRID_API_KEY=double.api_key)
-
-            def forget() -> None:  # the double keeps every body; drop them between runs
-                with double.lock:
-                    double.mail_requests.clear()
-                    double.accepted.clear()
-                    double.request_headers.clear()
-
+        double = subprocess.Popen([*me, "--double"], stdout=subprocess.PIPE, text=True)
+        try:
+            url, api_key = double.stdout.readline().split()  # type: ignore[union-attr]
+            send_env = dict(env, NEWSLETTER_SENDGRID_URL=url, SENDGRID_API_KEY=api_key)
             compare("send to the double", send_size, newsletter + ["--yes"], me + ["--baseline", "send"],
-                    root, send_env, repeats, between=forget)
+                    root, send_env, repeats)
+        finally:
+            double.terminate()
+            double.wait()
     print("targets: dry run at 1,000,000 <= 1.3x with peak < 300 MB; send of 100,000 <= 1.3x; aim < 1.0x")
 
 

@@ -99,10 +99,10 @@ class RequestBuilder:
         dumped: it is the one part of a body made per recipient, a million times
         for a million subscribers.
         """
-        name = display_name(subscriber.first_name, subscriber.last_name)
+        values = subscriber.fields()
+        name = display_name(values.get("first_name", ""), values.get("last_name", ""))
         to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
         headers = substitutions = ""
-        values = subscriber.fields()
         url = self.unsubscribe_url(email)
         if url is not None:
             values[merge.UNSUBSCRIBE_FIELD] = url

@@ -24,7 +24,7 @@ from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledg
 from newsletter.sending.requests import BATCH_SIZE, RequestBuilder
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
-from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
+from newsletter.subscribers import Subscriber, iter_subscribers, list_path
 
 LEDGER_FILE = "ledger.sqlite"
 LOCK_FILE = "send.lock"
@@ -41,7 +41,7 @@ Progress = Callable[["SendReport"], None]
 class SendOptions:
     """What the user asked for on the command line."""
 
-    list_name: str = DEFAULT_LIST
+    list_name: str = "main"
     tags: tuple[str, ...] = ()
     dry_run: bool = False
     proof_to: tuple[str, ...] = ()
@@ -324,7 +324,9 @@ class SendPlan:
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
             report.failed += len(batch)
-            report.stopped = report.stopped or outcome.error
+            advice = "" if outcome.state == "refused" else (
+                f"; nothing more was sent: run `newsletter send {self.issue}` again later for the rest")
+            report.stopped = report.stopped or outcome.error + advice
 
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:
