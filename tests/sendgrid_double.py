@@ -46,6 +46,13 @@ class Respond:
     body: dict[str, Any] | None = None
 
 
+def too_many_requests(reset_in: float = 1.0) -> Respond:
+    """A 429 as SendGrid sends it: X-RateLimit-* headers, the reset in unix seconds."""
+    return Respond(429, {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                         "X-RateLimit-Reset": str(int(time.time() + reset_in))},
+                   {"errors": [{"field": None, "message": "too many requests"}]})
+
+
 @dataclass
 class Drop:
     """Read the request, then close the connection without an answer."""
@@ -91,6 +98,8 @@ class SendGridDouble:
         self.suppression_requests: list[str] = []  # path and query of every suppression GET
         self.suppression_script: deque[Respond | Drop] = deque()
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
+        self.mail_times: list[float] = []               # time.time() each mail/send body arrived
+        self.connections = 0                            # TCP connections accepted (keep-alive shows)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
 
@@ -229,6 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        with self.double.lock:
+            self.double.connections += 1
+
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
@@ -265,6 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.double.lock:
             self.double.mail_requests.append(body)
+            self.double.mail_times.append(time.time())
             answer = self.double.script_queue.popleft() if self.double.script_queue else None
         if isinstance(answer, Drop):
             self.close_connection = True

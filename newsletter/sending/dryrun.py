@@ -1,0 +1,27 @@
+"""The dry-run transport: each request body goes to a file instead of SendGrid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newsletter.sending.transport import PreparedBatch, Response
+
+FILE_PATTERN = "request-{number:05d}.json"
+
+
+class DryRunTransport:
+    """Writes each body, byte for byte what would be POSTed, to `folder/request-NNNNN.json`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        # Files of an earlier dry run would mix with this one's.
+        for old in folder.glob("request-*.json"):
+            old.unlink()
+
+    def post(self, batch: PreparedBatch) -> Response:
+        (self.folder / FILE_PATTERN.format(number=batch.number)).write_bytes(batch.body)
+        return Response(202, message_id=f"dry-run-{batch.number:05d}")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,124 @@
+"""The bodies of POST /v3/mail/send: the issue serialized once, personalizations per batch.
+
+Every request of a send carries the same subject, sender and content (tens of
+kilobytes); only the personalizations differ. So everything but them is
+serialized once, as the tail of the body, and each batch's personalizations are
+spliced in front of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
+from typing import Any
+from urllib.parse import quote
+
+from newsletter import merge
+from newsletter.config import Address, Settings
+from newsletter.errors import SendError
+from newsletter.render import RenderedEmail
+from newsletter.subscribers import Subscriber
+
+BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
+# SendGrid's per-recipient unsubscribe link when an unsubscribe group (asm) is set.
+ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+
+# SendGrid rejects `;` and `,` in a recipient's name (and the whole request with it);
+# control characters would break the header.
+_NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"\s{2,}")
+# Addresses that URL-encoding leaves as they are (nearly all): no need to call quote().
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _address(address: Address) -> dict[str, str]:
+    return {"email": address.email, "name": address.name} if address.name else {"email": address.email}
+
+
+def display_name(first_name: str, last_name: str) -> str:
+    """A name SendGrid accepts in `to`: without `,`, `;` or control characters."""
+    name = f"{first_name} {last_name}".strip()
+    if _NAME_UNSAFE.search(name):
+        name = _SPACES.sub(" ", _NAME_UNSAFE.sub(" ", name)).strip()
+    return name
+
+
+class RequestBuilder:
+    """Builds the personalizations and bodies of one issue's requests."""
+
+    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str) -> None:
+        html, text = email.html, email.text
+        self._unsubscribe_template: str | None = None
+        body: dict[str, Any] = {}
+        if settings.sendgrid.asm_group_id is not None:
+            # SendGrid fills its own link per recipient and adds the one-click headers itself;
+            # replaced here once for the issue rather than once per recipient.
+            html, text = _asm_unsubscribe(html), _asm_unsubscribe(text)
+            body["asm"] = {"group_id": settings.sendgrid.asm_group_id}
+        elif settings.unsubscribe_url:
+            self._unsubscribe_template = settings.unsubscribe_url
+        else:
+            raise SendError(
+                f"{settings.config_path.name}: no way to unsubscribe: set sendgrid.asm_group_id "
+                "(a SendGrid unsubscribe group) or unsubscribe_url (with {email}) before sending")
+        self.fields = merge.fields_in(text, html)
+        # (tag, how to fill it) once per issue, rather than the tag rebuilt per recipient.
+        self._substitutions = [(_string(f.tag) + ":", f.value_for) for f in self.fields]
+        body.update({
+            "from": _address(settings.sender),
+            "subject": email.subject,
+            # text/plain first: SendGrid refuses any other order (RFC 1341, 7.2).
+            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+            "custom_args": {"issue": issue_name},
+        })
+        if settings.reply_to is not None:
+            body["reply_to"] = _address(settings.reply_to)
+        if settings.sendgrid.categories:
+            body["categories"] = list(settings.sendgrid.categories)
+        self._head = b'{"personalizations":'
+        self._tail = b"," + _compact(body)[1:]
+        self.content_bytes = len(self._tail)
+
+    def unsubscribe_url(self, email: str) -> str | None:
+        """This recipient's unsubscribe link when the publication has its own."""
+        if self._unsubscribe_template is None:
+            return None
+        encoded = email if _URL_SAFE.fullmatch(email) else quote(email, safe="@")
+        return self._unsubscribe_template.replace("{email}", encoded)
+
+    def personalization(self, email: str, subscriber: Subscriber) -> str:
+        """One recipient's personalization, as JSON text; their values are substituted, never rendered.
+
+        Written as text around C-encoded strings rather than built as a dict and
+        dumped: it is the one part of a body made per recipient, a million times
+        for a million subscribers.
+        """
+        values = subscriber.fields()
+        name = display_name(values.get("first_name", ""), values.get("last_name", ""))
+        to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
+        headers = substitutions = ""
+        url = self.unsubscribe_url(email)
+        if url is not None:
+            values[merge.UNSUBSCRIBE_FIELD] = url
+            headers = (f',"headers":{{"List-Unsubscribe":{_string(f"<{url}>")},'
+                       f'"List-Unsubscribe-Post":"{ONE_CLICK}"}}')
+        if self._substitutions:
+            # What merge.substitutions() gives, without encoding each tag per recipient.
+            substitutions = ',"substitutions":{' + ",".join(
+                [tag + _string(fill(values)) for tag, fill in self._substitutions]) + "}"
+        return f'{{"to":[{to}]{headers}{substitutions}}}'
+
+    def body(self, personalizations: list[str]) -> bytes:
+        """The whole request body: these personalizations spliced before the issue's content."""
+        return b"".join((self._head, ("[" + ",".join(personalizations) + "]").encode("ascii"), self._tail))
+
+
+def _asm_unsubscribe(document: str) -> str:
+    return merge.TAG_PATTERN.sub(
+        lambda m: ASM_UNSUBSCRIBE_URL if m[2] == merge.UNSUBSCRIBE_FIELD else m[0], document)

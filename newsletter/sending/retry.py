@@ -1,0 +1,127 @@
+"""Posting one batch until SendGrid gives a definite answer, within bounds.
+
+429: wait until `X-RateLimit-Reset` (or back off) and post again, without a limit
+on attempts but with one on the total wait. 5xx and connections that failed
+before any answer: exponential backoff with jitter, a bounded number of times.
+No answer after the body went out: uncertain, never posted again here. Any other
+4xx: a definite refusal, with SendGrid's own words and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from newsletter.sending.transport import PreparedBatch, Response, RetryableError, Transport, UncertainError
+
+State = Literal["accepted", "failed", "uncertain", "refused"]
+
+# What a person can do about each refusal.
+_ADVICE = {
+    400: "SendGrid found the request invalid; nothing after it was sent. Please report this with "
+         "the message above (check the list for malformed addresses or names)",
+    401: "check SENDGRID_API_KEY: SendGrid does not accept that key",
+    403: "the API key needs the Mail Send permission and the from address in newsletter.yaml must be "
+         "a verified sender (SendGrid > Settings > Sender Authentication)",
+    413: "the request is too large for SendGrid: make the issue smaller (fewer or smaller images inline)",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try; tests shrink `backoff` so they do not sleep for seconds."""
+
+    attempts: int = 6              # posts of one batch after 5xx or connection failures
+    backoff: float = 1.0           # seconds before the second attempt; doubles each time
+    max_backoff: float = 60.0
+    max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
+    # One wait on a 429 at most; guards against a reset far off (or a skewed clock).
+    max_reset_wait: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
+        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        # Jitter keeps concurrent workers (and other senders) from retrying in lockstep.
+        return base * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of posting one batch."""
+
+    state: State
+    message_id: str = ""
+    status: int | None = None
+    error: str = ""
+    attempts: int = 1
+
+
+def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
+                      sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Post `batch` until it is accepted, refused, uncertain, or the retries run out."""
+    attempts = 0
+    rate_limit_waited = 0.0
+    while True:
+        attempts += 1
+        try:
+            response = transport.post(batch)
+        except UncertainError as exc:
+            return Outcome("uncertain", error=str(exc), attempts=attempts)
+        except RetryableError as exc:
+            problem, status = str(exc), None
+        else:
+            status = response.status
+            if status in (200, 202):
+                return Outcome("accepted", message_id=response.message_id, status=status, attempts=attempts)
+            if status == 429:
+                wait = _rate_limit_wait(response, policy, attempts)
+                if rate_limit_waited + wait > policy.max_rate_limit_wait:
+                    return Outcome("failed", status=status, attempts=attempts, error=(
+                        f"SendGrid kept answering 429 (too many requests) for "
+                        f"{rate_limit_waited:.0f} s; try again later"))
+                rate_limit_waited += wait
+                attempts -= 1  # rate limiting is not a failure of this batch
+                sleep(wait)
+                continue
+            if status < 500:
+                return Outcome("refused", status=status, attempts=attempts, error=refusal_message(response))
+            problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
+        if attempts >= policy.attempts:
+            return Outcome("failed", status=status, attempts=attempts,
+                           error=f"{problem} (gave up after {attempts} attempts)")
+        sleep(policy.delay(attempts))
+
+
+def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> float:
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    try:
+        reset = float(headers["x-ratelimit-reset"])  # unix seconds
+        return min(max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25), policy.max_reset_wait)
+    except (KeyError, ValueError):
+        pass
+    try:
+        return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
+    except (KeyError, ValueError):
+        return policy.delay(attempt)
+
+
+def sendgrid_errors(body: bytes) -> str:
+    """SendGrid's own error messages from an error body, on one line."""
+    try:
+        errors = json.loads(body.decode("utf-8"))["errors"]
+        parts = [f"{e['field']}: {e['message']}" if e.get("field") else str(e["message"]) for e in errors]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        text = body.decode("utf-8", "replace").strip()
+        return " ".join(text.split())[:300] or "no error message"
+    shown = "; ".join(parts[:3]) + (f" (and {len(parts) - 3} more)" if len(parts) > 3 else "")
+    return " ".join(shown.split())
+
+
+def refusal_message(response: Response) -> str:
+    """One line: the status, SendGrid's message, and what to do."""
+    advice = _ADVICE.get(response.status, "see SendGrid's message")
+    return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)}): {advice}"

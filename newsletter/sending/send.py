@@ -1,0 +1,359 @@
+"""The core of `newsletter send`: who gets the issue, in which requests, and what came of it.
+
+`prepare_send` renders and checks the issue once and settles everything a send
+needs before anything is posted (so the CLI can show it and ask); `SendPlan.run`
+streams the list into batches of 1,000, records each in the ledger before it is
+posted, and posts up to `concurrency` at once through one `Transport`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from newsletter.build import output_dir, render_and_check
+from newsletter.checks import CheckFailed
+from newsletter.config import Settings, sendgrid_api_key
+from newsletter.errors import SendError, SubscriberError, where
+from newsletter.render import RenderedEmail
+from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
+from newsletter.sending.requests import BATCH_SIZE, RequestBuilder
+from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
+from newsletter.sending.transport import PreparedBatch, Transport
+from newsletter.subscribers import Subscriber, iter_subscribers, list_path
+
+LEDGER_FILE = "ledger.sqlite"
+LOCK_FILE = "send.lock"
+DRY_RUN_DIR = "dry-run"
+UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
+
+# Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
+_ADDRESS = re.compile(r"[^@\s,;<>()\[\]\"\\]+@[^@\s,;<>()\[\]\"\\]+\.[^@\s,;<>()\[\]\"\\.]+")
+
+Progress = Callable[["SendReport"], None]
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """What the user asked for on the command line."""
+
+    list_name: str = "main"
+    tags: tuple[str, ...] = ()
+    dry_run: bool = False
+    proof_to: tuple[str, ...] = ()
+    concurrency: int = 1
+    retry_uncertain: bool = False
+
+    @property
+    def proof(self) -> bool:
+        return bool(self.proof_to)
+
+
+@dataclass
+class SendReport:
+    """What a send did; recipients are counted once each."""
+
+    issue: str
+    subject: str
+    list_name: str
+    dry_run: bool = False
+    proof: bool = False
+    accepted: int = 0
+    skipped: int = 0       # already accepted by an earlier run
+    failed: int = 0
+    uncertain: int = 0     # this run's and earlier runs' (not posted again)
+    remaining: int = 0     # not posted because the send stopped
+    duplicates: int = 0
+    invalid: int = 0
+    requests: int = 0
+    elapsed: float = 0.0
+    uncertain_emails: list[str] = field(default_factory=list)
+    stopped: str = ""      # why the send stopped before the end
+    output: Path | None = None  # where a dry run wrote the bodies
+
+    @property
+    def done(self) -> int:
+        """Recipients with an outcome in this run (for progress)."""
+        return self.accepted + self.failed + self.uncertain
+
+    @property
+    def ok(self) -> bool:
+        """True when every recipient has the issue: the exit status is 0 only then."""
+        return not (self.failed or self.uncertain or self.remaining or self.stopped)
+
+    @property
+    def per_second(self) -> float:
+        return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def _note_uncertain(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.uncertain += 1
+            if len(self.uncertain_emails) < UNCERTAIN_SHOWN:
+                self.uncertain_emails.append(key)
+
+
+class SendStopped(SendError):
+    """The send stopped early (SendGrid refused, or kept failing); `report` says how far it got."""
+
+    def __init__(self, message: str, report: SendReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who the plan would send to now: counted by `SendPlan.count`, for the confirmation."""
+
+    to_send: int
+    already: int
+    uncertain: int
+
+
+def ledger_path(settings: Settings, issue: str) -> Path:
+    return output_dir(settings, issue) / LEDGER_FILE
+
+
+def prepare_send(settings: Settings, issue: str, options: SendOptions,
+                 retry: RetryPolicy | None = None) -> SendPlan:
+    """Render and check `issue` once, and refuse early whatever would stop the send."""
+    if options.concurrency < 1:
+        raise SendError("--concurrency must be 1 or more")
+    email, report = render_and_check(settings, issue)
+    if not report.ok:
+        raise CheckFailed(report)
+    builder = RequestBuilder(settings, email, issue)
+    path = list_path(settings, options.list_name)
+    if not path.is_file():
+        raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")
+    # The key is read (and missing keys refused) before anything is sent; a dry run needs none.
+    api_key = None if options.dry_run else sendgrid_api_key()
+    return SendPlan(settings, issue, options, email, builder, path, api_key, retry or RetryPolicy())
+
+
+@dataclass
+class SendPlan:
+    """A send ready to run; `run()` posts it."""
+
+    settings: Settings
+    issue: str
+    options: SendOptions
+    email: RenderedEmail
+    builder: RequestBuilder
+    list_file: Path
+    _api_key: str | None = field(repr=False)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def subject(self) -> str:
+        return self.email.subject
+
+    @property
+    def folder(self) -> Path:
+        return output_dir(self.settings, self.issue)
+
+    def count(self) -> Audience:
+        """Stream the list once: how many would get the issue now, and how many already have."""
+        sent, uncertain = self._earlier_outcomes()
+        report = SendReport(self.issue, self.subject, self.options.list_name)
+        to_send = sum(1 for _ in self._recipients(sent, uncertain, report))
+        return Audience(to_send, report.skipped, report.uncertain)
+
+    def run(self, progress: Progress | None = None) -> SendReport:
+        """Send; returns the report, or raises `SendStopped` when SendGrid refused the send."""
+        report = SendReport(self.issue, self.subject, self.options.list_name,
+                            dry_run=self.options.dry_run, proof=self.options.proof)
+        started = time.monotonic()
+        lock = None
+        if self._records_sending:
+            lock = SendLock(self.folder / LOCK_FILE)
+            lock.acquire(self.issue)
+        try:
+            sent, uncertain = self._earlier_outcomes()
+            ledger = Ledger(ledger_path(self.settings, self.issue) if self._records_sending else None)
+            transport = self._transport()
+            try:
+                self._run(ledger, transport, self._recipients(sent, uncertain, report), report, progress)
+            finally:
+                transport.close()
+                ledger.close()
+        finally:
+            if lock is not None:
+                lock.release()
+        report.elapsed = time.monotonic() - started
+        if self.options.dry_run:
+            report.output = self.folder / DRY_RUN_DIR
+        if report.stopped:
+            raise SendStopped(report.stopped, report)
+        return report
+
+    # -- the parts of a run
+
+    @property
+    def _records_sending(self) -> bool:
+        # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
+        return not (self.options.dry_run or self.options.proof)
+
+    def _transport(self) -> Transport:
+        """The one place that picks where bodies go."""
+        if self.options.dry_run:
+            from newsletter.sending.dryrun import DryRunTransport
+
+            return DryRunTransport(self.folder / DRY_RUN_DIR)
+        from newsletter.sending.sendgrid import SendGridTransport
+
+        assert self._api_key is not None
+        return SendGridTransport(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
+
+    def _earlier_outcomes(self) -> tuple[set[str], set[str]]:
+        """Recipients already accepted, and those left uncertain, by earlier runs."""
+        if self.options.proof:
+            return set(), set()
+        path = ledger_path(self.settings, self.issue)
+        if not path.is_file():
+            return set(), set()
+        ledger = Ledger(path)
+        try:
+            if self._records_sending:
+                ledger.recover()  # we hold the lock: whatever is in flight belongs to a dead process
+                uncertain_states: tuple[str, ...] = (UNCERTAIN,)
+            else:
+                uncertain_states = (UNCERTAIN, SENDING)
+            states = ledger.states()
+        finally:
+            ledger.close()
+        sent = {key for key, state in states.items() if state == ACCEPTED}
+        if self.options.retry_uncertain:
+            return sent, set()
+        return sent, {key for key, state in states.items() if state in uncertain_states}
+
+    def _recipients(self, sent: set[str], uncertain: set[str],
+                    report: SendReport) -> Iterator[tuple[str, str, Subscriber]]:
+        """(ledger key, address, subscriber) of everyone to post to, each address once."""
+        if self.options.proof:
+            yield from self._proof_recipients()
+            return
+        tags = set(self.options.tags)
+        seen: set[str] = set()
+        for subscriber in iter_subscribers(self.list_file):
+            if subscriber.status != "subscribed" or (tags and tags.isdisjoint(subscriber.tags)):
+                continue
+            address = subscriber.email.strip()
+            key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
+            if key in sent:
+                report.skipped += 1
+            elif key in uncertain:
+                report._note_uncertain((key,))
+            elif key in seen:
+                report.duplicates += 1
+            elif not _ADDRESS.fullmatch(address):
+                report.invalid += 1
+            else:
+                seen.add(key)
+                yield key, address, subscriber
+
+    def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
+        wanted = {address.strip().lower(): address.strip() for address in self.options.proof_to}
+        found: dict[str, Subscriber] = {}
+        for subscriber in iter_subscribers(self.list_file):
+            key = subscriber.email.strip().lower()
+            if key in wanted and key not in found:
+                found[key] = subscriber
+        for key, address in wanted.items():
+            yield key, address, found.get(key) or Subscriber(email=address)
+
+    def _batches(self, recipients: Iterator[tuple[str, str, Subscriber]]) -> Iterator[PreparedBatch]:
+        builder = self.builder
+        keys: list[str] = []
+        personalizations: list[str] = []
+        number = 0
+        for key, address, subscriber in recipients:
+            keys.append(key)
+            personalizations.append(builder.personalization(address, subscriber))
+            if len(keys) == BATCH_SIZE:
+                number += 1
+                yield PreparedBatch(number, keys, builder.body(personalizations))
+                keys, personalizations = [], []
+        if keys:
+            yield PreparedBatch(number + 1, keys, builder.body(personalizations))
+
+    def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[tuple[str, str, Subscriber]],
+             report: SendReport, progress: Progress | None) -> None:
+        """Post every batch, at most `concurrency` in flight; only this thread writes the ledger."""
+        in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
+
+        def settle(done: Iterable[Future[Outcome]]) -> None:
+            for future in done:
+                batch_id, batch = in_flight.pop(future)
+                self._settle(ledger, batch_id, batch, future.result(), report)
+                if progress is not None:
+                    progress(report)
+
+        with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="send") as pool:
+            try:
+                # Each batch is built while the ones before it are in flight.
+                for batch in self._batches(recipients):
+                    while len(in_flight) >= self.options.concurrency:
+                        settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    if report.stopped:
+                        report.remaining += len(batch)
+                        break
+                    batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                    report.requests += 1
+                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry)] = (batch_id, batch)
+                settle(wait(in_flight)[0])
+            except KeyboardInterrupt:
+                # Let the requests in flight finish (each has a timeout) so the ledger
+                # knows their outcome, rather than leaving them uncertain.
+                settle(wait(in_flight)[0])
+                raise
+        if report.stopped:
+            report.remaining += sum(1 for _ in recipients)
+
+    def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
+                report: SendReport) -> None:
+        if outcome.state == "accepted":
+            ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
+            report.accepted += len(batch)
+        elif outcome.state == "uncertain":
+            ledger.settle(batch_id, UNCERTAIN, error=outcome.error)
+            report._note_uncertain(batch.keys)
+        else:
+            ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
+            report.failed += len(batch)
+            advice = "" if outcome.state == "refused" else (
+                f"; nothing more was sent: run `newsletter send {self.issue}` again later for the rest")
+            report.stopped = report.stopped or outcome.error + advice
+
+
+def issue_status(settings: Settings, issue: str) -> LedgerCounts:
+    """The ledger's counts for `issue`; zeros when it was never sent."""
+    if not (settings.issues_dir / issue).is_dir():
+        raise SendError(f"{where(settings.issues_dir / issue)}: no such issue")
+    path = ledger_path(settings, issue)
+    if not path.is_file():
+        return LedgerCounts()
+    lock = SendLock(path.parent / LOCK_FILE)
+    # With no send running, a batch still in flight was left by a dead process: uncertain.
+    idle = lock.try_acquire()
+    lock.release()
+    ledger = Ledger(path)
+    try:
+        return ledger.counts(in_flight_is_uncertain=idle)
+    finally:
+        ledger.close()
+
+
+def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
+    """Every recipient of `issue` whose request got no answer, sorted."""
+    path = ledger_path(settings, issue)
+    if not path.is_file():
+        return []
+    ledger = Ledger(path)
+    try:
+        return sorted(ledger.keys_in(UNCERTAIN, SENDING))
+    finally:
+        ledger.close()

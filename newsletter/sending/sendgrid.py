@@ -1,0 +1,104 @@
+"""The SendGrid transport: POST /v3/mail/send over kept-alive HTTP connections.
+
+http.client rather than the sendgrid package: it keeps connections alive between
+requests (the package opens one per request through urllib), takes the body as
+bytes already serialized, and tells a refused or reset connection apart from an
+answer that never came, which decides whether a request may be posted again.
+"""
+
+from __future__ import annotations
+
+import http.client
+import queue
+from urllib.parse import urlsplit
+
+from newsletter import __version__
+from newsletter.errors import SendError
+from newsletter.sending.transport import PreparedBatch, Response, RetryableError, UncertainError
+
+MAIL_SEND_PATH = "/v3/mail/send"
+
+
+class SendGridTransport:
+    """Posts batches to `base_url`; one connection per concurrent caller, reused."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SendError(f"NEWSLETTER_SENDGRID_URL {base_url!r} is not an http(s):// URL")
+        self._connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = parts.path.rstrip("/") + MAIL_SEND_PATH
+        self._timeout = timeout
+        self._key = api_key
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"newsletter/{__version__}",
+        }
+        # Idle connections; a thread takes one (or opens one) per request and gives it back.
+        self._idle: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue()
+        self.connections_opened = 0
+
+    def post(self, batch: PreparedBatch) -> Response:
+        """Post `batch` once; the caller decides about retries."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connection_class(self._host, self._port, timeout=self._timeout)
+        try:
+            response = self._exchange(conn, batch.body)
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self._idle.put(conn)
+        return Response(
+            status=response.status,
+            message_id=response.getheader("X-Message-Id") or "",
+            body=response.data,  # type: ignore[attr-defined]
+            headers={k: v for k, v in response.getheaders() if k.lower().startswith(("x-ratelimit", "retry-after"))},
+        )
+
+    def _exchange(self, conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
+        where = f"{self._host}:{self._port or ''}".rstrip(":")
+        if conn.sock is None:
+            try:
+                conn.connect()
+                self.connections_opened += 1
+            except OSError as exc:  # refused, unreachable, DNS, connect timeout: nothing was sent
+                raise RetryableError(f"cannot connect to {where}: {self._scrub(exc)}") from None
+        try:
+            conn.request("POST", self._path, body=body, headers=self._headers)
+        except (OSError, http.client.HTTPException) as exc:
+            # The body did not go out whole: SendGrid cannot act on a truncated request.
+            raise RetryableError(f"connection to {where} failed while sending: {self._scrub(exc)}") from None
+        try:
+            response = conn.getresponse()
+            response.data = response.read()  # type: ignore[attr-defined]
+        except TimeoutError:
+            raise UncertainError(f"no answer from {where} within {self._timeout:g} s") from None
+        except ConnectionError as exc:
+            # Closed before any answer: typically a kept-alive connection the server had
+            # already dropped, which it closes without reading the request.
+            raise RetryableError(f"{where} closed the connection without an answer ({type(exc).__name__})") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise UncertainError(f"unreadable answer from {where}: {self._scrub(exc)}") from None
+        return response
+
+    def _scrub(self, exc: BaseException) -> str:
+        # Library messages should not hold the key, but an error line is never worth the risk.
+        return (str(exc) or type(exc).__name__).replace(self._key, "***")
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

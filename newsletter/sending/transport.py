@@ -1,0 +1,54 @@
+"""The seam between a send and the outside world: post one prepared batch, get an answer.
+
+Two implementations: `sendgrid.SendGridTransport` (HTTP) and
+`dryrun.DryRunTransport` (files). The core never knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """One request: its number in this run, its recipients' ledger keys, its JSON body."""
+
+    number: int
+    keys: list[str]
+    body: bytes
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What SendGrid (or a stand-in) answered."""
+
+    status: int
+    message_id: str = ""
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class RetryableError(Exception):
+    """No answer, but SendGrid cannot have processed the request (refused, reset before an
+    answer, a stale keep-alive connection): posting it again is safe."""
+
+
+class UncertainError(Exception):
+    """The body went out and no answer came back: SendGrid may or may not have accepted it,
+    so it must not be posted again without the user's say-so."""
+
+
+class Transport(Protocol):
+    """Posts prepared batches; safe to call from several threads at once."""
+
+    def post(self, batch: PreparedBatch) -> Response:
+        """Post `batch` once (no retries); raise `RetryableError` or `UncertainError`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections or files."""
+        ...

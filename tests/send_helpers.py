@@ -1,0 +1,51 @@
+"""Helpers of the send tests: generated lists, the CLI run in-process, a quick retry policy."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from newsletter.cli import cli
+from newsletter.sending import send as send_module
+from newsletter.sending.retry import RetryPolicy
+
+HEADER = ["email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at"]
+
+
+def write_list(root: Path, rows: list[list[str]], name: str = "main") -> Path:
+    """Write `subscribers/NAME.csv` with these rows (email, first, last, status, tags)."""
+    path = root / "subscribers" / f"{name}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for row in rows:
+            writer.writerow(list(row) + [""] * (len(HEADER) - len(row)))
+    return path
+
+
+def generated(count: int, status: str = "subscribed", prefix: str = "reader") -> list[list[str]]:
+    return [[f"{prefix}{i:06d}@example.org", f"Reader{i}", "Smith", status, "members"] for i in range(count)]
+
+
+def newsletter(*args: str) -> Result:
+    """Run `newsletter ARGS` in-process, as a user without a terminal would."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def set_timeout(root: Path, seconds: float) -> None:
+    config = root / "newsletter.yaml"
+    config.write_text(config.read_text().replace("timeout: 30", f"timeout: {seconds}"))
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff in milliseconds instead of seconds."""
+    monkeypatch.setattr(send_module, "RetryPolicy", lambda: RetryPolicy(backoff=0.01, max_backoff=0.05))
+
+
+def files_under(root: Path) -> list[Path]:
+    return [Path(folder, name) for folder, _, names in os.walk(root) for name in names]

@@ -1,0 +1,181 @@
+"""`newsletter send` and `status` against the SendGrid double: who gets what, in which requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from newsletter.sending.requests import ASM_UNSUBSCRIBE_URL
+from tests.send_helpers import files_under, generated, newsletter, write_list
+from tests.sendgrid_double import SendGridDouble, load_schema
+
+
+def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendgrid: SendGridDouble) -> None:
+    """2,500 subscribers: three valid requests (1000, 1000, 500), one connection kept alive."""
+    write_list(publication, generated(2500))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert [len(b["personalizations"]) for b in sendgrid.accepted] == [1000, 1000, 500]
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
+    assert sendgrid.rejections == []
+    assert sendgrid.connections == 1
+    assert "accepted       2,500" in result.output
+    body = sendgrid.accepted[0]
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert body["custom_args"] == {"issue": "issue-1"}
+    assert body["categories"] == ["newsletter"]
+    assert body["from"]["email"] == "letters@riverside-writers.example.org"
+
+
+def test_running_again_sends_nothing(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A finished send says so; new subscribers added later get it on the next run, alone."""
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    first = len(sendgrid.accepted_recipients())
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0
+    assert len(sendgrid.accepted_recipients()) == first
+    assert "Everyone already has issue-1: nothing was sent." in again.output
+    rows = [line.split(",") for line in (publication / "subscribers" / "main.csv").read_text().splitlines()[1:]]
+    write_list(publication, generated(3, prefix="new") + [r[:5] for r in rows if r[0] == "ada.lovelace@example.org"])
+    third = newsletter("send", "issue-1", "--yes")
+    assert third.exit_code == 0
+    assert sendgrid.accepted_recipients()[first:] == [f"new{i:06d}@example.org" for i in range(3)]
+    assert "skipped            1  (already sent)" in third.output
+
+
+def test_only_subscribed_rows_of_the_tag_are_sent(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Unsubscribed, bounced and complained addresses never get an issue, nor untagged ones with --tag."""
+    write_list(publication, [
+        ["in@example.org", "In", "", "subscribed", "members"],
+        ["other@example.org", "Other", "", "subscribed", "prose"],
+        ["gone@example.org", "Gone", "", "unsubscribed", "members"],
+        ["bounced@example.org", "B", "", "bounced", "members"],
+        ["complained@example.org", "C", "", "complained", "members"],
+    ])
+    assert newsletter("send", "issue-1", "--yes", "--tag", "members").exit_code == 0
+    assert sendgrid.accepted_recipients() == ["in@example.org"]
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sendgrid.accepted_recipients() == ["in@example.org", "other@example.org"]
+
+
+def test_merge_fields_are_escaped_for_html_and_raw_for_text(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A name with <, &, quotes: HTML-escaped in the html substitution, as typed in the text one."""
+    name = """<b>Tom & "Jerry" 'J'</b>"""
+    write_list(publication, [["tom@example.org", name, "Smith, Jr.; III", "subscribed"],
+                             ["noname@example.org", "", "", "subscribed"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    tom, noname = sendgrid.accepted[0]["personalizations"]
+    assert tom["substitutions"]["[%text:first_name|friend%]"] == name
+    assert tom["substitutions"]["[%html:first_name|friend%]"] == (
+        "&lt;b&gt;Tom &amp; &quot;Jerry&quot; &#x27;J&#x27;&lt;/b&gt;")
+    # SendGrid rejects , and ; in names; the recipient still gets the issue.
+    assert tom["to"] == [{"email": "tom@example.org", "name": """<b>Tom & "Jerry" 'J'</b> Smith Jr. III"""}]
+    assert noname["to"] == [{"email": "noname@example.org"}]
+    assert noname["substitutions"]["[%html:first_name|friend%]"] == "friend"
+
+
+def test_unsubscribe_link_and_one_click_headers_per_recipient(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Without an unsubscribe group, unsubscribe_url is filled per recipient, address URL-encoded."""
+    write_list(publication, [["a+b@example.org", "A", "", "subscribed"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    (personalization,) = sendgrid.accepted[0]["personalizations"]
+    url = "https://riverside-writers.example.org/unsubscribe?email=a%2Bb@example.org"
+    assert personalization["headers"] == {"List-Unsubscribe": f"<{url}>",
+                                          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert personalization["substitutions"]["[%text:unsubscribe_url%]"] == url
+    assert "asm" not in sendgrid.accepted[0]
+
+
+def test_unsubscribe_group_uses_sendgrids_link(publication: Path, sendgrid: SendGridDouble) -> None:
+    """With sendgrid.asm_group_id: asm.group_id, SendGrid's link in both parts, no own headers."""
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text().replace("# asm_group_id: 12345", "asm_group_id: 12345"))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    body = sendgrid.accepted[0]
+    assert body["asm"] == {"group_id": 12345}
+    text, html = (c["value"] for c in body["content"])
+    assert ASM_UNSUBSCRIBE_URL in text and f'href="{ASM_UNSUBSCRIBE_URL}"' in html
+    assert "unsubscribe_url" not in text + html
+    assert all("headers" not in p for p in body["personalizations"])
+
+
+def test_refuses_without_a_way_to_unsubscribe(publication: Path, sendgrid: SendGridDouble) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text().replace("unsubscribe_url:", "# unsubscribe_url:"))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "no way to unsubscribe" in result.stderr
+    assert sendgrid.mail_requests == []
+
+
+def test_refuses_to_send_without_terminal_or_yes(publication: Path, sendgrid: SendGridDouble) -> None:
+    result = newsletter("send", "issue-1")
+    assert result.exit_code == 1
+    assert "add --yes" in result.stderr
+    assert sendgrid.mail_requests == []
+
+
+def test_missing_api_key_is_one_line_before_sending(publication: Path, sendgrid: SendGridDouble,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", " ")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: SENDGRID_API_KEY is not set") and result.stderr.count("\n") == 1
+    assert sendgrid.mail_requests == []
+
+
+def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgrid_schema: None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key needed, no question asked; each file is a body SendGrid's schema and rules accept."""
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    write_list(publication, generated(1500))
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    files = sorted((publication / "build" / "issue-1" / "dry-run").glob("*.json"))
+    assert [f.name for f in files] == ["request-00001.json", "request-00002.json"]
+    checker = SendGridDouble(schema=load_schema())
+    bodies = [json.loads(f.read_bytes()) for f in files]
+    assert [checker.check_mail_body(b) for b in bodies] == [[], []]
+    assert sum(len(b["personalizations"]) for b in bodies) == 1500
+    assert "accepted       1,500" in result.output
+    # A dry run is not a send: the real one still has everyone to send to.
+    assert not (publication / "build" / "issue-1" / "ledger.sqlite").exists()
+
+
+def test_proof_goes_to_the_given_addresses_only(publication: Path, sendgrid: SendGridDouble) -> None:
+    """--to: fields from the list where the address is in it; the issue still counts as unsent."""
+    result = newsletter("send", "issue-1", "--yes", "--to", "ADA.lovelace@example.org", "--to", "me@example.net")
+    assert result.exit_code == 0, result.output
+    ada, me = sendgrid.accepted[0]["personalizations"]
+    assert ada["substitutions"]["[%text:first_name|friend%]"] == "Ada"
+    assert me["to"] == [{"email": "me@example.net"}]
+    assert newsletter("status", "issue-1", "--json").stdout.strip() == (
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert "ada.lovelace@example.org" in sendgrid.accepted_recipients()[2:]
+
+
+def test_status_json_counts(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, generated(1200))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    status = newsletter("status", "issue-1", "--json")
+    assert status.exit_code == 0
+    assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0}
+    assert "sent           1,200" in newsletter("status", "issue-1").stdout
+
+
+def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Not in what the commands print (success or failure), nor in anything under the publication."""
+    from tests.sendgrid_double import Respond
+
+    outputs = [newsletter("send", "issue-1", "--yes"), newsletter("status", "issue-1"),
+               newsletter("send", "issue-1", "--dry-run")]
+    write_list(publication, generated(3))
+    sendgrid.script(Respond(401, body={"errors": [{"field": None, "message": "bad key"}]}))
+    outputs.append(newsletter("send", "issue-1", "--yes"))
+    for result in outputs:
+        assert sendgrid.api_key not in result.output + result.stderr
+    key = sendgrid.api_key.encode()
+    assert [f for f in files_under(publication) if key in f.read_bytes()] == []

@@ -1,0 +1,164 @@
+"""`newsletter send` when the network or SendGrid misbehaves: retried, stopped, or uncertain."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.send_helpers import generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
+from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall, too_many_requests
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
+
+
+def status(*extra: str) -> dict[str, int]:
+    return json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+
+
+def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble) -> None:
+    """429 with X-RateLimit-Reset: wait, post again, each recipient once."""
+    limited = too_many_requests(reset_in=1)
+    sendgrid.script(limited)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(sendgrid.mail_requests) == 2
+    # Posted again only once the limit was reset, rather than hammering.
+    assert sendgrid.mail_times[1] >= int(limited.headers["X-RateLimit-Reset"])
+    assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
+    assert status()["sent"] == 5
+
+
+@pytest.mark.parametrize("faults", [
+    pytest.param([Respond(500), Respond(500)], id="500-twice"),
+    pytest.param([Respond(503)], id="503"),
+    pytest.param([Drop()], id="dropped-connection"),
+])
+def test_transient_failures_are_retried(publication: Path, sendgrid: SendGridDouble, faults: list) -> None:
+    write_list(publication, generated(1500))
+    sendgrid.script(*faults)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(sendgrid.mail_requests) == 2 + len(faults)
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
+
+
+def test_server_errors_that_persist_stop_the_send(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Bounded attempts, then a clear stop; the next run sends to those left."""
+    write_list(publication, generated(2500))
+    sendgrid.script(*[Respond(503)] * 6)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "error: SendGrid answered 503: scripted 503 (gave up after 6 attempts)" in result.stderr
+    assert "not sent       1,500" in result.output
+    assert sendgrid.accepted == []
+    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0, again.output
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
+
+
+def test_wrong_key_stops_with_sendgrids_message(publication: Path, sendgrid: SendGridDouble,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    write_list(publication, generated(2500))
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-the-key")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: SendGrid refused the request (401: The provided authorization grant is invalid, "
+        "expired, or revoked): check SENDGRID_API_KEY: SendGrid does not accept that key\n")
+    assert len(sendgrid.mail_requests) == 0 and len(sendgrid.request_headers) == 1
+
+
+def test_bad_request_stops_with_sendgrids_message(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, generated(2500))
+    sendgrid.script(Respond(400, body={"errors": [
+        {"field": "personalizations.0.to", "message": "Does not contain a valid address.", "help": None}]}))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: SendGrid refused the request (400: personalizations.0.to: Does not contain a valid address.)")
+    assert result.stderr.count("\n") == 1
+    assert len(sendgrid.mail_requests) == 1
+
+
+def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: SendGridDouble) -> None:
+    """No answer within sendgrid.timeout: not posted again, listed, exit 1; --retry-uncertain sends."""
+    set_timeout(publication, 0.5)
+    write_list(publication, generated(1500))
+    sendgrid.script(Stall(2.0, accept=False))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "uncertain      1,000  (no answer came)" in result.output
+    assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
+    assert len(sendgrid.mail_requests) == 2
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 1 and len(sendgrid.mail_requests) == 2
+    retried = newsletter("send", "issue-1", "--yes", "--retry-uncertain")
+    assert retried.exit_code == 0, retried.output
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
+    assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0}
+
+
+def test_concurrent_requests_keep_the_ledger_exact(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, generated(6500))
+    sendgrid.script(Respond(500))
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "3")
+    assert result.exit_code == 0, result.output
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(6500)]
+    assert sendgrid.connections <= 3
+    assert status()["sent"] == 6500
+
+
+def _start_send(publication: Path, sendgrid: SendGridDouble) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, NEWSLETTER_SENDGRID_URL=sendgrid.url, SENDGRID_API_KEY=sendgrid.api_key)
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "send", "issue-1", "--yes"],
+                            cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(condition, seconds: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SIGKILL while a request is in flight (SendGrid took it): the rerun sends the rest, not it."""
+    write_list(publication, generated(4500))
+    sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid)
+    _wait_for(lambda: len(sendgrid.mail_requests) == 2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1  # the killed request stays uncertain
+    counts = Counter(sendgrid.accepted_recipients())
+    assert max(counts.values()) == 1
+    # The first request's scripted 202 does not count at the double; the second one does.
+    assert len(counts) == 3500 and "reader001000@example.org" in counts
+    assert "reader000000@example.org" not in counts
+    assert "uncertain      1,000" in rerun.output
+    assert status() == {"sent": 3500, "pending": 0, "failed": 0, "uncertain": 1000}
+
+
+def test_killed_at_any_moment_nobody_gets_two(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SIGKILL at an arbitrary point of a running send; then rerun: still nobody twice."""
+    write_list(publication, generated(8000))
+    process = _start_send(publication, sendgrid)
+    _wait_for(lambda: len(sendgrid.accepted) >= 3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    newsletter("send", "issue-1", "--yes")
+    counts = Counter(sendgrid.accepted_recipients())
+    assert max(counts.values()) == 1
+    ledger = status()
+    assert ledger["sent"] + ledger["uncertain"] == 8000 and ledger["failed"] == ledger["pending"] == 0
