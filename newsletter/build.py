@@ -12,6 +12,7 @@ from newsletter.config import Settings
 from newsletter.content import load_issue
 from newsletter.errors import NewsletterError
 from newsletter.render import RenderedEmail, render_issue
+from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,25 @@ class BuiltIssue:
     text_path: Path
 
 
-def render_and_check(settings: Settings, name: str) -> tuple[RenderedEmail, CheckReport]:
-    """Load and render issue `name` and check the result; raises if it does not load."""
+def render_and_check(settings: Settings, name: str, list_name: str = DEFAULT_LIST) -> tuple[RenderedEmail, CheckReport]:
+    """Load and render issue `name` and check the result; raises if it does not load.
+
+    The merge fields are checked against the columns of the list `list_name`.
+    """
     email = render_issue(settings, load_issue(settings, name))
-    return email, check_email(settings, email)
+    return email, check_email(settings, email, list_columns(settings, list_name))
+
+
+def list_columns(settings: Settings, list_name: str) -> tuple[str, ...] | None:
+    """The columns of a subscriber list, or None when it does not exist (yet)."""
+    path = list_path(settings, list_name)
+    if not path.is_file():
+        return None
+    try:
+        with open_list(path) as listed:
+            return (*COLUMNS, *listed.extra_columns)
+    except NewsletterError:
+        return None  # an unreadable list is reported by the commands that read it
 
 
 def check_issue(settings: Settings, name: str) -> CheckReport:

@@ -7,6 +7,7 @@ clipping, images without alt text, plain `http://` links, a long subject).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,8 +66,12 @@ class CheckFailed(NewsletterError):
         )
 
 
-def check_email(settings: Settings, email: RenderedEmail) -> CheckReport:
-    """Check a rendered issue; never raises for what it finds."""
+def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence[str] | None = None) -> CheckReport:
+    """Check a rendered issue; never raises for what it finds.
+
+    With `list_columns`, merge fields that are no column of the list are reported:
+    a misspelt `subscriber.frist_name` would give every recipient the fallback.
+    """
     import lxml.html  # premailer's parser, already loaded by rendering
 
     report = CheckReport(email.issue.name)
@@ -101,6 +106,13 @@ def check_email(settings: Settings, email: RenderedEmail) -> CheckReport:
         report.warn(f"{url} is an http:// link: use https:// where the site has it")
     if len(email.subject) > SUBJECT_MAX_CHARS:
         report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
+    if list_columns is not None:
+        known = {*list_columns, merge.UNSUBSCRIBE_FIELD}
+        for name in dict.fromkeys(f.field for f in email.merge_fields if f.field not in known):
+            report.warn(
+                f"subscriber.{name} is not a column of the subscriber list "
+                f"(columns: {', '.join(list_columns)}): every recipient gets its fallback"
+            )
     if not email.issue.preheader:
         report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
     return report

@@ -232,3 +232,12 @@ def test_init_refuses_an_existing_publication(publication: Path) -> None:
 
 def test_usage_errors_exit_2() -> None:
     assert run("build").exit_code == 2
+
+
+def test_check_warns_about_a_merge_field_that_is_no_column(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1><p>Dear {{ subscriber.frist_name | default('reader') }}</p>", encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 0
+    assert "warning: subscriber.frist_name is not a column of the subscriber list" in result.stderr
+    assert "subscriber.first_name is not" not in result.stderr
