@@ -347,3 +347,17 @@ def test_status_choices_of_the_cli_are_the_statuses() -> None:
 
     status = next(p for p in subscribers.commands["list"].params if p.name == "status")
     assert tuple(status.type.choices) == STATUSES
+
+
+def test_hand_made_duplicate_in_the_list_stops_the_import_and_changes_nothing(publication: Path) -> None:
+    with MAIN_LIST.open("a", encoding="utf-8") as handle:
+        handle.write("Kim@Example.org,Kim,,subscribed,,,\n")  # row 9, the same address as row 6
+    before = MAIN_LIST.read_bytes()
+    people = write(publication / "people.csv", "email,first_name\nkim@example.org,Kim\nnew@example.org,New\n")
+    result = run("subscribers", "import", str(people))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: subscribers/main.csv:9: Kim@Example.org is on the list a second time; "
+        "a list holds one row per address: merge the two rows, then import again")
+    assert MAIN_LIST.read_bytes() == before
+    assert not list(MAIN_LIST.parent.glob("*.tmp*"))
