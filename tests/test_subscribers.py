@@ -339,3 +339,10 @@ def test_hand_made_duplicate_in_the_list_stops_the_import_and_changes_nothing(pu
         "a list holds one row per address: merge the two rows, then import again")
     assert MAIN_LIST.read_bytes() == before
     assert not list(MAIN_LIST.parent.glob("*.tmp*"))
+
+
+def test_a_private_list_stays_private_after_a_write(publication: Path) -> None:
+    MAIN_LIST.chmod(0o600)
+    run("subscribers", "add", "private@example.org")
+    assert "private@example.org" in rows()
+    assert MAIN_LIST.stat().st_mode & 0o777 == 0o600
