@@ -113,6 +113,7 @@ def check(issue: str) -> None:
         sys.exit(1)
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
+
 # -- subscribers ------------------------------------------------------------------------
 
 def _echo_report(report) -> None:  # noqa: ANN001
