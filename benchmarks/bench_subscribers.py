@@ -11,7 +11,8 @@ runs the real CLI (`python -m newsletter`) in a subprocess for each measurement:
    tags and names, half new).
 
 Peak memory is the child's `ru_maxrss`. RUSAGE_CHILDREN reports the largest child
-waited for so far, so each measurement runs under its own small measuring process.
+waited for so far, so each measurement runs under its own small measuring process
+(this script again, with `--probe`).
 Prints the figures against the targets of the subscribers issue; asserts nothing.
 """
 
@@ -55,21 +56,25 @@ def write_import(path: Path, start: int, count: int, seed: int) -> None:
             handle.write(f"{email},{rng.choice(FIRST_NAMES)},{last},{rng.choice(TAGS)}\n")
 
 
+def probe(command: list[str]) -> None:
+    """Run `command`, then print its wall time, peak memory and output as JSON.
+
+    Runs in a process of its own (`--probe`), so RUSAGE_CHILDREN sees that one command only.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kilobytes on Linux
+    print(json.dumps({"seconds": seconds, "peak_kb": peak_kb, "rc": done.returncode,
+                      "out": done.stdout + done.stderr}))
+
+
 def measure(publication: Path, *args: str) -> tuple[float, float, str]:
     """Seconds and peak MB of `newsletter ARGS...` run in `publication`, and its output."""
-    probe = (
-        "import json, resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "seconds = time.perf_counter() - start\n"
-        "peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(json.dumps({'seconds': seconds, 'peak_kb': peak_kb, 'rc': done.returncode,\n"
-        "                  'out': done.stdout + done.stderr}))\n"
-    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE", None)
-    result = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "newsletter", *args],
-                            cwd=publication, env=env, capture_output=True, text=True, check=True)
+    command = [sys.executable, __file__, "--probe", sys.executable, "-m", "newsletter", *args]
+    result = subprocess.run(command, cwd=publication, env=env, capture_output=True, text=True, check=True)
     figures = json.loads(result.stdout)
     if figures["rc"] != 0:
         sys.exit(f"newsletter {' '.join(args)} failed:\n{figures['out']}")
@@ -84,6 +89,9 @@ def verdict(kind: str, seconds: float, megabytes: float) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--probe"]:
+        probe(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per imported file (default 1,000,000)")
     rows = parser.parse_args().rows

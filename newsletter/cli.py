@@ -113,11 +113,33 @@ def check(issue: str) -> None:
         sys.exit(1)
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
+
 # -- subscribers ------------------------------------------------------------------------
 
 def _echo_report(report) -> None:  # noqa: ANN001
     for line in report.lines():
         click.echo(line)
+
+
+class _Progress:
+    """A `progress(stage, rows)` callback drawing a rich status line on a terminal; silent otherwise."""
+
+    def __enter__(self) -> Any:
+        self._bar = None
+        if not sys.stderr.isatty():
+            return lambda stage, rows: None
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} rows"), TimeElapsedColumn())
+        self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
+        self._bar.start()
+        task = self._bar.add_task("starting", total=None)
+        return lambda stage, rows: self._bar.update(task, description=stage, completed=rows)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 _list_option = click.option("--list", "list_name", default="main", show_default=True, metavar="NAME",
@@ -151,7 +173,10 @@ def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool
     """
     from newsletter.importing import import_file
 
-    _echo_report(import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run))
+    with _Progress() as progress:
+        report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
+                             progress=progress)
+    _echo_report(report)
 
 
 @subscribers.command()

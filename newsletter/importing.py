@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,6 +63,13 @@ P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(len(PACKED_C
 FILLABLE = ((P_FIRST, FIRST_NAME), (P_LAST, LAST_NAME))
 
 SHOWN_INVALID = 20
+PROGRESS_EVERY = 20_000  # rows between two calls of a progress callback
+
+Progress = Callable[[str, int], None]
+
+
+def no_progress(stage: str, rows: int) -> None:
+    """The progress callback that shows nothing."""
 
 
 @dataclass
@@ -120,7 +127,9 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_import(path: Path, tags: tuple[str, ...] = ()) -> tuple[ImportedRows, ImportReport]:
+def read_import(
+    path: Path, tags: tuple[str, ...] = (), progress: Progress = no_progress,
+) -> tuple[ImportedRows, ImportReport]:
     """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
     report = ImportReport(source=path, target=path)
     try:
@@ -147,6 +156,8 @@ def read_import(path: Path, tags: tuple[str, ...] = ()) -> tuple[ImportedRows, I
             records: dict[str, str] = {}
             for number, row in enumerate(reader, start=2):
                 _read_row(number, row, positions, tags, records, report)
+                if number % PROGRESS_EVERY == 0:
+                    progress(f"reading {where(path)}", number - 1)
         except UnicodeDecodeError:
             raise SubscriberError(
                 f"{where(path, number + 1)}: not UTF-8 text; save the file as \"CSV UTF-8\" and import it again"
@@ -255,22 +266,23 @@ def _merge_duplicates(earlier: str, later: str) -> str:
 
 def import_file(
     settings: Settings, source: Path, list_name: str = DEFAULT_LIST, tags: tuple[str, ...] = (),
-    resubscribe: bool = False, dry_run: bool = False,
+    resubscribe: bool = False, dry_run: bool = False, progress: Progress = no_progress,
 ) -> ImportReport:
     """Merge the CSV `source` into list `list_name` and report what changed.
 
     Addresses already unsubscribed, bounced or complained stay so unless `resubscribe`;
     a `status` column in the file is honoured; values only fill empty fields.
+    `progress(stage, rows)` is called now and then, for a progress display.
     """
     target = list_path(settings, list_name)
     tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
-    imported, report = read_import(source, tags)
+    imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
     stamp = now_iso()
 
     def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
         extras = listing.extra_columns + tuple(n for n in imported.extra_columns if n not in listing.extra_columns)
-        return extras, _merged_rows(listing, extras, imported, resubscribe, stamp, report)
+        return extras, _merged_rows(listing, extras, imported, resubscribe, stamp, report, progress)
 
     rewrite_list(target, merge, dry_run=dry_run)
     return report
@@ -278,13 +290,16 @@ def import_file(
 
 def _merged_rows(
     listing: ListFile, extras: tuple[str, ...], imported: ImportedRows, resubscribe: bool, stamp: str,
-    report: ImportReport,
+    report: ImportReport, progress: Progress,
 ) -> Iterator[Row]:
     """The list's rows with the imported ones merged in, then the new addresses appended."""
     records = imported.records
     # Where each imported extra column lands in an output row.
-    extra_positions = [(6 + i, len(COLUMNS) + extras.index(name)) for i, name in enumerate(imported.extra_columns)]
+    extra_positions = [(len(PACKED_COLUMNS) + i, len(COLUMNS) + extras.index(name))
+                       for i, name in enumerate(imported.extra_columns)]
     for number, row in listing.rows:
+        if number % PROGRESS_EVERY == 0:
+            progress(f"merging into {where(listing.path)}", number - 1)
         key = address_key(row[EMAIL])
         packed = records.get(key)
         if packed is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -45,7 +45,7 @@ def valid_address(email: str) -> str:
 
 
 def _edit_one(
-    settings: Settings, list_name: str, email: str, edit, create: Row | None = None,  # noqa: ANN001
+    settings: Settings, list_name: str, email: str, edit: Callable[[Row], Row | None], create: Row | None = None,
 ) -> tuple[bool, Path]:
     """Stream the list, applying `edit(row)` to the row of `email` (a row, or None to drop it).
 

@@ -18,6 +18,7 @@ import csv
 import fcntl
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -220,6 +221,10 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
             writer.writerows(_without_carriage_returns(rows))
             handle.flush()
             os.fsync(handle.fileno())
+        try:  # a list kept private (chmod 600: it is personal data) stays private
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        except FileNotFoundError:
+            pass
         _pause_for_tests()
         os.replace(temporary, path)
     except BaseException:

@@ -89,7 +89,7 @@ class SyncReport:
         head = f"{where(self.target)}: {'would change' if self.dry_run else 'changed'} {total} address{'es' if total != 1 else ''}"
         lines = [head + (" (dry run: nothing written)" if self.dry_run else "")]
         lines += [f"  pulled {count} {label}" for label, count in self.pulled.items()]
-        lines += [f"  now {status:<13}{self.changed[status]}" for status in STATUS_RANK if status != "subscribed"]
+        lines += [f"  {'now ' + status:<19}{self.changed[status]}" for status in STATUS_RANK if status != "subscribed"]
         lines.append(f"  already so         {self.already}")
         lines.append(f"  not on the list    {self.not_on_list} (left alone)")
         lines += [f"  {change}" for change in self.changes[:SHOWN_CHANGES]]

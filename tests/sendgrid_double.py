@@ -96,7 +96,7 @@ class SendGridDouble:
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
         self.suppression_requests: list[str] = []  # path and query of every suppression GET
-        self.suppression_script: deque[Respond | Drop] = deque()
+        self.suppression_script: deque[Respond | Drop | Stall] = deque()
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
@@ -135,7 +135,7 @@ class SendGridDouble:
         with self.lock:
             self.script_queue.extend(answers)
 
-    def script_suppressions(self, *answers: Respond | Drop) -> None:
+    def script_suppressions(self, *answers: Respond | Drop | Stall) -> None:
         """Queue answers for the next suppression GETs (any list), one each, in order."""
         with self.lock:
             self.suppression_script.extend(answers)
@@ -321,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
                 default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
                 self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
                 return
+            if isinstance(answer, Stall):
+                time.sleep(answer.seconds)  # then answer normally, to a client that may have given up
         match = re.fullmatch(r"/v3/suppression/(\w+)", parts.path)
         if match and match[1] in SUPPRESSION_KINDS:
             page, link = self.double.suppression_page(match[1], query)

@@ -27,3 +27,9 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     """A file as a spreadsheet or a form tool would leave it (bytes exactly as given)."""
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def import_csv(text: str, *options: str, name: str = "people.csv", encoding: str = "utf-8") -> Result:
+    """Write `text` to the file `name`, then `newsletter subscribers import NAME OPTIONS...`."""
+    write(Path(name), text, encoding)
+    return run("subscribers", "import", name, *options)

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from newsletter.subscribers import COLUMNS, Subscriber, iter_subscribers
-from tests.subscriber_helpers import MAIN_LIST, rows, run, write
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
 
 
 def test_excel_export_with_bom_and_semicolons_is_imported(publication: Path) -> None:
     """Excel's "CSV UTF-8" in a semicolon locale: BOM, `;`, headers with spaces and aliases."""
-    people = write(publication / "people.csv",
-                   "\ufeffE-Mail Address;First Name;Surname;City\r\n"
-                   "jose@example.org;José;Núñez;Sevilla\r\n"
-                   "MARIE@Example.COM;Marie;Curie-Skłodowska;Paris\r\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("\ufeffE-Mail Address;First Name;Surname;City\r\n"
+                        "jose@example.org;José;Núñez;Sevilla\r\n"
+                        "MARIE@Example.COM;Marie;Curie-Skłodowska;Paris\r\n")
     assert result.exit_code == 0, result.output
     assert "added               2" in result.output
     listed = rows()
@@ -34,16 +32,14 @@ def test_excel_export_with_bom_and_semicolons_is_imported(publication: Path) -> 
 
 def test_excel_sep_line_names_the_delimiter(publication: Path) -> None:
     """Excel writes and hides a `sep=;` line; the header is still row 1 for the row numbers."""
-    people = write(publication / "people.csv", "sep=;\nEmail;Vorname;Nachname\nlena@example.org;Lena;Weiß\n;Ohne;\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("sep=;\nEmail;Vorname;Nachname\nlena@example.org;Lena;Weiß\n;Ohne;\n")
     assert result.exit_code == 0, result.output
     assert (rows()["lena@example.org"]["first_name"], rows()["lena@example.org"]["last_name"]) == ("Lena", "Weiß")
     assert "people.csv:3: no email address" in result.output
 
 
 def test_tab_separated_file_from_a_form_tool(publication: Path) -> None:
-    people = write(publication / "form.tsv", "EMAIL\tFIRSTNAME\tTags\nform@example.org\tFrancis\tfair, garden\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("EMAIL\tFIRSTNAME\tTags\nform@example.org\tFrancis\tfair, garden\n", name="form.tsv")
     assert result.exit_code == 0, result.output
     assert rows()["form@example.org"]["first_name"] == "Francis"
     assert rows()["form@example.org"]["tags"] == "fair;garden"
@@ -51,11 +47,9 @@ def test_tab_separated_file_from_a_form_tool(publication: Path) -> None:
 
 def test_duplicate_in_different_case_is_merged(publication: Path) -> None:
     """Two rows for one address: one list row, the second fills what the first left empty."""
-    people = write(publication / "people.csv",
-                   "email,first_name,last_name,tags\n"
-                   "Dup@Example.org,Dana,,a\n"
-                   "dup@example.ORG,Other,Upton,b\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email,first_name,last_name,tags\n"
+                        "Dup@Example.org,Dana,,a\n"
+                        "dup@example.ORG,Other,Upton,b\n")
     assert result.exit_code == 0, result.output
     assert "duplicates in file  1" in result.output
     assert "added               1" in result.output
@@ -65,17 +59,14 @@ def test_duplicate_in_different_case_is_merged(publication: Path) -> None:
 
 
 def test_address_already_on_list_in_other_case_is_not_added_again(publication: Path) -> None:
-    people = write(publication / "people.csv", "email\nADA.LOVELACE@EXAMPLE.ORG\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email\nADA.LOVELACE@EXAMPLE.ORG\n")
     assert "added               0" in result.output
     assert "unchanged           1" in result.output
     assert sum(email.lower() == "ada.lovelace@example.org" for email in rows()) == 1
 
 
 def test_name_with_comma_and_quotes_survives(publication: Path) -> None:
-    people = write(publication / "people.csv",
-                   'email,first_name,last_name\nking@example.com,"Martin ""Marty""","King, Jr."\n')
-    run("subscribers", "import", str(people))
+    import_csv('email,first_name,last_name\nking@example.com,"Martin ""Marty""","King, Jr."\n')
     row = rows()["king@example.com"]
     assert (row["first_name"], row["last_name"]) == ('Martin "Marty"', "King, Jr.")
 
@@ -99,8 +90,7 @@ def test_rows_without_or_with_invalid_email_are_reported_by_spreadsheet_row(publ
 
 def test_header_without_email_column_lists_the_headers_found(publication: Path) -> None:
     before = MAIN_LIST.read_bytes()
-    people = write(publication / "people.csv", "Name;Phone\nAda;123\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("Name;Phone\nAda;123\n")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         "error: people.csv:1: no email column (headers found: 'Name', 'Phone'); "
@@ -110,9 +100,8 @@ def test_header_without_email_column_lists_the_headers_found(publication: Path) 
 
 
 def test_file_that_is_not_utf8_is_one_line_error_with_row(publication: Path) -> None:
-    people = write(publication / "people.csv", "email,first_name\na@example.org,Ana\nb@example.org,Bérénice\n",
-                   encoding="cp1252")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email,first_name\na@example.org,Ana\nb@example.org,Bérénice\n",
+                        encoding="cp1252")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: people.csv:")
     assert "not UTF-8" in result.stderr
@@ -121,12 +110,10 @@ def test_file_that_is_not_utf8_is_one_line_error_with_row(publication: Path) -> 
 
 def test_status_column_is_honoured(publication: Path) -> None:
     """New addresses take the file's status; a subscribed one can be marked unsubscribed by a file."""
-    people = write(publication / "people.csv",
-                   "email,status\n"
-                   "gone@example.org,Unsubscribed\n"
-                   "ada.lovelace@example.org,unsubscribed\n"
-                   "fresh@example.org,\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email,status\n"
+                        "gone@example.org,Unsubscribed\n"
+                        "ada.lovelace@example.org,unsubscribed\n"
+                        "fresh@example.org,\n")
     assert result.exit_code == 0, result.output
     listed = rows()
     assert listed["gone@example.org"]["status"] == "unsubscribed"
@@ -135,8 +122,7 @@ def test_status_column_is_honoured(publication: Path) -> None:
 
 
 def test_unknown_status_is_an_invalid_row(publication: Path) -> None:
-    people = write(publication / "people.csv", "email,status\nmaybe@example.org,perhaps\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email,status\nmaybe@example.org,perhaps\n")
     assert "people.csv:2: unknown status 'perhaps'" in result.output
     assert "maybe@example.org" not in rows()
 
@@ -162,11 +148,9 @@ def test_reimport_never_resubscribes_without_resubscribe(publication: Path) -> N
 
 def test_import_never_blanks_a_field_and_only_fills_empty_ones(publication: Path) -> None:
     before = rows()["kim@example.org"]
-    people = write(publication / "people.csv",
-                   "email,first_name,last_name,tags\n"
-                   "kim@example.org,,,\n"
-                   "reader.one@example.com,Rea,Der,new\n")
-    result = run("subscribers", "import", str(people))
+    result = import_csv("email,first_name,last_name,tags\n"
+                        "kim@example.org,,,\n"
+                        "reader.one@example.com,Rea,Der,new\n")
     assert "updated             1" in result.output
     assert "unchanged           1" in result.output
     assert rows()["kim@example.org"] == before
@@ -177,8 +161,7 @@ def test_import_never_blanks_a_field_and_only_fills_empty_ones(publication: Path
 
 def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
     before = MAIN_LIST.read_bytes()
-    people = write(publication / "people.csv", "email\nnew.one@example.org\nleft.us@example.com\n")
-    result = run("subscribers", "import", str(people), "--dry-run", "--tag", "x")
+    result = import_csv("email\nnew.one@example.org\nleft.us@example.com\n", "--dry-run", "--tag", "x")
     assert result.exit_code == 0, result.output
     assert "2 rows read (dry run: nothing written)" in result.output
     assert "added               1" in result.output
@@ -188,8 +171,7 @@ def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
 
 
 def test_import_tags_every_row_and_creates_a_new_list(publication: Path) -> None:
-    people = write(publication / "people.csv", "email\nfair1@example.org\nfair2@example.org\n")
-    result = run("subscribers", "import", str(people), "--list", "fair", "--tag", "fair-2026")
+    result = import_csv("email\nfair1@example.org\nfair2@example.org\n", "--list", "fair", "--tag", "fair-2026")
     assert result.exit_code == 0, result.output
     fair = rows(Path("subscribers/fair.csv"))
     assert set(fair) == {"fair1@example.org", "fair2@example.org"}
@@ -203,11 +185,9 @@ def test_list_name_cannot_be_a_path(publication: Path) -> None:
 
 
 def test_formula_in_a_name_is_kept_in_the_list_and_defused_on_export(publication: Path) -> None:
-    people = write(publication / "people.csv",
-                   "email,first_name,last_name\n"
-                   "evil@example.org,=HYPERLINK(\"http://example.com\";\"click\"),@SUM(A1)\n"
-                   "minus@example.org,-2+3,+1\n")
-    run("subscribers", "import", str(people))
+    import_csv("email,first_name,last_name\n"
+               "evil@example.org,=HYPERLINK(\"http://example.com\";\"click\"),@SUM(A1)\n"
+               "minus@example.org,-2+3,+1\n")
     assert rows()["evil@example.org"]["first_name"].startswith("=HYPERLINK")
     result = run("subscribers", "export", "-o", "out.csv")
     assert result.exit_code == 0, result.output
@@ -321,8 +301,7 @@ def test_bad_status_in_a_list_file_names_file_and_row(publication: Path) -> None
 
 def test_iter_subscribers_streams_subscribers_with_extra_columns(publication: Path) -> None:
     """The interface sending depends on: Subscriber rows in file order, extras in `.extra`."""
-    people = write(publication / "people.csv", "email,city\nada.lovelace@example.org,London\n")
-    run("subscribers", "import", str(people))
+    import_csv("email,city\nada.lovelace@example.org,London\n")
     subscribers = list(iter_subscribers(MAIN_LIST))
     assert [s.email for s in subscribers][:2] == ["ada.lovelace@example.org", "o.brien@example.com"]
     ada = subscribers[0]
@@ -347,3 +326,23 @@ def test_status_choices_of_the_cli_are_the_statuses() -> None:
 
     status = next(p for p in subscribers.commands["list"].params if p.name == "status")
     assert tuple(status.type.choices) == STATUSES
+
+
+def test_hand_made_duplicate_in_the_list_stops_the_import_and_changes_nothing(publication: Path) -> None:
+    with MAIN_LIST.open("a", encoding="utf-8") as handle:
+        handle.write("Kim@Example.org,Kim,,subscribed,,,\n")  # row 9, the same address as row 6
+    before = MAIN_LIST.read_bytes()
+    result = import_csv("email,first_name\nkim@example.org,Kim\nnew@example.org,New\n")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: subscribers/main.csv:9: Kim@Example.org is on the list a second time; "
+        "a list holds one row per address: merge the two rows, then import again")
+    assert MAIN_LIST.read_bytes() == before
+    assert not list(MAIN_LIST.parent.glob("*.tmp*"))
+
+
+def test_a_private_list_stays_private_after_a_write(publication: Path) -> None:
+    MAIN_LIST.chmod(0o600)
+    run("subscribers", "add", "private@example.org")
+    assert "private@example.org" in rows()
+    assert MAIN_LIST.stat().st_mode & 0o777 == 0o600

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import suppressions
-from tests.sendgrid_double import Drop, Respond, SendGridDouble
+from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall
 from tests.subscriber_helpers import MAIN_LIST, rows, run
 
 PAGE = suppressions.PAGE_SIZE
@@ -191,3 +191,24 @@ def test_pages_without_link_headers_are_followed_by_offset(publication: Path, se
     assert rows()["kim@example.org"]["status"] == "bounced"
     bounce_requests = [path for path in sendgrid.suppression_requests if "bounces" in path]
     assert len(bounce_requests) == 3  # two full pages, then an empty one says it is over
+
+
+def set_timeout(publication: Path, seconds: float) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text().replace("timeout: 30", f"timeout: {seconds}"))
+
+
+def test_every_request_has_a_timeout(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A stalled answer is given up on after sendgrid.timeout, retried, then reported."""
+    set_timeout(publication, 0.2)
+    sendgrid.suppressions["unsubscribes"] = [{"created": 1, "email": "kim@example.org"}]
+    sendgrid.script_suppressions(Stall(2.0))
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert rows()["kim@example.org"]["status"] == "unsubscribed"
+
+    sendgrid.script_suppressions(*[Stall(2.0)] * suppressions.ATTEMPTS)
+    result = run("subscribers", "sync")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: could not reach SendGrid at ")
+    assert "timed out" in result.stderr
