@@ -149,7 +149,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain)
     ask = not (dry_run or yes)
-    if ask and not sys.stdin.isatty():
+    if ask and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
     plan = prepare_send(_settings(), issue, options)
@@ -177,6 +177,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     _print_send_report(report)
     if not report.ok:
         sys.exit(1)
+
+
+def _can_ask() -> bool:
+    """Whether someone at a terminal can answer the confirmation."""
+    return sys.stdin.isatty()
 
 
 class _SendProgress:

@@ -179,3 +179,52 @@ def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGr
         assert sendgrid.api_key not in result.output + result.stderr
     key = sendgrid.api_key.encode()
     assert [f for f in files_under(publication) if key in f.read_bytes()] == []
+
+
+def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGridDouble,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a terminal: subject, list, counts, then a question; only "y" sends."""
+    from click.testing import CliRunner
+
+    from newsletter import cli
+
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    write_list(publication, generated(3))
+    answered_no = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n")
+    assert answered_no.exit_code == 1
+    assert "Issue:    issue-1: Winter readings" in answered_no.output
+    assert "Recipients: 3 will receive it, 0 already have" in answered_no.output
+    assert sendgrid.mail_requests == []
+    answered_yes = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert answered_yes.exit_code == 0, answered_yes.output
+    assert len(sendgrid.accepted_recipients()) == 3
+    again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert "Recipients: 0 will receive it, 3 already have" in again.output
+    assert "Nothing to send." in again.output and again.exit_code == 0
+
+
+def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid: SendGridDouble) -> None:
+    from newsletter.sending.ledger import SendLock
+
+    lock = SendLock(publication / "build" / "issue-1" / "send.lock")
+    lock.acquire("issue-1")
+    try:
+        result = newsletter("send", "issue-1", "--yes")
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert "another `newsletter send issue-1` is running" in result.stderr
+    assert sendgrid.mail_requests == []
+
+
+def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Path,
+                                                                 sendgrid: SendGridDouble) -> None:
+    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out."""
+    write_list(publication, [["One@Example.org", "One", "", "subscribed"],
+                             ["one@example.org", "One again", "", "subscribed"],
+                             ["not an address", "", "", "subscribed"],
+                             ["two@example.org", "Two", "", "subscribed"]])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
+    assert "duplicates         1" in result.output and "invalid            1" in result.output

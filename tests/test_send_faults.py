@@ -162,3 +162,19 @@ def test_killed_at_any_moment_nobody_gets_two(publication: Path, sendgrid: SendG
     assert max(counts.values()) == 1
     ledger = status()
     assert ledger["sent"] + ledger["uncertain"] == 8000 and ledger["failed"] == ledger["pending"] == 0
+
+
+def test_refused_connection_is_retried_then_stops(publication: Path, sendgrid: SendGridDouble,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listening: bounded retries, a one-line error, nothing recorded as sent."""
+    import socket
+
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", f"http://127.0.0.1:{port}")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot connect to 127.0.0.1:{port}")
+    assert "(gave up after 6 attempts)" in result.stderr and result.stderr.count("\n") == 1
+    assert status() == {"sent": 0, "pending": 0, "failed": 5, "uncertain": 0}
