@@ -125,7 +125,7 @@ def check(issue: str) -> None:
 @click.option("--to", "proof_to", multiple=True, metavar="EMAIL",
               help="Send a proof to EMAIL only (repeatable); not counted as sending the issue.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True, metavar="N",
               help="Requests in flight at once, each over its own connection.")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
@@ -164,7 +164,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
                    + (f", {audience.uncertain:,} uncertain (see --retry-uncertain)" if audience.uncertain else ""))
         if audience.to_send == 0:
-            click.echo("Nothing to send.")
+            click.echo(f"Everyone selected already has {issue}: nothing to send." if audience.already
+                       else "Nothing to send.")
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             click.confirm("Send it now?", abort=True)

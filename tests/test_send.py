@@ -200,7 +200,7 @@ def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGr
     assert len(sendgrid.accepted_recipients()) == 3
     again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
     assert "Recipients: 0 will receive it, 3 already have" in again.output
-    assert "Nothing to send." in again.output and again.exit_code == 0
+    assert "Everyone selected already has issue-1: nothing to send." in again.output and again.exit_code == 0
 
 
 def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid: SendGridDouble) -> None:

@@ -91,7 +91,7 @@ class SendReport:
     def per_second(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
-    def _note_uncertain(self, keys: Iterable[str]) -> None:
+    def note_uncertain(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.uncertain += 1
             if len(self.uncertain_emails) < UNCERTAIN_SHOWN:
@@ -246,7 +246,7 @@ class SendPlan:
             if state == ACCEPTED:
                 report.skipped += 1
             elif state in (UNCERTAIN, SENDING) and skip_uncertain:
-                report._note_uncertain((key,))
+                report.note_uncertain((key,))
             elif state == _TAKEN:
                 report.duplicates += 1
             elif not _ADDRESS.fullmatch(address):
@@ -320,7 +320,7 @@ class SendPlan:
             report.accepted += len(batch)
         elif outcome.state == "uncertain":
             ledger.settle(batch_id, UNCERTAIN, error=outcome.error)
-            report._note_uncertain(batch.keys)
+            report.note_uncertain(batch.keys)
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
             report.failed += len(batch)
