@@ -178,3 +178,18 @@ def test_refused_connection_is_retried_then_stops(publication: Path, sendgrid: S
     assert result.stderr.startswith(f"error: cannot connect to 127.0.0.1:{port}")
     assert "(gave up after 6 attempts)" in result.stderr and result.stderr.count("\n") == 1
     assert status() == {"sent": 0, "pending": 0, "failed": 5, "uncertain": 0}
+
+
+def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SIGINT while a request is in flight: its answer is still recorded, so nothing is uncertain."""
+    write_list(publication, generated(3000))
+    sendgrid.script(Stall(1.0, accept=True))
+    process = _start_send(publication, sendgrid)
+    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
