@@ -224,7 +224,8 @@ class _SendProgress:
 def _print_send_report(report) -> None:  # noqa: ANN001
     what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
     click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-               f"({report.per_second:,.0f} recipients/s, {report.requests:,} requests)")
+               f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
+               f"request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("accepted", report.accepted, ""), ("skipped", report.skipped, "already sent"),

@@ -228,3 +228,12 @@ def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Pa
     assert result.exit_code == 0, result.output
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
+
+
+def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, [["friend@example.org", "F", "", "subscribed"]], name="friends")
+    assert newsletter("send", "issue-1", "--yes", "--list", "friends").exit_code == 0
+    assert sendgrid.accepted_recipients() == ["friend@example.org"]
+    missing = newsletter("send", "issue-1", "--yes", "--list", "nobody")
+    assert missing.exit_code == 1
+    assert missing.stderr == "error: subscribers/nobody.csv: no such subscriber list (--list nobody)\n"

@@ -100,6 +100,8 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
     assert len(sendgrid.mail_requests) == 2
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    listed = newsletter("status", "issue-1", "--uncertain").stdout.splitlines()
+    assert listed[4:] == [f"reader{i:06d}@example.org" for i in range(1000)]
     again = newsletter("send", "issue-1", "--yes")
     assert again.exit_code == 1 and len(sendgrid.mail_requests) == 2
     retried = newsletter("send", "issue-1", "--yes", "--retry-uncertain")
