@@ -237,3 +237,22 @@ def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDou
     missing = newsletter("send", "issue-1", "--yes", "--list", "nobody")
     assert missing.exit_code == 1
     assert missing.stderr == "error: subscribers/nobody.csv: no such subscriber list (--list nobody)\n"
+
+
+def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
+    """The per-recipient JSON, written by hand for speed, equals merge.substitutions' answer."""
+    from newsletter import merge
+    from newsletter.build import render_and_check
+    from newsletter.config import load_settings
+    from newsletter.sending.requests import RequestBuilder
+    from newsletter.subscribers import Subscriber
+
+    settings = load_settings()
+    email, _ = render_and_check(settings, "issue-1")
+    builder = RequestBuilder(settings, email, "issue-1")
+    subscriber = Subscriber(email="zoë+x@example.org", first_name='<Zoë> & "[%text:last_name%]"', last_name="\u2028")
+    personalization = json.loads(builder.personalization(subscriber.email, subscriber))
+    values = dict(subscriber.fields(), unsubscribe_url=builder.unsubscribe_url(subscriber.email))
+    assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
+    assert values["unsubscribe_url"].endswith("?email=zo%C3%AB%2Bx@example.org")
+    assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]
