@@ -134,8 +134,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     """Send ISSUE to the subscribed addresses of a list through SendGrid.
 
     Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
-    sends only to those who do not have it yet. The API key comes from the
-    SENDGRID_API_KEY environment variable only.
+    sends only to those who do not have it yet. A request that got no answer
+    leaves its recipients uncertain: they are listed, and sent to only with
+    --retry-uncertain. The exit status is 0 only when every recipient was
+    accepted. The API key comes from the SENDGRID_API_KEY environment variable
+    only.
 
     \b
     Example:
@@ -256,6 +259,10 @@ def _print_send_report(report) -> None:  # noqa: ANN001
               help="List the recipients whose request got no answer.")
 def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     """Show how far the sending of ISSUE got: sent, pending, failed, uncertain.
+
+    Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
+    refused or never delivered to SendGrid (the next send retries them).
+    Uncertain: the request got no answer (see `send --retry-uncertain`).
 
     \b
     Example:
