@@ -354,7 +354,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
 @click.option("--to", "proof_to", multiple=True, metavar="EMAIL",
               help="Send a proof to EMAIL only (repeatable); not counted as sending the issue.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True, metavar="N",
               help="Requests in flight at once, each over its own connection.")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
@@ -363,8 +363,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     """Send ISSUE to the subscribed addresses of a list through SendGrid.
 
     Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
-    sends only to those who do not have it yet. The API key comes from the
-    SENDGRID_API_KEY environment variable only.
+    sends only to those who do not have it yet. A request that got no answer
+    leaves its recipients uncertain: they are listed, and sent to only with
+    --retry-uncertain. The exit status is 0 only when every recipient was
+    accepted. The API key comes from the SENDGRID_API_KEY environment variable
+    only.
 
     \b
     Example:
@@ -378,7 +381,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain)
     ask = not (dry_run or yes)
-    if ask and not sys.stdin.isatty():
+    if ask and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
     plan = prepare_send(_settings(), issue, options)
@@ -393,7 +396,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
                    + (f", {audience.uncertain:,} uncertain (see --retry-uncertain)" if audience.uncertain else ""))
         if audience.to_send == 0:
-            click.echo("Nothing to send.")
+            click.echo(f"Everyone selected already has {issue}: nothing to send." if audience.already
+                       else "Nothing to send.")
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             click.confirm("Send it now?", abort=True)
@@ -406,6 +410,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     _print_send_report(report)
     if not report.ok:
         sys.exit(1)
+
+
+def _can_ask() -> bool:
+    """Whether someone at a terminal can answer the confirmation."""
+    return sys.stdin.isatty()
 
 
 class _SendProgress:
@@ -447,7 +456,8 @@ class _SendProgress:
 def _print_send_report(report) -> None:  # noqa: ANN001
     what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
     click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-               f"({report.per_second:,.0f} recipients/s, {report.requests:,} requests)")
+               f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
+               f"request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("accepted", report.accepted, ""), ("skipped", report.skipped, "already sent"),
@@ -478,6 +488,10 @@ def _print_send_report(report) -> None:  # noqa: ANN001
               help="List the recipients whose request got no answer.")
 def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     """Show how far the sending of ISSUE got: sent, pending, failed, uncertain.
+
+    Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
+    refused or never delivered to SendGrid (the next send retries them).
+    Uncertain: the request got no answer (see `send --retry-uncertain`).
 
     \b
     Example:

@@ -179,3 +179,80 @@ def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGr
         assert sendgrid.api_key not in result.output + result.stderr
     key = sendgrid.api_key.encode()
     assert [f for f in files_under(publication) if key in f.read_bytes()] == []
+
+
+def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGridDouble,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a terminal: subject, list, counts, then a question; only "y" sends."""
+    from click.testing import CliRunner
+
+    from newsletter import cli
+
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    write_list(publication, generated(3))
+    answered_no = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n")
+    assert answered_no.exit_code == 1
+    assert "Issue:    issue-1: Winter readings" in answered_no.output
+    assert "Recipients: 3 will receive it, 0 already have" in answered_no.output
+    assert sendgrid.mail_requests == []
+    answered_yes = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert answered_yes.exit_code == 0, answered_yes.output
+    assert len(sendgrid.accepted_recipients()) == 3
+    again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert "Recipients: 0 will receive it, 3 already have" in again.output
+    assert "Everyone selected already has issue-1: nothing to send." in again.output and again.exit_code == 0
+
+
+def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid: SendGridDouble) -> None:
+    from newsletter.sending.ledger import SendLock
+
+    lock = SendLock(publication / "build" / "issue-1" / "send.lock")
+    lock.acquire("issue-1")
+    try:
+        result = newsletter("send", "issue-1", "--yes")
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert "another `newsletter send issue-1` is running" in result.stderr
+    assert sendgrid.mail_requests == []
+
+
+def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Path,
+                                                                 sendgrid: SendGridDouble) -> None:
+    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out."""
+    write_list(publication, [["One@Example.org", "One", "", "subscribed"],
+                             ["one@example.org", "One again", "", "subscribed"],
+                             ["not an address", "", "", "subscribed"],
+                             ["two@example.org", "Two", "", "subscribed"]])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
+    assert "duplicates         1" in result.output and "invalid            1" in result.output
+
+
+def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, [["friend@example.org", "F", "", "subscribed"]], name="friends")
+    assert newsletter("send", "issue-1", "--yes", "--list", "friends").exit_code == 0
+    assert sendgrid.accepted_recipients() == ["friend@example.org"]
+    missing = newsletter("send", "issue-1", "--yes", "--list", "nobody")
+    assert missing.exit_code == 1
+    assert missing.stderr == "error: subscribers/nobody.csv: no such subscriber list (--list nobody)\n"
+
+
+def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
+    """The per-recipient JSON, written by hand for speed, equals merge.substitutions' answer."""
+    from newsletter import merge
+    from newsletter.build import render_and_check
+    from newsletter.config import load_settings
+    from newsletter.sending.requests import RequestBuilder
+    from newsletter.subscribers import Subscriber
+
+    settings = load_settings()
+    email, _ = render_and_check(settings, "issue-1")
+    builder = RequestBuilder(settings, email, "issue-1")
+    subscriber = Subscriber(email="zoë+x@example.org", first_name='<Zoë> & "[%text:last_name%]"', last_name="\u2028")
+    personalization = json.loads(builder.personalization(subscriber.email, subscriber))
+    values = dict(subscriber.fields(), unsubscribe_url=builder.unsubscribe_url(subscriber.email))
+    assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
+    assert values["unsubscribe_url"].endswith("?email=zo%C3%AB%2Bx@example.org")
+    assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]

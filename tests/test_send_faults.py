@@ -100,6 +100,8 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
     assert len(sendgrid.mail_requests) == 2
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    listed = newsletter("status", "issue-1", "--uncertain").stdout.splitlines()
+    assert listed[4:] == [f"reader{i:06d}@example.org" for i in range(1000)]
     again = newsletter("send", "issue-1", "--yes")
     assert again.exit_code == 1 and len(sendgrid.mail_requests) == 2
     retried = newsletter("send", "issue-1", "--yes", "--retry-uncertain")
@@ -162,3 +164,34 @@ def test_killed_at_any_moment_nobody_gets_two(publication: Path, sendgrid: SendG
     assert max(counts.values()) == 1
     ledger = status()
     assert ledger["sent"] + ledger["uncertain"] == 8000 and ledger["failed"] == ledger["pending"] == 0
+
+
+def test_refused_connection_is_retried_then_stops(publication: Path, sendgrid: SendGridDouble,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listening: bounded retries, a one-line error, nothing recorded as sent."""
+    import socket
+
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", f"http://127.0.0.1:{port}")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot connect to 127.0.0.1:{port}")
+    assert "(gave up after 6 attempts)" in result.stderr and result.stderr.count("\n") == 1
+    assert status() == {"sent": 0, "pending": 0, "failed": 5, "uncertain": 0}
+
+
+def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SIGINT while a request is in flight: its answer is still recorded, so nothing is uncertain."""
+    write_list(publication, generated(3000))
+    sendgrid.script(Stall(1.0, accept=True))
+    process = _start_send(publication, sendgrid)
+    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]

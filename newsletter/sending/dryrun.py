@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from newsletter.errors import SendError, where
 from newsletter.sending.transport import PreparedBatch, Response
 
 FILE_PATTERN = "request-{number:05d}.json"
@@ -20,7 +21,11 @@ class DryRunTransport:
             old.unlink()
 
     def post(self, batch: PreparedBatch) -> Response:
-        (self.folder / FILE_PATTERN.format(number=batch.number)).write_bytes(batch.body)
+        path = self.folder / FILE_PATTERN.format(number=batch.number)
+        try:
+            path.write_bytes(batch.body)
+        except OSError as exc:
+            raise SendError(f"{where(path)}: cannot write the request body: {exc.strerror or exc}") from None
         return Response(202, message_id=f"dry-run-{batch.number:05d}")
 
     def close(self) -> None:

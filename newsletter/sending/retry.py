@@ -27,7 +27,7 @@ _ADVICE = {
     401: "check SENDGRID_API_KEY: SendGrid does not accept that key",
     403: "the API key needs the Mail Send permission and the from address in newsletter.yaml must be "
          "a verified sender (SendGrid > Settings > Sender Authentication)",
-    413: "the request is too large for SendGrid: make the issue smaller (fewer or smaller images inline)",
+    413: "the request is larger than SendGrid takes (30 MB): shorten the issue",
 }
 
 

@@ -34,6 +34,8 @@ UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --unc
 # Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
 _ADDRESS = re.compile(r"[^@\s,;<>()\[\]\"\\]+@[^@\s,;<>()\[\]\"\\]+\.[^@\s,;<>()\[\]\"\\.]+")
 
+_TAKEN = "taken by this run"
+
 Progress = Callable[["SendReport"], None]
 
 
@@ -89,7 +91,7 @@ class SendReport:
     def per_second(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
-    def _note_uncertain(self, keys: Iterable[str]) -> None:
+    def note_uncertain(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.uncertain += 1
             if len(self.uncertain_emails) < UNCERTAIN_SHOWN:
@@ -157,9 +159,8 @@ class SendPlan:
 
     def count(self) -> Audience:
         """Stream the list once: how many would get the issue now, and how many already have."""
-        sent, uncertain = self._earlier_outcomes()
         report = SendReport(self.issue, self.subject, self.options.list_name)
-        to_send = sum(1 for _ in self._recipients(sent, uncertain, report))
+        to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
         return Audience(to_send, report.skipped, report.uncertain)
 
     def run(self, progress: Progress | None = None) -> SendReport:
@@ -172,11 +173,11 @@ class SendPlan:
             lock = SendLock(self.folder / LOCK_FILE)
             lock.acquire(self.issue)
         try:
-            sent, uncertain = self._earlier_outcomes()
+            known = self._earlier_outcomes(recover=self._records_sending)
             ledger = Ledger(ledger_path(self.settings, self.issue) if self._records_sending else None)
             transport = self._transport()
             try:
-                self._run(ledger, transport, self._recipients(sent, uncertain, report), report, progress)
+                self._run(ledger, transport, self._recipients(known, report), report, progress)
             finally:
                 transport.close()
                 ledger.close()
@@ -208,51 +209,50 @@ class SendPlan:
         assert self._api_key is not None
         return SendGridTransport(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
 
-    def _earlier_outcomes(self) -> tuple[set[str], set[str]]:
-        """Recipients already accepted, and those left uncertain, by earlier runs."""
-        if self.options.proof:
-            return set(), set()
+    def _earlier_outcomes(self, *, recover: bool = False) -> dict[str, str]:
+        """Each recipient of earlier runs, with the state the ledger gives them.
+
+        `recover` only with the send lock held: then whatever is in flight belongs to a
+        dead process and becomes uncertain (left alone, it counts as uncertain anyway).
+        """
         path = ledger_path(self.settings, self.issue)
-        if not path.is_file():
-            return set(), set()
+        if self.options.proof or not path.is_file():
+            return {}
         ledger = Ledger(path)
         try:
-            if self._records_sending:
-                ledger.recover()  # we hold the lock: whatever is in flight belongs to a dead process
-                uncertain_states: tuple[str, ...] = (UNCERTAIN,)
-            else:
-                uncertain_states = (UNCERTAIN, SENDING)
-            states = ledger.states()
+            if recover:
+                ledger.recover()
+            return ledger.states()
         finally:
             ledger.close()
-        sent = {key for key, state in states.items() if state == ACCEPTED}
-        if self.options.retry_uncertain:
-            return sent, set()
-        return sent, {key for key, state in states.items() if state in uncertain_states}
 
-    def _recipients(self, sent: set[str], uncertain: set[str],
-                    report: SendReport) -> Iterator[tuple[str, str, Subscriber]]:
-        """(ledger key, address, subscriber) of everyone to post to, each address once."""
+    def _recipients(self, known: dict[str, str], report: SendReport) -> Iterator[tuple[str, str, Subscriber]]:
+        """(ledger key, address, subscriber) of everyone to post to, each address once.
+
+        `known` (from `_earlier_outcomes`) also records who this run has taken, so that
+        one dict, not several sets, holds a million addresses.
+        """
         if self.options.proof:
             yield from self._proof_recipients()
             return
         tags = set(self.options.tags)
-        seen: set[str] = set()
+        skip_uncertain = not self.options.retry_uncertain
         for subscriber in iter_subscribers(self.list_file):
             if subscriber.status != "subscribed" or (tags and tags.isdisjoint(subscriber.tags)):
                 continue
             address = subscriber.email.strip()
             key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
-            if key in sent:
+            state = known.get(key)
+            if state == ACCEPTED:
                 report.skipped += 1
-            elif key in uncertain:
-                report._note_uncertain((key,))
-            elif key in seen:
+            elif state in (UNCERTAIN, SENDING) and skip_uncertain:
+                report.note_uncertain((key,))
+            elif state == _TAKEN:
                 report.duplicates += 1
             elif not _ADDRESS.fullmatch(address):
                 report.invalid += 1
             else:
-                seen.add(key)
+                known[key] = _TAKEN
                 yield key, address, subscriber
 
     def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
@@ -320,7 +320,7 @@ class SendPlan:
             report.accepted += len(batch)
         elif outcome.state == "uncertain":
             ledger.settle(batch_id, UNCERTAIN, error=outcome.error)
-            report._note_uncertain(batch.keys)
+            report.note_uncertain(batch.keys)
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
             report.failed += len(batch)

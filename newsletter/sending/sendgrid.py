@@ -42,7 +42,6 @@ class SendGridTransport:
         }
         # Idle connections; a thread takes one (or opens one) per request and gives it back.
         self._idle: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue()
-        self.connections_opened = 0
 
     def post(self, batch: PreparedBatch) -> Response:
         """Post `batch` once; the caller decides about retries."""
@@ -71,7 +70,6 @@ class SendGridTransport:
         if conn.sock is None:
             try:
                 conn.connect()
-                self.connections_opened += 1
             except OSError as exc:  # refused, unreachable, DNS, connect timeout: nothing was sent
                 raise RetryableError(f"cannot connect to {where}: {self._scrub(exc)}") from None
         try:
