@@ -39,5 +39,6 @@ golden: $(TEST_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Not build/: each issue's ledger.sqlite there is the record of who has received it.
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) .pytest_cache

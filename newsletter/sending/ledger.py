@@ -9,8 +9,9 @@ column (one address a line), so recording 1,000 of them is one row, not 1,000
 index updates. A `sending` batch found by a later run belongs to a process that
 died with it in flight: it becomes `uncertain`.
 
-`synchronous=NORMAL`: a commit survives the process being killed (the case that
-matters: a crash, Ctrl-C, SIGKILL); only a power loss could lose the last ones.
+`synchronous=FULL`: each commit is on disk before the next request goes out, so not
+even a power loss can lose a batch that was posted. It costs two fsyncs per request
+of 1,000 recipients, which the benchmark does not notice.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Ledger:
         try:
             self._db = sqlite3.connect(str(path) if path else ":memory:", isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise SendError(f"{where(path or ':memory:')}: cannot open the send ledger: {exc}") from None
