@@ -264,6 +264,18 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _answered_as_scripted(self, answer: Respond | Drop | Stall | None) -> bool:
+        """Carry out a scripted drop or response; False when the request goes on."""
+        if isinstance(answer, Drop):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        if isinstance(answer, Respond):
+            default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
+            self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
+            return True
+        return False
+
     def do_POST(self) -> None:
         raw = self._read_body()
         self.double.request_headers.append(dict(self.headers.items()))
@@ -281,13 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.double.mail_requests.append(body)
             self.double.mail_times.append(time.time())
             answer = self.double.script_queue.popleft() if self.double.script_queue else None
-        if isinstance(answer, Drop):
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        if isinstance(answer, Respond):
-            default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
-            self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
+        if self._answered_as_scripted(answer):
             return
         if isinstance(answer, Stall):
             if answer.accept:
@@ -313,13 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
             with self.double.lock:
                 self.double.suppression_requests.append(self.path)
                 answer = self.double.suppression_script.popleft() if self.double.suppression_script else None
-            if isinstance(answer, Drop):
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if isinstance(answer, Respond):
-                default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
-                self._send_json(answer.status, answer.body if answer.body is not None else default, answer.headers)
+            if self._answered_as_scripted(answer):
                 return
             if isinstance(answer, Stall):
                 time.sleep(answer.seconds)  # then answer normally, to a client that may have given up
