@@ -93,6 +93,13 @@ class SubscriberFields:
         return MergeTag(self._part, field)
 
 
+def unsubscribe_link(template: str, email: str) -> str:
+    """`unsubscribe_url` of newsletter.yaml for one recipient: `{email}` URL-encoded."""
+    from urllib.parse import quote
+
+    return template.replace("{email}", quote(email, safe="@"))
+
+
 def fields_in(*documents: str) -> tuple[MergeField, ...]:
     """Every distinct merge field used in `documents`, in order of first use."""
     found: dict[str, MergeField] = {}
