@@ -106,6 +106,12 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
         report.warn(f"{url} is an http:// link: use https:// where the site has it")
     if len(email.subject) > SUBJECT_MAX_CHARS:
         report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
+    for part, document in (("HTML", email.html), ("text", email.text)):
+        for broken in dict.fromkeys(merge.broken_tags(document)):
+            report.error(
+                f"the {part} part has a broken merge field {broken}: only `| default(...)` may be applied "
+                "to subscriber fields, and a fallback in a link may not contain spaces"
+            )
     if list_columns is not None:
         known = {*list_columns, merge.UNSUBSCRIBE_FIELD}
         for name in dict.fromkeys(f.field for f in email.merge_fields if f.field not in known):

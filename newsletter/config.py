@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from newsletter.errors import ConfigError, where
 from newsletter.yamlfile import YamlMapping, read_mapping
@@ -76,7 +77,7 @@ class Settings:
 
     def web_url(self, issue_name: str) -> str:
         """Where the web version of an issue lives."""
-        return f"{self.base_url}/{issue_name}/"
+        return f"{self.base_url}/{quote(issue_name)}/"
 
     @property
     def sendgrid_url(self) -> str:
@@ -121,7 +122,7 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         )
     base_url = _text(config, "base_url").rstrip("/")
     if not base_url.startswith(("https://", "http://")):
-        raise ConfigError(f"{config.where('base_url')}: base_url must be an https:// URL")
+        raise ConfigError(f"{config.where('base_url')}: base_url must be a web address starting with https://")
     unsubscribe_url = _optional_text(config, "unsubscribe_url")
     if unsubscribe_url is not None and "{email}" not in unsubscribe_url:
         raise ConfigError(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
 from newsletter.markdown import render_markdown
-from newsletter.yamlfile import parse_mapping, read_mapping
+from newsletter.yamlfile import YamlMapping, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
 ISSUE_KEYS = {"subject", "preheader", "date", "articles"}
@@ -25,6 +26,7 @@ class Article:
     summary: str
     html: str
     text: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,21 +40,26 @@ class Issue:
     web_url: str
     warnings: tuple[str, ...] = ()
 
-    @property
-    def sources(self) -> tuple[Path, ...]:
-        """Every file the issue is made from, for `preview --serve` to watch."""
-        return (self.folder / ISSUE_FILE, *(a.source for a in self.articles))
-
 
 def issue_folder(settings: Settings, name: str) -> Path:
-    """The folder of issue `name`, which must exist."""
-    name = name.strip().rstrip("/")
-    folder = Path(name) if "/" in name else settings.issues_dir / name
-    if not (folder / ISSUE_FILE).is_file():
+    """The folder of issue `name`: a folder directly in `issues/` holding an issue.yaml.
+
+    `issue-12` and `issues/issue-12` (as a shell completes it) both name it; anything
+    that leads elsewhere is refused, since the issue's name becomes its web address
+    and its folder in `build/`.
+    """
+    cleaned = name.strip().rstrip("/")
+    parts = Path(cleaned).parts
+    if len(parts) == 2 and parts[0] == settings.issues_dir.name:
+        cleaned = parts[1]
+    folder = settings.issues_dir / cleaned
+    if len(Path(cleaned).parts) != 1 or cleaned in (".", "..") or not (folder / ISSUE_FILE).is_file():
         known = sorted(p.parent.name for p in settings.issues_dir.glob(f"*/{ISSUE_FILE}"))
         hint = f" (issues here: {', '.join(known)})" if known else ""
+        shown = folder / ISSUE_FILE if len(Path(cleaned).parts) == 1 else settings.issues_dir
         raise ContentError(
-            f"{where(folder / ISSUE_FILE)}: no such issue {name!r}{hint}"
+            f"{where(shown)}: no such issue {name!r}: an issue is a folder in "
+            f"{where(settings.issues_dir)}/ with an {ISSUE_FILE}{hint}"
         )
     return folder
 
@@ -76,8 +83,11 @@ def load_issue(settings: Settings, name: str) -> Issue:
         raise ContentError(f"{meta.where('date')}: `date` must be a date like 2026-11-25")
     web_url = settings.web_url(name)
     articles = tuple(
-        load_article(path, web_url) for path in _article_paths(folder, meta.data.get("articles"), meta.where("articles"))
+        load_article(path, _folder_url(web_url, folder, path))
+        for path in _article_paths(folder, meta.data.get("articles"), meta.where("articles"))
     )
+    for article in articles:
+        notes.extend(article.warnings)
     if not articles:
         raise ContentError(f"{where(folder)}: the issue has no articles (no *.md files)")
     return Issue(
@@ -92,14 +102,22 @@ def load_issue(settings: Settings, name: str) -> Issue:
     )
 
 
+def _folder_url(web_url: str, issue: Path, article: Path) -> str:
+    """The web address of the folder an article is in, for its relative images and links."""
+    sub = article.parent.relative_to(issue).as_posix()
+    return web_url if sub == "." else f"{web_url}{quote(sub)}/"
+
+
 def _article_paths(folder: Path, listed: object, listed_where: str) -> list[Path]:
     if listed is None:
-        return sorted(folder.glob("*.md"))
+        return sorted(p for p in folder.glob("*.md") if p.is_file())
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
         raise ContentError(f"{listed_where}: `articles` must be a list of file names")
     paths = []
     for item in listed:
         path = folder / item
+        if not path.resolve().is_relative_to(folder.resolve()) or ".." in Path(item).parts:
+            raise ContentError(f"{listed_where}: article {item!r} is outside the issue's folder {where(folder)}")
         if not path.is_file():
             raise ContentError(f"{listed_where}: article {item!r} does not exist in {where(folder)}")
         paths.append(path)
@@ -109,9 +127,14 @@ def _article_paths(folder: Path, listed: object, listed_where: str) -> list[Path
 def load_article(path: Path, base_url: str) -> Article:
     """Read one article: YAML front matter between `---` lines, then Markdown."""
     try:
-        source = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ContentError(f"{where(path)}: cannot read the article ({exc.strerror})") from None
+    try:
+        source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ContentError(f"{where(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ContentError(f"{where(path, line)}: not UTF-8 text: save the file as UTF-8 ({exc.reason})") from None
     source = source.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = source.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -124,19 +147,33 @@ def load_article(path: Path, base_url: str) -> Article:
     except StopIteration:
         raise ContentError(f"{where(path, 1)}: the front matter is not closed by a `---` line") from None
     meta = parse_mapping("\n".join(lines[1:end]), path, ContentError, line_offset=1)
-    title = meta.data.get("title")
-    if not isinstance(title, str) or not title.strip():
+    warnings = [f"{meta.where(key)}: unknown front matter key {key!r} is ignored"
+                for key in meta.data if key not in ARTICLE_KEYS]
+    title = _front_text(meta, "title")
+    if not title:
         raise ContentError(f"{meta.where('title')}: `title` is required in the front matter")
-    for key in ("author", "summary"):
-        if not isinstance(meta.data.get(key) or "", str):
-            raise ContentError(f"{meta.where(key)}: `{key}` must be text")
     body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
+    if not body.text.strip():
+        warnings.append(f"{where(path)}: the article has no text after its front matter")
+    warnings.extend(f"{where(path)}: image {src} is not beside the article: it will be missing when published"
+                    for src in body.missing_images)
     return Article(
         slug=path.stem,
         source=path,
-        title=" ".join(title.split()),
-        author=" ".join((meta.data.get("author") or "").split()),
-        summary=" ".join((meta.data.get("summary") or "").split()),
+        title=title,
+        author=_front_text(meta, "author"),
+        summary=_front_text(meta, "summary"),
         html=body.html,
         text=body.text,
+        warnings=tuple(warnings),
     )
+
+
+def _front_text(meta: YamlMapping, key: str) -> str:
+    """A front-matter value as one line of text; a number (`title: 1984`) is text too."""
+    value = meta.data.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ContentError(f"{meta.where(key)}: `{key}` must be text")
+    return " ".join(str(value).split())

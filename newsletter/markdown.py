@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -31,12 +31,16 @@ def _image_style(width: int) -> str:
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
     ["linkify", "strikethrough"]
 )
+# Bare links a writer pasted become links only when they plainly are addresses
+# (`https://…`, `www.…`, an email address): see `_keep_plain_links`.
+_LINK_PREFIXES = ("http://", "https://", "www.", "mailto:")
 
 
 @dataclass(frozen=True)
 class RenderedMarkdown:
     html: str
     text: str
+    missing_images: tuple[str, ...] = ()
 
 
 def render_markdown(source: str, base_url: str, folder: Path | None = None) -> RenderedMarkdown:
@@ -45,9 +49,10 @@ def render_markdown(source: str, base_url: str, folder: Path | None = None) -> R
     `folder` is where the article's relative images are on disk, to read their widths.
     """
     tokens = _md.parse(source)
-    _adapt_for_email(tokens, base_url, folder)
+    missing: list[str] = []
+    _adapt_for_email(tokens, base_url, folder, missing)
     html = _md.renderer.render(tokens, _md.options, {})
-    return RenderedMarkdown(html=html, text=_PlainText().render(tokens))
+    return RenderedMarkdown(html=html, text=_PlainText().render(tokens), missing_images=tuple(missing))
 
 
 def _is_relative(url: str) -> bool:
@@ -60,26 +65,51 @@ def _is_relative(url: str) -> bool:
 FIRST_ARTICLE_HEADING = 3
 
 
-def _adapt_for_email(tokens: list[Token], base_url: str, folder: Path | None) -> None:
+def _adapt_for_email(tokens: list[Token], base_url: str, folder: Path | None, missing: list[str]) -> None:
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     shift = FIRST_ARTICLE_HEADING - min(levels) if levels else 0
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
-    _absolutize(tokens, base_url, folder)
+    _absolutize(tokens, base_url, folder, missing)
 
 
-def _absolutize(tokens: list[Token], base_url: str, folder: Path | None) -> None:
+def _keep_plain_links(children: list[Token]) -> list[Token]:
+    """Undo linkify's guesses at words that merely look like domains ("README.md",
+    "Guardian.co.uk"), and send `www.` addresses to https rather than http."""
+    kept: list[Token] = []
+    skip_close = 0
+    for index, token in enumerate(children):
+        if token.type == "link_open" and token.markup == "linkify":
+            text = children[index + 1].content if index + 1 < len(children) else ""
+            if not text.lower().startswith(_LINK_PREFIXES) and "@" not in text:
+                skip_close += 1
+                continue
+            if text.lower().startswith("www."):
+                token.attrSet("href", "https://" + str(token.attrGet("href")).split("://", 1)[-1])
+        elif token.type == "link_close" and token.markup == "linkify" and skip_close:
+            skip_close -= 1
+            continue
+        kept.append(token)
+    return kept
+
+
+def _absolutize(tokens: list[Token], base_url: str, folder: Path | None, missing: list[str]) -> None:
     for token in tokens:
         if token.children:
-            _absolutize(token.children, base_url, folder)
+            token.children = _keep_plain_links(token.children)
+            _absolutize(token.children, base_url, folder, missing)
         if token.type == "image":
             src = str(token.attrGet("src") or "")
             width = IMAGE_WIDTH
             if _is_relative(src):
                 token.attrSet("src", urljoin(base_url, src))
-                natural = image_width(folder / src) if folder else None
-                width = min(natural or IMAGE_WIDTH, IMAGE_WIDTH)
+                if folder is not None:
+                    local = folder / unquote(src.split("?")[0].split("#")[0])
+                    natural = image_width(local)
+                    if not local.is_file():
+                        missing.append(src)
+                    width = min(natural or IMAGE_WIDTH, IMAGE_WIDTH)
             token.attrSet("width", str(width))
             token.attrSet("style", _image_style(width))
         elif token.type == "link_open":
@@ -119,15 +149,19 @@ def _jpeg_width(handle: BinaryIO) -> int | None:
 
 
 class _PlainText:
-    """Walks markdown-it block tokens and writes readable, wrapped plain text."""
+    """Walks markdown-it block tokens and writes readable plain text, wrapped at 78.
+
+    Every block is wrapped to the width left after its prefixes (a list marker's
+    indent, a quote's "> "), so no line grows past 78 characters except a URL that
+    is longer on its own.
+    """
 
     def render(self, tokens: list[Token]) -> str:
         self.tokens = tokens
         self.pos = 0
-        blocks = self._blocks(until=None)
-        return "\n\n".join(b for b in blocks if b.strip()) + "\n"
+        return "\n\n".join(b for b in self._blocks(None, TEXT_WIDTH) if b.strip()) + "\n"
 
-    def _blocks(self, until: str | None) -> list[str]:
+    def _blocks(self, until: str | None, width: int) -> list[str]:
         blocks: list[str] = []
         while self.pos < len(self.tokens):
             token = self.tokens[self.pos]
@@ -137,16 +171,17 @@ class _PlainText:
             if token.type == "heading_open":
                 text = self._inline_text(self.tokens[self.pos])
                 self.pos += 2  # inline, heading_close
-                underline = "=" if token.tag == "h3" else "-"
-                blocks.append(f"{text}\n{underline * min(len(text), TEXT_WIDTH)}")
+                wrapped = wrap(text, width)
+                longest = max(len(line) for line in wrapped.splitlines())
+                blocks.append(f"{wrapped}\n{'-' * longest}")
             elif token.type == "paragraph_open":
                 text = self._inline_text(self.tokens[self.pos])
                 self.pos += 2  # inline, paragraph_close
-                blocks.append(_wrap(text))
+                blocks.append(wrap(text, width))
             elif token.type in ("bullet_list_open", "ordered_list_open"):
-                blocks.append(self._list(token))
+                blocks.append(self._list(token, width))
             elif token.type == "blockquote_open":
-                inner = "\n\n".join(self._blocks(until="blockquote_close"))
+                inner = "\n\n".join(self._blocks("blockquote_close", width - 2))
                 blocks.append("\n".join(("> " + line).rstrip() for line in inner.splitlines()))
             elif token.type in ("fence", "code_block"):
                 blocks.append("\n".join("    " + line for line in token.content.rstrip("\n").splitlines()))
@@ -154,10 +189,11 @@ class _PlainText:
                 blocks.append("-" * 20)
         return blocks
 
-    def _list(self, opener: Token) -> str:
+    def _list(self, opener: Token, width: int) -> str:
         closer = opener.type.replace("_open", "_close")
         ordered = opener.type == "ordered_list_open"
         number = int(opener.attrGet("start") or 1)
+        tight = not any(t.type == "paragraph_open" and not t.hidden for t in self.tokens[self.pos:self._closing(closer)])
         items: list[str] = []
         while self.pos < len(self.tokens):
             token = self.tokens[self.pos]
@@ -167,34 +203,43 @@ class _PlainText:
             if token.type == "list_item_open":
                 marker = f"{number}. " if ordered else "- "
                 number += 1
-                body = self._list_item_blocks()
-                lines = "\n".join(body).splitlines() or [""]
                 indent = " " * len(marker)
+                body = ("\n" if tight else "\n\n").join(self._blocks("list_item_close", width - len(marker)))
+                lines = body.splitlines() or [""]
                 items.append("\n".join([marker + lines[0]] + [indent + line if line else "" for line in lines[1:]]))
-        return "\n".join(items)
+        return ("\n" if tight else "\n\n").join(items)
 
-    def _list_item_blocks(self) -> list[str]:
-        # Tight lists hide their paragraphs; render item content with a narrower width.
-        blocks = self._blocks(until="list_item_close")
-        return [_wrap(" ".join(b.split("\n")), TEXT_WIDTH - 3) if "\n" not in b.strip() else b for b in blocks]
+    def _closing(self, closer: str) -> int:
+        depth = 0
+        opener = closer.replace("_close", "_open")
+        for index in range(self.pos, len(self.tokens)):
+            kind = self.tokens[index].type
+            if kind == opener:
+                depth += 1
+            elif kind == closer:
+                if depth == 0:
+                    return index
+                depth -= 1
+        return len(self.tokens)
 
     def _inline_text(self, inline: Token) -> str:
         out: list[str] = []
         href_stack: list[tuple[str, int]] = []
         for child in inline.children or []:
-            if child.type == "text" or child.type == "code_inline":
+            if child.type in ("text", "code_inline"):
                 out.append(child.content)
             elif child.type == "softbreak":
                 out.append(" ")
             elif child.type == "hardbreak":
                 out.append("\n")
+            elif child.type in ("s_open", "s_close"):
+                out.append("~~")  # struck-out text keeps its meaning: "~~old~~ new"
             elif child.type == "link_open":
                 href_stack.append((str(child.attrGet("href") or ""), len(out)))
             elif child.type == "link_close" and href_stack:
                 href, start = href_stack.pop()
-                label = "".join(out[start:])
-                bare = href.removeprefix("mailto:")
-                if href and label.strip() not in (href, bare):
+                label = "".join(out[start:]).strip()
+                if href and label not in (href, href.removeprefix("mailto:"), href.split("://", 1)[-1]):
                     out.append(f" ({href})")
             elif child.type == "image":
                 alt = child.content or "image"
@@ -202,9 +247,13 @@ class _PlainText:
         return "".join(out).strip()
 
 
-def _wrap(text: str, width: int = TEXT_WIDTH) -> str:
-    """Wrap at `width` without breaking URLs or words; hard breaks are kept."""
+def wrap(text: str, width: int = TEXT_WIDTH, hanging: str = "") -> str:
+    """Wrap at `width` without breaking URLs or words; hard breaks are kept.
+
+    `hanging` indents every line but the first (a list item's text under its marker).
+    """
     return "\n".join(
-        textwrap.fill(line, width=width, break_long_words=False, break_on_hyphens=False) or ""
+        textwrap.fill(line, width=max(width, 20), subsequent_indent=hanging,
+                      break_long_words=False, break_on_hyphens=False) or ""
         for line in text.split("\n")
     )

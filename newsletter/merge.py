@@ -29,18 +29,27 @@ class MergeFieldMisuse(Exception):
     """A template used a merge field in a way that needs its value at render time."""
 
 
+def _tag(part: Part, field: str, fallback: str) -> str:
+    # In the HTML part the fallback is HTML text like the rest of the document.
+    shown = html.escape(fallback, quote=False) if part == "html" else fallback
+    return f"[%{part}:{field}{'|' + shown if shown else ''}%]"
+
+
 @dataclass(frozen=True)
 class MergeField:
-    """One tag found in a rendered part: which field, its fallback, and which part."""
+    """One tag found in a rendered part: which field, its fallback, and which part.
+
+    `tag` is the tag exactly as it stands in the part, the key of its substitution.
+    """
 
     part: Part
     field: str
     fallback: str = ""
+    tag: str = ""
 
-    @property
-    def tag(self) -> str:
-        fallback = f"|{self.fallback}" if self.fallback else ""
-        return f"[%{self.part}:{self.field}{fallback}%]"
+    def __post_init__(self) -> None:
+        if not self.tag:
+            object.__setattr__(self, "tag", _tag(self.part, self.field, self.fallback))
 
     def value_for(self, values: Mapping[str, str]) -> str:
         """The substitution for a recipient whose fields are `values`."""
@@ -64,7 +73,7 @@ class MergeTag:
         self.part, self.field, self.fallback = part, field, fallback
 
     def __str__(self) -> str:
-        return MergeField(self.part, self.field, self.fallback).tag
+        return _tag(self.part, self.field, self.fallback)
 
     __html__ = __str__
 
@@ -105,8 +114,23 @@ def fields_in(*documents: str) -> tuple[MergeField, ...]:
     found: dict[str, MergeField] = {}
     for document in documents:
         for match in TAG_PATTERN.finditer(document):
-            found.setdefault(match.group(0), MergeField(match[1], match[2], match[3] or ""))  # type: ignore[arg-type]
+            if match[0] not in found:
+                found[match[0]] = _field(match)
     return tuple(found.values())
+
+
+def _field(match: re.Match[str]) -> MergeField:
+    part, fallback = match[1], match[3] or ""
+    if part == "html":
+        fallback = html.unescape(fallback)
+    return MergeField(part, match[2], fallback, match[0])  # type: ignore[arg-type]
+
+
+def broken_tags(document: str) -> list[str]:
+    """Text that starts like a merge field but is not one any more, e.g. after `| upper`."""
+    valid = {m.start() for m in TAG_PATTERN.finditer(document)}
+    return [document[i:i + 40].split("%]")[0] + "%]" for i in (m.start() for m in re.finditer(r"\[%", document))
+            if i not in valid]
 
 
 def substitutions(fields: Iterable[MergeField], values: Mapping[str, str]) -> dict[str, str]:
@@ -116,6 +140,4 @@ def substitutions(fields: Iterable[MergeField], values: Mapping[str, str]) -> di
 
 def fill(document: str, values: Mapping[str, str]) -> str:
     """`document` with its tags replaced, as one recipient will see it (previews, proofs)."""
-    return TAG_PATTERN.sub(
-        lambda m: MergeField(m[1], m[2], m[3] or "").value_for(values), document  # type: ignore[arg-type]
-    )
+    return TAG_PATTERN.sub(lambda m: _field(m).value_for(values), document)

@@ -19,6 +19,7 @@ from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
 from newsletter.errors import TemplateError, where
+from newsletter.markdown import wrap
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 HTML_TEMPLATE = "email.html"
@@ -59,12 +60,15 @@ def template_sources(settings: Settings) -> list[Path]:
     return sorted(p for folder in (settings.templates_dir, PACKAGE_TEMPLATES) if folder.is_dir() for p in folder.iterdir())
 
 
-_environments: dict[Path, jinja2.Environment] = {}
+_environments: dict[tuple[Path, tuple[str, ...]], jinja2.Environment] = {}
 
 
 def _environment(templates_dir: Path) -> jinja2.Environment:
-    # One environment per process and folder: Jinja caches compiled templates in it.
-    env = _environments.get(templates_dir)
+    # One environment per process, folder and set of overrides: Jinja caches compiled
+    # templates in it, and an override added later (while `preview --serve` runs)
+    # must win over the package's template Jinja already loaded.
+    overrides = tuple(sorted(p.name for p in templates_dir.iterdir())) if templates_dir.is_dir() else ()
+    env = _environments.get((templates_dir, overrides))
     if env is None:
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(templates_dir), str(PACKAGE_TEMPLATES)]),
@@ -78,7 +82,8 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
         env.filters["default"] = _default
         env.filters["d"] = _default
         env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}"
-        _environments[templates_dir] = env
+        env.filters["wrap"] = wrap  # for the text part: lines of at most 78 characters
+        _environments[(templates_dir, overrides)] = env
     return env
 
 
@@ -98,11 +103,12 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, Any], part: m
         raise TemplateError(f"{where(exc.filename or exc.name or name, exc.lineno)}: {exc.message}") from None
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"template {exc.name!r} not found in {where(env.loader.searchpath[0])} or the package's defaults") from None  # type: ignore[union-attr]
-    except (jinja2.UndefinedError, merge.MergeFieldMisuse, jinja2.TemplateError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a template can fail in any way (`{{ 1/0 }}`)
         filename, line = _template_frame(exc)
-        message = str(exc)
+        message = str(exc) if isinstance(exc, (jinja2.TemplateError, merge.MergeFieldMisuse)) else (
+            f"{type(exc).__name__}: {exc}")
         if isinstance(exc, jinja2.UndefinedError):
-            message += " (check the name against the template variables in the README)"
+            message += " (check the name against the template variables in templates/README.md)"
         raise TemplateError(f"{where(filename or name, line)}: {message}") from None
 
 

@@ -38,9 +38,11 @@ def parse_mapping(
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 + line_offset if mark is not None else None
+        line = min(mark.line + 1, text.count("\n") + 1) + line_offset if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{where(path, line)}: invalid YAML: {problem}") from None
+    except ValueError as exc:  # a well-formed value PyYAML cannot build, like `date: 2026-02-30`
+        raise error(f"{where(path)}: invalid value: {exc} (dates are written 2026-11-25)") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -61,5 +63,5 @@ def read_mapping(path: Path, error: type[NewsletterError]) -> YamlMapping:
     except UnicodeDecodeError as exc:
         raise error(f"{where(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
-        raise error(f"{where(path)}: cannot read ({exc.strerror})") from None
+        raise error(f"{where(path)}: cannot read it ({exc.strerror})") from None
     return parse_mapping(text, path, error)

@@ -76,7 +76,8 @@ def test_check_warns_but_passes(publication: Path) -> None:
     assert "pic.png has no alt text" in warnings
     assert "the subject is 86 characters" in warnings
     assert "no preheader" in warnings
-    assert "4 warnings" in result.output
+    assert "image pic.png is not beside the article: it will be missing when published" in warnings
+    assert "5 warnings" in result.output
 
 
 def test_check_warns_when_gmail_would_clip(publication: Path) -> None:
@@ -108,7 +109,8 @@ def test_check_refuses_an_email_without_postal_address(publication: Path) -> Non
 def test_a_missing_issue_names_the_issues_there(publication: Path, command: str) -> None:
     result = run(command, "issue-99", *(["--no-open"] if command == "preview" else []))
     assert result.exit_code == 1
-    assert "no such issue 'issue-99' (issues here: issue-1)" in result.stderr
+    assert "error: issues/issue-99/issue.yaml: no such issue 'issue-99'" in result.stderr
+    assert "(issues here: issue-1)" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -241,3 +243,82 @@ def test_check_warns_about_a_merge_field_that_is_no_column(publication: Path) ->
     assert result.exit_code == 0
     assert "warning: subscriber.frist_name is not a column of the subscriber list" in result.stderr
     assert "subscriber.first_name is not" not in result.stderr
+
+
+def test_check_refuses_a_merge_field_changed_by_a_filter(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1><p>HI {{ subscriber.first_name | upper }}</p>", encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 1
+    assert "broken merge field [%HTML:FIRST_NAME%]" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["issues/issue-1/..", "../pub/issues/issue-1", "/etc", "issue-1/..", ".."])
+def test_an_issue_name_that_leads_outside_issues_is_refused(publication: Path, name: str) -> None:
+    result = run("build", name)
+    assert_one_line_error(result, "no such issue")
+    assert not (publication / "email.html").exists()
+
+
+def test_an_issue_may_be_named_by_its_path(publication: Path) -> None:
+    assert run("build", "issues/issue-1/").exit_code == 0
+    assert (publication / "build" / "issue-1" / "email.html").is_file()
+
+
+def test_an_article_outside_the_issue_folder_is_refused(publication: Path) -> None:
+    write_issue(publication, "escape", {"a.md": article("A")}, articles=["a.md", "../issue-1/01-editorial.md"])
+    assert_one_line_error(run("build", "escape"), "is outside the issue's folder")
+
+
+def test_an_article_in_a_subfolder_links_its_images_from_there(publication: Path) -> None:
+    folder = write_issue(publication, "sub", {}, articles=["pics/b.md"])
+    (folder / "pics").mkdir()
+    (folder / "pics" / "b.md").write_text(article("B", "![A picture](small.png)"), encoding="utf-8")
+    (folder / "pics" / "small.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    result = run("build", "sub")
+    assert result.exit_code == 0, result.output
+    assert "image small.png is not beside" not in result.stderr
+    html = (publication / "build" / "sub" / "email.html").read_text(encoding="utf-8")
+    assert 'src="https://riverside-writers.example.org/issues/sub/pics/small.png"' in html
+
+
+@pytest.mark.parametrize("where_, text", [
+    ("issue.yaml", "subject: S\ndate: 2026-02-30\n"),
+    ("a.md", "---\ntitle: T\nsummary: 2026-02-30\n---\nBody\n"),
+])
+def test_an_impossible_date_is_one_line(publication: Path, where_: str, text: str) -> None:
+    folder = write_issue(publication, "baddate", {"a.md": article("A")})
+    (folder / where_).write_text(text, encoding="utf-8")
+    assert_one_line_error(run("build", "baddate"), f"issues/baddate/{where_}", "day is out of range")
+
+
+def test_a_folder_named_like_an_article_is_not_an_article(publication: Path) -> None:
+    folder = write_issue(publication, "dirs", {"a.md": article("A")})
+    (folder / "drafts.md").mkdir()
+    assert run("build", "dirs").exit_code == 0
+
+
+def test_a_template_that_fails_while_rendering_names_its_line(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text("<h1>{{ publication.name }}</h1>\n{{ 1 / 0 }}\n", encoding="utf-8")
+    assert_one_line_error(run("build", "issue-1"), "templates/header.html:2", "ZeroDivisionError")
+
+
+def test_a_numeric_title_is_text(publication: Path) -> None:
+    folder = write_issue(publication, "num", {})
+    (folder / "a.md").write_text("---\ntitle: 1984\n---\nBody\n", encoding="utf-8")
+    assert run("build", "num").exit_code == 0
+    assert "<h2" in (publication / "build" / "num" / "email.html").read_text(encoding="utf-8")
+
+
+def test_a_windows_1252_article_names_its_line(publication: Path) -> None:
+    folder = write_issue(publication, "cp", {})
+    (folder / "a.md").write_bytes("---\ntitle: Caf\u00e9\n---\nok\n".encode("cp1252"))
+    assert_one_line_error(run("build", "cp"), "issues/cp/a.md:2", "save the file as UTF-8")
+
+
+def test_bare_words_that_look_like_domains_stay_words(publication: Path) -> None:
+    write_issue(publication, "links", {"a.md": article("L", "Edit README.md, read Guardian.co.uk, or www.example.org/x.")})
+    assert run("build", "links").exit_code == 0
+    html = (publication / "build" / "links" / "email.html").read_text(encoding="utf-8")
+    assert "http://README.md" not in html and "Guardian.co.uk</a>" not in html
+    assert 'href="https://www.example.org/x"' in html

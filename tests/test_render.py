@@ -195,7 +195,7 @@ def test_text_part_reads_on_its_own(sample) -> None:
     assert not re.search(r"&[a-z]+;|&#\d+;", text), "no entities"
     assert "\u200c" not in text, "no preheader filler"
     assert "WINTER READINGS AT THE CORN EXCHANGE\nby Maya Okonkwo, editor" in text
-    assert "Some links\n==========" in text
+    assert "Some links\n----------" in text
     assert "- The reading list, in full\n  (https://riverside-writers.example.org/reading-list)" in text
     assert "1. Thursday 4 December, 7 pm" in text
     for line in text.splitlines():
@@ -250,3 +250,35 @@ def test_images_keep_their_own_width_up_to_the_column(publication: Path) -> None
     assert widths["Small"][0] == "200" and "max-width:200px" in widths["Small"][1]
     assert widths["Wide"][0] == "552" and "max-width:552px" in widths["Wide"][1]
     assert widths["Elsewhere"][0] == "552"
+
+
+def test_a_fallback_with_special_characters_is_escaped_once(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1><p>Hi {{ subscriber.first_name | default('you & <yours>') }}</p>", encoding="utf-8")
+    email = render(publication, SAMPLE_ISSUE)
+    assert "Hi you &amp; &lt;yours&gt;</p>" in merge.fill(email.html, {"first_name": ""})
+    assert "Hi Bo &amp; Co</p>" in merge.fill(email.html, {"first_name": "Bo & Co"})
+
+
+def test_text_part_lines_stay_within_78_characters_in_nested_blocks(publication: Path) -> None:
+    sentence = "A sentence of ordinary words that runs on for about eighty characters or so"
+    write_issue(publication, "wrap", {
+        "a.md": article("A title long enough to need wrapping when it is written in capitals across the line",
+                        f"""
+                        - {sentence}
+                          - {sentence}
+                            - {sentence}
+
+                        10. {sentence}
+
+                        > {sentence}
+                        > > {sentence}
+
+                        ## A subheading long enough to need wrapping as well, because writers do write them
+                        """, author="An author with a rather long name and an affiliation in brackets (Writers Group)"),
+        "b.md": article("Second"),
+    })
+    text = render(publication, "wrap").text
+    long_lines = [line for line in text.splitlines() if len(line) > 78 and not re.fullmatch(r"\s*\(?https?://\S+", line)]
+    assert long_lines == []
+    assert "  - A sentence" in text and "> > A sentence" in text
