@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.atomic import write_text as write_atomically
 from newsletter.checks import CheckFailed, CheckReport, check_email
 from newsletter.config import Settings
 from newsletter.content import load_issue
@@ -67,19 +66,3 @@ def build_issue(settings: Settings, name: str) -> BuiltIssue:
 
 def output_dir(settings: Settings, issue_name: str) -> Path:
     return settings.build_dir / issue_name
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

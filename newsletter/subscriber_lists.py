@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TextIO
 
 from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, Subscriber, address_key, join_tags, list_path, now_iso, open_list,
+    UPDATED_AT, ListFile, Row, Subscriber, address_key, cannot_write, join_tags, list_path, now_iso, open_list,
     rewrite_list, split_tags, subscriber_from_row, widen,
 )
 
@@ -240,6 +241,27 @@ def export_list(
             writer.writerow([defuse(cell) for cell in row])
             count += 1
     return ExportReport(path, count)
+
+
+def export_to_file(
+    settings: Settings, output: Path, list_name: str = DEFAULT_LIST, status: str | None = None,
+    tag: str | None = None,
+) -> ExportReport:
+    """Export to the file `output`, atomically: a failed export leaves `output` as it was.
+
+    The file gets a BOM so that spreadsheets read it as UTF-8. A file in the subscribers
+    folder is refused: it would replace a live list, unlocked, with defused values.
+    """
+    folder = settings.subscribers_dir.resolve()
+    if folder == output.resolve().parent or folder in output.resolve().parents:
+        raise SubscriberError(
+            f"{where(output)}: will not export into the subscribers folder (it holds the live lists); "
+            "choose a file elsewhere"
+        )
+    if output.is_dir():
+        raise SubscriberError(f"{where(output)}: is a folder; name the file to write")
+    with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
+        return export_list(settings, out, list_name, status, tag)
 
 
 def list_lines(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 
@@ -213,29 +214,23 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
     """
     for stale in path.parent.glob(f"{path.name}.tmp*"):
         stale.unlink(missing_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(_without_carriage_returns(rows))
-            handle.flush()
-            os.fsync(handle.fileno())
+
+    def keep_mode(temporary: Path) -> None:
         try:  # a list kept private (chmod 600: it is personal data) stays private
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         except FileNotFoundError:
             pass
         _pause_for_tests()
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    # The rename itself is durable only once the folder is synced.
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+
+    with atomic_file(path, on_os_error=cannot_write, before_replace=keep_mode) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(_without_carriage_returns(rows))
+
+
+def cannot_write(path: Path, exc: OSError) -> SubscriberError:
+    """An OSError of writing `path` as a one-line error."""
+    return SubscriberError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
 
 
 def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:

@@ -346,3 +346,29 @@ def test_a_private_list_stays_private_after_a_write(publication: Path) -> None:
     run("subscribers", "add", "private@example.org")
     assert "private@example.org" in rows()
     assert MAIN_LIST.stat().st_mode & 0o777 == 0o600
+
+
+def test_failed_export_leaves_the_output_file_as_it_was(publication: Path) -> None:
+    """A bad status on a later row stops the export; out.csv keeps its old content, whole."""
+    Path("out.csv").write_text("old content\n", encoding="utf-8")
+    with MAIN_LIST.open("a", encoding="utf-8") as handle:
+        handle.write("odd@example.org,,,maybe,,,\n")
+    result = run("subscribers", "export", "-o", "out.csv")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv:9: unknown status 'maybe'")
+    assert Path("out.csv").read_text(encoding="utf-8") == "old content\n"
+    assert sorted(p.name for p in Path(".").glob("out.csv*")) == ["out.csv"]
+
+
+def test_export_of_an_unknown_list_creates_no_file(publication: Path) -> None:
+    result = run("subscribers", "export", "--list", "nope", "-o", "new.csv")
+    assert result.exit_code == 1
+    assert not Path("new.csv").exists()
+
+
+def test_export_into_the_subscribers_folder_is_refused(publication: Path) -> None:
+    before = MAIN_LIST.read_bytes()
+    result = run("subscribers", "export", "--status", "subscribed", "-o", "subscribers/main.csv")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv: will not export into the subscribers folder")
+    assert MAIN_LIST.read_bytes() == before
