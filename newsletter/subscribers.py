@@ -127,6 +127,8 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
             raise SubscriberError(f"{where(path)}: no such subscriber list") from None
         yield ListFile(path, (), iter(()))
         return
+    except OSError as exc:
+        raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})") from None
     with handle:
         reader = csv.reader(handle)
         try:
@@ -197,8 +199,14 @@ def lock_path(path: Path) -> Path:
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the list's lock: one writer at a time, for a whole read-modify-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(path), "a") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path(path), "a")
+    except OSError as exc:
+        raise SubscriberError(
+            f"{where(lock_path(path))}: cannot write the list's lock file ({exc.strerror or exc})"
+        ) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -213,7 +221,10 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
     removed first (under the lock no other writer can be using them).
     """
     for stale in path.parent.glob(f"{path.name}.tmp*"):
-        stale.unlink(missing_ok=True)
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to remove (a folder, say); the write below reports if it is in the way
 
     def keep_mode(temporary: Path) -> None:
         try:  # a list kept private (chmod 600: it is personal data) stays private

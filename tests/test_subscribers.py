@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -371,4 +372,36 @@ def test_export_into_the_subscribers_folder_is_refused(publication: Path) -> Non
     result = run("subscribers", "export", "--status", "subscribed", "-o", "subscribers/main.csv")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: subscribers/main.csv: will not export into the subscribers folder")
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_a_folder_named_like_a_list_is_one_line_error(publication: Path) -> None:
+    Path("subscribers/odd.csv").mkdir()
+    for command in (("stats",), ("list",), ("add", "x@example.org"), ("export", "-o", "out.csv")):
+        result = run("subscribers", *command, "--list", "odd")
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr == "error: subscribers/odd.csv: cannot read it (Is a directory)\n", command
+
+
+def test_export_into_a_missing_folder_is_one_line_error(publication: Path) -> None:
+    result = run("subscribers", "export", "-o", "nodir/out.csv")
+    assert result.exit_code == 1
+    assert result.stderr == "error: nodir/out.csv: cannot write it (No such file or directory)\n"
+
+
+def test_a_folder_where_the_lock_file_goes_is_one_line_error(publication: Path) -> None:
+    Path("subscribers/main.lock").mkdir()
+    result = run("subscribers", "add", "x@example.org")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/main.lock: cannot write the list's lock file (Is a directory)\n"
+
+
+def test_a_folder_where_the_temporary_file_goes_is_one_line_error(publication: Path) -> None:
+    """The store's temporary file cannot be created: the list is untouched, one line."""
+    before = MAIN_LIST.read_bytes()
+    # CliRunner runs the command in this process: this is the temporary file its write uses.
+    Path(f"subscribers/main.csv.tmp{os.getpid()}").mkdir()
+    result = run("subscribers", "add", "x@example.org")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/main.csv: cannot write it (Is a directory)\n"
     assert MAIN_LIST.read_bytes() == before
