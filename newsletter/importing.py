@@ -4,6 +4,14 @@ Reading a foreign file: UTF-8 with or without BOM; the delimiter (comma, semicol
 or tab) taken from the header line; header names in any case, with common aliases;
 row numbers as a spreadsheet shows them (the header is row 1).
 
+Tools' own layouts: Mailchimp's per-status exports have no status column but an
+`UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
+unsubscribed (never subscribed). Mailchimp's `TAGS` (`"VIP","Donor"`) become tags
+VIP;Donor. A form tool's whole-name column (`Name`, `Full name`) goes into first_name
+as written when there is no first-name column (a split would guess wrong for
+"Mary Ann Smith"); its `Timestamp` becomes subscribed_at only when it parses as a
+time, and is kept as written in the extra column `timestamp` either way.
+
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
 million addresses costs no more memory than the imported file. An import never
@@ -150,12 +158,14 @@ def read_import(
                 raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
             reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
             header = next(reader)
-            columns, extras = _map_header(path, header)
+            layout = _map_header(path, header)
+            extras = layout.extras
             # Where each field of a packed record is in the file's rows.
-            positions = (*(columns.get(name) for name in PACKED_COLUMNS), *(columns[name] for name in extras))
+            positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS),
+                         *(layout.columns[name] for name in extras))
             records: dict[str, str] = {}
             for number, row in enumerate(reader, start=2):
-                _read_row(number, row, positions, tags, records, report)
+                _read_row(number, row, positions, layout, tags, records, report)
                 if number % PROGRESS_EVERY == 0:
                     progress(f"reading {where(path)}", number - 1)
         except UnicodeDecodeError:
@@ -167,8 +177,30 @@ def read_import(
     return ImportedRows(extra_columns=extras, records=records), report
 
 
-def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Column name → position for the columns we know, and the names of the extra ones."""
+@dataclass
+class Layout:
+    """Where things are in an imported file's rows."""
+
+    columns: dict[str, int]  # our column name (or an extra column's name) → position
+    extras: tuple[str, ...]
+    # Without a status column: (position, status) of columns whose being filled in implies
+    # a status, strongest first (Mailchimp's per-status exports: CLEAN_TIME, UNSUB_TIME).
+    implied_status: tuple[tuple[int, str], ...] = ()
+    # subscribed_at comes from a form tool's Timestamp: used only when it parses as a time
+    # (the column is kept as written in the extra column `timestamp` as well).
+    strict_time: bool = False
+
+
+# Columns that imply a status when the file has no status column, strongest first.
+IMPLIED_STATUS = (("clean_time", "bounced"), ("unsub_time", "unsubscribed"))
+# A whole name ("Name", "Full name" in a form tool) goes into first_name, when the file has
+# no first-name column: splitting it would guess wrong for "Mary Ann Smith" or "van Gogh",
+# and "Hello {{ first_name }}" still reads right with a whole name.
+WHOLE_NAME = ("name", "full_name", "your_name")
+
+
+def _map_header(path: Path, header: Row) -> Layout:
+    """Where our columns and the extra ones are, and what else the header tells."""
     columns: dict[str, int] = {}
     extras: list[str] = []
     for position, name in enumerate(header):
@@ -190,7 +222,18 @@ def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...
             f"{where(path, 1)}: no email column (headers found: {found}); "
             "name the column of addresses \"email\""
         )
-    return columns, tuple(extras)
+    layout = Layout(columns, ())
+    whole_name = next((name for name in WHOLE_NAME if name in columns), None)
+    if "first_name" not in columns and whole_name is not None:
+        columns["first_name"] = columns.pop(whole_name)
+        extras.remove(whole_name)
+    if "subscribed_at" not in columns and "timestamp" in columns:
+        columns["subscribed_at"] = columns["timestamp"]
+        layout.strict_time = True
+    if "status" not in columns:
+        layout.implied_status = tuple((columns[name], status) for name, status in IMPLIED_STATUS if name in columns)
+    layout.extras = tuple(extras)
+    return layout
 
 
 def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
@@ -200,7 +243,7 @@ def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
 
 
 def _read_row(
-    number: int, row: Row, positions: tuple[int | None, ...], tags: tuple[str, ...],
+    number: int, row: Row, positions: tuple[int | None, ...], layout: Layout, tags: tuple[str, ...],
     records: dict[str, str], report: ImportReport,
 ) -> None:
     """Check one row of an imported file and add it to `records` (merging a duplicate)."""
@@ -223,8 +266,11 @@ def _read_row(
         if not values[P_STATUS]:
             report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
             return
+    else:
+        values[P_STATUS] = next((status for position, status in layout.implied_status
+                                 if position < len(row) and row[position].strip()), "")
     if values[P_TAGS] or tags:
-        values[P_TAGS] = join_tags(dict.fromkeys((*split_tags(values[P_TAGS].replace(",", ";")), *tags)))
+        values[P_TAGS] = join_tags(dict.fromkeys((*imported_tags(values[P_TAGS]), *tags)))
     values[P_SUBSCRIBED_AT] = _iso_time(values[P_SUBSCRIBED_AT])
     packed = PACK.join(values)
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
@@ -236,6 +282,14 @@ def _read_row(
     else:
         report.duplicates += 1
         records[key] = _merge_duplicates(earlier, packed)
+
+
+def imported_tags(text: str) -> tuple[str, ...]:
+    """Tags as tools write them: `a;b`, `a, b`, or Mailchimp's quoted list `"VIP","Donor"`."""
+    if not text:
+        return ()
+    parts = next(csv.reader([text.replace("\n", " ")], skipinitialspace=True), [])
+    return split_tags(";".join(part.strip().strip('"') for part in parts))
 
 
 def _iso_time(text: str) -> str:

@@ -405,3 +405,42 @@ def test_a_folder_where_the_temporary_file_goes_is_one_line_error(publication: P
     assert result.exit_code == 1
     assert result.stderr == "error: subscribers/main.csv: cannot write it (Is a directory)\n"
     assert MAIN_LIST.read_bytes() == before
+
+
+MAILCHIMP_HEADER = ("Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,{time_column},"
+                    "LEID,EUID,NOTES,TAGS\n")
+
+
+@pytest.mark.parametrize(("time_column", "status"), [("UNSUB_TIME", "unsubscribed"), ("CLEAN_TIME", "bounced")])
+def test_mailchimp_per_status_export_never_subscribes_anyone(publication: Path, time_column: str, status: str) -> None:
+    """Mailchimp's unsubscribed/cleaned exports have no status column, only the time of it."""
+    result = import_csv(MAILCHIMP_HEADER.format(time_column=time_column)
+                        + 'ada.lovelace@example.org,Ada,,2,"2024-01-02 10:00:00",,"2024-06-01 09:00:00",1,a,,\n'
+                        + 'gone@example.org,Gone,Away,2,"2024-01-02 10:00:00",,"2024-06-01 09:00:00",2,b,,'
+                          '"""VIP"",""Donor"""\n', "--resubscribe")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert listed["ada.lovelace@example.org"]["status"] == status
+    assert listed["gone@example.org"]["status"] == status
+    assert listed["gone@example.org"]["tags"] == "VIP;Donor"
+    assert listed["gone@example.org"]["subscribed_at"] == "2024-01-02T10:00:00Z"
+
+
+def test_mailchimp_quoted_tag_list_becomes_tags(publication: Path) -> None:
+    result = import_csv('Email Address,TAGS\nvip@example.org,"""VIP"",""Major Donor"""\n', "--tag", "fair")
+    assert result.exit_code == 0, result.output
+    assert rows()["vip@example.org"]["tags"] == "VIP;Major Donor;fair"
+
+
+def test_google_forms_name_and_timestamp(publication: Path) -> None:
+    """A whole name goes to first_name as written; Timestamp becomes subscribed_at when it parses."""
+    result = import_csv("Timestamp,Email address,Full name\n"
+                        "2024-03-15 14:23:45,form1@example.org,Mary Ann Smith\n"
+                        "3/15/2024 14:23:45,form2@example.org,Bo\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert (listed["form1@example.org"]["first_name"], listed["form1@example.org"]["last_name"]) == ("Mary Ann Smith", "")
+    assert listed["form1@example.org"]["subscribed_at"] == "2024-03-15T14:23:45Z"
+    # An ambiguous date is not guessed at: the time of the import stands, the original is kept.
+    assert listed["form2@example.org"]["subscribed_at"] != "" and listed["form2@example.org"]["subscribed_at"].endswith("Z")
+    assert listed["form2@example.org"]["timestamp"] == "3/15/2024 14:23:45"
