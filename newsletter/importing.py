@@ -34,7 +34,7 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, join_tags, list_path, now_iso, rewrite_list, split_tags,
+    UPDATED_AT, ListFile, Row, address_key, header_key, join_tags, list_path, now_iso, rewrite_list, split_tags,
     widen,
 )
 
@@ -120,11 +120,6 @@ class ImportedRows:
 
     extra_columns: tuple[str, ...]
     records: dict[str, str]
-
-
-def header_key(name: str) -> str:
-    """`" E-Mail Address "` as `e_mail_address`: how headers are compared and extras named."""
-    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
 
 
 def sniff_delimiter(header_line: str) -> str:

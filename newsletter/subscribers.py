@@ -132,17 +132,53 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
     with handle:
         reader = csv.reader(handle)
         try:
-            # Our own column names in any case; extra columns keep theirs.
-            header = [name.strip().lower() if name.strip().lower() in COLUMNS else name.strip()
-                      for name in next(reader, [])]
+            header = _header(path, next(reader, []))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        if not header or header[0] != "email":
+        if "email" not in header:
             raise SubscriberError(
-                f"{where(path, 1)}: a subscriber list starts with the header {','.join(COLUMNS)}"
+                f"{where(path, 1)}: no email column; a subscriber list starts with the header {','.join(COLUMNS)}"
             )
         extras = tuple(name for name in header if name and name not in COLUMNS)
         yield ListFile(path, extras, _canonical_rows(path, reader, header, extras))
+
+
+def header_key(name: str) -> str:
+    """`" E-Mail Address "` as `e_mail_address`: how column names are compared."""
+    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
+def _header(path: Path, names: Row) -> Row:
+    """A list's header: our own column names in any case, extra columns as named.
+
+    A column without a name, or two columns whose names differ only in case, spaces or
+    punctuation, would lose data on the next write: they are errors.
+    """
+    header: Row = []
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        name = name.strip()
+        if not name:
+            raise SubscriberError(f"{where(path, 1)}: column {position} has no name: name it or remove it")
+        key = header_key(name) or name
+        if key in seen:
+            raise SubscriberError(
+                f"{where(path, 1)}: columns {seen[key]} ({names[seen[key] - 1]!r}) and {position} ({names[position - 1]!r}) "
+                "name the same column: rename one or merge them"
+            )
+        seen[key] = position
+        header.append(name.lower() if name.lower() in COLUMNS else name)
+    return header
+
+
+def _check_width(path: Path, number: int, row: Row, width: int) -> None:
+    """A filled-in cell to the right of the last named column would be dropped: an error."""
+    for position in range(width, len(row)):
+        if row[position].strip():
+            raise SubscriberError(
+                f"{where(path, number)}: cell {position + 1} is beyond the header's {width} columns: "
+                "give its column a name in row 1 or remove it"
+            )
 
 
 def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
@@ -158,8 +194,10 @@ def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tupl
                 continue
             if canonical:
                 if len(row) != width:
+                    _check_width(path, number, row, width)
                     row = (row + [""] * width)[:width]
             else:
+                _check_width(path, number, row, len(header))
                 row += [""] * (len(header) - len(row))
                 row = [row[i] if i is not None else "" for i in positions]
             status = row[STATUS]

@@ -444,3 +444,46 @@ def test_google_forms_name_and_timestamp(publication: Path) -> None:
     # An ambiguous date is not guessed at: the time of the import stands, the original is kept.
     assert listed["form2@example.org"]["subscribed_at"] != "" and listed["form2@example.org"]["subscribed_at"].endswith("Z")
     assert listed["form2@example.org"]["timestamp"] == "3/15/2024 14:23:45"
+
+
+HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at"
+
+
+@pytest.mark.parametrize(("header", "row", "message"), [
+    (HEADER + ",city,", "a@example.org,,,,,,,Oslo,note",
+     "subscribers/main.csv:1: column 9 has no name: name it or remove it"),
+    (HEADER + ",city,City", "a@example.org,,,,,,,Oslo,Bergen",
+     "subscribers/main.csv:1: columns 8 ('city') and 9 ('City') name the same column: rename one or merge them"),
+    (HEADER.replace("tags,", "tags ,") + ",tags", "a@example.org,,,,x,,,y",
+     "subscribers/main.csv:1: columns 5 ('tags ') and 8 ('tags') name the same column: rename one or merge them"),
+    (HEADER + ",city", "a@example.org,,,,,,,Oslo,stray",
+     "subscribers/main.csv:2: cell 9 is beyond the header's 8 columns: give its column a name in row 1 or remove it"),
+    ("first_name,email", "Ann,a@example.org,stray",
+     "subscribers/main.csv:2: cell 3 is beyond the header's 2 columns: give its column a name in row 1 or remove it"),
+])
+def test_hand_edited_list_that_would_lose_data_is_an_error(publication: Path, header: str, row: str, message: str) -> None:
+    write(MAIN_LIST, f"{header}\n{row}\n")
+    before = MAIN_LIST.read_bytes()
+    for command in (("list",), ("add", "b@example.org")):
+        result = run("subscribers", *command)
+        assert result.exit_code == 1
+        assert result.stderr == f"error: {message}\n"
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_empty_cells_beyond_the_header_are_harmless(publication: Path) -> None:
+    """A spreadsheet may pad rows with empty cells; nothing is lost by ignoring them."""
+    write(MAIN_LIST, f"{HEADER}\na@example.org,Ann,,,,,,,\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a@example.org\tsubscribed\tAnn\t\n"
+
+
+def test_list_with_columns_in_another_order_reads(publication: Path) -> None:
+    """As open_list promises: columns are found by name, `email` need not come first."""
+    write(MAIN_LIST, "first_name,email,city\nAnn,a@example.org,Oslo\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a@example.org\tsubscribed\tAnn\t\n"
+    assert run("subscribers", "add", "b@example.org").exit_code == 0
+    assert rows()["a@example.org"]["city"] == "Oslo"
