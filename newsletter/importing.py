@@ -330,22 +330,28 @@ def import_file(
     stamp = now_iso()
 
     def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
-        extras = listing.extra_columns + tuple(n for n in imported.extra_columns if n not in listing.extra_columns)
-        return extras, _merged_rows(listing, extras, imported, resubscribe, stamp, report, progress)
+        # An imported column lands in the list's column of the same key (`company` in `Company`).
+        existing = {header_key(name) or name: name for name in listing.extra_columns}
+        targets = tuple(existing.get(name, name) for name in imported.extra_columns)
+        extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
+        return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
     rewrite_list(target, merge, dry_run=dry_run)
     return report
 
 
 def _merged_rows(
-    listing: ListFile, extras: tuple[str, ...], imported: ImportedRows, resubscribe: bool, stamp: str,
-    report: ImportReport, progress: Progress,
+    listing: ListFile, extras: tuple[str, ...], targets: tuple[str, ...], imported: ImportedRows, resubscribe: bool,
+    stamp: str, report: ImportReport, progress: Progress,
 ) -> Iterator[Row]:
-    """The list's rows with the imported ones merged in, then the new addresses appended."""
+    """The list's rows with the imported ones merged in, then the new addresses appended.
+
+    `targets` names the list column each imported extra column goes to.
+    """
     records = imported.records
     # Where each imported extra column lands in an output row.
     extra_positions = [(len(PACKED_COLUMNS) + i, len(COLUMNS) + extras.index(name))
-                       for i, name in enumerate(imported.extra_columns)]
+                       for i, name in enumerate(targets)]
     for number, row in listing.rows:
         if number % PROGRESS_EVERY == 0:
             progress(f"merging into {where(listing.path)}", number - 1)

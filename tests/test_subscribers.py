@@ -487,3 +487,16 @@ def test_list_with_columns_in_another_order_reads(publication: Path) -> None:
     assert result.stdout == "a@example.org\tsubscribed\tAnn\t\n"
     assert run("subscribers", "add", "b@example.org").exit_code == 0
     assert rows()["a@example.org"]["city"] == "Oslo"
+
+
+def test_imported_column_matches_the_lists_column_whatever_its_case(publication: Path) -> None:
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at,Company\n"
+                     "a@example.org,,,subscribed,,,,Acme\nb@example.org,,,subscribed,,,,\n")
+    result = import_csv("email,company\na@example.org,Other Co\nb@example.org,Initech\nc@example.org,Globex\n")
+    assert result.exit_code == 0, result.output
+    header = MAIN_LIST.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "email,first_name,last_name,status,tags,subscribed_at,updated_at,Company"
+    listed = rows()
+    # Fill-empty-only holds: Acme stays, the empty cell is filled, the new address gets its value.
+    assert [listed[a]["Company"] for a in ("a@example.org", "b@example.org", "c@example.org")] == [
+        "Acme", "Initech", "Globex"]
