@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,6 +94,8 @@ class ImportReport:
     duplicates: int = 0
     kept_unsubscribed: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    # Rows whose opt-in date did not parse (`15/03/2024` is ambiguous): kept as written.
+    dates_as_written: list[int] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -106,12 +108,22 @@ class ImportReport:
             f"  duplicates in file  {self.duplicates} (merged)",
             f"  kept unsubscribed   {self.kept_unsubscribed}"
             + (" (use --resubscribe to subscribe them again)" if self.kept_unsubscribed else ""),
-            f"  invalid             {len(self.invalid)}"
-            + (f" (rows {', '.join(str(n) for n, _ in self.invalid[:SHOWN_INVALID])}"
-               f"{', …' if len(self.invalid) > SHOWN_INVALID else ''})" if self.invalid else ""),
+            f"  invalid             {len(self.invalid)}" + _row_numbers(n for n, _ in self.invalid),
+            f"  dates as written    {len(self.dates_as_written)}" + _row_numbers(self.dates_as_written)
+            + (": not a date this tool reads (ISO 8601, epoch seconds), so kept as the file wrote them"
+               if self.dates_as_written else ""),
         ]
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
         return lines
+
+
+def _row_numbers(numbers: Iterable[int]) -> str:
+    """` (rows 2, 5, …)` for a report line, at most SHOWN_INVALID of them; "" for none."""
+    shown = list(itertools.islice(numbers, SHOWN_INVALID + 1))
+    if not shown:
+        return ""
+    more = ", …" if len(shown) > SHOWN_INVALID else ""
+    return f" (rows {', '.join(str(n) for n in shown[:SHOWN_INVALID])}{more})"
 
 
 @dataclass
@@ -266,7 +278,13 @@ def _read_row(
                                  if position < len(row) and row[position].strip()), "")
     if values[P_TAGS] or tags:
         values[P_TAGS] = join_tags(dict.fromkeys((*imported_tags(values[P_TAGS]), *tags)))
-    values[P_SUBSCRIBED_AT] = _iso_time(values[P_SUBSCRIBED_AT])
+    given_time = values[P_SUBSCRIBED_AT]
+    if given_time:
+        values[P_SUBSCRIBED_AT] = iso_time(given_time)
+        if not values[P_SUBSCRIBED_AT]:
+            report.dates_as_written.append(number)
+            # A form's Timestamp is used only when it parses (the column keeps it as written).
+            values[P_SUBSCRIBED_AT] = "" if layout.strict_time else given_time
     packed = PACK.join(values)
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
         packed = PACK.join(value.replace(PACK, " ") for value in values)
@@ -287,13 +305,23 @@ def imported_tags(text: str) -> tuple[str, ...]:
     return split_tags(";".join(part.strip().strip('"') for part in parts))
 
 
-def _iso_time(text: str) -> str:
-    """An imported time as ISO 8601 UTC, or "" when it is missing or not a time."""
-    if not text:
-        return ""
+EPOCH = re.compile(r"\d{9,10}(\.\d+)?|\d{12,13}")  # seconds or milliseconds since 1970
+
+
+def iso_time(text: str) -> str:
+    """An imported time as ISO 8601 UTC, or "" when it is not a form read without guessing.
+
+    Read: ISO 8601 (`2024-03-15T10:00:00Z`, `2024-03-15 10:00:00`, `2024-03-15`; no zone
+    means UTC) and epoch seconds or milliseconds. `15/03/2024` could be March or, as
+    `03/04/2024`, either month: it is not guessed at.
+    """
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if EPOCH.fullmatch(text):
+            seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
+            moment = datetime.fromtimestamp(seconds, timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -500,3 +500,27 @@ def test_imported_column_matches_the_lists_column_whatever_its_case(publication:
     # Fill-empty-only holds: Acme stays, the empty cell is filled, the new address gets its value.
     assert [listed[a]["Company"] for a in ("a@example.org", "b@example.org", "c@example.org")] == [
         "Acme", "Initech", "Globex"]
+
+
+def test_opt_in_dates_are_read_or_kept_as_written_never_replaced_by_now(publication: Path) -> None:
+    result = import_csv("email,optin_time\n"
+                        "iso@example.org,2024-03-15 10:00:00\n"
+                        "epoch@example.org,1710496800\n"
+                        "millis@example.org,1710496800000\n"
+                        "dmy@example.org,15/03/2024\n"
+                        "none@example.org,\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert listed["iso@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["epoch@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["millis@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["dmy@example.org"]["subscribed_at"] == "15/03/2024"
+    assert listed["none@example.org"]["subscribed_at"].endswith("Z")  # no date given: the time of the import
+    assert "  dates as written    1 (rows 5): not a date this tool reads" in result.output
+
+
+def test_unreadable_opt_in_date_fills_an_empty_one_as_written(publication: Path) -> None:
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at\na@example.org,,,,,,\n")
+    result = import_csv("email,signup_date\na@example.org,03/04/2024\n")
+    assert result.exit_code == 0, result.output
+    assert rows()["a@example.org"]["subscribed_at"] == "03/04/2024"
