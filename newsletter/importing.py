@@ -34,8 +34,8 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, header_key, join_tags, list_path, now_iso, rewrite_list, split_tags,
-    widen,
+    UPDATED_AT, ListFile, Row, address_key, header_key, join_tags, list_path, not_utf8, now_iso, rewrite_list,
+    split_tags, widen,
 )
 
 # Header names as people write them, after `header_key` (lower case, words joined by "_").
@@ -154,16 +154,17 @@ def read_import(
     except OSError as exc:
         raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror})") from None
     with handle:
-        number = 1
+        number, delimiter, sep_lines = 1, ",", 0
         try:
             first_line = handle.readline()
-            delimiter = None
             if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
                 # Excel's "sep=;" line names the delimiter; Excel hides it, so the header stays row 1.
-                delimiter, first_line = first_line[4], handle.readline()
+                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
+            else:
+                delimiter = sniff_delimiter(first_line)
             if not first_line.strip():
                 raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
             header = next(reader)
             layout = _map_header(path, header)
             extras = layout.extras
@@ -176,9 +177,7 @@ def read_import(
                 if number % PROGRESS_EVERY == 0:
                     progress(f"reading {where(path)}", number - 1)
         except UnicodeDecodeError:
-            raise SubscriberError(
-                f"{where(path, number + 1)}: not UTF-8 text; save the file as \"CSV UTF-8\" and import it again"
-            ) from None
+            raise not_utf8(path, delimiter, sep_lines) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, number + 1)}: unreadable CSV ({exc})") from None
     return ImportedRows(extra_columns=extras, records=records), report

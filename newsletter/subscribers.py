@@ -133,7 +133,9 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
         reader = csv.reader(handle)
         try:
             header = _header(path, next(reader, []))
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
+        except csv.Error as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
         if "email" not in header:
             raise SubscriberError(
@@ -169,6 +171,35 @@ def _header(path: Path, names: Row) -> Row:
         seen[key] = position
         header.append(name.lower() if name.lower() in COLUMNS else name)
     return header
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape keeps them
+
+
+def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0) -> int | None:
+    """The row (the header is 1) of the first bytes of `path` that are not UTF-8; None if none.
+
+    Decoding errors surface per chunk of 8 KB, not per row: this second reading finds the row.
+    `skip_lines` lines before the header are not rows (Excel's `sep=;`).
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            for _ in range(skip_lines):
+                handle.readline()
+            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+                if any(_UNDECODED.search(cell) for cell in row):
+                    return number
+    except (OSError, csv.Error):
+        pass
+    return None
+
+
+def not_utf8(path: Path, delimiter: str = ",", skip_lines: int = 0) -> SubscriberError:
+    """The error for a file that is not UTF-8, naming the row where it stops being so."""
+    return SubscriberError(
+        f"{where(path, undecodable_row(path, delimiter, skip_lines))}: not UTF-8 text; "
+        "save the file as \"CSV UTF-8\" and try again"
+    )
 
 
 def _check_width(path: Path, number: int, row: Row, width: int) -> None:
@@ -208,7 +239,9 @@ def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tupl
                     )
                 row[STATUS] = "subscribed"
             yield number, row
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except csv.Error as exc:
         raise SubscriberError(f"{where(path, number + 1)}: unreadable row ({exc})") from None
 
 

@@ -524,3 +524,21 @@ def test_unreadable_opt_in_date_fills_an_empty_one_as_written(publication: Path)
     result = import_csv("email,signup_date\na@example.org,03/04/2024\n")
     assert result.exit_code == 0, result.output
     assert rows()["a@example.org"]["subscribed_at"] == "03/04/2024"
+
+
+def test_not_utf8_names_the_row_even_far_into_the_file(publication: Path) -> None:
+    """Decoding happens in chunks of 8 KB; the row reported is still the one with the byte."""
+    good = "".join(f"person{i}@example.org,Name{i}\n" for i in range(2, 1000))
+    result = import_csv("sep=,\nemail,first_name\n" + good + "b@example.org,Bérénice\n", encoding="cp1252")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: people.csv:1000: not UTF-8 text")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_list_not_utf8_names_the_row(publication: Path) -> None:
+    good = "".join(f"person{i}@example.org,Name{i},,subscribed,,,\n" for i in range(2, 1000))
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at\n" + good
+          + "b@example.org,Bérénice,,subscribed,,,\n", encoding="cp1252")
+    result = run("subscribers", "stats")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv:1000: not UTF-8 text")
