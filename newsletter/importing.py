@@ -87,6 +87,7 @@ class ImportReport:
     source: Path
     target: Path
     dry_run: bool = False
+    new_list: bool = False
     rows: int = 0
     added: int = 0
     updated: int = 0
@@ -100,7 +101,7 @@ class ImportReport:
     def lines(self) -> list[str]:
         """The report as a person reads it."""
         lines = [
-            f"{where(self.source)} → {where(self.target)}: {self.rows} row{'s' if self.rows != 1 else ''} read"
+            f"{where(self.source)} → {where(self.target)}{' (new list)' if self.new_list else ''}: {self.rows} row{'s' if self.rows != 1 else ''} read"
             + (" (dry run: nothing written)" if self.dry_run else ""),
             f"  added               {self.added}",
             f"  updated             {self.updated}",
@@ -358,12 +359,13 @@ def import_file(
 
     def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
         # An imported column lands in the list's column of the same key (`company` in `Company`).
+        report.new_list = not listing.exists
         existing = {header_key(name) or name: name for name in listing.extra_columns}
         targets = tuple(existing.get(name, name) for name in imported.extra_columns)
         extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
         return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
-    rewrite_list(target, merge, dry_run=dry_run)
+    rewrite_list(target, merge, dry_run=dry_run, create=True)
     return report
 
 

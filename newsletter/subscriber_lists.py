@@ -134,9 +134,6 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
 
 def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
     """Erase the row of `email` entirely (a data-protection request)."""
-    path = list_path(settings, list_name)
-    if not path.exists():
-        raise SubscriberError(f"{where(path)}: no such subscriber list")
     found, path = _edit_one(settings, list_name, email.strip(), lambda row: None)
     if not found:
         raise SubscriberError(f"{where(path)}: {email.strip()} is not on the list; nothing deleted")

@@ -111,6 +111,16 @@ class ListFile:
     path: Path
     extra_columns: tuple[str, ...]
     rows: Iterator[tuple[int, Row]]  # (row number as a spreadsheet shows it, canonical row)
+    exists: bool = True  # False: a missing file opened with `missing_ok`
+
+
+def no_such_list(path: Path) -> SubscriberError:
+    """The error for a list that does not exist, naming those that do (a typo shows)."""
+    try:
+        names = sorted(p.stem for p in path.parent.glob("*.csv") if p.is_file())
+    except OSError:
+        names = []
+    return SubscriberError(f"{where(path)}: no such list (lists here: {', '.join(names) or 'none'})")
 
 
 @contextmanager
@@ -124,8 +134,8 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
         handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         if not missing_ok:
-            raise SubscriberError(f"{where(path)}: no such subscriber list") from None
-        yield ListFile(path, (), iter(()))
+            raise no_such_list(path) from None
+        yield ListFile(path, (), iter(()), exists=False)
         return
     except OSError as exc:
         raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})") from None
@@ -339,21 +349,24 @@ def _pause_for_tests() -> None:
 def rewrite_list(
     path: Path,
     transform: Callable[[ListFile], tuple[tuple[str, ...], Iterable[Row]]],
-    dry_run: bool = False,
+    dry_run: bool = False, create: bool = False,
 ) -> None:
     """Stream list `path` through `transform` and write what it yields, under the lock.
 
     `transform` gets the open list and returns the extra columns of the new file and
     its rows (an iterable, consumed once, so nothing needs to be held in memory).
     With `dry_run` the rows are produced, so reports are complete, but nothing is written.
+    A missing list is an error unless `create` (then it starts empty).
     """
+    if not create and not path.exists():  # checked before the lock, so a typo leaves no lock file
+        raise no_such_list(path)
     if dry_run:
-        with open_list(path, missing_ok=True) as listing:
+        with open_list(path, missing_ok=create) as listing:
             _, rows = transform(listing)
             for _ in rows:
                 pass
         return
-    with locked(path), open_list(path, missing_ok=True) as listing:
+    with locked(path), open_list(path, missing_ok=create) as listing:
         extras, rows = transform(listing)
         write_atomically(path, (*COLUMNS, *extras), rows)
 

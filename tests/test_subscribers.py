@@ -174,6 +174,7 @@ def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
 def test_import_tags_every_row_and_creates_a_new_list(publication: Path) -> None:
     result = import_csv("email\nfair1@example.org\nfair2@example.org\n", "--list", "fair", "--tag", "fair-2026")
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("people.csv → subscribers/fair.csv (new list): 2 rows read")
     fair = rows(Path("subscribers/fair.csv"))
     assert set(fair) == {"fair1@example.org", "fair2@example.org"}
     assert {row["tags"] for row in fair.values()} == {"fair-2026"}
@@ -288,7 +289,7 @@ def test_stats_counts_by_status_and_tag(publication: Path) -> None:
 def test_missing_list_is_one_line_error(publication: Path) -> None:
     result = run("subscribers", "stats", "--list", "nope")
     assert result.exit_code == 1
-    assert result.stderr == "error: subscribers/nope.csv: no such subscriber list\n"
+    assert result.stderr == "error: subscribers/nope.csv: no such list (lists here: main)\n"
 
 
 def test_bad_status_in_a_list_file_names_file_and_row(publication: Path) -> None:
@@ -542,3 +543,16 @@ def test_list_not_utf8_names_the_row(publication: Path) -> None:
     result = run("subscribers", "stats")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: subscribers/main.csv:1000: not UTF-8 text")
+
+
+@pytest.mark.parametrize("command", [("add", "x@example.org"), ("remove", "x@example.org"), ("delete", "x@example.org")])
+def test_edit_of_a_mistyped_list_is_an_error_and_creates_nothing(publication: Path, command: tuple[str, ...]) -> None:
+    result = run("subscribers", *command, "--list", "mian")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/mian.csv: no such list (lists here: main)\n"
+    assert sorted(p.name for p in Path("subscribers").iterdir()) == ["main.csv"]
+
+
+def test_import_into_an_existing_list_does_not_say_new_list(publication: Path) -> None:
+    result = import_csv("email\nx@example.org\n")
+    assert result.output.startswith("people.csv → subscribers/main.csv: 1 row read")
