@@ -158,7 +158,7 @@ def subscribers() -> None:
 
 
 @subscribers.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))  # checked by the core: one-line errors
 @_list_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every imported address (repeatable).")
 @click.option("--resubscribe", is_flag=True,

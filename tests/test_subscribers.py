@@ -556,3 +556,22 @@ def test_edit_of_a_mistyped_list_is_an_error_and_creates_nothing(publication: Pa
 def test_import_into_an_existing_list_does_not_say_new_list(publication: Path) -> None:
     result = import_csv("email\nx@example.org\n")
     assert result.output.startswith("people.csv → subscribers/main.csv: 1 row read")
+
+
+def test_import_of_a_folder_is_one_line_error(publication: Path) -> None:
+    Path("people.csv").mkdir()
+    result = run("subscribers", "import", "people.csv")
+    assert result.exit_code == 1
+    assert result.stderr == "error: people.csv: cannot read it (Is a directory)\n"
+
+
+def test_export_to_a_folder_is_one_line_error(publication: Path) -> None:
+    Path("out").mkdir()
+    result = run("subscribers", "export", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr == "error: out: is a folder; name the file to write\n"
+
+
+def test_unknown_option_stays_a_usage_error(publication: Path) -> None:
+    result = run("subscribers", "export", "--bogus")
+    assert result.exit_code == 2
