@@ -34,8 +34,8 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, header_key, join_tags, list_path, not_utf8, now_iso, rewrite_list,
-    split_tags, widen,
+    UPDATED_AT, ListFile, Row, address_key, clean_tags, header_key, list_path, merge_tags, not_utf8, now_iso,
+    rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
 )
 
 # Header names as people write them, after `header_key` (lower case, words joined by "_").
@@ -58,7 +58,6 @@ STATUS_ALIASES = {
     "unsubscribe": "unsubscribed", "cleaned": "bounced", "bounce": "bounced",
     "spam": "complained", "spam_report": "complained", "complaint": "complained",
 }
-DELIMITERS = (",", ";", "\t")
 
 # An imported address is held as one string, its fields joined by this separator:
 # about half the memory of a tuple of strings, which matters at a million rows.
@@ -133,14 +132,6 @@ class ImportedRows:
 
     extra_columns: tuple[str, ...]
     records: dict[str, str]
-
-
-def sniff_delimiter(header_line: str) -> str:
-    """The delimiter the header line uses most (outside quotes); a comma when none."""
-    unquoted = re.sub(r'"[^"]*"', "", header_line)
-    counts = {d: unquoted.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 def read_import(
@@ -277,7 +268,7 @@ def _read_row(
         values[P_STATUS] = next((status for position, status in layout.implied_status
                                  if position < len(row) and row[position].strip()), "")
     if values[P_TAGS] or tags:
-        values[P_TAGS] = join_tags(dict.fromkeys((*imported_tags(values[P_TAGS]), *tags)))
+        values[P_TAGS] = merge_tags(imported_tags(values[P_TAGS]), tags)
     given_time = values[P_SUBSCRIBED_AT]
     if given_time:
         values[P_SUBSCRIBED_AT] = iso_time(given_time)
@@ -337,7 +328,7 @@ def _merge_duplicates(earlier: str, later: str) -> str:
     first, second = earlier.split(PACK), later.split(PACK)
     merged = [a or b for a, b in zip(first, second)]
     merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
-    merged[P_TAGS] = join_tags(dict.fromkeys((*split_tags(first[P_TAGS]), *split_tags(second[P_TAGS]))))
+    merged[P_TAGS] = merge_tags(split_tags(first[P_TAGS]), split_tags(second[P_TAGS]))
     return PACK.join(merged)
 
 
@@ -352,7 +343,7 @@ def import_file(
     `progress(stage, rows)` is called now and then, for a progress display.
     """
     target = list_path(settings, list_name)
-    tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    tags = clean_tags(tags)
     imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
     stamp = now_iso()
@@ -429,14 +420,11 @@ def _merge_into(
     for source, target in (*FILLABLE, (P_SUBSCRIBED_AT, SUBSCRIBED_AT), *extra_positions):
         if not row[target] and values[source]:
             row[target] = values[source]
-    row[TAGS] = join_tags(dict.fromkeys((*split_tags(row[TAGS]), *split_tags(values[P_TAGS]))))
-    current, wanted = row[STATUS], values[P_STATUS]
+    row[TAGS] = merge_tags(split_tags(row[TAGS]), split_tags(values[P_TAGS]))
+    wanted = values[P_STATUS]
     if wanted in ("", "subscribed"):
-        if current != "subscribed":
-            if resubscribe:
-                row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
-            else:
-                report.kept_unsubscribed += 1
-    elif STATUS_RANK[wanted] > STATUS_RANK[current]:
+        if not subscribe_row(row, resubscribe, stamp):
+            report.kept_unsubscribed += 1
+    elif STATUS_RANK[wanted] > STATUS_RANK[row[STATUS]]:
         row[STATUS] = wanted
     return row != before

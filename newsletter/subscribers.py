@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import itertools
 import os
 import re
 import stat
@@ -88,13 +89,37 @@ def address_key(email: str) -> str:
     return email.strip().lower()
 
 
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags trimmed, without blanks or repeats, in order."""
+    return tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+
+
 def split_tags(text: str) -> tuple[str, ...]:
     """`a;b` as ("a", "b"), without blanks or repeats, in order."""
-    return tuple(dict.fromkeys(t.strip() for t in text.split(TAG_SEPARATOR) if t.strip()))
+    return clean_tags(text.split(TAG_SEPARATOR))
 
 
 def join_tags(tags: Iterable[str]) -> str:
     return TAG_SEPARATOR.join(tags)
+
+
+def merge_tags(*groups: Iterable[str]) -> str:
+    """The tags of several sources (each a sequence of tags) as one cell, first ones first."""
+    return join_tags(clean_tags(itertools.chain(*groups)))
+
+
+def subscribe_row(row: Row, resubscribe: bool, stamp: str) -> bool:
+    """Someone asks to subscribe the address of `row`: whether it is subscribed afterwards.
+
+    The one rule for every command: an address that unsubscribed, bounced or complained
+    stays so unless `resubscribe` (they asked again); then it is subscribed as of `stamp`.
+    """
+    if row[STATUS] == "subscribed":
+        return True
+    if resubscribe:
+        row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
+        return True
+    return False
 
 
 def now_iso() -> str:
@@ -129,6 +154,8 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
 
     Columns are found by name, so a hand-made file with the columns in another order
     or without some of them still reads; rows come out in canonical column order.
+    The delimiter is taken from the header line, so a list a spreadsheet saved again
+    with `;` (and a BOM) reads too; the next write puts it back in the canonical form.
     """
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -140,11 +167,15 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
     except OSError as exc:
         raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})") from None
     with handle:
-        reader = csv.reader(handle)
+        delimiter = ","
         try:
+            # A list saved again by a spreadsheet may use its locale's delimiter (`;`).
+            first_line = handle.readline()
+            delimiter = sniff_delimiter(first_line)
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
             header = _header(path, next(reader, []))
         except UnicodeDecodeError:
-            raise not_utf8(path) from None
+            raise not_utf8(path, delimiter) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
         if "email" not in header:
@@ -152,7 +183,18 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
                 f"{where(path, 1)}: no email column; a subscriber list starts with the header {','.join(COLUMNS)}"
             )
         extras = tuple(name for name in header if name and name not in COLUMNS)
-        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras))
+        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras, delimiter))
+
+
+DELIMITERS = (",", ";", "\t")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (outside quotes); a comma when none."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def header_key(name: str) -> str:
@@ -222,7 +264,9 @@ def _check_width(path: Path, number: int, row: Row, width: int) -> None:
             )
 
 
-def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
+def _canonical_rows(
+    path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...], delimiter: str,
+) -> Iterator[tuple[int, Row]]:
     columns = (*COLUMNS, *extras)
     width = len(columns)
     positions = [header.index(name) if name in header else None for name in columns]
@@ -250,7 +294,7 @@ def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tupl
                 row[STATUS] = "subscribed"
             yield number, row
     except UnicodeDecodeError:
-        raise not_utf8(path) from None
+        raise not_utf8(path, delimiter) from None
     except csv.Error as exc:
         raise SubscriberError(f"{where(path, number + 1)}: unreadable row ({exc})") from None
 
@@ -295,11 +339,18 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> None:
+class _Unchanged(Exception):
+    """Raised inside a write to drop it: the list is left exactly as it was."""
+
+
+def write_atomically(
+    path: Path, header: Iterable[str], rows: Iterable[Row], changed: Callable[[], bool] = lambda: True,
+) -> None:
     """Write a whole CSV to a temporary file beside `path`, fsync it, rename it over `path`.
 
     The caller holds the lock when `path` is a list; leftovers of killed writers are
-    removed first (under the lock no other writer can be using them).
+    removed first (under the lock no other writer can be using them). When `changed()`,
+    asked once every row is written, says False, the write is dropped and `path` untouched.
     """
     for stale in path.parent.glob(f"{path.name}.tmp*"):
         try:
@@ -318,6 +369,8 @@ def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> 
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(_without_carriage_returns(rows))
+        if not changed():
+            raise _Unchanged
 
 
 def cannot_write(path: Path, exc: OSError) -> SubscriberError:
@@ -349,14 +402,15 @@ def _pause_for_tests() -> None:
 def rewrite_list(
     path: Path,
     transform: Callable[[ListFile], tuple[tuple[str, ...], Iterable[Row]]],
-    dry_run: bool = False, create: bool = False,
+    dry_run: bool = False, create: bool = False, changed: Callable[[], bool] = lambda: True,
 ) -> None:
     """Stream list `path` through `transform` and write what it yields, under the lock.
 
     `transform` gets the open list and returns the extra columns of the new file and
     its rows (an iterable, consumed once, so nothing needs to be held in memory).
     With `dry_run` the rows are produced, so reports are complete, but nothing is written.
-    A missing list is an error unless `create` (then it starts empty).
+    A missing list is an error unless `create` (then it starts empty). When `changed()`,
+    asked once the rows are consumed, says False, the file is not rewritten.
     """
     if not create and not path.exists():  # checked before the lock, so a typo leaves no lock file
         raise no_such_list(path)
@@ -368,7 +422,10 @@ def rewrite_list(
         return
     with locked(path), open_list(path, missing_ok=create) as listing:
         extras, rows = transform(listing)
-        write_atomically(path, (*COLUMNS, *extras), rows)
+        try:
+            write_atomically(path, (*COLUMNS, *extras), rows, changed)
+        except _Unchanged:
+            pass
 
 
 def widen(row: Row, old_extras: tuple[str, ...], new_extras: tuple[str, ...]) -> Row:

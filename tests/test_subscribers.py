@@ -575,3 +575,48 @@ def test_export_to_a_folder_is_one_line_error(publication: Path) -> None:
 def test_unknown_option_stays_a_usage_error(publication: Path) -> None:
     result = run("subscribers", "export", "--bogus")
     assert result.exit_code == 2
+
+
+def untouched(command: tuple[str, ...]) -> tuple[str, str]:
+    """Run `subscribers COMMAND`; assert the list file was not replaced; (stdout, stderr)."""
+    before = (MAIN_LIST.stat().st_ino, MAIN_LIST.read_bytes())
+    result = run("subscribers", *command)
+    assert (MAIN_LIST.stat().st_ino, MAIN_LIST.read_bytes()) == before, "the list was rewritten"
+    return result.stdout, result.stderr
+
+
+def test_remove_of_a_bounced_address_says_it_stays_bounced(publication: Path) -> None:
+    out, _ = untouched(("remove", "bounced@example.org"))
+    assert out == "subscribers/main.csv: bounced@example.org is bounced and stays so (it receives no mail)\n"
+
+
+def test_remove_of_an_unsubscribed_address_changes_nothing(publication: Path) -> None:
+    out, _ = untouched(("remove", "left.us@example.com"))
+    assert out == "subscribers/main.csv: left.us@example.com was unsubscribed already; nothing changed\n"
+
+
+def test_add_of_an_address_already_there_as_given_says_unchanged(publication: Path) -> None:
+    out, _ = untouched(("add", "ada.lovelace@example.org", "--first-name", "Ada", "--tag", " poetry "))
+    assert out == "subscribers/main.csv: unchanged ada.lovelace@example.org\n"
+
+
+def test_delete_of_an_absent_address_changes_nothing(publication: Path) -> None:
+    _, err = untouched(("delete", "nobody@example.org"))
+    assert err == "error: subscribers/main.csv: nobody@example.org is not on the list; nothing deleted\n"
+
+
+def test_add_trims_tags(publication: Path) -> None:
+    run("subscribers", "add", "t@example.org", "--tag", " fair ", "--tag", "fair", "--tag", " ")
+    assert rows()["t@example.org"]["tags"] == "fair"
+    run("subscribers", "add", "ada.lovelace@example.org", "--tag", " members ", "--tag", "new ")
+    assert rows()["ada.lovelace@example.org"]["tags"] == "members;poetry;new"
+
+
+def test_list_saved_again_by_excel_with_bom_and_semicolons_reads(publication: Path) -> None:
+    write(MAIN_LIST, "\ufeffemail;first_name;last_name;status;tags;subscribed_at;updated_at;City\r\n"
+                     "ana@example.org;Ana;Núñez;subscribed;a;2026-01-01T00:00:00Z;2026-01-01T00:00:00Z;Sevilla, ES\r\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ana@example.org\tsubscribed\tAna Núñez\ta\n"
+    assert run("subscribers", "add", "b@example.org").exit_code == 0
+    assert rows()["ana@example.org"]["City"] == "Sevilla, ES"
