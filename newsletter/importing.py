@@ -34,8 +34,8 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, clean_tags, header_key, list_path, merge_tags, not_utf8, now_iso,
-    rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
+    UPDATED_AT, ListFile, Row, address_key, cannot_read, clean_tags, header_key, list_path, merge_tags, not_utf8,
+    now_iso, rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
 )
 
 # Header names as people write them, after `header_key` (lower case, words joined by "_").
@@ -144,7 +144,7 @@ def read_import(
     except FileNotFoundError:
         raise SubscriberError(f"{where(path)}: no such file") from None
     except OSError as exc:
-        raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+        raise cannot_read(path, exc) from None
     with handle:
         number, delimiter, sep_lines = 1, ",", 0
         try:

@@ -165,7 +165,7 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
         yield ListFile(path, (), iter(()), exists=False)
         return
     except OSError as exc:
-        raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})") from None
+        raise cannot_read(path, exc) from None
     with handle:
         delimiter = ","
         try:
@@ -376,6 +376,11 @@ def write_atomically(
 def cannot_write(path: Path, exc: OSError) -> SubscriberError:
     """An OSError of writing `path` as a one-line error."""
     return SubscriberError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
+
+
+def cannot_read(path: Path, exc: OSError) -> SubscriberError:
+    """An OSError of reading `path` as a one-line error."""
+    return SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})")
 
 
 def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
