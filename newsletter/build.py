@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.atomic import write_text
 from newsletter.checks import CheckFailed, CheckReport, check_email
 from newsletter.config import Settings
 from newsletter.content import load_issue
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, where
 from newsletter.render import RenderedEmail, render_issue
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 
@@ -60,8 +59,8 @@ def build_issue(settings: Settings, name: str) -> BuiltIssue:
     if not report.ok:
         raise CheckFailed(report)
     folder = output_dir(settings, email.issue.name)
-    html_path = write_atomically(folder / "email.html", email.html)
-    text_path = write_atomically(folder / "email.txt", email.text)
+    html_path = write_text(folder / "email.html", email.html, on_os_error=cannot_write)
+    text_path = write_text(folder / "email.txt", email.text, on_os_error=cannot_write)
     return BuiltIssue(email, report, html_path, text_path)
 
 
@@ -69,18 +68,6 @@ def output_dir(settings: Settings, issue_name: str) -> Path:
     return settings.build_dir / issue_name
 
 
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` to `path` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the build from a web server or a colleague
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def cannot_write(path: Path, exc: OSError) -> NewsletterError:
+    """The one-line error for an output file that cannot be written."""
+    return NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})")

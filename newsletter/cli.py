@@ -158,7 +158,7 @@ def subscribers() -> None:
 
 
 @subscribers.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))  # checked by the core: one-line errors
 @_list_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every imported address (repeatable).")
 @click.option("--resubscribe", is_flag=True,
@@ -269,23 +269,22 @@ def stats(list_name: str) -> None:
 @_list_option
 @_status_option
 @_tag_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+@click.option("-o", "--output", type=click.Path(allow_dash=True, path_type=Path), default="-",
               help="The CSV file to write (default: standard output).")
-def export(list_name: str, status: str | None, tag: str | None, output: str) -> None:
+def export(list_name: str, status: str | None, tag: str | None, output: Path) -> None:
     """Write a list as CSV for a spreadsheet, with formulas defused.
 
     \b
     Example:
       newsletter subscribers export --status subscribed -o subscribed.csv
     """
-    from newsletter.subscriber_lists import export_list
+    from newsletter.subscriber_lists import export_list, export_to_file
 
-    # A file gets a BOM so that spreadsheets read it as UTF-8; a pipe gets plain UTF-8.
-    to_file = output != "-"
-    with click.open_file(output, "w", encoding="utf-8-sig" if to_file else "utf-8", atomic=to_file) as out:
-        report = export_list(_settings(), out, list_name, status, tag)
-    if to_file:
-        _echo_report(report)
+    if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
+        with click.open_file("-", "w", encoding="utf-8") as out:
+            export_list(_settings(), out, list_name, status, tag)
+    else:
+        _echo_report(export_to_file(_settings(), output, list_name, status, tag))
 
 
 @subscribers.command()

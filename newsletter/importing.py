@@ -4,6 +4,14 @@ Reading a foreign file: UTF-8 with or without BOM; the delimiter (comma, semicol
 or tab) taken from the header line; header names in any case, with common aliases;
 row numbers as a spreadsheet shows them (the header is row 1).
 
+Tools' own layouts: Mailchimp's per-status exports have no status column but an
+`UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
+unsubscribed (never subscribed). Mailchimp's `TAGS` (`"VIP","Donor"`) become tags
+VIP;Donor. A form tool's whole-name column (`Name`, `Full name`) goes into first_name
+as written when there is no first-name column (a split would guess wrong for
+"Mary Ann Smith"); its `Timestamp` becomes subscribed_at only when it parses as a
+time, and is kept as written in the extra column `timestamp` either way.
+
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
 million addresses costs no more memory than the imported file. An import never
@@ -16,7 +24,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,8 +34,8 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, join_tags, list_path, now_iso, rewrite_list, split_tags,
-    widen,
+    UPDATED_AT, ListFile, Row, address_key, cannot_read, clean_tags, header_key, list_path, merge_tags, not_utf8,
+    now_iso, rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
 )
 
 # Header names as people write them, after `header_key` (lower case, words joined by "_").
@@ -50,7 +58,6 @@ STATUS_ALIASES = {
     "unsubscribe": "unsubscribed", "cleaned": "bounced", "bounce": "bounced",
     "spam": "complained", "spam_report": "complained", "complaint": "complained",
 }
-DELIMITERS = (",", ";", "\t")
 
 # An imported address is held as one string, its fields joined by this separator:
 # about half the memory of a tuple of strings, which matters at a million rows.
@@ -79,6 +86,7 @@ class ImportReport:
     source: Path
     target: Path
     dry_run: bool = False
+    new_list: bool = False
     rows: int = 0
     added: int = 0
     updated: int = 0
@@ -86,11 +94,13 @@ class ImportReport:
     duplicates: int = 0
     kept_unsubscribed: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    # Rows whose opt-in date did not parse (`15/03/2024` is ambiguous): kept as written.
+    dates_as_written: list[int] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
         lines = [
-            f"{where(self.source)} → {where(self.target)}: {self.rows} row{'s' if self.rows != 1 else ''} read"
+            f"{where(self.source)} → {where(self.target)}{' (new list)' if self.new_list else ''}: {self.rows} row{'s' if self.rows != 1 else ''} read"
             + (" (dry run: nothing written)" if self.dry_run else ""),
             f"  added               {self.added}",
             f"  updated             {self.updated}",
@@ -98,12 +108,22 @@ class ImportReport:
             f"  duplicates in file  {self.duplicates} (merged)",
             f"  kept unsubscribed   {self.kept_unsubscribed}"
             + (" (use --resubscribe to subscribe them again)" if self.kept_unsubscribed else ""),
-            f"  invalid             {len(self.invalid)}"
-            + (f" (rows {', '.join(str(n) for n, _ in self.invalid[:SHOWN_INVALID])}"
-               f"{', …' if len(self.invalid) > SHOWN_INVALID else ''})" if self.invalid else ""),
+            f"  invalid             {len(self.invalid)}" + _row_numbers(n for n, _ in self.invalid),
+            f"  dates as written    {len(self.dates_as_written)}" + _row_numbers(self.dates_as_written)
+            + (": not a date this tool reads (ISO 8601, epoch seconds), so kept as the file wrote them"
+               if self.dates_as_written else ""),
         ]
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
         return lines
+
+
+def _row_numbers(numbers: Iterable[int]) -> str:
+    """` (rows 2, 5, …)` for a report line, at most SHOWN_INVALID of them; "" for none."""
+    shown = list(itertools.islice(numbers, SHOWN_INVALID + 1))
+    if not shown:
+        return ""
+    more = ", …" if len(shown) > SHOWN_INVALID else ""
+    return f" (rows {', '.join(str(n) for n in shown[:SHOWN_INVALID])}{more})"
 
 
 @dataclass
@@ -112,19 +132,6 @@ class ImportedRows:
 
     extra_columns: tuple[str, ...]
     records: dict[str, str]
-
-
-def header_key(name: str) -> str:
-    """`" E-Mail Address "` as `e_mail_address`: how headers are compared and extras named."""
-    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
-
-
-def sniff_delimiter(header_line: str) -> str:
-    """The delimiter the header line uses most (outside quotes); a comma when none."""
-    unquoted = re.sub(r'"[^"]*"', "", header_line)
-    counts = {d: unquoted.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
 
 
 def read_import(
@@ -137,38 +144,61 @@ def read_import(
     except FileNotFoundError:
         raise SubscriberError(f"{where(path)}: no such file") from None
     except OSError as exc:
-        raise SubscriberError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+        raise cannot_read(path, exc) from None
     with handle:
-        number = 1
+        number, delimiter, sep_lines = 1, ",", 0
         try:
             first_line = handle.readline()
-            delimiter = None
             if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
                 # Excel's "sep=;" line names the delimiter; Excel hides it, so the header stays row 1.
-                delimiter, first_line = first_line[4], handle.readline()
+                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
+            else:
+                delimiter = sniff_delimiter(first_line)
             if not first_line.strip():
                 raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter or sniff_delimiter(first_line))
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
             header = next(reader)
-            columns, extras = _map_header(path, header)
+            layout = _map_header(path, header)
+            extras = layout.extras
             # Where each field of a packed record is in the file's rows.
-            positions = (*(columns.get(name) for name in PACKED_COLUMNS), *(columns[name] for name in extras))
+            positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS),
+                         *(layout.columns[name] for name in extras))
             records: dict[str, str] = {}
             for number, row in enumerate(reader, start=2):
-                _read_row(number, row, positions, tags, records, report)
+                _read_row(number, row, positions, layout, tags, records, report)
                 if number % PROGRESS_EVERY == 0:
                     progress(f"reading {where(path)}", number - 1)
         except UnicodeDecodeError:
-            raise SubscriberError(
-                f"{where(path, number + 1)}: not UTF-8 text; save the file as \"CSV UTF-8\" and import it again"
-            ) from None
+            raise not_utf8(path, delimiter, sep_lines) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, number + 1)}: unreadable CSV ({exc})") from None
     return ImportedRows(extra_columns=extras, records=records), report
 
 
-def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Column name → position for the columns we know, and the names of the extra ones."""
+@dataclass
+class Layout:
+    """Where things are in an imported file's rows."""
+
+    columns: dict[str, int]  # our column name (or an extra column's name) → position
+    extras: tuple[str, ...]
+    # Without a status column: (position, status) of columns whose being filled in implies
+    # a status, strongest first (Mailchimp's per-status exports: CLEAN_TIME, UNSUB_TIME).
+    implied_status: tuple[tuple[int, str], ...] = ()
+    # subscribed_at comes from a form tool's Timestamp: used only when it parses as a time
+    # (the column is kept as written in the extra column `timestamp` as well).
+    strict_time: bool = False
+
+
+# Columns that imply a status when the file has no status column, strongest first.
+IMPLIED_STATUS = (("clean_time", "bounced"), ("unsub_time", "unsubscribed"))
+# A whole name ("Name", "Full name" in a form tool) goes into first_name, when the file has
+# no first-name column: splitting it would guess wrong for "Mary Ann Smith" or "van Gogh",
+# and "Hello {{ first_name }}" still reads right with a whole name.
+WHOLE_NAME = ("name", "full_name", "your_name")
+
+
+def _map_header(path: Path, header: Row) -> Layout:
+    """Where our columns and the extra ones are, and what else the header tells."""
     columns: dict[str, int] = {}
     extras: list[str] = []
     for position, name in enumerate(header):
@@ -190,7 +220,18 @@ def _map_header(path: Path, header: Row) -> tuple[dict[str, int], tuple[str, ...
             f"{where(path, 1)}: no email column (headers found: {found}); "
             "name the column of addresses \"email\""
         )
-    return columns, tuple(extras)
+    layout = Layout(columns, ())
+    whole_name = next((name for name in WHOLE_NAME if name in columns), None)
+    if "first_name" not in columns and whole_name is not None:
+        columns["first_name"] = columns.pop(whole_name)
+        extras.remove(whole_name)
+    if "subscribed_at" not in columns and "timestamp" in columns:
+        columns["subscribed_at"] = columns["timestamp"]
+        layout.strict_time = True
+    if "status" not in columns:
+        layout.implied_status = tuple((columns[name], status) for name, status in IMPLIED_STATUS if name in columns)
+    layout.extras = tuple(extras)
+    return layout
 
 
 def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
@@ -200,7 +241,7 @@ def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
 
 
 def _read_row(
-    number: int, row: Row, positions: tuple[int | None, ...], tags: tuple[str, ...],
+    number: int, row: Row, positions: tuple[int | None, ...], layout: Layout, tags: tuple[str, ...],
     records: dict[str, str], report: ImportReport,
 ) -> None:
     """Check one row of an imported file and add it to `records` (merging a duplicate)."""
@@ -223,9 +264,18 @@ def _read_row(
         if not values[P_STATUS]:
             report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
             return
+    else:
+        values[P_STATUS] = next((status for position, status in layout.implied_status
+                                 if position < len(row) and row[position].strip()), "")
     if values[P_TAGS] or tags:
-        values[P_TAGS] = join_tags(dict.fromkeys((*split_tags(values[P_TAGS].replace(",", ";")), *tags)))
-    values[P_SUBSCRIBED_AT] = _iso_time(values[P_SUBSCRIBED_AT])
+        values[P_TAGS] = merge_tags(imported_tags(values[P_TAGS]), tags)
+    given_time = values[P_SUBSCRIBED_AT]
+    if given_time:
+        values[P_SUBSCRIBED_AT] = iso_time(given_time)
+        if not values[P_SUBSCRIBED_AT]:
+            report.dates_as_written.append(number)
+            # A form's Timestamp is used only when it parses (the column keeps it as written).
+            values[P_SUBSCRIBED_AT] = "" if layout.strict_time else given_time
     packed = PACK.join(values)
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
         packed = PACK.join(value.replace(PACK, " ") for value in values)
@@ -238,13 +288,31 @@ def _read_row(
         records[key] = _merge_duplicates(earlier, packed)
 
 
-def _iso_time(text: str) -> str:
-    """An imported time as ISO 8601 UTC, or "" when it is missing or not a time."""
+def imported_tags(text: str) -> tuple[str, ...]:
+    """Tags as tools write them: `a;b`, `a, b`, or Mailchimp's quoted list `"VIP","Donor"`."""
     if not text:
-        return ""
+        return ()
+    parts = next(csv.reader([text.replace("\n", " ")], skipinitialspace=True), [])
+    return split_tags(";".join(part.strip().strip('"') for part in parts))
+
+
+EPOCH = re.compile(r"\d{9,10}(\.\d+)?|\d{12,13}")  # seconds or milliseconds since 1970
+
+
+def iso_time(text: str) -> str:
+    """An imported time as ISO 8601 UTC, or "" when it is not a form read without guessing.
+
+    Read: ISO 8601 (`2024-03-15T10:00:00Z`, `2024-03-15 10:00:00`, `2024-03-15`; no zone
+    means UTC) and epoch seconds or milliseconds. `15/03/2024` could be March or, as
+    `03/04/2024`, either month: it is not guessed at.
+    """
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if EPOCH.fullmatch(text):
+            seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
+            moment = datetime.fromtimestamp(seconds, timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -260,7 +328,7 @@ def _merge_duplicates(earlier: str, later: str) -> str:
     first, second = earlier.split(PACK), later.split(PACK)
     merged = [a or b for a, b in zip(first, second)]
     merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
-    merged[P_TAGS] = join_tags(dict.fromkeys((*split_tags(first[P_TAGS]), *split_tags(second[P_TAGS]))))
+    merged[P_TAGS] = merge_tags(split_tags(first[P_TAGS]), split_tags(second[P_TAGS]))
     return PACK.join(merged)
 
 
@@ -275,28 +343,35 @@ def import_file(
     `progress(stage, rows)` is called now and then, for a progress display.
     """
     target = list_path(settings, list_name)
-    tags = tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    tags = clean_tags(tags)
     imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
     stamp = now_iso()
 
     def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
-        extras = listing.extra_columns + tuple(n for n in imported.extra_columns if n not in listing.extra_columns)
-        return extras, _merged_rows(listing, extras, imported, resubscribe, stamp, report, progress)
+        # An imported column lands in the list's column of the same key (`company` in `Company`).
+        report.new_list = not listing.exists
+        existing = {header_key(name) or name: name for name in listing.extra_columns}
+        targets = tuple(existing.get(name, name) for name in imported.extra_columns)
+        extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
+        return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
-    rewrite_list(target, merge, dry_run=dry_run)
+    rewrite_list(target, merge, dry_run=dry_run, create=True)
     return report
 
 
 def _merged_rows(
-    listing: ListFile, extras: tuple[str, ...], imported: ImportedRows, resubscribe: bool, stamp: str,
-    report: ImportReport, progress: Progress,
+    listing: ListFile, extras: tuple[str, ...], targets: tuple[str, ...], imported: ImportedRows, resubscribe: bool,
+    stamp: str, report: ImportReport, progress: Progress,
 ) -> Iterator[Row]:
-    """The list's rows with the imported ones merged in, then the new addresses appended."""
+    """The list's rows with the imported ones merged in, then the new addresses appended.
+
+    `targets` names the list column each imported extra column goes to.
+    """
     records = imported.records
     # Where each imported extra column lands in an output row.
     extra_positions = [(len(PACKED_COLUMNS) + i, len(COLUMNS) + extras.index(name))
-                       for i, name in enumerate(imported.extra_columns)]
+                       for i, name in enumerate(targets)]
     for number, row in listing.rows:
         if number % PROGRESS_EVERY == 0:
             progress(f"merging into {where(listing.path)}", number - 1)
@@ -345,14 +420,11 @@ def _merge_into(
     for source, target in (*FILLABLE, (P_SUBSCRIBED_AT, SUBSCRIBED_AT), *extra_positions):
         if not row[target] and values[source]:
             row[target] = values[source]
-    row[TAGS] = join_tags(dict.fromkeys((*split_tags(row[TAGS]), *split_tags(values[P_TAGS]))))
-    current, wanted = row[STATUS], values[P_STATUS]
+    row[TAGS] = merge_tags(split_tags(row[TAGS]), split_tags(values[P_TAGS]))
+    wanted = values[P_STATUS]
     if wanted in ("", "subscribed"):
-        if current != "subscribed":
-            if resubscribe:
-                row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
-            else:
-                report.kept_unsubscribed += 1
-    elif STATUS_RANK[wanted] > STATUS_RANK[current]:
+        if not subscribe_row(row, resubscribe, stamp):
+            report.kept_unsubscribed += 1
+    elif STATUS_RANK[wanted] > STATUS_RANK[row[STATUS]]:
         row[STATUS] = wanted
     return row != before

@@ -13,7 +13,8 @@ from itertools import islice
 from pathlib import Path
 
 from newsletter import merge
-from newsletter.build import output_dir, render_and_check, write_atomically
+from newsletter.atomic import write_text as write_atomically
+from newsletter.build import output_dir, render_and_check
 from newsletter.checks import CheckReport
 from newsletter.config import CONFIG_FILE, Settings, load_settings
 from newsletter.content import issue_folder

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TextIO
 
 from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, Subscriber, address_key, join_tags, list_path, now_iso, open_list,
-    rewrite_list, split_tags, subscriber_from_row, widen,
+    UPDATED_AT, ListFile, Row, Subscriber, address_key, cannot_write, clean_tags, join_tags, list_path, merge_tags,
+    now_iso, open_list, rewrite_list, split_tags, subscribe_row, subscriber_from_row, widen,
 )
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
@@ -46,31 +47,35 @@ def valid_address(email: str) -> str:
 
 def _edit_one(
     settings: Settings, list_name: str, email: str, edit: Callable[[Row], Row | None], create: Row | None = None,
-) -> tuple[bool, Path]:
+) -> tuple[Row | None, Path]:
     """Stream the list, applying `edit(row)` to the row of `email` (a row, or None to drop it).
 
     When the address is not on the list and `create` is given, that row is appended.
-    Returns whether the address was found.
+    Returns the row as it was before the edit (None: the address was not on the list).
+    The file is rewritten only when something changed.
     """
     path = list_path(settings, list_name)
     key = address_key(email)
-    found = False
+    found: Row | None = None
+    changed = False
 
     def transform(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
         def rows() -> Iterator[Row]:
-            nonlocal found
+            nonlocal found, changed
             for _, row in listing.rows:
                 if address_key(row[EMAIL]) == key:
-                    found = True
+                    found = list(row)
                     row = edit(row)
+                    changed = changed or row != found
                     if row is None:
                         continue
                 yield row
-            if not found and create is not None:
+            if found is None and create is not None:
+                changed = True
                 yield widen(create, (), listing.extra_columns)
         return listing.extra_columns, rows()
 
-    rewrite_list(path, transform)
+    rewrite_list(path, transform, changed=lambda: changed)
     return found, path
 
 
@@ -83,38 +88,39 @@ def add_subscriber(
     An address that unsubscribed, bounced or complained stays so unless `resubscribe`.
     """
     email = valid_address(email)
+    first_name, last_name, tags = first_name.strip(), last_name.strip(), clean_tags(tags)
     stamp = now_iso()
     kept: list[str] = []
+    updated: list[bool] = []
 
     def edit(row: Row) -> Row:
         before = list(row)
         row[FIRST_NAME] = first_name or row[FIRST_NAME]
         row[LAST_NAME] = last_name or row[LAST_NAME]
-        row[TAGS] = join_tags(dict.fromkeys((*split_tags(row[TAGS]), *tags)))
-        if row[STATUS] != "subscribed":
-            if resubscribe:
-                row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
-            else:
-                kept.append(row[STATUS])
+        row[TAGS] = merge_tags(split_tags(row[TAGS]), tags)
+        if not subscribe_row(row, resubscribe, stamp):
+            kept.append(row[STATUS])
         if row != before:
             row[UPDATED_AT] = stamp
+            updated.append(True)
         return row
 
-    new = [email, first_name, last_name, "subscribed", join_tags(dict.fromkeys(tags)), stamp, stamp]
-    found, path = _edit_one(settings, list_name, email, edit, create=new)
-    if not found:
+    new = [email, first_name, last_name, "subscribed", join_tags(tags), stamp, stamp]
+    before, path = _edit_one(settings, list_name, email, edit, create=new)
+    if before is None:
         return EditReport(f"{where(path)}: added {email}")
     if kept:
         return EditReport(
             f"{where(path)}: {email} is {kept[0]} and stays so (use --resubscribe if they asked to subscribe again)"
         )
-    return EditReport(f"{where(path)}: updated {email}")
+    return EditReport(f"{where(path)}: {'updated' if updated else 'unchanged'} {email}")
 
 
 def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
     """Mark `email` unsubscribed, keeping its row so no later import can resubscribe it.
 
-    An address not on the list is recorded as unsubscribed, for the same reason.
+    An address not on the list is recorded as unsubscribed, for the same reason. A bounced
+    or complained address keeps that status (it is the stronger one).
     """
     email = valid_address(email)
     stamp = now_iso()
@@ -125,19 +131,20 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
         return row
 
     new = [email, "", "", "unsubscribed", "", "", stamp]
-    found, path = _edit_one(settings, list_name, email, edit, create=new)
-    if not found:
+    before, path = _edit_one(settings, list_name, email, edit, create=new)
+    if before is None:
         return EditReport(f"{where(path)}: {email} was not on the list; recorded as unsubscribed")
-    return EditReport(f"{where(path)}: {email} is unsubscribed (the row stays, so no import subscribes it again)")
+    if before[STATUS] == "subscribed":
+        return EditReport(f"{where(path)}: {email} is unsubscribed (the row stays, so no import subscribes it again)")
+    if before[STATUS] == "unsubscribed":
+        return EditReport(f"{where(path)}: {email} was unsubscribed already; nothing changed")
+    return EditReport(f"{where(path)}: {email} is {before[STATUS]} and stays so (it receives no mail)")
 
 
 def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
     """Erase the row of `email` entirely (a data-protection request)."""
-    path = list_path(settings, list_name)
-    if not path.exists():
-        raise SubscriberError(f"{where(path)}: no such subscriber list")
-    found, path = _edit_one(settings, list_name, email.strip(), lambda row: None)
-    if not found:
+    before, path = _edit_one(settings, list_name, email.strip(), lambda row: None)
+    if before is None:
         raise SubscriberError(f"{where(path)}: {email.strip()} is not on the list; nothing deleted")
     return EditReport(
         f"{where(path)}: deleted {email.strip()} (note: a later import may add the address again)"
@@ -240,6 +247,27 @@ def export_list(
             writer.writerow([defuse(cell) for cell in row])
             count += 1
     return ExportReport(path, count)
+
+
+def export_to_file(
+    settings: Settings, output: Path, list_name: str = DEFAULT_LIST, status: str | None = None,
+    tag: str | None = None,
+) -> ExportReport:
+    """Export to the file `output`, atomically: a failed export leaves `output` as it was.
+
+    The file gets a BOM so that spreadsheets read it as UTF-8. A file in the subscribers
+    folder is refused: it would replace a live list, unlocked, with defused values.
+    """
+    folder = settings.subscribers_dir.resolve()
+    if folder == output.resolve().parent or folder in output.resolve().parents:
+        raise SubscriberError(
+            f"{where(output)}: will not export into the subscribers folder (it holds the live lists); "
+            "choose a file elsewhere"
+        )
+    if output.is_dir():
+        raise SubscriberError(f"{where(output)}: is a folder; name the file to write")
+    with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
+        return export_list(settings, out, list_name, status, tag)
 
 
 def list_lines(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import itertools
 import os
 import re
 import stat
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 
@@ -87,13 +89,37 @@ def address_key(email: str) -> str:
     return email.strip().lower()
 
 
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags trimmed, without blanks or repeats, in order."""
+    return tuple(dict.fromkeys(t.strip() for t in tags if t.strip()))
+
+
 def split_tags(text: str) -> tuple[str, ...]:
     """`a;b` as ("a", "b"), without blanks or repeats, in order."""
-    return tuple(dict.fromkeys(t.strip() for t in text.split(TAG_SEPARATOR) if t.strip()))
+    return clean_tags(text.split(TAG_SEPARATOR))
 
 
 def join_tags(tags: Iterable[str]) -> str:
     return TAG_SEPARATOR.join(tags)
+
+
+def merge_tags(*groups: Iterable[str]) -> str:
+    """The tags of several sources (each a sequence of tags) as one cell, first ones first."""
+    return join_tags(clean_tags(itertools.chain(*groups)))
+
+
+def subscribe_row(row: Row, resubscribe: bool, stamp: str) -> bool:
+    """Someone asks to subscribe the address of `row`: whether it is subscribed afterwards.
+
+    The one rule for every command: an address that unsubscribed, bounced or complained
+    stays so unless `resubscribe` (they asked again); then it is subscribed as of `stamp`.
+    """
+    if row[STATUS] == "subscribed":
+        return True
+    if resubscribe:
+        row[STATUS], row[SUBSCRIBED_AT] = "subscribed", stamp
+        return True
+    return False
 
 
 def now_iso() -> str:
@@ -110,6 +136,16 @@ class ListFile:
     path: Path
     extra_columns: tuple[str, ...]
     rows: Iterator[tuple[int, Row]]  # (row number as a spreadsheet shows it, canonical row)
+    exists: bool = True  # False: a missing file opened with `missing_ok`
+
+
+def no_such_list(path: Path) -> SubscriberError:
+    """The error for a list that does not exist, naming those that do (a typo shows)."""
+    try:
+        names = sorted(p.stem for p in path.parent.glob("*.csv") if p.is_file())
+    except OSError:
+        names = []
+    return SubscriberError(f"{where(path)}: no such list (lists here: {', '.join(names) or 'none'})")
 
 
 @contextmanager
@@ -118,31 +154,119 @@ def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
 
     Columns are found by name, so a hand-made file with the columns in another order
     or without some of them still reads; rows come out in canonical column order.
+    The delimiter is taken from the header line, so a list a spreadsheet saved again
+    with `;` (and a BOM) reads too; the next write puts it back in the canonical form.
     """
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         if not missing_ok:
-            raise SubscriberError(f"{where(path)}: no such subscriber list") from None
-        yield ListFile(path, (), iter(()))
+            raise no_such_list(path) from None
+        yield ListFile(path, (), iter(()), exists=False)
         return
+    except OSError as exc:
+        raise cannot_read(path, exc) from None
     with handle:
-        reader = csv.reader(handle)
+        delimiter = ","
         try:
-            # Our own column names in any case; extra columns keep theirs.
-            header = [name.strip().lower() if name.strip().lower() in COLUMNS else name.strip()
-                      for name in next(reader, [])]
-        except (csv.Error, UnicodeDecodeError) as exc:
+            # A list saved again by a spreadsheet may use its locale's delimiter (`;`).
+            first_line = handle.readline()
+            delimiter = sniff_delimiter(first_line)
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
+            header = _header(path, next(reader, []))
+        except UnicodeDecodeError:
+            raise not_utf8(path, delimiter) from None
+        except csv.Error as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        if not header or header[0] != "email":
+        if "email" not in header:
             raise SubscriberError(
-                f"{where(path, 1)}: a subscriber list starts with the header {','.join(COLUMNS)}"
+                f"{where(path, 1)}: no email column; a subscriber list starts with the header {','.join(COLUMNS)}"
             )
         extras = tuple(name for name in header if name and name not in COLUMNS)
-        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras))
+        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras, delimiter))
 
 
-def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
+DELIMITERS = (",", ";", "\t")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (outside quotes); a comma when none."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def header_key(name: str) -> str:
+    """`" E-Mail Address "` as `e_mail_address`: how column names are compared."""
+    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
+def _header(path: Path, names: Row) -> Row:
+    """A list's header: our own column names in any case, extra columns as named.
+
+    A column without a name, or two columns whose names differ only in case, spaces or
+    punctuation, would lose data on the next write: they are errors.
+    """
+    header: Row = []
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        name = name.strip()
+        if not name:
+            raise SubscriberError(f"{where(path, 1)}: column {position} has no name: name it or remove it")
+        key = header_key(name) or name
+        if key in seen:
+            raise SubscriberError(
+                f"{where(path, 1)}: columns {seen[key]} ({names[seen[key] - 1]!r}) and {position} ({names[position - 1]!r}) "
+                "name the same column: rename one or merge them"
+            )
+        seen[key] = position
+        header.append(name.lower() if name.lower() in COLUMNS else name)
+    return header
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape keeps them
+
+
+def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0) -> int | None:
+    """The row (the header is 1) of the first bytes of `path` that are not UTF-8; None if none.
+
+    Decoding errors surface per chunk of 8 KB, not per row: this second reading finds the row.
+    `skip_lines` lines before the header are not rows (Excel's `sep=;`).
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            for _ in range(skip_lines):
+                handle.readline()
+            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+                if any(_UNDECODED.search(cell) for cell in row):
+                    return number
+    except (OSError, csv.Error):
+        pass
+    return None
+
+
+def not_utf8(path: Path, delimiter: str = ",", skip_lines: int = 0) -> SubscriberError:
+    """The error for a file that is not UTF-8, naming the row where it stops being so."""
+    return SubscriberError(
+        f"{where(path, undecodable_row(path, delimiter, skip_lines))}: not UTF-8 text; "
+        "save the file as \"CSV UTF-8\" and try again"
+    )
+
+
+def _check_width(path: Path, number: int, row: Row, width: int) -> None:
+    """A filled-in cell to the right of the last named column would be dropped: an error."""
+    for position in range(width, len(row)):
+        if row[position].strip():
+            raise SubscriberError(
+                f"{where(path, number)}: cell {position + 1} is beyond the header's {width} columns: "
+                "give its column a name in row 1 or remove it"
+            )
+
+
+def _canonical_rows(
+    path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...], delimiter: str,
+) -> Iterator[tuple[int, Row]]:
     columns = (*COLUMNS, *extras)
     width = len(columns)
     positions = [header.index(name) if name in header else None for name in columns]
@@ -155,8 +279,10 @@ def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tupl
                 continue
             if canonical:
                 if len(row) != width:
+                    _check_width(path, number, row, width)
                     row = (row + [""] * width)[:width]
             else:
+                _check_width(path, number, row, len(header))
                 row += [""] * (len(header) - len(row))
                 row = [row[i] if i is not None else "" for i in positions]
             status = row[STATUS]
@@ -167,7 +293,9 @@ def _canonical_rows(path: Path, reader: Iterator[Row], header: Row, extras: tupl
                     )
                 row[STATUS] = "subscribed"
             yield number, row
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise not_utf8(path, delimiter) from None
+    except csv.Error as exc:
         raise SubscriberError(f"{where(path, number + 1)}: unreadable row ({exc})") from None
 
 
@@ -196,8 +324,14 @@ def lock_path(path: Path) -> Path:
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the list's lock: one writer at a time, for a whole read-modify-write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(path), "a") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path(path), "a")
+    except OSError as exc:
+        raise SubscriberError(
+            f"{where(lock_path(path))}: cannot write the list's lock file ({exc.strerror or exc})"
+        ) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -205,37 +339,48 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def write_atomically(path: Path, header: Iterable[str], rows: Iterable[Row]) -> None:
+class _Unchanged(Exception):
+    """Raised inside a write to drop it: the list is left exactly as it was."""
+
+
+def write_atomically(
+    path: Path, header: Iterable[str], rows: Iterable[Row], changed: Callable[[], bool] = lambda: True,
+) -> None:
     """Write a whole CSV to a temporary file beside `path`, fsync it, rename it over `path`.
 
     The caller holds the lock when `path` is a list; leftovers of killed writers are
-    removed first (under the lock no other writer can be using them).
+    removed first (under the lock no other writer can be using them). When `changed()`,
+    asked once every row is written, says False, the write is dropped and `path` untouched.
     """
     for stale in path.parent.glob(f"{path.name}.tmp*"):
-        stale.unlink(missing_ok=True)
-    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(_without_carriage_returns(rows))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to remove (a folder, say); the write below reports if it is in the way
+
+    def keep_mode(temporary: Path) -> None:
         try:  # a list kept private (chmod 600: it is personal data) stays private
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         except FileNotFoundError:
             pass
         _pause_for_tests()
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    # The rename itself is durable only once the folder is synced.
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+
+    with atomic_file(path, on_os_error=cannot_write, before_replace=keep_mode) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(_without_carriage_returns(rows))
+        if not changed():
+            raise _Unchanged
+
+
+def cannot_write(path: Path, exc: OSError) -> SubscriberError:
+    """An OSError of writing `path` as a one-line error."""
+    return SubscriberError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
+
+
+def cannot_read(path: Path, exc: OSError) -> SubscriberError:
+    """An OSError of reading `path` as a one-line error."""
+    return SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})")
 
 
 def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
@@ -262,23 +407,30 @@ def _pause_for_tests() -> None:
 def rewrite_list(
     path: Path,
     transform: Callable[[ListFile], tuple[tuple[str, ...], Iterable[Row]]],
-    dry_run: bool = False,
+    dry_run: bool = False, create: bool = False, changed: Callable[[], bool] = lambda: True,
 ) -> None:
     """Stream list `path` through `transform` and write what it yields, under the lock.
 
     `transform` gets the open list and returns the extra columns of the new file and
     its rows (an iterable, consumed once, so nothing needs to be held in memory).
     With `dry_run` the rows are produced, so reports are complete, but nothing is written.
+    A missing list is an error unless `create` (then it starts empty). When `changed()`,
+    asked once the rows are consumed, says False, the file is not rewritten.
     """
+    if not create and not path.exists():  # checked before the lock, so a typo leaves no lock file
+        raise no_such_list(path)
     if dry_run:
-        with open_list(path, missing_ok=True) as listing:
+        with open_list(path, missing_ok=create) as listing:
             _, rows = transform(listing)
             for _ in rows:
                 pass
         return
-    with locked(path), open_list(path, missing_ok=True) as listing:
+    with locked(path), open_list(path, missing_ok=create) as listing:
         extras, rows = transform(listing)
-        write_atomically(path, (*COLUMNS, *extras), rows)
+        try:
+            write_atomically(path, (*COLUMNS, *extras), rows, changed)
+        except _Unchanged:
+            pass
 
 
 def widen(row: Row, old_extras: tuple[str, ...], new_extras: tuple[str, ...]) -> Row:

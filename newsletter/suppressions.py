@@ -40,7 +40,7 @@ from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers import (
     DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, address_key, list_path,
-    now_iso, rewrite_list,
+    no_such_list, now_iso, rewrite_list,
 )
 
 PAGE_SIZE = 500
@@ -243,7 +243,7 @@ def sync_suppressions(
     """Pull SendGrid's suppressions and mark those addresses in list `list_name`."""
     target = list_path(settings, list_name)
     if not target.exists():
-        raise SubscriberError(f"{where(target)}: no such subscriber list")
+        raise no_such_list(target)
     client = SuppressionClient(settings.sendgrid_url, sendgrid_api_key(), settings.sendgrid.timeout, page_size)
     report = SyncReport(target=target, dry_run=dry_run)
     # Pulled before taking the lock: the network may be slow, the list's other writers need not wait.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,7 @@ def test_dry_run_reports_and_writes_nothing(publication: Path) -> None:
 def test_import_tags_every_row_and_creates_a_new_list(publication: Path) -> None:
     result = import_csv("email\nfair1@example.org\nfair2@example.org\n", "--list", "fair", "--tag", "fair-2026")
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("people.csv → subscribers/fair.csv (new list): 2 rows read")
     fair = rows(Path("subscribers/fair.csv"))
     assert set(fair) == {"fair1@example.org", "fair2@example.org"}
     assert {row["tags"] for row in fair.values()} == {"fair-2026"}
@@ -287,7 +289,7 @@ def test_stats_counts_by_status_and_tag(publication: Path) -> None:
 def test_missing_list_is_one_line_error(publication: Path) -> None:
     result = run("subscribers", "stats", "--list", "nope")
     assert result.exit_code == 1
-    assert result.stderr == "error: subscribers/nope.csv: no such subscriber list\n"
+    assert result.stderr == "error: subscribers/nope.csv: no such list (lists here: main)\n"
 
 
 def test_bad_status_in_a_list_file_names_file_and_row(publication: Path) -> None:
@@ -346,3 +348,275 @@ def test_a_private_list_stays_private_after_a_write(publication: Path) -> None:
     run("subscribers", "add", "private@example.org")
     assert "private@example.org" in rows()
     assert MAIN_LIST.stat().st_mode & 0o777 == 0o600
+
+
+def test_failed_export_leaves_the_output_file_as_it_was(publication: Path) -> None:
+    """A bad status on a later row stops the export; out.csv keeps its old content, whole."""
+    Path("out.csv").write_text("old content\n", encoding="utf-8")
+    with MAIN_LIST.open("a", encoding="utf-8") as handle:
+        handle.write("odd@example.org,,,maybe,,,\n")
+    result = run("subscribers", "export", "-o", "out.csv")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv:9: unknown status 'maybe'")
+    assert Path("out.csv").read_text(encoding="utf-8") == "old content\n"
+    assert sorted(p.name for p in Path(".").glob("out.csv*")) == ["out.csv"]
+
+
+def test_export_of_an_unknown_list_creates_no_file(publication: Path) -> None:
+    result = run("subscribers", "export", "--list", "nope", "-o", "new.csv")
+    assert result.exit_code == 1
+    assert not Path("new.csv").exists()
+
+
+def test_export_into_the_subscribers_folder_is_refused(publication: Path) -> None:
+    before = MAIN_LIST.read_bytes()
+    result = run("subscribers", "export", "--status", "subscribed", "-o", "subscribers/main.csv")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv: will not export into the subscribers folder")
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_a_folder_named_like_a_list_is_one_line_error(publication: Path) -> None:
+    Path("subscribers/odd.csv").mkdir()
+    for command in (("stats",), ("list",), ("add", "x@example.org"), ("export", "-o", "out.csv")):
+        result = run("subscribers", *command, "--list", "odd")
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr == "error: subscribers/odd.csv: cannot read it (Is a directory)\n", command
+
+
+def test_export_into_a_missing_folder_is_one_line_error(publication: Path) -> None:
+    result = run("subscribers", "export", "-o", "nodir/out.csv")
+    assert result.exit_code == 1
+    assert result.stderr == "error: nodir/out.csv: cannot write it (No such file or directory)\n"
+
+
+def test_a_folder_where_the_lock_file_goes_is_one_line_error(publication: Path) -> None:
+    Path("subscribers/main.lock").mkdir()
+    result = run("subscribers", "add", "x@example.org")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/main.lock: cannot write the list's lock file (Is a directory)\n"
+
+
+def test_a_folder_where_the_temporary_file_goes_is_one_line_error(publication: Path) -> None:
+    """The store's temporary file cannot be created: the list is untouched, one line."""
+    before = MAIN_LIST.read_bytes()
+    # CliRunner runs the command in this process: this is the temporary file its write uses.
+    Path(f"subscribers/main.csv.tmp{os.getpid()}").mkdir()
+    result = run("subscribers", "add", "x@example.org")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/main.csv: cannot write it (Is a directory)\n"
+    assert MAIN_LIST.read_bytes() == before
+
+
+MAILCHIMP_HEADER = ("Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,{time_column},"
+                    "LEID,EUID,NOTES,TAGS\n")
+
+
+@pytest.mark.parametrize(("time_column", "status"), [("UNSUB_TIME", "unsubscribed"), ("CLEAN_TIME", "bounced")])
+def test_mailchimp_per_status_export_never_subscribes_anyone(publication: Path, time_column: str, status: str) -> None:
+    """Mailchimp's unsubscribed/cleaned exports have no status column, only the time of it."""
+    result = import_csv(MAILCHIMP_HEADER.format(time_column=time_column)
+                        + 'ada.lovelace@example.org,Ada,,2,"2024-01-02 10:00:00",,"2024-06-01 09:00:00",1,a,,\n'
+                        + 'gone@example.org,Gone,Away,2,"2024-01-02 10:00:00",,"2024-06-01 09:00:00",2,b,,'
+                          '"""VIP"",""Donor"""\n', "--resubscribe")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert listed["ada.lovelace@example.org"]["status"] == status
+    assert listed["gone@example.org"]["status"] == status
+    assert listed["gone@example.org"]["tags"] == "VIP;Donor"
+    assert listed["gone@example.org"]["subscribed_at"] == "2024-01-02T10:00:00Z"
+
+
+def test_mailchimp_quoted_tag_list_becomes_tags(publication: Path) -> None:
+    result = import_csv('Email Address,TAGS\nvip@example.org,"""VIP"",""Major Donor"""\n', "--tag", "fair")
+    assert result.exit_code == 0, result.output
+    assert rows()["vip@example.org"]["tags"] == "VIP;Major Donor;fair"
+
+
+def test_google_forms_name_and_timestamp(publication: Path) -> None:
+    """A whole name goes to first_name as written; Timestamp becomes subscribed_at when it parses."""
+    result = import_csv("Timestamp,Email address,Full name\n"
+                        "2024-03-15 14:23:45,form1@example.org,Mary Ann Smith\n"
+                        "3/15/2024 14:23:45,form2@example.org,Bo\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert (listed["form1@example.org"]["first_name"], listed["form1@example.org"]["last_name"]) == ("Mary Ann Smith", "")
+    assert listed["form1@example.org"]["subscribed_at"] == "2024-03-15T14:23:45Z"
+    # An ambiguous date is not guessed at: the time of the import stands, the original is kept.
+    assert listed["form2@example.org"]["subscribed_at"] != "" and listed["form2@example.org"]["subscribed_at"].endswith("Z")
+    assert listed["form2@example.org"]["timestamp"] == "3/15/2024 14:23:45"
+
+
+HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at"
+
+
+@pytest.mark.parametrize(("header", "row", "message"), [
+    (HEADER + ",city,", "a@example.org,,,,,,,Oslo,note",
+     "subscribers/main.csv:1: column 9 has no name: name it or remove it"),
+    (HEADER + ",city,City", "a@example.org,,,,,,,Oslo,Bergen",
+     "subscribers/main.csv:1: columns 8 ('city') and 9 ('City') name the same column: rename one or merge them"),
+    (HEADER.replace("tags,", "tags ,") + ",tags", "a@example.org,,,,x,,,y",
+     "subscribers/main.csv:1: columns 5 ('tags ') and 8 ('tags') name the same column: rename one or merge them"),
+    (HEADER + ",city", "a@example.org,,,,,,,Oslo,stray",
+     "subscribers/main.csv:2: cell 9 is beyond the header's 8 columns: give its column a name in row 1 or remove it"),
+    ("first_name,email", "Ann,a@example.org,stray",
+     "subscribers/main.csv:2: cell 3 is beyond the header's 2 columns: give its column a name in row 1 or remove it"),
+])
+def test_hand_edited_list_that_would_lose_data_is_an_error(publication: Path, header: str, row: str, message: str) -> None:
+    write(MAIN_LIST, f"{header}\n{row}\n")
+    before = MAIN_LIST.read_bytes()
+    for command in (("list",), ("add", "b@example.org")):
+        result = run("subscribers", *command)
+        assert result.exit_code == 1
+        assert result.stderr == f"error: {message}\n"
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_empty_cells_beyond_the_header_are_harmless(publication: Path) -> None:
+    """A spreadsheet may pad rows with empty cells; nothing is lost by ignoring them."""
+    write(MAIN_LIST, f"{HEADER}\na@example.org,Ann,,,,,,,\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a@example.org\tsubscribed\tAnn\t\n"
+
+
+def test_list_with_columns_in_another_order_reads(publication: Path) -> None:
+    """As open_list promises: columns are found by name, `email` need not come first."""
+    write(MAIN_LIST, "first_name,email,city\nAnn,a@example.org,Oslo\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a@example.org\tsubscribed\tAnn\t\n"
+    assert run("subscribers", "add", "b@example.org").exit_code == 0
+    assert rows()["a@example.org"]["city"] == "Oslo"
+
+
+def test_imported_column_matches_the_lists_column_whatever_its_case(publication: Path) -> None:
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at,Company\n"
+                     "a@example.org,,,subscribed,,,,Acme\nb@example.org,,,subscribed,,,,\n")
+    result = import_csv("email,company\na@example.org,Other Co\nb@example.org,Initech\nc@example.org,Globex\n")
+    assert result.exit_code == 0, result.output
+    header = MAIN_LIST.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "email,first_name,last_name,status,tags,subscribed_at,updated_at,Company"
+    listed = rows()
+    # Fill-empty-only holds: Acme stays, the empty cell is filled, the new address gets its value.
+    assert [listed[a]["Company"] for a in ("a@example.org", "b@example.org", "c@example.org")] == [
+        "Acme", "Initech", "Globex"]
+
+
+def test_opt_in_dates_are_read_or_kept_as_written_never_replaced_by_now(publication: Path) -> None:
+    result = import_csv("email,optin_time\n"
+                        "iso@example.org,2024-03-15 10:00:00\n"
+                        "epoch@example.org,1710496800\n"
+                        "millis@example.org,1710496800000\n"
+                        "dmy@example.org,15/03/2024\n"
+                        "none@example.org,\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert listed["iso@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["epoch@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["millis@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
+    assert listed["dmy@example.org"]["subscribed_at"] == "15/03/2024"
+    assert listed["none@example.org"]["subscribed_at"].endswith("Z")  # no date given: the time of the import
+    assert "  dates as written    1 (rows 5): not a date this tool reads" in result.output
+
+
+def test_unreadable_opt_in_date_fills_an_empty_one_as_written(publication: Path) -> None:
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at\na@example.org,,,,,,\n")
+    result = import_csv("email,signup_date\na@example.org,03/04/2024\n")
+    assert result.exit_code == 0, result.output
+    assert rows()["a@example.org"]["subscribed_at"] == "03/04/2024"
+
+
+def test_not_utf8_names_the_row_even_far_into_the_file(publication: Path) -> None:
+    """Decoding happens in chunks of 8 KB; the row reported is still the one with the byte."""
+    good = "".join(f"person{i}@example.org,Name{i}\n" for i in range(2, 1000))
+    result = import_csv("sep=,\nemail,first_name\n" + good + "b@example.org,Bérénice\n", encoding="cp1252")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: people.csv:1000: not UTF-8 text")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_list_not_utf8_names_the_row(publication: Path) -> None:
+    good = "".join(f"person{i}@example.org,Name{i},,subscribed,,,\n" for i in range(2, 1000))
+    write(MAIN_LIST, "email,first_name,last_name,status,tags,subscribed_at,updated_at\n" + good
+          + "b@example.org,Bérénice,,subscribed,,,\n", encoding="cp1252")
+    result = run("subscribers", "stats")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: subscribers/main.csv:1000: not UTF-8 text")
+
+
+@pytest.mark.parametrize("command", [("add", "x@example.org"), ("remove", "x@example.org"), ("delete", "x@example.org")])
+def test_edit_of_a_mistyped_list_is_an_error_and_creates_nothing(publication: Path, command: tuple[str, ...]) -> None:
+    result = run("subscribers", *command, "--list", "mian")
+    assert result.exit_code == 1
+    assert result.stderr == "error: subscribers/mian.csv: no such list (lists here: main)\n"
+    assert sorted(p.name for p in Path("subscribers").iterdir()) == ["main.csv"]
+
+
+def test_import_into_an_existing_list_does_not_say_new_list(publication: Path) -> None:
+    result = import_csv("email\nx@example.org\n")
+    assert result.output.startswith("people.csv → subscribers/main.csv: 1 row read")
+
+
+def test_import_of_a_folder_is_one_line_error(publication: Path) -> None:
+    Path("people.csv").mkdir()
+    result = run("subscribers", "import", "people.csv")
+    assert result.exit_code == 1
+    assert result.stderr == "error: people.csv: cannot read it (Is a directory)\n"
+
+
+def test_export_to_a_folder_is_one_line_error(publication: Path) -> None:
+    Path("out").mkdir()
+    result = run("subscribers", "export", "-o", "out")
+    assert result.exit_code == 1
+    assert result.stderr == "error: out: is a folder; name the file to write\n"
+
+
+def test_unknown_option_stays_a_usage_error(publication: Path) -> None:
+    result = run("subscribers", "export", "--bogus")
+    assert result.exit_code == 2
+
+
+def untouched(command: tuple[str, ...]) -> tuple[str, str]:
+    """Run `subscribers COMMAND`; assert the list file was not replaced; (stdout, stderr)."""
+    before = (MAIN_LIST.stat().st_ino, MAIN_LIST.read_bytes())
+    result = run("subscribers", *command)
+    assert (MAIN_LIST.stat().st_ino, MAIN_LIST.read_bytes()) == before, "the list was rewritten"
+    return result.stdout, result.stderr
+
+
+def test_remove_of_a_bounced_address_says_it_stays_bounced(publication: Path) -> None:
+    out, _ = untouched(("remove", "bounced@example.org"))
+    assert out == "subscribers/main.csv: bounced@example.org is bounced and stays so (it receives no mail)\n"
+
+
+def test_remove_of_an_unsubscribed_address_changes_nothing(publication: Path) -> None:
+    out, _ = untouched(("remove", "left.us@example.com"))
+    assert out == "subscribers/main.csv: left.us@example.com was unsubscribed already; nothing changed\n"
+
+
+def test_add_of_an_address_already_there_as_given_says_unchanged(publication: Path) -> None:
+    out, _ = untouched(("add", "ada.lovelace@example.org", "--first-name", "Ada", "--tag", " poetry "))
+    assert out == "subscribers/main.csv: unchanged ada.lovelace@example.org\n"
+
+
+def test_delete_of_an_absent_address_changes_nothing(publication: Path) -> None:
+    _, err = untouched(("delete", "nobody@example.org"))
+    assert err == "error: subscribers/main.csv: nobody@example.org is not on the list; nothing deleted\n"
+
+
+def test_add_trims_tags(publication: Path) -> None:
+    run("subscribers", "add", "t@example.org", "--tag", " fair ", "--tag", "fair", "--tag", " ")
+    assert rows()["t@example.org"]["tags"] == "fair"
+    run("subscribers", "add", "ada.lovelace@example.org", "--tag", " members ", "--tag", "new ")
+    assert rows()["ada.lovelace@example.org"]["tags"] == "members;poetry;new"
+
+
+def test_list_saved_again_by_excel_with_bom_and_semicolons_reads(publication: Path) -> None:
+    write(MAIN_LIST, "\ufeffemail;first_name;last_name;status;tags;subscribed_at;updated_at;City\r\n"
+                     "ana@example.org;Ana;Núñez;subscribed;a;2026-01-01T00:00:00Z;2026-01-01T00:00:00Z;Sevilla, ES\r\n")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "ana@example.org\tsubscribed\tAna Núñez\ta\n"
+    assert run("subscribers", "add", "b@example.org").exit_code == 0
+    assert rows()["ana@example.org"]["City"] == "Sevilla, ES"
