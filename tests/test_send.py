@@ -117,13 +117,64 @@ def test_refuses_to_send_without_terminal_or_yes(publication: Path, sendgrid: Se
     assert sendgrid.mail_requests == []
 
 
+@pytest.mark.parametrize(("value", "said"), [
+    pytest.param(None, "is not set", id="unset"),
+    pytest.param(" \t", "is empty", id="all-whitespace"),
+])
 def test_missing_api_key_is_one_line_before_sending(publication: Path, sendgrid: SendGridDouble,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SENDGRID_API_KEY", " ")
+                                                    monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                                    said: str) -> None:
+    if value is None:
+        monkeypatch.delenv("SENDGRID_API_KEY")
+    else:
+        monkeypatch.setenv("SENDGRID_API_KEY", value)
     result = newsletter("send", "issue-1", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: SENDGRID_API_KEY is not set") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: SENDGRID_API_KEY {said}") and result.stderr.count("\n") == 1
     assert sendgrid.mail_requests == []
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda key: key[:8] + "\n" + key[8:], id="newline"),
+    pytest.param(lambda key: key[:8] + "\x01" + key[8:], id="control"),
+    pytest.param(lambda key: key[:8] + "\u0455" + key[8:], id="non-ascii"),
+    pytest.param(lambda key: key[:8] + " " + key[8:], id="space-inside"),
+])
+def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, damage) -> None:  # noqa: ANN001
+    """One line that does not echo the key; nothing posted, nothing left in the ledger."""
+    key = damage(sendgrid.api_key)
+    monkeypatch.setenv("SENDGRID_API_KEY", key)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: SENDGRID_API_KEY holds a character no API key has")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output + result.stderr
+    for part in (key, sendgrid.api_key[:8], sendgrid.api_key[8:]):
+        assert part not in result.output + result.stderr
+    assert sendgrid.request_headers == []
+    assert newsletter("status", "issue-1", "--json").stdout.strip() == (
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+
+
+def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a bad header get past the key check, the worker's error is one line without the key,
+    and the batch (never posted) is neither pending nor uncertain: the next run sends it."""
+    from newsletter.sending import send as send_module
+
+    real_key = send_module.sendgrid_api_key
+    monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")
+    write_list(publication, generated(1500))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: could not make the request to 127.0.0.1")
+    assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
+    assert sendgrid.request_headers == []
+    assert json.loads(newsletter("status", "issue-1", "--json").stdout) == {
+        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+    monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert len(sendgrid.accepted_recipients()) == 1500
 
 
 def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgrid_schema: None,

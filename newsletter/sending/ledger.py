@@ -113,6 +113,11 @@ class Ledger:
                 "UPDATE batches SET state = ?, message_id = ?, status = ?, error = ?, updated = ? "
                 "WHERE id = ?", (state, message_id or None, status, error or None, time.time(), batch))
 
+    def forget(self, batch: int) -> None:
+        """Remove a batch that was recorded but never posted: its recipients are as they were."""
+        with self._db:
+            self._db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+
     def counts(self, *, in_flight_is_uncertain: bool = False) -> LedgerCounts:
         """Recipients by state; with no send running, in-flight batches are uncertain."""
         by_state = Counter(self.states().values())

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from newsletter.sending.transport import PreparedBatch, Response, RetryableError, Transport, UncertainError
+from newsletter.sending.transport import (
+    NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
+)
 
-State = Literal["accepted", "failed", "uncertain", "refused"]
+# unsent: nothing of this batch reached SendGrid in a way it could act on (the ledger forgets it).
+State = Literal["accepted", "failed", "uncertain", "refused", "unsent"]
 
 # What a person can do about each refusal.
 _ADVICE = {
@@ -58,11 +61,25 @@ class Outcome:
     status: int | None = None
     error: str = ""
     attempts: int = 1
+    fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
 
 
 def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
                       sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Post `batch` until it is accepted, refused, uncertain, or the retries run out."""
+    """Post `batch` until it is accepted, refused, uncertain, or the retries run out.
+
+    Never raises: a worker hands back an outcome, never a traceback. An unexpected
+    error stops the send; it leaves the batch uncertain only when it came out of a
+    post (which may have gone out), and unsent otherwise.
+    """
+    try:
+        return _post_until_answered(transport, batch, policy, sleep)
+    except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this batch is in doubt
+        return Outcome("unsent", error=f"unexpected error while sending: {describe(exc)}", fatal=True)
+
+
+def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
+                         sleep: Callable[[float], None]) -> Outcome:
     attempts = 0
     rate_limit_waited = 0.0
     while True:
@@ -73,6 +90,11 @@ def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryP
             return Outcome("uncertain", error=str(exc), attempts=attempts)
         except RetryableError as exc:
             problem, status = str(exc), None
+        except NotPostedError as exc:
+            return Outcome("unsent", error=str(exc), attempts=attempts, fatal=True)
+        except Exception as exc:  # noqa: BLE001 - the body may have gone out: uncertain, and stop
+            return Outcome("uncertain", error=f"unexpected error while posting: {describe(exc)}",
+                           attempts=attempts, fatal=True)
         else:
             status = response.status
             if status in (200, 202):
@@ -107,6 +129,12 @@ def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> f
         return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
     except (KeyError, ValueError):
         return policy.delay(attempt)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception on one short line: its type and message."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sendgrid_errors(body: bytes) -> str:

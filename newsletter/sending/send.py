@@ -315,18 +315,32 @@ class SendPlan:
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
+        error = self._scrub(outcome.error)
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
             report.accepted += len(batch)
         elif outcome.state == "uncertain":
-            ledger.settle(batch_id, UNCERTAIN, error=outcome.error)
+            ledger.settle(batch_id, UNCERTAIN, error=error)
             report.note_uncertain(batch.keys)
+        elif outcome.state == "unsent":
+            ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
+            report.remaining += len(batch)
         else:
-            ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
+            ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
             report.failed += len(batch)
-            advice = "" if outcome.state == "refused" else (
-                f"; nothing more was sent: run `newsletter send {self.issue}` again later for the rest")
-            report.stopped = report.stopped or outcome.error + advice
+            if outcome.state != "refused":
+                error += (f"; no new request was posted after it: run `newsletter send {self.issue}` "
+                          "again later for the rest")
+        if (outcome.fatal or outcome.state in ("failed", "refused")) and not report.stopped:
+            report.stopped = error
+
+    def _scrub(self, text: str) -> str:
+        """An error line without the API key, whatever a library put in it."""
+        key = self._api_key
+        if key:
+            for form in (key, repr(key)[1:-1]):
+                text = text.replace(form, "***")
+        return text
 
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:

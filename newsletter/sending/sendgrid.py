@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from newsletter import __version__
 from newsletter.errors import SendError
-from newsletter.sending.transport import PreparedBatch, Response, RetryableError, UncertainError
+from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, RetryableError, UncertainError
 
 MAIL_SEND_PATH = "/v3/mail/send"
 
@@ -77,6 +77,11 @@ class SendGridTransport:
         except (OSError, http.client.HTTPException) as exc:
             # The body did not go out whole: SendGrid cannot act on a truncated request.
             raise RetryableError(f"connection to {where} failed while sending: {self._scrub(exc)}") from None
+        except ValueError as exc:
+            # http.client checks every header before it writes a byte; its message quotes the
+            # header, the key included, so it is not repeated here.
+            raise NotPostedError(f"could not make the request to {where} ({type(exc).__name__}: "
+                                 "a header holds a character HTTP does not allow)") from None
         try:
             response = conn.getresponse()
             response.data = response.read()  # type: ignore[attr-defined]
