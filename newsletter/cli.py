@@ -376,7 +376,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
       newsletter send issue-12 --list main --tag members
     """
     from newsletter.errors import SendError
-    from newsletter.sending.send import SendOptions, SendStopped, prepare_send
+    from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain)
@@ -404,6 +404,10 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     try:
         with _SendProgress(total) as progress:
             report = plan.run(progress)
+    except SendInterrupted as interrupted:
+        _print_send_report(interrupted.report)
+        click.echo(str(interrupted), err=True)
+        sys.exit(130)
     except SendStopped as stopped:
         _print_send_report(stopped.report)
         raise

@@ -195,3 +195,28 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
+
+
+def test_ctrl_c_during_a_rate_limit_wait_stops_at_once(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SIGINT while waiting out a 429 (reset an hour ahead): the wait ends, nothing more is posted,
+    the batch never accepted is not left uncertain, and the next run sends to everyone once."""
+    write_list(publication, generated(4500))
+    sendgrid.script(too_many_requests(reset_in=3600))
+    process = _start_send(publication, sendgrid)
+    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    process.send_signal(signal.SIGINT)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert stderr.decode().endswith("interrupted: run `newsletter send issue-1` again to send to the rest\n")
+    assert b"accepted           0" in stdout
+    assert len(sendgrid.mail_requests) == 1
+    assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0, again.output
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,25 +65,36 @@ class Outcome:
     fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
 
 
+# Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
+Wait = Callable[[float], bool]
+
+STOPPED = "stopped before it was posted"
+
+
 def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
-                      sleep: Callable[[float], None] = time.sleep) -> Outcome:
+                      wait: Wait | None = None) -> Outcome:
     """Post `batch` until it is accepted, refused, uncertain, or the retries run out.
+
+    `wait` is how it waits between attempts; once it says the send is being stopped
+    (Ctrl-C), no further post is made and the batch comes back unsent.
 
     Never raises: a worker hands back an outcome, never a traceback. An unexpected
     error stops the send; it leaves the batch uncertain only when it came out of a
     post (which may have gone out), and unsent otherwise.
     """
     try:
-        return _post_until_answered(transport, batch, policy, sleep)
+        return _post_until_answered(transport, batch, policy, wait or threading.Event().wait)
     except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this batch is in doubt
         return Outcome("unsent", error=f"unexpected error while sending: {describe(exc)}", fatal=True)
 
 
 def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
-                         sleep: Callable[[float], None]) -> Outcome:
+                         wait: Wait) -> Outcome:
     attempts = 0
     rate_limit_waited = 0.0
     while True:
+        if wait(0):
+            return Outcome("unsent", error=STOPPED, attempts=attempts)
         attempts += 1
         try:
             response = transport.post(batch)
@@ -100,14 +112,15 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
             if status in (200, 202):
                 return Outcome("accepted", message_id=response.message_id, status=status, attempts=attempts)
             if status == 429:
-                wait = _rate_limit_wait(response, policy, attempts)
-                if rate_limit_waited + wait > policy.max_rate_limit_wait:
+                seconds = _rate_limit_wait(response, policy, attempts)
+                if rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
                         f"SendGrid kept answering 429 (too many requests) for "
                         f"{rate_limit_waited:.0f} s; try again later"))
-                rate_limit_waited += wait
+                rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
-                sleep(wait)
+                if wait(seconds):
+                    return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue
             if status < 500:
                 return Outcome("refused", status=status, attempts=attempts, error=refusal_message(response))
@@ -115,7 +128,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
         if attempts >= policy.attempts:
             return Outcome("failed", status=status, attempts=attempts,
                            error=f"{problem} (gave up after {attempts} attempts)")
-        sleep(policy.delay(attempts))
+        if wait(policy.delay(attempts)):
+            return Outcome("unsent", error=STOPPED, attempts=attempts)
 
 
 def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> float:

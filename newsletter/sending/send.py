@@ -9,9 +9,12 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +78,7 @@ class SendReport:
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
+    interrupted: bool = False  # Ctrl-C: no new request was posted after it
     output: Path | None = None  # where a dry run wrote the bodies
 
     @property
@@ -85,7 +89,7 @@ class SendReport:
     @property
     def ok(self) -> bool:
         """True when every recipient has the issue: the exit status is 0 only then."""
-        return not (self.failed or self.uncertain or self.remaining or self.stopped)
+        return not (self.failed or self.uncertain or self.remaining or self.stopped or self.interrupted)
 
     @property
     def per_second(self) -> float:
@@ -104,6 +108,10 @@ class SendStopped(SendError):
     def __init__(self, message: str, report: SendReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+class SendInterrupted(SendStopped):
+    """Ctrl-C: the requests in flight got their answer, no new one was posted."""
 
 
 @dataclass(frozen=True)
@@ -176,8 +184,10 @@ class SendPlan:
             known = self._earlier_outcomes(recover=self._records_sending)
             ledger = Ledger(ledger_path(self.settings, self.issue) if self._records_sending else None)
             transport = self._transport()
+            stop = threading.Event()
             try:
-                self._run(ledger, transport, self._recipients(known, report), report, progress)
+                with _stop_on_ctrl_c(stop):
+                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
                 transport.close()
                 ledger.close()
@@ -187,6 +197,9 @@ class SendPlan:
         report.elapsed = time.monotonic() - started
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
+        if report.interrupted:
+            raise SendInterrupted(f"interrupted: run `newsletter send {self.issue}` again to send to the rest",
+                                  report)
         if report.stopped:
             raise SendStopped(report.stopped, report)
         return report
@@ -281,8 +294,12 @@ class SendPlan:
             yield PreparedBatch(number + 1, keys, builder.body(personalizations))
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[tuple[str, str, Subscriber]],
-             report: SendReport, progress: Progress | None) -> None:
-        """Post every batch, at most `concurrency` in flight; only this thread writes the ledger."""
+             report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
+        """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
+
+        Once `stop` is set (Ctrl-C), no new request is posted, waits for a retry end at
+        once, and the requests already in flight get their answer recorded.
+        """
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
 
         def settle(done: Iterable[Future[Outcome]]) -> None:
@@ -298,19 +315,21 @@ class SendPlan:
                 for batch in self._batches(recipients):
                     while len(in_flight) >= self.options.concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
-                    if report.stopped:
+                    if report.stopped or stop.is_set():
                         report.remaining += len(batch)
                         break
                     batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
                     report.requests += 1
-                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry)] = (batch_id, batch)
+                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
+                        batch_id, batch)
                 settle(wait(in_flight)[0])
             except KeyboardInterrupt:
-                # Let the requests in flight finish (each has a timeout) so the ledger
-                # knows their outcome, rather than leaving them uncertain.
+                # A second Ctrl-C (or one outside the handler): still record what is in flight.
+                stop.set()
                 settle(wait(in_flight)[0])
                 raise
-        if report.stopped:
+        report.interrupted = stop.is_set()
+        if report.stopped and not report.interrupted:
             report.remaining += sum(1 for _ in recipients)
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
@@ -341,6 +360,27 @@ class SendPlan:
             for form in (key, repr(key)[1:-1]):
                 text = text.replace(form, "***")
         return text
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """While sending, the first Ctrl-C sets `stop` (a second one interrupts as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed outside Python
+        previous = signal.default_int_handler
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:
