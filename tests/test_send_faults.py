@@ -220,3 +220,49 @@ def test_ctrl_c_during_a_rate_limit_wait_stops_at_once(publication: Path, sendgr
     again = newsletter("send", "issue-1", "--yes")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]
+
+
+@pytest.mark.parametrize("limited", [
+    pytest.param(Respond(429, {"Retry-After": "0"}), id="retry-after-0"),
+    pytest.param(Respond(429, {"X-RateLimit-Reset": "1000000000"}), id="reset-in-the-past"),
+])
+def test_rate_limit_waits_are_never_shorter_than_the_backoff(sendgrid: SendGridDouble, limited: Respond) -> None:
+    """A 429 that says "now" still waits the backoff of that attempt, growing, before posting again."""
+    from newsletter.sending.retry import RetryPolicy, post_with_retries
+    from newsletter.sending.sendgrid import SendGridTransport
+    from newsletter.sending.transport import PreparedBatch
+
+    policy = RetryPolicy(backoff=0.5, max_backoff=8.0)
+    waits: list[float] = []
+    transport = SendGridTransport(sendgrid.url, sendgrid.api_key, 5.0)
+    sendgrid.script(*[limited] * 4)
+    body = json.dumps({"personalizations": [{"to": [{"email": "a@example.org"}]}],
+                       "from": {"email": "me@example.org"}, "subject": "s",
+                       "content": [{"type": "text/plain", "value": "x"}]}).encode()
+    try:
+        outcome = post_with_retries(transport, PreparedBatch(1, ["a@example.org"], body), policy,
+                                    lambda seconds: waits.append(seconds) or False)
+    finally:
+        transport.close()
+    assert outcome.state == "accepted" and len(sendgrid.mail_requests) == 5
+    # wait(0) before each post asks whether the send is being stopped; the waits come between.
+    assert waits[0::2] == [0] * 5
+    assert [w >= 0.5 * 0.5 * 2 ** n for n, w in enumerate(waits[1::2])] == [True] * 4
+
+
+def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid: SendGridDouble,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cap on 429s in a row (a RetryPolicy setting): then a clear stop, nothing counted as sent."""
+    from newsletter.sending import send as send_module
+    from newsletter.sending.retry import RetryPolicy
+
+    monkeypatch.setattr(send_module, "RetryPolicy",
+                        lambda: RetryPolicy(backoff=0.01, max_backoff=0.05, max_rate_limited=4))
+    write_list(publication, generated(1500))
+    sendgrid.script(*[Respond(429, {"Retry-After": "0"})] * 10)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: SendGrid answered 429 (too many requests) 4 times in a row")
+    assert result.stderr.count("\n") == 1 and "try again later" in result.stderr
+    assert len(sendgrid.mail_requests) == 4 and sendgrid.accepted == []
+    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}

@@ -1,7 +1,8 @@
 """Posting one batch until SendGrid gives a definite answer, within bounds.
 
-429: wait until `X-RateLimit-Reset` (or back off) and post again, without a limit
-on attempts but with one on the total wait. 5xx and connections that failed
+429: wait until `X-RateLimit-Reset` (or `Retry-After`), never less than the backoff
+of that attempt (a reset already past, or `Retry-After: 0`, must not make it hammer
+SendGrid), and post again, within a limit on 429s in a row and one on the total wait. 5xx and connections that failed
 before any answer: exponential backoff with jitter, a bounded number of times.
 No answer after the body went out: uncertain, never posted again here. Any other
 4xx: a definite refusal, with SendGrid's own words and what to do.
@@ -43,6 +44,7 @@ class RetryPolicy:
     backoff: float = 1.0           # seconds before the second attempt; doubles each time
     max_backoff: float = 60.0
     max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
+    max_rate_limited: int = 30           # 429s in a row one batch may get before the send stops
     # One wait on a 429 at most; guards against a reset far off (or a skewed clock).
     max_reset_wait: float = 120.0
 
@@ -91,6 +93,7 @@ def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryP
 def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
                          wait: Wait) -> Outcome:
     attempts = 0
+    rate_limited = 0  # 429s in a row
     rate_limit_waited = 0.0
     while True:
         if wait(0):
@@ -112,16 +115,18 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
             if status in (200, 202):
                 return Outcome("accepted", message_id=response.message_id, status=status, attempts=attempts)
             if status == 429:
-                seconds = _rate_limit_wait(response, policy, attempts)
-                if rate_limit_waited + seconds > policy.max_rate_limit_wait:
+                rate_limited += 1
+                seconds = max(_rate_limit_wait(response, policy), policy.delay(rate_limited))
+                if rate_limited >= policy.max_rate_limited or rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
-                        f"SendGrid kept answering 429 (too many requests) for "
-                        f"{rate_limit_waited:.0f} s; try again later"))
+                        f"SendGrid answered 429 (too many requests) {rate_limited} times in a row "
+                        f"over {rate_limit_waited:.0f} s; try again later"))
                 rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
                 if wait(seconds):
                     return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue
+            rate_limited = 0
             if status < 500:
                 return Outcome("refused", status=status, attempts=attempts, error=refusal_message(response))
             problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
@@ -132,7 +137,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
             return Outcome("unsent", error=STOPPED, attempts=attempts)
 
 
-def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> float:
+def _rate_limit_wait(response: Response, policy: RetryPolicy) -> float:
+    """Seconds until the limit resets, as SendGrid says (0 when it does not say)."""
     headers = {k.lower(): v for k, v in response.headers.items()}
     try:
         reset = float(headers["x-ratelimit-reset"])  # unix seconds
@@ -142,7 +148,7 @@ def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> f
     try:
         return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
     except (KeyError, ValueError):
-        return policy.delay(attempt)
+        return 0.0
 
 
 def describe(exc: BaseException) -> str:
