@@ -266,3 +266,22 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
     assert result.stderr.count("\n") == 1 and "try again later" in result.stderr
     assert len(sendgrid.mail_requests) == 4 and sendgrid.accepted == []
     assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
+
+
+def test_an_address_twice_is_counted_once_whatever_its_state(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Rows of one address in two cases: skipped or uncertain once, the other row a duplicate."""
+    set_timeout(publication, 0.5)
+    write_list(publication, [["a@example.org", "A", "", "subscribed"], ["b@example.org", "B", "", "subscribed"]])
+    sendgrid.script(Stall(2.0, accept=False))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 1  # both uncertain
+    write_list(publication, [["a@example.org", "A", "", "subscribed"], ["A@Example.org", "A", "", "subscribed"],
+                             ["b@example.org", "B", "", "subscribed"], ["c@example.org", "C", "", "subscribed"],
+                             ["C@example.org", "C", "", "subscribed"]])
+    second = newsletter("send", "issue-1", "--yes")
+    assert "uncertain          2  (no answer came)" in second.output
+    assert second.output.count("  a@example.org\n") == 1
+    assert "duplicates         2" in second.output
+    third = newsletter("send", "issue-1", "--yes")
+    assert "skipped            1  (already sent)" in third.output
+    assert "uncertain          2" in third.output and "duplicates         2" in third.output
+    assert sendgrid.accepted_recipients() == ["c@example.org"]

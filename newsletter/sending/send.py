@@ -256,16 +256,17 @@ class SendPlan:
             address = subscriber.email.strip()
             key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
+            if state == _TAKEN:
+                report.duplicates += 1
+                continue
+            known[key] = _TAKEN  # seen: a second row of this address counts as a duplicate only
             if state == ACCEPTED:
                 report.skipped += 1
             elif state in (UNCERTAIN, SENDING) and skip_uncertain:
                 report.note_uncertain((key,))
-            elif state == _TAKEN:
-                report.duplicates += 1
             elif not _ADDRESS.fullmatch(address):
                 report.invalid += 1
             else:
-                known[key] = _TAKEN
                 yield key, address, subscriber
 
     def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
