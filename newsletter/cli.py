@@ -464,10 +464,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
                f"request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
-    rows = [("accepted", report.accepted, ""), ("skipped", report.skipped, "already sent"),
+    rows = [("would send" if report.dry_run else "accepted", report.accepted,
+             "written, not sent" if report.dry_run else ""), ("skipped", report.skipped, "already sent"),
             ("failed", report.failed, ""), ("uncertain", report.uncertain, "no answer came")]
     rows += [(label, count, note) for label, count, note in (
         ("not sent", report.remaining, "the send stopped; run it again"),
+        ("pending", report.pending, "in a request of the send running now"),
         ("duplicates", report.duplicates, "same address twice in the list"),
         ("invalid", report.invalid, "not an email address; fix the list")) if count]
     for label, count, note in rows:
@@ -508,14 +510,17 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
 
     settings = _settings()
     counts = issue_status(settings, issue)
+    uncertain = uncertain_recipients(settings, issue) if list_uncertain else []
     if as_json:
-        click.echo(json.dumps(counts.as_dict()))
-    else:
-        for label, count in counts.as_dict().items():
-            click.echo(f"{label:<10} {count:>9,}")
-    if list_uncertain:
-        for address in uncertain_recipients(settings, issue):
-            click.echo(address)
+        shown: dict[str, Any] = dict(counts.as_dict())
+        if list_uncertain:
+            shown["uncertain_recipients"] = uncertain
+        click.echo(json.dumps(shown))
+        return
+    for label, count in counts.as_dict().items():
+        click.echo(f"{label:<10} {count:>9,}")
+    for address in uncertain:
+        click.echo(address)
 
 
 def main() -> None:

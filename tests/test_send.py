@@ -190,7 +190,7 @@ def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgr
     bodies = [json.loads(f.read_bytes()) for f in files]
     assert [checker.check_mail_body(b) for b in bodies] == [[], []]
     assert sum(len(b["personalizations"]) for b in bodies) == 1500
-    assert "accepted       1,500" in result.output
+    assert "would send     1,500  (written, not sent)" in result.output
     # A dry run is not a send: the real one still has everyone to send to.
     assert not (publication / "build" / "issue-1" / "ledger.sqlite").exists()
 

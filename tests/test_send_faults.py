@@ -285,3 +285,26 @@ def test_an_address_twice_is_counted_once_whatever_its_state(publication: Path, 
     assert "skipped            1  (already sent)" in third.output
     assert "uncertain          2" in third.output and "duplicates         2" in third.output
     assert sendgrid.accepted_recipients() == ["c@example.org"]
+
+
+def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publication: Path,
+                                                                      sendgrid: SendGridDouble) -> None:
+    """While a send waits for an answer its recipients are pending, not uncertain; once that
+    process is dead they are uncertain. `status --uncertain --json` prints one JSON object."""
+    write_list(publication, generated(2500))
+    sendgrid.script(Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid)
+    try:
+        _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+        live = newsletter("status", "issue-1", "--uncertain", "--json")
+        assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0,
+                                           "uncertain_recipients": []}
+        dry = newsletter("send", "issue-1", "--dry-run")
+        assert "pending        1,000  (in a request of the send running now)" in dry.output
+        assert "uncertain          0" in dry.output and "would send     1,500" in dry.output
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    dead = json.loads(newsletter("status", "issue-1", "--uncertain", "--json").stdout)
+    assert dead["uncertain"] == 1000 and dead["pending"] == 0
+    assert dead["uncertain_recipients"] == [f"reader{i:06d}@example.org" for i in range(1000)]

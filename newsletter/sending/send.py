@@ -72,6 +72,7 @@ class SendReport:
     failed: int = 0
     uncertain: int = 0     # this run's and earlier runs' (not posted again)
     remaining: int = 0     # not posted because the send stopped
+    pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
     invalid: int = 0
     requests: int = 0
@@ -181,8 +182,14 @@ class SendPlan:
             lock = SendLock(self.folder / LOCK_FILE)
             lock.acquire(self.issue)
         try:
-            known = self._earlier_outcomes(recover=self._records_sending)
-            ledger = Ledger(ledger_path(self.settings, self.issue) if self._records_sending else None)
+            if self._records_sending:
+                # One ledger for the whole send; with the lock held, whatever is still in
+                # flight belongs to a dead process and becomes uncertain.
+                ledger = Ledger(ledger_path(self.settings, self.issue))
+                ledger.recover()
+                known = ledger.states()
+            else:
+                known, ledger = self._earlier_outcomes(), Ledger(None)
             transport = self._transport()
             stop = threading.Event()
             try:
@@ -222,19 +229,14 @@ class SendPlan:
         assert self._api_key is not None
         return SendGridTransport(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
 
-    def _earlier_outcomes(self, *, recover: bool = False) -> dict[str, str]:
-        """Each recipient of earlier runs, with the state the ledger gives them.
-
-        `recover` only with the send lock held: then whatever is in flight belongs to a
-        dead process and becomes uncertain (left alone, it counts as uncertain anyway).
-        """
-        path = ledger_path(self.settings, self.issue)
-        if self.options.proof or not path.is_file():
+    def _earlier_outcomes(self) -> dict[str, str]:
+        """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""
+        if self.options.proof:
             return {}
-        ledger = Ledger(path)
+        ledger = open_ledger(self.settings, self.issue)
+        if ledger is None:
+            return {}
         try:
-            if recover:
-                ledger.recover()
             return ledger.states()
         finally:
             ledger.close()
@@ -262,7 +264,9 @@ class SendPlan:
             known[key] = _TAKEN  # seen: a second row of this address counts as a duplicate only
             if state == ACCEPTED:
                 report.skipped += 1
-            elif state in (UNCERTAIN, SENDING) and skip_uncertain:
+            elif state == SENDING:  # in a request of the send running now (see open_ledger)
+                report.pending += 1
+            elif state == UNCERTAIN and skip_uncertain:
                 report.note_uncertain((key,))
             elif not _ADDRESS.fullmatch(address):
                 report.invalid += 1
@@ -384,31 +388,45 @@ def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def open_ledger(settings: Settings, issue: str) -> Ledger | None:
+    """The issue's ledger for reading, or None when it was never sent.
+
+    When no send holds the issue's lock, a batch still in flight was left by a dead
+    process: it is made uncertain here (under the lock). Otherwise it is pending.
+    """
+    path = ledger_path(settings, issue)
+    if not path.is_file():
+        return None
+    lock = SendLock(path.parent / LOCK_FILE)
+    idle = lock.try_acquire()
+    try:
+        ledger = Ledger(path)
+        if idle:
+            ledger.recover()
+    finally:
+        lock.release()
+    return ledger
+
+
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:
     """The ledger's counts for `issue`; zeros when it was never sent."""
     if not (settings.issues_dir / issue).is_dir():
         raise SendError(f"{where(settings.issues_dir / issue)}: no such issue")
-    path = ledger_path(settings, issue)
-    if not path.is_file():
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
         return LedgerCounts()
-    lock = SendLock(path.parent / LOCK_FILE)
-    # With no send running, a batch still in flight was left by a dead process: uncertain.
-    idle = lock.try_acquire()
-    lock.release()
-    ledger = Ledger(path)
     try:
-        return ledger.counts(in_flight_is_uncertain=idle)
+        return ledger.counts()
     finally:
         ledger.close()
 
 
 def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
-    """Every recipient of `issue` whose request got no answer, sorted."""
-    path = ledger_path(settings, issue)
-    if not path.is_file():
+    """Every recipient of `issue` whose request got no answer, sorted (in flight now: not listed)."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
         return []
-    ledger = Ledger(path)
     try:
-        return sorted(ledger.keys_in(UNCERTAIN, SENDING))
+        return sorted(ledger.keys_in(UNCERTAIN))
     finally:
         ledger.close()
