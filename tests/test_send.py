@@ -307,3 +307,18 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
     assert values["unsubscribe_url"].endswith("?email=zo%C3%AB%2Bx@example.org")
     assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    pytest.param(["me@example.net", "not an address"], "error: --to 'not an address' is not an email address",
+                 id="not-an-address"),
+    pytest.param(["a;b@example.net"], "error: --to 'a;b@example.net' is not an email address", id="semicolon"),
+    pytest.param(["Me@Example.net", "me@example.net"],
+                 "error: --to Me@Example.net and --to me@example.net are the same address", id="same-twice"),
+])
+def test_proof_addresses_are_checked_before_anything_is_sent(publication: Path, sendgrid: SendGridDouble,
+                                                              given: list[str], said: str) -> None:
+    result = newsletter("send", "issue-1", "--yes", *[arg for address in given for arg in ("--to", address)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(said) and result.stderr.count("\n") == 1
+    assert sendgrid.request_headers == []

@@ -124,6 +124,20 @@ class Audience:
     uncertain: int
 
 
+def proof_addresses(given: Iterable[str]) -> dict[str, str]:
+    """The `--to` addresses by ledger key, checked by the rule list rows are held to."""
+    addresses: dict[str, str] = {}
+    for text in given:
+        address = text.strip()
+        if not _ADDRESS.fullmatch(address):
+            raise SendError(f"--to {text!r} is not an email address; nothing was sent")
+        key = address.lower()
+        if key in addresses:
+            raise SendError(f"--to {addresses[key]} and --to {address} are the same address: give it once")
+        addresses[key] = address
+    return addresses
+
+
 def ledger_path(settings: Settings, issue: str) -> Path:
     return output_dir(settings, issue) / LEDGER_FILE
 
@@ -133,6 +147,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     """Render and check `issue` once, and refuse early whatever would stop the send."""
     if options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
+    proof_addresses(options.proof_to)
     email, report = render_and_check(settings, issue)
     if not report.ok:
         raise CheckFailed(report)
@@ -274,7 +289,7 @@ class SendPlan:
                 yield key, address, subscriber
 
     def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
-        wanted = {address.strip().lower(): address.strip() for address in self.options.proof_to}
+        wanted = proof_addresses(self.options.proof_to)
         found: dict[str, Subscriber] = {}
         for subscriber in iter_subscribers(self.list_file):
             key = subscriber.email.strip().lower()
