@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,15 +26,19 @@ from newsletter.sending.transport import (
 # unsent: nothing of this batch reached SendGrid in a way it could act on (the ledger forgets it).
 State = Literal["accepted", "failed", "uncertain", "refused", "unsent"]
 
-# What a person can do about each refusal.
+# What a person can do about each refusal. With --concurrency, requests posted before the
+# refusal came back still get their answer; none is posted after it.
 _ADVICE = {
-    400: "SendGrid found the request invalid; nothing after it was sent. Please report this with "
-         "the message above (check the list for malformed addresses or names)",
+    400: "SendGrid found the request invalid; the send stopped, no request was posted after this answer. "
+         "Please report this with the message above (check the list for malformed addresses or names)",
     401: "check SENDGRID_API_KEY: SendGrid does not accept that key",
     403: "the API key needs the Mail Send permission and the from address in newsletter.yaml must be "
          "a verified sender (SendGrid > Settings > Sender Authentication)",
     413: "the request is larger than SendGrid takes (30 MB): shorten the issue",
 }
+# Where SendGrid's 400 points at one recipient of the request: `personalizations.3.to`.
+_PERSONALIZATION = re.compile(r"\bpersonalizations\.(\d+)\b")
+NAMED_AT_MOST = 3
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                 continue
             rate_limited = 0
             if status < 500:
-                return Outcome("refused", status=status, attempts=attempts, error=refusal_message(response))
+                return Outcome("refused", status=status, attempts=attempts,
+                               error=refusal_message(response, batch))
             problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
         if attempts >= policy.attempts:
             return Outcome("failed", status=status, attempts=attempts,
@@ -169,7 +175,26 @@ def sendgrid_errors(body: bytes) -> str:
     return " ".join(shown.split())
 
 
-def refusal_message(response: Response) -> str:
+def refusal_message(response: Response, batch: PreparedBatch | None = None) -> str:
     """One line: the status, SendGrid's message, and what to do."""
     advice = _ADVICE.get(response.status, "see SendGrid's message")
+    refused = refused_addresses(response, batch) if batch is not None and response.status == 400 else []
+    if refused:
+        shown = ", ".join(refused[:NAMED_AT_MOST]) + (
+            f" (and {len(refused) - NAMED_AT_MOST} more)" if len(refused) > NAMED_AT_MOST else "")
+        advice = (f"SendGrid refused the recipient{'s' if len(refused) > 1 else ''} {shown}: fix or remove "
+                  f"{'them' if len(refused) > 1 else 'it'} in the list, then send again (the send stopped, "
+                  "no request was posted after this answer)")
     return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)}): {advice}"
+
+
+def refused_addresses(response: Response, batch: PreparedBatch) -> list[str]:
+    """The `to` addresses of the personalizations a 400 points at, in order."""
+    indexes = sorted({int(m[1]) for m in _PERSONALIZATION.finditer(response.body.decode("utf-8", "replace"))})
+    if not indexes:
+        return []
+    try:
+        personalizations = json.loads(batch.body)["personalizations"]
+        return [personalizations[i]["to"][0]["email"] for i in indexes if i < len(personalizations)]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []
