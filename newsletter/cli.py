@@ -476,6 +476,10 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         click.echo(f"  {label:<10} {count:>9,}" + (f"  ({note})" if note and count else ""))
     if report.requests == 0 and report.skipped and report.ok:
         click.echo(f"Everyone already has {report.issue}: nothing was sent.")
+    if report.invalid:
+        click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
+                   f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
+                   f"{report.list_name} and run `newsletter send {report.issue}` again.")
     if report.uncertain:
         click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
                    f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "

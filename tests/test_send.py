@@ -270,15 +270,18 @@ def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid:
 
 def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Path,
                                                                  sendgrid: SendGridDouble) -> None:
-    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out."""
+    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out,
+    and since not everyone got the issue, the exit status says so."""
     write_list(publication, [["One@Example.org", "One", "", "subscribed"],
                              ["one@example.org", "One again", "", "subscribed"],
                              ["not an address", "", "", "subscribed"],
                              ["two@example.org", "Two", "", "subscribed"]])
     result = newsletter("send", "issue-1", "--yes")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
+    assert ("Not everyone selected got it: 1 row is not an email address; fix it in list main "
+            "and run `newsletter send issue-1` again.") in result.output
 
 
 def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:

@@ -90,7 +90,8 @@ class SendReport:
     @property
     def ok(self) -> bool:
         """True when every recipient has the issue: the exit status is 0 only then."""
-        return not (self.failed or self.uncertain or self.remaining or self.stopped or self.interrupted)
+        return not (self.failed or self.uncertain or self.remaining or self.invalid or self.stopped
+                    or self.interrupted)
 
     @property
     def per_second(self) -> float:
