@@ -325,3 +325,20 @@ def test_proof_addresses_are_checked_before_anything_is_sent(publication: Path, 
     assert result.exit_code == 1
     assert result.stderr.startswith(said) and result.stderr.count("\n") == 1
     assert sendgrid.request_headers == []
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1", "http://127.0.0.1:99999", "http://127.0.0.1:port"])
+def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from click.testing import CliRunner
+
+    from newsletter import cli
+
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", url)
+    result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: NEWSLETTER_SENDGRID_URL {url!r} is not an http(s):// URL "
+                             "(with a port from 1 to 65535, if any)\n")
+    assert "Send it now?" not in result.output
+    assert not (publication / "build" / "issue-1" / "send.lock").exists()

@@ -158,7 +158,21 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")
     # The key is read (and missing keys refused) before anything is sent; a dry run needs none.
     api_key = None if options.dry_run else sendgrid_api_key()
-    return SendPlan(settings, issue, options, email, builder, path, api_key, retry or RetryPolicy())
+    # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
+    transport = _transport(settings, issue, options, api_key)
+    return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
+
+
+def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
+    """The one place that picks where bodies go."""
+    if options.dry_run:
+        from newsletter.sending.dryrun import DryRunTransport
+
+        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR)
+    from newsletter.sending.sendgrid import SendGridTransport
+
+    assert api_key is not None
+    return SendGridTransport(settings.sendgrid_url, api_key, settings.sendgrid.timeout)
 
 
 @dataclass
@@ -172,6 +186,7 @@ class SendPlan:
     builder: RequestBuilder
     list_file: Path
     _api_key: str | None = field(repr=False)
+    transport: Transport = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -206,7 +221,7 @@ class SendPlan:
                 known = ledger.states()
             else:
                 known, ledger = self._earlier_outcomes(), Ledger(None)
-            transport = self._transport()
+            transport = self.transport
             stop = threading.Event()
             try:
                 with _stop_on_ctrl_c(stop):
@@ -233,17 +248,6 @@ class SendPlan:
     def _records_sending(self) -> bool:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
         return not (self.options.dry_run or self.options.proof)
-
-    def _transport(self) -> Transport:
-        """The one place that picks where bodies go."""
-        if self.options.dry_run:
-            from newsletter.sending.dryrun import DryRunTransport
-
-            return DryRunTransport(self.folder / DRY_RUN_DIR)
-        from newsletter.sending.sendgrid import SendGridTransport
-
-        assert self._api_key is not None
-        return SendGridTransport(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
 
     def _earlier_outcomes(self) -> dict[str, str]:
         """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""

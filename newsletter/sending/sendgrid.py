@@ -24,13 +24,18 @@ class SendGridTransport:
 
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SendError(f"NEWSLETTER_SENDGRID_URL {base_url!r} is not an http(s):// URL")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            raise SendError(f"NEWSLETTER_SENDGRID_URL {base_url!r} is not an http(s):// URL "
+                            "(with a port from 1 to 65535, if any)")
         self._connection_class = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
         self._host = parts.hostname
-        self._port = parts.port
+        self._port = port
         self._path = parts.path.rstrip("/") + MAIL_SEND_PATH
         self._timeout = timeout
         self._key = api_key
