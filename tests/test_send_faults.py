@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.send_helpers import generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
-from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall, too_many_requests
+from tests.sendgrid_double import Accept, Drop, Respond, SendGridDouble, Stall, too_many_requests
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
 
@@ -39,7 +39,6 @@ def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble)
 @pytest.mark.parametrize("faults", [
     pytest.param([Respond(500), Respond(500)], id="500-twice"),
     pytest.param([Respond(503)], id="503"),
-    pytest.param([Drop()], id="dropped-connection"),
 ])
 def test_transient_failures_are_retried(publication: Path, sendgrid: SendGridDouble, faults: list) -> None:
     write_list(publication, generated(1500))
@@ -322,3 +321,28 @@ def test_a_recipient_sendgrid_refuses_is_named(publication: Path, sendgrid: Send
     assert ": SendGrid refused the recipient reader000002@example.org: fix or remove it in the list, " \
            "then send again" in result.stderr
     assert result.stderr.count("\n") == 1 and len(sendgrid.mail_requests) == 1
+
+
+def test_a_kept_alive_connection_dropped_without_an_answer_is_retried(publication: Path,
+                                                                      sendgrid: SendGridDouble) -> None:
+    """The second request, on the connection the first one used, dropped: the server never acted
+    on it (the keep-alive race), so it is posted again, on a new connection."""
+    write_list(publication, generated(1500))
+    sendgrid.script(Accept(), Drop())
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(sendgrid.mail_requests) == 3 and sendgrid.connections == 2
+    assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
+
+
+def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """A new connection closed after the whole body went out: SendGrid may have processed it,
+    so its recipients are uncertain, not posted again; the other requests go on."""
+    write_list(publication, generated(1500))
+    sendgrid.script(Drop())
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "uncertain      1,000  (no answer came)" in result.output
+    assert len(sendgrid.mail_requests) == 2
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}

@@ -4,6 +4,18 @@ http.client rather than the sendgrid package: it keeps connections alive between
 requests (the package opens one per request through urllib), takes the body as
 bytes already serialized, and tells a refused or reset connection apart from an
 answer that never came, which decides whether a request may be posted again.
+
+When may a request without an answer be posted again? Only when SendGrid cannot
+have acted on it:
+- the connection could not be made, or broke while the body was being written
+  (http.client raised from `request()`): SendGrid never had a whole request;
+- a *reused* keep-alive connection was closed (or reset) with no bytes back: the
+  server had closed that idle connection before our request reached it, the
+  well-known keep-alive race, so nothing read the request.
+A *fresh* connection closed or reset after the whole body went out is different:
+the server accepted the connection and had the whole request, and may have
+processed it before the connection died. Like a read timeout, that is uncertain:
+the recipients are not posted again without the user's say-so.
 """
 
 from __future__ import annotations
@@ -72,7 +84,8 @@ class SendGridTransport:
 
     def _exchange(self, conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
         where = f"{self._host}:{self._port or ''}".rstrip(":")
-        if conn.sock is None:
+        reused = conn.sock is not None
+        if not reused:
             try:
                 conn.connect()
             except OSError as exc:  # refused, unreachable, DNS, connect timeout: nothing was sent
@@ -93,9 +106,13 @@ class SendGridTransport:
         except TimeoutError:
             raise UncertainError(f"no answer from {where} within {self._timeout:g} s") from None
         except ConnectionError as exc:
-            # Closed before any answer: typically a kept-alive connection the server had
-            # already dropped, which it closes without reading the request.
-            raise RetryableError(f"{where} closed the connection without an answer ({type(exc).__name__})") from None
+            if reused:
+                # A kept-alive connection the server had already dropped: it never read the request.
+                raise RetryableError(f"{where} closed a kept-alive connection without an answer "
+                                     f"({type(exc).__name__})") from None
+            # A fresh connection that took the whole request: SendGrid may have acted on it.
+            raise UncertainError(f"{where} closed the connection after the request was sent, without an "
+                                 f"answer ({type(exc).__name__})") from None
         except (OSError, http.client.HTTPException) as exc:
             raise UncertainError(f"unreadable answer from {where}: {self._scrub(exc)}") from None
         return response
