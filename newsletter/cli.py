@@ -7,6 +7,7 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -396,8 +397,9 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
                    + (f", {audience.uncertain:,} uncertain (see --retry-uncertain)" if audience.uncertain else ""))
         if audience.to_send == 0:
-            click.echo(f"Everyone selected already has {issue}: nothing to send." if audience.already
-                       else "Nothing to send.")
+            click.echo(audience.nothing_selected or (
+                f"Everyone selected already has {issue}: nothing to send." if audience.already
+                else "Nothing to send."))
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             click.confirm("Send it now?", abort=True)
@@ -432,8 +434,6 @@ class _SendProgress:
         self.last_line = 0.0
 
     def __enter__(self) -> _SendProgress:
-        import time
-
         self.last_line = time.monotonic()
         if sys.stdout.isatty():
             from rich.progress import Progress
@@ -444,8 +444,6 @@ class _SendProgress:
         return self
 
     def __call__(self, report) -> None:  # noqa: ANN001
-        import time
-
         if self.bar is not None:
             self.bar.update(self.task, completed=report.done)
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
@@ -458,10 +456,16 @@ class _SendProgress:
 
 
 def _print_send_report(report) -> None:  # noqa: ANN001
-    what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
-    click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-               f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
-               f"request{'s' if report.requests != 1 else ''})")
+    if report.nothing_selected:
+        click.echo(report.nothing_selected)
+    if report.requests == 0:
+        click.echo(f"Nothing {'written' if report.dry_run else 'sent'}: {report.issue} "
+                   f"({report.elapsed:.1f} s)")
+    else:
+        what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
+                   f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
+                   f"request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("would send" if report.dry_run else "accepted", report.accepted,

@@ -342,3 +342,29 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
                              "(with a port from 1 to 65535, if any)\n")
     assert "Send it now?" not in result.output
     assert not (publication / "build" / "issue-1" / "send.lock").exists()
+
+
+def test_a_tag_matching_nobody_says_so(publication: Path, sendgrid: SendGridDouble) -> None:
+    result = newsletter("send", "issue-1", "--yes", "--tag", "nosuchtag")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to send: no subscribed address has tag nosuchtag in list main" in result.output
+    assert "Nothing sent: issue-1 (" in result.output and "0 requests" not in result.output
+    assert sendgrid.mail_requests == []
+
+
+def test_a_finished_send_reports_nothing_sent(publication: Path, sendgrid: SendGridDouble) -> None:
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.output.count("Nothing sent: issue-1 (") == 1 and "Sent issue-1" not in again.output
+
+
+def test_the_email_merge_field_is_the_address_sent_to(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`{{ subscriber.email }}` is filled with the address in `to`, not the row as typed (spaces)."""
+    (publication / "templates" / "email.txt").write_text(
+        (Path(__file__).resolve().parents[1] / "newsletter" / "templates" / "email.txt").read_text()
+        + "\nSent to {{ subscriber.email }}\n")
+    write_list(publication, [["  spaced@example.org ", "S", "", "subscribed"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    (personalization,) = sendgrid.accepted[0]["personalizations"]
+    assert personalization["to"] == [{"email": "spaced@example.org", "name": "S"}]
+    assert personalization["substitutions"]["[%text:email%]"] == "spaced@example.org"

@@ -75,10 +75,12 @@ class SendReport:
     pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
     invalid: int = 0
+    selected: int = 0      # subscribed rows of the list that match the tags
     requests: int = 0
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
+    nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
     interrupted: bool = False  # Ctrl-C: no new request was posted after it
     output: Path | None = None  # where a dry run wrote the bodies
 
@@ -123,6 +125,7 @@ class Audience:
     to_send: int
     already: int
     uncertain: int
+    nothing_selected: str = ""  # "Nothing to send: no subscribed address has tag T"
 
 
 def proof_addresses(given: Iterable[str]) -> dict[str, str]:
@@ -201,7 +204,7 @@ class SendPlan:
         """Stream the list once: how many would get the issue now, and how many already have."""
         report = SendReport(self.issue, self.subject, self.options.list_name)
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
-        return Audience(to_send, report.skipped, report.uncertain)
+        return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
     def run(self, progress: Progress | None = None) -> SendReport:
         """Send; returns the report, or raises `SendStopped` when SendGrid refused the send."""
@@ -233,6 +236,7 @@ class SendPlan:
             if lock is not None:
                 lock.release()
         report.elapsed = time.monotonic() - started
+        report.nothing_selected = self._nothing_selected(report)
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
         if report.interrupted:
@@ -248,6 +252,12 @@ class SendPlan:
     def _records_sending(self) -> bool:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
         return not (self.options.dry_run or self.options.proof)
+
+    def _nothing_selected(self, report: SendReport) -> str:
+        if not self.options.tags or self.options.proof or report.selected:
+            return ""
+        tags = " or ".join(self.options.tags)
+        return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
 
     def _earlier_outcomes(self) -> dict[str, str]:
         """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""
@@ -275,6 +285,7 @@ class SendPlan:
         for subscriber in iter_subscribers(self.list_file):
             if subscriber.status != "subscribed" or (tags and tags.isdisjoint(subscriber.tags)):
                 continue
+            report.selected += 1
             address = subscriber.email.strip()
             key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
