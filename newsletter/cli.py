@@ -408,6 +408,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             report = plan.run(progress)
     except SendInterrupted as interrupted:
         _print_send_report(interrupted.report)
+        if interrupted.report.stopped:
+            click.secho(f"error: {interrupted.report.stopped}", fg="red", err=True)
         click.echo(str(interrupted), err=True)
         sys.exit(130)
     except SendStopped as stopped:
