@@ -216,7 +216,7 @@ def test_ctrl_c_during_a_rate_limit_wait_stops_at_once(publication: Path, sendgr
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr
     assert stderr.decode().endswith("interrupted: run `newsletter send issue-1` again to send to the rest\n")
-    assert b"accepted           0" in stdout
+    assert b"Nothing sent: issue-1 (" in stdout and b"accepted           0" in stdout
     assert len(sendgrid.mail_requests) == 1
     assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
     again = newsletter("send", "issue-1", "--yes")

@@ -2,8 +2,9 @@
 
 429: wait until `X-RateLimit-Reset` (or `Retry-After`), never less than the backoff
 of that attempt (a reset already past, or `Retry-After: 0`, must not make it hammer
-SendGrid), and post again, within a limit on 429s in a row and one on the total wait. 5xx and connections that failed
-before any answer: exponential backoff with jitter, a bounded number of times.
+SendGrid), and post again, within a limit on 429s in a row and one on the total
+wait. 5xx and connections that failed before any answer: exponential backoff with
+jitter, a bounded number of times.
 No answer after the body went out: uncertain, never posted again here. Any other
 4xx: a definite refusal, with SendGrid's own words and what to do.
 """

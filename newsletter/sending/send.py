@@ -379,6 +379,7 @@ class SendPlan:
             report.note_uncertain(batch.keys)
         elif outcome.state == "unsent":
             ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
+            report.requests -= 1
             report.remaining += len(batch)
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
