@@ -7,6 +7,7 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -375,7 +376,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
       newsletter send issue-12 --list main --tag members
     """
     from newsletter.errors import SendError
-    from newsletter.sending.send import SendOptions, SendStopped, prepare_send
+    from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain)
@@ -395,14 +396,21 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
                    + (f", {audience.uncertain:,} uncertain (see --retry-uncertain)" if audience.uncertain else ""))
         if audience.to_send == 0:
-            click.echo(f"Everyone selected already has {issue}: nothing to send." if audience.already
-                       else "Nothing to send.")
+            click.echo(audience.nothing_selected or (
+                f"Everyone selected already has {issue}: nothing to send." if audience.already
+                else "Nothing to send."))
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             click.confirm("Send it now?", abort=True)
     try:
         with _SendProgress(total) as progress:
             report = plan.run(progress)
+    except SendInterrupted as interrupted:
+        _print_send_report(interrupted.report)
+        if interrupted.report.stopped:
+            click.secho(f"error: {interrupted.report.stopped}", fg="red", err=True)
+        click.echo(str(interrupted), err=True)
+        sys.exit(130)
     except SendStopped as stopped:
         _print_send_report(stopped.report)
         raise
@@ -427,8 +435,6 @@ class _SendProgress:
         self.last_line = 0.0
 
     def __enter__(self) -> _SendProgress:
-        import time
-
         self.last_line = time.monotonic()
         if sys.stdout.isatty():
             from rich.progress import Progress
@@ -439,8 +445,6 @@ class _SendProgress:
         return self
 
     def __call__(self, report) -> None:  # noqa: ANN001
-        import time
-
         if self.bar is not None:
             self.bar.update(self.task, completed=report.done)
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
@@ -453,22 +457,34 @@ class _SendProgress:
 
 
 def _print_send_report(report) -> None:  # noqa: ANN001
-    what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
-    click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-               f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
-               f"request{'s' if report.requests != 1 else ''})")
+    if report.nothing_selected:
+        click.echo(report.nothing_selected)
+    if report.requests == 0:
+        click.echo(f"Nothing {'written' if report.dry_run else 'sent'}: {report.issue} "
+                   f"({report.elapsed:.1f} s)")
+    else:
+        what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
+                   f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
+                   f"request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
-    rows = [("accepted", report.accepted, ""), ("skipped", report.skipped, "already sent"),
+    rows = [("would send" if report.dry_run else "accepted", report.accepted,
+             "written, not sent" if report.dry_run else ""), ("skipped", report.skipped, "already sent"),
             ("failed", report.failed, ""), ("uncertain", report.uncertain, "no answer came")]
     rows += [(label, count, note) for label, count, note in (
         ("not sent", report.remaining, "the send stopped; run it again"),
+        ("pending", report.pending, "in a request of the send running now"),
         ("duplicates", report.duplicates, "same address twice in the list"),
         ("invalid", report.invalid, "not an email address; fix the list")) if count]
     for label, count, note in rows:
         click.echo(f"  {label:<10} {count:>9,}" + (f"  ({note})" if note and count else ""))
     if report.requests == 0 and report.skipped and report.ok:
         click.echo(f"Everyone already has {report.issue}: nothing was sent.")
+    if report.invalid:
+        click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
+                   f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
+                   f"{report.list_name} and run `newsletter send {report.issue}` again.")
     if report.uncertain:
         click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
                    f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "
@@ -503,14 +519,17 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
 
     settings = _settings()
     counts = issue_status(settings, issue)
+    uncertain = uncertain_recipients(settings, issue) if list_uncertain else []
     if as_json:
-        click.echo(json.dumps(counts.as_dict()))
-    else:
-        for label, count in counts.as_dict().items():
-            click.echo(f"{label:<10} {count:>9,}")
-    if list_uncertain:
-        for address in uncertain_recipients(settings, issue):
-            click.echo(address)
+        shown: dict[str, Any] = dict(counts.as_dict())
+        if list_uncertain:
+            shown["uncertain_recipients"] = uncertain
+        click.echo(json.dumps(shown))
+        return
+    for label, count in counts.as_dict().items():
+        click.echo(f"{label:<10} {count:>9,}")
+    for address in uncertain:
+        click.echo(address)
 
 
 def main() -> None:

@@ -206,11 +206,26 @@ API_KEY_VARIABLE = "SENDGRID_API_KEY"
 
 
 def sendgrid_api_key() -> str:
-    """The SendGrid API key, from the environment only: never from a file, never shown."""
-    key = os.environ.get(API_KEY_VARIABLE, "").strip()
-    if not key:
+    """The SendGrid API key, from the environment only: never from a file, never shown.
+
+    A key is printable ASCII without spaces; anything else (a line break pasted with
+    it, a non-ASCII look-alike) is refused here, in words that never repeat the key.
+    """
+    raw = os.environ.get(API_KEY_VARIABLE)
+    if raw is None:
         raise ConfigError(
             f"{API_KEY_VARIABLE} is not set: export it with an API key that can send mail "
             "(SendGrid > Settings > API Keys); it is read from the environment only"
+        )
+    key = raw.strip()
+    if not key:
+        raise ConfigError(
+            f"{API_KEY_VARIABLE} is empty: export it with an API key that can send mail "
+            "(SendGrid > Settings > API Keys)"
+        )
+    if not all("!" <= char <= "~" for char in key):
+        raise ConfigError(
+            f"{API_KEY_VARIABLE} holds a character no API key has (a space, line break, control or "
+            "non-ASCII character): copy the key again from SendGrid and export it"
         )
     return key

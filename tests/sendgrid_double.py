@@ -54,6 +54,11 @@ def too_many_requests(reset_in: float = 1.0) -> Respond:
 
 
 @dataclass
+class Accept:
+    """Handle the request as if nothing were scripted (to script a fault for a later one)."""
+
+
+@dataclass
 class Drop:
     """Read the request, then close the connection without an answer."""
 
@@ -87,7 +92,7 @@ class SendGridDouble:
             self._validator = jsonschema.Draft202012Validator(schema)
         self.schema_checked = self._validator is not None
         self.lock = threading.Lock()
-        self.script_queue: deque[Respond | Drop | Stall] = deque()
+        self.script_queue: deque[Respond | Accept | Drop | Stall] = deque()
         self.mail_requests: list[dict[str, Any]] = []   # every mail/send body received
         self.accepted: list[dict[str, Any]] = []        # bodies answered 202
         self.rejections: list[list[str]] = []           # validation errors of rejected bodies
@@ -96,7 +101,7 @@ class SendGridDouble:
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
         self.suppression_requests: list[str] = []  # path and query of every suppression GET
-        self.suppression_script: deque[Respond | Drop | Stall] = deque()
+        self.suppression_script: deque[Respond | Accept | Drop | Stall] = deque()
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
@@ -130,12 +135,12 @@ class SendGridDouble:
         self.stop()
 
     # -- scripting and inspection
-    def script(self, *answers: Respond | Drop | Stall) -> None:
+    def script(self, *answers: Respond | Accept | Drop | Stall) -> None:
         """Queue answers for the next mail/send requests, one each, in order."""
         with self.lock:
             self.script_queue.extend(answers)
 
-    def script_suppressions(self, *answers: Respond | Drop | Stall) -> None:
+    def script_suppressions(self, *answers: Respond | Accept | Drop | Stall) -> None:
         """Queue answers for the next suppression GETs (any list), one each, in order."""
         with self.lock:
             self.suppression_script.extend(answers)
@@ -264,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _answered_as_scripted(self, answer: Respond | Drop | Stall | None) -> bool:
+    def _answered_as_scripted(self, answer: Respond | Accept | Drop | Stall | None) -> bool:
         """Carry out a scripted drop or response; False when the request goes on."""
         if isinstance(answer, Drop):
             self.close_connection = True

@@ -117,13 +117,64 @@ def test_refuses_to_send_without_terminal_or_yes(publication: Path, sendgrid: Se
     assert sendgrid.mail_requests == []
 
 
+@pytest.mark.parametrize(("value", "said"), [
+    pytest.param(None, "is not set", id="unset"),
+    pytest.param(" \t", "is empty", id="all-whitespace"),
+])
 def test_missing_api_key_is_one_line_before_sending(publication: Path, sendgrid: SendGridDouble,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SENDGRID_API_KEY", " ")
+                                                    monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                                    said: str) -> None:
+    if value is None:
+        monkeypatch.delenv("SENDGRID_API_KEY")
+    else:
+        monkeypatch.setenv("SENDGRID_API_KEY", value)
     result = newsletter("send", "issue-1", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: SENDGRID_API_KEY is not set") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: SENDGRID_API_KEY {said}") and result.stderr.count("\n") == 1
     assert sendgrid.mail_requests == []
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda key: key[:8] + "\n" + key[8:], id="newline"),
+    pytest.param(lambda key: key[:8] + "\x01" + key[8:], id="control"),
+    pytest.param(lambda key: key[:8] + "\u0455" + key[8:], id="non-ascii"),
+    pytest.param(lambda key: key[:8] + " " + key[8:], id="space-inside"),
+])
+def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, damage) -> None:  # noqa: ANN001
+    """One line that does not echo the key; nothing posted, nothing left in the ledger."""
+    key = damage(sendgrid.api_key)
+    monkeypatch.setenv("SENDGRID_API_KEY", key)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: SENDGRID_API_KEY holds a character no API key has")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output + result.stderr
+    for part in (key, sendgrid.api_key[:8], sendgrid.api_key[8:]):
+        assert part not in result.output + result.stderr
+    assert sendgrid.request_headers == []
+    assert newsletter("status", "issue-1", "--json").stdout.strip() == (
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+
+
+def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a bad header get past the key check, the worker's error is one line without the key,
+    and the batch (never posted) is neither pending nor uncertain: the next run sends it."""
+    from newsletter.sending import send as send_module
+
+    real_key = send_module.sendgrid_api_key
+    monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")
+    write_list(publication, generated(1500))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: could not make the request to 127.0.0.1")
+    assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
+    assert sendgrid.request_headers == []
+    assert json.loads(newsletter("status", "issue-1", "--json").stdout) == {
+        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+    monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert len(sendgrid.accepted_recipients()) == 1500
 
 
 def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgrid_schema: None,
@@ -139,7 +190,7 @@ def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgr
     bodies = [json.loads(f.read_bytes()) for f in files]
     assert [checker.check_mail_body(b) for b in bodies] == [[], []]
     assert sum(len(b["personalizations"]) for b in bodies) == 1500
-    assert "accepted       1,500" in result.output
+    assert "would send     1,500  (written, not sent)" in result.output
     # A dry run is not a send: the real one still has everyone to send to.
     assert not (publication / "build" / "issue-1" / "ledger.sqlite").exists()
 
@@ -219,15 +270,18 @@ def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid:
 
 def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Path,
                                                                  sendgrid: SendGridDouble) -> None:
-    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out."""
+    """The same address twice (any case) is sent once; an address SendGrid would refuse is left out,
+    and since not everyone got the issue, the exit status says so."""
     write_list(publication, [["One@Example.org", "One", "", "subscribed"],
                              ["one@example.org", "One again", "", "subscribed"],
                              ["not an address", "", "", "subscribed"],
                              ["two@example.org", "Two", "", "subscribed"]])
     result = newsletter("send", "issue-1", "--yes")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
+    assert ("Not everyone selected got it: 1 row is not an email address; fix it in list main "
+            "and run `newsletter send issue-1` again.") in result.output
 
 
 def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -256,3 +310,61 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
     assert values["unsubscribe_url"].endswith("?email=zo%C3%AB%2Bx@example.org")
     assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    pytest.param(["me@example.net", "not an address"], "error: --to 'not an address' is not an email address",
+                 id="not-an-address"),
+    pytest.param(["a;b@example.net"], "error: --to 'a;b@example.net' is not an email address", id="semicolon"),
+    pytest.param(["Me@Example.net", "me@example.net"],
+                 "error: --to Me@Example.net and --to me@example.net are the same address", id="same-twice"),
+])
+def test_proof_addresses_are_checked_before_anything_is_sent(publication: Path, sendgrid: SendGridDouble,
+                                                              given: list[str], said: str) -> None:
+    result = newsletter("send", "issue-1", "--yes", *[arg for address in given for arg in ("--to", address)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(said) and result.stderr.count("\n") == 1
+    assert sendgrid.request_headers == []
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1", "http://127.0.0.1:99999", "http://127.0.0.1:port"])
+def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from click.testing import CliRunner
+
+    from newsletter import cli
+
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", url)
+    result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: NEWSLETTER_SENDGRID_URL {url!r} is not an http(s):// URL "
+                             "(with a port from 1 to 65535, if any)\n")
+    assert "Send it now?" not in result.output
+    assert not (publication / "build" / "issue-1" / "send.lock").exists()
+
+
+def test_a_tag_matching_nobody_says_so(publication: Path, sendgrid: SendGridDouble) -> None:
+    result = newsletter("send", "issue-1", "--yes", "--tag", "nosuchtag")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to send: no subscribed address has tag nosuchtag in list main" in result.output
+    assert "Nothing sent: issue-1 (" in result.output and "0 requests" not in result.output
+    assert sendgrid.mail_requests == []
+
+
+def test_a_finished_send_reports_nothing_sent(publication: Path, sendgrid: SendGridDouble) -> None:
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.output.count("Nothing sent: issue-1 (") == 1 and "Sent issue-1" not in again.output
+
+
+def test_the_email_merge_field_is_the_address_sent_to(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`{{ subscriber.email }}` is filled with the address in `to`, not the row as typed (spaces)."""
+    (publication / "templates" / "email.txt").write_text(
+        (Path(__file__).resolve().parents[1] / "newsletter" / "templates" / "email.txt").read_text()
+        + "\nSent to {{ subscriber.email }}\n")
+    write_list(publication, [["  spaced@example.org ", "S", "", "subscribed"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    (personalization,) = sendgrid.accepted[0]["personalizations"]
+    assert personalization["to"] == [{"email": "spaced@example.org", "name": "S"}]
+    assert personalization["substitutions"]["[%text:email%]"] == "spaced@example.org"

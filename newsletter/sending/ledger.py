@@ -6,8 +6,10 @@ marks it `accepted` with its X-Message-Id. A recipient's state is the state of t
 last batch that holds it: a recipient of a failed or uncertain request that is
 posted again appears in a later batch. The recipients of a batch are one text
 column (one address a line), so recording 1,000 of them is one row, not 1,000
-index updates. A `sending` batch found by a later run belongs to a process that
-died with it in flight: it becomes `uncertain`.
+index updates. A `sending` batch found by whoever holds the issue's `SendLock` (a
+send, or a `status` or dry run while no send runs) belongs to a process that died
+with it in flight: `recover()` makes it `uncertain`, the one place that does. While
+a send holds the lock, its `sending` batches are pending.
 
 `synchronous=FULL`: each commit is on disk before the next request goes out, so not
 even a power loss can lose a batch that was posted. It costs two fsyncs per request
@@ -113,15 +115,16 @@ class Ledger:
                 "UPDATE batches SET state = ?, message_id = ?, status = ?, error = ?, updated = ? "
                 "WHERE id = ?", (state, message_id or None, status, error or None, time.time(), batch))
 
-    def counts(self, *, in_flight_is_uncertain: bool = False) -> LedgerCounts:
-        """Recipients by state; with no send running, in-flight batches are uncertain."""
+    def forget(self, batch: int) -> None:
+        """Remove a batch that was recorded but never posted: its recipients are as they were."""
+        with self._db:
+            self._db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+
+    def counts(self) -> LedgerCounts:
+        """Recipients by state; `pending` are in a batch still marked in flight."""
         by_state = Counter(self.states().values())
-        pending = by_state.get(SENDING, 0)
-        uncertain = by_state.get(UNCERTAIN, 0)
-        if in_flight_is_uncertain:
-            pending, uncertain = 0, uncertain + pending
-        return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=pending,
-                            failed=by_state.get(FAILED, 0), uncertain=uncertain)
+        return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=by_state.get(SENDING, 0),
+                            failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0))
 
 
 class SendLock:

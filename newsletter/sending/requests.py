@@ -100,6 +100,7 @@ class RequestBuilder:
         for a million subscribers.
         """
         values = subscriber.fields()
+        values["email"] = email  # the address as sent in `to`, not the row as typed
         name = display_name(values.get("first_name", ""), values.get("last_name", ""))
         to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
         headers = substitutions = ""

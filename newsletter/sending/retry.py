@@ -1,8 +1,10 @@
 """Posting one batch until SendGrid gives a definite answer, within bounds.
 
-429: wait until `X-RateLimit-Reset` (or back off) and post again, without a limit
-on attempts but with one on the total wait. 5xx and connections that failed
-before any answer: exponential backoff with jitter, a bounded number of times.
+429: wait until `X-RateLimit-Reset` (or `Retry-After`), never less than the backoff
+of that attempt (a reset already past, or `Retry-After: 0`, must not make it hammer
+SendGrid), and post again, within a limit on 429s in a row and one on the total
+wait. 5xx and connections that failed before any answer: exponential backoff with
+jitter, a bounded number of times.
 No answer after the body went out: uncertain, never posted again here. Any other
 4xx: a definite refusal, with SendGrid's own words and what to do.
 """
@@ -11,24 +13,33 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from newsletter.sending.transport import PreparedBatch, Response, RetryableError, Transport, UncertainError
+from newsletter.sending.transport import (
+    NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
+)
 
-State = Literal["accepted", "failed", "uncertain", "refused"]
+# unsent: nothing of this batch reached SendGrid in a way it could act on (the ledger forgets it).
+State = Literal["accepted", "failed", "uncertain", "refused", "unsent"]
 
-# What a person can do about each refusal.
+# What a person can do about each refusal. With --concurrency, requests posted before the
+# refusal came back still get their answer; none is posted after it.
 _ADVICE = {
-    400: "SendGrid found the request invalid; nothing after it was sent. Please report this with "
-         "the message above (check the list for malformed addresses or names)",
+    400: "SendGrid found the request invalid; the send stopped, no request was posted after this answer. "
+         "Please report this with the message above (check the list for malformed addresses or names)",
     401: "check SENDGRID_API_KEY: SendGrid does not accept that key",
     403: "the API key needs the Mail Send permission and the from address in newsletter.yaml must be "
          "a verified sender (SendGrid > Settings > Sender Authentication)",
     413: "the request is larger than SendGrid takes (30 MB): shorten the issue",
 }
+# Where SendGrid's 400 points at one recipient of the request: `personalizations.3.to`.
+_PERSONALIZATION = re.compile(r"\bpersonalizations\.(\d+)\b")
+NAMED_AT_MOST = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class RetryPolicy:
     backoff: float = 1.0           # seconds before the second attempt; doubles each time
     max_backoff: float = 60.0
     max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
+    max_rate_limited: int = 30           # 429s in a row one batch may get before the send stops
     # One wait on a 429 at most; guards against a reset far off (or a skewed clock).
     max_reset_wait: float = 120.0
 
@@ -58,14 +70,40 @@ class Outcome:
     status: int | None = None
     error: str = ""
     attempts: int = 1
+    fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
+
+
+# Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
+Wait = Callable[[float], bool]
+
+STOPPED = "stopped before it was posted"
 
 
 def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
-                      sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Post `batch` until it is accepted, refused, uncertain, or the retries run out."""
+                      wait: Wait | None = None) -> Outcome:
+    """Post `batch` until it is accepted, refused, uncertain, or the retries run out.
+
+    `wait` is how it waits between attempts; once it says the send is being stopped
+    (Ctrl-C), no further post is made and the batch comes back unsent.
+
+    Never raises: a worker hands back an outcome, never a traceback. An unexpected
+    error stops the send; it leaves the batch uncertain only when it came out of a
+    post (which may have gone out), and unsent otherwise.
+    """
+    try:
+        return _post_until_answered(transport, batch, policy, wait or threading.Event().wait)
+    except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this batch is in doubt
+        return Outcome("unsent", error=f"unexpected error while sending: {describe(exc)}", fatal=True)
+
+
+def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
+                         wait: Wait) -> Outcome:
     attempts = 0
+    rate_limited = 0  # 429s in a row
     rate_limit_waited = 0.0
     while True:
+        if wait(0):
+            return Outcome("unsent", error=STOPPED, attempts=attempts)
         attempts += 1
         try:
             response = transport.post(batch)
@@ -73,30 +111,41 @@ def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryP
             return Outcome("uncertain", error=str(exc), attempts=attempts)
         except RetryableError as exc:
             problem, status = str(exc), None
+        except NotPostedError as exc:
+            return Outcome("unsent", error=str(exc), attempts=attempts, fatal=True)
+        except Exception as exc:  # noqa: BLE001 - the body may have gone out: uncertain, and stop
+            return Outcome("uncertain", error=f"unexpected error while posting: {describe(exc)}",
+                           attempts=attempts, fatal=True)
         else:
             status = response.status
             if status in (200, 202):
                 return Outcome("accepted", message_id=response.message_id, status=status, attempts=attempts)
             if status == 429:
-                wait = _rate_limit_wait(response, policy, attempts)
-                if rate_limit_waited + wait > policy.max_rate_limit_wait:
+                rate_limited += 1
+                seconds = max(_rate_limit_wait(response, policy), policy.delay(rate_limited))
+                if rate_limited >= policy.max_rate_limited or rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
-                        f"SendGrid kept answering 429 (too many requests) for "
-                        f"{rate_limit_waited:.0f} s; try again later"))
-                rate_limit_waited += wait
+                        f"SendGrid answered 429 (too many requests) {rate_limited} times in a row "
+                        f"over {rate_limit_waited:.0f} s; try again later"))
+                rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
-                sleep(wait)
+                if wait(seconds):
+                    return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue
+            rate_limited = 0
             if status < 500:
-                return Outcome("refused", status=status, attempts=attempts, error=refusal_message(response))
+                return Outcome("refused", status=status, attempts=attempts,
+                               error=refusal_message(response, batch))
             problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
         if attempts >= policy.attempts:
             return Outcome("failed", status=status, attempts=attempts,
                            error=f"{problem} (gave up after {attempts} attempts)")
-        sleep(policy.delay(attempts))
+        if wait(policy.delay(attempts)):
+            return Outcome("unsent", error=STOPPED, attempts=attempts)
 
 
-def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> float:
+def _rate_limit_wait(response: Response, policy: RetryPolicy) -> float:
+    """Seconds until the limit resets, as SendGrid says (0 when it does not say)."""
     headers = {k.lower(): v for k, v in response.headers.items()}
     try:
         reset = float(headers["x-ratelimit-reset"])  # unix seconds
@@ -106,7 +155,13 @@ def _rate_limit_wait(response: Response, policy: RetryPolicy, attempt: int) -> f
     try:
         return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
     except (KeyError, ValueError):
-        return policy.delay(attempt)
+        return 0.0
+
+
+def describe(exc: BaseException) -> str:
+    """An exception on one short line: its type and message."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sendgrid_errors(body: bytes) -> str:
@@ -121,7 +176,26 @@ def sendgrid_errors(body: bytes) -> str:
     return " ".join(shown.split())
 
 
-def refusal_message(response: Response) -> str:
+def refusal_message(response: Response, batch: PreparedBatch | None = None) -> str:
     """One line: the status, SendGrid's message, and what to do."""
     advice = _ADVICE.get(response.status, "see SendGrid's message")
+    refused = refused_addresses(response, batch) if batch is not None and response.status == 400 else []
+    if refused:
+        shown = ", ".join(refused[:NAMED_AT_MOST]) + (
+            f" (and {len(refused) - NAMED_AT_MOST} more)" if len(refused) > NAMED_AT_MOST else "")
+        advice = (f"SendGrid refused the recipient{'s' if len(refused) > 1 else ''} {shown}: fix or remove "
+                  f"{'them' if len(refused) > 1 else 'it'} in the list, then send again (the send stopped, "
+                  "no request was posted after this answer)")
     return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)}): {advice}"
+
+
+def refused_addresses(response: Response, batch: PreparedBatch) -> list[str]:
+    """The `to` addresses of the personalizations a 400 points at, in order."""
+    indexes = sorted({int(m[1]) for m in _PERSONALIZATION.finditer(response.body.decode("utf-8", "replace"))})
+    if not indexes:
+        return []
+    try:
+        personalizations = json.loads(batch.body)["personalizations"]
+        return [personalizations[i]["to"][0]["email"] for i in indexes if i < len(personalizations)]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []

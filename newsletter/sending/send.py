@@ -9,9 +9,12 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,12 +72,16 @@ class SendReport:
     failed: int = 0
     uncertain: int = 0     # this run's and earlier runs' (not posted again)
     remaining: int = 0     # not posted because the send stopped
+    pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
     invalid: int = 0
+    selected: int = 0      # subscribed rows of the list that match the tags
     requests: int = 0
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
+    nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
+    interrupted: bool = False  # Ctrl-C: no new request was posted after it
     output: Path | None = None  # where a dry run wrote the bodies
 
     @property
@@ -85,7 +92,8 @@ class SendReport:
     @property
     def ok(self) -> bool:
         """True when every recipient has the issue: the exit status is 0 only then."""
-        return not (self.failed or self.uncertain or self.remaining or self.stopped)
+        return not (self.failed or self.uncertain or self.remaining or self.invalid or self.stopped
+                    or self.interrupted)
 
     @property
     def per_second(self) -> float:
@@ -106,6 +114,10 @@ class SendStopped(SendError):
         self.report = report
 
 
+class SendInterrupted(SendStopped):
+    """Ctrl-C: the requests in flight got their answer, no new one was posted."""
+
+
 @dataclass(frozen=True)
 class Audience:
     """Who the plan would send to now: counted by `SendPlan.count`, for the confirmation."""
@@ -113,6 +125,21 @@ class Audience:
     to_send: int
     already: int
     uncertain: int
+    nothing_selected: str = ""  # "Nothing to send: no subscribed address has tag T"
+
+
+def proof_addresses(given: Iterable[str]) -> dict[str, str]:
+    """The `--to` addresses by ledger key, checked by the rule list rows are held to."""
+    addresses: dict[str, str] = {}
+    for text in given:
+        address = text.strip()
+        if not _ADDRESS.fullmatch(address):
+            raise SendError(f"--to {text!r} is not an email address; nothing was sent")
+        key = address.lower()
+        if key in addresses:
+            raise SendError(f"--to {addresses[key]} and --to {address} are the same address: give it once")
+        addresses[key] = address
+    return addresses
 
 
 def ledger_path(settings: Settings, issue: str) -> Path:
@@ -124,6 +151,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     """Render and check `issue` once, and refuse early whatever would stop the send."""
     if options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
+    proof_addresses(options.proof_to)
     email, report = render_and_check(settings, issue)
     if not report.ok:
         raise CheckFailed(report)
@@ -133,7 +161,21 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")
     # The key is read (and missing keys refused) before anything is sent; a dry run needs none.
     api_key = None if options.dry_run else sendgrid_api_key()
-    return SendPlan(settings, issue, options, email, builder, path, api_key, retry or RetryPolicy())
+    # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
+    transport = _transport(settings, issue, options, api_key)
+    return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
+
+
+def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
+    """The one place that picks where bodies go."""
+    if options.dry_run:
+        from newsletter.sending.dryrun import DryRunTransport
+
+        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR)
+    from newsletter.sending.sendgrid import SendGridTransport
+
+    assert api_key is not None
+    return SendGridTransport(settings.sendgrid_url, api_key, settings.sendgrid.timeout)
 
 
 @dataclass
@@ -147,6 +189,7 @@ class SendPlan:
     builder: RequestBuilder
     list_file: Path
     _api_key: str | None = field(repr=False)
+    transport: Transport = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -161,7 +204,7 @@ class SendPlan:
         """Stream the list once: how many would get the issue now, and how many already have."""
         report = SendReport(self.issue, self.subject, self.options.list_name)
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
-        return Audience(to_send, report.skipped, report.uncertain)
+        return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
     def run(self, progress: Progress | None = None) -> SendReport:
         """Send; returns the report, or raises `SendStopped` when SendGrid refused the send."""
@@ -173,11 +216,19 @@ class SendPlan:
             lock = SendLock(self.folder / LOCK_FILE)
             lock.acquire(self.issue)
         try:
-            known = self._earlier_outcomes(recover=self._records_sending)
-            ledger = Ledger(ledger_path(self.settings, self.issue) if self._records_sending else None)
-            transport = self._transport()
+            if self._records_sending:
+                # One ledger for the whole send; with the lock held, whatever is still in
+                # flight belongs to a dead process and becomes uncertain.
+                ledger = Ledger(ledger_path(self.settings, self.issue))
+                ledger.recover()
+                known = ledger.states()
+            else:
+                known, ledger = self._earlier_outcomes(), Ledger(None)
+            transport = self.transport
+            stop = threading.Event()
             try:
-                self._run(ledger, transport, self._recipients(known, report), report, progress)
+                with _stop_on_ctrl_c(stop):
+                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
                 transport.close()
                 ledger.close()
@@ -185,8 +236,12 @@ class SendPlan:
             if lock is not None:
                 lock.release()
         report.elapsed = time.monotonic() - started
+        report.nothing_selected = self._nothing_selected(report)
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
+        if report.interrupted:
+            raise SendInterrupted(f"interrupted: run `newsletter send {self.issue}` again to send to the rest",
+                                  report)
         if report.stopped:
             raise SendStopped(report.stopped, report)
         return report
@@ -198,30 +253,20 @@ class SendPlan:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
         return not (self.options.dry_run or self.options.proof)
 
-    def _transport(self) -> Transport:
-        """The one place that picks where bodies go."""
-        if self.options.dry_run:
-            from newsletter.sending.dryrun import DryRunTransport
+    def _nothing_selected(self, report: SendReport) -> str:
+        if not self.options.tags or self.options.proof or report.selected:
+            return ""
+        tags = " or ".join(self.options.tags)
+        return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
 
-            return DryRunTransport(self.folder / DRY_RUN_DIR)
-        from newsletter.sending.sendgrid import SendGridTransport
-
-        assert self._api_key is not None
-        return SendGridTransport(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
-
-    def _earlier_outcomes(self, *, recover: bool = False) -> dict[str, str]:
-        """Each recipient of earlier runs, with the state the ledger gives them.
-
-        `recover` only with the send lock held: then whatever is in flight belongs to a
-        dead process and becomes uncertain (left alone, it counts as uncertain anyway).
-        """
-        path = ledger_path(self.settings, self.issue)
-        if self.options.proof or not path.is_file():
+    def _earlier_outcomes(self) -> dict[str, str]:
+        """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""
+        if self.options.proof:
             return {}
-        ledger = Ledger(path)
+        ledger = open_ledger(self.settings, self.issue)
+        if ledger is None:
+            return {}
         try:
-            if recover:
-                ledger.recover()
             return ledger.states()
         finally:
             ledger.close()
@@ -240,23 +285,27 @@ class SendPlan:
         for subscriber in iter_subscribers(self.list_file):
             if subscriber.status != "subscribed" or (tags and tags.isdisjoint(subscriber.tags)):
                 continue
+            report.selected += 1
             address = subscriber.email.strip()
             key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
+            if state == _TAKEN:
+                report.duplicates += 1
+                continue
+            known[key] = _TAKEN  # seen: a second row of this address counts as a duplicate only
             if state == ACCEPTED:
                 report.skipped += 1
-            elif state in (UNCERTAIN, SENDING) and skip_uncertain:
+            elif state == SENDING:  # in a request of the send running now (see open_ledger)
+                report.pending += 1
+            elif state == UNCERTAIN and skip_uncertain:
                 report.note_uncertain((key,))
-            elif state == _TAKEN:
-                report.duplicates += 1
             elif not _ADDRESS.fullmatch(address):
                 report.invalid += 1
             else:
-                known[key] = _TAKEN
                 yield key, address, subscriber
 
     def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
-        wanted = {address.strip().lower(): address.strip() for address in self.options.proof_to}
+        wanted = proof_addresses(self.options.proof_to)
         found: dict[str, Subscriber] = {}
         for subscriber in iter_subscribers(self.list_file):
             key = subscriber.email.strip().lower()
@@ -281,8 +330,12 @@ class SendPlan:
             yield PreparedBatch(number + 1, keys, builder.body(personalizations))
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[tuple[str, str, Subscriber]],
-             report: SendReport, progress: Progress | None) -> None:
-        """Post every batch, at most `concurrency` in flight; only this thread writes the ledger."""
+             report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
+        """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
+
+        Once `stop` is set (Ctrl-C), no new request is posted, waits for a retry end at
+        once, and the requests already in flight get their answer recorded.
+        """
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
 
         def settle(done: Iterable[Future[Outcome]]) -> None:
@@ -298,62 +351,114 @@ class SendPlan:
                 for batch in self._batches(recipients):
                     while len(in_flight) >= self.options.concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
-                    if report.stopped:
+                    if report.stopped or stop.is_set():
                         report.remaining += len(batch)
                         break
                     batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
                     report.requests += 1
-                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry)] = (batch_id, batch)
+                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
+                        batch_id, batch)
                 settle(wait(in_flight)[0])
             except KeyboardInterrupt:
-                # Let the requests in flight finish (each has a timeout) so the ledger
-                # knows their outcome, rather than leaving them uncertain.
+                # A second Ctrl-C (or one outside the handler): still record what is in flight.
+                stop.set()
                 settle(wait(in_flight)[0])
                 raise
-        if report.stopped:
+        report.interrupted = stop.is_set()
+        if report.stopped and not report.interrupted:
             report.remaining += sum(1 for _ in recipients)
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
+        error = self._scrub(outcome.error)
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
             report.accepted += len(batch)
         elif outcome.state == "uncertain":
-            ledger.settle(batch_id, UNCERTAIN, error=outcome.error)
+            ledger.settle(batch_id, UNCERTAIN, error=error)
             report.note_uncertain(batch.keys)
+        elif outcome.state == "unsent":
+            ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
+            report.requests -= 1
+            report.remaining += len(batch)
         else:
-            ledger.settle(batch_id, FAILED, status=outcome.status, error=outcome.error)
+            ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
             report.failed += len(batch)
-            advice = "" if outcome.state == "refused" else (
-                f"; nothing more was sent: run `newsletter send {self.issue}` again later for the rest")
-            report.stopped = report.stopped or outcome.error + advice
+            if outcome.state != "refused":
+                error += (f"; no new request was posted after it: run `newsletter send {self.issue}` "
+                          "again later for the rest")
+        if (outcome.fatal or outcome.state in ("failed", "refused")) and not report.stopped:
+            report.stopped = error
+
+    def _scrub(self, text: str) -> str:
+        """An error line without the API key, whatever a library put in it."""
+        key = self._api_key
+        if key:
+            for form in (key, repr(key)[1:-1]):
+                text = text.replace(form, "***")
+        return text
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """While sending, the first Ctrl-C sets `stop` (a second one interrupts as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed outside Python
+        previous = signal.default_int_handler
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def open_ledger(settings: Settings, issue: str) -> Ledger | None:
+    """The issue's ledger for reading, or None when it was never sent.
+
+    When no send holds the issue's lock, a batch still in flight was left by a dead
+    process: it is made uncertain here (under the lock). Otherwise it is pending.
+    """
+    path = ledger_path(settings, issue)
+    if not path.is_file():
+        return None
+    lock = SendLock(path.parent / LOCK_FILE)
+    idle = lock.try_acquire()
+    try:
+        ledger = Ledger(path)
+        if idle:
+            ledger.recover()
+    finally:
+        lock.release()
+    return ledger
 
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:
     """The ledger's counts for `issue`; zeros when it was never sent."""
     if not (settings.issues_dir / issue).is_dir():
         raise SendError(f"{where(settings.issues_dir / issue)}: no such issue")
-    path = ledger_path(settings, issue)
-    if not path.is_file():
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
         return LedgerCounts()
-    lock = SendLock(path.parent / LOCK_FILE)
-    # With no send running, a batch still in flight was left by a dead process: uncertain.
-    idle = lock.try_acquire()
-    lock.release()
-    ledger = Ledger(path)
     try:
-        return ledger.counts(in_flight_is_uncertain=idle)
+        return ledger.counts()
     finally:
         ledger.close()
 
 
 def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
-    """Every recipient of `issue` whose request got no answer, sorted."""
-    path = ledger_path(settings, issue)
-    if not path.is_file():
+    """Every recipient of `issue` whose request got no answer, sorted (in flight now: not listed)."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
         return []
-    ledger = Ledger(path)
     try:
-        return sorted(ledger.keys_in(UNCERTAIN, SENDING))
+        return sorted(ledger.keys_in(UNCERTAIN))
     finally:
         ledger.close()

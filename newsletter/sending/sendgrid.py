@@ -4,6 +4,18 @@ http.client rather than the sendgrid package: it keeps connections alive between
 requests (the package opens one per request through urllib), takes the body as
 bytes already serialized, and tells a refused or reset connection apart from an
 answer that never came, which decides whether a request may be posted again.
+
+When may a request without an answer be posted again? Only when SendGrid cannot
+have acted on it:
+- the connection could not be made, or broke while the body was being written
+  (http.client raised from `request()`): SendGrid never had a whole request;
+- a *reused* keep-alive connection was closed (or reset) with no bytes back: the
+  server had closed that idle connection before our request reached it, the
+  well-known keep-alive race, so nothing read the request.
+A *fresh* connection closed or reset after the whole body went out is different:
+the server accepted the connection and had the whole request, and may have
+processed it before the connection died. Like a read timeout, that is uncertain:
+the recipients are not posted again without the user's say-so.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from urllib.parse import urlsplit
 
 from newsletter import __version__
 from newsletter.errors import SendError
-from newsletter.sending.transport import PreparedBatch, Response, RetryableError, UncertainError
+from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, RetryableError, UncertainError
 
 MAIL_SEND_PATH = "/v3/mail/send"
 
@@ -24,13 +36,18 @@ class SendGridTransport:
 
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SendError(f"NEWSLETTER_SENDGRID_URL {base_url!r} is not an http(s):// URL")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            raise SendError(f"NEWSLETTER_SENDGRID_URL {base_url!r} is not an http(s):// URL "
+                            "(with a port from 1 to 65535, if any)")
         self._connection_class = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
         self._host = parts.hostname
-        self._port = parts.port
+        self._port = port
         self._path = parts.path.rstrip("/") + MAIL_SEND_PATH
         self._timeout = timeout
         self._key = api_key
@@ -67,7 +84,8 @@ class SendGridTransport:
 
     def _exchange(self, conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
         where = f"{self._host}:{self._port or ''}".rstrip(":")
-        if conn.sock is None:
+        reused = conn.sock is not None
+        if not reused:
             try:
                 conn.connect()
             except OSError as exc:  # refused, unreachable, DNS, connect timeout: nothing was sent
@@ -77,15 +95,24 @@ class SendGridTransport:
         except (OSError, http.client.HTTPException) as exc:
             # The body did not go out whole: SendGrid cannot act on a truncated request.
             raise RetryableError(f"connection to {where} failed while sending: {self._scrub(exc)}") from None
+        except ValueError as exc:
+            # http.client checks every header before it writes a byte; its message quotes the
+            # header, the key included, so it is not repeated here.
+            raise NotPostedError(f"could not make the request to {where} ({type(exc).__name__}: "
+                                 "a header holds a character HTTP does not allow)") from None
         try:
             response = conn.getresponse()
             response.data = response.read()  # type: ignore[attr-defined]
         except TimeoutError:
             raise UncertainError(f"no answer from {where} within {self._timeout:g} s") from None
         except ConnectionError as exc:
-            # Closed before any answer: typically a kept-alive connection the server had
-            # already dropped, which it closes without reading the request.
-            raise RetryableError(f"{where} closed the connection without an answer ({type(exc).__name__})") from None
+            if reused:
+                # A kept-alive connection the server had already dropped: it never read the request.
+                raise RetryableError(f"{where} closed a kept-alive connection without an answer "
+                                     f"({type(exc).__name__})") from None
+            # A fresh connection that took the whole request: SendGrid may have acted on it.
+            raise UncertainError(f"{where} closed the connection after the request was sent, without an "
+                                 f"answer ({type(exc).__name__})") from None
         except (OSError, http.client.HTTPException) as exc:
             raise UncertainError(f"unreadable answer from {where}: {self._scrub(exc)}") from None
         return response

@@ -42,11 +42,16 @@ class UncertainError(Exception):
     so it must not be posted again without the user's say-so."""
 
 
+class NotPostedError(Exception):
+    """The request could not even be made (an invalid header, say): nothing reached SendGrid,
+    and posting it again would fail the same way."""
+
+
 class Transport(Protocol):
     """Posts prepared batches; safe to call from several threads at once."""
 
     def post(self, batch: PreparedBatch) -> Response:
-        """Post `batch` once (no retries); raise `RetryableError` or `UncertainError`."""
+        """Post `batch` once (no retries); raise `RetryableError`, `UncertainError` or `NotPostedError`."""
         ...
 
     def close(self) -> None:
