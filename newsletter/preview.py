@@ -5,12 +5,17 @@ and the check results, written beside the build and optionally served with live 
 from __future__ import annotations
 
 import html
+import mimetypes
+import os
+import posixpath
+import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import islice
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from newsletter import merge
 from newsletter.build import output_dir, render_and_check, write_atomically
@@ -31,6 +36,7 @@ class Preview:
     page: Path
     email: Path
     report: CheckReport
+    issue_folder: Path
 
 
 def sample_values(settings: Settings, email: str = "reader@example.org", first_name: str = "") -> dict[str, str]:
@@ -62,18 +68,41 @@ def write_preview(settings: Settings, issue_name: str) -> Preview:
     email_path = write_atomically(folder / PREVIEW_EMAIL, filled_html)
     write_atomically(folder / PREVIEW_TEXT, filled_text)
     page = write_atomically(folder / PREVIEW_PAGE, _page(settings, email, report, filled_html, filled_text, values))
-    return Preview(page, email_path, report)
+    return Preview(page, email_path, report, email.issue.folder)
+
+
+_IMAGE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
 
 
 def _local_images(document: str, email: RenderedEmail, folder: Path) -> str:
-    """Point images that are not published yet at their files beside the article."""
-    import os
+    """Point images that are not published yet at their files in the issue's folder.
 
-    for path in email.issue.folder.iterdir():
-        url = f'src="{email.issue.web_url}{path.name}"'
-        if url in document:
-            document = document.replace(url, f'src="{Path(os.path.relpath(path, folder)).as_posix()}"')
-    return document
+    An image's URL is its path under the issue's web URL (subfolders included), so it
+    is found there on disk; the link is relative to `folder`, where the preview is.
+    """
+    web_url = email.issue.web_url
+
+    def local(match: re.Match[str]) -> str:
+        url = html.unescape(match[2])
+        if not url.startswith(web_url):
+            return match[0]
+        path = _issue_file(email.issue.folder, url[len(web_url):].split("#")[0].split("?")[0])
+        if path is None:
+            return match[0]
+        relative = Path(os.path.relpath(path, folder.resolve())).as_posix()
+        return f"{match[1]}{html.escape(quote(relative), quote=True)}{match[3]}"
+
+    return _IMAGE_SRC.sub(local, document)
+
+
+def _issue_file(issue_folder: Path, relative_url: str) -> Path | None:
+    """The file of the issue's folder at URL path `relative_url`; None if it is not one.
+
+    Never a path outside the folder: the preview server serves what this allows.
+    """
+    root = issue_folder.resolve()
+    path = (root / unquote(relative_url)).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
 
 
 def _page(settings: Settings, email: RenderedEmail, report: CheckReport,
@@ -141,22 +170,41 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     preview = write_preview(settings, issue_name)
     folder = preview.page.parent
 
-    class Handler(SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
-            super().__init__(*args, directory=str(folder), **kwargs)
+    # The preview's local images are linked relative to the build folder; from the page at
+    # "/", such a link resolves to this URL path. Only the issue's own images are served there.
+    images = posixpath.normpath("/" + Path(os.path.relpath(preview.issue_folder.resolve(), folder.resolve())).as_posix()) + "/"
+
+    class Handler(BaseHTTPRequestHandler):
+        """The preview's three files, its version, and the issue's images; nothing else of the publication."""
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0].endswith("__version__"):
-                body = state["version"].encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            if self.path in ("", "/"):
-                self.path = "/" + PREVIEW_PAGE
-            super().do_GET()
+            path = posixpath.normpath(urlsplit(self.path).path)  # still %-encoded, as an image's link
+            if path == "/__version__":
+                return self._send(state["version"].encode(), "text/plain; charset=utf-8")
+            name = {"/": PREVIEW_PAGE}.get(path, path.lstrip("/"))
+            if name in (PREVIEW_PAGE, PREVIEW_EMAIL, PREVIEW_TEXT):
+                return self._send_file(folder / name)
+            if path.startswith(images):
+                image = _issue_file(preview.issue_folder, path[len(images):])
+                if image is not None and (mimetypes.guess_type(image.name)[0] or "").startswith("image/"):
+                    return self._send_file(image)
+            self.send_error(404)
+
+        def _send_file(self, path: Path) -> None:
+            try:
+                body = path.read_bytes()
+            except OSError:
+                return self.send_error(404)
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            self._send(body, f"{kind}; charset=utf-8" if kind.startswith("text/") else kind)
+
+        def _send(self, body: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

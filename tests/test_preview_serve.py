@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -9,12 +10,51 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
+
+
+from tests.test_browser import png
 
 
 def fetch(url: str) -> str:
+    return fetch_bytes(url).decode("utf-8")
+
+
+def fetch_bytes(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read().decode("utf-8")
+        return response.read()
+
+
+def status_of(url: str, path: str) -> int:
+    """The status of GET `path`, sent as written (no client-side clean-up of `..`)."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@contextmanager
+def serving(publication: Path, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`newsletter preview issue-1 --serve` in a process of its own, and its URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "preview", "issue-1", "--serve", "--no-open", *options],
+        cwd=publication, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = server.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + server.stderr.read()
+        yield server, match.group(0)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=10)
 
 
 def wait_for(predicate, timeout: float = 15.0):  # noqa: ANN001
@@ -28,16 +68,7 @@ def wait_for(predicate, timeout: float = 15.0):  # noqa: ANN001
 
 
 def test_serve_rebuilds_when_an_article_changes(publication: Path) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "preview", "issue-1", "--serve", "--no-open", "--port", "0"],
-        cwd=publication, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = server.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line
-        url = match.group(0)
+    with serving(publication, "--port", "0") as (server, url):
         assert "The river in December" in fetch(url)
         version = fetch(url + "__version__")
 
@@ -52,6 +83,29 @@ def test_serve_rebuilds_when_an_article_changes(publication: Path) -> None:
         article.write_text("no front matter\n", encoding="utf-8")
         assert "front matter" in server.stderr.readline()
         assert server.poll() is None
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=10)
+
+
+def test_serve_serves_the_issues_images_and_nothing_else(publication: Path) -> None:
+    folder = publication / "issues" / "issue-1"
+    (folder / "photos").mkdir()
+    (folder / "photos" / "lock gate.png").write_bytes(png(40, 30))
+    article = folder / "02-the-river-in-december.md"
+    article.write_text(article.read_text(encoding="utf-8") + "\n![The lock gate](photos/lock%20gate.png)\n",
+                       encoding="utf-8")
+    with serving(publication, "--port", "0") as (server, url):
+        email = fetch(url + "preview-email.html")
+        sources = re.findall(r'<img[^>]*\bsrc="([^"]*)"', email)
+        assert len(sources) == 2, sources
+        for source, image in zip(sources, (folder / "towpath.png", folder / "photos" / "lock gate.png")):
+            assert not source.startswith("https:"), source
+            assert fetch_bytes(urljoin(url, source)) == image.read_bytes()
+        # The frames of the page resolve the same links against the page itself.
+        assert fetch(url).count(sources[1]) == 2
+
+        (publication / "build" / "issue-1" / "ledger.sqlite").write_bytes(b"who received it")
+        for path in ("/subscribers/main.csv", "/issues/issue-1/../../subscribers/main.csv",
+                     "/issues/issue-1/%2e%2e/%2e%2e/subscribers/main.csv", "/newsletter.yaml",
+                     "/issues/issue-1/issue.yaml", "/issues/issue-1/01-editorial.md", "/ledger.sqlite",
+                     "/issues/issue-1/", "/build/issue-1/preview.html"):
+            assert status_of(url, path) == 404, path
+        assert status_of(url, "/preview-email.txt") == 200
