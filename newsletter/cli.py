@@ -329,6 +329,10 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
                     click.launch(result)
             elif isinstance(result, NewsletterError):
                 click.secho(f"error: {result}", fg="red", err=True)
+            elif isinstance(result, Exception):
+                detail = " ".join(str(result).split())
+                click.secho(f"error: unexpected {type(result).__name__}{': ' + detail if detail else ''}"
+                            " (still serving; please report it)", fg="red", err=True)
             else:
                 click.echo(f"rebuilt {where(result.page)}")
 

@@ -4,11 +4,13 @@ and the check results, written beside the build and optionally served with live 
 
 from __future__ import annotations
 
+import errno
 import html
 import mimetypes
 import os
 import posixpath
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -20,9 +22,9 @@ from urllib.parse import quote, unquote, urlsplit
 from newsletter import merge
 from newsletter.build import output_dir, render_and_check, write_atomically
 from newsletter.checks import CheckReport
-from newsletter.config import CONFIG_FILE, Settings, load_settings
+from newsletter.config import Settings, load_settings
 from newsletter.content import issue_folder
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, PreviewError
 from newsletter.render import RenderedEmail, template_sources
 
 PREVIEW_PAGE = "preview.html"
@@ -36,7 +38,6 @@ class Preview:
     page: Path
     email: Path
     report: CheckReport
-    issue_folder: Path
 
 
 def sample_values(settings: Settings, email: str = "reader@example.org", first_name: str = "") -> dict[str, str]:
@@ -68,7 +69,7 @@ def write_preview(settings: Settings, issue_name: str) -> Preview:
     email_path = write_atomically(folder / PREVIEW_EMAIL, filled_html)
     write_atomically(folder / PREVIEW_TEXT, filled_text)
     page = write_atomically(folder / PREVIEW_PAGE, _page(settings, email, report, filled_html, filled_text, values))
-    return Preview(page, email_path, report, email.issue.folder)
+    return Preview(page, email_path, report)
 
 
 _IMAGE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
@@ -95,12 +96,12 @@ def _local_images(document: str, email: RenderedEmail, folder: Path) -> str:
     return _IMAGE_SRC.sub(local, document)
 
 
-def _issue_file(issue_folder: Path, relative_url: str) -> Path | None:
+def _issue_file(issue: Path, relative_url: str) -> Path | None:
     """The file of the issue's folder at URL path `relative_url`; None if it is not one.
 
     Never a path outside the folder: the preview server serves what this allows.
     """
-    root = issue_folder.resolve()
+    root = issue.resolve()
     path = (root / unquote(relative_url)).resolve()
     return path if path.is_relative_to(root) and path.is_file() else None
 
@@ -151,28 +152,55 @@ if (location.protocol.startsWith("http")) {{
 """
 
 
-def watched_files(settings: Settings, issue_name: str) -> list[Path]:
-    """The files whose change triggers a rebuild: the issue's folder, templates, settings."""
-    folder = issue_folder(settings, issue_name)
-    return [settings.root / CONFIG_FILE, *sorted(p for p in folder.rglob("*") if p.is_file()), *template_sources(settings)]
+def _snapshot(settings: Settings, issue: Path) -> dict[Path, int]:
+    """When each file was last changed whose change triggers a rebuild: the issue's
+    folder (subfolders too), the templates, the settings.
+
+    Files come and go while an editor saves (swap files, renames): a file or folder
+    that vanishes while being listed or read is left out, its absence the change.
+    """
+    try:
+        templates = template_sources(settings)
+    except OSError:
+        templates = []
+    files = [settings.config_path, *templates,
+             *(Path(top, name) for top, _, names in os.walk(issue) for name in names)]
+    mtimes = {}
+    for path in files:
+        try:
+            mtimes[path] = os.stat(path).st_mtime_ns
+        except OSError:
+            pass
+    return mtimes
 
 
-def _snapshot(paths: list[Path]) -> dict[Path, float]:
-    return {p: p.stat().st_mtime_ns for p in paths if p.exists()}
+class _PreviewServer(ThreadingHTTPServer):
+    daemon_threads = True
+    report = None  # called with an error in answering a request
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        exc = sys.exc_info()[1]
+        if self.report and not isinstance(exc, ConnectionError):  # not a browser that went away
+            self.report(exc)
 
 
-def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5) -> None:  # noqa: ANN001
+def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5,  # noqa: ANN001
+          stop: threading.Event | None = None) -> None:
     """Serve the preview on 127.0.0.1:`port`, rebuilding when a watched file changes.
 
-    Runs until interrupted. `on_rebuild(preview_or_error)` is called after each build.
+    Runs until interrupted, or until `stop` is set. `on_rebuild` is called with the
+    URL once serving, then after each rebuild with the `Preview`, or with the error
+    that stopped it: any error, which leaves the server running.
     """
     state = {"version": str(time.time_ns())}
+    issue = issue_folder(settings, issue_name)
+    seen = _snapshot(settings, issue)  # before the build: a change during it rebuilds
     preview = write_preview(settings, issue_name)
     folder = preview.page.parent
 
     # The preview's local images are linked relative to the build folder; from the page at
     # "/", such a link resolves to this URL path. Only the issue's own images are served there.
-    images = posixpath.normpath("/" + Path(os.path.relpath(preview.issue_folder.resolve(), folder.resolve())).as_posix()) + "/"
+    images = posixpath.normpath("/" + Path(os.path.relpath(issue.resolve(), folder.resolve())).as_posix()) + "/"
 
     class Handler(BaseHTTPRequestHandler):
         """The preview's three files, its version, and the issue's images; nothing else of the publication."""
@@ -185,7 +213,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             if name in (PREVIEW_PAGE, PREVIEW_EMAIL, PREVIEW_TEXT):
                 return self._send_file(folder / name)
             if path.startswith(images):
-                image = _issue_file(preview.issue_folder, path[len(images):])
+                image = _issue_file(issue, path[len(images):])
                 if image is not None and (mimetypes.guess_type(image.name)[0] or "").startswith("image/"):
                     return self._send_file(image)
             self.send_error(404)
@@ -209,24 +237,26 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    try:
+        server = _PreviewServer(("127.0.0.1", port), Handler)
+    except OSError as exc:
+        raise PreviewError(_cannot_serve(port, exc)) from None
+    server.report = on_rebuild
     threading.Thread(target=server.serve_forever, daemon=True).start()
     if on_rebuild:
         on_rebuild(f"http://127.0.0.1:{server.server_address[1]}/")
+    stop = stop or threading.Event()
     try:
-        seen = _snapshot(watched_files(settings, issue_name))
-        while True:
-            time.sleep(poll_seconds)
+        while not stop.wait(poll_seconds):
+            current = _snapshot(settings, issue)
+            if current == seen:
+                continue
+            seen = current
             try:
-                current = _snapshot(watched_files(settings, issue_name))
-                if current == seen:
-                    continue
-                seen = current
                 fresh = load_settings(settings.root)
                 result: object = write_preview(fresh, issue_name)
                 settings = fresh
-            except NewsletterError as exc:
+            except Exception as exc:  # reported; the editor fixes it and saves again
                 result = exc
             state["version"] = str(time.time_ns())
             if on_rebuild:
@@ -234,3 +264,10 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _cannot_serve(port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on 127.0.0.1 is in use (another preview?): add --port N to use "
+                "another port, or --port 0 for any free one")
+    return f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}): add --port 0 for any free port"

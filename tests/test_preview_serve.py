@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import os
+import queue
+import socket
+import threading
 import re
 import signal
 import subprocess
@@ -16,7 +19,14 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 
+import pytest
+from click.testing import CliRunner
+
+from newsletter import preview
+from newsletter.cli import cli
+from newsletter.config import load_settings
 from tests.test_browser import png
+from tests.test_cli import assert_one_line_error
 
 
 def fetch(url: str) -> str:
@@ -109,3 +119,85 @@ def test_serve_serves_the_issues_images_and_nothing_else(publication: Path) -> N
                      "/issues/issue-1/", "/build/issue-1/preview.html"):
             assert status_of(url, path) == 404, path
         assert status_of(url, "/preview-email.txt") == 200
+
+
+def test_serve_on_a_port_in_use_says_which_option_to_use(publication: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["preview", "issue-1", "--serve", "--no-open", "--port", str(port)])
+    assert_one_line_error(result, f"port {port}", "in use", "--port 0")
+
+
+@contextmanager
+def serving_here(publication: Path) -> Iterator[queue.Queue]:
+    """`preview.serve` in a thread of this process; what it reports arrives in the queue."""
+    reports: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=preview.serve, daemon=True, kwargs=dict(
+        settings=load_settings(publication), issue_name="issue-1", port=0, on_rebuild=reports.put,
+        poll_seconds=0.05, stop=stop))
+    thread.start()
+    try:
+        assert str(reports.get(timeout=15)).startswith("http://127.0.0.1:")
+        yield reports
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def touch(path: Path, step: int) -> None:
+    """A new modification time for `path`, whatever the file system's clock resolution."""
+    mtime = path.stat().st_mtime_ns + step * 1_000_000_000
+    os.utime(path, ns=(mtime, mtime))
+
+
+def test_serve_survives_a_file_that_vanishes_while_it_looks(publication: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editor's swap file that is gone between two looks at it: the server keeps going."""
+    folder = publication / "issues" / "issue-1"
+    swap = folder / ".02-the-river-in-december.md.swp"
+    real_stat, looks = os.stat, {}
+
+    def stat_then_vanish(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        result = real_stat(path, *args, **kwargs)
+        if Path(path) == swap:
+            looks[swap] = looks.get(swap, 0) + 1
+            if looks[swap] == 2:
+                os.unlink(swap)
+        return result
+
+    with serving_here(publication) as reports:
+        swap.write_bytes(b"swap")
+        monkeypatch.setattr(os, "stat", stat_then_vanish)
+        for step in (1, 2):  # two rebuilds: the swap file was looked at in two polls at least
+            touch(folder / "01-editorial.md", step)
+            while not isinstance(built := reports.get(timeout=15), preview.Preview):
+                assert not isinstance(built, Exception), built
+        assert swap.name not in os.listdir(folder)
+
+
+def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    article = publication / "issues" / "issue-1" / "01-editorial.md"
+    real_write = preview.write_preview
+    with serving_here(publication) as reports:
+        monkeypatch.setattr(preview, "write_preview", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+        touch(article, 1)
+        assert repr(reports.get(timeout=15)) == "RuntimeError('boom')"
+        monkeypatch.setattr(preview, "write_preview", real_write)
+        touch(article, 2)
+        assert isinstance(reports.get(timeout=15), preview.Preview)
+
+
+def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def serve(settings, issue_name, port, on_rebuild):  # noqa: ANN001
+        on_rebuild("http://127.0.0.1:8000/")
+        on_rebuild(KeyError("a\nb"))
+
+    monkeypatch.setattr(preview, "serve", serve)
+    result = CliRunner().invoke(cli, ["preview", "issue-1", "--serve", "--no-open"])
+    assert result.exit_code == 0
+    assert result.stderr.count("\n") == 1 and "unexpected KeyError" in result.stderr, result.stderr
