@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -201,3 +202,19 @@ def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkey
     result = CliRunner().invoke(cli, ["preview", "issue-1", "--serve", "--no-open"])
     assert result.exit_code == 0
     assert result.stderr.count("\n") == 1 and "unexpected KeyError" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("opened", [0, 1])
+def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         opened: int) -> None:
+    launched: list[str] = []
+    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or opened)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    assert result.exit_code == 0, result.output
+    assert launched == [str(publication / "build" / "issue-1" / "preview.html")]
+    if opened == 0:
+        assert result.stdout == "Opening build/issue-1/preview.html in the browser.\n"
+    else:
+        assert result.stdout == "build/issue-1/preview.html\n"
+        assert "Opening" not in result.output
+        assert "no browser could be opened" in result.stderr
