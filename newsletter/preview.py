@@ -52,8 +52,10 @@ def sample_values(settings: Settings, email: str = "reader@example.org", first_n
                 break
     except NewsletterError:
         pass  # no list yet: the fallbacks show
+    # As a send fills it: SendGrid's own page when the publication uses an unsubscribe group.
     values[merge.UNSUBSCRIBE_FIELD] = (
-        settings.unsubscribe_url.replace("{email}", values["email"]) if settings.unsubscribe_url
+        merge.unsubscribe_link(settings.unsubscribe_url, values["email"])
+        if settings.unsubscribe_url and settings.sendgrid.asm_group_id is None
         else "https://example.org/sendgrid-unsubscribe-page"
     )
     return values

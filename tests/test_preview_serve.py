@@ -27,6 +27,7 @@ from newsletter import preview
 from newsletter.cli import cli
 from newsletter.config import load_settings
 from tests.test_browser import png
+from tests.helpers import update_config
 from tests.test_cli import assert_one_line_error
 
 
@@ -218,3 +219,21 @@ def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monk
         assert result.stdout == "build/issue-1/preview.html\n"
         assert "Opening" not in result.output
         assert "no browser could be opened" in result.stderr
+
+
+def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -> None:
+    subscribers = publication / "subscribers" / "main.csv"
+    header, *rows = subscribers.read_text(encoding="utf-8").splitlines()
+    subscribers.write_text("\n".join([header, "ada+news@example.org,Ada,,subscribed,,,", *rows]) + "\n",
+                           encoding="utf-8")
+    result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
+    assert result.exit_code == 0, result.output
+    link = "https://riverside-writers.example.org/unsubscribe?email=ada%2Bnews@example.org"
+    for name in ("preview-email.html", "preview-email.txt"):
+        assert link in (publication / "build" / "issue-1" / name).read_text(encoding="utf-8"), name
+
+    # With a SendGrid unsubscribe group, SendGrid's link goes out, not unsubscribe_url.
+    update_config(publication, sendgrid={"asm_group_id": 12345})
+    assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+    email = (publication / "build" / "issue-1" / "preview-email.html").read_text(encoding="utf-8")
+    assert link not in email and "sendgrid-unsubscribe-page" in email
