@@ -117,18 +117,18 @@ def _page(settings: Settings, email: RenderedEmail, report: CheckReport,
         for label, width in WIDTHS
     )
     findings = "".join(f'<li class="{f.level}">{esc(str(f))}</li>' for f in report.findings) or '<li class="ok">No errors or warnings.</li>'
-    sender = f"{settings.sender.name} &lt;{esc(settings.sender.email)}&gt;" if settings.sender.name else esc(settings.sender.email)
+    sender = f"{esc(settings.sender.name)} &lt;{esc(settings.sender.email)}&gt;" if settings.sender.name else esc(settings.sender.email)
     size = f"{email.html_bytes / 1024:.1f} KB"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Preview: {esc(email.subject)}</title>
 <style>
-body{{margin:0;padding:16px;font:15px/1.45 system-ui,sans-serif;background:#e9e6e1;color:#222}}
-header{{max-width:1040px;margin:0 auto 16px}} h1{{font-size:20px;margin:0 0 4px}} dl{{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}} dt{{font-weight:600}} dd{{margin:0;overflow-wrap:anywhere}}
+body{{margin:0;padding:16px;font:15px/1.45 system-ui,sans-serif;background:#e9e6e1;color:#222;overflow-wrap:anywhere}}
+header{{max-width:1040px;margin:0 auto 16px}} h1{{font-size:20px;margin:0 0 4px}} dl{{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}} dt{{font-weight:600}} dd{{margin:0}}
 .frames{{display:flex;flex-wrap:wrap;gap:24px;justify-content:center;align-items:flex-start}}
 figure{{margin:0;max-width:100%}} figcaption{{font-weight:600;margin:0 0 6px}}
 iframe{{display:block;max-width:100%;height:900px;border:1px solid #bbb;background:#fff}}
-section{{max-width:1040px;margin:24px auto 0}} pre{{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #bbb;padding:12px;max-width:80ch}}
+section{{max-width:1040px;margin:24px auto 0}} pre{{white-space:pre-wrap;background:#fff;border:1px solid #bbb;padding:12px;max-width:80ch}}
 .error{{color:#a40000;font-weight:600}} .warning{{color:#7a5200}} .ok{{color:#1d6b2f}}
 </style></head><body>
 <header><h1>{esc(email.subject)}</h1><dl>
@@ -191,8 +191,8 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     """Serve the preview on 127.0.0.1:`port`, rebuilding when a watched file changes.
 
     Runs until interrupted, or until `stop` is set. `on_rebuild` is called with the
-    URL once serving, then after each rebuild with the `Preview`, or with the error
-    that stopped it: any error, which leaves the server running.
+    URL once serving, then after each rebuild with the `Preview` or with the exception
+    that stopped the rebuild (any exception: the server keeps running).
     """
     state = {"version": str(time.time_ns())}
     issue = issue_folder(settings, issue_name)

@@ -134,6 +134,8 @@ def wide_issue(publication: Path) -> Path:
 
         A long word: {LONG_WORD}.
 
+        A plain http link, which the checks list in full: {LONG_URL.replace("https:", "http:")}
+
         - A list item with a link: {LONG_URL}
         - [A link whose text is the URL: {LONG_URL}]({LONG_URL})
 
@@ -160,6 +162,7 @@ def test_long_urls_words_images_and_code_fit_a_phone(browser, wide_issue: Path, 
     assert layout["scrollWidth"] <= PHONE_WIDTH, layout
     assert layout["wide"] == [], layout
     if page == "preview.html":
+        assert LONG_URL.replace("https:", "http:") in browser.execute_script("return document.querySelector('.checks').innerText")
         frames = browser.execute_script(
             "return [...document.querySelectorAll('iframe')].map(f => [f.contentDocument.documentElement.scrollWidth,"
             " f.contentDocument.documentElement.clientWidth])")

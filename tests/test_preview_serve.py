@@ -237,3 +237,10 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
     assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
     email = (publication / "build" / "issue-1" / "preview-email.html").read_text(encoding="utf-8")
     assert link not in email and "sendgrid-unsubscribe-page" in email
+
+
+def test_preview_page_escapes_the_sender(publication: Path) -> None:
+    update_config(publication, **{"from": {"email": "letters@example.org", "name": "Ada & <b>Co</b>"}})
+    assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+    page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
+    assert "<dd>Ada &amp; &lt;b&gt;Co&lt;/b&gt; &lt;letters@example.org&gt;</dd>" in page
