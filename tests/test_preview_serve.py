@@ -1,23 +1,22 @@
-"""`newsletter preview --serve`: served on 127.0.0.1, rebuilt when a file changes."""
+"""`newsletter preview`: the page, opening it, and `--serve` (served on 127.0.0.1, rebuilt when a file changes)."""
 
 from __future__ import annotations
 
 import http.client
 import os
 import queue
-import socket
-import threading
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
-
 
 import click
 import pytest
@@ -26,8 +25,8 @@ from click.testing import CliRunner
 from newsletter import preview
 from newsletter.cli import cli
 from newsletter.config import load_settings
-from tests.test_browser import png
 from tests.helpers import update_config
+from tests.test_browser import png
 from tests.test_cli import assert_one_line_error
 
 
