@@ -320,15 +320,26 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
     """
     from newsletter import preview as previewing
 
+    def open_in_browser(target: str, shown: str) -> None:
+        if click.launch(target) == 0:
+            click.echo(f"Opening {shown} in the browser.")
+        else:
+            click.secho("warning: no browser could be opened; open the preview yourself:", fg="yellow", err=True)
+            click.echo(shown)
+
     settings = _settings()
     if serve:
         def report(result) -> None:  # noqa: ANN001
             if isinstance(result, str):
                 click.echo(f"Serving the preview at {result} (Ctrl-C to stop); rebuilding on changes.")
                 if not no_open:
-                    click.launch(result)
+                    open_in_browser(result, result)
             elif isinstance(result, NewsletterError):
                 click.secho(f"error: {result}", fg="red", err=True)
+            elif isinstance(result, Exception):
+                detail = " ".join(str(result).split())
+                click.secho(f"error: unexpected {type(result).__name__}{': ' + detail if detail else ''}"
+                            " (still serving; please report it)", fg="red", err=True)
             else:
                 click.echo(f"rebuilt {where(result.page)}")
 
@@ -339,8 +350,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
     if no_open:
         click.echo(where(built.page))
     else:
-        click.echo(f"Opening {where(built.page)}")
-        click.launch(str(built.page))
+        open_in_browser(str(built.page), where(built.page))
 
 
 @cli.command()

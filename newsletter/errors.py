@@ -41,3 +41,7 @@ class SubscriberError(NewsletterError):
 
 class SendError(NewsletterError):
     """A send could not start or was stopped."""
+
+
+class PreviewError(NewsletterError):
+    """The preview cannot be served."""

@@ -7,7 +7,9 @@ so, where they are absent.
 from __future__ import annotations
 
 import shutil
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from tests.helpers import article, write_issue
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -108,3 +111,79 @@ def test_preview_page_shows_both_widths_on_a_phone(browser, built: Path) -> None
     text = browser.execute_script("return document.querySelector('.text-part').innerText")
     assert "WINTER READINGS AT THE CORN EXCHANGE" in text
     assert browser.execute_script(SMALLEST_TEXT) >= 14
+
+
+LONG_URL = "https://www.ft.com/content/8d1b2f5e0c2a4c7e9b1a3f5d7e9c1b3a5d7f9e1c3b5a7d9f1e3c5b7a9d1f3e5c7"
+LONG_WORD = "Donaudampfschifffahrtselektrizitätenhauptbetriebswerkbauunterbeamtengesellschaft" * 2
+
+
+def png(width: int, height: int) -> bytes:
+    """A plain grey PNG of this size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x99" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def wide_issue(publication: Path) -> Path:
+    """An issue with what pushes an email wider than a phone: long URLs and words, a wide image, code."""
+    folder = write_issue(publication, "wide", {"01-wide.md": article("Wide things", f"""
+        A paragraph with a long link: {LONG_URL} and then more words after it.
+
+        A long word: {LONG_WORD}.
+
+        A plain http link, which the checks list in full: {LONG_URL.replace("https:", "http:")}
+
+        - A list item with a link: {LONG_URL}
+        - [A link whose text is the URL: {LONG_URL}]({LONG_URL})
+
+        ![A wide photograph](wide.png)
+
+        ![A broken image](missing.png)
+
+            code_block_with_a_long_line = "{LONG_WORD}" + "{LONG_URL}"
+
+        ---
+
+        Inline code: `{LONG_WORD}`
+        """)})
+    (folder / "wide.png").write_bytes(png(1600, 400))
+    result = CliRunner().invoke(cli, ["preview", "wide", "--no-open"])
+    assert result.exit_code == 0, result.output
+    return publication / "build" / "wide"
+
+
+@pytest.mark.parametrize("page", ["preview-email.html", "preview.html"])
+def test_long_urls_words_images_and_code_fit_a_phone(browser, wide_issue: Path, page: str) -> None:
+    at_width(browser, PHONE_WIDTH, (wide_issue / page).as_uri())
+    layout = browser.execute_script(OVERFLOW)
+    assert layout["scrollWidth"] <= PHONE_WIDTH, layout
+    assert layout["wide"] == [], layout
+    if page == "preview.html":
+        assert LONG_URL.replace("https:", "http:") in browser.execute_script("return document.querySelector('.checks').innerText")
+        frames = browser.execute_script(
+            "return [...document.querySelectorAll('iframe')].map(f => [f.contentDocument.documentElement.scrollWidth,"
+            " f.contentDocument.documentElement.clientWidth])")
+        assert all(inner <= client for inner, client in frames), frames
+    else:
+        assert browser.execute_script("return document.querySelector('img[alt=\"A wide photograph\"]').naturalWidth") == 1600
+
+
+def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide_issue: Path) -> None:
+    style = ("const hr = getComputedStyle(document.querySelector('hr')), img = getComputedStyle("
+             "document.querySelector('img[alt=\"A broken image\"]'));"
+             "return [hr.borderTopStyle, hr.borderTopColor, img.color, img.fontFamily, img.fontSize];")
+    try:
+        at_width(browser, PHONE_WIDTH, (wide_issue / "preview-email.html").as_uri())
+        light = browser.execute_script(style)
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.refresh()
+        dark = browser.execute_script(style)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert light[:3] == ["solid", "rgb(217, 207, 191)", "rgb(95, 90, 82)"], light
+    assert "Helvetica" in light[3] and light[4] == "14px"
+    assert dark[:3] == ["solid", "rgb(74, 69, 61)", "rgb(181, 173, 159)"], dark
