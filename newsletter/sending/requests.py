@@ -12,7 +12,6 @@ import json
 import re
 from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
 from typing import Any
-from urllib.parse import quote
 
 from newsletter import merge
 from newsletter.config import Address, Settings
@@ -29,8 +28,6 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 # control characters would break the header.
 _NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
 _SPACES = re.compile(r"\s{2,}")
-# Addresses that URL-encoding leaves as they are (nearly all): no need to call quote().
-_URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
 
 
 def _compact(value: Any) -> bytes:
@@ -89,8 +86,7 @@ class RequestBuilder:
         """This recipient's unsubscribe link when the publication has its own."""
         if self._unsubscribe_template is None:
             return None
-        encoded = email if _URL_SAFE.fullmatch(email) else quote(email, safe="@")
-        return self._unsubscribe_template.replace("{email}", encoded)
+        return merge.unsubscribe_link(self._unsubscribe_template, email)
 
     def personalization(self, email: str, subscriber: Subscriber) -> str:
         """One recipient's personalization, as JSON text; their values are substituted, never rendered.
