@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+from markupsafe import escape
+
 Part = Literal["html", "text"]
 
 TAG_PATTERN = re.compile(r"\[%(html|text):([^%|\]:]+)(?:\|([^%\]]*))?%\]")
@@ -56,8 +58,11 @@ class MergeField:
         """The substitution for a recipient whose fields are `values`."""
         value = values.get(self.field) or self.fallback
         # A value that looks like a tag must not be expanded by a second pass.
-        value = value.replace("[%", "[ %")
-        return html.escape(value, quote=True) if self.part == "html" else value
+        if "[%" in value:
+            value = value.replace("[%", "[ %")
+        # markupsafe's escape (C, already loaded with Jinja) is what a send calls a
+        # million times; it escapes & < > " ' as html.escape does.
+        return str(escape(value)) if self.part == "html" else value
 
 
 class MergeTag:

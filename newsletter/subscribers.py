@@ -96,6 +96,8 @@ def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
 
 def split_tags(text: str) -> tuple[str, ...]:
     """`a;b` as ("a", "b"), without blanks or repeats, in order."""
+    if not text:
+        return ()  # most rows of most lists: skip the work
     return clean_tags(text.split(TAG_SEPARATOR))
 
 

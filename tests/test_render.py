@@ -147,7 +147,7 @@ def test_merge_values_are_escaped_in_html_and_raw_in_text(sample) -> None:
     name = 'Zoë <b>"Z" & O\'Neil</b>'
     values = {"first_name": name, "unsubscribe_url": "https://example.org/u?e=a&b=c"}
     html = merge.fill(email.html, values)
-    assert "Hello Zoë &lt;b&gt;&quot;Z&quot; &amp; O&#x27;Neil&lt;/b&gt;," in html
+    assert "Hello Zoë &lt;b&gt;&#34;Z&#34; &amp; O&#39;Neil&lt;/b&gt;," in html
     assert "<b>" not in html
     assert 'href="https://example.org/u?e=a&amp;b=c"' in html
     assert f"Hello {name}," in merge.fill(email.text, values)

@@ -69,7 +69,7 @@ def test_merge_fields_are_escaped_for_html_and_raw_for_text(publication: Path, s
     tom, noname = sendgrid.accepted[0]["personalizations"]
     assert tom["substitutions"]["[%text:first_name|friend%]"] == name
     assert tom["substitutions"]["[%html:first_name|friend%]"] == (
-        "&lt;b&gt;Tom &amp; &quot;Jerry&quot; &#x27;J&#x27;&lt;/b&gt;")
+        "&lt;b&gt;Tom &amp; &#34;Jerry&#34; &#39;J&#39;&lt;/b&gt;")
     # SendGrid rejects , and ; in names; the recipient still gets the issue.
     assert tom["to"] == [{"email": "tom@example.org", "name": """<b>Tom & "Jerry" 'J'</b> Smith Jr. III"""}]
     assert noname["to"] == [{"email": "noname@example.org"}]
