@@ -116,7 +116,7 @@ def test_a_missing_issue_names_the_issues_there(publication: Path, command: str)
 
 def test_missing_subject(publication: Path) -> None:
     folder = write_issue(publication, "nosubject", {"a.md": article("A")}, subject="")
-    assert_one_line_error(run("build", "nosubject"), f"issues/nosubject/issue.yaml:", "`subject` is required")
+    assert_one_line_error(run("build", "nosubject"), "issues/nosubject/issue.yaml:", "`subject` is required")
     assert folder.is_dir()
 
 

@@ -368,3 +368,39 @@ def test_the_email_merge_field_is_the_address_sent_to(publication: Path, sendgri
     (personalization,) = sendgrid.accepted[0]["personalizations"]
     assert personalization["to"] == [{"email": "spaced@example.org", "name": "S"}]
     assert personalization["substitutions"]["[%text:email%]"] == "spaced@example.org"
+
+
+def test_a_running_send_is_reported_before_the_question(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from newsletter import cli
+    from newsletter.sending.ledger import SendLock
+
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    lock = SendLock(publication / "build" / "issue-1" / "send.lock")
+    lock.acquire("issue-1")
+    try:
+        result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    finally:
+        lock.release()
+    assert result.exit_code == 1
+    assert "Send it now?" not in result.output
+    assert "another `newsletter send issue-1` is running" in result.stderr
+
+
+def test_an_issue_named_by_its_path_shares_the_ledger(publication: Path, sendgrid: SendGridDouble) -> None:
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    again = newsletter("send", "issues/issue-1/", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "Everyone already has issue-1: nothing was sent." in again.output
+    assert len(sendgrid.accepted_recipients()) == len(set(sendgrid.accepted_recipients())) == 5
+    assert not (publication / "build" / "issues").exists()
+
+
+def test_status_of_an_issue_named_by_its_path(publication: Path, sendgrid: SendGridDouble) -> None:
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    result = newsletter("status", "issues/issue-1", "--json")
+    assert json.loads(result.output)["sent"] == 5
+    missing = newsletter("status", "issue-99")
+    assert missing.exit_code == 1 and "no such issue 'issue-99'" in missing.stderr

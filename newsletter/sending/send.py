@@ -21,6 +21,7 @@ from pathlib import Path
 from newsletter.build import output_dir, render_and_check
 from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
+from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, where
 from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
@@ -152,9 +153,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     if options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
-    email, report = render_and_check(settings, issue)
+    email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
+    # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
+    issue = email.issue.name
     builder = RequestBuilder(settings, email, issue)
     path = list_path(settings, options.list_name)
     if not path.is_file():
@@ -163,6 +166,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     api_key = None if options.dry_run else sendgrid_api_key()
     # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
     transport = _transport(settings, issue, options, api_key)
+    if not (options.dry_run or options.proof):
+        # Say so before the question; `run()` takes the lock for real.
+        probe = SendLock(output_dir(settings, issue) / LOCK_FILE)
+        probe.acquire(issue)
+        probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
 
 
@@ -426,7 +434,7 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     When no send holds the issue's lock, a batch still in flight was left by a dead
     process: it is made uncertain here (under the lock). Otherwise it is pending.
     """
-    path = ledger_path(settings, issue)
+    path = ledger_path(settings, issue_folder(settings, issue).name)  # refuses an unknown issue
     if not path.is_file():
         return None
     lock = SendLock(path.parent / LOCK_FILE)
@@ -442,8 +450,6 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:
     """The ledger's counts for `issue`; zeros when it was never sent."""
-    if not (settings.issues_dir / issue).is_dir():
-        raise SendError(f"{where(settings.issues_dir / issue)}: no such issue")
     ledger = open_ledger(settings, issue)
     if ledger is None:
         return LedgerCounts()
