@@ -486,7 +486,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         ("not sent", report.remaining, "the send stopped; run it again"),
         ("pending", report.pending, "in a request of the send running now"),
         ("duplicates", report.duplicates, "same address twice in the list"),
-        ("invalid", report.invalid, "not an email address; fix the list")) if count]
+        ("invalid", report.invalid, "not an email address; fix the list"),
+        ("too long", report.too_long, "merge values over SendGrid's 10,000 bytes")) if count]
     for label, count, note in rows:
         click.echo(f"  {label:<10} {count:>9,}" + (f"  ({note})" if note and count else ""))
     if report.requests == 0 and report.skipped and report.ok:
@@ -495,6 +496,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
                    f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
                    f"{report.list_name} and run `newsletter send {report.issue}` again.")
+    if report.too_long:
+        click.echo(f"Left out: the merge values of {report.too_long:,} subscriber"
+                   f"{'s are' if report.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "
+                   f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
+        for address in report.too_long_emails[:20]:
+            click.echo(f"  {address}")
     if report.uncertain:
         click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
                    f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "

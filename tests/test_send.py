@@ -404,3 +404,18 @@ def test_status_of_an_issue_named_by_its_path(publication: Path, sendgrid: SendG
     assert json.loads(result.output)["sent"] == 5
     missing = newsletter("status", "issue-99")
     assert missing.exit_code == 1 and "no such issue 'issue-99'" in missing.stderr
+
+
+def test_a_subscriber_whose_merge_values_are_too_long_is_left_out_not_the_batch(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """SendGrid refuses a whole request when one personalization's substitutions pass
+    10,000 bytes; that subscriber is left out and named, the others get the issue."""
+    write_list(publication, [["long@example.org", "é" * 6000, "", "subscribed"],
+                             ["fine@example.org", "Fine", "", "subscribed"]])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1, result.output
+    assert sendgrid.accepted_recipients() == ["fine@example.org"]
+    assert sendgrid.rejections == []
+    assert "too long           1" in result.output
+    assert "over SendGrid's 10,000 bytes; shorten them in list main" in result.output
+    assert "  long@example.org" in result.output

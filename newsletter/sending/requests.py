@@ -20,6 +20,11 @@ from newsletter.render import RenderedEmail
 from newsletter.subscribers import Subscriber
 
 BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
+SUBSTITUTIONS_MAX_BYTES = 10_000  # SendGrid's limit per personalization; over it, a 400 for all 1,000
+
+
+class OversizedRecipient(ValueError):
+    """A recipient's merge values are over SendGrid's limit: their request would be refused."""
 # SendGrid's per-recipient unsubscribe link when an unsubscribe group (asm) is set.
 ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
@@ -109,11 +114,20 @@ class RequestBuilder:
             # What merge.substitutions() gives, without encoding each tag per recipient.
             substitutions = ',"substitutions":{' + ",".join(
                 [tag + _string(fill(values)) for tag, fill in self._substitutions]) + "}"
+            # ASCII-escaped JSON is never shorter than its UTF-8 bytes: measure exactly only past it.
+            if len(substitutions) > SUBSTITUTIONS_MAX_BYTES and _oversized(substitutions):
+                raise OversizedRecipient(email)
         return f'{{"to":[{to}]{headers}{substitutions}}}'
 
     def body(self, personalizations: list[str]) -> bytes:
         """The whole request body: these personalizations spliced before the issue's content."""
         return b"".join((self._head, ("[" + ",".join(personalizations) + "]").encode("ascii"), self._tail))
+
+
+def _oversized(substitutions: str) -> bool:
+    """Whether `,"substitutions":{…}` holds more than SendGrid's 10,000 bytes of JSON."""
+    value = json.loads(substitutions.split(":", 1)[1])
+    return len(_compact(value)) > SUBSTITUTIONS_MAX_BYTES
 
 
 def _asm_unsubscribe(document: str) -> str:

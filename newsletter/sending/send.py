@@ -25,7 +25,7 @@ from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, where
 from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
-from newsletter.sending.requests import BATCH_SIZE, RequestBuilder
+from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import Subscriber, iter_subscribers, list_path
@@ -76,10 +76,12 @@ class SendReport:
     pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
     invalid: int = 0
+    too_long: int = 0      # merge values over SendGrid's limit: left out, or their request is refused
     selected: int = 0      # subscribed rows of the list that match the tags
     requests: int = 0
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
+    too_long_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
     interrupted: bool = False  # Ctrl-C: no new request was posted after it
@@ -93,7 +95,7 @@ class SendReport:
     @property
     def ok(self) -> bool:
         """True when every recipient has the issue: the exit status is 0 only then."""
-        return not (self.failed or self.uncertain or self.remaining or self.invalid or self.stopped
+        return not (self.failed or self.uncertain or self.remaining or self.invalid or self.too_long or self.stopped
                     or self.interrupted)
 
     @property
@@ -322,14 +324,19 @@ class SendPlan:
         for key, address in wanted.items():
             yield key, address, found.get(key) or Subscriber(email=address)
 
-    def _batches(self, recipients: Iterator[tuple[str, str, Subscriber]]) -> Iterator[PreparedBatch]:
+    def _batches(self, recipients: Iterator[tuple[str, str, Subscriber]], report: SendReport) -> Iterator[PreparedBatch]:
         builder = self.builder
         keys: list[str] = []
         personalizations: list[str] = []
         number = 0
         for key, address, subscriber in recipients:
+            try:
+                personalizations.append(builder.personalization(address, subscriber))
+            except OversizedRecipient:
+                report.too_long += 1
+                report.too_long_emails.append(address)
+                continue
             keys.append(key)
-            personalizations.append(builder.personalization(address, subscriber))
             if len(keys) == BATCH_SIZE:
                 number += 1
                 yield PreparedBatch(number, keys, builder.body(personalizations))
@@ -356,7 +363,7 @@ class SendPlan:
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="send") as pool:
             try:
                 # Each batch is built while the ones before it are in flight.
-                for batch in self._batches(recipients):
+                for batch in self._batches(recipients, report):
                     while len(in_flight) >= self.options.concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                     if report.stopped or stop.is_set():
