@@ -126,22 +126,15 @@ def test_invalid_yaml_in_issue_names_file_and_line(publication: Path) -> None:
     assert_one_line_error(run("build", "badyaml"), "issues/badyaml/issue.yaml:3", "invalid YAML")
 
 
-def test_invalid_front_matter_names_article_and_line(publication: Path) -> None:
-    folder = write_issue(publication, "badfront", {})
-    (folder / "a.md").write_text("---\ntitle: Fine\nauthor: : :\n  - x\n---\nBody\n", encoding="utf-8")
-    assert_one_line_error(run("build", "badfront"), "issues/badfront/a.md:", "invalid YAML")
-
-
-def test_missing_title_names_the_article(publication: Path) -> None:
-    folder = write_issue(publication, "notitle", {})
-    (folder / "a.md").write_text("---\nauthor: Someone\n---\nBody\n", encoding="utf-8")
-    assert_one_line_error(run("build", "notitle"), "issues/notitle/a.md:2", "`title` is required")
-
-
-def test_article_without_front_matter(publication: Path) -> None:
-    folder = write_issue(publication, "nofront", {})
-    (folder / "a.md").write_text("Battle of the Bands\n\nby Someone\n", encoding="utf-8")
-    assert_one_line_error(run("build", "nofront"), "issues/nofront/a.md:1", "front matter")
+@pytest.mark.parametrize("content, at, fragment", [
+    ("---\ntitle: Fine\nauthor: : :\n  - x\n---\nBody\n", "a.md:", "invalid YAML"),
+    ("---\nauthor: Someone\n---\nBody\n", "a.md:2", "`title` is required"),
+    ("Battle of the Bands\n\nby Someone\n", "a.md:1", "front matter"),
+], ids=["invalid front matter", "missing title", "no front matter"])
+def test_a_bad_article_names_its_file_and_line(publication: Path, content: str, at: str, fragment: str) -> None:
+    folder = write_issue(publication, "bad", {})
+    (folder / "a.md").write_text(content, encoding="utf-8")
+    assert_one_line_error(run("build", "bad"), f"issues/bad/{at}", fragment)
 
 
 def test_listed_article_that_does_not_exist(publication: Path) -> None:
