@@ -10,12 +10,15 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError, where
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress
 
 
 class NewsletterGroup(click.Group):
@@ -441,7 +444,7 @@ class _SendProgress:
 
     def __init__(self, total: int | None) -> None:
         self.total = total
-        self.bar = None
+        self.bar: Progress | None = None
         self.last_line = 0.0
 
     def __enter__(self) -> _SendProgress:
