@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from newsletter.addresses import EmailNotValidError, normalize_address
 from newsletter.atomic import atomic_file
@@ -65,10 +65,11 @@ def _edit_one(
             for _, row in listing.rows:
                 if address_key(row[EMAIL]) == key:
                     found = list(row)
-                    row = edit(row)
-                    changed = changed or row != found
-                    if row is None:
+                    edited = edit(row)
+                    changed = changed or edited != found
+                    if edited is None:
                         continue
+                    row = edited
                 yield row
             if found is None and create is not None:
                 changed = True
@@ -232,7 +233,7 @@ class ExportReport:
 
 
 def export_list(
-    settings: Settings, out: TextIO, list_name: str = DEFAULT_LIST, status: str | None = None,
+    settings: Settings, out: IO[str], list_name: str = DEFAULT_LIST, status: str | None = None,
     tag: str | None = None,
 ) -> ExportReport:
     """Write the matching rows of a list to `out` as CSV, formulas defused."""
