@@ -126,6 +126,33 @@ def check(issue: str) -> None:
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
 
+@cli.group()
+def templates() -> None:
+    """Copy the default templates into the publication to change them.
+
+    \b
+    Example:
+      newsletter templates eject email.css
+    """
+
+
+@templates.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+def eject(names: tuple[str, ...]) -> None:
+    """Copy default templates into templates/, never overwriting.
+
+    Without NAME, every default template that the publication does not have yet.
+
+    \b
+    Example:
+      newsletter templates eject
+      newsletter templates eject footer.html email.css
+    """
+    from newsletter.publication import eject_templates
+
+    _echo_report(eject_templates(_settings(), names))
+
+
 # -- subscribers ------------------------------------------------------------------------
 
 def _echo_report(report) -> None:  # noqa: ANN001

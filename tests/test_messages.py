@@ -73,3 +73,31 @@ def test_check_warns_about_a_link_to_an_issue_that_does_not_exist(publication: P
     warnings = [line for line in result.stderr.splitlines() if "goes to issue" in line]
     assert len(warnings) == 1, result.stderr
     assert "/issue-0/ goes to issue issue-0, which is not in issues/" in warnings[0]
+
+
+def test_templates_eject_copies_the_defaults_and_never_overwrites(publication: Path) -> None:
+    from newsletter.render import PACKAGE_TEMPLATES
+
+    (publication / "templates" / "footer.html").write_text("my footer", encoding="utf-8")
+    result = newsletter("templates", "eject")
+    assert result.exit_code == 0, result.output
+    assert "kept templates/footer.html" in result.output
+    assert (publication / "templates" / "footer.html").read_text(encoding="utf-8") == "my footer"
+    css = publication / "templates" / "email.css"
+    assert css.read_bytes() == (PACKAGE_TEMPLATES / "email.css").read_bytes()
+    assert "copied templates/email.css" in result.output
+
+    again = newsletter("templates", "eject", "email.css")
+    assert again.exit_code == 1 and "templates/email.css exists already" in again.stderr
+    unknown = newsletter("templates", "eject", "emial.css")
+    assert unknown.exit_code == 1 and "no default template emial.css: the defaults are " in unknown.stderr
+    assert "email.html" in unknown.stderr
+
+
+def test_an_ejected_template_is_the_one_rendered(publication: Path) -> None:
+    assert newsletter("templates", "eject", "email.txt").exit_code == 0
+    ejected = publication / "templates" / "email.txt"
+    ejected.write_text(ejected.read_text(encoding="utf-8").replace("{{ issue.subject", "EJECTED {{ issue.subject", 1),
+                       encoding="utf-8")
+    assert newsletter("build", "issue-1").exit_code == 0
+    assert "EJECTED" in (publication / "build" / "issue-1" / "email.txt").read_text(encoding="utf-8")
