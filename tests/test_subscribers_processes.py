@@ -1,6 +1,6 @@
 """The list store under real processes: two imports at once, a process killed mid-write.
 
-Both tests use the test-only hook NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE (subscribers.py):
+Both tests use the test-only hook NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE (newsletter/subscribers/store.py):
 a writer that has written and fsynced the new list, still holding the lock, creates the
 marker file and waits until it is deleted. That gives the tests a moment known for
 certain to be "in the middle of a write", without sleeping and hoping.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.subscribers import PAUSE_BEFORE_REPLACE_VARIABLE
+from newsletter.subscribers.store import PAUSE_BEFORE_REPLACE_VARIABLE
 from tests.subscriber_helpers import MAIN_LIST, rows, write
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.subscribers import (
+from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, address_key, cannot_read, clean_tags, header_key, list_path, merge_tags, not_utf8,
     now_iso, rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
