@@ -6,7 +6,7 @@ case-insensitively (`address_key`).
 
 Reading streams the file row by row, so a list of a million addresses is never
 held in memory by a command that does not need it. Every write goes through
-`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, fcntl.flock)
+`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, newsletter.locking)
 across read-modify-write, writes a temporary file in the same folder, fsyncs it
 and renames it over the list, so two commands never lose each other's changes
 and a crash leaves the old file whole.
@@ -15,7 +15,6 @@ and a crash leaves the old file whole.
 from __future__ import annotations
 
 import csv
-import fcntl
 import itertools
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
+from newsletter.locking import FileLock
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at")
@@ -326,19 +326,17 @@ def lock_path(path: Path) -> Path:
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the list's lock: one writer at a time, for a whole read-modify-write."""
+    lock = FileLock(lock_path(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(lock_path(path), "a")
+        lock.acquire()
     except OSError as exc:
         raise SubscriberError(
             f"{where(lock_path(path))}: cannot write the list's lock file ({exc.strerror or exc})"
         ) from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class _Unchanged(Exception):
