@@ -19,7 +19,6 @@ import itertools
 import os
 import re
 import stat
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -43,11 +42,6 @@ EMAIL, FIRST_NAME, LAST_NAME, STATUS, TAGS, SUBSCRIBED_AT, UPDATED_AT = range(le
 # How strongly each status keeps mail away: when two sources disagree the stronger one
 # wins, so a merge or a sync can never quietly make an address mailable again.
 STATUS_RANK = {"subscribed": 0, "unsubscribed": 1, "bounced": 2, "complained": 3}
-
-# Tests only: when set to a file path, a write creates that file once the new list is
-# written and fsynced but not yet renamed, then waits until the file is deleted. The
-# tests use it to kill a process mid-write and to hold the lock while another runs.
-PAUSE_BEFORE_REPLACE_VARIABLE = "NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE"
 
 LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -309,7 +303,6 @@ def write_atomically(
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         except FileNotFoundError:
             pass
-        _pause_for_tests()
 
     with atomic_file(path, on_os_error=cannot_write, before_replace=keep_mode) as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -334,15 +327,6 @@ def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
         if "\r" in "".join(row):  # one C-level scan per row; the loop below is rare
             row = [cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row]
         yield row
-
-
-def _pause_for_tests() -> None:
-    marker = os.environ.get(PAUSE_BEFORE_REPLACE_VARIABLE)
-    if not marker:
-        return
-    Path(marker).touch()
-    while Path(marker).exists():
-        time.sleep(0.01)
 
 
 def rewrite_list(
