@@ -212,7 +212,7 @@ def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool
     Example:
       newsletter subscribers import signups.csv --tag fair-2026 --dry-run
     """
-    from newsletter.importing import import_file
+    from newsletter.subscribers.importing import import_file
 
     with _Progress() as progress:
         report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
@@ -234,7 +234,7 @@ def add(email: str, list_name: str, first_name: str, last_name: str, tags: tuple
     Example:
       newsletter subscribers add ada@example.org --first-name Ada --tag members
     """
-    from newsletter.subscriber_lists import add_subscriber
+    from newsletter.subscribers.lists import add_subscriber
 
     _echo_report(add_subscriber(_settings(), email, list_name, first_name, last_name, tags, resubscribe))
 
@@ -251,7 +251,7 @@ def remove(email: str, list_name: str) -> None:
     Example:
       newsletter subscribers remove ada@example.org
     """
-    from newsletter.subscriber_lists import remove_subscriber
+    from newsletter.subscribers.lists import remove_subscriber
 
     _echo_report(remove_subscriber(_settings(), email, list_name))
 
@@ -266,7 +266,7 @@ def delete(email: str, list_name: str) -> None:
     Example:
       newsletter subscribers delete ada@example.org
     """
-    from newsletter.subscriber_lists import delete_subscriber
+    from newsletter.subscribers.lists import delete_subscriber
 
     _echo_report(delete_subscriber(_settings(), email, list_name))
 
@@ -290,7 +290,7 @@ def list_(list_name: str, status: str | None, tag: str | None) -> None:
     Example:
       newsletter subscribers list --status subscribed --tag members
     """
-    from newsletter.subscriber_lists import list_lines
+    from newsletter.subscribers.lists import list_lines
 
     for line in list_lines(_settings(), list_name, status, tag):
         click.echo(line)
@@ -305,7 +305,7 @@ def stats(list_name: str) -> None:
     Example:
       newsletter subscribers stats --list main
     """
-    from newsletter.subscriber_lists import list_stats
+    from newsletter.subscribers.lists import list_stats
 
     _echo_report(list_stats(_settings(), list_name))
 
@@ -323,7 +323,7 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
     Example:
       newsletter subscribers export --status subscribed -o subscribed.csv
     """
-    from newsletter.subscriber_lists import export_list, export_to_file
+    from newsletter.subscribers.lists import export_list, export_to_file
 
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
         with click.open_file("-", "w", encoding="utf-8") as out:

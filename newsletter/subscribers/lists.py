@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
 from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.subscribers import (
+from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, TAGS,
     UPDATED_AT, ListFile, Row, Subscriber, address_key, cannot_write, clean_tags, join_tags, list_path, merge_tags,
     now_iso, open_list, rewrite_list, split_tags, subscribe_row, subscriber_from_row, widen,
