@@ -185,7 +185,9 @@ def escape_line_start(markdown: str) -> str:
 
 
 def _destination(url: str) -> str:
-    """A link destination: in `<…>`, so spaces and parentheses need no care."""
+    """A link destination: as it is when plain, else in `<…>` so spaces and parentheses need no care."""
+    if re.fullmatch(r"[^\s()<>\\]+", url):
+        return url
     return "<" + url.replace("\\", "%5C").replace("<", "%3C").replace(">", "%3E").replace("\n", "%0A") + ">"
 
 
