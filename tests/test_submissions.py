@@ -318,3 +318,23 @@ def test_add_to_a_missing_issue_names_it(publication: Path) -> None:
     result = run("add", "issue-9", "x.txt")
     assert result.exit_code == 1
     assert "no such issue 'issue-9'" in result.stderr
+
+
+def test_check_warns_about_a_title_or_byline_repeated_in_the_body(publication: Path) -> None:
+    """What pasting a submission raw under front matter gives: the title twice, "by by"."""
+    from tests.helpers import article, write_issue
+
+    write_issue(publication, "raw", {
+        "01-raw.md": article("Gates open at Larch Street", "Gates open at Larch Street\n\nBy: Priya Natarajan\n\nText.\n",
+                             author="Priya Natarajan"),
+        "02-fine.md": article("The coast", "By the second week the gulls had gone.\n", author="T. W."),
+        "03-byline.md": article("No author", "by Sam O’Connor\n\nText.\n"),
+    })
+    result = run("check", "raw")
+    assert result.exit_code == 0, result.output
+    assert ("warning: issues/raw/01-raw.md: the first paragraph repeats the title “Gates open at Larch Street”, "
+            "which the email shows above it: remove it from the article") in result.stderr
+    assert "warning: issues/raw/01-raw.md: the second paragraph “By: Priya Natarajan” repeats the byline" in result.stderr
+    assert "warning: issues/raw/03-byline.md: the first paragraph “by Sam O’Connor” repeats the byline" in result.stderr
+    assert "02-fine.md" not in result.stderr
+    assert "3 warnings" in result.output
