@@ -106,6 +106,10 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     })
     for url in insecure:
         report.warn(f"{url} is an http:// link: use https:// where the site has it")
+    for url, name in _links_to_other_issues(settings, email.issue.name, hrefs):
+        if not (settings.issues_dir / name).is_dir():
+            report.warn(f"the link {url} goes to issue {name}, which is not in {settings.issues_dir.name}/: "
+                        "a reader would find no page there")
     if len(email.subject) > SUBJECT_MAX_CHARS:
         report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
     for part, document in (("HTML", email.html), ("text", email.text)):
@@ -146,7 +150,7 @@ def _repeated_heading(article: Article) -> list[str]:
     except Exception:  # noqa: BLE001 - lxml refuses an empty or text-only fragment
         return []
     found = []
-    for position, element in zip(("first", "second"), opening):
+    for position, element in zip(("first", "second"), opening, strict=False):
         text = " ".join(element.text_content().split())
         if not text:
             continue
@@ -157,4 +161,20 @@ def _repeated_heading(article: Article) -> list[str]:
               if article.author else bool(_BYLINE.match(text)) and len(text.split()) <= 12):
             found.append(f"{where(article.source)}: the {position} paragraph “{text}” repeats the byline, which "
                          "the email shows under the title from `author` in the front matter: remove it")
+    return found
+
+
+def _links_to_other_issues(settings: Settings, issue: str, hrefs: Sequence[str]) -> list[tuple[str, str]]:
+    """(link, issue name) of every link into another issue's web page (`../issue-0/` resolves there)."""
+    from urllib.parse import unquote, urlsplit
+
+    prefix = settings.base_url + "/"
+    found = []
+    for href in dict.fromkeys(hrefs):
+        if not href.startswith(prefix):
+            continue
+        first = unquote(urlsplit(href[len(prefix):]).path).split("/", 1)[0]
+        # A name with a dot is a file of the site (its archive page, its feed), not an issue.
+        if first and first != issue and "." not in first:
+            found.append((href, first))
     return found

@@ -56,7 +56,7 @@ def detect_indentation(text: str) -> Indentation:
     """The indentation `text` uses, judged from its first nested mapping and sequence."""
     mapping = offset = None
     lines = text.splitlines()
-    for above, below in zip(lines, lines[1:]):
+    for above, below in zip(lines, lines[1:], strict=False):
         key = re.match(r"^( *)(?:- )?[^\s#-][^:#]*:\s*(?:#.*)?$", above)
         if not key:
             continue

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from markdown_it.token import Token
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from newsletter.atomic import write_text
@@ -335,7 +336,7 @@ def _footer_invitation(settings: Settings) -> str | None:
 
 # Counting what a Markdown submission holds, for the report: markdown-it's own parse.
 
-def _markdown_tokens(body: str) -> list:  # type: ignore[type-arg]
+def _markdown_tokens(body: str) -> list[Token]:
     from markdown_it import MarkdownIt
 
     return MarkdownIt("commonmark", {"linkify": True}).enable("linkify").parse(body)
@@ -365,7 +366,7 @@ def _markdown_lists(body: str) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def _children(body: str) -> list:  # type: ignore[type-arg]
+def _children(body: str) -> list[Token]:
     return [c for t in _markdown_tokens(body) if t.type == "inline" for c in (t.children or [])]
 
 

@@ -193,7 +193,9 @@ class _Styles:
 
 def _is_bold(css: str) -> bool:
     match = re.search(r"font-weight\s*:\s*(\w+)", css)
-    return bool(match) and (match.group(1) == "bold" or (match.group(1).isdigit() and int(match.group(1)) >= 600))
+    if not match:
+        return False
+    return match.group(1) == "bold" or (match.group(1).isdigit() and int(match.group(1)) >= 600)
 
 
 def _is_italic(css: str) -> bool:
@@ -419,8 +421,9 @@ def _recognise(draft: Draft, blocks: list[Block], source: Path, unit: str) -> No
                                                   "with the text: left out; add the image yourself", unit))
             continue
         kept.append(block)
-    if kept and isinstance(kept[0], (Heading, Paragraph)) and not any(isinstance(r, Image) for r in kept[0].inlines):
-        first = kept.pop(0)
+    first = kept[0] if kept else None
+    if isinstance(first, (Heading, Paragraph)) and not any(isinstance(r, Image) for r in first.inlines):
+        kept.pop(0)
         draft.title = " ".join(plain(first.inlines).split())
         if isinstance(first, Paragraph) and not plaintext.reads_like_title(draft.title):
             notes.append(Note(source, first.line, f"took “{draft.title[:60]}” as the title, though it reads like "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from newsletter.errors import where
 
@@ -46,7 +46,7 @@ class LineBreak:
     pass
 
 
-Inline = Union[Text, Emphasis, Link, Image, LineBreak]
+Inline = Text | Emphasis | Link | Image | LineBreak
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Quote:
     line: int | None = None
 
 
-Block = Union[Paragraph, Heading, ListBlock, Quote]
+Block = Paragraph | Heading | ListBlock | Quote
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def is_hard_wrapped(lines: list[str]) -> bool:
     width = max(widths)
     if width < 45:
         return False
-    for current, following in zip(lines, lines[1:]):
+    for current, following in zip(lines, lines[1:], strict=False):
         if _has_url(current):
             continue
         if len(current) + 1 + len(following.split()[0]) <= width:
@@ -365,8 +365,8 @@ def _body(blocks: list[list[Line]], notes: list[Note], source: Path) -> list[Blo
             out.append(ListBlock(tuple(_bullet_items(block)), line=block[0].number))
             continue
         if _is_numbered_block(texts):
-            items = [ListItem(parse_inline(_NUMBERED.sub("", line.text, count=1))) for line in block]
-            out.append(ListBlock(tuple(items), ordered=True, line=block[0].number))
+            numbered = [ListItem(parse_inline(_NUMBERED.sub("", line.text, count=1))) for line in block]
+            out.append(ListBlock(tuple(numbered), ordered=True, line=block[0].number))
             continue
         if is_label(texts[0]) and not is_closing_call(texts[0]):
             label, rest = block[0], block[1:]
