@@ -134,7 +134,7 @@ def check(issue: str) -> None:
 @click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="The issue's date (default: today).")
 def new_issue(issue: str | None, subject: str, date_: Any) -> None:
-    """Create issues/ISSUE/issue.yaml, a draft with no articles yet.
+    """Create issues/ISSUE/issue.yaml: a draft, no articles yet.
 
     Without ISSUE, the next number after the highest issues/issue-N.
 
@@ -160,7 +160,7 @@ def new_issue(issue: str | None, subject: str, date_: Any) -> None:
 @click.option("--author", help="The article's author, instead of the byline recognised.")
 @click.option("--dry-run", is_flag=True, help="Print the Markdown and write nothing.")
 def add_articles(issue: str, files: tuple[Path, ...], title: str | None, author: str | None, dry_run: bool) -> None:
-    """Make articles of ISSUE from submissions: .txt, .md, .docx, .html.
+    """Turn submissions (.txt, .md, .docx, .html) into articles.
 
     Each becomes issues/ISSUE/NN-slug.md, listed at the end of `articles` in
     issue.yaml (its comments and order kept). Prints what it recognised, and a
