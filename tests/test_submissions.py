@@ -338,3 +338,87 @@ def test_check_warns_about_a_title_or_byline_repeated_in_the_body(publication: P
     assert "warning: issues/raw/03-byline.md: the first paragraph “by Sam O’Connor” repeats the byline" in result.stderr
     assert "02-fine.md" not in result.stderr
     assert "3 warnings" in result.output
+
+
+def test_add_keeps_a_flow_list_as_a_flow_list(publication: Path, inbox: Path) -> None:
+    folder = publication / "issues" / "issue-2"
+    (folder / "01-editorial.md").write_text("---\ntitle: From the editor\n---\nHello.\n", encoding="utf-8")
+    (folder / "issue.yaml").write_text("subject: Spring\narticles: [01-editorial.md]  # in order\n", encoding="utf-8")
+    (inbox / "coast.txt").write_bytes(house_style_b())
+    assert run("add", "issue-2", "inbox/coast.txt").exit_code == 0
+    assert (folder / "issue.yaml").read_text(encoding="utf-8") == (
+        "subject: Spring\narticles: [01-editorial.md, 02-the-tuesday-poets-go-to-the-coast.md] # in order\n")
+
+
+def test_add_without_an_articles_list_lists_the_articles_already_there(publication: Path, inbox: Path) -> None:
+    folder = publication / "issues" / "issue-2"
+    (folder / "01-editorial.md").write_text("---\ntitle: From the editor\n---\nHello.\n", encoding="utf-8")
+    (folder / "issue.yaml").write_text("subject: Spring  # the subject\n", encoding="utf-8")
+    (inbox / "coast.txt").write_bytes(house_style_b())
+    result = run("add", "issue-2", "inbox/coast.txt")
+    assert result.exit_code == 0, result.output
+    assert "had no `articles` list, so the issue was every *.md file; listed them (01-editorial.md)" in result.stderr
+    assert (folder / "issue.yaml").read_text(encoding="utf-8") == (
+        "subject: Spring  # the subject\narticles:\n  - 01-editorial.md\n  - 02-the-tuesday-poets-go-to-the-coast.md\n")
+
+
+SAME_BLOCK_LIST = "\n".join([
+    "Reading for the winter",
+    "by Maya Okonkwo, editor",
+    "",
+    "Some links:",
+    "https://library.example.org/winter",
+    "The Corn Exchange programme, with the dates of every reading this season and the prices",
+    "Tea & mince pies",
+    "",
+    "That is all for now.",
+])
+
+
+def test_a_label_over_lines_in_its_block_is_a_list_whatever_their_length(publication: Path, inbox: Path) -> None:
+    (inbox / "reading.txt").write_text(SAME_BLOCK_LIST, encoding="utf-8")
+    result = run("add", "issue-2", "inbox/reading.txt")
+    assert result.exit_code == 0, result.output
+    assert "  lists:      1 (3 items)" in result.output and "  links:      1" in result.output
+    assert result.stderr == "", "nothing here is a guess worth a warning"
+    built = built_article(publication, "issue-2", "Reading for the winter")
+    assert built.byline == "by Maya Okonkwo, editor"
+    assert built.list_items == [["https://library.example.org/winter",
+                                 "The Corn Exchange programme, with the dates of every reading this season and the prices",
+                                 "Tea & mince pies"]]
+    assert built.links == [("https://library.example.org/winter", "https://library.example.org/winter")]
+    assert built.paragraphs == ["Some links:", "That is all for now."]
+
+
+def test_no_warning_about_a_closing_call_when_the_footer_does_not_invite_replies(publication: Path, inbox: Path) -> None:
+    (publication / "templates" / "footer.html").write_text(
+        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> {{ publication.postal_address }}</p>', encoding="utf-8")
+    (publication / "templates" / "email.txt").write_text(
+        "{% for article in issue.articles %}{{ article.title }}\n\n{{ article.text }}{% endfor %}\n"
+        "{{ unsubscribe_url }}\n{{ publication.postal_address }}\n", encoding="utf-8")
+    (inbox / "coast.txt").write_bytes(house_style_b())
+    result = run("add", "issue-2", "inbox/coast.txt")
+    assert result.exit_code == 0, result.output
+    assert "closing call" not in result.stderr
+    assert "Give us your thoughts..." in built_article(publication, "issue-2", "The Tuesday poets go to the coast").text
+
+
+@pytest.mark.parametrize("submission, title, author, warning", [
+    ("The Big Picture\n\nBy the second week of December the towpath goes quiet.\n",
+     "The Big Picture", None, "inbox/s.txt:2: no byline (“by NAME”) under the title: pass --author"),
+    ("Group photo\n\nSpring fair\nWords by Ana de la Cruz\n\nText.\n",
+     "Spring fair", "Ana de la Cruz", "inbox/s.txt:1: “Group photo” names an image"),
+    ("# Letters page\n\nBY: THE EDITORS\n\nText.\n", "Letters page", "THE EDITORS", None),
+    ("We met on Tuesday and talked for hours about the river, the weather and the fair.\n\nText.\n",
+     "We met on Tuesday and talked for hours about the river, the weather and the fair.", None,
+     "inbox/s.txt:1: took “We met on Tuesday and talked for hours about the river, the…” as the title"),
+], ids=["not a byline, not a placeholder", "words by, same block", "capitals", "a sentence as title"])
+def test_title_and_byline_guesses(publication: Path, inbox: Path, submission: str, title: str,
+                                  author: str | None, warning: str | None) -> None:
+    (inbox / "s.txt").write_text(submission, encoding="utf-8")
+    result = run("add", "issue-2", "inbox/s.txt", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"  title:      {title}\n" in result.output
+    assert f"  author:     {author or '(none)'}\n" in result.output
+    if warning:
+        assert warning in result.stderr

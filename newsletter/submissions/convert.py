@@ -200,9 +200,10 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
                 elif image.data is not None:
                     (folder / image.filename).write_bytes(image.data)
             write_text(article.path, article.markdown)
+        was_empty = not listed
         for article in converted:
             listed.append(article.filename)
-        if isinstance(listed, CommentedSeq):
+        if was_empty and isinstance(listed, CommentedSeq):
             listed.fa.set_block_style()  # `articles: []` of `newsletter new` becomes a list of lines
         data["articles"] = listed
         save_document(yaml_path, data, ContentError, indentation)
