@@ -170,7 +170,10 @@ def test_an_html_image_that_is_not_there_is_warned_about(publication: Path, inbo
 def test_markdown_keeps_its_front_matter_or_gets_one(publication: Path, inbox: Path) -> None:
     (inbox / "kept.md").write_text(
         "---\n# the writer's note stays\ntitle: 'Kept: as written'\nsummary: A short one.\n---\n"
-        "Body with **bold** and a [link](https://example.org/kept).\n", encoding="utf-8")
+        "Body with **bold** and a [link](https://example.org/kept).\n\n![The hall, with chairs](hall.png)\n",
+        encoding="utf-8")
+    picture = png((10, 120, 10))
+    (inbox / "hall.png").write_bytes(picture)
     (inbox / "bare.md").write_text("# A bare *draft*\n\nBy Ada Ng\n\nFirst paragraph.\n\n- one\n- two\n",
                                    encoding="utf-8")
     result = run("add", "issue-2", "inbox/kept.md", "inbox/bare.md")
@@ -178,10 +181,15 @@ def test_markdown_keeps_its_front_matter_or_gets_one(publication: Path, inbox: P
     folder = publication / "issues" / "issue-2"
     kept = (folder / "01-kept-as-written.md").read_text(encoding="utf-8")
     assert kept == ("---\n# the writer's note stays\ntitle: 'Kept: as written'\nsummary: A short one.\n---\n"
-                    "Body with **bold** and a [link](https://example.org/kept).\n")
+                    "Body with **bold** and a [link](https://example.org/kept).\n\n![The hall, with chairs](hall.png)\n")
+    assert (folder / "hall.png").read_bytes() == picture, "the image it names is copied in"
+    assert "  images:     1\n    hall.png: “The hall, with chairs”" in result.output
     assert front_matter(folder / "02-a-bare-draft.md") == {"title": "A bare *draft*", "author": "Ada Ng"}
     built = built_article(publication, "issue-2", "A bare *draft*")
     assert built.byline == "by Ada Ng"
     assert built.paragraphs == ["First paragraph."]
     assert built.list_items == [["one", "two"]]
-    assert built_article(publication, "issue-2", "Kept: as written").links == [("https://example.org/kept", "link")]
+    kept_article = built_article(publication, "issue-2", "Kept: as written")
+    assert kept_article.links == [("https://example.org/kept", "link")]
+    assert kept_article.images == [(BASE + "hall.png", "The hall, with chairs")]
+    assert kept_article.paragraphs[0] == "Body with bold and a link."

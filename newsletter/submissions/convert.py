@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from markdown_it.token import Token
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -30,10 +31,12 @@ from newsletter.submissions.draft import (
     Draft,
     Link,
     ListBlock,
+    Note,
     Paragraph,
     Quote,
     all_inlines,
     blocks_markdown,
+    plain,
     rename_images,
 )
 from newsletter.yamledit import DEFAULT_INDENTATION, dump_document, load_document, save_document
@@ -196,6 +199,7 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
         for article in converted:
             for image in article.images:
                 if image.copy_of is not None:
+                    (folder / image.filename).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(image.copy_of, folder / image.filename)
                 elif image.data is not None:
                     (folder / image.filename).write_bytes(image.data)
@@ -243,6 +247,7 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
         draft.title = " ".join(title.split())
     if author is not None:
         draft.author = " ".join(author.split())
+        draft.notes = [note for note in draft.notes if note.message != plaintext.NO_BYLINE]
     if not draft.title:
         raise ContentError(f"{where(path)}: no title found in the submission: pass --title")
 
@@ -265,31 +270,39 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
     if names:
         draft.blocks = rename_images(draft.blocks, names)
 
-    markdown = _article_markdown(draft)
-    runs = all_inlines(draft.blocks)
+    if draft.body_markdown is None:
+        runs = all_inlines(draft.blocks)
+        paragraphs = sum(isinstance(b, (Paragraph, Quote)) for b in draft.blocks)
+        lists = tuple(len(b.items) for b in draft.blocks if isinstance(b, ListBlock))
+        links = tuple(dict.fromkeys(r.href for r in runs if isinstance(r, Link)))
+    else:  # a Markdown submission's body is kept as written: count what markdown-it sees in it
+        paragraphs = _markdown_paragraphs(draft.body_markdown)
+        lists = _markdown_lists(draft.body_markdown)
+        links = _markdown_links(draft.body_markdown)
+        written = [_markdown_image(path, plan, src, alt, draft) for src, alt in _markdown_images(draft.body_markdown)]
     return ConvertedArticle(
-        source=path,
-        kind=kind,
-        filename=filename,
-        path=plan.folder / filename,
-        title=draft.title,
-        author=draft.author,
-        markdown=markdown,
-        paragraphs=sum(isinstance(b, (Paragraph, Quote)) for b in draft.blocks) if draft.body_markdown is None
-        else _markdown_paragraphs(draft.body_markdown),
-        lists=tuple(len(b.items) for b in draft.blocks if isinstance(b, ListBlock)) if draft.body_markdown is None
-        else _markdown_lists(draft.body_markdown),
-        links=tuple(dict.fromkeys(r.href for r in runs if isinstance(r, Link))) if draft.body_markdown is None
-        else _markdown_links(draft.body_markdown),
-        images=tuple(written) if draft.body_markdown is None else tuple(
-            WrittenImage(src, alt) for src, alt in _markdown_images(draft.body_markdown)),
+        source=path, kind=kind, filename=filename, path=plan.folder / filename,
+        title=draft.title, author=draft.author, markdown=_article_markdown(draft),
+        paragraphs=paragraphs, lists=lists, links=links, images=tuple(written),
         warnings=tuple(str(note) for note in draft.notes),
     )
 
 
-def _note_closing_call(draft: Draft, path: Path, footer: str | None) -> None:
-    from newsletter.submissions.draft import Note, plain
+def _markdown_image(path: Path, plan: _Plan, src: str, alt: str, draft: Draft) -> WrittenImage:
+    """An image a Markdown submission names: copied in beside the article under the same name
+    when it is a file beside the submission, so the Markdown needs no change."""
+    relative = unquote(src.split("?")[0].split("#")[0])
+    local = path.parent / relative
+    target = plan.folder / relative
+    if urlsplit(src).scheme or src.startswith("//") or ".." in Path(relative).parts or not local.is_file():
+        return WrittenImage(src, alt)
+    if target.exists() and target.read_bytes() != local.read_bytes():
+        draft.notes.append(Note(path, None, f"the image {src} is not copied: the issue has another file of that name"))
+        return WrittenImage(src, alt)
+    return WrittenImage(relative, alt, copy_of=local)
 
+
+def _note_closing_call(draft: Draft, path: Path, footer: str | None) -> None:
     last = draft.blocks[-1] if draft.blocks else None
     if footer and isinstance(last, Paragraph) and plaintext.is_closing_call(plain(last.inlines)):
         unit = "line" if path.suffix.lower() in (".html", ".htm") else "paragraph"

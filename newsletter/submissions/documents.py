@@ -40,6 +40,7 @@ from newsletter.submissions.draft import (
     Paragraph,
     Quote,
     Text,
+    all_inlines,
     plain,
 )
 
@@ -135,8 +136,6 @@ def _image_sources(draft: Draft) -> list[tuple[str, str, int | None]]:
 
 
 def _block_runs(block: Block) -> list[Inline]:
-    from newsletter.submissions.draft import all_inlines
-
     return all_inlines([block])
 
 
@@ -433,6 +432,8 @@ def _recognise(draft: Draft, blocks: list[Block], source: Path, unit: str) -> No
             if author is not None:
                 draft.author = author
                 kept.pop(0)
+        if not draft.author:
+            notes.append(Note(source, first.line, plaintext.NO_BYLINE, unit))
     draft.blocks = _labelled_lists(kept, notes, source, unit)
 
 

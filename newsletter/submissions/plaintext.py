@@ -28,6 +28,7 @@ from newsletter.submissions.draft import (
     Note,
     Paragraph,
     Text,
+    plain,
 )
 
 # -- reading the bytes ------------------------------------------------------------------
@@ -291,6 +292,9 @@ class PlainTextOptions:
     footer_name: str = "footer.html"
 
 
+NO_BYLINE = "no byline (“by NAME”) under the title: pass --author to name the writer"
+
+
 def reads_like_title(text: str) -> bool:
     return len(text.split()) <= 20 and not text.endswith((".", "…", ",", ";")) and not _has_url(text)
 
@@ -320,8 +324,7 @@ def parse_plain_text(text: str, source: Path, options: PlainTextOptions = PlainT
             if not blocks[0]:
                 blocks.pop(0)
         elif not options.author_given:
-            notes.append(Note(source, title_line.number + 1,
-                              "no byline (“by NAME”) under the title: pass --author to name the writer"))
+            notes.append(Note(source, title_line.number + 1, NO_BYLINE))
     draft.blocks = _body(blocks, notes, source)
 
     last = draft.blocks[-1] if draft.blocks else None
@@ -337,8 +340,6 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _text_of(paragraph: Paragraph) -> str:
-    from newsletter.submissions.draft import plain
-
     return plain(paragraph.inlines)
 
 
