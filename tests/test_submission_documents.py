@@ -193,3 +193,11 @@ def test_markdown_keeps_its_front_matter_or_gets_one(publication: Path, inbox: P
     assert kept_article.links == [("https://example.org/kept", "link")]
     assert kept_article.images == [(BASE + "hall.png", "The hall, with chairs")]
     assert kept_article.paragraphs[0] == "Body with bold and a link."
+
+
+def test_a_file_that_is_no_word_document_is_a_one_line_error(publication: Path, inbox: Path) -> None:
+    (inbox / "broken.docx").write_text("this is not a zip file", encoding="utf-8")
+    result = run("add", "issue-2", "inbox/broken.docx")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: inbox/broken.docx: not a Word document mammoth can read")
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output

@@ -95,6 +95,8 @@ def test_the_sample_submission_becomes_an_article(publication: Path, sample: Pat
     assert placeholder not in built.text and title not in built.text and byline not in built.text
     for paragraph in paragraphs:
         assert flat(paragraph) in built.text_part
+    check = run("check", "issue-2")
+    assert check.exit_code == 0 and "repeats" not in check.stderr, check.stderr
 
 
 # -- two house styles ------------------------------------------------------------------------------
@@ -422,3 +424,11 @@ def test_title_and_byline_guesses(publication: Path, inbox: Path, submission: st
     assert f"  author:     {author or '(none)'}\n" in result.output
     if warning:
         assert warning in result.stderr
+
+
+def test_title_names_one_article(publication: Path, inbox: Path) -> None:
+    (inbox / "a.txt").write_bytes(house_style_a())
+    (inbox / "b.txt").write_bytes(house_style_b())
+    result = run("add", "issue-2", "inbox/a.txt", "inbox/b.txt", "--title", "Both")
+    assert result.exit_code == 1
+    assert "error: --title names one article: add the submissions one at a time" in result.stderr
