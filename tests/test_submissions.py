@@ -432,3 +432,20 @@ def test_title_names_one_article(publication: Path, inbox: Path) -> None:
     result = run("add", "issue-2", "inbox/a.txt", "inbox/b.txt", "--title", "Both")
     assert result.exit_code == 1
     assert "error: --title names one article: add the submissions one at a time" in result.stderr
+
+
+def test_a_paragraph_per_line_without_blank_lines(publication: Path, inbox: Path) -> None:
+    """Word's "Save as plain text": each paragraph one line, nothing between them."""
+    first = ("The committee met on Monday and agreed, after an hour on the subject, that the hall’s "
+             "heating will stay on until the end of March.")
+    second = ("Tea remains 50p. The biscuits, as ever, are a matter for the membership, and “the "
+              "membership” has views...")
+    (inbox / "minutes.txt").write_text(f"Minutes, briefly\nby Ruth Adeyemi\n{first}\n{second}\n", encoding="utf-8")
+    result = run("add", "issue-2", "inbox/minutes.txt")
+    assert result.exit_code == 0, result.output
+    assert "  paragraphs: 2" in result.output
+    built = built_article(publication, "issue-2", "Minutes, briefly")
+    assert built.byline == "by Ruth Adeyemi"
+    assert built.paragraphs == [first, second]
+    assert front_matter(publication / "issues" / "issue-2" / "01-minutes-briefly.md") == {
+        "title": "Minutes, briefly", "author": "Ruth Adeyemi"}

@@ -176,6 +176,10 @@ _YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
 _SENTENCE_END = ".!?…"
 
 
+# Longer than any mail program wraps at: a line this long is a paragraph typed as one line.
+ONE_LINE_PARAGRAPH = 100
+
+
 def _has_url(text: str) -> bool:
     return bool(_URL.search(text))
 
@@ -191,7 +195,7 @@ def is_hard_wrapped(lines: list[str]) -> bool:
         return False
     widths = [len(line) for line in lines[:-1] if not _has_url(line)] + [len(lines[-1])]
     width = max(widths)
-    if width < 45:
+    if not 45 <= width <= ONE_LINE_PARAGRAPH:  # short lines are a poem's; long ones were typed so
         return False
     for current, following in zip(lines, lines[1:], strict=False):
         if _has_url(current):
@@ -399,6 +403,9 @@ def _body(blocks: list[list[Line]], notes: list[Note], source: Path) -> list[Blo
             out.append(Paragraph(parse_inline(texts[0]), block[0].number))
         elif is_hard_wrapped(texts):
             out.append(Paragraph(parse_inline(_joined(block, notes, source)), block[0].number))
+        elif max(len(t) for t in texts) > ONE_LINE_PARAGRAPH:
+            # Word's "Save as plain text": a paragraph per line, no blank lines between them.
+            out.extend(Paragraph(parse_inline(line.text), line.number) for line in block)
         else:
             out.append(Paragraph(_lines_inlines(block), block[0].number))
     return out
