@@ -93,6 +93,7 @@ def test_the_sample_submission_becomes_an_article(publication: Path, sample: Pat
     assert built.list_items == [[flat(c) for c in citations]]
     assert built.paragraphs[-2:] == [label, closing]
     assert placeholder not in built.text and title not in built.text and byline not in built.text
+    assert built.links == [] and built.images == [], "the citations' links were lost; the logo did not come"
     for paragraph in paragraphs:
         assert flat(paragraph) in built.text_part
     check = run("check", "issue-2")
@@ -237,6 +238,7 @@ def test_house_style_b_utf8_bom_one_line_paragraphs(publication: Path, inbox: Pa
         ("https://tides.example.net/poems?id=7&lang=en", "https://tides.example.net/poems?id=7&lang=en"),
     ]
     assert built.paragraphs[-1] == "Give us your thoughts..."
+    assert built.images == [], "the photo did not come with the text"
     html = (publication / "build" / "issue-2" / "email.html").read_text(encoding="utf-8")
     assert "<em>waiting</em>" in html
     assert "the rope,<br>" in html.replace("<br />", "<br>")  # the poem keeps its lines
