@@ -142,7 +142,7 @@ _BYLINE = re.compile(r"^(?:written\s+by|by)\b\s*:?\s*\S", re.IGNORECASE)
 
 def _repeated_heading(article: Article) -> list[str]:
     """Opening paragraphs that repeat the title or the byline the email already shows above them
-    (a submission pasted under its front matter prints "by by Jess Williams")."""
+    (a submission pasted under its front matter prints "by by NAME")."""
     import lxml.html
 
     try:

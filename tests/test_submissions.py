@@ -78,7 +78,8 @@ def test_the_sample_submission_becomes_an_article(publication: Path, sample: Pat
     assert run("new", "--subject", "Test").exit_code == 0
     result = run("add", "issue-2", str(sample))
     assert result.exit_code == 0, result.output
-    article_path = publication / "issues" / "issue-2" / "01-battle-for-bakhmut.md"
+    [article_path] = (publication / "issues" / "issue-2").glob("01-*.md")
+    assert article_path.name == "01-" + "-".join(title.lower().split()) + ".md"
     assert front_matter(article_path) == {"title": title, "author": byline.removeprefix("by ")}
     assert f"  title:      {title}" in result.output
     assert "  lists:      1 (3 items)" in result.output

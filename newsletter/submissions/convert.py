@@ -326,7 +326,7 @@ def _article_markdown(draft: Draft) -> str:
 
 
 def slugify(title: str) -> str:
-    """The part of an article's file name that comes from its title: `battle-for-bakhmut`."""
+    """The part of an article's file name that comes from its title: `the-river-in-december`."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
     slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"['’`]", "", ascii_title)).strip("-")
     if len(slug) > 50:

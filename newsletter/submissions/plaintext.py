@@ -103,16 +103,16 @@ _IMAGE_WORDS = (r"image|images|photo|photos|photograph|photography|picture|pic|l
 # "[Image: the march]", "(photo)", "[insert logo here]", "<picture of the hall>"
 _BRACKETED = re.compile(rf"^[\[(<{{]\s*(?:insert|add|see|place|put)?\s*(?:the\s+|a\s+|an\s+)?(?:{_IMAGE_WORDS})\b"
                         r"[^\])>}]*[\])>}]$", re.IGNORECASE)
-# "Photo: Jess Williams", "Image – the picket line"
+# "Photo: Sam O’Connor", "Image – the towpath at dawn"
 _CAPTIONED = re.compile(rf"^(?:{_IMAGE_WORDS})\s*[:–—-]\s*\S.{{0,100}}$", re.IGNORECASE)
-# "Workers Party Logo", "Group photo": a short line ending in one of the words that
+# "Riverside Circle Logo", "Group photo": a short line ending in one of the words that
 # never end a title ("The Big Picture" is left alone).
 _NAMED = re.compile(r"^[^.!?:;,]{0,50}\b(?:logo|photo|photograph|image|graphic|banner|screenshot|pic)$", re.IGNORECASE)
 _FILE_NAME = re.compile(r"^[\w .()-]{1,80}\.(?:png|jpe?g|gif|webp|heic|tiff?|bmp|svg)$", re.IGNORECASE)
 
 
 def is_placeholder(text: str, alone: bool = True) -> bool:
-    """Whether a line names an image rather than holding text ("Workers Party Logo", "[Image: …]").
+    """Whether a line names an image rather than holding text ("Riverside Circle Logo", "[Image: …]").
 
     `alone`: the line is a block of its own; only then are the unbracketed forms trusted.
     """
@@ -132,7 +132,7 @@ _NAME_PARTICLES = {"de", "da", "di", "du", "del", "della", "la", "le", "van", "v
 def byline_author(text: str) -> str | None:
     """The author named by a byline ("by NAME", "By: NAME", "Written by NAME"), affiliation kept.
 
-    "Jess Williams (Workers GB Writers Group)" and "Ada Lovelace, Eastside Branch" are
+    "Tomasz Wiśniewski (Riverside Poetry Group)" and "Ada Lovelace, Eastside Branch" are
     each the whole author; "By the second week of December…" is a sentence, not a byline.
     """
     match = _BYLINE.match(text)
