@@ -9,6 +9,7 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import threading
 import time
@@ -17,22 +18,24 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from newsletter.build import output_dir, render_and_check
 from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
-from newsletter.errors import SendError, SubscriberError, where
+from newsletter.errors import SendError, SubscriberError, scrub, where
 from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
 from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
-from newsletter.subscribers import Subscriber, iter_subscribers, list_path
+from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
 
 LEDGER_FILE = "ledger.sqlite"
 LOCK_FILE = "send.lock"
 DRY_RUN_DIR = "dry-run"
+ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
 
 # Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
@@ -84,7 +87,8 @@ class SendReport:
     too_long_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
-    interrupted: bool = False  # Ctrl-C: no new request was posted after it
+    interrupted: bool = False  # Ctrl-C (or SIGTERM, SIGHUP): no new request was posted after it
+    signals: list[int] = field(default_factory=list)  # the stop signals received, first first
     output: Path | None = None  # where a dry run wrote the bodies
 
     @property
@@ -216,8 +220,12 @@ class SendPlan:
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
         return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
-    def run(self, progress: Progress | None = None) -> SendReport:
-        """Send; returns the report, or raises `SendStopped` when SendGrid refused the send."""
+    def run(self, progress: Progress | None = None, on_stop: Callable[[], None] | None = None) -> SendReport:
+        """Send; returns the report, or raises `SendStopped` when SendGrid refused the send.
+
+        `on_stop` is called once the first stop signal (Ctrl-C, SIGTERM, SIGHUP) arrives,
+        so the CLI can say that the requests in flight are being waited for.
+        """
         report = SendReport(self.issue, self.subject, self.options.list_name,
                             dry_run=self.options.dry_run, proof=self.options.proof)
         started = time.monotonic()
@@ -237,7 +245,7 @@ class SendPlan:
             transport = self.transport
             stop = threading.Event()
             try:
-                with _stop_on_ctrl_c(stop):
+                with _stop_on_signals(stop, report.signals, on_stop):
                     self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
                 transport.close()
@@ -250,8 +258,7 @@ class SendPlan:
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
         if report.interrupted:
-            raise SendInterrupted(f"interrupted: run `newsletter send {self.issue}` again to send to the rest",
-                                  report)
+            raise SendInterrupted(f"interrupted: run `{self.command}` again to send to the rest", report)
         if report.stopped:
             raise SendStopped(report.stopped, report)
         return report
@@ -380,12 +387,15 @@ class SendPlan:
                 settle(wait(in_flight)[0])
                 raise
         report.interrupted = stop.is_set()
-        if report.stopped and not report.interrupted:
+        if report.stopped or report.interrupted:
+            # Everyone the loop did not reach, whichever way it stopped (with --concurrency 4
+            # a Ctrl-C once counted only the batches in flight).
             report.remaining += sum(1 for _ in recipients)
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
-        error = self._scrub(outcome.error)
+        # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger).
+        error = scrub(outcome.error, self._api_key or "", limit=ERROR_CHARS)
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
             report.accepted += len(batch)
@@ -396,43 +406,69 @@ class SendPlan:
             ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
             report.requests -= 1
             report.remaining += len(batch)
+            if outcome.resume_at is not None:
+                error += f": run `{self.command}` again after then for the rest"
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
             report.failed += len(batch)
             if outcome.state != "refused":
-                error += (f"; no new request was posted after it: run `newsletter send {self.issue}` "
-                          "again later for the rest")
+                error += f"; no new request was posted after it: run `{self.command}` again later for the rest"
         if (outcome.fatal or outcome.state in ("failed", "refused")) and not report.stopped:
             report.stopped = error
 
-    def _scrub(self, text: str) -> str:
-        """An error line without the API key, whatever a library put in it."""
-        key = self._api_key
-        if key:
-            for form in (key, repr(key)[1:-1]):
-                text = text.replace(form, "***")
-        return text
+    @property
+    def command(self) -> str:
+        """The command that carries on with this send (a proof's names its addresses)."""
+        words = ["newsletter", "send", self.issue]
+        if self.options.proof:
+            for address in self.options.proof_to:
+                words += ["--to", address.strip()]
+        else:
+            if self.options.list_name != DEFAULT_LIST:
+                words += ["--list", self.options.list_name]
+            for tag in self.options.tags:
+                words += ["--tag", tag]
+        return " ".join(shlex.quote(word) for word in words)
+
+
+# Ctrl-C, `kill` and a closed terminal all ask the send to stop; each is handled alike.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
-    """While sending, the first Ctrl-C sets `stop` (a second one interrupts as usual)."""
+def _stop_on_signals(stop: threading.Event, received: list[int],
+                     on_stop: Callable[[], None] | None = None) -> Iterator[None]:
+    """While sending, the first SIGINT, SIGTERM or SIGHUP sets `stop` (a second acts as usual).
+
+    Stopping this way posts no new request and lets the ones in flight get their
+    answer, so a batch that got a definite answer (a 429 being waited out) is never
+    left uncertain, as it would be if the process died.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # installed outside Python
-        previous = signal.default_int_handler
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is None:  # installed outside Python
+            handler = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        previous[signum] = handler
 
-    def handler(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
         stop.set()
-        signal.signal(signal.SIGINT, previous)
+        for other, handler in previous.items():
+            signal.signal(other, handler)
+        if on_stop is not None:
+            on_stop()
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:
