@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
+from tests.send_helpers import files_under, generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
 from tests.sendgrid_double import Accept, Cut, Drop, Respond, SendGridDouble, Stall, Trickle, too_many_requests
 
 pytestmark = pytest.mark.usefixtures("quick_retries")
@@ -435,3 +435,66 @@ def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: 
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 2
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(Respond(201, raw=b'{"ok": true}'), id="201"),
+    pytest.param(Respond(204, raw=b""), id="204"),
+])
+def test_any_2xx_is_accepted(publication: Path, sendgrid: SendGridDouble, answer: Respond) -> None:
+    """A 201 or 204 is SendGrid taking the request: recorded as sent, never posted again."""
+    write_list(publication, generated(1500))
+    sendgrid.script(answer)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(sendgrid.mail_requests) == 2
+    assert status()["sent"] == 1500
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0 and len(sendgrid.mail_requests) == 2
+
+
+def test_a_redirect_says_to_check_the_url(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, generated(1500))
+    sendgrid.script(Respond(302, {"Location": "https://login.example.net/"}, raw=b""))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: SendGrid's address answered 302, a redirect to https://login.example.net/, instead of an "
+        "answer: this request was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and "
+        "SendGrid)\n")
+    assert len(sendgrid.mail_requests) == 1
+
+
+def test_an_html_error_page_is_named_not_dumped(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A proxy's 503 page: the message gives its title, not a screenful of markup."""
+    page = (b"<!DOCTYPE html>\n<html><head><title>503 Service\n Unavailable</title><style>body{}</style></head>"
+            b"<body><h1>Service Unavailable</h1>" + b"<p>Try later.</p>" * 100 + b"</body></html>")
+    sendgrid.script(*[Respond(503, {"Content-Type": "text/html"}, raw=page)] * 6)
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: SendGrid answered 503: an HTML page titled '503 Service Unavailable' instead of SendGrid's JSON "
+        "(gave up after 6 attempts)")
+    assert "<" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_key_in_a_long_error_is_hidden_before_the_message_is_cut(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """A server's plain-text error quoting the key just before the 300th character: the key is
+    hidden first and the message cut after, so no part of it reaches stderr or the ledger."""
+    text = "x" * 230 + " Authorization: Bearer " + sendgrid.api_key + " was refused"  # the key spans 300
+    sendgrid.script(Respond(400, raw=text.encode()))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "Bearer ***" in result.stderr
+    assert sendgrid.api_key[:12] not in result.stderr
+    for path in files_under(publication):
+        assert sendgrid.api_key[:12].encode() not in path.read_bytes(), path
+
+
+def test_a_failed_proof_names_the_proof_command(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Following a proof's advice must send the proof again, not the issue to the whole list."""
+    sendgrid.script(*[Respond(503)] * 6)
+    result = newsletter("send", "issue-1", "--yes", "--to", "me@example.net")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "run `newsletter send issue-1 --to me@example.net` again later for the rest\n"), result.stderr

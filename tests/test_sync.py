@@ -212,3 +212,14 @@ def test_every_request_has_a_timeout(publication: Path, sendgrid: SendGridDouble
     assert result.exit_code == 1
     assert result.stderr.startswith("error: could not reach SendGrid at ")
     assert "timed out" in result.stderr
+
+
+def test_a_key_quoted_back_by_sendgrid_is_hidden(publication: Path, sendgrid: SendGridDouble) -> None:
+    """An error message that quotes the API key (a proxy, a misbehaving server) is printed
+    with the key hidden."""
+    sendgrid.script_suppressions(Respond(400, body={"errors": [
+        {"message": f"key {sendgrid.api_key} may not read this", "field": None}]}))
+    result = run("subscribers", "sync")
+    assert result.exit_code == 1
+    assert "key *** may not read this" in result.stderr
+    assert sendgrid.api_key not in result.output and sendgrid.api_key[:12] not in result.stderr

@@ -26,14 +26,15 @@ from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, scrub, where
 from newsletter.render import RenderedEmail
-from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
+from newsletter.sending.ledger import (
+    ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, SendLock, ledger_path, lock_path,
+    move_old_ledger, old_ledger_path,
+)
 from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
 
-LEDGER_FILE = "ledger.sqlite"
-LOCK_FILE = "send.lock"
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
@@ -149,10 +150,6 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
     return addresses
 
 
-def ledger_path(settings: Settings, issue: str) -> Path:
-    return output_dir(settings, issue) / LEDGER_FILE
-
-
 def prepare_send(settings: Settings, issue: str, options: SendOptions,
                  retry: RetryPolicy | None = None) -> SendPlan:
     """Render and check `issue` once, and refuse early whatever would stop the send."""
@@ -174,7 +171,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     transport = _transport(settings, issue, options, api_key)
     if not (options.dry_run or options.proof):
         # Say so before the question; `run()` takes the lock for real.
-        probe = SendLock(output_dir(settings, issue) / LOCK_FILE)
+        probe = SendLock(lock_path(settings, issue))
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
@@ -231,15 +228,20 @@ class SendPlan:
         started = time.monotonic()
         lock = None
         if self._records_sending:
-            lock = SendLock(self.folder / LOCK_FILE)
+            lock = SendLock(lock_path(self.settings, self.issue))
             lock.acquire(self.issue)
         try:
             if self._records_sending:
                 # One ledger for the whole send; with the lock held, whatever is still in
                 # flight belongs to a dead process and becomes uncertain.
-                ledger = Ledger(ledger_path(self.settings, self.issue))
-                ledger.recover()
-                known = ledger.states()
+                move_old_ledger(self.settings, self.issue)
+                ledger = Ledger(ledger_path(self.settings, self.issue), self.issue)
+                try:
+                    ledger.recover()
+                    known = ledger.states()
+                except BaseException:
+                    ledger.close()
+                    raise
             else:
                 known, ledger = self._earlier_outcomes(), Ledger(None)
             transport = self.transport
@@ -355,15 +357,25 @@ class SendPlan:
              report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
         """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
 
-        Once `stop` is set (Ctrl-C), no new request is posted, waits for a retry end at
-        once, and the requests already in flight get their answer recorded.
+        Once `stop` is set (Ctrl-C, or the ledger failing), no new request is posted, waits
+        for a retry end at once, and the requests already in flight get their answer
+        recorded. Before each batch the ledger must still be the file at its path.
         """
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
+        ledger_problem = ""  # the ledger failed or was replaced: the send stops
+        unrecorded = 0       # recipients whose answer the ledger could not take
 
         def settle(done: Iterable[Future[Outcome]]) -> None:
+            nonlocal ledger_problem, unrecorded
             for future in done:
                 batch_id, batch = in_flight.pop(future)
-                self._settle(ledger, batch_id, batch, future.result(), report)
+                try:
+                    self._settle(ledger, batch_id, batch, future.result(), report)
+                except LedgerWriteError as exc:
+                    # It stays `sending` in the ledger, so the next run counts it uncertain: never posted twice.
+                    unrecorded += len(batch)
+                    ledger_problem = ledger_problem or str(exc)
+                    stop.set()
                 if progress is not None:
                     progress(report)
 
@@ -373,10 +385,20 @@ class SendPlan:
                 for batch in self._batches(recipients, report):
                     while len(in_flight) >= self.options.concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    if not ledger_problem and not ledger.still_at_path():
+                        ledger_problem = (f"{where(ledger.path or '')} was deleted or replaced during the send; "
+                                          "its records are not where the next send looks")
+                        stop.set()
                     if report.stopped or stop.is_set():
                         report.remaining += len(batch)
                         break
-                    batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                    try:
+                        batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                    except LedgerWriteError as exc:
+                        ledger_problem = str(exc)
+                        stop.set()
+                        report.remaining += len(batch)
+                        break
                     report.requests += 1
                     in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
                         batch_id, batch)
@@ -386,11 +408,29 @@ class SendPlan:
                 stop.set()
                 settle(wait(in_flight)[0])
                 raise
-        report.interrupted = stop.is_set()
-        if report.stopped or report.interrupted:
+        report.interrupted = bool(report.signals)
+        if report.stopped or stop.is_set():
             # Everyone the loop did not reach, whichever way it stopped (with --concurrency 4
             # a Ctrl-C once counted only the batches in flight).
             report.remaining += sum(1 for _ in recipients)
+        if ledger_problem:
+            report.stopped = self._ledger_stopped(ledger, ledger_problem, report, unrecorded)
+
+    def _ledger_stopped(self, ledger: Ledger, problem: str, report: SendReport, unrecorded: int) -> str:
+        """The one line for a send the ledger stopped: what happened, what is recorded, what to do."""
+        line = f"{problem}: the send stopped and posted nothing more"
+        if not ledger.still_at_path():
+            copy = ledger.save_copy()
+            if copy is not None:
+                line += (f"; what this send recorded is saved in {where(copy)}: make it {where(ledger.path or '')} "
+                         f"again (check `newsletter status {self.issue}`), then run `{self.command}`")
+            return line
+        line += f"; the {report.accepted:,} recipients accepted before are recorded"
+        if unrecorded:
+            line += (f", the answers for {unrecorded:,} more could not be (the ledger lists them uncertain: "
+                     "check SendGrid's activity feed before --retry-uncertain)")
+        advice = "free some space" if "disk is full" in problem else "fix that"
+        return f"{line}; {advice} and run `{self.command}` again"
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
@@ -475,17 +515,27 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     """The issue's ledger for reading, or None when it was never sent.
 
     When no send holds the issue's lock, a batch still in flight was left by a dead
-    process: it is made uncertain here (under the lock). Otherwise it is pending.
+    process: it is made uncertain here (under the lock), and a ledger still in the
+    old place (`build/ISSUE/`) is moved to `sent/`. Otherwise it is pending.
     """
-    path = ledger_path(settings, issue_folder(settings, issue).name)  # refuses an unknown issue
-    if not path.is_file():
-        return None
-    lock = SendLock(path.parent / LOCK_FILE)
+    issue = issue_folder(settings, issue).name  # refuses an unknown issue
+    path = ledger_path(settings, issue)
+    if not (path.exists() or old_ledger_path(settings, issue).exists()):
+        return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
+    lock = SendLock(lock_path(settings, issue))
     idle = lock.try_acquire()
     try:
-        ledger = Ledger(path)
         if idle:
-            ledger.recover()
+            move_old_ledger(settings, issue)
+        if not path.exists():
+            return None
+        ledger = Ledger(path, issue, create=False)
+        if idle:
+            try:
+                ledger.recover()
+            except BaseException:
+                ledger.close()
+                raise
     finally:
         lock.release()
     return ledger
