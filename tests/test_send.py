@@ -464,3 +464,22 @@ def test_article_text_that_looks_like_a_merge_tag_is_never_filled(publication: P
     assert "writes [\u2060%html:email%] and" in text.replace("\n", " ")
     assert body["subject"] == "About [\u2060%text:email%]"
     assert "[%text:first_name|friend%]" in text  # the template's own tag is still live
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "0", "-2", "soon"])
+def test_a_timeout_that_is_no_finite_number_of_seconds_is_refused(publication: Path, sendgrid: SendGridDouble,
+                                                                  value: str) -> None:
+    """`timeout: .nan` once made every answer 'too late', so batches went uncertain although
+    SendGrid answered: refused at start, naming newsletter.yaml and the line."""
+    from tests.send_helpers import set_timeout
+
+    set_timeout(publication, value)  # type: ignore[arg-type]
+    line = next(n for n, text in enumerate((publication / "newsletter.yaml").read_text().splitlines(), 1)
+                if text.startswith("sendgrid:"))
+    for command in (("send", "issue-1", "--yes"), ("check", "issue-1")):
+        result = newsletter(*command)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: newsletter.yaml:{line}: sendgrid.timeout must be a number of "
+                                        "seconds above 0"), result.stderr
+        assert result.stderr.count("\n") == 1
+    assert sendgrid.request_headers == []
