@@ -273,8 +273,10 @@ class SendPlan:
         return not (self.options.dry_run or self.options.proof)
 
     def _nothing_selected(self, report: SendReport) -> str:
-        if not self.options.tags or self.options.proof or report.selected:
+        if self.options.proof or report.selected:
             return ""
+        if not self.options.tags:
+            return f"Nothing to send: list {self.options.list_name} has no subscribed address"
         tags = " or ".join(self.options.tags)
         return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
 
@@ -502,13 +504,13 @@ def _stop_on_signals(stop: threading.Event, received: list[int],
         if on_stop is not None:
             on_stop()
 
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, on_signal)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, on_signal)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:
