@@ -43,13 +43,18 @@ def test_the_ledger_is_kept_in_sent_beside_the_lists_so_rm_build_loses_nothing(
     assert sorted(sendgrid.accepted_recipients()) == everyone(1500)
 
 
-def test_git_keeps_the_ledgers_out(tmp_path: Path) -> None:
-    """They hold addresses: personal data, like the lists."""
+def test_git_keeps_the_ledgers_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They hold addresses: personal data, like the lists; in this repository and in a
+    publication made by `newsletter init`."""
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout (or no git): cannot ask git what it ignores")
-    for path in ("sent/issue-12.sqlite", "sent/issue-12.sqlite-wal", "sent/issue-12.lock"):
-        checked = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", path])
-        assert checked.returncode == 0, f"{path} is not ignored by .gitignore"
+    monkeypatch.chdir(tmp_path)
+    assert newsletter("init", "letters").exit_code == 0
+    subprocess.run(["git", "init", "-q", "letters"], check=True)
+    for root in (REPO, tmp_path / "letters"):
+        for path in ("sent/issue-12.sqlite", "sent/issue-12.sqlite-wal", "sent/issue-12.lock"):
+            checked = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", path])
+            assert checked.returncode == 0, f"{path} is not ignored by {root / '.gitignore'}"
 
 
 def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: Path,
