@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -141,11 +142,9 @@ def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, 
     the send checks before the next batch, stops, posts nothing more, and saves what it recorded."""
     write_list(publication, generated(4500))
     answer = threading.Event()
-    sendgrid.script(Stall(accept=True, release=answer), Stall(accept=True, release=answer))
+    sendgrid.script(Stall(accept=True, release=answer))
     process = _start_send(publication, sendgrid)
     try:
-        import time
-
         deadline = time.monotonic() + 60
         while len(sendgrid.mail_requests) < 1:
             assert time.monotonic() < deadline

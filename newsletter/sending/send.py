@@ -371,8 +371,11 @@ class SendPlan:
             nonlocal ledger_problem, unrecorded
             for future in done:
                 batch_id, batch = in_flight.pop(future)
+                outcome = future.result()
+                if outcome.resume_at is not None:
+                    stop.set()  # the rate limit is used up for a while: the others' waits end now too
                 try:
-                    self._settle(ledger, batch_id, batch, future.result(), report)
+                    self._settle(ledger, batch_id, batch, outcome, report)
                 except LedgerWriteError as exc:
                     # It stays `sending` in the ledger, so the next run counts it uncertain: never posted twice.
                     unrecorded += len(batch)
