@@ -41,8 +41,8 @@ from newsletter import __version__
 from newsletter.errors import SendError, scrub
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, RetryableError, UncertainError
 
-# Answer headers a send acts on: rate limits, a redirect's target, what the body is.
-_KEPT_HEADERS = ("x-ratelimit", "retry-after", "location", "content-type")
+# Answer headers a send acts on: rate limits and a redirect's target.
+_KEPT_HEADERS = ("x-ratelimit", "retry-after", "location")
 
 MAIL_SEND_PATH = "/v3/mail/send"
 
