@@ -96,7 +96,9 @@ def make_publication(folder: Path, subscribers: int, name: str = "") -> Path:
 
 
 def clean_build(root: Path) -> None:
+    """Start the next run as a first send: no bodies of a dry run, no ledger (in sent/)."""
     shutil.rmtree(root / "build", ignore_errors=True)
+    shutil.rmtree(root / "sent", ignore_errors=True)
 
 
 @contextmanager
