@@ -32,10 +32,9 @@ def newsletter_script() -> list[str]:
 def write_ledger(root: Path, recipients: int) -> None:
     """The ledger a send of `recipients` leaves: every batch of 1,000 accepted."""
     from newsletter.config import load_settings
-    from newsletter.sending.ledger import ACCEPTED, Ledger
-    from newsletter.sending.send import ledger_path
+    from newsletter.sending.ledger import ACCEPTED, Ledger, ledger_path
 
-    ledger = Ledger(ledger_path(load_settings(root), ISSUE))
+    ledger = Ledger(ledger_path(load_settings(root), ISSUE), ISSUE)
     try:
         for start in range(0, recipients, 1000):
             keys = [f"reader.{i:07d}@example.org" for i in range(start, min(start + 1000, recipients))]

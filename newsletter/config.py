@@ -16,13 +16,18 @@ from newsletter.yamlfile import YamlMapping, read_mapping
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
 DEFAULT_TIMEOUT = 30.0
+# Requests in flight at once. SendGrid answers each in roughly 100-500 ms and sets no
+# practical limit on mail send, so one at a time leaves the wire idle; see
+# benchmarks/bench_concurrency.py for the measurements behind the default.
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 16
 
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
     "sendgrid", "language",
 }
 REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
-SENDGRID_KEYS = {"asm_group_id", "categories", "timeout"}
+SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "concurrency"}
 
 
 class ConfigWarning(UserWarning):
@@ -40,6 +45,7 @@ class SendGridSettings:
     asm_group_id: int | None = None
     categories: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -202,8 +208,13 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
             or timeout <= 0:
         raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be a number of seconds above 0, "
                           f"such as {DEFAULT_TIMEOUT:g} (not {timeout!r})")
+    concurrency = value.get("concurrency", DEFAULT_CONCURRENCY)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.concurrency must be a whole number from 1 to "
+                          f"{MAX_CONCURRENCY} (requests in flight at once), not {concurrency!r}")
     return SendGridSettings(
-        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout)
+        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout),
+        concurrency=concurrency,
     )
 
 

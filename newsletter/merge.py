@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -83,6 +83,28 @@ class MergeField:
         # markupsafe's escape (C, already loaded with Jinja) is what a send calls a
         # million times; it escapes & < > " ' as html.escape does.
         return str(escape(value)) if self.part == "html" else value
+
+
+    def filler(self) -> Callable[[str], str]:
+        """`value_for` as a function of this field's value alone: what a send calls per recipient.
+
+        Nearly every name and address is plain text that `value_for` gives back as
+        it is; only the others go through it.
+        """
+        fallback, field, value_for = self.fallback, self.field, self.value_for
+
+        def fill(value: str) -> str:
+            value = value or fallback
+            if _PLAIN.fullmatch(value):
+                return value
+            return value_for({field: value})
+
+        return fill
+
+
+# Text that `value_for` gives back unchanged in either part: no `[` (a tag opening), no
+# control character (line breaks and tabs included, to be safe), nothing HTML escapes.
+_PLAIN = re.compile(r"[^\[\x00-\x1f\x7f&<>\"']*")
 
 
 class MergeTag:
