@@ -464,11 +464,11 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
 @click.option("--to", "proof_to", multiple=True, metavar="EMAIL",
               help="Send a proof to EMAIL only (repeatable); not counted as sending the issue.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-# 16 and 4 are config.MAX_CONCURRENCY and DEFAULT_CONCURRENCY, written out so that `--help`
+# 16 and 8 are config.MAX_CONCURRENCY and DEFAULT_CONCURRENCY, written out so that `--help`
 # does not load the config module (and YAML) at start-up; a test holds them equal.
 @click.option("--concurrency", type=click.IntRange(1, 16), default=None, metavar="N",
               help="Requests in flight at once, each over its own connection "
-                   "[default: sendgrid.concurrency in newsletter.yaml, else 4].")
+                   "[default: sendgrid.concurrency in newsletter.yaml, else 8].")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
