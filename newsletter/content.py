@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import render_markdown
 from newsletter.yamlfile import YamlMapping, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -152,6 +151,8 @@ def load_article(path: Path, base_url: str) -> Article:
     title = _front_text(meta, "title")
     if not title:
         raise ContentError(f"{meta.where('title')}: `title` is required in the front matter")
+    from newsletter.markdown import render_markdown  # markdown-it only for what renders, not `status`
+
     body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")

@@ -12,13 +12,15 @@ import json
 import re
 from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
-from newsletter.render import RenderedEmail
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
+
+if TYPE_CHECKING:
+    from newsletter.render import RenderedEmail
 
 Row = list[str]
 Personalizer = Callable[[str, Row], str]  # (address as sent, canonical list row) -> JSON text

@@ -18,14 +18,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsletter.build import output_dir, render_and_check
-from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, scrub, where
-from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, SendLock, ledger_path, lock_path,
     move_old_ledger, old_ledger_path,
@@ -35,6 +32,9 @@ from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.store import EMAIL, STATUS, TAGS, split_tags
+
+if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
+    from newsletter.render import RenderedEmail  # `newsletter status` starts without it
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -161,6 +161,9 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     elif options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
+    from newsletter.build import render_and_check
+    from newsletter.checks import CheckFailed
+
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
@@ -180,6 +183,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
+
+
+def output_dir(settings: Settings, issue: str) -> Path:
+    """build/ISSUE, as newsletter.build has it (not imported for that alone: see above)."""
+    return settings.build_dir / issue
 
 
 def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
