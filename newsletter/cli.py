@@ -118,6 +118,42 @@ def check(issue: str) -> None:
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
 
+@cli.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder to write (default: build/site/).")
+def site(output: Path | None) -> None:
+    """Write the web edition: every issue that is not a draft, an archive and a feed.
+
+    Upload the folder so that it is served at base_url, then check an issue's links
+    with `newsletter check ISSUE --links`.
+
+    \b
+    Example:
+      newsletter site
+      newsletter site -o public/
+    """
+    from newsletter.site import SiteFailed, build_site
+
+    try:
+        report = build_site(_settings(), output)
+    except SiteFailed as failed:
+        _print_site_report(failed.report)
+        raise
+    _print_site_report(report)
+
+
+def _print_site_report(report) -> None:  # noqa: ANN001
+    count = len(report.issues)
+    click.echo(f"{where(report.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
+               f"{len(report.written)} of {report.files} files changed"
+               + (f", {len(report.removed)} removed" if report.removed else ""))
+    if report.drafts:
+        click.echo(f"Drafts left out: {', '.join(report.drafts)}")
+    if len(report.errors) > 1:  # one alone is the command's own error line
+        for error in report.errors:
+            click.secho(f"error: {error}", fg="red", err=True)
+
+
 # -- subscribers ------------------------------------------------------------------------
 
 def _echo_report(report) -> None:  # noqa: ANN001

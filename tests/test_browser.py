@@ -168,7 +168,8 @@ def test_long_urls_words_images_and_code_fit_a_phone(browser, wide_issue: Path, 
             " f.contentDocument.documentElement.clientWidth])")
         assert all(inner <= client for inner, client in frames), frames
     else:
-        assert browser.execute_script("return document.querySelector('img[alt=\"A wide photograph\"]').naturalWidth") == 1600
+        # The processed file, scaled from 1600 px to 1,200 px (twice the column).
+        assert browser.execute_script("return document.querySelector('img[alt=\"A wide photograph\"]').naturalWidth") == 1200
 
 
 def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide_issue: Path) -> None:
