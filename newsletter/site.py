@@ -93,7 +93,7 @@ def issue_images(issue: Issue) -> list[tuple[str, Path]]:
             continue  # relative, but outside the issue's folder: another issue publishes it
         relative = unquote(image.url[len(issue.web_url):].split("#")[0].split("?")[0])
         source = image.path.resolve()
-        if relative and source.is_relative_to(root) and image.path.is_file():
+        if relative and source.is_relative_to(root):
             found.append((relative, image.path))
     return found
 
