@@ -102,13 +102,21 @@ def build(issue: str) -> None:
 
 @cli.command()
 @click.argument("issue")
-def check(issue: str) -> None:
+@click.option("--links", is_flag=True,
+              help="Also fetch every link and image URL of the email; exit 1 when any is broken.")
+def check(issue: str, links: bool) -> None:
     """Report errors (exit 1) and warnings (exit 0) about ISSUE without writing anything.
+
+    With --links, every link and image of the email is fetched (concurrently, HEAD
+    then GET, following redirects): run it once the web edition is published.
 
     \b
     Example:
       newsletter check issue-12
+      newsletter check issue-12 --links
     """
+    if links:
+        return _check_links(issue)
     from newsletter.build import check_issue
 
     report = check_issue(_settings(), issue)
@@ -116,6 +124,24 @@ def check(issue: str) -> None:
     if not report.ok:
         sys.exit(1)
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
+
+
+def _check_links(issue: str) -> None:
+    from newsletter.links import check_issue_links
+
+    report = check_issue_links(_settings(), issue)
+    _print_findings(report.checks)
+    for result in report.redirected:
+        click.echo(f"redirected: {result.link.url} -> {result.fetched.final_url}")
+    for result in report.broken:
+        click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
+                    f"{', '.join(result.link.places)})", fg="red", err=True)
+    checked, broken = len(report.results), len(report.broken)
+    click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
+               f"{broken} broken, {len(report.redirected)} redirected, {len(report.skipped)} skipped "
+               "(merge fields, mailto:)")
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.command()
@@ -407,8 +433,10 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
               help="Requests in flight at once, each over its own connection.")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
+@click.option("--no-web-check", is_flag=True,
+              help="Do not check first that the issue's web page and images are online.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int, retry_uncertain: bool) -> None:
+         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool) -> None:
     """Send ISSUE to the subscribed addresses of a list through SendGrid.
 
     Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
@@ -416,7 +444,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     leaves its recipients uncertain: they are listed, and sent to only with
     --retry-uncertain. The exit status is 0 only when every recipient was
     accepted. The API key comes from the SENDGRID_API_KEY environment variable
-    only.
+    only. A real send first checks that the issue's web page and images are
+    online, and warns about what is not (--no-web-check skips it).
 
     \b
     Example:
@@ -438,6 +467,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     audience_of = f"proof to {', '.join(proof_to)}" if proof_to else (
         f"list {list_name}" + (f", tag {' or '.join(tags)}" if tags else ""))
     click.echo(f"To:       {audience_of}")
+    if not (dry_run or proof_to or no_web_check):  # readers load the images from the web edition
+        from newsletter.links import web_check
+
+        for warning in web_check(plan.settings, plan.email):
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
     total = None
     if ask or sys.stdout.isatty():
         audience = plan.count()

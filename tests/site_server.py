@@ -69,7 +69,8 @@ class StaticSite:
         self.base_url = self.root + self.prefix
 
     def __enter__(self) -> StaticSite:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll, so that shutdown at the end of each test is quick.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

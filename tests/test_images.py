@@ -48,7 +48,7 @@ def test_the_test_photo_really_carries_gps_and_orientation() -> None:
 
 
 def _near(pixel: tuple[int, ...], colour: tuple[int, int, int]) -> bool:
-    return all(abs(a - b) < 40 for a, b in zip(pixel, colour))
+    return all(abs(a - b) < 40 for a, b in zip(pixel, colour, strict=False))
 
 
 def test_a_phone_photo_is_turned_upright_scaled_and_stripped(publication: Path) -> None:
