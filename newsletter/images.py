@@ -30,7 +30,7 @@ MAX_WIDTH = 1200
 LARGE_BYTES = 1024 * 1024
 JPEG_QUALITY = 85
 # Part of every cache key: bump it when processing changes, and every image is redone.
-PROCESSING_VERSION = "1"
+PROCESSING_VERSION = "2"
 SVG_SUFFIXES = (".svg", ".svgz")
 # EXIF orientations that turn the picture a quarter turn, swapping width and height.
 _QUARTER_TURNS = {5, 6, 7, 8}
@@ -209,7 +209,9 @@ def _process_still(image: Any, source: Path, kind: str) -> ProcessedImage:
     upright = ImageOps.exif_transpose(image)
     size = scaled_size(*upright.size)
     if size != upright.size:
-        upright = upright.resize(size, Image.Resampling.LANCZOS)
+        # Bicubic: Pillow widens the filter by the reduction factor (antialiased, as sharp
+        # to the eye as Lanczos at these ratios) in two thirds of Lanczos's time.
+        upright = upright.resize(size, Image.Resampling.BICUBIC)
     kept: dict[str | tuple[int, int], Any] = {key: image.info[key] for key in _KEPT_INFO if key in image.info}
     upright.info = dict(kept)  # everything else (EXIF with GPS, XMP, comments, text chunks) is dropped
     options: dict[str, Any] = {}
@@ -218,7 +220,7 @@ def _process_still(image: Any, source: Path, kind: str) -> ProcessedImage:
     if kind == "JPEG":
         if upright.mode not in ("RGB", "L", "CMYK"):
             upright = upright.convert("RGB")
-        options.update(quality=JPEG_QUALITY, optimize=True, progressive=True)
+        options.update(quality=JPEG_QUALITY, optimize=True)  # baseline: progressive costs 3× the encoding time
     elif kind == "PNG":
         options.update(optimize=True)
     elif kind == "WEBP":
@@ -239,7 +241,7 @@ def _process_animation(image: Any, source: Path, kind: str) -> ProcessedImage:
     for frame in ImageSequence.Iterator(image):
         durations.append(frame.info.get("duration", 100))
         copy = frame.convert("RGBA")
-        frames.append(copy.resize(size, Image.Resampling.LANCZOS) if size != copy.size else copy)
+        frames.append(copy.resize(size, Image.Resampling.BICUBIC) if size != copy.size else copy)
     out = io.BytesIO()
     frames[0].save(out, kind, save_all=True, append_images=frames[1:], duration=durations,
                    loop=image.info.get("loop", 0), disposal=2)
