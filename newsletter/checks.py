@@ -151,6 +151,10 @@ def check_images(report: CheckReport, issue: Issue, images: ImageCache) -> None:
                 report.error(f"{named} does not exist ({where(image.path)}): readers would see a broken image; "
                              "put the file beside the article or correct the name")
                 continue
+            if issue.published_path(image) is None:
+                report.error(f"{named} is outside the issue's folder, so the web edition does not publish it "
+                             "and readers would see a broken image: copy it into the issue's folder")
+                continue
             if is_svg(image.path):
                 report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
@@ -46,6 +46,17 @@ class Issue:
     def images(self) -> tuple[LocalImage, ...]:
         """Every local image of the issue's articles, once each, in order of use."""
         return tuple({image.url: image for article in self.articles for image in article.images}.values())
+
+    def published_path(self, image: LocalImage) -> str | None:
+        """Where `image` is in the issue's folder of the web edition: its URL under the
+        issue's web address. None when it is outside the issue's folder (`../x.png`),
+        where the web edition does not publish it."""
+        if not image.url.startswith(self.web_url):
+            return None
+        relative = unquote(image.url[len(self.web_url):].split("#")[0].split("?")[0])
+        inside = image.path.resolve().is_relative_to(self.folder.resolve())
+        # Never a path out of the folder (`%2e%2e/` in a name).
+        return relative if relative and inside and ".." not in Path(relative).parts else None
 
 
 def issue_folder(settings: Settings, name: str) -> Path:

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 
 from newsletter.build import image_cache
 from newsletter.config import Settings
@@ -87,13 +86,9 @@ def issue_images(issue: Issue) -> list[tuple[str, Path]]:
     `<base_url>/<issue>/<path>` is the site's file `<issue>/<path>`.
     """
     found = []
-    root = issue.folder.resolve()
     for image in issue.images:
-        if not image.url.startswith(issue.web_url):
-            continue  # relative, but outside the issue's folder: another issue publishes it
-        relative = unquote(image.url[len(issue.web_url):].split("#")[0].split("?")[0])
-        source = image.path.resolve()
-        if relative and source.is_relative_to(root):
+        relative = issue.published_path(image)
+        if relative is not None:
             found.append((relative, image.path))
     return found
 

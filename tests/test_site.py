@@ -197,3 +197,20 @@ def test_draft_must_be_true_or_false(publication: Path, value: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + f"draft: {value}\n", encoding="utf-8")
     result = run("check", "odd")
     assert result.exit_code == 1 and "`draft` must be true or false" in result.stderr
+
+
+def test_an_image_name_that_leads_out_of_the_issue_is_not_published(publication: Path) -> None:
+    folder = write_issue(publication, "sneaky", {"a.md": article("Sneaky", "![Up](%2e%2e/up.png)")},
+                         date=dt.date(2027, 1, 2))
+    (folder.parent / "up.png").write_bytes((folder.parent / "issue-1" / "towpath.png").read_bytes())
+    run("site")
+    site = publication / "build" / "site"
+    assert not (site / "up.png").exists() and not (site / "sneaky" / "up.png").exists()
+    assert "image %2e%2e/up.png is outside the issue's folder" in run("check", "sneaky").stderr
+
+
+def test_an_image_of_another_issue_is_an_error(publication: Path) -> None:
+    write_issue(publication, "borrow", {"a.md": article("Borrowed", "![The towpath](../issue-1/towpath.png)")})
+    result = run("check", "borrow")
+    assert result.exit_code == 1
+    assert "image ../issue-1/towpath.png is outside the issue's folder" in result.stderr
