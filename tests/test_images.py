@@ -147,3 +147,18 @@ def test_an_unreadable_image_is_an_error(publication: Path) -> None:
     result = CliRunner().invoke(cli, ["check", "bad"])
     assert result.exit_code == 1
     assert "error: issues/bad/photo.jpg: cannot be read as an image" in result.stderr
+
+
+def test_a_large_phone_photo_is_read_at_a_smaller_scale_and_still_right(tmp_path: Path) -> None:
+    """A 4000 × 3000 photo stored sideways: libjpeg reads it at half scale, the result is still
+    the upright 1200 × 1600 with the colours where they belong, and its size is what the email says."""
+    from newsletter.images import display_size
+
+    source = tmp_path / "big.jpg"
+    source.write_bytes(phone_photo(4000, 3000))
+    processed = ImageCache(None).get(source)
+    assert (processed.width, processed.height) == (1200, 1600) == display_size(source)
+    with Image.open(io.BytesIO(processed.data)) as image:
+        assert image.size == (1200, 1600)
+        assert _near(image.getpixel((600, 100)), RED) and _near(image.getpixel((600, 1500)), BLUE)
+        assert not image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
