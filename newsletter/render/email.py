@@ -15,7 +15,7 @@ from typing import Any
 from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
-from newsletter.render.templates import environment, render
+from newsletter.render.templates import environment, render, without_tags
 
 HTML_TEMPLATE = "email.html"
 TEXT_TEMPLATE = "email.txt"
@@ -42,6 +42,7 @@ class RenderedEmail:
 def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
     """Render `issue` with the publication's templates (falling back to the package's)."""
     env = environment(settings.templates_dir)
+    issue = without_tags(issue)
     context: dict[str, Any] = {"publication": settings, "issue": issue}
     html = render(env, HTML_TEMPLATE, {**context, **_merge_context("html")})
     text = render(env, TEXT_TEMPLATE, {**context, **_merge_context("text")})

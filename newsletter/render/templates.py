@@ -7,6 +7,7 @@ name the template file and line.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,24 @@ import jinja2
 
 from newsletter import merge
 from newsletter.config import Settings
+from newsletter.content import Issue
 from newsletter.errors import TemplateError, where
 from newsletter.markdown import wrap
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def without_tags(issue: Issue) -> Issue:
+    """The issue with text that looks like a merge tag made inert (see `merge.defuse`).
+
+    Both targets render this: only the templates' `{{ subscriber.… }}` make live tags.
+    """
+    articles = tuple(
+        replace(a, title=merge.defuse(a.title), author=merge.defuse(a.author), summary=merge.defuse(a.summary),
+                html=merge.defuse(a.html), text=merge.defuse(a.text))
+        for a in issue.articles)
+    return replace(issue, subject=merge.defuse(issue.subject), preheader=merge.defuse(issue.preheader),
+                   articles=articles)
 
 
 def template_sources(settings: Settings) -> list[Path]:

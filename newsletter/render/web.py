@@ -16,7 +16,7 @@ from typing import Any
 from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
-from newsletter.render.templates import environment, render
+from newsletter.render.templates import environment, render, without_tags
 
 PAGE_TEMPLATE = "web.html"
 CONTENT_TEMPLATE = "web-content.html"
@@ -47,6 +47,7 @@ def feed_url(settings: Settings) -> str:
 def render_web_page(settings: Settings, issue: Issue) -> RenderedPage:
     """Render the web page of `issue`; its own images are linked relative to the page."""
     env = environment(settings.templates_dir)
+    issue = without_tags(issue)  # an article that reads `[%html:email%]` keeps reading so
     content = _public(render(env, CONTENT_TEMPLATE, _context(settings, issue)))
     og_image = issue.images[0].url if issue.images else None
     page = render(env, PAGE_TEMPLATE, {
