@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,29 @@ class NewsletterGroup(click.Group):
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's own usage errors as one `error:` line naming the command's --help (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "newsletter"
+            message = " ".join(exc.format_message().split())
+            click.secho(f"error: {message.rstrip('.')} (see `{command} --help`)", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.secho(f"error: {exc.format_message()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # "no" to a confirmation, or end of input at it
+            click.echo("Aborted: nothing was done.", err=True)
+            sys.exit(1)
+        # Without standalone mode, click returns the code of a `ctx.exit(code)` (--help: 0).
+        sys.exit(code if isinstance(code, int) else 0)
 
-@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
 def cli() -> None:
     """Publish an email newsletter: Markdown articles in, an email to every subscriber out.

@@ -161,6 +161,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         raise CheckFailed(report)
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
+    if email.issue.draft and not (options.dry_run or options.proof):
+        # A draft is kept off the web edition, so its "read on the web" link would be dead.
+        raise SendError(f"{issue} is a draft (`draft: true` in {where(email.issue.folder / 'issue.yaml')}): "
+                        "remove that line when it is ready, publish the site, then send; dry runs "
+                        "and --to proofs of a draft work")
     builder = RequestBuilder(settings, email, issue)
     path = list_path(settings, options.list_name)
     if not path.is_file():
