@@ -50,7 +50,10 @@ def open_csv(
 ) -> Iterator[CsvReading]:
     """Open `path` for streaming; a missing file raises `missing(path)`.
 
-    `unreadable` begins the message of a row the csv module cannot parse.
+    Bytes that are not UTF-8, or a row the csv module cannot parse, met while the rows
+    are read inside the `with` block, become one-line errors naming the row
+    (`unreadable` begins the second kind). The rows are the csv reader itself, numbered
+    by `enumerate`, so a million rows cost no extra Python step each.
     """
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -72,20 +75,28 @@ def open_csv(
             raise not_utf8(path, delimiter, sep_lines) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        yield CsvReading(path, header, delimiter, _numbered(path, reader, delimiter, sep_lines, unreadable))
+        try:
+            yield CsvReading(path, header, delimiter, enumerate(reader, start=2))
+        except UnicodeDecodeError:
+            raise not_utf8(path, delimiter, sep_lines) from None
+        except csv.Error as exc:
+            raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
 
 
-def _numbered(
-    path: Path, reader: Iterator[Row], delimiter: str, sep_lines: int, unreadable: str,
-) -> Iterator[tuple[int, Row]]:
-    number = 1
+def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:
+    """The row at which the csv module stops reading `path` (rows may span lines): read it again."""
+    number = 0
     try:
-        for number, row in enumerate(reader, start=2):
-            yield number, row
-    except UnicodeDecodeError:
-        raise not_utf8(path, delimiter, sep_lines) from None
-    except csv.Error as exc:
-        raise SubscriberError(f"{where(path, number + 1)}: {unreadable} ({exc})") from None
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            for _ in range(sep_lines):
+                handle.readline()
+            for number, _ in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+                pass
+    except csv.Error:
+        return number + 1
+    except OSError:
+        pass
+    return None
 
 
 def sniff_delimiter(header_line: str) -> str:

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
 from newsletter.subscribers.csvfile import open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, clean_tags, header_key, list_path, merge_tags,
+    UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,
     now_iso, rewrite_list, split_tags, subscribe_row, widen,
 )
 

@@ -1,8 +1,8 @@
 """Subscriber lists: `subscribers/<list>.csv`, streamed as rows and rewritten atomically.
 
 A list file is a CSV a person can open in a spreadsheet: the columns of `COLUMNS`
-in that order, then any extra columns. One row per address; addresses compare
-case-insensitively (`address_key`).
+in that order, then any extra columns. One row per address, addresses compared by
+`addresses.address_key`.
 
 Reading streams the file row by row, so a list of a million addresses is never
 held in memory by a command that does not need it. Every write goes through
@@ -76,11 +76,6 @@ def list_path(settings: Settings, name: str = DEFAULT_LIST) -> Path:
             f"{name!r} is not a list name: use letters, digits, '-' and '_' (the default list is {DEFAULT_LIST})"
         )
     return settings.subscribers_dir / f"{name}.csv"
-
-
-def address_key(email: str) -> str:
-    """What two addresses are compared by: the whole address, trimmed, case-insensitively."""
-    return email.strip().lower()
 
 
 def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
