@@ -6,6 +6,9 @@
   the header stays row 1), or else the one the header line uses most (comma, semicolon
   or tab), so a file a spreadsheet saved in a semicolon locale reads too.
 - Rows are numbered as a spreadsheet shows them: the header is row 1.
+- No limit on the size of a cell (the csv module's default is 128 KB): whatever a list
+  was given, every command can read it back. Imports refuse cells over their own,
+  stated limit (`importing.CELL_LIMIT`), naming the row, so lists stay sane.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ from newsletter.errors import SubscriberError, where
 Row = list[str]
 
 DELIMITERS = (",", ";", "\t")
+# The csv module's limit on a cell, process-wide: as large as a cell can be written.
+FIELD_LIMIT = sys.maxsize
 
 
 @dataclass
@@ -61,10 +67,15 @@ def open_csv(
         raise missing(path) from None
     except OSError as exc:
         raise cannot_read(path, exc) from None
+    csv.field_size_limit(FIELD_LIMIT)
     with handle:
         delimiter, sep_lines = ",", 0
         try:
             first_line = handle.readline()
+            if "\x00" in first_line:  # NUL, the other half of every ASCII letter in UTF-16
+                raise SubscriberError(
+                    f"{where(path, 1)}: this is UTF-16 text, not UTF-8; save the file as \"CSV UTF-8\" and try again"
+                )
             if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
                 delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
             else:
