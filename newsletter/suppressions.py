@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from newsletter import __version__
-from newsletter.config import Settings, sendgrid_api_key
+from newsletter.config import READ_SUPPRESSIONS, Settings, sendgrid_api_key
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
@@ -245,7 +245,8 @@ def sync_suppressions(
     target = list_path(settings, list_name)
     if not target.exists():
         raise no_such_list(target)
-    client = SuppressionClient(settings.sendgrid_url, sendgrid_api_key(), settings.sendgrid.timeout, page_size)
+    client = SuppressionClient(settings.sendgrid_url, sendgrid_api_key(READ_SUPPRESSIONS), settings.sendgrid.timeout,
+                               page_size)
     report = SyncReport(target=target, dry_run=dry_run)
     # Pulled before taking the lock: the network may be slow, the list's other writers need not wait.
     suppressed = pull_suppressions(settings, client, report)

@@ -26,7 +26,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
@@ -316,14 +316,14 @@ def iso_time(text: str) -> str:
     try:
         if EPOCH.fullmatch(text):
             seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
-            moment = datetime.fromtimestamp(seconds, timezone.utc)
+            moment = datetime.fromtimestamp(seconds, UTC)
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
         return ""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _merge_duplicates(earlier: str, later: str) -> str:
@@ -333,7 +333,7 @@ def _merge_duplicates(earlier: str, later: str) -> str:
     so a duplicate can never make an address mailable; tags are combined.
     """
     first, second = earlier.split(PACK), later.split(PACK)
-    merged = [a or b for a, b in zip(first, second)]
+    merged = [a or b for a, b in zip(first, second, strict=False)]
     merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
     merged[P_TAGS] = merge_tags(split_tags(first[P_TAGS]), split_tags(second[P_TAGS]))
     return PACK.join(merged)

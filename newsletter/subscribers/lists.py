@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
 from newsletter.atomic import atomic_file
@@ -277,7 +277,7 @@ class ExportReport:
 
 
 def export_list(
-    settings: Settings, out: TextIO, list_name: str = DEFAULT_LIST, status: str | None = None,
+    settings: Settings, out: IO[str], list_name: str = DEFAULT_LIST, status: str | None = None,
     tag: str | None = None,
 ) -> ExportReport:
     """Write the matching rows of a list to `out` as CSV, formulas defused."""

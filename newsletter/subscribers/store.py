@@ -22,7 +22,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from newsletter.atomic import atomic_file
@@ -115,7 +115,7 @@ def subscribe_row(row: Row, resubscribe: bool, stamp: str) -> bool:
 
 def now_iso() -> str:
     """The current time as the lists store it: ISO 8601, UTC, whole seconds."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def subscriber_from_row(row: Row, extra_columns: tuple[str, ...]) -> Subscriber:
     return Subscriber(
         email=row[EMAIL], first_name=row[FIRST_NAME], last_name=row[LAST_NAME], status=row[STATUS],
         tags=split_tags(row[TAGS]), subscribed_at=row[SUBSCRIBED_AT], updated_at=row[UPDATED_AT],
-        extra=dict(zip(extra_columns, row[len(COLUMNS):])),
+        extra=dict(zip(extra_columns, row[len(COLUMNS):], strict=False)),
     )
 
 
@@ -357,5 +357,5 @@ def widen(row: Row, old_extras: tuple[str, ...], new_extras: tuple[str, ...]) ->
     """A canonical row of a file with `old_extras` laid out for a file with `new_extras`."""
     if old_extras == new_extras:
         return row
-    values = dict(zip(old_extras, row[len(COLUMNS):]))
+    values = dict(zip(old_extras, row[len(COLUMNS):], strict=False))
     return row[:len(COLUMNS)] + [values.get(name, "") for name in new_extras]
