@@ -88,7 +88,7 @@ def address_keys(addresses: list[str]) -> list[str]:
     if together.isascii() and "xn--" not in together:
         return lowered
     return [key if key.isascii() and "xn--" not in key else address_key(address)
-            for key, address in zip(lowered, addresses)]
+            for key, address in zip(lowered, addresses, strict=True)]
 
 
 @lru_cache(maxsize=10_000)
@@ -129,7 +129,7 @@ class RepeatFinder:
         """Note the addresses of some rows (a few thousand at a time: the loops stay in C)."""
         digests = sorted(map(hash, address_keys(addresses)))
         start = 0
-        for part, bound in zip(self._hashes, (*_BOUNDS, None)):
+        for part, bound in zip(self._hashes, (*_BOUNDS, None), strict=True):
             end = len(digests) if bound is None else bisect_left(digests, bound, start)
             part.extend(digests[start:end])
             start = end

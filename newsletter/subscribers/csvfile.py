@@ -101,8 +101,8 @@ def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
             for _ in range(sep_lines):
                 handle.readline()
-            for number, _ in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
-                pass
+            for _row in csv.reader(handle, delimiter=delimiter):
+                number += 1
     except csv.Error:
         return number + 1
     except OSError:

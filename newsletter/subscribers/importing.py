@@ -279,10 +279,10 @@ def _read_row(
         records[key] = packed
         return
     merged = _merge_duplicates(earlier, packed)
-    tags = merged.split(PACK)[P_TAGS]
-    if len(tags) > CELL_LIMIT:
+    merged_tags = merged.split(PACK)[P_TAGS]
+    if len(merged_tags) > CELL_LIMIT:
         report.invalid.append((number, (
-            f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(tags):,} "
+            f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(merged_tags):,} "
             f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
         return
     report.duplicates += 1

@@ -248,7 +248,7 @@ def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
         # A chunk at a time, so that counting and noting addresses are loops in C.
         while chunk := list(itertools.islice(rows, 8192)):
             by_status.update(map(status_of, chunk))
-            tag_strings.update(zip(map(tags_of, chunk), map(status_of, chunk)))
+            tag_strings.update(zip(map(tags_of, chunk), map(status_of, chunk), strict=True))
             finder.add_all(list(map(email_of, chunk)))
     suspects = finder.suspects()
     if suspects:  # a second reading, only for a list that seems to hold an address twice
