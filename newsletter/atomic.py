@@ -25,11 +25,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from newsletter.errors import NewsletterError, where
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 # Turns an OSError of the write itself (not of the caller's code) into the caller's error.
 OnOSError = Callable[[Path, OSError], Exception]
+
+
+def cannot_write(path: Path, exc: OSError) -> NewsletterError:
+    """The default: `build/issue-1/preview.html: cannot write it (No space left on device)`."""
+    return NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
+
 
 BUFFER = 1 << 16  # bytes written at a time: a write call per 64 KB, not per row
 
@@ -88,7 +96,7 @@ def _open_text(path: Path, encoding: str) -> tuple[TextIO, _TrackedFile]:
 
 @contextmanager
 def atomic_file(
-    path: Path, encoding: str = "utf-8", on_os_error: OnOSError = lambda path, exc: exc,
+    path: Path, encoding: str = "utf-8", on_os_error: OnOSError = cannot_write,
     before_replace: Callable[[Path], None] | None = None,
 ) -> Iterator[TextIO]:
     """A text handle whose content replaces `path` when the `with` block ends without error.
@@ -163,7 +171,7 @@ def _translated(path: Path, raw: _TrackedFile, on_os_error: OnOSError) -> Iterat
         raise on_os_error(path, exc) from None
 
 
-def write_text(path: Path, text: str, on_os_error: OnOSError = lambda path, exc: exc) -> Path:
+def write_text(path: Path, text: str, on_os_error: OnOSError = cannot_write) -> Path:
     """Write `text` to `path` atomically, creating its folder when needed."""
     try:
         real_path(path).parent.mkdir(parents=True, exist_ok=True)
