@@ -37,7 +37,7 @@ from urllib.parse import urlencode, urlsplit
 
 from newsletter import __version__
 from newsletter.config import READ_SUPPRESSIONS, Settings, sendgrid_api_key
-from newsletter.errors import SubscriberError, where
+from newsletter.errors import SubscriberError, scrub, where
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
     DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,
@@ -158,12 +158,12 @@ class SuppressionClient:
                 if (exc.code == 429 or exc.code >= 500) and attempt < ATTEMPTS:
                     time.sleep(_backoff(exc.headers, attempt))
                     continue
-                raise _http_error(exc, source) from None
+                raise _http_error(exc, source, self._api_key) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt < ATTEMPTS:
                     time.sleep(_backoff(None, attempt))
                     continue
-                reason = getattr(exc, "reason", exc)
+                reason = scrub(str(getattr(exc, "reason", exc)), self._api_key, limit=300)
                 raise SubscriberError(
                     f"could not reach SendGrid at {self.base_url} for {source.label} ({reason}); "
                     "check NEWSLETTER_SENDGRID_URL and the network"
@@ -188,7 +188,7 @@ def _backoff(headers: Message | None, attempt: int) -> float:
     return min(max(wait, 0.0), MAX_BACKOFF)
 
 
-def _http_error(exc: urllib.error.HTTPError, source: SuppressionSource) -> SubscriberError:
+def _http_error(exc: urllib.error.HTTPError, source: SuppressionSource, api_key: str) -> SubscriberError:
     """A SendGrid error answer as one line a person can act on (never showing the key)."""
     if exc.code in (401, 403):
         return SubscriberError(
@@ -206,6 +206,7 @@ def _http_error(exc: urllib.error.HTTPError, source: SuppressionSource) -> Subsc
         detail = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
     except (ValueError, AttributeError, OSError):
         pass
+    detail = scrub(detail, api_key, limit=300)  # a server may quote the key back: hidden before the cut
     return SubscriberError(
         f"SendGrid answered {exc.code} when reading {source.label} (GET {source.path})" + (f": {detail}" if detail else "")
     )
