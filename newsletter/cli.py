@@ -420,7 +420,9 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
             export_list(_settings(), cast("IO[str]", out), list_name, status, tag)
             out.flush()
     else:
-        _echo_report(export_to_file(_settings(), output, list_name, status, tag))
+        report = export_to_file(_settings(), output, list_name, status, tag)
+        for line in report.lines():  # on stderr when the CSV went to a stream (-o /dev/stdout)
+            click.echo(line, err=report.into_stream)
 
 
 @subscribers.command()

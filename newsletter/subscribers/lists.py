@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
-from newsletter.atomic import atomic_file
+from newsletter.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (
@@ -271,6 +271,8 @@ def defuse(cell: str) -> str:
 class ExportReport:
     path: Path
     rows: int
+    # Written into a device or a FIFO (`-o /dev/stdout`): the report must not join the CSV there.
+    into_stream: bool = False
 
     def lines(self) -> list[str]:
         return [f"exported {self.rows} row{'s' if self.rows != 1 else ''} from {where(self.path)}"]
@@ -312,7 +314,9 @@ def export_to_file(
     if output.is_dir():
         raise SubscriberError(f"{where(output)}: is a folder; name the file to write")
     with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
-        return export_list(settings, out, list_name, status, tag)
+        report = export_list(settings, out, list_name, status, tag)
+    report.into_stream = writes_in_place(output)
+    return report
 
 
 def list_lines(
