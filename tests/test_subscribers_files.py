@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
+import shlex
+import shutil
 import signal
 import stat
 import subprocess
@@ -116,6 +118,26 @@ def test_a_disk_that_fills_while_the_list_is_written_is_one_line_and_the_list_un
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert MAIN_LIST.read_bytes() == before
     assert not list(MAIN_LIST.parent.glob("main.csv.tmp*"))
+
+
+def test_a_really_full_disk_while_the_list_is_written_is_one_line_and_the_list_untouched(publication: Path) -> None:
+    """ENOSPC itself: subscribers/ on a 64 KB tmpfs, mounted in a user namespace of its own."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-Urm", "mount", "-t", "tmpfs", "tmpfs", str(publication)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (unshare -Urm mount is not allowed): no real full disk to test on")
+    write(Path("many.csv"), "email,first_name\n" + "".join(f"p{i}@example.org,P{i}\n" for i in range(5_000)))
+    before = MAIN_LIST.read_bytes()
+    (publication / "before.csv").write_bytes(before)
+    script = (
+        "mount -t tmpfs -o size=64k tmpfs subscribers && cp before.csv subscribers/main.csv && "
+        f"{shlex.quote(sys.executable)} -m newsletter subscribers import many.csv; "
+        "echo \"rc=$?\"; cmp -s subscribers/main.csv before.csv && echo untouched; ls subscribers"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.stderr == "error: subscribers/main.csv: cannot write it (No space left on device)\n"
+    assert done.stdout.split() == ["rc=1", "untouched", "main.csv", "main.lock"]  # no temporary file left
 
 
 @pytest.mark.parametrize("command", [("subscribers", "list"), ("subscribers", "export")])
