@@ -6,12 +6,13 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
@@ -319,6 +320,40 @@ class _Progress:
             self._bar.stop()
 
 
+class _Stdout:
+    """Standard output for a long stream (`list`, `export`): a write that fails is one line.
+
+    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
+    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
+    Python's own flush at exit adds no second complaint about what is still buffered.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    @staticmethod
+    def _failed(exc: OSError) -> NewsletterError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no descriptor to redirect (a test's captured output)
+            pass
+        return NewsletterError(f"standard output: cannot write to it ({exc.strerror or exc}); the output is incomplete")
+
+
 _list_option = click.option("--list", "list_name", default="main", show_default=True, metavar="NAME",
                             help="The list: subscribers/NAME.csv.")
 
@@ -430,8 +465,10 @@ def list_(list_name: str, status: str | None, tag: str | None) -> None:
     """
     from newsletter.subscribers.lists import list_lines
 
+    out = _Stdout(sys.stdout)
     for line in list_lines(_settings(), list_name, status, tag):
-        click.echo(line)
+        out.write(line + "\n")
+    out.flush()
 
 
 @subscribers.command()
@@ -464,10 +501,14 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
     from newsletter.subscribers.lists import export_list, export_to_file
 
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
-        with click.open_file("-", "w", encoding="utf-8") as out:
-            export_list(_settings(), out, list_name, status, tag)
+        with click.open_file("-", "w", encoding="utf-8") as stream:
+            out = _Stdout(stream)
+            export_list(_settings(), cast("IO[str]", out), list_name, status, tag)
+            out.flush()
     else:
-        _echo_report(export_to_file(_settings(), output, list_name, status, tag))
+        report = export_to_file(_settings(), output, list_name, status, tag)
+        for line in report.lines():  # on stderr when the CSV went to a stream (-o /dev/stdout)
+            click.echo(line, err=report.into_stream)
 
 
 @subscribers.command()

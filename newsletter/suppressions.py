@@ -38,8 +38,9 @@ from urllib.parse import urlencode, urlsplit
 from newsletter import __version__
 from newsletter.config import READ_SUPPRESSIONS, Settings, sendgrid_api_key
 from newsletter.errors import SubscriberError, scrub, where
+from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
-    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, address_key, list_path,
+    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,
     no_such_list, now_iso, rewrite_list,
 )
 

@@ -34,6 +34,7 @@ from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestB
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
+from newsletter.subscribers.addresses import address_key
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -143,7 +144,7 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
         address = text.strip()
         if not _ADDRESS.fullmatch(address):
             raise SendError(f"--to {text!r} is not an email address; nothing was sent")
-        key = address.lower()
+        key = address_key(address)
         if key in addresses:
             raise SendError(f"--to {addresses[key]} and --to {address} are the same address: give it once")
         addresses[key] = address
@@ -313,7 +314,7 @@ class SendPlan:
                 continue
             report.selected += 1
             address = subscriber.email.strip()
-            key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
+            key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
             if state == _TAKEN:
                 report.duplicates += 1
@@ -334,7 +335,7 @@ class SendPlan:
         wanted = proof_addresses(self.options.proof_to)
         found: dict[str, Subscriber] = {}
         for subscriber in iter_subscribers(self.list_file):
-            key = subscriber.email.strip().lower()
+            key = address_key(subscriber.email)
             if key in wanted and key not in found:
                 found[key] = subscriber
         for key, address in wanted.items():
