@@ -213,11 +213,29 @@ def _print_site_report(report) -> None:  # noqa: ANN001
 
 # -- issues and their articles ----------------------------------------------------------
 
+class _IsoDate(click.ParamType):
+    """A date written 2026-11-25; one that does not exist (2026-02-30) is named as such."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import datetime as dt
+        import re
+
+        if isinstance(value, dt.date):
+            return value
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value).strip()):
+            self.fail(f"{value!r} is not a date written YYYY-MM-DD, like 2026-11-25", param, ctx)
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError as exc:
+            self.fail(f"{value} is no such date ({exc})", param, ctx)
+
+
 @cli.command("new")
 @click.argument("issue", required=False)
 @click.option("--subject", default="", help="The email's subject line.")
-@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="The issue's date (default: today).")
+@click.option("--date", "date_", type=_IsoDate(), metavar="YYYY-MM-DD", help="The issue's date (default: today).")
 def new_issue(issue: str | None, subject: str, date_: Any) -> None:
     """Create issues/ISSUE/issue.yaml: a draft, no articles yet.
 
@@ -230,7 +248,7 @@ def new_issue(issue: str | None, subject: str, date_: Any) -> None:
     """
     from newsletter.submissions.convert import create_issue
 
-    created = create_issue(_settings(), issue, subject, date_.date() if date_ else None)
+    created = create_issue(_settings(), issue, subject, date_)
     click.echo(f"Created {where(created.path)} (date {created.date.isoformat()}, draft).")
     if not created.subject:
         click.secho(f"warning: {where(created.path)}: no subject yet: set `subject` before sending", fg="yellow",

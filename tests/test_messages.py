@@ -158,3 +158,39 @@ def test_no_to_the_question_says_nothing_was_done(publication: Path, sendgrid: S
     assert result.exit_code == 1
     assert "Aborted: nothing was done." in result.stderr
     assert sendgrid.mail_requests == []
+
+
+@pytest.mark.parametrize("line, says", [
+    ("subject: [a, b]", "issues/issue-1/issue.yaml:1: `subject` must be text"),
+    ("date: 2026-13-45", "issues/issue-1/issue.yaml:3: 2026-13-45 is no such date (month must be in 1..12"),
+])
+def test_an_issue_yaml_value_of_the_wrong_kind_names_its_line(publication: Path, line: str, says: str) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    lines = meta.read_text(encoding="utf-8").splitlines()
+    key = line.split(":")[0]
+    meta.write_text("\n".join(line if old.startswith(f"{key}:") else old for old in lines) + "\n", encoding="utf-8")
+    assert meta.read_text(encoding="utf-8").splitlines()[int(says.split(":")[1]) - 1] == line
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {says}") and result.stderr.count("\n") == 1
+
+
+def test_a_key_given_twice_is_a_warning_naming_both_lines(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    lines = config.read_text(encoding="utf-8").splitlines()
+    first = next(number for number, line in enumerate(lines, 1) if line.startswith("name:"))
+    config.write_text("\n".join(lines) + "\nname: The Other Name\n", encoding="utf-8")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0
+    assert (f"warning: newsletter.yaml:{len(lines) + 1}: 'name' is given twice (also on line {first}): "
+            "this later one is used") in result.stderr
+
+
+@pytest.mark.parametrize("date, says", [
+    ("2026-02-30", "2026-02-30 is no such date (day is out of range for month)"),
+    ("2026/02/03", "'2026/02/03' is not a date written YYYY-MM-DD"),
+])
+def test_new_with_an_impossible_date_says_which(publication: Path, date: str, says: str) -> None:
+    result = newsletter("new", "issue-9", "--date", date)
+    assert result.exit_code == 2 and says in result.stderr
+    assert not (publication / "issues" / "issue-9").exists()
