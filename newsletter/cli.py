@@ -300,7 +300,7 @@ def sync(list_name: str, dry_run: bool) -> None:
     Example:
       newsletter subscribers sync
     """
-    from newsletter.suppressions import sync_suppressions
+    from newsletter.sendgrid.suppressions import sync_suppressions
 
     _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
 
