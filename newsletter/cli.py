@@ -29,7 +29,8 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            for line in str(exc).splitlines() or [""]:  # some errors name several things, a line each
+                click.secho(f"error: {line}", fg="red", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)

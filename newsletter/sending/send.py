@@ -23,6 +23,7 @@ from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, where
+from newsletter.placeholders import refuse_placeholders, warn_placeholders
 from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
 from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
@@ -155,6 +156,10 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     if options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
+    if options.dry_run:
+        warn_placeholders(settings)
+    else:  # a placeholder `from` or link must not reach a reader, not even in a proof
+        refuse_placeholders(settings, "a proof" if options.proof else "a send")
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
