@@ -132,7 +132,10 @@ def check_sending_settings(settings: Settings, report: CheckReport) -> None:
     """
     for placeholder in placeholders(settings):
         report.warn(f"{placeholder}; a real send is refused until then")
-    if settings.sendgrid.asm_group_id is None and settings.unsubscribe_url:
+    if settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
+        report.warn("no way to unsubscribe yet: run `newsletter doctor --create-group NAME` to create a "
+                    "SendGrid unsubscribe group (or set unsubscribe_url); a real send is refused until then")
+    elif settings.sendgrid.asm_group_id is None and settings.unsubscribe_url:
         report.warn(
             "unsubscribe_url is a page of your own: its unsubscribes must come back into the list before "
             "each send (`newsletter subscribers import FILE` with a status column); or let SendGrid host "

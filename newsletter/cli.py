@@ -79,6 +79,8 @@ def init(directory: Path) -> None:
     created = create_publication(directory)
     click.echo(f"Created a publication in {directory}/ ({len(created)} files).")
     click.echo(f"Next: edit {directory}/newsletter.yaml, then `cd {directory} && newsletter preview first-issue`.")
+    click.echo("Before the first send: `newsletter doctor --create-group \"NAME\"` creates the unsubscribe group "
+               "and checks the SendGrid account.")
 
 
 @cli.command()
@@ -548,6 +550,36 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
         click.echo(f"{label:<10} {count:>9,}")
     for address in uncertain:
         click.echo(address)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.option("--create-group", metavar="NAME",
+              help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
+def doctor(as_json: bool, create_group: str | None) -> None:
+    """Check the SendGrid account against newsletter.yaml: key, permissions, sender, group.
+
+    One line per finding, with what to do; exit status 1 on any error. Needs
+    SENDGRID_API_KEY in the environment.
+
+    \b
+    Example:
+      newsletter doctor --create-group "Riverside letters"
+      newsletter doctor --json
+    """
+    import json
+
+    from newsletter.sendgrid.account import run_doctor
+
+    report = run_doctor(_settings(), create_group)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for finding in report.findings:
+            colour = {"ok": None, "warning": "yellow", "error": "red"}[finding.level]
+            click.secho(str(finding), fg=colour)
+    if not report.ok:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -67,8 +67,8 @@ class RequestBuilder:
             self._unsubscribe_template = settings.unsubscribe_url
         else:
             raise SendError(
-                f"{settings.config_path.name}: no way to unsubscribe: set sendgrid.asm_group_id "
-                "(a SendGrid unsubscribe group) or unsubscribe_url (with {email}) before sending")
+                f"{settings.config_path.name}: no way to unsubscribe: run `newsletter doctor --create-group NAME` "
+                "(a SendGrid unsubscribe group), or set unsubscribe_url (with {email}), before sending")
         self.fields = merge.fields_in(text, html)
         # (tag, how to fill it) once per issue, rather than the tag rebuilt per recipient.
         self._substitutions = [(_string(f.tag) + ":", f.value_for) for f in self.fields]
