@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 SAMPLE_ISSUE ?= issue-1
 
-.PHONY: demo test golden bench clean
+.PHONY: demo test lint golden bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: $(STAMP)
 ## test: install with test extras into .venv, run the whole suite
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+## lint: ruff and mypy on the package; both must report nothing
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check newsletter/
+	$(BIN)/mypy
 
 ## golden: regenerate the golden files of the sample issue after an intended change
 golden: $(TEST_STAMP)

@@ -72,7 +72,6 @@ def probe(command: list[str]) -> None:
 def measure(publication: Path, *args: str) -> tuple[float, float, str]:
     """Seconds and peak MB of `newsletter ARGS...` run in `publication`, and its output."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE", None)
     command = [sys.executable, __file__, "--probe", sys.executable, "-m", "newsletter", *args]
     result = subprocess.run(command, cwd=publication, env=env, capture_output=True, text=True, check=True)
     figures = json.loads(result.stdout)

@@ -105,6 +105,10 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     })
     for url in insecure:
         report.warn(f"{url} is an http:// link: use https:// where the site has it")
+    for url, name in _links_to_other_issues(settings, email.issue.name, hrefs):
+        if not (settings.issues_dir / name).is_dir():
+            report.warn(f"the link {url} goes to issue {name}, which is not in {settings.issues_dir.name}/: "
+                        "a reader would find no page there")
     if len(email.subject) > SUBJECT_MAX_CHARS:
         report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
     for part, document in (("HTML", email.html), ("text", email.text)):
@@ -141,3 +145,19 @@ def check_sending_settings(settings: Settings, report: CheckReport) -> None:
             "each send (`newsletter subscribers import FILE` with a status column); or let SendGrid host "
             "the page and `subscribers sync` bring them back: `newsletter doctor --create-group NAME`"
         )
+
+
+def _links_to_other_issues(settings: Settings, issue: str, hrefs: Sequence[str]) -> list[tuple[str, str]]:
+    """(link, issue name) of every link into another issue's web page (`../issue-0/` resolves there)."""
+    from urllib.parse import unquote, urlsplit
+
+    prefix = settings.base_url + "/"
+    found = []
+    for href in dict.fromkeys(hrefs):
+        if not href.startswith(prefix):
+            continue
+        first = unquote(urlsplit(href[len(prefix):]).path).split("/", 1)[0]
+        # A name with a dot is a file of the site (its archive page, its feed), not an issue.
+        if first and first != issue and "." not in first:
+            found.append((href, first))
+    return found

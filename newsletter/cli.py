@@ -10,12 +10,15 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError, where
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress
 
 
 class NewsletterGroup(click.Group):
@@ -68,7 +71,10 @@ def _print_findings(report) -> None:  # noqa: ANN001
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
-    """Create a new publication in DIRECTORY, with a first issue to edit.
+    """Create a new publication in DIRECTORY.
+
+    The folder must be new or empty; it gets a newsletter.yaml, a first issue to
+    edit and an empty subscriber list.
 
     \b
     Example:
@@ -86,7 +92,10 @@ def init(directory: Path) -> None:
 @cli.command()
 @click.argument("issue")
 def build(issue: str) -> None:
-    """Render ISSUE to build/ISSUE/email.html and email.txt, after checking it.
+    """Render ISSUE into build/ISSUE/, after checking it.
+
+    Writes email.html and email.txt: the exact parts a send posts, merge-field
+    tags included.
 
     \b
     Example:
@@ -103,7 +112,9 @@ def build(issue: str) -> None:
 @cli.command()
 @click.argument("issue")
 def check(issue: str) -> None:
-    """Report errors (exit 1) and warnings (exit 0) about ISSUE without writing anything.
+    """Report what is wrong with ISSUE, writing nothing.
+
+    Errors exit 1 and stop a send; warnings exit 0.
 
     \b
     Example:
@@ -116,6 +127,33 @@ def check(issue: str) -> None:
     if not report.ok:
         sys.exit(1)
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
+
+
+@cli.group()
+def templates() -> None:
+    """Copy the default templates into the publication to change them.
+
+    \b
+    Example:
+      newsletter templates eject email.css
+    """
+
+
+@templates.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+def eject(names: tuple[str, ...]) -> None:
+    """Copy default templates into templates/, never overwriting.
+
+    Without NAME, every default template that the publication does not have yet.
+
+    \b
+    Example:
+      newsletter templates eject
+      newsletter templates eject footer.html email.css
+    """
+    from newsletter.publication import eject_templates
+
+    _echo_report(eject_templates(_settings(), names))
 
 
 # -- subscribers ------------------------------------------------------------------------
@@ -152,7 +190,7 @@ _list_option = click.option("--list", "list_name", default="main", show_default=
 
 @cli.group()
 def subscribers() -> None:
-    """Manage the subscriber lists in subscribers/<list>.csv.
+    """Manage the subscriber lists in subscribers/.
 
     \b
     Example:
@@ -169,13 +207,15 @@ def subscribers() -> None:
               help="Subscribe again addresses that unsubscribed, bounced or complained (only with their consent).")
 @click.option("--dry-run", is_flag=True, help="Print the report without writing anything.")
 def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool, dry_run: bool) -> None:
-    """Merge the CSV FILE (from a spreadsheet, Mailchimp, a form tool) into a list.
+    """Merge a CSV file into a list.
+
+    FILE may come from a spreadsheet, Mailchimp or a form tool.
 
     \b
     Example:
       newsletter subscribers import signups.csv --tag fair-2026 --dry-run
     """
-    from newsletter.importing import import_file
+    from newsletter.subscribers.importing import import_file
 
     with _Progress() as progress:
         report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
@@ -197,7 +237,7 @@ def add(email: str, list_name: str, first_name: str, last_name: str, tags: tuple
     Example:
       newsletter subscribers add ada@example.org --first-name Ada --tag members
     """
-    from newsletter.subscriber_lists import add_subscriber
+    from newsletter.subscribers.lists import add_subscriber
 
     _echo_report(add_subscriber(_settings(), email, list_name, first_name, last_name, tags, resubscribe))
 
@@ -206,13 +246,15 @@ def add(email: str, list_name: str, first_name: str, last_name: str, tags: tuple
 @click.argument("email")
 @_list_option
 def remove(email: str, list_name: str) -> None:
-    """Mark EMAIL unsubscribed (the row stays, so no import subscribes it again).
+    """Mark EMAIL unsubscribed.
+
+    The row stays, so no later import subscribes it again.
 
     \b
     Example:
       newsletter subscribers remove ada@example.org
     """
-    from newsletter.subscriber_lists import remove_subscriber
+    from newsletter.subscribers.lists import remove_subscriber
 
     _echo_report(remove_subscriber(_settings(), email, list_name))
 
@@ -227,7 +269,7 @@ def delete(email: str, list_name: str) -> None:
     Example:
       newsletter subscribers delete ada@example.org
     """
-    from newsletter.subscriber_lists import delete_subscriber
+    from newsletter.subscribers.lists import delete_subscriber
 
     _echo_report(delete_subscriber(_settings(), email, list_name))
 
@@ -243,13 +285,15 @@ _tag_option = click.option("--tag", metavar="TAG", help="Only addresses with thi
 @_status_option
 @_tag_option
 def list_(list_name: str, status: str | None, tag: str | None) -> None:
-    """Print the addresses of a list: address, status, name, tags (tab-separated).
+    """Print the addresses of a list.
+
+    One line each, tab-separated: address, status, name, tags.
 
     \b
     Example:
       newsletter subscribers list --status subscribed --tag members
     """
-    from newsletter.subscriber_lists import list_lines
+    from newsletter.subscribers.lists import list_lines
 
     for line in list_lines(_settings(), list_name, status, tag):
         click.echo(line)
@@ -264,7 +308,7 @@ def stats(list_name: str) -> None:
     Example:
       newsletter subscribers stats --list main
     """
-    from newsletter.subscriber_lists import list_stats
+    from newsletter.subscribers.lists import list_stats
 
     _echo_report(list_stats(_settings(), list_name))
 
@@ -282,7 +326,7 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
     Example:
       newsletter subscribers export --status subscribed -o subscribed.csv
     """
-    from newsletter.subscriber_lists import export_list, export_to_file
+    from newsletter.subscribers.lists import export_list, export_to_file
 
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
         with click.open_file("-", "w", encoding="utf-8") as out:
@@ -295,7 +339,9 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
 @_list_option
 @click.option("--dry-run", is_flag=True, help="Print what would change without writing anything.")
 def sync(list_name: str, dry_run: bool) -> None:
-    """Mark the addresses SendGrid suppresses: unsubscribed, bounced or complained.
+    """Mark the addresses that SendGrid suppresses.
+
+    Those that unsubscribed, bounced or complained there.
 
     Needs SENDGRID_API_KEY in the environment.
 
@@ -314,7 +360,9 @@ def sync(list_name: str, dry_run: bool) -> None:
 @click.option("--serve", is_flag=True, help="Serve the preview on 127.0.0.1 and rebuild when a file changes.")
 @click.option("--port", default=8000, show_default=True, help="The port for --serve (0: any free port).")
 def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
-    """Render ISSUE and open a preview: desktop and phone widths, text part, checks.
+    """Render ISSUE and open it in the browser.
+
+    The preview shows desktop and phone widths, the text part and the checks.
 
     \b
     Example:
@@ -373,7 +421,9 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
               help="Also send to recipients whose request got no answer in an earlier run.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
          yes: bool, concurrency: int, retry_uncertain: bool) -> None:
-    """Send ISSUE to the subscribed addresses of a list through SendGrid.
+    """Send ISSUE to the subscribed addresses of a list.
+
+    Through SendGrid's v3 API.
 
     Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
     sends only to those who do not have it yet. A request that got no answer
@@ -444,7 +494,7 @@ class _SendProgress:
 
     def __init__(self, total: int | None) -> None:
         self.total = total
-        self.bar = None
+        self.bar: Progress | None = None
         self.last_line = 0.0
 
     def __enter__(self) -> _SendProgress:
@@ -462,7 +512,8 @@ class _SendProgress:
             self.bar.update(self.task, completed=report.done)
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
             self.last_line = time.monotonic()
-            click.echo(f"... {report.accepted:,} accepted, {report.requests:,} requests so far")
+            click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
+                       f"request{'s' if report.requests != 1 else ''} so far")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -475,11 +526,14 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     if report.requests == 0:
         click.echo(f"Nothing {'written' if report.dry_run else 'sent'}: {report.issue} "
                    f"({report.elapsed:.1f} s)")
+        if report.nothing_selected and not (report.invalid or report.duplicates or report.too_long):
+            return  # a table of zeros would only blur those lines
     else:
         what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        # A rate only where something went through: "0 recipients/s" says nothing.
+        rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted else ""
         click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-                   f"({report.per_second:,.0f} recipients/s, {report.requests:,} "
-                   f"request{'s' if report.requests != 1 else ''})")
+                   f"({rate}{report.requests:,} request{'s' if report.requests != 1 else ''})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("would send" if report.dry_run else "accepted", report.accepted,
@@ -522,7 +576,7 @@ def _print_send_report(report) -> None:  # noqa: ANN001
 @click.option("--uncertain", "list_uncertain", is_flag=True,
               help="List the recipients whose request got no answer.")
 def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
-    """Show how far the sending of ISSUE got: sent, pending, failed, uncertain.
+    """Show how far the sending of ISSUE got.
 
     Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
     refused or never delivered to SendGrid (the next send retries them).
@@ -546,6 +600,9 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
             shown["uncertain_recipients"] = uncertain
         click.echo(json.dumps(shown))
         return
+    if not any(counts.as_dict().values()):
+        click.echo(f"{issue}: not sent yet")
+        return
     for label, count in counts.as_dict().items():
         click.echo(f"{label:<10} {count:>9,}")
     for address in uncertain:
@@ -557,7 +614,7 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
 @click.option("--create-group", metavar="NAME",
               help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
 def doctor(as_json: bool, create_group: str | None) -> None:
-    """Check the SendGrid account against newsletter.yaml: key, permissions, sender, group.
+    """Check the SendGrid account against newsletter.yaml.
 
     One line per finding, with what to do; exit status 1 on any error. Needs
     SENDGRID_API_KEY in the environment.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from newsletter.errors import ConfigError, where
+from newsletter.errors import ConfigError
 from newsletter.yamlfile import YamlMapping, read_mapping
 
 CONFIG_FILE = "newsletter.yaml"
@@ -99,7 +99,7 @@ def find_root(start: Path | None = None) -> Path:
         if (folder / CONFIG_FILE).is_file():
             return folder
     raise ConfigError(
-        f"no {CONFIG_FILE} in {where(start)} or any folder above it: "
+        f"no {CONFIG_FILE} in {start} or any folder above it: "
         "run this inside a publication, or create one with `newsletter init DIR`"
     )
 
@@ -219,22 +219,28 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 
 
-def sendgrid_api_key() -> str:
+# What the key must be allowed to do, as the messages name it.
+SEND_MAIL = "can send mail (Mail Send)"
+READ_SUPPRESSIONS = "can read suppressions (Suppressions: read access)"
+
+
+def sendgrid_api_key(needs: str = SEND_MAIL) -> str:
     """The SendGrid API key, from the environment only: never from a file, never shown.
 
+    `needs` says, in a missing key's message, what the command needs the key for.
     A key is printable ASCII without spaces; anything else (a line break pasted with
     it, a non-ASCII look-alike) is refused here, in words that never repeat the key.
     """
     raw = os.environ.get(API_KEY_VARIABLE)
     if raw is None:
         raise ConfigError(
-            f"{API_KEY_VARIABLE} is not set: export it with an API key that can send mail "
+            f"{API_KEY_VARIABLE} is not set: export it with an API key that {needs} "
             "(SendGrid > Settings > API Keys); it is read from the environment only"
         )
     key = raw.strip()
     if not key:
         raise ConfigError(
-            f"{API_KEY_VARIABLE} is empty: export it with an API key that can send mail "
+            f"{API_KEY_VARIABLE} is empty: export it with an API key that {needs} "
             "(SendGrid > Settings > API Keys)"
         )
     if not all("!" <= char <= "~" for char in key):

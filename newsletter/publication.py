@@ -1,12 +1,15 @@
-"""`newsletter init`: a new publication from the skeleton shipped in the package."""
+"""A publication's files from what the package ships: `newsletter init` and `templates eject`."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter.config import CONFIG_FILE
+from newsletter.config import CONFIG_FILE, Settings, find_root
 from newsletter.errors import ConfigError, where
+from newsletter.render import PACKAGE_TEMPLATES
 
 SKELETON = Path(__file__).parent / "skeleton"
 
@@ -24,6 +27,67 @@ def create_publication(directory: Path) -> list[Path]:
         raise ConfigError(f"{where(directory / CONFIG_FILE)} already exists: {where(directory)} is a publication")
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"{where(directory)} is not empty: choose a new or empty folder")
+    outer = _publication_around(directory)
+    if outer is not None:
+        # A publication inside another would have its issues and lists found by the outer
+        # one's commands from some folders, and by its own from others.
+        raise ConfigError(f"{where(directory)} is inside the publication in {outer} ({where(outer / CONFIG_FILE)}): "
+                          "create the new one outside it")
     shutil.copytree(SKELETON, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     (directory / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def _publication_around(directory: Path) -> Path | None:
+    """The publication that `directory` (which may not exist yet) would be created inside."""
+    try:
+        return find_root(directory.resolve().parent)
+    except ConfigError:
+        return None
+
+
+@dataclass
+class EjectReport:
+    """The default templates copied into the publication, and those it already had."""
+
+    copied: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        lines = [f"copied {where(path)}" for path in self.copied]
+        lines += [f"kept {where(path)}: it exists already (your version is left as it is)" for path in self.kept]
+        if self.copied:
+            lines.append("Edit the copies: a template in templates/ replaces the default of the same name.")
+        return lines
+
+
+def default_templates() -> list[str]:
+    """The names of the templates the package ships."""
+    return sorted(p.name for p in PACKAGE_TEMPLATES.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def eject_templates(settings: Settings, names: Sequence[str] = ()) -> EjectReport:
+    """Copy the named default templates (all, without names) into the publication's `templates/`.
+
+    A template the publication has already is never overwritten: named, it is an error
+    (and nothing is copied); when ejecting all, it is kept and reported.
+    """
+    available = default_templates()
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ConfigError(f"no default template {', '.join(unknown)}: the defaults are {', '.join(available)}")
+    target = settings.templates_dir
+    existing = [target / name for name in dict.fromkeys(names) if (target / name).exists()]
+    if existing:
+        raise ConfigError(f"{', '.join(where(p) for p in existing)} exists already: "
+                          "move it aside to eject the default again (nothing was copied)")
+    report = EjectReport()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in dict.fromkeys(names) if names else available:
+        destination = target / name
+        if destination.exists():
+            report.kept.append(destination)
+            continue
+        shutil.copyfile(PACKAGE_TEMPLATES / name, destination)
+        report.copied.append(destination)
+    return report

@@ -7,7 +7,7 @@ import random
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.addresses import normalize_address
+from newsletter.subscribers.addresses import normalize_address
 
 TRICKY = [
     "Ada.Lovelace@Example.ORG", "reader+news@example.com", "a_b-c@sub.example.org", "x@example",

@@ -41,6 +41,22 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     assert "Example:" in result.output and f"newsletter {' '.join(path)}" in result.output
 
 
+@pytest.mark.parametrize("path", [()] + [p for p, c in all_commands(cli) if isinstance(c, click.Group)],
+                         ids=lambda p: " ".join(("newsletter", *p)))
+def test_every_command_is_listed_with_its_whole_summary(path: tuple[str, ...]) -> None:
+    """A group's --help lists each command with its summary on one line of 80, never cut with '...'."""
+    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80, catch_exceptions=False)
+    group = cli
+    for name in path:
+        group = group.commands[name]
+    listing = result.output.split("Commands:\n", 1)[1].splitlines()
+    assert len(listing) == len(group.commands), listing  # one line each: nothing wrapped
+    for line, (name, command) in zip(listing, sorted(group.commands.items()), strict=True):
+        summary = (command.help or "").split("\n\n")[0].strip()
+        assert line.split() == [name, *summary.split()], line
+        assert len(line) <= 80 and not line.endswith("...")
+
+
 def test_build_writes_both_parts_and_prints_their_sizes(publication: Path) -> None:
     result = run("build", "issue-1")
     assert result.exit_code == 0, result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.subscribers import COLUMNS, Subscriber, iter_subscribers
+from newsletter.subscribers.store import COLUMNS, Subscriber, iter_subscribers
 from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
 
 
@@ -324,7 +324,7 @@ def test_every_subscribers_command_has_help_with_an_example(publication: Path) -
 def test_status_choices_of_the_cli_are_the_statuses() -> None:
     """cli.py spells the statuses out (lazy imports); they must stay the store's."""
     from newsletter.cli import subscribers
-    from newsletter.subscribers import STATUSES
+    from newsletter.subscribers.store import STATUSES
 
     status = next(p for p in subscribers.commands["list"].params if p.name == "status")
     assert tuple(status.type.choices) == STATUSES

@@ -1,9 +1,9 @@
 """The list store under real processes: two imports at once, a process killed mid-write.
 
-Both tests use the test-only hook NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE (subscribers.py):
-a writer that has written and fsynced the new list, still holding the lock, creates the
-marker file and waits until it is deleted. That gives the tests a moment known for
-certain to be "in the middle of a write", without sleeping and hoping.
+Both tests pause a writer with `tests/paused_writer.py`: a writer that has written and
+fsynced the new list, still holding the lock, creates the marker file and waits until it
+is deleted. That gives the tests a moment known for certain to be "in the middle of a
+write", without sleeping and hoping, and without a hook in the program's write path.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.subscribers import PAUSE_BEFORE_REPLACE_VARIABLE
 from tests.subscriber_helpers import MAIN_LIST, rows, write
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,10 +26,8 @@ WAIT = 30.0  # seconds: a generous bound on how long a step may take on a busy m
 def start(*args: str, pause_marker: Path | None = None) -> subprocess.Popen[str]:
     """`python -m newsletter ARGS...` as a separate process in the current directory."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop(PAUSE_BEFORE_REPLACE_VARIABLE, None)
-    if pause_marker is not None:
-        env[PAUSE_BEFORE_REPLACE_VARIABLE] = str(pause_marker)
-    return subprocess.Popen([sys.executable, "-m", "newsletter", *args], env=env, text=True,
+    program = ["-m", "newsletter"] if pause_marker is None else ["-m", "tests.paused_writer", str(pause_marker)]
+    return subprocess.Popen([sys.executable, *program, *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -31,6 +31,7 @@ Level = Literal["ok", "warning", "error"]
 GROUP_NAME_MAX = 30          # SendGrid's limits on an unsubscribe group
 GROUP_DESCRIPTION_MAX = 100
 PAGE = 100
+ACCOUNT_ACCESS = "can send mail and read the account's senders and unsubscribe groups"
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ GROUPS = Call("unsubscribe groups", needs="Suppressions > Unsubscribe Groups rea
 def run_doctor(settings: Settings, create_group: str | None = None,
                client: SendGridClient | None = None) -> DoctorReport:
     """Check the account against `settings`, first creating the unsubscribe group if asked."""
-    client = client or SendGridClient.for_settings(settings)
+    client = client or SendGridClient.for_settings(settings, ACCOUNT_ACCESS)
     report = DoctorReport()
     if create_group is not None:
         settings = _create_group(settings, create_group, client, report)
@@ -140,7 +141,7 @@ def _verified_senders(client: SendGridClient) -> Iterator[dict[str, Any]]:
             query["lastSeenID"] = last_seen
         results = (client.get("/v3/verified_senders", SENDERS, query).body or {}).get("results") or []
         yield from (r for r in results if isinstance(r, dict))
-        ids = [r.get("id") for r in results if isinstance(r, dict) and isinstance(r.get("id"), int)]
+        ids = [int(r["id"]) for r in results if isinstance(r, dict) and isinstance(r.get("id"), int)]
         if len(results) < PAGE or not ids or max(ids) <= last_seen:
             return
         last_seen = max(ids)
@@ -244,10 +245,11 @@ def _create_group(settings: Settings, name: str, client: SendGridClient, report:
         created = client.post("/v3/asm/groups", Call(f"unsubscribe group {name!r}", "creating",
                                                       needs="the scope asm.groups.create", idempotent=False),
                               {"name": name, "description": description})
-        group_id = (created.body or {}).get("id") if isinstance(created.body, dict) else None
-        if not isinstance(group_id, int):
+        new_id = created.body.get("id") if isinstance(created.body, dict) else None
+        if not isinstance(new_id, int):
             raise SendGridError(f"SendGrid created the group {name!r} but answered no id: find it under "
                                 "Suppressions > Unsubscribe Groups and set sendgrid.asm_group_id yourself")
+        group_id = new_id
         report.add("ok", "group", f"created the unsubscribe group {name!r} (id {group_id})")
     set_value(settings.config_path, ("sendgrid", "asm_group_id"), group_id, ConfigError)
     report.add("ok", "group", f"{where(settings.config_path)}: wrote sendgrid.asm_group_id: {group_id}")

@@ -117,9 +117,12 @@ class SendGridClient:
         self._api.client.timeout = timeout
 
     @classmethod
-    def for_settings(cls, settings: Settings, policy: RetryPolicy | None = None) -> SendGridClient:
-        """The client of this publication: its region (or NEWSLETTER_SENDGRID_URL), key and timeout."""
-        return cls(settings.sendgrid_url, sendgrid_api_key(), settings.sendgrid.timeout, policy)
+    def for_settings(cls, settings: Settings, needs: str, policy: RetryPolicy | None = None) -> SendGridClient:
+        """The client of this publication: its region (or NEWSLETTER_SENDGRID_URL), key and timeout.
+
+        `needs` says what the key must be allowed to do, for the message when it is missing.
+        """
+        return cls(settings.sendgrid_url, sendgrid_api_key(needs), settings.sendgrid.timeout, policy)
 
     # -- calls
 
@@ -212,7 +215,8 @@ class SendGridClient:
         node = self._api.client
         for segment in path[len("/v3/"):].split("/"):
             node = node._(segment)
-        return getattr(node, method.lower())  # type: ignore[no-any-return]
+        verb: Callable[..., Any] = getattr(node, method.lower())
+        return verb
 
     def _parsed(self, body: bytes, method: str, path: str) -> Any:
         if not body:

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsletter.config import Settings
+from newsletter.config import READ_SUPPRESSIONS, Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
-from newsletter.subscribers import (
+from newsletter.subscribers.store import (
     DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, address_key, list_path,
     no_such_list, now_iso, rewrite_list,
 )
@@ -184,7 +184,7 @@ def sync_suppressions(
     target = list_path(settings, list_name)
     if not target.exists():
         raise no_such_list(target)
-    client = SuppressionClient(SendGridClient.for_settings(settings), page_size)
+    client = SuppressionClient(SendGridClient.for_settings(settings, READ_SUPPRESSIONS), page_size)
     report = SyncReport(target=target, dry_run=dry_run)
     # Pulled before taking the lock: the network may be slow, the list's other writers need not wait.
     suppressed = pull_suppressions(settings, client, report)

@@ -18,8 +18,6 @@ of 1,000 recipients, which the benchmark does not notice.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import time
 from collections import Counter
@@ -27,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newsletter.errors import SendError, where
+from newsletter.locking import FileLock
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
 
@@ -132,7 +131,7 @@ class SendLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._lock = FileLock(path)
 
     def acquire(self, issue: str) -> None:
         """Take the lock or raise `SendError` naming the other send."""
@@ -141,17 +140,7 @@ class SendLock:
                             "wait for it to finish")
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        return self._lock.acquire(blocking=False)
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+        self._lock.release()

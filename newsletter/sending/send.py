@@ -269,8 +269,10 @@ class SendPlan:
         return not (self.options.dry_run or self.options.proof)
 
     def _nothing_selected(self, report: SendReport) -> str:
-        if not self.options.tags or self.options.proof or report.selected:
+        if self.options.proof or report.selected:
             return ""
+        if not self.options.tags:
+            return f"Nothing to send: list {self.options.list_name} has no subscribed address"
         tags = " or ".join(self.options.tags)
         return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
 

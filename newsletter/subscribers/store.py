@@ -6,7 +6,7 @@ case-insensitively (`address_key`).
 
 Reading streams the file row by row, so a list of a million addresses is never
 held in memory by a command that does not need it. Every write goes through
-`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, fcntl.flock)
+`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, newsletter.locking)
 across read-modify-write, writes a temporary file in the same folder, fsyncs it
 and renames it over the list, so two commands never lose each other's changes
 and a crash leaves the old file whole.
@@ -15,21 +15,21 @@ and a crash leaves the old file whole.
 from __future__ import annotations
 
 import csv
-import fcntl
 import itertools
 import os
 import re
 import stat
-import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
+from newsletter.locking import FileLock
+from newsletter.subscribers.csvfile import Row, open_csv
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at")
@@ -43,14 +43,8 @@ EMAIL, FIRST_NAME, LAST_NAME, STATUS, TAGS, SUBSCRIBED_AT, UPDATED_AT = range(le
 # wins, so a merge or a sync can never quietly make an address mailable again.
 STATUS_RANK = {"subscribed": 0, "unsubscribed": 1, "bounced": 2, "complained": 3}
 
-# Tests only: when set to a file path, a write creates that file once the new list is
-# written and fsynced but not yet renamed, then waits until the file is deleted. The
-# tests use it to kill a process mid-write and to hold the lock while another runs.
-PAUSE_BEFORE_REPLACE_VARIABLE = "NEWSLETTER_TEST_PAUSE_BEFORE_REPLACE"
-
 LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
-Row = list[str]
 
 
 @dataclass(slots=True)
@@ -126,7 +120,7 @@ def subscribe_row(row: Row, resubscribe: bool, stamp: str) -> bool:
 
 def now_iso() -> str:
     """The current time as the lists store it: ISO 8601, UTC, whole seconds."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -150,53 +144,34 @@ def no_such_list(path: Path) -> SubscriberError:
     return SubscriberError(f"{where(path)}: no such list (lists here: {', '.join(names) or 'none'})")
 
 
+class _Missing(Exception):
+    """The list file does not exist (an empty list or an error, as `open_list` is asked)."""
+
+
 @contextmanager
 def open_list(path: Path, missing_ok: bool = False) -> Iterator[ListFile]:
     """Open a list file for streaming; with `missing_ok`, a missing file is an empty list.
 
     Columns are found by name, so a hand-made file with the columns in another order
     or without some of them still reads; rows come out in canonical column order.
-    The delimiter is taken from the header line, so a list a spreadsheet saved again
+    The file is read as `open_csv` reads any CSV, so a list a spreadsheet saved again
     with `;` (and a BOM) reads too; the next write puts it back in the canonical form.
     """
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        if not missing_ok:
-            raise no_such_list(path) from None
-        yield ListFile(path, (), iter(()), exists=False)
-        return
-    except OSError as exc:
-        raise cannot_read(path, exc) from None
-    with handle:
-        delimiter = ","
+    with ExitStack() as stack:
         try:
-            # A list saved again by a spreadsheet may use its locale's delimiter (`;`).
-            first_line = handle.readline()
-            delimiter = sniff_delimiter(first_line)
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
-            header = _header(path, next(reader, []))
-        except UnicodeDecodeError:
-            raise not_utf8(path, delimiter) from None
-        except csv.Error as exc:
-            raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
+            reading = stack.enter_context(open_csv(path, missing=lambda _: _Missing()))
+        except _Missing:
+            if not missing_ok:
+                raise no_such_list(path) from None
+            yield ListFile(path, (), iter(()), exists=False)
+            return
+        header = _header(path, reading.header)
         if "email" not in header:
             raise SubscriberError(
                 f"{where(path, 1)}: no email column; a subscriber list starts with the header {','.join(COLUMNS)}"
             )
         extras = tuple(name for name in header if name and name not in COLUMNS)
-        yield ListFile(path, extras, _canonical_rows(path, reader, header, extras, delimiter))
-
-
-DELIMITERS = (",", ";", "\t")
-
-
-def sniff_delimiter(header_line: str) -> str:
-    """The delimiter the header line uses most (outside quotes); a comma when none."""
-    unquoted = re.sub(r'"[^"]*"', "", header_line)
-    counts = {d: unquoted.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    return best if counts[best] else ","
+        yield ListFile(path, extras, _canonical_rows(path, reading.rows, header, extras))
 
 
 def header_key(name: str) -> str:
@@ -227,35 +202,6 @@ def _header(path: Path, names: Row) -> Row:
     return header
 
 
-_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape keeps them
-
-
-def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0) -> int | None:
-    """The row (the header is 1) of the first bytes of `path` that are not UTF-8; None if none.
-
-    Decoding errors surface per chunk of 8 KB, not per row: this second reading finds the row.
-    `skip_lines` lines before the header are not rows (Excel's `sep=;`).
-    """
-    try:
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-            for _ in range(skip_lines):
-                handle.readline()
-            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
-                if any(_UNDECODED.search(cell) for cell in row):
-                    return number
-    except (OSError, csv.Error):
-        pass
-    return None
-
-
-def not_utf8(path: Path, delimiter: str = ",", skip_lines: int = 0) -> SubscriberError:
-    """The error for a file that is not UTF-8, naming the row where it stops being so."""
-    return SubscriberError(
-        f"{where(path, undecodable_row(path, delimiter, skip_lines))}: not UTF-8 text; "
-        "save the file as \"CSV UTF-8\" and try again"
-    )
-
-
 def _check_width(path: Path, number: int, row: Row, width: int) -> None:
     """A filled-in cell to the right of the last named column would be dropped: an error."""
     for position in range(width, len(row)):
@@ -267,38 +213,32 @@ def _check_width(path: Path, number: int, row: Row, width: int) -> None:
 
 
 def _canonical_rows(
-    path: Path, reader: Iterator[Row], header: Row, extras: tuple[str, ...], delimiter: str,
+    path: Path, rows: Iterator[tuple[int, Row]], header: Row, extras: tuple[str, ...],
 ) -> Iterator[tuple[int, Row]]:
     columns = (*COLUMNS, *extras)
     width = len(columns)
     positions = [header.index(name) if name in header else None for name in columns]
     # The usual case, a file this module wrote: rows are already in canonical order.
     canonical = positions == list(range(width)) and len(header) == width
-    number = 1
-    try:
-        for number, row in enumerate(reader, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if canonical:
-                if len(row) != width:
-                    _check_width(path, number, row, width)
-                    row = (row + [""] * width)[:width]
-            else:
-                _check_width(path, number, row, len(header))
-                row += [""] * (len(header) - len(row))
-                row = [row[i] if i is not None else "" for i in positions]
-            status = row[STATUS]
-            if status not in STATUS_RANK:
-                if status:
-                    raise SubscriberError(
-                        f"{where(path, number)}: unknown status {status!r} (one of {', '.join(STATUSES)})"
-                    )
-                row[STATUS] = "subscribed"
-            yield number, row
-    except UnicodeDecodeError:
-        raise not_utf8(path, delimiter) from None
-    except csv.Error as exc:
-        raise SubscriberError(f"{where(path, number + 1)}: unreadable row ({exc})") from None
+    for number, row in rows:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if canonical:
+            if len(row) != width:
+                _check_width(path, number, row, width)
+                row = (row + [""] * width)[:width]
+        else:
+            _check_width(path, number, row, len(header))
+            row += [""] * (len(header) - len(row))
+            row = [row[i] if i is not None else "" for i in positions]
+        status = row[STATUS]
+        if status not in STATUS_RANK:
+            if status:
+                raise SubscriberError(
+                    f"{where(path, number)}: unknown status {status!r} (one of {', '.join(STATUSES)})"
+                )
+            row[STATUS] = "subscribed"
+        yield number, row
 
 
 def subscriber_from_row(row: Row, extra_columns: tuple[str, ...]) -> Subscriber:
@@ -306,7 +246,7 @@ def subscriber_from_row(row: Row, extra_columns: tuple[str, ...]) -> Subscriber:
     return Subscriber(
         email=row[EMAIL], first_name=row[FIRST_NAME], last_name=row[LAST_NAME], status=row[STATUS],
         tags=split_tags(row[TAGS]), subscribed_at=row[SUBSCRIBED_AT], updated_at=row[UPDATED_AT],
-        extra=dict(zip(extra_columns, row[len(COLUMNS):])),
+        extra=dict(zip(extra_columns, row[len(COLUMNS):], strict=False)),
     )
 
 
@@ -326,19 +266,17 @@ def lock_path(path: Path) -> Path:
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the list's lock: one writer at a time, for a whole read-modify-write."""
+    lock = FileLock(lock_path(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(lock_path(path), "a")
+        lock.acquire()
     except OSError as exc:
         raise SubscriberError(
             f"{where(lock_path(path))}: cannot write the list's lock file ({exc.strerror or exc})"
         ) from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class _Unchanged(Exception):
@@ -365,7 +303,6 @@ def write_atomically(
             os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         except FileNotFoundError:
             pass
-        _pause_for_tests()
 
     with atomic_file(path, on_os_error=cannot_write, before_replace=keep_mode) as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -380,11 +317,6 @@ def cannot_write(path: Path, exc: OSError) -> SubscriberError:
     return SubscriberError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
 
 
-def cannot_read(path: Path, exc: OSError) -> SubscriberError:
-    """An OSError of reading `path` as a one-line error."""
-    return SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})")
-
-
 def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
     """Rows with line breaks inside cells as `\n`.
 
@@ -395,15 +327,6 @@ def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
         if "\r" in "".join(row):  # one C-level scan per row; the loop below is rare
             row = [cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row]
         yield row
-
-
-def _pause_for_tests() -> None:
-    marker = os.environ.get(PAUSE_BEFORE_REPLACE_VARIABLE)
-    if not marker:
-        return
-    Path(marker).touch()
-    while Path(marker).exists():
-        time.sleep(0.01)
 
 
 def rewrite_list(
@@ -439,5 +362,5 @@ def widen(row: Row, old_extras: tuple[str, ...], new_extras: tuple[str, ...]) ->
     """A canonical row of a file with `old_extras` laid out for a file with `new_extras`."""
     if old_extras == new_extras:
         return row
-    values = dict(zip(old_extras, row[len(COLUMNS):]))
+    values = dict(zip(old_extras, row[len(COLUMNS):], strict=False))
     return row[:len(COLUMNS)] + [values.get(name, "") for name in new_extras]

@@ -1,8 +1,8 @@
 """Import a CSV exported from anywhere (a spreadsheet, Mailchimp, a form tool) into a list.
 
-Reading a foreign file: UTF-8 with or without BOM; the delimiter (comma, semicolon
-or tab) taken from the header line; header names in any case, with common aliases;
-row numbers as a spreadsheet shows them (the header is row 1).
+Reading a foreign file: as `csvfile.open_csv` reads any CSV (UTF-8 with or without
+BOM, the delimiter from Excel's `sep=` line or the header line, row numbers as a
+spreadsheet shows them); header names in any case, with common aliases.
 
 Tools' own layouts: Mailchimp's per-status exports have no status column but an
 `UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
@@ -26,16 +26,17 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
-from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.csvfile import open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.subscribers import (
+from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, cannot_read, clean_tags, header_key, list_path, merge_tags, not_utf8,
-    now_iso, rewrite_list, sniff_delimiter, split_tags, subscribe_row, widen,
+    UPDATED_AT, ListFile, Row, address_key, clean_tags, header_key, list_path, merge_tags,
+    now_iso, rewrite_list, split_tags, subscribe_row, widen,
 )
 
 # Header names as people write them, after `header_key` (lower case, words joined by "_").
@@ -139,39 +140,20 @@ def read_import(
 ) -> tuple[ImportedRows, ImportReport]:
     """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
     report = ImportReport(source=path, target=path)
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise SubscriberError(f"{where(path)}: no such file") from None
-    except OSError as exc:
-        raise cannot_read(path, exc) from None
-    with handle:
-        number, delimiter, sep_lines = 1, ",", 0
-        try:
-            first_line = handle.readline()
-            if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
-                # Excel's "sep=;" line names the delimiter; Excel hides it, so the header stays row 1.
-                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
-            else:
-                delimiter = sniff_delimiter(first_line)
-            if not first_line.strip():
-                raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
-            header = next(reader)
-            layout = _map_header(path, header)
-            extras = layout.extras
-            # Where each field of a packed record is in the file's rows.
-            positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS),
-                         *(layout.columns[name] for name in extras))
-            records: dict[str, str] = {}
-            for number, row in enumerate(reader, start=2):
-                _read_row(number, row, positions, layout, tags, records, report)
-                if number % PROGRESS_EVERY == 0:
-                    progress(f"reading {where(path)}", number - 1)
-        except UnicodeDecodeError:
-            raise not_utf8(path, delimiter, sep_lines) from None
-        except csv.Error as exc:
-            raise SubscriberError(f"{where(path, number + 1)}: unreadable CSV ({exc})") from None
+    with open_csv(path, unreadable="unreadable CSV") as reading:
+        header = reading.header
+        if not "".join(header).strip():
+            raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
+        layout = _map_header(path, header)
+        extras = layout.extras
+        # Where each field of a packed record is in the file's rows.
+        positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS),
+                     *(layout.columns[name] for name in extras))
+        records: dict[str, str] = {}
+        for number, row in reading.rows:
+            _read_row(number, row, positions, layout, tags, records, report)
+            if number % PROGRESS_EVERY == 0:
+                progress(f"reading {where(path)}", number - 1)
     return ImportedRows(extra_columns=extras, records=records), report
 
 
@@ -309,14 +291,14 @@ def iso_time(text: str) -> str:
     try:
         if EPOCH.fullmatch(text):
             seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
-            moment = datetime.fromtimestamp(seconds, timezone.utc)
+            moment = datetime.fromtimestamp(seconds, UTC)
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
         return ""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _merge_duplicates(earlier: str, later: str) -> str:
@@ -326,7 +308,7 @@ def _merge_duplicates(earlier: str, later: str) -> str:
     so a duplicate can never make an address mailable; tags are combined.
     """
     first, second = earlier.split(PACK), later.split(PACK)
-    merged = [a or b for a, b in zip(first, second)]
+    merged = [a or b for a, b in zip(first, second, strict=False)]
     merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
     merged[P_TAGS] = merge_tags(split_tags(first[P_TAGS]), split_tags(second[P_TAGS]))
     return PACK.join(merged)

@@ -11,13 +11,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
-from newsletter.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
 from newsletter.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.subscribers import (
+from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, TAGS,
     UPDATED_AT, ListFile, Row, Subscriber, address_key, cannot_write, clean_tags, join_tags, list_path, merge_tags,
     now_iso, open_list, rewrite_list, split_tags, subscribe_row, subscriber_from_row, widen,
@@ -65,10 +65,11 @@ def _edit_one(
             for _, row in listing.rows:
                 if address_key(row[EMAIL]) == key:
                     found = list(row)
-                    row = edit(row)
-                    changed = changed or row != found
-                    if row is None:
+                    edited = edit(row)
+                    changed = changed or edited != found
+                    if edited is None:
                         continue
+                    row = edited
                 yield row
             if found is None and create is not None:
                 changed = True
@@ -232,7 +233,7 @@ class ExportReport:
 
 
 def export_list(
-    settings: Settings, out: TextIO, list_name: str = DEFAULT_LIST, status: str | None = None,
+    settings: Settings, out: IO[str], list_name: str = DEFAULT_LIST, status: str | None = None,
     tag: str | None = None,
 ) -> ExportReport:
     """Write the matching rows of a list to `out` as CSV, formulas defused."""

@@ -1,0 +1,125 @@
+"""Opening a CSV that a person or a tool wrote: the one way lists and imports are read.
+
+- UTF-8, with or without a BOM. Anything else is refused, with the row where it stops
+  being UTF-8 and the advice to save the file as "CSV UTF-8".
+- The delimiter: the one an Excel `sep=;` first line names (Excel hides that line, so
+  the header stays row 1), or else the one the header line uses most (comma, semicolon
+  or tab), so a file a spreadsheet saved in a semicolon locale reads too.
+- Rows are numbered as a spreadsheet shows them: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.errors import SubscriberError, where
+
+Row = list[str]
+
+DELIMITERS = (",", ";", "\t")
+
+
+@dataclass
+class CsvReading:
+    """An open CSV: its header row, and its other rows streamed once as (row number, cells)."""
+
+    path: Path
+    header: Row
+    delimiter: str
+    rows: Iterator[tuple[int, Row]]
+
+
+def cannot_read(path: Path, exc: OSError) -> SubscriberError:
+    """An OSError of reading `path` as a one-line error."""
+    return SubscriberError(f"{where(path)}: cannot read it ({exc.strerror or exc})")
+
+
+def no_such_file(path: Path) -> SubscriberError:
+    return SubscriberError(f"{where(path)}: no such file")
+
+
+@contextmanager
+def open_csv(
+    path: Path, missing: Callable[[Path], Exception] = no_such_file, unreadable: str = "unreadable row",
+) -> Iterator[CsvReading]:
+    """Open `path` for streaming; a missing file raises `missing(path)`.
+
+    `unreadable` begins the message of a row the csv module cannot parse.
+    """
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise missing(path) from None
+    except OSError as exc:
+        raise cannot_read(path, exc) from None
+    with handle:
+        delimiter, sep_lines = ",", 0
+        try:
+            first_line = handle.readline()
+            if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
+                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
+            else:
+                delimiter = sniff_delimiter(first_line)
+            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
+            header = next(reader, [])
+        except UnicodeDecodeError:
+            raise not_utf8(path, delimiter, sep_lines) from None
+        except csv.Error as exc:
+            raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
+        yield CsvReading(path, header, delimiter, _numbered(path, reader, delimiter, sep_lines, unreadable))
+
+
+def _numbered(
+    path: Path, reader: Iterator[Row], delimiter: str, sep_lines: int, unreadable: str,
+) -> Iterator[tuple[int, Row]]:
+    number = 1
+    try:
+        for number, row in enumerate(reader, start=2):
+            yield number, row
+    except UnicodeDecodeError:
+        raise not_utf8(path, delimiter, sep_lines) from None
+    except csv.Error as exc:
+        raise SubscriberError(f"{where(path, number + 1)}: {unreadable} ({exc})") from None
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (outside quotes); a comma when none."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape keeps them
+
+
+def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0) -> int | None:
+    """The row (the header is 1) of the first bytes of `path` that are not UTF-8; None if none.
+
+    Decoding errors surface per chunk of 8 KB, not per row: this second reading finds the row.
+    `skip_lines` lines before the header are not rows (Excel's `sep=;`).
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            for _ in range(skip_lines):
+                handle.readline()
+            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+                if any(_UNDECODED.search(cell) for cell in row):
+                    return number
+    except (OSError, csv.Error):
+        pass
+    return None
+
+
+def not_utf8(path: Path, delimiter: str = ",", skip_lines: int = 0) -> SubscriberError:
+    """The error for a file that is not UTF-8, naming the row where it stops being so."""
+    return SubscriberError(
+        f"{where(path, undecodable_row(path, delimiter, skip_lines))}: not UTF-8 text; "
+        "save the file as \"CSV UTF-8\" and try again"
+    )

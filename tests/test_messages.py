@@ -1,0 +1,103 @@
+"""Messages that once left the editor guessing: each says what happened and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.send_helpers import generated, newsletter, write_list
+from tests.sendgrid_double import Respond, SendGridDouble
+
+
+def test_a_dry_run_to_a_list_with_nobody_subscribed_says_so(publication: Path) -> None:
+    write_list(publication, generated(2, status="unsubscribed"))
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert "Nothing to send: list main has no subscribed address" in result.output
+    assert "would send" not in result.output
+
+
+def test_status_of_an_issue_never_sent_says_not_sent_yet(publication: Path) -> None:
+    result = newsletter("status", "issue-1")
+    assert result.exit_code == 0
+    assert result.output.strip() == "issue-1: not sent yet"
+
+
+def test_a_refused_send_reports_no_rate(publication: Path, sendgrid: SendGridDouble) -> None:
+    write_list(publication, generated(3))
+    sendgrid.script(Respond(401, body={"errors": [{"field": None, "message": "bad key"}]}))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "Sent issue-1 in " in result.output and "(1 request)" in result.output
+    assert "recipients/s" not in result.output
+
+
+def test_sync_without_a_key_asks_for_read_access_to_suppressions(publication: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    result = newsletter("subscribers", "sync")
+    assert result.exit_code == 1
+    assert "can read suppressions" in result.stderr and "send mail" not in result.stderr
+
+
+def test_no_publication_names_the_real_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 1
+    assert f"no newsletter.yaml in {tmp_path.resolve()} or any folder above it" in result.stderr
+
+
+def test_init_inside_a_publication_is_refused_naming_it(publication: Path) -> None:
+    result = newsletter("init", "issues/nested")
+    assert result.exit_code == 1
+    assert f"is inside the publication in {publication.resolve()}" in result.stderr
+    assert not (publication / "issues" / "nested").exists()
+
+
+def test_init_beside_a_publication_works(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(publication.parent)
+    result = newsletter("init", "second")
+    assert result.exit_code == 0, result.output
+    assert (publication.parent / "second" / "newsletter.yaml").is_file()
+
+
+def test_check_warns_about_a_link_to_an_issue_that_does_not_exist(publication: Path) -> None:
+    from tests.helpers import article, write_issue
+
+    write_issue(publication, "issue-2", {
+        "a.md": article("Back issues", "As [we said last time](../issue-1/) and [before](../issue-0/), "
+                        "and in [the archive](../)."),
+    })
+    result = newsletter("check", "issue-2")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "goes to issue" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "/issue-0/ goes to issue issue-0, which is not in issues/" in warnings[0]
+
+
+def test_templates_eject_copies_the_defaults_and_never_overwrites(publication: Path) -> None:
+    from newsletter.render import PACKAGE_TEMPLATES
+
+    (publication / "templates" / "footer.html").write_text("my footer", encoding="utf-8")
+    result = newsletter("templates", "eject")
+    assert result.exit_code == 0, result.output
+    assert "kept templates/footer.html" in result.output
+    assert (publication / "templates" / "footer.html").read_text(encoding="utf-8") == "my footer"
+    css = publication / "templates" / "email.css"
+    assert css.read_bytes() == (PACKAGE_TEMPLATES / "email.css").read_bytes()
+    assert "copied templates/email.css" in result.output
+
+    again = newsletter("templates", "eject", "email.css")
+    assert again.exit_code == 1 and "templates/email.css exists already" in again.stderr
+    unknown = newsletter("templates", "eject", "emial.css")
+    assert unknown.exit_code == 1 and "no default template emial.css: the defaults are " in unknown.stderr
+    assert "email.html" in unknown.stderr
+
+
+def test_an_ejected_template_is_the_one_rendered(publication: Path) -> None:
+    assert newsletter("templates", "eject", "email.txt").exit_code == 0
+    ejected = publication / "templates" / "email.txt"
+    ejected.write_text(ejected.read_text(encoding="utf-8").replace("{{ issue.subject", "EJECTED {{ issue.subject", 1),
+                       encoding="utf-8")
+    assert newsletter("build", "issue-1").exit_code == 0
+    assert "EJECTED" in (publication / "build" / "issue-1" / "email.txt").read_text(encoding="utf-8")
