@@ -639,5 +639,43 @@ def doctor(as_json: bool, create_group: str | None) -> None:
         sys.exit(1)
 
 
+@cli.command("stats")
+@click.argument("issue", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, with SendGrid's metric names.")
+def issue_figures(issue: str | None, as_json: bool) -> None:
+    """Show how ISSUE did: opens, clicks, bounces.
+
+    The figures are SendGrid's for the issue's own category, which every send adds,
+    from the day of its first send to today. Needs SENDGRID_API_KEY.
+
+    \b
+    Example:
+      newsletter stats issue-12
+      newsletter stats --json
+    """
+    import json
+
+    from newsletter.stats import OPENS_NOTE, all_stats, issue_stats
+
+    settings = _settings()
+    if issue is not None:
+        figures = issue_stats(settings, issue)
+        if as_json:
+            click.echo(json.dumps(figures.as_dict()))
+        else:
+            for line in figures.lines():
+                click.echo(line)
+        return
+    every = all_stats(settings)
+    if as_json:
+        click.echo(json.dumps([figures.as_dict() for figures in every]))
+    elif not every:
+        click.echo("No issue has been sent yet: no figures to show.")
+    else:
+        for figures in every:
+            click.echo(figures.summary())
+        click.echo(OPENS_NOTE)
+
+
 def main() -> None:
     cli(prog_name="newsletter")

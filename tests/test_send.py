@@ -25,7 +25,7 @@ def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendg
     body = sendgrid.accepted[0]
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert body["custom_args"] == {"issue": "issue-1"}
-    assert body["categories"] == ["newsletter"]
+    assert body["categories"] == ["newsletter", "issue-1"]  # the configured ones, then the issue's own
     assert body["from"]["email"] == "letters@riverside-writers-circle.info"
 
 

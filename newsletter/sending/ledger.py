@@ -125,6 +125,11 @@ class Ledger:
         return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=by_state.get(SENDING, 0),
                             failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0))
 
+    def first_accepted_at(self) -> float | None:
+        """When the first request SendGrid accepted was recorded (unix seconds); None before any."""
+        (first,) = self._db.execute("SELECT min(created) FROM batches WHERE state = ?", (ACCEPTED,)).fetchone()
+        return float(first) if first is not None else None
+
 
 class SendLock:
     """An exclusive lock on one issue's sends, so two processes never post the same batch."""

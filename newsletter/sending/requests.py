@@ -17,6 +17,7 @@ from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
 from newsletter.render import RenderedEmail
+from newsletter.sendgrid.stats import message_categories
 from newsletter.subscribers import Subscriber
 
 BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
@@ -81,8 +82,8 @@ class RequestBuilder:
         })
         if settings.reply_to is not None:
             body["reply_to"] = _address(settings.reply_to)
-        if settings.sendgrid.categories:
-            body["categories"] = list(settings.sendgrid.categories)
+        # The issue's own category too: `newsletter stats` reads its figures by it.
+        body["categories"] = message_categories(settings.sendgrid.categories, issue_name)
         self._head = b'{"personalizations":'
         self._tail = b"," + _compact(body)[1:]
         self.content_bytes = len(self._tail)

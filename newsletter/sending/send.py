@@ -482,3 +482,14 @@ def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
         return sorted(ledger.keys_in(UNCERTAIN))
     finally:
         ledger.close()
+
+
+def first_sent_at(settings: Settings, issue: str) -> float | None:
+    """When SendGrid first accepted a request of `issue` (unix seconds); None when it never did."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
+        return None
+    try:
+        return ledger.first_accepted_at()
+    finally:
+        ledger.close()
