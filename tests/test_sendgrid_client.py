@@ -145,3 +145,12 @@ def test_the_double_refuses_requests_outside_the_spec(sendgrid: SendGridDouble) 
     status, body = get("/v3/categories/stats?start_date=2026-12-01&end_date=2026-12-01&categories=issue-1")
     assert status == 200 and json.loads(body)[0]["stats"][0]["name"] == "issue-1"
     assert sendgrid.account.answer_violations == []
+
+
+def test_a_key_quoted_back_in_a_long_error_is_hidden_before_any_cut(sendgrid: SendGridDouble) -> None:
+    client = SendGridClient(sendgrid.url, sendgrid.api_key, 5, RetryPolicy(attempts=1))
+    padding = "x" * 285  # the key straddles the 300 characters an unparsed body is cut to
+    sendgrid.account.script(Respond(400, body=f"{padding} {sendgrid.api_key} trailing"))  # type: ignore[arg-type]
+    with pytest.raises(SendGridError) as raised:
+        client.get("/v3/scopes", SCOPES)
+    assert sendgrid.api_key[:8] not in str(raised.value)

@@ -32,7 +32,7 @@ import urllib.error
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -86,7 +86,7 @@ def quiet_library_logger() -> None:
 def scrub(text: str, key: str | None) -> str:
     """`text` without the API key, in plain or escaped form."""
     if key:
-        for form in (key, repr(key)[1:-1], json.dumps(key)[1:-1]):
+        for form in (key, repr(key)[1:-1], json.dumps(key)[1:-1], quote(key, safe="")):
             text = text.replace(form, "***")
     return text
 
@@ -233,7 +233,9 @@ class SendGridClient:
         elif status == 404 and call.not_found:
             message = call.not_found
         else:
-            detail = sendgrid_errors(body or b"") if body else ""
+            # The key hidden before sendgrid_errors shortens anything: no head of it survives a cut.
+            shown = self.scrub((body or b"").decode("utf-8", "replace")).encode("utf-8")
+            detail = sendgrid_errors(shown) if body else ""
             message = (f"SendGrid answered {status} when {call.action} {call.label} ({method} {path})"
                        + (f": {detail}" if detail and detail != "no error message" else ""))
         return SendGridError(self.scrub(message), status)
