@@ -160,6 +160,7 @@ class SendGridDouble:
         if not isinstance(body, dict):
             return errors or ["body is not a JSON object"]
         errors += _facts_errors(body)
+        errors += self.account.mail_errors(body)  # send_at and batch_id (the account section below)
         return errors
 
     def handle_mail_send(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | None]:
@@ -656,6 +657,24 @@ class AccountAPI:
         if template == "/v3/categories/stats":
             return self._category_stats(query)
         return 404, {}, {"errors": [{"field": None, "message": f"the double does not serve {method} {template}"}]}
+
+    def mail_errors(self, body: dict[str, Any]) -> list[str]:
+        """What SendGrid refuses in a mail body's scheduling: send_at past 72 hours, an unknown batch id."""
+        errors: list[str] = []
+        send_at = body.get("send_at")
+        if isinstance(send_at, int) and send_at > time.time() + 72 * 3600:
+            errors.append("send_at: scheduling more than 72 hours in advance is forbidden")
+        batch_id = body.get("batch_id")
+        if batch_id is not None and batch_id not in self.batches:
+            errors.append(f"batch_id: {batch_id!r} is not a batch id of this account (POST /v3/mail/batch)")
+        # A cancelled batch id is not refused: SendGrid takes the mail and discards it at send_at,
+        # which is why a send after a cancel must use a new batch (the tests check the ids).
+        return errors
+
+    def scheduled_recipients(self, batch_id: str) -> list[str]:
+        """The `to` addresses SendGrid holds for a batch (accepted with that batch id), cancelled or not."""
+        return [to["email"] for body in list(self.double.accepted) if body.get("batch_id") == batch_id
+                for p in body["personalizations"] for to in p["to"]]
 
     def send_at_of(self, batch_id: str) -> int | None:
         """The send_at of the accepted mail of a batch, if any carried one."""
