@@ -7,13 +7,15 @@ clipping, images without alt text, plain `http://` links, a long subject).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from newsletter import merge
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.content import Article
+from newsletter.errors import NewsletterError, where
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
 
@@ -124,6 +126,9 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
                 f"subscriber.{name} is not a column of the subscriber list "
                 f"(columns: {', '.join(list_columns)}): every recipient gets its fallback"
             )
+    for article in email.issue.articles:
+        for repeated in _repeated_heading(article):
+            report.warn(repeated)
     if not email.issue.preheader:
         report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
     return report
@@ -145,6 +150,37 @@ def check_sending_settings(settings: Settings, report: CheckReport) -> None:
             "each send (`newsletter subscribers import FILE` with a status column); or let SendGrid host "
             "the page and `subscribers sync` bring them back: `newsletter doctor --create-group NAME`"
         )
+
+
+def _comparable(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text).casefold().split())
+
+
+_BYLINE = re.compile(r"^(?:written\s+by|by)\b\s*:?\s*\S", re.IGNORECASE)
+
+
+def _repeated_heading(article: Article) -> list[str]:
+    """Opening paragraphs that repeat the title or the byline the email already shows above them
+    (a submission pasted under its front matter prints "by by NAME")."""
+    import lxml.html
+
+    try:
+        opening = [el for el in lxml.html.fragments_fromstring(article.html) if isinstance(el.tag, str)][:2]
+    except Exception:  # noqa: BLE001 - lxml refuses an empty or text-only fragment
+        return []
+    found = []
+    for position, element in zip(("first", "second"), opening, strict=False):
+        text = " ".join(element.text_content().split())
+        if not text:
+            continue
+        if _comparable(text) == _comparable(article.title):
+            found.append(f"{where(article.source)}: the {position} paragraph repeats the title “{article.title}”, "
+                         "which the email shows above it: remove it from the article")
+        elif (_comparable(text) in {_comparable(article.author), _comparable(f"by {article.author}")}
+              if article.author else bool(_BYLINE.match(text)) and len(text.split()) <= 12):
+            found.append(f"{where(article.source)}: the {position} paragraph “{text}” repeats the byline, which "
+                         "the email shows under the title from `author` in the front matter: remove it")
+    return found
 
 
 def _links_to_other_issues(settings: Settings, issue: str, hrefs: Sequence[str]) -> list[tuple[str, str]]:

@@ -129,6 +129,58 @@ def check(issue: str) -> None:
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
 
 
+# -- issues and their articles ----------------------------------------------------------
+
+@cli.command("new")
+@click.argument("issue", required=False)
+@click.option("--subject", default="", help="The email's subject line.")
+@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="The issue's date (default: today).")
+def new_issue(issue: str | None, subject: str, date_: Any) -> None:
+    """Create issues/ISSUE/issue.yaml: a draft, no articles yet.
+
+    Without ISSUE, the next number after the highest issues/issue-N.
+
+    \b
+    Example:
+      newsletter new --subject "Winter readings"
+      newsletter new issue-13 --subject "Spring fair" --date 2027-03-01
+    """
+    from newsletter.submissions.convert import create_issue
+
+    created = create_issue(_settings(), issue, subject, date_.date() if date_ else None)
+    click.echo(f"Created {where(created.path)} (date {created.date.isoformat()}, draft).")
+    if not created.subject:
+        click.secho(f"warning: {where(created.path)}: no subject yet: set `subject` before sending", fg="yellow",
+                    err=True)
+    click.echo(f"Next: newsletter add {created.name} SUBMISSION...")
+
+
+@cli.command("add")
+@click.argument("issue")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--title", help="The article's title, instead of the one recognised.")
+@click.option("--author", help="The article's author, instead of the byline recognised.")
+@click.option("--dry-run", is_flag=True, help="Print the Markdown and write nothing.")
+def add_articles(issue: str, files: tuple[Path, ...], title: str | None, author: str | None, dry_run: bool) -> None:
+    """Turn submissions (.txt, .md, .docx, .html) into articles.
+
+    Each becomes issues/ISSUE/NN-slug.md, listed at the end of `articles` in
+    issue.yaml (its comments and order kept). Prints what it recognised, and a
+    warning, naming the submission's line, for each guess to check.
+
+    \b
+    Example:
+      newsletter add issue-13 letter.txt essay.docx
+      newsletter add issue-13 notes.txt --title "From the chair" --dry-run
+    """
+    from newsletter.submissions.convert import add_submissions
+
+    report = add_submissions(_settings(), issue, files, title=title, author=author, dry_run=dry_run)
+    for line in report.lines():
+        click.echo(line)
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
 @cli.group()
 def templates() -> None:
     """Copy the default templates into the publication to change them.

@@ -13,7 +13,7 @@ from newsletter.markdown import render_markdown
 from newsletter.yamlfile import YamlMapping, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
-ISSUE_KEYS = {"subject", "preheader", "date", "articles"}
+ISSUE_KEYS = {"subject", "preheader", "date", "articles", "draft"}  # draft: `newsletter new` writes it
 ARTICLE_KEYS = {"title", "author", "summary"}
 
 

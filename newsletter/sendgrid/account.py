@@ -24,7 +24,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
 from newsletter.sendgrid.client import Call, SendGridClient
-from newsletter.yamlfile import set_value
+from newsletter.yamledit import edit_document, set_value
 
 Level = Literal["ok", "warning", "error"]
 
@@ -251,7 +251,8 @@ def _create_group(settings: Settings, name: str, client: SendGridClient, report:
                                 "Suppressions > Unsubscribe Groups and set sendgrid.asm_group_id yourself")
         group_id = new_id
         report.add("ok", "group", f"created the unsubscribe group {name!r} (id {group_id})")
-    set_value(settings.config_path, ("sendgrid", "asm_group_id"), group_id, ConfigError)
+    with edit_document(settings.config_path, ConfigError) as config:
+        set_value(config, ("sendgrid", "asm_group_id"), group_id, settings.config_path, ConfigError)
     report.add("ok", "group", f"{where(settings.config_path)}: wrote sendgrid.asm_group_id: {group_id}")
     report.created_group = group_id
     return load_settings(settings.root)
