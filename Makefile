@@ -44,6 +44,6 @@ golden: $(TEST_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
-# Not build/: each issue's ledger.sqlite there is the record of who has received it.
+# Only the tools: build/ is disposable, and the send ledgers live in sent/ (never removed here).
 clean:
 	rm -rf $(VENV) .pytest_cache

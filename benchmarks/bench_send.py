@@ -171,7 +171,9 @@ def compare(label: str, subscribers: int, ours: list[str], theirs: list[str], ro
     best_ours = best_base = None
     for _ in range(repeats):
         for args, which in ((theirs, "base"), (ours, "ours")):
+            # Each run starts as a first send: no bodies of a dry run, no ledger (in sent/).
             shutil.rmtree(root / "build", ignore_errors=True)
+            shutil.rmtree(root / "sent", ignore_errors=True)
             run = run_child(args, root, env)
             if which == "base":
                 best_base = run if best_base is None or run.seconds < best_base.seconds else best_base

@@ -519,13 +519,17 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             click.confirm("Send it now?", abort=True)
     try:
         with _SendProgress(total) as progress:
-            report = plan.run(progress)
+            report = plan.run(progress, on_stop=lambda: click.echo(
+                "stopping: no new request will be posted; waiting for the answers to the requests in flight",
+                err=True))
     except SendInterrupted as interrupted:
         _print_send_report(interrupted.report)
         if interrupted.report.stopped:
             click.secho(f"error: {interrupted.report.stopped}", fg="red", err=True)
         click.echo(str(interrupted), err=True)
-        sys.exit(130)
+        # 128 + the signal, as a shell reports a process it stopped: 130 for Ctrl-C, 143 for SIGTERM.
+        signals = interrupted.report.signals
+        sys.exit(128 + (signals[0] if signals else 2))
     except SendStopped as stopped:
         _print_send_report(stopped.report)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -202,8 +203,12 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
             "each ASCII and at most 255 characters (SendGrid takes 10, and each send adds the issue's own)"
         )
     timeout = value.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be seconds above 0")
+    # YAML reads `.nan` and `.inf` as floats: neither is a deadline (a NaN one once marked a
+    # batch uncertain although nothing had been sent).
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or timeout <= 0:
+        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be a number of seconds above 0, "
+                          f"such as {DEFAULT_TIMEOUT:g} (not {timeout!r})")
     region = value.get("region", "global")
     if region not in REGION_URLS:
         raise ConfigError(

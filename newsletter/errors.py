@@ -6,7 +6,10 @@ where it helps, what to do about it, so the CLI can print it as one line.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 
 class NewsletterError(Exception):
@@ -21,6 +24,35 @@ def where(path: Path | str, line: int | None = None) -> str:
     except ValueError:
         pass
     return f"{shown}:{line}" if line else shown
+
+
+# What a SendGrid API key looks like (`SG.` + id + `.` + secret), so that a key other than
+# ours (one a server echoes, one pasted in a message) is hidden too.
+_SENDGRID_KEY = re.compile(r"SG\.[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+HIDDEN = "***"
+
+
+def scrub(text: str, *secrets: str, limit: int | None = None) -> str:
+    """`text` safe to show or store, on one line: every secret hidden first, then cut to `limit`.
+
+    The order is the point: cutting first can leave the head of a key that straddles
+    the cut, which no later replace recognises. Each secret is hidden as written and
+    in the forms a library may quote it in (JSON or Python escapes, URL-encoding), and
+    anything shaped like a SendGrid key is hidden whether or not it is ours. Control
+    characters become spaces and runs of white space one space, so a message stays
+    one line. Used for every message that carries text from a server or a library.
+    """
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], quote(secret, safe="")}:
+            text = text.replace(form, HIDDEN)
+    text = _SENDGRID_KEY.sub(HIDDEN, text)
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if limit is not None and len(text) > limit:
+        text = text[:max(limit - 1, 0)].rstrip() + "…"
+    return text
 
 
 class ConfigError(NewsletterError):

@@ -28,6 +28,22 @@ _FORBIDDEN = set("%|]:[")
 UNSUBSCRIBE_FIELD = "unsubscribe_url"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Put between `[` and `%` in text of the issue that looks like a tag: the text reads the
+# same, but neither SendGrid nor `fields_in` sees a tag in it.
+WORD_JOINER = "\u2060"
+
+
+def defuse(text: str) -> str:
+    """`text` (an article, a title, the subject) with anything shaped like a merge tag made inert.
+
+    Only the templates' `{{ subscriber.… }}` may make a live tag: article text that
+    happens to read `[%html:email%]` would otherwise be filled with each recipient's
+    address by SendGrid.
+    """
+    return text.replace("[%", "[" + WORD_JOINER + "%") if "[%" in text else text
+
+
 class MergeFieldMisuse(Exception):
     """A template used a merge field in a way that needs its value at render time."""
 
@@ -60,6 +76,10 @@ class MergeField:
         # A value that looks like a tag must not be expanded by a second pass.
         if "[%" in value:
             value = value.replace("[%", "[ %")
+        # A NUL or another control character in a list cell (a paste, a bad export) is not
+        # text anyone meant to send: dropped, line breaks and tabs kept.
+        if _CONTROL.search(value):
+            value = _CONTROL.sub("", value)
         # markupsafe's escape (C, already loaded with Jinja) is what a send calls a
         # million times; it escapes & < > " ' as html.escape does.
         return str(escape(value)) if self.part == "html" else value

@@ -18,6 +18,8 @@ build/
 # Subscriber lists are personal data: keep them out of version control.
 subscribers/*.csv
 subscribers/*.lock
+# Send ledgers: who has received each issue (addresses, so personal data too). Back them up.
+sent/
 """
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,23 @@ class RenderedEmail:
 def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
     """Render `issue` with the publication's templates (falling back to the package's)."""
     env = _environment(settings.templates_dir)
+    issue = _without_tags(issue)
     context: dict[str, Any] = {"publication": settings, "issue": issue}
     html = _render(env, HTML_TEMPLATE, context, "html")
     text = _render(env, TEXT_TEMPLATE, context, "text")
     return RenderedEmail(
         issue=issue, subject=issue.subject, html=inline_css(html), text=_tidy_text(text)
     )
+
+
+def _without_tags(issue: Issue) -> Issue:
+    """The issue with text that looks like a merge tag made inert (see `merge.defuse`)."""
+    articles = tuple(
+        replace(a, title=merge.defuse(a.title), author=merge.defuse(a.author), summary=merge.defuse(a.summary),
+                html=merge.defuse(a.html), text=merge.defuse(a.text))
+        for a in issue.articles)
+    return replace(issue, subject=merge.defuse(issue.subject), preheader=merge.defuse(issue.preheader),
+                   articles=articles)
 
 
 def template_sources(settings: Settings) -> list[Path]:

@@ -5,7 +5,8 @@ error body of the documented shape), checks every body against SendGrid's
 published JSON Schema (read from ../shared/sendgrid/ when that folder exists)
 and against the rules the schema cannot express (FACTS.md), and serves the
 suppression lists page by page with `Link` headers. Tests script faults
-(429, 5xx, dropped connections, stalled answers) with `script()`.
+(429, 5xx, dropped, cut or idle-closed connections, stalled or trickled
+answers) with `script()`.
 
 Used by the tests and by the benchmarks; nothing in the package imports it.
 """
@@ -16,6 +17,9 @@ import itertools
 import json
 import re
 import secrets
+import select
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -44,6 +48,7 @@ class Respond:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    raw: bytes | None = None  # a body that is not SendGrid's JSON (a proxy's HTML page, say)
 
 
 def too_many_requests(reset_in: float = 1.0) -> Respond:
@@ -55,20 +60,58 @@ def too_many_requests(reset_in: float = 1.0) -> Respond:
 
 @dataclass
 class Accept:
-    """Handle the request as if nothing were scripted (to script a fault for a later one)."""
+    """Handle the request as if nothing were scripted (to script a fault for a later one).
+
+    `then_close`: answer as usual, keep-alive and all, then close the connection, as a
+    server closes one left idle. The answer and the FIN leave in one segment, so the
+    client's kernel knows the connection is closed as soon as it has the answer.
+    """
+
+    then_close: bool = False
 
 
 @dataclass
 class Drop:
-    """Read the request, then close the connection without an answer."""
+    """Read the request, then close the connection without an answer.
+
+    `accept`: process it first (the mail counts as accepted), as a server that acted
+    on a request and then lost the connection.
+    """
+
+    accept: bool = False
+
+
+@dataclass
+class Cut:
+    """Process the request (it counts as accepted), write the first bytes of the answer,
+    then reset the connection."""
+
+    sent: bytes = b"HTTP/1.1 202 Accepted\r\nX-Mess"
+
+
+@dataclass
+class Trickle:
+    """Process the request and answer normally, but one byte every `interval` seconds
+    (the answer padded to `length` bytes), until done or the client hangs up."""
+
+    interval: float = 0.25
+    length: int = 240
 
 
 @dataclass
 class Stall:
-    """Read the request, then wait `seconds` before answering normally (a client times out)."""
+    """Read the request, then hold the answer until the client hangs up (it timed out) or
+    `seconds` pass, then answer normally if anyone is still there.
 
-    seconds: float
+    Event-driven: the stall ends when the client gives up, however loaded the machine.
+    """
+
+    seconds: float = 120.0
     accept: bool = True  # whether SendGrid "processed" it: the mail counts as accepted
+    release: threading.Event | None = None  # set by the test: answer now
+
+
+Fault = Respond | Accept | Drop | Cut | Trickle | Stall
 
 
 def load_schema() -> dict[str, Any] | None:
@@ -92,7 +135,7 @@ class SendGridDouble:
             self._validator = jsonschema.Draft202012Validator(schema)
         self.schema_checked = self._validator is not None
         self.lock = threading.Lock()
-        self.script_queue: deque[Respond | Accept | Drop | Stall] = deque()
+        self.script_queue: deque[Fault] = deque()
         self.mail_requests: list[dict[str, Any]] = []   # every mail/send body received
         self.accepted: list[dict[str, Any]] = []        # bodies answered 202
         self.rejections: list[list[str]] = []           # validation errors of rejected bodies
@@ -101,7 +144,7 @@ class SendGridDouble:
         self.group_suppressions: dict[int, list[str]] = {}
         self.suppression_pages_served = 0
         self.suppression_requests: list[str] = []  # path and query of every suppression GET
-        self.suppression_script: deque[Respond | Accept | Drop | Stall] = deque()
+        self.suppression_script: deque[Fault] = deque()
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
@@ -114,7 +157,8 @@ class SendGridDouble:
         handler = type("Handler", (_AccountRoutes, _Handler), {"double": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits up to one interval (0.5 s by default, per test).
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self.url
 
     @property
@@ -136,12 +180,12 @@ class SendGridDouble:
         self.stop()
 
     # -- scripting and inspection
-    def script(self, *answers: Respond | Accept | Drop | Stall) -> None:
+    def script(self, *answers: Fault) -> None:
         """Queue answers for the next mail/send requests, one each, in order."""
         with self.lock:
             self.script_queue.extend(answers)
 
-    def script_suppressions(self, *answers: Respond | Accept | Drop | Stall) -> None:
+    def script_suppressions(self, *answers: Fault) -> None:
         """Queue answers for the next suppression GETs (any list), one each, in order."""
         with self.lock:
             self.suppression_script.extend(answers)
@@ -218,7 +262,8 @@ def _facts_errors(body: dict[str, Any]) -> list[str]:
                     errors.append(f"personalizations.{index}.{kind}: names may not contain ; or , ({name!r})")
         for key in ("substitutions", "custom_args"):
             value = p.get(key)
-            if isinstance(value, dict) and len(json.dumps(value, ensure_ascii=False).encode()) > 10_000:
+            # Counted as ASCII-escaped compact JSON, the largest form (SendGrid does not say how it counts).
+            if isinstance(value, dict) and len(json.dumps(value, separators=(",", ":"))) > 10_000:
                 errors.append(f"personalizations.{index}.{key}: over 10,000 bytes")
         for header in (p.get("headers") or {}):
             if header.lower() in RESERVED_HEADERS or " " in header or not header.isascii():
@@ -274,11 +319,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _answered_as_scripted(self, answer: Respond | Accept | Drop | Stall | None) -> bool:
+    def _answered_as_scripted(self, answer: Fault | None) -> bool:
         """Carry out a scripted drop or response; False when the request goes on."""
         if isinstance(answer, Drop):
             self.close_connection = True
-            self.connection.shutdown(2)
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if isinstance(answer, Respond) and answer.raw is not None:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.raw)))
+            self.end_headers()
+            self.wfile.write(answer.raw)
             return True
         if isinstance(answer, Respond):
             default = {"errors": [{"field": None, "message": f"scripted {answer.status}"}]}
@@ -305,22 +358,73 @@ class _Handler(BaseHTTPRequestHandler):
             self.double.mail_requests.append(body)
             self.double.mail_times.append(time.time())
             answer = self.double.script_queue.popleft() if self.double.script_queue else None
+        if isinstance(answer, Drop) and answer.accept:
+            self.double.handle_mail_send(body)
         if self._answered_as_scripted(answer):
             return
         if isinstance(answer, Stall):
             if answer.accept:
                 status, headers, payload = self.double.handle_mail_send(body)
-            time.sleep(answer.seconds)
-            if not answer.accept:
-                status, headers, payload = self.double.handle_mail_send(body)
-                self.double.accepted.pop() if status == 202 else None
-            try:
-                self._send_json(status, payload, headers)
-            except OSError:
-                pass
+            else:
+                errors = self.double.check_mail_body(body)
+                status, headers, payload = (400, {}, {"errors": [{"message": e} for e in errors]}) if errors else (
+                    202, {"X-Message-Id": "never-processed"}, None)
+            self._wait_for_hang_up(answer.seconds, answer.release)
+            self._send_json(status, payload, headers)
             return
         status, headers, payload = self.double.handle_mail_send(body)
+        if isinstance(answer, Cut):
+            self.close_connection = True
+            try:
+                self.connection.sendall(answer.sent)
+                # Linger 0: close() sends a reset, not a FIN, as a crashing server or proxy does.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            finally:
+                self.connection.close()
+            return
+        if isinstance(answer, Trickle):
+            self._trickle(status, headers, payload, answer)
+            return
+        if isinstance(answer, Accept) and answer.then_close:
+            self.close_connection = True
+            # Corked, the answer waits for the FIN and both leave together.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            self._send_json(status, payload, headers)
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            return
         self._send_json(status, payload, headers)
+
+    def _wait_for_hang_up(self, seconds: float, release: threading.Event | None = None) -> None:
+        """Block until the client closes the connection (readable at EOF), `release` is set
+        or `seconds` pass."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if release is not None:
+                if release.is_set():
+                    return
+                left = min(left, 0.05)
+            readable, _, _ = select.select([self.connection], [], [], left)
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return
+                except OSError:
+                    return
+                time.sleep(0.01)  # bytes of a next request that will never be read: keep waiting
+
+    def _trickle(self, status: int, headers: dict[str, str], payload: Any, answer: Trickle) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode()
+        head = f"HTTP/1.1 {status} Accepted\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        padding = max(answer.length - len(head) - 40, 1)
+        raw = (head + f"X-Padding: {'a' * padding}\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+        self.close_connection = True
+        for index in range(len(raw)):
+            try:
+                self.connection.sendall(raw[index:index + 1])
+            except OSError:
+                return  # the client gave up
+            time.sleep(answer.interval)
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -336,7 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self._answered_as_scripted(answer):
                 return
             if isinstance(answer, Stall):
-                time.sleep(answer.seconds)  # then answer normally, to a client that may have given up
+                self._wait_for_hang_up(answer.seconds)  # then answer normally, if anyone is still there
         match = re.fullmatch(r"/v3/suppression/(\w+)", parts.path)
         if match and match[1] in SUPPRESSION_KINDS:
             page, link = self.double.suppression_page(match[1], query)

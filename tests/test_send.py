@@ -192,7 +192,7 @@ def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgr
     assert sum(len(b["personalizations"]) for b in bodies) == 1500
     assert "would send     1,500  (written, not sent)" in result.output
     # A dry run is not a send: the real one still has everyone to send to.
-    assert not (publication / "build" / "issue-1" / "ledger.sqlite").exists()
+    assert not (publication / "sent" / "issue-1.sqlite").exists()
 
 
 def test_proof_goes_to_the_given_addresses_only(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -257,7 +257,7 @@ def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGr
 def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid: SendGridDouble) -> None:
     from newsletter.sending.ledger import SendLock
 
-    lock = SendLock(publication / "build" / "issue-1" / "send.lock")
+    lock = SendLock(publication / "sent" / "issue-1.lock")
     lock.acquire("issue-1")
     try:
         result = newsletter("send", "issue-1", "--yes")
@@ -341,7 +341,7 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
     assert result.stderr == (f"error: NEWSLETTER_SENDGRID_URL {url!r} is not an http(s):// URL "
                              "(with a port from 1 to 65535, if any)\n")
     assert "Send it now?" not in result.output
-    assert not (publication / "build" / "issue-1" / "send.lock").exists()
+    assert not (publication / "sent" / "issue-1.lock").exists()
 
 
 def test_a_tag_matching_nobody_says_so(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -378,7 +378,7 @@ def test_a_running_send_is_reported_before_the_question(
     from newsletter.sending.ledger import SendLock
 
     monkeypatch.setattr(cli, "_can_ask", lambda: True)
-    lock = SendLock(publication / "build" / "issue-1" / "send.lock")
+    lock = SendLock(publication / "sent" / "issue-1.lock")
     lock.acquire("issue-1")
     try:
         result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
@@ -419,3 +419,67 @@ def test_a_subscriber_whose_merge_values_are_too_long_is_left_out_not_the_batch(
     assert "too long           1" in result.output
     assert "over SendGrid's 10,000 bytes; shorten them in list main" in result.output
     assert "  long@example.org" in result.output
+
+
+def test_substitutions_are_measured_as_the_ascii_escaped_json_sent(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A first name of 1,500 Cyrillic letters: 6,000 bytes of substitutions as UTF-8 but 18,000
+    ASCII-escaped, as bodies go out. Counted the large way, that subscriber is left out and named;
+    the rest of the request is not refused."""
+    write_list(publication, [["long@example.org", "Ж" * 1500, "", "subscribed"],
+                             ["fine@example.org", "Fine", "", "subscribed"]])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1, result.output
+    assert sendgrid.rejections == []
+    assert sendgrid.accepted_recipients() == ["fine@example.org"]
+    assert "too long           1" in result.output and "  long@example.org" in result.output
+
+
+def test_control_characters_in_a_name_are_not_sent(publication: Path, sendgrid: SendGridDouble) -> None:
+    """A NUL (or a bell, an escape) pasted into a first name is dropped from the greeting;
+    line breaks and tabs are text and stay."""
+    write_list(publication, [["ada@example.org", "A\x00da\x07\x1b", "", "subscribed"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    (personalization,) = sendgrid.accepted[0]["personalizations"]
+    assert personalization["substitutions"]["[%text:first_name|friend%]"] == "Ada"
+    assert personalization["substitutions"]["[%html:first_name|friend%]"] == "Ada"
+    assert personalization["to"] == [{"email": "ada@example.org", "name": "A da"}]
+
+
+def test_article_text_that_looks_like_a_merge_tag_is_never_filled(publication: Path,
+                                                                  sendgrid: SendGridDouble) -> None:
+    """An article that quotes `[%html:email%]` shows it as written; SendGrid is given no tag to
+    fill with each recipient's address (only the templates make live tags)."""
+    from tests.helpers import article, write_issue
+
+    write_issue(publication, "quoting", {"01-tags.md": article(
+        "On [%text:first_name%] tags", "Our tool writes [%html:email%] and [%text:email%] for the address.")},
+        subject="About [%text:email%]")
+    result = newsletter("send", "quoting", "--yes")
+    assert result.exit_code == 0, result.output
+    body = sendgrid.accepted[0]
+    text, html = body["content"][0]["value"], body["content"][1]["value"]
+    for tag in ("[%html:email%]", "[%text:email%]", "[%text:first_name%]"):
+        assert tag not in text and tag not in html and tag not in body["subject"]
+        assert all(tag not in p.get("substitutions", {}) for p in body["personalizations"])
+    assert "writes [\u2060%html:email%] and" in text.replace("\n", " ")
+    assert body["subject"] == "About [\u2060%text:email%]"
+    assert "[%text:first_name|friend%]" in text  # the template's own tag is still live
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "0", "-2", "soon"])
+def test_a_timeout_that_is_no_finite_number_of_seconds_is_refused(publication: Path, sendgrid: SendGridDouble,
+                                                                  value: str) -> None:
+    """`timeout: .nan` once made every answer 'too late', so batches went uncertain although
+    SendGrid answered: refused at start, naming newsletter.yaml and the line."""
+    from tests.send_helpers import set_timeout
+
+    set_timeout(publication, value)  # type: ignore[arg-type]
+    line = next(n for n, text in enumerate((publication / "newsletter.yaml").read_text().splitlines(), 1)
+                if text.startswith("sendgrid:"))
+    for command in (("send", "issue-1", "--yes"), ("check", "issue-1")):
+        result = newsletter(*command)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: newsletter.yaml:{line}: sendgrid.timeout must be a number of "
+                                        "seconds above 0"), result.stderr
+        assert result.stderr.count("\n") == 1
+    assert sendgrid.request_headers == []

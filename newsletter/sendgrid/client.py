@@ -32,13 +32,13 @@ import urllib.error
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from newsletter.config import Settings, sendgrid_api_key
-from newsletter.errors import SendGridError
+from newsletter.errors import SendGridError, scrub
 from newsletter.sending.retry import RetryPolicy, sendgrid_errors
 
 LIBRARY_LOGGER = "python_http_client.client"
@@ -81,14 +81,6 @@ def quiet_library_logger() -> None:
         logger.setLevel(logging.INFO)
     if not any(isinstance(f, _BelowInfoDropped) for f in logger.filters):
         logger.addFilter(_BelowInfoDropped())
-
-
-def scrub(text: str, key: str | None) -> str:
-    """`text` without the API key, in plain or escaped form."""
-    if key:
-        for form in (key, repr(key)[1:-1], json.dumps(key)[1:-1], quote(key, safe="")):
-            text = text.replace(form, "***")
-    return text
 
 
 class SendGridClient:
@@ -205,6 +197,7 @@ class SendGridClient:
         return path, parse_qs(parts.query)
 
     def scrub(self, text: str) -> str:
+        """`text` on one line with the key (and anything shaped like a SendGrid key) hidden."""
         return scrub(text, self._key)
 
     # -- the parts of a call

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.errors import SendError, where
-from newsletter.sending.transport import PreparedBatch, Response
+from newsletter.errors import where
+from newsletter.sending.transport import NotPostedError, PreparedBatch, Response
 
 FILE_PATTERN = "request-{number:05d}.json"
 
@@ -25,7 +25,9 @@ class DryRunTransport:
         try:
             path.write_bytes(batch.body)
         except OSError as exc:
-            raise SendError(f"{where(path)}: cannot write the request body: {exc.strerror or exc}") from None
+            # Nothing was posted, whatever the disk did: not uncertain, and no point trying again.
+            raise NotPostedError(f"{where(path)}: cannot write the request body ({exc.strerror or exc}); "
+                                 "this dry run sent nothing") from None
         return Response(202, message_id=f"dry-run-{batch.number:05d}")
 
     def close(self) -> None:

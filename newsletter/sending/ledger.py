@@ -1,33 +1,53 @@
 """The ledger of a send: which recipients were posted in which request, and what came of it.
 
-SQLite in `build/ISSUE/ledger.sqlite`, WAL. A request (batch) is written with its
-recipients, state `sending`, and committed *before* it is posted; SendGrid's 202
-marks it `accepted` with its X-Message-Id. A recipient's state is the state of the
-last batch that holds it: a recipient of a failed or uncertain request that is
-posted again appears in a later batch. The recipients of a batch are one text
-column (one address a line), so recording 1,000 of them is one row, not 1,000
-index updates. A `sending` batch found by whoever holds the issue's `SendLock` (a
-send, or a `status` or dry run while no send runs) belongs to a process that died
-with it in flight: `recover()` makes it `uncertain`, the one place that does. While
-a send holds the lock, its `sending` batches are pending.
+SQLite in `sent/ISSUE.sqlite`, beside `subscribers/`: like the lists it is the
+publication's data, not something `build/` may lose (`rm -rf build` once made the
+whole list get an issue again). `.gitignore` keeps `sent/` out of git (it holds
+addresses) and the README says to back it up. A ledger found where older versions
+kept it, `build/ISSUE/ledger.sqlite`, is copied here whole (SQLite's backup API, so
+what sits in its WAL comes along), checked, and only then removed.
+
+WAL. A request (batch) is written with its recipients, state `sending`, and
+committed *before* it is posted; SendGrid's 202 marks it `accepted` with its
+X-Message-Id. A recipient's state is the state of the last batch that holds it: a
+recipient of a failed or uncertain request that is posted again appears in a later
+batch. The recipients of a batch are one text column (one address a line), so
+recording 1,000 of them is one row, not 1,000 index updates. A `sending` batch
+found by whoever holds the issue's `SendLock` (a send, or a `status` or dry run
+while no send runs) belongs to a process that died with it in flight: `recover()`
+makes it `uncertain`, the one place that does. While a send holds the lock, its
+`sending` batches are pending.
+
+A ledger that exists is never a fresh start: an empty file, one without its table
+or one SQLite cannot read is an error naming the file and saying what to do (a
+`truncate -s 0` once posted 20,000 again). A new ledger is made whole in a
+temporary file and linked into place, so a crash cannot leave an empty one. A send
+checks before each batch that its ledger is still the file at its path (same
+inode): one deleted or replaced under it would record into a file nobody reads.
 
 `synchronous=FULL`: each commit is on disk before the next request goes out, so not
 even a power loss can lose a batch that was posted. It costs two fsyncs per request
-of 1,000 recipients, which the benchmark does not notice.
+of 1,000 recipients, which the benchmark does not notice. A write that fails (a
+full disk) raises `LedgerWriteError`, one line naming the file.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from newsletter.config import Settings
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
+
+SENT_DIR = "sent"          # beside subscribers/: the publication's record of who has which issue
+OLD_LEDGER = "ledger.sqlite"  # build/ISSUE/ledger.sqlite, where ledgers were kept before
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -44,6 +64,30 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+def ledger_path(settings: Settings, issue: str) -> Path:
+    """Where the ledger of `issue` (its folder name) lives: `sent/ISSUE.sqlite`."""
+    return settings.root / SENT_DIR / f"{issue}.sqlite"
+
+
+def lock_path(settings: Settings, issue: str) -> Path:
+    """The lock file that one send of `issue` holds at a time, beside its ledger."""
+    return settings.root / SENT_DIR / f"{issue}.lock"
+
+
+def old_ledger_path(settings: Settings, issue: str) -> Path:
+    return settings.build_dir / issue / OLD_LEDGER
+
+
+class LedgerWriteError(SendError):
+    """The ledger could not be written (a full disk, most often): the send must stop."""
+
+
+def _restore_advice(path: Path, issue: str) -> str:
+    return (f"it is the record of who already has {issue}, so nothing is sent without it: restore "
+            f"{where(path)} from your backup of {SENT_DIR}/ and send again; only if {issue} was never "
+            "sent, delete the file")
+
+
 @dataclass(frozen=True)
 class LedgerCounts:
     """Recipients by state: `pending` are in a request still in flight."""
@@ -58,31 +102,92 @@ class LedgerCounts:
 
 
 class Ledger:
-    """One issue's ledger; `Ledger(None)` keeps it in memory (dry runs, proofs)."""
+    """One issue's ledger; `Ledger(None)` keeps it in memory (dry runs, proofs).
 
-    def __init__(self, path: Path | None) -> None:
+    `create`: make the file when there is none (a send); otherwise it must exist.
+    """
+
+    def __init__(self, path: Path | None, issue: str = "", *, create: bool = True) -> None:
         self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        self.issue = issue or (path.stem if path else "")
+        self._identity: tuple[int, int] | None = None
+        if path is None:
+            self._db = sqlite3.connect(":memory:", isolation_level=None)
+            self._db.executescript(_SCHEMA)
+            return
+        if not path.exists():
+            if not create:
+                raise SendError(f"{where(path)}: no such send ledger")
+            _create(path)
         try:
-            self._db = sqlite3.connect(str(path) if path else ":memory:", isolation_level=None)
+            self._db = sqlite3.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise SendError(f"{where(path)}: cannot open the send ledger ({exc})") from None
+        try:
+            _check_readable(self._db, path, self.issue)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise SendError(f"{where(path or ':memory:')}: cannot open the send ledger: {exc}") from None
+            self._db.close()
+            raise self._write_error(exc, "open") from None
+        except SendError:
+            self._db.close()
+            raise
+        status = os.stat(path)
+        self._identity = (status.st_dev, status.st_ino)
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass  # every commit is already on disk; a final checkpoint that failed loses nothing
+
+    def still_at_path(self) -> bool:
+        """Whether the file at the ledger's path is still the one this ledger writes (same inode)."""
+        if self.path is None or self._identity is None:
+            return True
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return False
+        return (status.st_dev, status.st_ino) == self._identity
+
+    def save_copy(self) -> Path | None:
+        """Write what this ledger holds to a new file beside its path (when it was replaced)."""
+        if self.path is None:
+            return None
+        copy = self.path.with_name(f"{self.path.stem}.saved-{time.strftime('%Y%m%d-%H%M%S')}.sqlite")
+        try:
+            target = sqlite3.connect(str(copy))
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        except (sqlite3.Error, OSError):
+            return None
+        return copy
+
+    def _write_error(self, exc: Exception, doing: str) -> LedgerWriteError:
+        text = str(exc)
+        if "full" in text or getattr(exc, "errno", None) == 28:
+            return LedgerWriteError(f"{where(self.path or ':memory:')}: the disk is full ({text}); cannot {doing} "
+                                    "the send ledger")
+        return LedgerWriteError(f"{where(self.path or ':memory:')}: cannot {doing} the send ledger ({text})")
+
+    def _write(self, sql: str, parameters: tuple[object, ...]) -> int | None:
+        try:
+            with self._db:
+                return self._db.execute(sql, parameters).lastrowid
+        except sqlite3.Error as exc:
+            raise self._write_error(exc, "write") from None
 
     def recover(self) -> int:
         """Turn batches left `sending` by a dead process into `uncertain`; how many recipients."""
-        with self._db:
-            (count,) = self._db.execute(
-                "SELECT coalesce(sum(size), 0) FROM batches WHERE state = ?", (SENDING,)).fetchone()
-            self._db.execute(
-                "UPDATE batches SET state = ?, error = 'the process stopped before an answer came', "
-                "updated = ? WHERE state = ?", (UNCERTAIN, time.time(), SENDING))
+        (count,) = self._db.execute(
+            "SELECT coalesce(sum(size), 0) FROM batches WHERE state = ?", (SENDING,)).fetchone()
+        if count:
+            self._write("UPDATE batches SET state = ?, error = 'the process stopped before an answer came', "
+                        "updated = ? WHERE state = ?", (UNCERTAIN, time.time(), SENDING))
         return count
 
     def states(self) -> dict[str, str]:
@@ -99,25 +204,20 @@ class Ledger:
     def record(self, keys: list[str]) -> int:
         """Write a batch and its recipients as in flight, durably, before it is posted."""
         now = time.time()
-        with self._db:
-            batch = self._db.execute(
-                "INSERT INTO batches (state, size, recipients, created, updated) VALUES (?, ?, ?, ?, ?)",
-                (SENDING, len(keys), "\n".join(keys), now, now)).lastrowid
+        batch = self._write("INSERT INTO batches (state, size, recipients, created, updated) VALUES (?, ?, ?, ?, ?)",
+                            (SENDING, len(keys), "\n".join(keys), now, now))
         assert batch is not None
         return batch
 
     def settle(self, batch: int, state: str, *, message_id: str = "", status: int | None = None,
                error: str = "") -> None:
         """Record what came of a batch: accepted (with SendGrid's message id), failed, uncertain."""
-        with self._db:
-            self._db.execute(
-                "UPDATE batches SET state = ?, message_id = ?, status = ?, error = ?, updated = ? "
-                "WHERE id = ?", (state, message_id or None, status, error or None, time.time(), batch))
+        self._write("UPDATE batches SET state = ?, message_id = ?, status = ?, error = ?, updated = ? WHERE id = ?",
+                    (state, message_id or None, status, error or None, time.time(), batch))
 
     def forget(self, batch: int) -> None:
         """Remove a batch that was recorded but never posted: its recipients are as they were."""
-        with self._db:
-            self._db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+        self._write("DELETE FROM batches WHERE id = ?", (batch,))
 
     def counts(self) -> LedgerCounts:
         """Recipients by state; `pending` are in a batch still marked in flight."""
@@ -129,6 +229,99 @@ class Ledger:
         """When the first request SendGrid accepted was recorded (unix seconds); None before any."""
         (first,) = self._db.execute("SELECT min(created) FROM batches WHERE state = ?", (ACCEPTED,)).fetchone()
         return float(first) if first is not None else None
+
+
+def _check_readable(db: sqlite3.Connection, path: Path, issue: str) -> None:
+    """Refuse a ledger that is empty, has no `batches` table, or that SQLite finds damaged."""
+    try:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        damage = [row[0] for row in db.execute("PRAGMA quick_check")] if "batches" in tables else []
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise SendError(f"{where(path)} is damaged ({exc}): {_restore_advice(path, issue)}") from None
+    if "batches" not in tables:
+        empty = "is empty" if path.stat().st_size == 0 else "holds no send records (no batches table)"
+        raise SendError(f"{where(path)} {empty}: {_restore_advice(path, issue)}")
+    if damage != ["ok"]:
+        raise SendError(f"{where(path)} is damaged ({'; '.join(map(str, damage[:2]))}): "
+                        f"{_restore_advice(path, issue)}")
+
+
+def _create(path: Path) -> None:
+    """Make a new, empty ledger at `path`: built whole in a temporary file, then linked in place."""
+    temporary = path.with_name(f".{path.name}.new")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.unlink(missing_ok=True)
+        db = sqlite3.connect(str(temporary), isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+        _fsync(temporary)
+        try:
+            os.link(temporary, path)  # never over an existing ledger
+        except FileExistsError:
+            pass
+        _fsync(path.parent)
+    except (sqlite3.Error, OSError) as exc:
+        full = "full" in str(exc) or getattr(exc, "errno", None) == 28
+        raise LedgerWriteError(f"{where(path)}: {'the disk is full; ' if full else ''}cannot create the send "
+                               f"ledger ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_old_ledger(settings: Settings, issue: str) -> Path | None:
+    """Move `build/ISSUE/ledger.sqlite` to `sent/ISSUE.sqlite`, losing nothing; the new path, if moved.
+
+    Called with the issue's `SendLock` held. The old file is copied with SQLite's
+    backup API (which reads its WAL too), the copy is checked to hold every batch,
+    made durable and linked into place; only then are the old files removed.
+    """
+    old, new = old_ledger_path(settings, issue), ledger_path(settings, issue)
+    if not old.is_file():
+        return None
+    if new.exists():
+        raise SendError(f"{where(old)} and {where(new)} both exist: ledgers now live in {SENT_DIR}/; check that "
+                        f"{where(new)} has the sends you expect (`newsletter status {issue}`), then delete "
+                        f"{where(old)} (keep a copy if in doubt)")
+    source = sqlite3.connect(str(old), isolation_level=None)
+    temporary = new.with_name(f".{new.name}.moving")
+    try:
+        _check_readable(source, old, issue)
+        new.parent.mkdir(parents=True, exist_ok=True)
+        temporary.unlink(missing_ok=True)
+        target = sqlite3.connect(str(temporary), isolation_level=None)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=WAL")
+            copied = target.execute("SELECT count(*), coalesce(sum(size), 0) FROM batches").fetchone()
+        finally:
+            target.close()
+        if copied != source.execute("SELECT count(*), coalesce(sum(size), 0) FROM batches").fetchone():
+            raise SendError(f"{where(old)}: could not copy the send ledger to {where(new)} whole; it was left "
+                            "where it is")
+        _fsync(temporary)
+        os.link(temporary, new)
+        _fsync(new.parent)
+    except (sqlite3.Error, OSError) as exc:
+        raise LedgerWriteError(f"{where(old)}: could not move the send ledger to {where(new)} "
+                               f"({getattr(exc, 'strerror', None) or exc}); it was left where it is") from None
+    finally:
+        source.close()
+        temporary.unlink(missing_ok=True)
+    for leftover in (old, old.with_name(OLD_LEDGER + "-wal"), old.with_name(OLD_LEDGER + "-shm")):
+        leftover.unlink(missing_ok=True)
+    return new
 
 
 class SendLock:

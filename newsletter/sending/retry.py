@@ -3,22 +3,33 @@
 429: wait until `X-RateLimit-Reset` (or `Retry-After`), never less than the backoff
 of that attempt (a reset already past, or `Retry-After: 0`, must not make it hammer
 SendGrid), and post again, within a limit on 429s in a row and one on the total
-wait. 5xx and connections that failed before any answer: exponential backoff with
+wait. A reset further off than one wait (`max_reset_wait`) stops the send at once,
+saying when the limit resets: waiting it out in silence helps nobody. A header that
+is no finite number (`nan`, `inf`, garbage) counts as absent, so the backoff holds.
+5xx and connections that failed before any answer: exponential backoff with
 jitter, a bounded number of times.
-No answer after the body went out: uncertain, never posted again here. Any other
-4xx: a definite refusal, with SendGrid's own words and what to do.
+No answer after the body went out: uncertain, never posted again here. Any 2xx is
+an acceptance; a 3xx or any other 4xx a definite refusal, with SendGrid's own words
+and what to do.
+
+Messages here are whole (never cut): `send` scrubs the API key out of them and only
+then shortens them (`errors.scrub`), so no part of a key survives a cut.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Literal
+
+from newsletter.errors import scrub
 
 from newsletter.sending.transport import (
     NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
@@ -51,7 +62,8 @@ class RetryPolicy:
     max_backoff: float = 60.0
     max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
     max_rate_limited: int = 30           # 429s in a row one batch may get before the send stops
-    # One wait on a 429 at most; guards against a reset far off (or a skewed clock).
+    # The longest one wait on a 429 may be; a reset further off stops the send at once,
+    # saying when to resume, rather than waiting in silence (or on a skewed clock).
     max_reset_wait: float = 120.0
 
     def delay(self, attempt: int) -> float:
@@ -71,6 +83,7 @@ class Outcome:
     error: str = ""
     attempts: int = 1
     fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
+    resume_at: float | None = None  # unix time SendGrid's rate limit resets, when the send stopped for it
 
 
 # Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
@@ -118,11 +131,18 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                            attempts=attempts, fatal=True)
         else:
             status = response.status
-            if status in (200, 202):
+            if 200 <= status < 300:  # 200 in sandbox mode, 202 as documented; any 2xx is a yes
                 return Outcome("accepted", message_id=response.message_id, status=status, attempts=attempts)
             if status == 429:
                 rate_limited += 1
-                seconds = max(_rate_limit_wait(response, policy), policy.delay(rate_limited))
+                asked = _rate_limit_wait(response)
+                if asked is not None and asked > policy.max_reset_wait:
+                    resume_at = time.time() + asked
+                    return Outcome("unsent", status=status, attempts=attempts - 1, fatal=True,
+                                   resume_at=resume_at, error=(
+                                       f"SendGrid's rate limit is used up (429) until {_clock(resume_at)}, "
+                                       f"{_duration(asked)} from now; nothing more was posted"))
+                seconds = max(asked or 0.0, policy.delay(rate_limited))
                 if rate_limited >= policy.max_rate_limited or rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
                         f"SendGrid answered 429 (too many requests) {rate_limited} times in a row "
@@ -144,40 +164,81 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
             return Outcome("unsent", error=STOPPED, attempts=attempts)
 
 
-def _rate_limit_wait(response: Response, policy: RetryPolicy) -> float:
-    """Seconds until the limit resets, as SendGrid says (0 when it does not say)."""
+def _rate_limit_wait(response: Response) -> float | None:
+    """Seconds until the limit resets, as SendGrid says; None when it says nothing usable.
+
+    `X-RateLimit-Reset` is unix seconds; `Retry-After` seconds or an HTTP date. A
+    value that is not a finite number is ignored rather than trusted: `nan` once
+    made every wait zero.
+    """
     headers = {k.lower(): v for k, v in response.headers.items()}
+    reset = _finite(headers.get("x-ratelimit-reset"))
+    if reset is not None:
+        return max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25)
+    retry_after = headers.get("retry-after", "").strip()
+    seconds = _finite(retry_after)
+    if seconds is None and retry_after:
+        try:
+            seconds = parsedate_to_datetime(retry_after).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            seconds = None
+    return None if seconds is None else max(seconds, 0.0)
+
+
+def _finite(text: str | None) -> float | None:
     try:
-        reset = float(headers["x-ratelimit-reset"])  # unix seconds
-        return min(max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25), policy.max_reset_wait)
-    except (KeyError, ValueError):
-        pass
-    try:
-        return min(max(float(headers["retry-after"]), 0.0), policy.max_reset_wait)
-    except (KeyError, ValueError):
-        return 0.0
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _clock(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+
+
+def _duration(seconds: float) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def describe(exc: BaseException) -> str:
-    """An exception on one short line: its type and message."""
-    text = " ".join(str(exc).split())[:200]
+    """An exception on one line: its type and message (whole: `send` scrubs, then shortens)."""
+    text = scrub(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]*>")
+
+
 def sendgrid_errors(body: bytes) -> str:
-    """SendGrid's own error messages from an error body, on one line."""
+    """SendGrid's own error messages from an error body, on one line.
+
+    An HTML page (a proxy's or a load balancer's 503) is summed up by its title,
+    never pasted in whole.
+    """
     try:
         errors = json.loads(body.decode("utf-8"))["errors"]
         parts = [f"{e['field']}: {e['message']}" if e.get("field") else str(e["message"]) for e in errors]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         text = body.decode("utf-8", "replace").strip()
-        return " ".join(text.split())[:300] or "no error message"
+        if text.startswith("<") or "<html" in text[:1000].lower():
+            title = _TITLE.search(text)
+            named = scrub(_TAGS.sub(" ", title[1]), limit=80) if title else ""
+            return f"an HTML page{f' titled {named!r}' if named else ''} instead of SendGrid's JSON"
+        return scrub(text) or "no error message"
     shown = "; ".join(parts[:3]) + (f" (and {len(parts) - 3} more)" if len(parts) > 3 else "")
-    return " ".join(shown.split())
+    return scrub(shown)
 
 
 def refusal_message(response: Response, batch: PreparedBatch | None = None) -> str:
     """One line: the status, SendGrid's message, and what to do."""
+    if 300 <= response.status < 400:
+        location = {k.lower(): v for k, v in response.headers.items()}.get("location", "")
+        return (f"SendGrid's address answered {response.status}, a redirect"
+                f"{f' to {scrub(location, limit=120)}' if location else ''}, instead of an answer: this request "
+                "was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and SendGrid)")
     advice = _ADVICE.get(response.status, "see SendGrid's message")
     refused = refused_addresses(response, batch) if batch is not None and response.status == 400 else []
     if refused:

@@ -9,6 +9,7 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import threading
 import time
@@ -17,23 +18,26 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from newsletter.build import output_dir, render_and_check
 from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
-from newsletter.errors import SendError, SubscriberError, where
+from newsletter.errors import SendError, SubscriberError, scrub, where
 from newsletter.placeholders import refuse_placeholders, warn_placeholders
 from newsletter.render import RenderedEmail
-from newsletter.sending.ledger import ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, SendLock
+from newsletter.sending.ledger import (
+    ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, SendLock, ledger_path, lock_path,
+    move_old_ledger, old_ledger_path,
+)
 from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
 from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
-from newsletter.subscribers import Subscriber, iter_subscribers, list_path
+from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
 
-LEDGER_FILE = "ledger.sqlite"
-LOCK_FILE = "send.lock"
 DRY_RUN_DIR = "dry-run"
+ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
 
 # Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
@@ -85,7 +89,8 @@ class SendReport:
     too_long_emails: list[str] = field(default_factory=list)
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
-    interrupted: bool = False  # Ctrl-C: no new request was posted after it
+    interrupted: bool = False  # Ctrl-C (or SIGTERM, SIGHUP): no new request was posted after it
+    signals: list[int] = field(default_factory=list)  # the stop signals received, first first
     output: Path | None = None  # where a dry run wrote the bodies
 
     @property
@@ -146,10 +151,6 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
     return addresses
 
 
-def ledger_path(settings: Settings, issue: str) -> Path:
-    return output_dir(settings, issue) / LEDGER_FILE
-
-
 def prepare_send(settings: Settings, issue: str, options: SendOptions,
                  retry: RetryPolicy | None = None) -> SendPlan:
     """Render and check `issue` once, and refuse early whatever would stop the send."""
@@ -175,7 +176,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     transport = _transport(settings, issue, options, api_key)
     if not (options.dry_run or options.proof):
         # Say so before the question; `run()` takes the lock for real.
-        probe = SendLock(output_dir(settings, issue) / LOCK_FILE)
+        probe = SendLock(lock_path(settings, issue))
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
@@ -221,28 +222,37 @@ class SendPlan:
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
         return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
-    def run(self, progress: Progress | None = None) -> SendReport:
-        """Send; returns the report, or raises `SendStopped` when SendGrid refused the send."""
+    def run(self, progress: Progress | None = None, on_stop: Callable[[], None] | None = None) -> SendReport:
+        """Send; returns the report, or raises `SendStopped` when SendGrid refused the send.
+
+        `on_stop` is called once the first stop signal (Ctrl-C, SIGTERM, SIGHUP) arrives,
+        so the CLI can say that the requests in flight are being waited for.
+        """
         report = SendReport(self.issue, self.subject, self.options.list_name,
                             dry_run=self.options.dry_run, proof=self.options.proof)
         started = time.monotonic()
         lock = None
         if self._records_sending:
-            lock = SendLock(self.folder / LOCK_FILE)
+            lock = SendLock(lock_path(self.settings, self.issue))
             lock.acquire(self.issue)
         try:
             if self._records_sending:
                 # One ledger for the whole send; with the lock held, whatever is still in
                 # flight belongs to a dead process and becomes uncertain.
-                ledger = Ledger(ledger_path(self.settings, self.issue))
-                ledger.recover()
-                known = ledger.states()
+                move_old_ledger(self.settings, self.issue)
+                ledger = Ledger(ledger_path(self.settings, self.issue), self.issue)
+                try:
+                    ledger.recover()
+                    known = ledger.states()
+                except BaseException:
+                    ledger.close()
+                    raise
             else:
                 known, ledger = self._earlier_outcomes(), Ledger(None)
             transport = self.transport
             stop = threading.Event()
             try:
-                with _stop_on_ctrl_c(stop):
+                with _stop_on_signals(stop, report.signals, on_stop):
                     self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
                 transport.close()
@@ -255,8 +265,7 @@ class SendPlan:
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
         if report.interrupted:
-            raise SendInterrupted(f"interrupted: run `newsletter send {self.issue}` again to send to the rest",
-                                  report)
+            raise SendInterrupted(f"interrupted: run `{self.command}` again to send to the rest", report)
         if report.stopped:
             raise SendStopped(report.stopped, report)
         return report
@@ -355,15 +364,28 @@ class SendPlan:
              report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
         """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
 
-        Once `stop` is set (Ctrl-C), no new request is posted, waits for a retry end at
-        once, and the requests already in flight get their answer recorded.
+        Once `stop` is set (Ctrl-C, or the ledger failing), no new request is posted, waits
+        for a retry end at once, and the requests already in flight get their answer
+        recorded. Before each batch the ledger must still be the file at its path.
         """
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
+        ledger_problem = ""  # the ledger failed or was replaced: the send stops
+        unrecorded = 0       # recipients whose answer the ledger could not take
 
         def settle(done: Iterable[Future[Outcome]]) -> None:
+            nonlocal ledger_problem, unrecorded
             for future in done:
                 batch_id, batch = in_flight.pop(future)
-                self._settle(ledger, batch_id, batch, future.result(), report)
+                outcome = future.result()
+                if outcome.resume_at is not None:
+                    stop.set()  # the rate limit is used up for a while: the others' waits end now too
+                try:
+                    self._settle(ledger, batch_id, batch, outcome, report)
+                except LedgerWriteError as exc:
+                    # It stays `sending` in the ledger, so the next run counts it uncertain: never posted twice.
+                    unrecorded += len(batch)
+                    ledger_problem = ledger_problem or str(exc)
+                    stop.set()
                 if progress is not None:
                     progress(report)
 
@@ -373,10 +395,20 @@ class SendPlan:
                 for batch in self._batches(recipients, report):
                     while len(in_flight) >= self.options.concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    if not ledger_problem and not ledger.still_at_path():
+                        ledger_problem = (f"{where(ledger.path or '')} was deleted or replaced during the send; "
+                                          "its records are not where the next send looks")
+                        stop.set()
                     if report.stopped or stop.is_set():
                         report.remaining += len(batch)
                         break
-                    batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                    try:
+                        batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                    except LedgerWriteError as exc:
+                        ledger_problem = str(exc)
+                        stop.set()
+                        report.remaining += len(batch)
+                        break
                     report.requests += 1
                     in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
                         batch_id, batch)
@@ -386,13 +418,34 @@ class SendPlan:
                 stop.set()
                 settle(wait(in_flight)[0])
                 raise
-        report.interrupted = stop.is_set()
-        if report.stopped and not report.interrupted:
+        report.interrupted = bool(report.signals)
+        if report.stopped or stop.is_set():
+            # Everyone the loop did not reach, whichever way it stopped (with --concurrency 4
+            # a Ctrl-C once counted only the batches in flight).
             report.remaining += sum(1 for _ in recipients)
+        if ledger_problem:
+            report.stopped = self._ledger_stopped(ledger, ledger_problem, report, unrecorded)
+
+    def _ledger_stopped(self, ledger: Ledger, problem: str, report: SendReport, unrecorded: int) -> str:
+        """The one line for a send the ledger stopped: what happened, what is recorded, what to do."""
+        line = f"{problem}: the send stopped and posted nothing more"
+        if not ledger.still_at_path():
+            copy = ledger.save_copy()
+            if copy is not None:
+                line += (f"; what this send recorded is saved in {where(copy)}: make it {where(ledger.path or '')} "
+                         f"again (check `newsletter status {self.issue}`), then run `{self.command}`")
+            return line
+        line += f"; the {report.accepted:,} recipients accepted before are recorded"
+        if unrecorded:
+            line += (f", the answers for {unrecorded:,} more could not be (the ledger lists them uncertain: "
+                     "check SendGrid's activity feed before --retry-uncertain)")
+        advice = "free some space" if "disk is full" in problem else "fix that"
+        return f"{line}; {advice} and run `{self.command}` again"
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
-        error = self._scrub(outcome.error)
+        # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger).
+        error = scrub(outcome.error, self._api_key or "", limit=ERROR_CHARS)
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
             report.accepted += len(batch)
@@ -403,60 +456,96 @@ class SendPlan:
             ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
             report.requests -= 1
             report.remaining += len(batch)
+            if outcome.resume_at is not None:
+                error += f": run `{self.command}` again after then for the rest"
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
             report.failed += len(batch)
             if outcome.state != "refused":
-                error += (f"; no new request was posted after it: run `newsletter send {self.issue}` "
-                          "again later for the rest")
+                error += f"; no new request was posted after it: run `{self.command}` again later for the rest"
         if (outcome.fatal or outcome.state in ("failed", "refused")) and not report.stopped:
             report.stopped = error
 
-    def _scrub(self, text: str) -> str:
-        """An error line without the API key, whatever a library put in it."""
-        key = self._api_key
-        if key:
-            for form in (key, repr(key)[1:-1]):
-                text = text.replace(form, "***")
-        return text
+    @property
+    def command(self) -> str:
+        """The command that carries on with this send (a proof's names its addresses)."""
+        words = ["newsletter", "send", self.issue]
+        if self.options.proof:
+            for address in self.options.proof_to:
+                words += ["--to", address.strip()]
+        else:
+            if self.options.list_name != DEFAULT_LIST:
+                words += ["--list", self.options.list_name]
+            for tag in self.options.tags:
+                words += ["--tag", tag]
+        return " ".join(shlex.quote(word) for word in words)
+
+
+# Ctrl-C, `kill` and a closed terminal all ask the send to stop; each is handled alike.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
-    """While sending, the first Ctrl-C sets `stop` (a second one interrupts as usual)."""
+def _stop_on_signals(stop: threading.Event, received: list[int],
+                     on_stop: Callable[[], None] | None = None) -> Iterator[None]:
+    """While sending, the first SIGINT, SIGTERM or SIGHUP sets `stop` (a second acts as usual).
+
+    Stopping this way posts no new request and lets the ones in flight get their
+    answer, so a batch that got a definite answer (a 429 being waited out) is never
+    left uncertain, as it would be if the process died.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # installed outside Python
-        previous = signal.default_int_handler
+    previous: dict[int, Any] = {}
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is None:  # installed outside Python
+            handler = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        previous[signum] = handler
 
-    def handler(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
         stop.set()
-        signal.signal(signal.SIGINT, previous)
+        for other, handler in previous.items():
+            signal.signal(other, handler)
+        if on_stop is not None:
+            on_stop()
 
-    signal.signal(signal.SIGINT, handler)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     """The issue's ledger for reading, or None when it was never sent.
 
     When no send holds the issue's lock, a batch still in flight was left by a dead
-    process: it is made uncertain here (under the lock). Otherwise it is pending.
+    process: it is made uncertain here (under the lock), and a ledger still in the
+    old place (`build/ISSUE/`) is moved to `sent/`. Otherwise it is pending.
     """
-    path = ledger_path(settings, issue_folder(settings, issue).name)  # refuses an unknown issue
-    if not path.is_file():
-        return None
-    lock = SendLock(path.parent / LOCK_FILE)
+    issue = issue_folder(settings, issue).name  # refuses an unknown issue
+    path = ledger_path(settings, issue)
+    if not (path.exists() or old_ledger_path(settings, issue).exists()):
+        return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
+    lock = SendLock(lock_path(settings, issue))
     idle = lock.try_acquire()
     try:
-        ledger = Ledger(path)
         if idle:
-            ledger.recover()
+            move_old_ledger(settings, issue)
+        if not path.exists():
+            return None
+        ledger = Ledger(path, issue, create=False)
+        if idle:
+            try:
+                ledger.recover()
+            except BaseException:
+                ledger.close()
+                raise
     finally:
         lock.release()
     return ledger

@@ -6,27 +6,43 @@ bytes already serialized, and tells a refused or reset connection apart from an
 answer that never came, which decides whether a request may be posted again.
 
 When may a request without an answer be posted again? Only when SendGrid cannot
-have acted on it:
+have acted on it, which is only while the request is not yet whole on the wire:
 - the connection could not be made, or broke while the body was being written
-  (http.client raised from `request()`): SendGrid never had a whole request;
-- a *reused* keep-alive connection was closed (or reset) with no bytes back: the
-  server had closed that idle connection before our request reached it, the
-  well-known keep-alive race, so nothing read the request.
-A *fresh* connection closed or reset after the whole body went out is different:
-the server accepted the connection and had the whole request, and may have
-processed it before the connection died. Like a read timeout, that is uncertain:
-the recipients are not posted again without the user's say-so.
+  (http.client raised from `request()`): SendGrid never had a whole request.
+Once the whole body went out, any failure is *uncertain*, never retried here:
+- no answer within the timeout, which is a deadline for the whole exchange (a
+  reply trickling a byte at a time cannot hold a request for ever);
+- the connection closed or reset with no answer, or after the answer began (a
+  status line and a few header bytes, then a reset): SendGrid had the request and
+  may have processed it; once any byte of an answer arrived it certainly read it.
+That holds for a *reused* keep-alive connection too. A server may close an idle
+connection just before our request reaches it (the keep-alive race), but a server
+that processed the request and then closed the connection looks exactly the same
+from here: retrying that case once sent 2,000 duplicates out of 5,000. So, as
+urllib3 does (`is_connection_dropped`), an idle connection is checked before it
+is reused: one the server has closed is readable (EOF, or bytes nobody asked for)
+and is thrown away for a fresh one. A drop on a connection that looked alive is
+then a real failure of that request: uncertain.
+
+Every message that quotes a library or a server goes through `errors.scrub`, so
+the API key never appears in one.
 """
 
 from __future__ import annotations
 
 import http.client
 import queue
+import select
+import socket
+import threading
 from urllib.parse import urlsplit
 
 from newsletter import __version__
-from newsletter.errors import SendError
+from newsletter.errors import SendError, scrub
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, RetryableError, UncertainError
+
+# Answer headers a send acts on: rate limits and a redirect's target.
+_KEPT_HEADERS = ("x-ratelimit", "retry-after", "location")
 
 MAIL_SEND_PATH = "/v3/mail/send"
 
@@ -62,16 +78,13 @@ class SendGridTransport:
 
     def post(self, batch: PreparedBatch) -> Response:
         """Post `batch` once; the caller decides about retries."""
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connection_class(self._host, self._port, timeout=self._timeout)
+        conn = self._idle_connection()
         try:
             response = self._exchange(conn, batch.body)
         except BaseException:
             conn.close()
             raise
-        if response.will_close:
+        if response.will_close or getattr(response, "deadline_passed", False):
             conn.close()
         else:
             self._idle.put(conn)
@@ -79,47 +92,59 @@ class SendGridTransport:
             status=response.status,
             message_id=response.getheader("X-Message-Id") or "",
             body=response.data,  # type: ignore[attr-defined]
-            headers={k: v for k, v in response.getheaders() if k.lower().startswith(("x-ratelimit", "retry-after"))},
+            headers={k: v for k, v in response.getheaders() if k.lower().startswith(_KEPT_HEADERS)},
         )
+
+    def _idle_connection(self) -> http.client.HTTPConnection:
+        """A kept-alive connection still open, or a new one (not yet connected)."""
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connection_class(self._host, self._port, timeout=self._timeout)
+            if conn.sock is not None and not _readable(conn.sock):
+                return conn
+            conn.close()  # the server closed it while idle (or sent what nobody asked for)
 
     def _exchange(self, conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
         where = f"{self._host}:{self._port or ''}".rstrip(":")
-        reused = conn.sock is not None
-        if not reused:
+        if conn.sock is None:
             try:
                 conn.connect()
             except OSError as exc:  # refused, unreachable, DNS, connect timeout: nothing was sent
                 raise RetryableError(f"cannot connect to {where}: {self._scrub(exc)}") from None
+        assert conn.sock is not None
+        deadline = _Deadline(conn.sock, self._timeout)
         try:
-            conn.request("POST", self._path, body=body, headers=self._headers)
-        except (OSError, http.client.HTTPException) as exc:
-            # The body did not go out whole: SendGrid cannot act on a truncated request.
-            raise RetryableError(f"connection to {where} failed while sending: {self._scrub(exc)}") from None
-        except ValueError as exc:
-            # http.client checks every header before it writes a byte; its message quotes the
-            # header, the key included, so it is not repeated here.
-            raise NotPostedError(f"could not make the request to {where} ({type(exc).__name__}: "
-                                 "a header holds a character HTTP does not allow)") from None
-        try:
-            response = conn.getresponse()
-            response.data = response.read()  # type: ignore[attr-defined]
-        except TimeoutError:
-            raise UncertainError(f"no answer from {where} within {self._timeout:g} s") from None
-        except ConnectionError as exc:
-            if reused:
-                # A kept-alive connection the server had already dropped: it never read the request.
-                raise RetryableError(f"{where} closed a kept-alive connection without an answer "
-                                     f"({type(exc).__name__})") from None
-            # A fresh connection that took the whole request: SendGrid may have acted on it.
-            raise UncertainError(f"{where} closed the connection after the request was sent, without an "
-                                 f"answer ({type(exc).__name__})") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise UncertainError(f"unreadable answer from {where}: {self._scrub(exc)}") from None
+            try:
+                conn.request("POST", self._path, body=body, headers=self._headers)
+            except (OSError, http.client.HTTPException) as exc:
+                # The body did not go out whole: SendGrid cannot act on a truncated request.
+                raise RetryableError(f"connection to {where} failed while sending: {self._scrub(exc)}") from None
+            except ValueError as exc:
+                # http.client checks every header before it writes a byte; its message quotes the
+                # header, the key included, so it is not repeated here.
+                raise NotPostedError(f"could not make the request to {where} ({type(exc).__name__}: "
+                                     "a header holds a character HTTP does not allow)") from None
+            try:
+                response = conn.getresponse()
+                response.data = response.read()  # type: ignore[attr-defined]
+            except (OSError, http.client.HTTPException) as exc:
+                # The whole request went out: SendGrid may have acted on it, whatever came back.
+                if deadline.passed or isinstance(exc, TimeoutError):
+                    raise UncertainError(f"no whole answer from {where} within {self._timeout:g} s") from None
+                if isinstance(exc, (ConnectionError, http.client.IncompleteRead, http.client.BadStatusLine)):
+                    raise UncertainError(f"{where} closed the connection after the request was sent, before a "
+                                         f"whole answer ({type(exc).__name__})") from None
+                raise UncertainError(f"unreadable answer from {where}: {self._scrub(exc)}") from None
+        finally:
+            passed = deadline.finish()
+        response.deadline_passed = passed  # type: ignore[attr-defined]  # the socket was shut: not reusable
         return response
 
     def _scrub(self, exc: BaseException) -> str:
         # Library messages should not hold the key, but an error line is never worth the risk.
-        return (str(exc) or type(exc).__name__).replace(self._key, "***")
+        return scrub(str(exc) or type(exc).__name__, self._key)
 
     def close(self) -> None:
         while True:
@@ -127,3 +152,44 @@ class SendGridTransport:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 return
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether `sock` has something to read (an idle connection should not: EOF or stray bytes)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Deadline:
+    """Shuts `sock` down once `seconds` pass, unless `finish()` came first.
+
+    The socket's own timeout bounds each read; this bounds the whole exchange, so
+    a server trickling its answer cannot keep a request open past the timeout.
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._finished = False
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.passed = True
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+            except OSError:
+                pass
+
+    def finish(self) -> bool:
+        """Stop the clock; whether the deadline had passed (then the socket is shut)."""
+        with self._lock:
+            self._finished = True
+        self._timer.cancel()
+        return self.passed

@@ -1,0 +1,245 @@
+"""The send ledger as a user's data: where it lives, what happens when it is lost, damaged,
+replaced or when its disk is full. Each case must leave nobody with two copies of an issue."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.sendgrid_double import SendGridDouble, Stall
+
+pytestmark = pytest.mark.usefixtures("quick_retries")
+
+
+def status() -> dict[str, int]:
+    return json.loads(newsletter("status", "issue-1", "--json").stdout)
+
+
+def everyone(count: int) -> list[str]:
+    return [f"reader{i:06d}@example.org" for i in range(count)]
+
+
+def test_the_ledger_is_kept_in_sent_beside_the_lists_so_rm_build_loses_nothing(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """`rm -rf build` is a habit; the record of who has the issue is not in build/ any more."""
+    write_list(publication, generated(1500))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert (publication / "sent" / "issue-1.sqlite").is_file()
+    shutil.rmtree(publication / "build", ignore_errors=True)
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "Everyone already has issue-1: nothing was sent." in again.output
+    assert sorted(sendgrid.accepted_recipients()) == everyone(1500)
+
+
+def test_git_keeps_the_ledgers_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They hold addresses: personal data, like the lists; in this repository and in a
+    publication made by `newsletter init`."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout (or no git): cannot ask git what it ignores")
+    monkeypatch.chdir(tmp_path)
+    assert newsletter("init", "letters").exit_code == 0
+    subprocess.run(["git", "init", "-q", "letters"], check=True)
+    for root in (REPO, tmp_path / "letters"):
+        for path in ("sent/issue-12.sqlite", "sent/issue-12.sqlite-wal", "sent/issue-12.lock"):
+            checked = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", path])
+            assert checked.returncode == 0, f"{path} is not ignored by {root / '.gitignore'}"
+
+
+def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: Path,
+                                                                    sendgrid: SendGridDouble) -> None:
+    """build/ISSUE/ledger.sqlite, with a batch still only in its WAL (an older version killed
+    before a checkpoint), is moved to sent/ISSUE.sqlite: every batch comes along, the old files
+    go, and the next send skips everyone it records."""
+    write_list(publication, generated(1500))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    new = publication / "sent" / "issue-1.sqlite"
+    old = publication / "build" / "issue-1" / "ledger.sqlite"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    writer = sqlite3.connect(new, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("INSERT INTO batches (state, size, recipients, created, updated) "
+                   "VALUES ('accepted', 2, 'extra1@example.org\nextra2@example.org', 0, 0)")
+    shutil.copy(new, old)  # the file and its WAL as an older version left them
+    shutil.copy(new.with_name("issue-1.sqlite-wal"), old.with_name("ledger.sqlite-wal"))
+    writer.close()
+    shutil.rmtree(publication / "sent")
+    assert status() == {"sent": 1502, "pending": 0, "failed": 0, "uncertain": 0}
+    assert new.is_file() and not old.exists() and not old.with_name("ledger.sqlite-wal").exists()
+    write_list(publication, generated(1500) + [["extra1@example.org"], ["new@example.org"]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
+    assert sendgrid.accepted_recipients()[1500:] == ["new@example.org"]
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _truncated(path: Path) -> None:
+    os.truncate(path, 4096 * 2)
+
+
+def _no_tables(path: Path) -> None:
+    path.unlink()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (text)")
+    db.commit()
+    db.close()
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"these are not the records you are looking for\n" * 200)
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    pytest.param(_empty, "is empty", id="empty"),
+    pytest.param(_truncated, "is damaged", id="truncated"),
+    pytest.param(_no_tables, "holds no send records", id="no-tables"),
+    pytest.param(_garbage, "is damaged", id="not-a-database"),
+])
+def test_a_damaged_ledger_is_an_error_never_a_fresh_start(publication: Path, sendgrid: SendGridDouble,
+                                                          damage, said: str) -> None:  # noqa: ANN001
+    """`truncate -s 0` on the ledger once posted the whole list again. Now every command that
+    reads it names the file and says to restore it; nothing is posted."""
+    write_list(publication, generated(2500))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    ledger = publication / "sent" / "issue-1.sqlite"
+    for leftover in (ledger.with_name("issue-1.sqlite-wal"), ledger.with_name("issue-1.sqlite-shm")):
+        leftover.unlink(missing_ok=True)
+    damage(ledger)
+    for command in (("send", "issue-1", "--yes"), ("send", "issue-1", "--dry-run"), ("status", "issue-1")):
+        result = newsletter(*command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.startswith(f"error: sent/issue-1.sqlite {said}"), result.stderr
+        assert "restore sent/issue-1.sqlite from your backup of sent/" in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert len(sendgrid.mail_requests) == 3
+
+
+def _start_send(publication: Path, sendgrid: SendGridDouble) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, NEWSLETTER_SENDGRID_URL=sendgrid.url, SENDGRID_API_KEY=sendgrid.api_key)
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "send", "issue-1", "--yes"],
+                            cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["deleted", "replaced"])
+def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, sendgrid: SendGridDouble,
+                                                             replace: bool) -> None:
+    """The ledger is deleted (or a copy put in its place) while the second request is in flight:
+    the send checks before the next batch, stops, posts nothing more, and saves what it recorded."""
+    write_list(publication, generated(4500))
+    answer = threading.Event()
+    sendgrid.script(Stall(accept=True, release=answer))
+    process = _start_send(publication, sendgrid)
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid.mail_requests) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        ledger = publication / "sent" / "issue-1.sqlite"
+        if replace:
+            shutil.copy(ledger, ledger.with_name("copy.sqlite"))
+            os.replace(ledger.with_name("copy.sqlite"), ledger)
+        else:
+            ledger.unlink()
+        answer.set()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, stderr
+    lines = stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: sent/issue-1.sqlite was deleted or replaced during the send; its records are not where the "
+        "next send looks: the send stopped and posted nothing more; what this send recorded is saved in "
+        "sent/issue-1.saved-"), stderr
+    assert len(sendgrid.mail_requests) == 1
+    saved = next((publication / "sent").glob("issue-1.saved-*.sqlite"))
+    states = sqlite3.connect(saved).execute("SELECT state, size FROM batches").fetchall()
+    assert states == [("accepted", 1000)]
+
+
+# -- a full disk, for real: a small tmpfs mounted in a user and mount namespace ----------
+
+def _can_mount_tmpfs() -> str:
+    """Why a small disk cannot be made here, or '' when it can."""
+    if shutil.which("unshare") is None:
+        return "no unshare(1) to mount a small tmpfs"
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt 2>&1 || "
+                            "mount -t tmpfs -o size=16k tmpfs /tmp"], capture_output=True, text=True)
+    return "" if probe.returncode == 0 else f"cannot mount a tmpfs in a namespace: {probe.stdout.strip()}"
+
+
+def _on_a_small_disk(publication: Path, folder: str, size: str, args: list[str],
+                     sendgrid: SendGridDouble | None) -> subprocess.CompletedProcess[str]:
+    """Run `newsletter ARGS` with `folder` on a tmpfs of `size`; its files are copied back after."""
+    why = _can_mount_tmpfs()
+    if why:
+        pytest.skip(why)
+    mount = publication / folder
+    mount.mkdir(exist_ok=True)
+    kept = publication / f"{folder}.kept"
+    kept.mkdir()
+    env = dict(os.environ)
+    if sendgrid is not None:
+        env.update(NEWSLETTER_SENDGRID_URL=sendgrid.url, SENDGRID_API_KEY=sendgrid.api_key)
+    command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "newsletter", *args])
+    script = (f"mount -t tmpfs -o size={size} tmpfs '{mount}' || exit 99; {command}; status=$?; "
+              f"cp -a '{mount}/.' '{kept}/'; exit $status")
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=publication, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 99, result.stderr
+    shutil.rmtree(mount)
+    kept.rename(mount)
+    return result
+
+
+def test_a_full_disk_under_the_ledger_stops_the_send_with_one_line(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """The ledger's disk fills during a send: one line naming the ledger and saying the disk is
+    full, no traceback; what SendGrid accepted before is recorded, and a rerun on a disk with
+    room sends to the rest, nobody twice."""
+    write_list(publication, generated(8000))
+    result = _on_a_small_disk(publication, "sent", "160k", ["send", "issue-1", "--yes"], sendgrid)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: sent/issue-1.sqlite: the disk is full (database or disk is full); cannot write the send ledger: "
+        "the send stopped and posted nothing more; the "), result.stderr
+    assert lines[0].endswith("free some space and run `newsletter send issue-1` again")
+    accepted = len(sendgrid.accepted_recipients())
+    assert 0 < accepted < 8000
+    recorded = status()
+    assert recorded["sent"] + recorded["uncertain"] == accepted and recorded["failed"] == 0
+    assert f"the {recorded['sent']:,} recipients accepted before are recorded" in lines[0]
+    again = newsletter("send", "issue-1", "--yes")
+    assert max(Counter(sendgrid.accepted_recipients()).values()) == 1
+    assert len(sendgrid.accepted_recipients()) == 8000 - recorded["uncertain"], again.output
+
+
+def test_a_dry_run_on_a_full_disk_says_nothing_was_sent(publication: Path) -> None:
+    """Nothing is posted in a dry run, so a body it cannot write is not 'uncertain'."""
+    write_list(publication, generated(1500))
+    result = _on_a_small_disk(publication, "build", "16k", ["send", "issue-1", "--dry-run"], None)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "ncertain:" not in result.stdout
+    assert "may or may not" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "error: build/issue-1/dry-run/request-00001.json: cannot write the request body (No space left on "
+        "device); this dry run sent nothing"]
+    assert not (publication / "sent").exists()
