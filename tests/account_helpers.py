@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.sendgrid import client
-from newsletter.sending.retry import RetryPolicy
+from newsletter.sendgrid.retry import RetryPolicy
 from tests.sendgrid_double import ACCOUNT_SPEC_FILE, SendGridDouble
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sending.requests import ASM_UNSUBSCRIBE_URL
+from newsletter.sendgrid.mail import ASM_UNSUBSCRIBE_URL
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
 
@@ -298,7 +298,7 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     from newsletter import merge
     from newsletter.build import render_and_check
     from newsletter.config import load_settings
-    from newsletter.sending.requests import RequestBuilder
+    from newsletter.sendgrid.mail import RequestBuilder
     from newsletter.subscribers import Subscriber
 
     settings = load_settings()

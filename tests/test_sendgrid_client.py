@@ -16,7 +16,7 @@ from sendgrid import SendGridAPIClient
 from newsletter.config import load_settings
 from newsletter.errors import SendGridError
 from newsletter.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
-from newsletter.sending.retry import RetryPolicy
+from newsletter.sendgrid.retry import RetryPolicy
 from tests.account_helpers import account_spec, quick_api_retries, ready_account
 from tests.helpers import update_config
 from tests.sendgrid_double import Drop, Respond, SendGridDouble

@@ -18,7 +18,7 @@ so that every call, whatever it is for, gets:
   the client cannot turn it back on.
 
 Mail send does not go through here: it keeps its kept-alive transport
-(`newsletter/sending/sendgrid.py` says why).
+(`newsletter/sendgrid/transport.py` says why).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import time
 import urllib.error
 from collections.abc import Callable, Mapping
@@ -39,7 +38,7 @@ from sendgrid import SendGridAPIClient
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import SendGridError, scrub
-from newsletter.sending.retry import RetryPolicy, sendgrid_errors
+from newsletter.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
 
 LIBRARY_LOGGER = "python_http_client.client"
 
@@ -152,7 +151,14 @@ class SendGridClient:
                 status = int(exc.status_code)
                 if status == 429:
                     rate_limited += 1
-                    seconds = max(_rate_limit_wait(_headers(exc.headers), policy), policy.delay(rate_limited))
+                    asked = rate_limit_wait(_headers(exc.headers))
+                    if asked is not None and asked > policy.max_reset_wait:
+                        # As mail send does: a reset far off is said, not waited out in silence.
+                        raise SendGridError(
+                            f"SendGrid's rate limit is used up (429) until {clock(time.time() + asked)}, "
+                            f"{duration(asked)} from now, when {call.action} {call.label}; try again then",
+                            status) from None
+                    seconds = max(asked or 0.0, policy.delay(rate_limited))
                     if (rate_limited >= policy.max_rate_limited
                             or rate_limit_waited + seconds > policy.max_rate_limit_wait):
                         raise SendGridError(self.scrub(
@@ -250,16 +256,3 @@ def _headers(message: Any) -> dict[str, str]:
         return {}
     return {str(k): str(v) for k, v in message.items()}
 
-
-def _rate_limit_wait(headers: Mapping[str, str], policy: RetryPolicy) -> float:
-    """Seconds until the rate limit resets, as SendGrid says (0 when it does not say)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        reset = float(lowered["x-ratelimit-reset"])  # unix seconds
-        return min(max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25), policy.max_reset_wait)
-    except (KeyError, ValueError):
-        pass
-    try:
-        return min(max(float(lowered["retry-after"]), 0.0), policy.max_reset_wait)
-    except (KeyError, ValueError):
-        return 0.0

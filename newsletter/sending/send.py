@@ -31,8 +31,8 @@ from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, SendLock, ledger_path, lock_path,
     move_old_ledger, old_ledger_path,
 )
-from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
-from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
+from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, RequestBuilder
+from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
 
@@ -188,7 +188,7 @@ def _transport(settings: Settings, issue: str, options: SendOptions, api_key: st
         from newsletter.sending.dryrun import DryRunTransport
 
         return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR)
-    from newsletter.sending.sendgrid import SendGridTransport
+    from newsletter.sendgrid.transport import SendGridTransport
 
     assert api_key is not None
     return SendGridTransport(settings.sendgrid_url, api_key, settings.sendgrid.timeout)
