@@ -153,7 +153,7 @@ def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
         assert part not in result.output + result.stderr
     assert sendgrid.request_headers == []
     assert newsletter("status", "issue-1", "--json").stdout.strip() == (
-        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
 
 
 def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble,
@@ -171,7 +171,7 @@ def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Pat
     assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
     assert sendgrid.request_headers == []
     assert json.loads(newsletter("status", "issue-1", "--json").stdout) == {
-        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": None, "batch_id": None}
     monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert len(sendgrid.accepted_recipients()) == 1500
@@ -203,7 +203,7 @@ def test_proof_goes_to_the_given_addresses_only(publication: Path, sendgrid: Sen
     assert ada["substitutions"]["[%text:first_name|friend%]"] == "Ada"
     assert me["to"] == [{"email": "me@example.net"}]
     assert newsletter("status", "issue-1", "--json").stdout.strip() == (
-        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert "ada.lovelace@example.org" in sendgrid.accepted_recipients()[2:]
 
@@ -213,7 +213,8 @@ def test_status_json_counts(publication: Path, sendgrid: SendGridDouble) -> None
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     status = newsletter("status", "issue-1", "--json")
     assert status.exit_code == 0
-    assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0}
+    assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0,
+                                         "scheduled_at": None, "batch_id": None}
     assert "sent           1,200" in newsletter("status", "issue-1").stdout
 
 

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.usefixtures("quick_retries")
 
 
 def status(*extra: str) -> dict[str, int]:
-    return json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+    shown = json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+    # No send here is scheduled (tests/test_scheduling.py has those): the counts are what is compared.
+    assert (shown.pop("cancelled"), shown.pop("scheduled_at"), shown.pop("batch_id")) == (0, None, None)
+    return shown
 
 
 def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -364,8 +367,8 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
     try:
         _wait_for(lambda: len(sendgrid.mail_requests) == 1)
         live = newsletter("status", "issue-1", "--uncertain", "--json")
-        assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0,
-                                           "uncertain_recipients": []}
+        assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0, "cancelled": 0,
+                                           "scheduled_at": None, "batch_id": None, "uncertain_recipients": []}
         dry = newsletter("send", "issue-1", "--dry-run")
         assert "pending        1,000  (in a request of the send running now)" in dry.output
         assert "uncertain          0" in dry.output and "would send     1,500" in dry.output

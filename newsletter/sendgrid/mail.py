@@ -87,8 +87,20 @@ class RequestBuilder:
         # The issue's own category too: `newsletter stats` reads its figures by it.
         body["categories"] = message_categories(settings.sendgrid.categories, issue_name)
         self._head = b'{"personalizations":'
+        self._body = body
         self._tail = b"," + _compact(body)[1:]
         self.content_bytes = len(self._tail)
+
+    def schedule(self, send_at: int, batch_id: str | None) -> None:
+        """Every body from now on is delivered at `send_at` (unix seconds), in batch `batch_id`.
+
+        Message-level, so one scheduled send has one moment and one batch; a dry run has no
+        batch id (it asks SendGrid for nothing).
+        """
+        scheduled = {**self._body, "send_at": send_at}
+        if batch_id is not None:
+            scheduled["batch_id"] = batch_id
+        self._tail = b"," + _compact(scheduled)[1:]
 
     def unsubscribe_url(self, email: str) -> str | None:
         """This recipient's unsubscribe link when the publication has its own."""
