@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -60,10 +61,12 @@ def test_the_key_is_in_no_output_with_debug_logging(publication: Path, sendgrid:
     sendgrid.group_suppressions[group] = ["kim@example.org"]
     sendgrid.suppressions["bounces"] = [{"created": 1, "email": "kim@example.org", "reason": "x", "status": "5.1.1"}]
     sendgrid.account.script(Respond(500), Drop())  # errors and retries log too
-    outputs = [run("doctor"), run("subscribers", "sync"), run("doctor", "--json")]
+    when = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
+    outputs = [run("doctor"), run("subscribers", "sync"), run("doctor", "--json"),
+               run("send", "issue-1", "--yes", "--at", when), run("stats", "issue-1"), run("cancel", "issue-1", "--yes")]
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.a-key-sendgrid-refuses")
-    outputs += [run("doctor"), run("subscribers", "sync")]
-    assert [r.exit_code for r in outputs] == [0, 0, 0, 1, 1]
+    outputs += [run("doctor"), run("subscribers", "sync"), run("stats", "issue-1")]
+    assert [r.exit_code for r in outputs] == [0, 0, 0, 0, 0, 0, 1, 1, 1], [r.output for r in outputs]
     # A user's logging set up after the client existed still cannot turn the library's DEBUG back on.
     logging.getLogger(LIBRARY_LOGGER).setLevel(logging.DEBUG)
     outputs.append(run("doctor"))
