@@ -111,15 +111,23 @@ def build(issue: str) -> None:
 
 @cli.command()
 @click.argument("issue")
-def check(issue: str) -> None:
+@click.option("--links", is_flag=True,
+              help="Also fetch every link and image URL of the email; exit 1 when any is broken.")
+def check(issue: str, links: bool) -> None:
     """Report what is wrong with ISSUE, writing nothing.
 
     Errors exit 1 and stop a send; warnings exit 0.
 
+    With --links, every link and image of the email is fetched (concurrently, HEAD
+    then GET, following redirects): run it once the web edition is published.
+
     \b
     Example:
       newsletter check issue-12
+      newsletter check issue-12 --links
     """
+    if links:
+        return _check_links(issue)
     from newsletter.build import check_issue
 
     report = check_issue(_settings(), issue)
@@ -127,6 +135,60 @@ def check(issue: str) -> None:
     if not report.ok:
         sys.exit(1)
     click.echo(f"{report.issue}: no errors, {len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
+
+
+def _check_links(issue: str) -> None:
+    from newsletter.links import check_issue_links
+
+    report = check_issue_links(_settings(), issue)
+    _print_findings(report.checks)
+    for result in report.redirected:
+        click.echo(f"redirected: {result.link.url} -> {result.fetched.final_url}")
+    for result in report.broken:
+        click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
+                    f"{', '.join(result.link.places)})", fg="red", err=True)
+    checked, broken = len(report.results), len(report.broken)
+    click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
+               f"{broken} broken, {len(report.redirected)} redirected, {len(report.skipped)} skipped "
+               "(merge fields, mailto:)")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder to write (default: build/site/).")
+def site(output: Path | None) -> None:
+    """Write the web edition: pages, images, archive and feed.
+
+    Every issue that is not a draft goes to build/site/ (or -o DIR). Upload the folder so that it is served at base_url, then check an issue's links
+    with `newsletter check ISSUE --links`.
+
+    \b
+    Example:
+      newsletter site
+      newsletter site -o public/
+    """
+    from newsletter.site import SiteFailed, build_site
+
+    try:
+        report = build_site(_settings(), output)
+    except SiteFailed as failed:
+        _print_site_report(failed.report)
+        raise
+    _print_site_report(report)
+
+
+def _print_site_report(report) -> None:  # noqa: ANN001
+    count = len(report.issues)
+    click.echo(f"{where(report.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
+               f"{len(report.written)} of {report.files} files changed"
+               + (f", {len(report.removed)} removed" if report.removed else ""))
+    if report.drafts:
+        click.echo(f"Drafts left out: {', '.join(report.drafts)}")
+    if len(report.errors) > 1:  # one alone is the command's own error line
+        for error in report.errors:
+            click.secho(f"error: {error}", fg="red", err=True)
 
 
 # -- issues and their articles ----------------------------------------------------------
@@ -181,6 +243,8 @@ def add_articles(issue: str, files: tuple[Path, ...], title: str | None, author:
         click.echo(line)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
 @cli.group()
 def templates() -> None:
     """Copy the default templates into the publication to change them.
@@ -471,11 +535,13 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
               help="Requests in flight at once, each over its own connection.")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
+@click.option("--no-web-check", is_flag=True,
+              help="Do not check first that the issue's web page and images are online.")
 @click.option("--at", "at", metavar="WHEN",
               help="Have SendGrid deliver it at WHEN, at most 72 hours ahead: ISO 8601 with an offset "
                    "(2026-12-02T09:00+01:00) or local time ('2026-12-02 09:00'). Everything is posted now.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int, retry_uncertain: bool, at: str | None) -> None:
+         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
     Through SendGrid's v3 API.
@@ -485,8 +551,10 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     leaves its recipients uncertain: they are listed, and sent to only with
     --retry-uncertain. The exit status is 0 only when every recipient was
     accepted. The API key comes from the SENDGRID_API_KEY environment variable
-    only. With --at, every request is posted now and SendGrid holds them until
-    WHEN; `newsletter cancel ISSUE` calls them off up to 10 minutes before.
+    only. A real send first checks that the issue's web page and images are
+    online, and warns about what is not (--no-web-check skips it). With --at,
+    every request is posted now and SendGrid holds them until WHEN; `newsletter
+    cancel ISSUE` calls them off up to 10 minutes before.
 
     \b
     Example:
@@ -517,6 +585,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     if timing.passed is not None:
         click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
                    "the rest go out at once")
+    if not (dry_run or proof_to or no_web_check):  # readers load the images from the web edition
+        from newsletter.links import web_check
+
+        for warning in web_check(plan.settings, plan.email):
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
     total = None
     if ask or sys.stdout.isatty():
         audience = plan.count()

@@ -24,7 +24,7 @@ DEFAULT_TIMEOUT = 30.0
 
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
-    "sendgrid", "language",
+    "sendgrid", "language", "subscribe_url",
 }
 REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
 SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region"}
@@ -61,6 +61,7 @@ class Settings:
     unsubscribe_url: str | None
     sendgrid: SendGridSettings
     language: str = "en"
+    subscribe_url: str | None = None  # where the web edition invites readers to subscribe
 
     @property
     def config_path(self) -> Path:
@@ -148,7 +149,15 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         unsubscribe_url=unsubscribe_url,
         sendgrid=_sendgrid(config),
         language=_optional_text(config, "language") or "en",
+        subscribe_url=_web_address(config, "subscribe_url"),
     )
+
+
+def _web_address(config: YamlMapping, key: str) -> str | None:
+    value = _optional_text(config, key)
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{config.where(key)}: {key} must be a web address starting with https://")
+    return value
 
 
 def _text(config: YamlMapping, key: str) -> str:

@@ -84,9 +84,10 @@ def test_check_passes_the_sample_issue(publication: Path) -> None:
 
 
 def test_check_warns_but_passes(publication: Path) -> None:
-    write_issue(publication, "warn", {
+    folder = write_issue(publication, "warn", {
         "a.md": article("Old links", "See [the archive](http://archive.example.org/) and ![](pic.png)."),
     }, subject="A subject line that goes on and on well past what any inbox will show in its list view", preheader="")
+    (folder / "pic.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
     result = run("check", "warn")
     assert result.exit_code == 0
     warnings = result.stderr
@@ -94,9 +95,17 @@ def test_check_warns_but_passes(publication: Path) -> None:
     assert "pic.png has no alt text" in warnings
     assert "the subject is 86 characters" in warnings
     assert "no preheader" in warnings
-    assert "image pic.png is not beside the article: it will be missing when published" in warnings
     assert "unsubscribe_url is a page of your own" in warnings
-    assert "6 warnings" in result.output
+    assert "5 warnings" in result.output
+
+
+def test_a_missing_image_is_an_error(publication: Path) -> None:
+    """An email with a broken image cannot be mended once sent: check fails, build refuses."""
+    write_issue(publication, "gone", {"a.md": article("Gone", "![The weir in flood](weir.jpg)")})
+    result = run("check", "gone")
+    assert result.exit_code == 1
+    assert "error: issues/gone/a.md: image weir.jpg does not exist (issues/gone/weir.jpg)" in result.stderr
+    assert_one_line_error(run("build", "gone"), "gone has 1 error", "image weir.jpg does not exist")
 
 
 def test_check_warns_when_gmail_would_clip(publication: Path) -> None:

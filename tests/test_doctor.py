@@ -128,7 +128,9 @@ def test_create_group_writes_its_id_keeping_comments_and_order(publication: Path
     assert f"ok: unsubscribe group {group} (Riverside letters) exists" in lines(result.output)
     # Exactly one line more: every comment, key and quote as it was.
     after = config.read_text()
-    assert after.rstrip("\n").splitlines() == [*before.rstrip("\n").splitlines(), f"  asm_group_id: {group}"]
+    expected = before.rstrip("\n").splitlines()
+    expected.insert(expected.index("  timeout: 30") + 1, f"  asm_group_id: {group}")  # the end of `sendgrid:`
+    assert after.rstrip("\n").splitlines() == expected
 
     # The same name again (after a crash, say) takes the group the account has: no twin.
     config.write_text(before)

@@ -20,7 +20,8 @@ from tests.conftest import REPO
 from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
 from tests.sendgrid_double import SendGridDouble, Stall
 
-pytestmark = pytest.mark.usefixtures("quick_retries")
+# A real send first checks that the issue is online: here it is, built and served locally.
+pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
 
 
 def status() -> dict[str, int]:

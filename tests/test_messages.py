@@ -101,3 +101,18 @@ def test_an_ejected_template_is_the_one_rendered(publication: Path) -> None:
                        encoding="utf-8")
     assert newsletter("build", "issue-1").exit_code == 0
     assert "EJECTED" in (publication / "build" / "issue-1" / "email.txt").read_text(encoding="utf-8")
+
+
+def test_a_long_refusal_keeps_its_advice_whole(publication: Path, sendgrid: SendGridDouble) -> None:
+    """SendGrid's words are shortened on a long answer; what to do about it never is."""
+    write_list(publication, generated(3))
+    long_message = ("The from address does not match a verified Sender Identity. Mail cannot be sent until "
+                    "this error is resolved. " * 6).strip()
+    sendgrid.script(Respond(403, body={"errors": [{"field": "from", "message": long_message}]}))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, result.stderr
+    assert "SendGrid refused the request (403: from: The from address does not match" in error[0]
+    assert "…" in error[0] and long_message not in error[0]
+    assert error[0].endswith("must be a verified sender (SendGrid > Settings > Sender Authentication)")

@@ -11,6 +11,9 @@ from newsletter.sendgrid.mail import ASM_UNSUBSCRIBE_URL
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
 
+# A real send first checks that the issue is online: here it is, built and served locally.
+pytestmark = pytest.mark.usefixtures("published_site")
+
 
 def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendgrid: SendGridDouble) -> None:
     """2,500 subscribers: three valid requests (1000, 1000, 500), one connection kept alive."""

@@ -17,7 +17,8 @@ import pytest
 from tests.send_helpers import files_under, generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
 from tests.sendgrid_double import Accept, Cut, Drop, Respond, SendGridDouble, Stall, Trickle, too_many_requests
 
-pytestmark = pytest.mark.usefixtures("quick_retries")
+# A real send first checks that the issue is online: here it is, built and served locally.
+pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
 
 
 def status(*extra: str) -> dict[str, int]:

@@ -80,7 +80,8 @@ class Outcome:
     state: State
     message_id: str = ""
     status: int | None = None
-    error: str = ""
+    error: str = ""   # what SendGrid or the connection said: scrubbed and shortened where shown
+    advice: str = ""  # what to do about it, our own words: always shown whole
     attempts: int = 1
     fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
     resume_at: float | None = None  # unix time SendGrid's rate limit resets, when the send stopped for it
@@ -154,8 +155,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                 continue
             rate_limited = 0
             if status < 500:
-                return Outcome("refused", status=status, attempts=attempts,
-                               error=refusal_message(response, batch))
+                said, advice = refusal(response, batch)
+                return Outcome("refused", status=status, attempts=attempts, error=said, advice=advice)
             problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
         if attempts >= policy.attempts:
             return Outcome("failed", status=status, attempts=attempts,
@@ -238,11 +239,17 @@ def sendgrid_errors(body: bytes) -> str:
 
 def refusal_message(response: Response, batch: PreparedBatch | None = None) -> str:
     """One line: the status, SendGrid's message, and what to do."""
+    said, advice = refusal(response, batch)
+    return f"{said}: {advice}" if advice else said
+
+
+def refusal(response: Response, batch: PreparedBatch | None = None) -> tuple[str, str]:
+    """What SendGrid said (which may need shortening) and what to do (never shortened)."""
     if 300 <= response.status < 400:
         location = {k.lower(): v for k, v in response.headers.items()}.get("location", "")
         return (f"SendGrid's address answered {response.status}, a redirect"
-                f"{f' to {scrub(location, limit=120)}' if location else ''}, instead of an answer: this request "
-                "was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and SendGrid)")
+                f"{f' to {scrub(location, limit=120)}' if location else ''}, instead of an answer",
+                "this request was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and SendGrid)")
     advice = _ADVICE.get(response.status, "see SendGrid's message")
     refused = refused_addresses(response, batch) if batch is not None and response.status == 400 else []
     if refused:
@@ -251,7 +258,7 @@ def refusal_message(response: Response, batch: PreparedBatch | None = None) -> s
         advice = (f"SendGrid refused the recipient{'s' if len(refused) > 1 else ''} {shown}: fix or remove "
                   f"{'them' if len(refused) > 1 else 'it'} in the list, then send again (the send stopped, "
                   "no request was posted after this answer)")
-    return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)}): {advice}"
+    return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)})", advice
 
 
 def refused_addresses(response: Response, batch: PreparedBatch) -> list[str]:

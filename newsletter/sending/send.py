@@ -512,8 +512,11 @@ class SendPlan:
 
     def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
                 report: SendReport) -> None:
-        # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger).
+        # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger);
+        # only what the server said is cut, never the advice after it.
         error = scrub(outcome.error, self._api_key or "", limit=ERROR_CHARS)
+        if outcome.advice:
+            error += f": {outcome.advice}"
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
             report.accepted += len(batch)
