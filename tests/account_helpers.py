@@ -25,7 +25,7 @@ def account_spec() -> None:
         pytest.skip(f"SendGrid's account spec is not at {ACCOUNT_SPEC_FILE} (../shared/sendgrid/ is absent)")
 
 
-SENDER = "letters@riverside-writers-circle.info"  # the sample publication's from
+SENDER = "letters@riverside-writers-circle.internal"  # the sample publication's from
 
 
 def enable_group(publication: Path, group: int) -> None:

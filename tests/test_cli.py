@@ -300,7 +300,7 @@ def test_an_article_in_a_subfolder_links_its_images_from_there(publication: Path
     assert result.exit_code == 0, result.output
     assert "image small.png is not beside" not in result.stderr
     html = (publication / "build" / "sub" / "email.html").read_text(encoding="utf-8")
-    assert 'src="https://riverside-writers-circle.info/issues/sub/pics/small.png"' in html
+    assert 'src="https://riverside-writers-circle.internal/issues/sub/pics/small.png"' in html
 
 
 @pytest.mark.parametrize("where_, text", [

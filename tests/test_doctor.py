@@ -36,10 +36,10 @@ def test_a_ready_account_passes(publication: Path, sendgrid: SendGridDouble) -> 
 def test_an_authenticated_domain_will_do_for_the_sender(publication: Path, sendgrid: SendGridDouble) -> None:
     ready_account(sendgrid, publication)
     sendgrid.account.verified_senders.clear()
-    sendgrid.account.authenticate_domain("riverside-writers-circle.info")
+    sendgrid.account.authenticate_domain("riverside-writers-circle.internal")
     result = run("doctor")
     assert result.exit_code == 0, result.output
-    assert f"ok: from {SENDER} is at riverside-writers-circle.info, an authenticated domain" in lines(result.output)
+    assert f"ok: from {SENDER} is at riverside-writers-circle.internal, an authenticated domain" in lines(result.output)
 
 
 def test_missing_scopes_are_named_with_the_command_that_needs_them(publication: Path,
@@ -73,10 +73,10 @@ def test_an_unverified_sender_is_an_error_saying_what_to_do(publication: Path, s
     assert (f"error: newsletter.yaml: from {SENDER} is a sender waiting for verification: follow the link "
             "SendGrid emailed to that address") in lines(result.output)
 
-    sendgrid.account.authenticate_domain("riverside-writers-circle.info", valid=False)
+    sendgrid.account.authenticate_domain("riverside-writers-circle.internal", valid=False)
     result = run("doctor")
     assert result.exit_code == 1
-    assert "the domain riverside-writers-circle.info is added in SendGrid but its DNS records do not check out" \
+    assert "the domain riverside-writers-circle.internal is added in SendGrid but its DNS records do not check out" \
         in result.output
 
 

@@ -18,7 +18,7 @@ def test_reserved_hosts(host: str) -> None:
     assert is_reserved(host)
 
 
-@pytest.mark.parametrize("host", ["riverside-writers-circle.info", "example.co.uk", "myexample.com",
+@pytest.mark.parametrize("host", ["riverside-writers-circle.internal", "example.co.uk", "myexample.com",
                                   "examples.org", "test.org", "invalid.example-news.net"])
 def test_hosts_that_are_not_reserved(host: str) -> None:
     assert not is_reserved(host)
@@ -47,7 +47,7 @@ def test_a_real_send_and_a_proof_are_refused_naming_each_key(placeholder_publica
         f"error: newsletter.yaml:{sender}: from letters@example.org is a placeholder (example.org is reserved for "
         "examples, RFC 2606): put the publication's own address there; a send is refused until then",
     ]
-    proof = run("send", "issue-1", "--to", "me@riverside-writers-circle.info", "--yes")
+    proof = run("send", "issue-1", "--to", "me@riverside-writers-circle.internal", "--yes")
     assert proof.exit_code == 1
     assert "from letters@example.org is a placeholder" in proof.stderr
     assert "a proof is refused until then" in proof.stderr

@@ -111,7 +111,7 @@ class TestScheduledSends:
         assert sendgrid.mail_requests == [] and sendgrid.account.requests == []
 
     def test_a_proof_is_not_scheduled(self, publication: Path, sendgrid: SendGridDouble) -> None:
-        result = newsletter("send", "issue-1", "--yes", "--to", "me@riverside-writers-circle.info",
+        result = newsletter("send", "issue-1", "--yes", "--to", "me@riverside-writers-circle.internal",
                             "--at", at(hours=1))
         assert result.exit_code == 1
         assert "a proof (--to) is sent at once" in result.stderr

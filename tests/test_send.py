@@ -29,7 +29,7 @@ def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendg
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert body["custom_args"] == {"issue": "issue-1"}
     assert body["categories"] == ["newsletter", "issue-1"]  # the configured ones, then the issue's own
-    assert body["from"]["email"] == "letters@riverside-writers-circle.info"
+    assert body["from"]["email"] == "letters@riverside-writers-circle.internal"
 
 
 def test_running_again_sends_nothing(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -84,7 +84,7 @@ def test_unsubscribe_link_and_one_click_headers_per_recipient(publication: Path,
     write_list(publication, [["a+b@example.org", "A", "", "subscribed"]])
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
-    url = "https://riverside-writers-circle.info/unsubscribe?email=a%2Bb@example.org"
+    url = "https://riverside-writers-circle.internal/unsubscribe?email=a%2Bb@example.org"
     assert personalization["headers"] == {"List-Unsubscribe": f"<{url}>",
                                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     assert personalization["substitutions"]["[%text:unsubscribe_url%]"] == url
