@@ -177,3 +177,12 @@ def test_init_then_create_group_gives_a_publication_with_a_group(tmp_path: Path,
         in lines(result.output)
     assert any(line.startswith("error: newsletter.yaml:10: base_url https://example.org/newsletter is a placeholder")
                for line in lines(result.output))
+
+
+def test_the_sender_matches_whatever_its_case(publication: Path, sendgrid: SendGridDouble) -> None:
+    ready_account(sendgrid, publication)
+    sendgrid.account.verified_senders.clear()
+    sendgrid.account.verify_sender(SENDER.upper())
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    assert f"ok: from {SENDER} is a verified sender" in lines(result.output)

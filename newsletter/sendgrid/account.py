@@ -24,6 +24,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
 from newsletter.sendgrid.client import Call, SendGridClient
+from newsletter.subscribers.store import address_key
 from newsletter.yamledit import edit_document, set_value
 
 Level = Literal["ok", "warning", "error"]
@@ -162,7 +163,7 @@ def _check_sender(client: SendGridClient, settings: Settings, report: DoctorRepo
     at = where(settings.config_path)
     try:
         match = next((s for s in _verified_senders(client)
-                      if str(s.get("from_email", "")).lower() == sender.lower()), None)
+                      if address_key(str(s.get("from_email", ""))) == address_key(sender)), None)
     except SendGridError as exc:
         if exc.status != 403:
             raise
