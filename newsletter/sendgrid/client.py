@@ -33,9 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
-
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import SendGridError, scrub
 from newsletter.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
@@ -103,6 +100,10 @@ class SendGridClient:
         self.policy = policy or DEFAULT_POLICY
         self._wait = wait
         quiet_library_logger()
+        # Imported here, not at the top: a send imports this module, and needs the library only
+        # for a scheduled send's batch id (its import costs more than the rest of a dry run's start).
+        from sendgrid import SendGridAPIClient
+
         # The library adds /v3 itself; `host` may carry a path prefix (a proxy).
         self._api = SendGridAPIClient(api_key, host=self.base_url)
         self._api.client.timeout = timeout
@@ -132,6 +133,8 @@ class SendGridClient:
     def request(self, method: str, path: str, call: Call, query: Query | None = None,
                 body: Any = None) -> Answer:
         """One call of `path` (`/v3/...`), retried as the policy says; raises `SendGridError`."""
+        from python_http_client.exceptions import HTTPError
+
         verb = self._verb(method, path)
         policy = self.policy
         attempts = 0
