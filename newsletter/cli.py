@@ -6,11 +6,13 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
@@ -39,8 +41,29 @@ class NewsletterGroup(click.Group):
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's own usage errors as one `error:` line naming the command's --help (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "newsletter"
+            message = " ".join(exc.format_message().split())
+            click.secho(f"error: {message.rstrip('.')} (see `{command} --help`)", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.secho(f"error: {exc.format_message()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # "no" to a confirmation, or end of input at it
+            click.echo("Aborted: nothing was done.", err=True)
+            sys.exit(1)
+        # Without standalone mode, click returns the code of a `ctx.exit(code)` (--help: 0).
+        sys.exit(code if isinstance(code, int) else 0)
 
-@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
 def cli() -> None:
     """Publish an email newsletter: Markdown articles in, an email to every subscriber out.
@@ -300,6 +323,40 @@ class _Progress:
             self._bar.stop()
 
 
+class _Stdout:
+    """Standard output for a long stream (`list`, `export`): a write that fails is one line.
+
+    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
+    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
+    Python's own flush at exit adds no second complaint about what is still buffered.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    @staticmethod
+    def _failed(exc: OSError) -> NewsletterError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no descriptor to redirect (a test's captured output)
+            pass
+        return NewsletterError(f"standard output: cannot write to it ({exc.strerror or exc}); the output is incomplete")
+
+
 _list_option = click.option("--list", "list_name", default="main", show_default=True, metavar="NAME",
                             help="The list: subscribers/NAME.csv.")
 
@@ -411,8 +468,10 @@ def list_(list_name: str, status: str | None, tag: str | None) -> None:
     """
     from newsletter.subscribers.lists import list_lines
 
+    out = _Stdout(sys.stdout)
     for line in list_lines(_settings(), list_name, status, tag):
-        click.echo(line)
+        out.write(line + "\n")
+    out.flush()
 
 
 @subscribers.command()
@@ -445,10 +504,14 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
     from newsletter.subscribers.lists import export_list, export_to_file
 
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
-        with click.open_file("-", "w", encoding="utf-8") as out:
-            export_list(_settings(), out, list_name, status, tag)
+        with click.open_file("-", "w", encoding="utf-8") as stream:
+            out = _Stdout(stream)
+            export_list(_settings(), cast("IO[str]", out), list_name, status, tag)
+            out.flush()
     else:
-        _echo_report(export_to_file(_settings(), output, list_name, status, tag))
+        report = export_to_file(_settings(), output, list_name, status, tag)
+        for line in report.lines():  # on stderr when the CSV went to a stream (-o /dev/stdout)
+            click.echo(line, err=report.into_stream)
 
 
 @subscribers.command()

@@ -8,7 +8,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ConfigError
 from newsletter.yamlfile import YamlMapping, read_mapping
@@ -27,6 +29,12 @@ KNOWN_KEYS = {
     "sendgrid", "language", "subscribe_url",
 }
 REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
+REQUIRED_WHY = {
+    "name": "it is the sender's name readers see",
+    "from": "it is the address the newsletter is sent from",
+    "postal_address": "anti-spam laws (CAN-SPAM, PECR) require a postal address in every email",
+    "base_url": "it is where the web version of each issue lives",
+}
 SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region"}
 
 
@@ -129,10 +137,18 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
             f"{config.where()}: missing required key{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}"
         )
+    for key in REQUIRED_KEYS:  # `postal_address: "   "` is as good as none (and "" is in any text)
+        if isinstance(data[key], str) and not data[key].strip():
+            raise ConfigError(f"{config.where(key)}: {key} is empty; {REQUIRED_WHY[key]}")
     base_url = _text(config, "base_url").rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
+    if not _is_web_address(base_url):
         raise ConfigError(f"{config.where('base_url')}: base_url must be a web address starting with https://")
     unsubscribe_url = _optional_text(config, "unsubscribe_url")
+    if unsubscribe_url is not None and not _is_web_address(unsubscribe_url):
+        raise ConfigError(
+            f"{config.where('unsubscribe_url')}: unsubscribe_url must be a web address starting with https:// "
+            "(the page where a subscriber unsubscribes)"
+        )
     if unsubscribe_url is not None and "{email}" not in unsubscribe_url:
         raise ConfigError(
             f"{config.where('unsubscribe_url')}: unsubscribe_url must contain {{email}}, "
@@ -175,21 +191,42 @@ def _optional_text(config: YamlMapping, key: str) -> str | None:
 
 def _address(config: YamlMapping, key: str, value: Any) -> Address:
     if isinstance(value, str):
-        return Address(email=value.strip())
+        return Address(email=_checked_email(config, key, value))
     if isinstance(value, dict) and isinstance(value.get("email"), str) and value["email"].strip():
         name = value.get("name") or ""
         if not isinstance(name, str):
-            raise ConfigError(f"{config.where(key)}: {key}.name must be text")
-        return Address(email=value["email"].strip(), name=name.strip())
+            raise ConfigError(f"{config.where(key + '.name')}: {key}.name must be text")
+        return Address(email=_checked_email(config, f"{key}.email", value["email"]), name=name.strip())
     raise ConfigError(
         f"{config.where(key)}: {key} must be an address, or a mapping with `email` and `name`"
     )
 
 
+def _checked_email(config: YamlMapping, key: str, text: str) -> str:
+    """`text` trimmed, once email-validator finds it a valid address (syntax only, no DNS)."""
+    email = text.strip()
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ConfigError(f"{config.where(key)}: {key} {email!r} is not an email address ({exc})") from None
+    return email
+
+
+def _is_web_address(url: str) -> bool:
+    """An http(s) URL with a host: what a mail client opens (never `javascript:` and the like)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("https", "http") and bool(parts.netloc) and url.lower().startswith(("https://", "http://"))
+
+
 def _sendgrid(config: YamlMapping) -> SendGridSettings:
-    value = config.data.get("sendgrid") or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{config.where('sendgrid')}: sendgrid must be a mapping")
+    value = config.data.get("sendgrid")
+    if value is None:  # `sendgrid:` with nothing under it
+        value = {}
+    if not isinstance(value, dict):  # `sendgrid: []` was silently ignored
+        raise ConfigError(
+            f"{config.where('sendgrid')}: sendgrid must be a mapping of settings "
+            f"({', '.join(sorted(SENDGRID_KEYS))}), one per indented line"
+        )
     for key in value:
         if key not in SENDGRID_KEYS:
             warnings.warn(
@@ -199,8 +236,11 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
                 stacklevel=3,
             )
     group = value.get("asm_group_id")
-    if group is not None and (isinstance(group, bool) or not isinstance(group, int)):
-        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.asm_group_id must be a number")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
+        raise ConfigError(
+            f"{config.where('sendgrid.asm_group_id')}: sendgrid.asm_group_id must be the number of a SendGrid "
+            "unsubscribe group (1 or more; SendGrid > Suppressions > Unsubscribe Groups)"
+        )
     categories = value.get("categories") or []
     if isinstance(categories, str):
         categories = [categories]

@@ -21,8 +21,17 @@ class YamlMapping:
     first_line: int = 1
 
     def where(self, key: str | None = None) -> str:
-        """`file:line` of `key`, or of the mapping itself."""
-        return where(self.path, self.lines.get(key, self.first_line) if key else None)
+        """`file:line` of `key` (`sendgrid.timeout`: a key of a mapping), or of the mapping itself.
+
+        A key not in the file is placed at the key that holds it, else at the mapping.
+        """
+        if not key:
+            return where(self.path, None)
+        line = self.lines.get(key)
+        while line is None and "." in key:
+            key = key.rsplit(".", 1)[0]
+            line = self.lines.get(key)
+        return where(self.path, line or self.first_line)
 
 
 def parse_mapping(
@@ -49,8 +58,11 @@ def parse_mapping(
         raise error(f"{where(path, 1 + line_offset)}: expected a mapping of `key: value` lines")
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
             lines[str(key_node.value)] = key_node.start_mark.line + 1 + line_offset
+            if isinstance(value_node, yaml.MappingNode):  # `from: {email: ...}`, `sendgrid:` settings
+                for sub_node, _ in value_node.value:
+                    lines[f"{key_node.value}.{sub_node.value}"] = sub_node.start_mark.line + 1 + line_offset
     return YamlMapping(path, {str(k): v for k, v in data.items()}, lines, 1 + line_offset)
 
 

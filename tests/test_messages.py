@@ -116,3 +116,45 @@ def test_a_long_refusal_keeps_its_advice_whole(publication: Path, sendgrid: Send
     assert "SendGrid refused the request (403: from: The from address does not match" in error[0]
     assert "…" in error[0] and long_message not in error[0]
     assert error[0].endswith("must be a verified sender (SendGrid > Settings > Sender Authentication)")
+
+
+def test_a_draft_is_refused_by_a_real_send_but_not_by_a_dry_run_or_a_proof(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "draft: true\n", encoding="utf-8")
+    write_list(publication, generated(3, prefix="reader"))
+    result = newsletter("send", "issue-1", "--yes", "--no-web-check")
+    assert result.exit_code == 1
+    assert "issue-1 is a draft (`draft: true` in issues/issue-1/issue.yaml)" in result.stderr
+    assert sendgrid.mail_requests == []
+    assert newsletter("send", "issue-1", "--dry-run").exit_code == 0
+    proof = newsletter("send", "issue-1", "--to", "editor@riverside-writers.org", "--yes")
+    assert proof.exit_code == 0, proof.output
+    assert len(sendgrid.mail_requests) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (("check", "issue-1", "--frobnicate"), "error: No such option '--frobnicate' (see `newsletter check --help`)"),
+    (("send",), "error: Missing argument 'ISSUE' (see `newsletter send --help`)"),
+    (("subscribers", "list", "--status", "gone"), "see `newsletter subscribers list --help`"),
+    (("frob",), "error: No such command 'frob' (see `newsletter --help`)"),
+])
+def test_a_usage_error_is_one_line_naming_the_help(publication: Path, args: tuple[str, ...], says: str) -> None:
+    result = newsletter(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+    assert "Usage:" not in result.stderr
+
+
+def test_no_to_the_question_says_nothing_was_done(publication: Path, sendgrid: SendGridDouble,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from newsletter import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
+    result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--no-web-check"], input="n\n")
+    assert result.exit_code == 1
+    assert "Aborted: nothing was done." in result.stderr
+    assert sendgrid.mail_requests == []

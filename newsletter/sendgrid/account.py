@@ -24,7 +24,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
 from newsletter.sendgrid.client import Call, SendGridClient
-from newsletter.subscribers.store import address_key
+from newsletter.subscribers.addresses import address_key
 from newsletter.yamledit import edit_document, set_value
 
 Level = Literal["ok", "warning", "error"]

@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 from newsletter.config import READ_SUPPRESSIONS, Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
+from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
-    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, address_key, list_path,
+    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,
     no_such_list, now_iso, rewrite_list,
 )
 

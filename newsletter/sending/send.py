@@ -37,6 +37,7 @@ from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
+from newsletter.subscribers.addresses import address_key
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -165,7 +166,7 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
         address = text.strip()
         if not _ADDRESS.fullmatch(address):
             raise SendError(f"--to {text!r} is not an email address; nothing was sent")
-        key = address.lower()
+        key = address_key(address)
         if key in addresses:
             raise SendError(f"--to {addresses[key]} and --to {address} are the same address: give it once")
         addresses[key] = address
@@ -187,6 +188,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         raise CheckFailed(report)
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
+    if email.issue.draft and not (options.dry_run or options.proof):
+        # A draft is kept off the web edition, so its "read on the web" link would be dead.
+        raise SendError(f"{issue} is a draft (`draft: true` in {where(email.issue.folder / 'issue.yaml')}): "
+                        "remove that line when it is ready, publish the site, then send; dry runs "
+                        "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
     builder = RequestBuilder(settings, email, issue)
     path = list_path(settings, options.list_name)
@@ -380,7 +386,7 @@ class SendPlan:
                 continue
             report.selected += 1
             address = subscriber.email.strip()
-            key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
+            key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
             if state == _TAKEN:
                 report.duplicates += 1
@@ -401,7 +407,7 @@ class SendPlan:
         wanted = proof_addresses(self.options.proof_to)
         found: dict[str, Subscriber] = {}
         for subscriber in iter_subscribers(self.list_file):
-            key = subscriber.email.strip().lower()
+            key = address_key(subscriber.email)
             if key in wanted and key not in found:
                 found[key] = subscriber
         for key, address in wanted.items():
