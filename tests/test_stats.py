@@ -27,6 +27,9 @@ def sent(issue: str = "issue-1") -> None:
 def test_every_request_carries_the_issue_category(publication: Path, sendgrid: SendGridDouble) -> None:
     sent()
     assert {tuple(body["categories"]) for body in sendgrid.accepted} == {("newsletter", "issue-1")}
+    proof = run("send", "issue-1", "--yes", "--to", "me@riverside-writers-circle.internal")
+    assert proof.exit_code == 0, proof.output
+    assert sendgrid.accepted[-1]["categories"] == ["newsletter", "issue-1-proof"]  # editors' opens kept apart
 
 
 def test_the_category_respects_sendgrids_limits(publication: Path, sendgrid: SendGridDouble) -> None:

@@ -57,7 +57,7 @@ def display_name(first_name: str, last_name: str) -> str:
 class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
 
-    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str) -> None:
+    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False) -> None:
         html, text = email.html, email.text
         self._unsubscribe_template: str | None = None
         body: dict[str, Any] = {}
@@ -84,8 +84,9 @@ class RequestBuilder:
         })
         if settings.reply_to is not None:
             body["reply_to"] = _address(settings.reply_to)
-        # The issue's own category too: `newsletter stats` reads its figures by it.
-        body["categories"] = message_categories(settings.sendgrid.categories, issue_name)
+        # The issue's own category too: `newsletter stats` reads its figures by it (a proof's
+        # opens are the editors', so it gets a category of its own).
+        body["categories"] = message_categories(settings.sendgrid.categories, issue_name, proof)
         self._head = b'{"personalizations":'
         self._body = body
         self._tail = b"," + _compact(body)[1:]

@@ -40,9 +40,13 @@ def issue_category(issue: str) -> str:
     return f"{folded[:MAX_CATEGORY_CHARS - 9]}-{digest}"
 
 
-def message_categories(configured: Iterable[str], issue: str) -> list[str]:
-    """The categories of every message of `issue`: the configured ones, then the issue's own."""
-    return list(dict.fromkeys([*configured, issue_category(issue)]))[:MAX_CATEGORIES]
+def message_categories(configured: Iterable[str], issue: str, proof: bool = False) -> list[str]:
+    """The categories of every message of `issue`: the configured ones, then the issue's own.
+
+    A proof's is `<issue>-proof`, so the editors' opens of proofs stay out of the issue's figures.
+    """
+    own = issue_category(f"{issue}-proof" if proof else issue)
+    return list(dict.fromkeys([*configured, own]))[:MAX_CATEGORIES]
 
 
 STATS = Call("category statistics", needs="the scope categories.stats.read (Stats: read access)")
