@@ -551,7 +551,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
     from newsletter import preview as previewing
 
     def open_in_browser(target: str, shown: str) -> None:
-        if click.launch(target) == 0:
+        if _has_a_screen() and click.launch(target) == 0:
             click.echo(f"Opening {shown} in the browser.")
         else:
             click.secho("warning: no browser could be opened; open the preview yourself:", fg="yellow", err=True)
@@ -692,6 +692,17 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         sys.exit(1)
 
 
+def _has_a_screen() -> bool:
+    """Whether a browser window could open: on Linux and the BSDs, only with a display.
+
+    Without one, xdg-open tries every browser it knows, prints each failure, and
+    click.launch (which does not wait for it) would still report success.
+    """
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 def _can_ask() -> bool:
     """Whether someone at a terminal can answer the confirmation."""
     return sys.stdin.isatty()
@@ -746,6 +757,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
             return  # a table of zeros would only blur those lines
     else:
         what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        if not (report.dry_run or report.accepted):
+            what = "Not sent:" if not report.proof else "Proof not sent:"
         # A rate only where something went through: "0 recipients/s" says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted else ""
         click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "

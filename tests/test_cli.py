@@ -233,6 +233,7 @@ def test_preview_writes_a_page_with_both_widths_text_and_checks(publication: Pat
 
 def test_preview_opens_the_browser(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
+    monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setattr(click, "launch", lambda url, **kw: opened.append(url) or 0)
     result = run("preview", "issue-1")
     assert result.exit_code == 0

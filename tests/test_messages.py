@@ -28,7 +28,7 @@ def test_a_refused_send_reports_no_rate(publication: Path, sendgrid: SendGridDou
     sendgrid.script(Respond(401, body={"errors": [{"field": None, "message": "bad key"}]}))
     result = newsletter("send", "issue-1", "--yes")
     assert result.exit_code == 1
-    assert "Sent issue-1 in " in result.output and "(1 request)" in result.output
+    assert "Not sent: issue-1 in " in result.output and "(1 request)" in result.output
     assert "recipients/s" not in result.output
 
 
