@@ -17,6 +17,7 @@ from newsletter.config import Settings
 from newsletter.content import Article, Issue
 from newsletter.errors import NewsletterError, where
 from newsletter.images import LARGE_BYTES, ImageCache, ImageError, is_svg
+from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
 
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
@@ -135,6 +136,24 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
         report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
     check_images(report, email.issue, images or ImageCache(None))
     return report
+
+
+def check_sending_settings(settings: Settings, report: CheckReport) -> None:
+    """What `check` adds about newsletter.yaml: placeholders, and an unsubscribe page of one's own.
+
+    Warnings only: a dry run works with them. A real send refuses placeholders.
+    """
+    for placeholder in placeholders(settings):
+        report.warn(f"{placeholder}; a real send is refused until then")
+    if settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
+        report.warn("no way to unsubscribe yet: run `newsletter doctor --create-group NAME` to create a "
+                    "SendGrid unsubscribe group (or set unsubscribe_url); a real send is refused until then")
+    elif settings.sendgrid.asm_group_id is None and settings.unsubscribe_url:
+        report.warn(
+            "unsubscribe_url is a page of your own: its unsubscribes must come back into the list before "
+            "each send (`newsletter subscribers import FILE` with a status column); or let SendGrid host "
+            "the page and `subscribers sync` bring them back: `newsletter doctor --create-group NAME`"
+        )
 
 
 def _megabytes(size: int) -> str:

@@ -34,7 +34,8 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            for line in str(exc).splitlines() or [""]:  # some errors name several things, a line each
+                click.secho(f"error: {line}", fg="red", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
@@ -107,6 +108,8 @@ def init(directory: Path) -> None:
     created = create_publication(directory)
     click.echo(f"Created a publication in {directory}/ ({len(created)} files).")
     click.echo(f"Next: edit {directory}/newsletter.yaml, then `cd {directory} && newsletter preview first-issue`.")
+    click.echo("Before the first send: `newsletter doctor --create-group \"NAME\"` creates the unsubscribe group "
+               "and checks the SendGrid account.")
 
 
 @cli.command()
@@ -543,7 +546,7 @@ def sync(list_name: str, dry_run: bool) -> None:
     Example:
       newsletter subscribers sync
     """
-    from newsletter.suppressions import sync_suppressions
+    from newsletter.sendgrid.suppressions import sync_suppressions
 
     _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
 
@@ -615,8 +618,11 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
               help="Also send to recipients whose request got no answer in an earlier run.")
 @click.option("--no-web-check", is_flag=True,
               help="Do not check first that the issue's web page and images are online.")
+@click.option("--at", "at", metavar="WHEN",
+              help="Have SendGrid deliver it at WHEN, at most 72 hours ahead: ISO 8601 with an offset "
+                   "(2026-12-02T09:00+01:00) or local time ('2026-12-02 09:00'). Everything is posted now.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool) -> None:
+         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
     Through SendGrid's v3 API.
@@ -627,19 +633,23 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     --retry-uncertain. The exit status is 0 only when every recipient was
     accepted. The API key comes from the SENDGRID_API_KEY environment variable
     only. A real send first checks that the issue's web page and images are
-    online, and warns about what is not (--no-web-check skips it).
+    online, and warns about what is not (--no-web-check skips it). With --at,
+    every request is posted now and SendGrid holds them until WHEN; `newsletter
+    cancel ISSUE` calls them off up to 10 minutes before.
 
     \b
     Example:
       newsletter send issue-12 --dry-run
       newsletter send issue-12 --to me@example.org
       newsletter send issue-12 --list main --tag members
+      newsletter send issue-12 --at "2026-12-02 09:00"
     """
     from newsletter.errors import SendError
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
+    from newsletter.sendgrid.schedule import describe
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
-                          concurrency=concurrency, retry_uncertain=retry_uncertain)
+                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at)
     ask = not (dry_run or yes)
     if ask and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
@@ -649,6 +659,13 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     audience_of = f"proof to {', '.join(proof_to)}" if proof_to else (
         f"list {list_name}" + (f", tag {' or '.join(tags)}" if tags else ""))
     click.echo(f"To:       {audience_of}")
+    timing = plan.timing
+    if timing.send_at is not None:
+        again = " (as the earlier run of this send)" if timing.reused else ""
+        click.echo(f"When:     {describe(timing.send_at)}{again}: SendGrid holds every request until then")
+    if timing.passed is not None:
+        click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
+                   "the rest go out at once")
     if not (dry_run or proof_to or no_web_check):  # readers load the images from the web edition
         from newsletter.links import web_check
 
@@ -666,7 +683,12 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
                 else "Nothing to send."))
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
-            click.confirm("Send it now?", abort=True)
+            if timing.send_at is not None:
+                click.confirm(f"Schedule it for {describe(timing.send_at)}?", abort=True)
+            elif timing.passed is not None:
+                click.confirm("Its scheduled time has passed: send the rest now?", abort=True)
+            else:
+                click.confirm("Send it now?", abort=True)
     try:
         with _SendProgress(total) as progress:
             report = plan.run(progress, on_stop=lambda: click.echo(
@@ -738,6 +760,12 @@ class _SendProgress:
 
 
 def _print_send_report(report) -> None:  # noqa: ANN001
+    if report.scheduled_at is not None and report.requests:
+        from newsletter.sendgrid.schedule import describe
+
+        batch = f" (batch {report.batch_id})" if report.batch_id else ""
+        click.echo(f"Scheduled: SendGrid delivers it at {describe(report.scheduled_at)}{batch}; "
+                   f"`newsletter cancel {report.issue}` calls it off up to 10 minutes before")
     if report.nothing_selected:
         click.echo(report.nothing_selected)
     if report.requests == 0:
@@ -800,21 +828,29 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
     refused or never delivered to SendGrid (the next send retries them).
     Uncertain: the request got no answer (see `send --retry-uncertain`).
+    Cancelled: in a scheduled send that was cancelled. A scheduled send shows
+    when SendGrid delivers it.
 
     \b
     Example:
       newsletter status issue-12
       newsletter status issue-12 --json
     """
+    import datetime as dt
     import json
 
-    from newsletter.sending.send import issue_status, uncertain_recipients
+    from newsletter.sending.send import issue_schedule, issue_status, uncertain_recipients
+    from newsletter.sendgrid.schedule import describe
 
     settings = _settings()
     counts = issue_status(settings, issue)
+    schedule = issue_schedule(settings, issue)
+    scheduled_at = dt.datetime.fromtimestamp(schedule.send_at, dt.UTC) if schedule is not None else None
     uncertain = uncertain_recipients(settings, issue) if list_uncertain else []
     if as_json:
         shown: dict[str, Any] = dict(counts.as_dict())
+        shown["scheduled_at"] = scheduled_at.isoformat().replace("+00:00", "Z") if scheduled_at else None
+        shown["batch_id"] = schedule.batch_id if schedule is not None else None
         if list_uncertain:
             shown["uncertain_recipients"] = uncertain
         click.echo(json.dumps(shown))
@@ -823,9 +859,107 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
         click.echo(f"{issue}: not sent yet")
         return
     for label, count in counts.as_dict().items():
-        click.echo(f"{label:<10} {count:>9,}")
+        if label != "cancelled" or count:
+            click.echo(f"{label:<10} {count:>9,}")
+    if scheduled_at is not None and schedule is not None:
+        passed = " (passed)" if scheduled_at <= dt.datetime.now(dt.UTC) else ""
+        click.echo(f"scheduled  {describe(scheduled_at)}{passed}, batch {schedule.batch_id}")
     for address in uncertain:
         click.echo(address)
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def cancel(issue: str, yes: bool) -> None:
+    """Cancel the scheduled send of ISSUE (see send --at).
+
+    SendGrid refuses a cancel later than 10 minutes before the send time. The
+    recipients then count as cancelled, and `newsletter send ISSUE` sends to them
+    again, now or --at a new time.
+
+    \b
+    Example:
+      newsletter cancel issue-12
+    """
+    from newsletter.errors import SendError
+    from newsletter.sending.cancel import prepare_cancel
+    from newsletter.sendgrid.schedule import describe
+
+    if not yes and not _can_ask():
+        raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")
+    plan = prepare_cancel(_settings(), issue)
+    if not yes:
+        click.confirm(f"Cancel the send of {plan.issue} scheduled for {describe(plan.send_at)}?", abort=True)
+    _echo_report(plan.run())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.option("--create-group", metavar="NAME",
+              help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
+def doctor(as_json: bool, create_group: str | None) -> None:
+    """Check the SendGrid account against newsletter.yaml.
+
+    One line per finding, with what to do; exit status 1 on any error. Needs
+    SENDGRID_API_KEY in the environment.
+
+    \b
+    Example:
+      newsletter doctor --create-group "Riverside letters"
+      newsletter doctor --json
+    """
+    import json
+
+    from newsletter.sendgrid.account import run_doctor
+
+    report = run_doctor(_settings(), create_group)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for finding in report.findings:
+            colour = {"ok": None, "warning": "yellow", "error": "red"}[finding.level]
+            click.secho(str(finding), fg=colour)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command("stats")
+@click.argument("issue", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, with SendGrid's metric names.")
+def issue_figures(issue: str | None, as_json: bool) -> None:
+    """Show how ISSUE did: opens, clicks, bounces.
+
+    The figures are SendGrid's for the issue's own category, which every send adds,
+    from the day of its first send to today. Needs SENDGRID_API_KEY.
+
+    \b
+    Example:
+      newsletter stats issue-12
+      newsletter stats --json
+    """
+    import json
+
+    from newsletter.stats import OPENS_NOTE, all_stats, issue_stats
+
+    settings = _settings()
+    if issue is not None:
+        figures = issue_stats(settings, issue)
+        if as_json:
+            click.echo(json.dumps(figures.as_dict()))
+        else:
+            for line in figures.lines():
+                click.echo(line)
+        return
+    every = all_stats(settings)
+    if as_json:
+        click.echo(json.dumps([figures.as_dict() for figures in every]))
+    elif not every:
+        click.echo("No issue has been sent yet: no figures to show.")
+    else:
+        for figures in every:
+            click.echo(figures.summary())
+        click.echo(OPENS_NOTE)
 
 
 def main() -> None:

@@ -17,6 +17,11 @@ from newsletter.yamlfile import YamlMapping, read_mapping
 
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
+# `sendgrid.region`: where the account's data lives. EU accounts (data residency) are served
+# from their own host; the API is the same.
+REGION_URLS = {"global": DEFAULT_SENDGRID_URL, "eu": "https://api.eu.sendgrid.com"}
+# Each send adds the issue's own category (for `newsletter stats`): SendGrid takes 10 at most.
+MAX_OWN_CATEGORIES = 9
 DEFAULT_TIMEOUT = 30.0
 
 KNOWN_KEYS = {
@@ -30,7 +35,7 @@ REQUIRED_WHY = {
     "postal_address": "anti-spam laws (CAN-SPAM, PECR) require a postal address in every email",
     "base_url": "it is where the web version of each issue lives",
 }
-SENDGRID_KEYS = {"asm_group_id", "categories", "timeout"}
+SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region"}
 
 
 class ConfigWarning(UserWarning):
@@ -48,6 +53,7 @@ class SendGridSettings:
     asm_group_id: int | None = None
     categories: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    region: str = "global"
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,9 @@ class Settings:
 
     @property
     def sendgrid_url(self) -> str:
-        """SendGrid's base URL; the environment points tests at a local double."""
-        return os.environ.get("NEWSLETTER_SENDGRID_URL", "").rstrip("/") or DEFAULT_SENDGRID_URL
+        """SendGrid's base URL: the region's, unless the environment points elsewhere (a local double)."""
+        return (os.environ.get("NEWSLETTER_SENDGRID_URL", "").rstrip("/")
+                or REGION_URLS[self.sendgrid.region])
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -239,10 +246,10 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
         categories = [categories]
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise ConfigError(f"{config.where('sendgrid')}: sendgrid.categories must be a list of text")
-    if len(categories) > 10 or any(len(c) > 255 or not c.isascii() for c in categories):
+    if len(categories) > MAX_OWN_CATEGORIES or any(len(c) > 255 or not c.isascii() for c in categories):
         raise ConfigError(
-            f"{config.where('sendgrid')}: SendGrid takes at most 10 categories, "
-            "each ASCII and at most 255 characters"
+            f"{config.where('sendgrid')}: sendgrid.categories takes at most {MAX_OWN_CATEGORIES} categories, "
+            "each ASCII and at most 255 characters (SendGrid takes 10, and each send adds the issue's own)"
         )
     timeout = value.get("timeout", DEFAULT_TIMEOUT)
     # YAML reads `.nan` and `.inf` as floats: neither is a deadline (a NaN one once marked a
@@ -251,8 +258,15 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
             or timeout <= 0:
         raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be a number of seconds above 0, "
                           f"such as {DEFAULT_TIMEOUT:g} (not {timeout!r})")
+    region = value.get("region", "global")
+    if region not in REGION_URLS:
+        raise ConfigError(
+            f"{config.where('sendgrid')}: sendgrid.region must be one of {', '.join(REGION_URLS)} "
+            f"(not {region!r}): eu for an account whose data lives in the EU"
+        )
     return SendGridSettings(
-        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout)
+        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout),
+        region=region,
     )
 
 

@@ -147,7 +147,7 @@ def test_the_preview_says_when_the_site_is_not_online(publication: Path) -> None
     result = run("preview", "issue-1", "--no-open")
     assert result.exit_code == 0
     page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
-    assert ("The web edition is not online yet (https://riverside-writers.example.org/issues/issue-1/: "
+    assert ("The web edition is not online yet (https://riverside-writers-circle.internal/issues/issue-1/: "
             "the host name does not resolve): readers load the images from") in page
     assert "preview-images/towpath.png" in (publication / "build" / "issue-1" / "preview-email.html").read_text()
 

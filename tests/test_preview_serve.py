@@ -230,7 +230,7 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
                            encoding="utf-8")
     result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
     assert result.exit_code == 0, result.output
-    link = "https://riverside-writers.example.org/unsubscribe?email=ada%2Bnews@example.org"
+    link = "https://riverside-writers-circle.internal/unsubscribe?email=ada%2Bnews@example.org"
     for name in ("preview-email.html", "preview-email.txt"):
         assert link in (publication / "build" / "issue-1" / name).read_text(encoding="utf-8"), name
 
