@@ -20,10 +20,11 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
-## demo: install into .venv, then build, check and dry-run send the sample issue
+## demo: install into .venv, then check, build, write the web edition and dry-run send the sample issue
 demo: $(STAMP)
 	$(BIN)/newsletter check $(SAMPLE_ISSUE)
 	$(BIN)/newsletter build $(SAMPLE_ISSUE)
+	$(BIN)/newsletter site
 	@if $(BIN)/newsletter send --help >/dev/null 2>&1; then \
 		$(BIN)/newsletter send $(SAMPLE_ISSUE) --dry-run; fi
 

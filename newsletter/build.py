@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.atomic import write_text
-from newsletter.checks import CheckFailed, CheckReport, check_email
+from newsletter.checks import CheckFailed, CheckReport, check_email, check_sending_settings
 from newsletter.config import Settings
 from newsletter.content import load_issue
 from newsletter.errors import NewsletterError, where
+from newsletter.images import ImageCache
 from newsletter.render import RenderedEmail, render_issue
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 
@@ -28,7 +29,15 @@ def render_and_check(settings: Settings, name: str, list_name: str = DEFAULT_LIS
     The merge fields are checked against the columns of the list `list_name`.
     """
     email = render_issue(settings, load_issue(settings, name))
-    return email, check_email(settings, email, list_columns(settings, list_name))
+    return email, check_email(settings, email, list_columns(settings, list_name), image_cache(settings, write=False))
+
+
+IMAGE_CACHE_DIR = "image-cache"
+
+
+def image_cache(settings: Settings, write: bool = True) -> ImageCache:
+    """The publication's processed images, `build/image-cache/`: read-only for checks."""
+    return ImageCache(settings.build_dir / IMAGE_CACHE_DIR, write=write)
 
 
 def list_columns(settings: Settings, list_name: str) -> tuple[str, ...] | None:
@@ -46,11 +55,13 @@ def list_columns(settings: Settings, list_name: str) -> tuple[str, ...] | None:
 def check_issue(settings: Settings, name: str) -> CheckReport:
     """Every finding about issue `name`, a failure to load or render among them."""
     try:
-        return render_and_check(settings, name)[1]
+        report = render_and_check(settings, name)[1]
     except NewsletterError as exc:
         report = CheckReport(name)
         report.error(str(exc))
         return report
+    check_sending_settings(settings, report)
+    return report
 
 
 def build_issue(settings: Settings, name: str) -> BuiltIssue:

@@ -14,8 +14,10 @@ from typing import Literal
 
 from newsletter import merge
 from newsletter.config import Settings
-from newsletter.content import Article
+from newsletter.content import Article, Issue
 from newsletter.errors import NewsletterError, where
+from newsletter.images import LARGE_BYTES, ImageCache, ImageError, is_svg
+from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
 
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
@@ -68,11 +70,13 @@ class CheckFailed(NewsletterError):
         )
 
 
-def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence[str] | None = None) -> CheckReport:
+def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence[str] | None = None,
+                images: ImageCache | None = None) -> CheckReport:
     """Check a rendered issue; never raises for what it finds.
 
     With `list_columns`, merge fields that are no column of the list are reported:
     a misspelt `subscriber.frist_name` would give every recipient the fallback.
+    `images` is where processed images are looked up (default: processed in memory).
     """
     import lxml.html  # premailer's parser, already loaded by rendering
 
@@ -130,7 +134,64 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
             report.warn(repeated)
     if not email.issue.preheader:
         report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
+    check_images(report, email.issue, images or ImageCache(None))
     return report
+
+
+def check_sending_settings(settings: Settings, report: CheckReport) -> None:
+    """What `check` adds about newsletter.yaml: placeholders, and an unsubscribe page of one's own.
+
+    Warnings only: a dry run works with them. A real send refuses placeholders.
+    """
+    for placeholder in placeholders(settings):
+        report.warn(f"{placeholder}; a real send is refused until then")
+    if settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
+        report.warn("no way to unsubscribe yet: run `newsletter doctor --create-group NAME` to create a "
+                    "SendGrid unsubscribe group (or set unsubscribe_url); a real send is refused until then")
+    elif settings.sendgrid.asm_group_id is None and settings.unsubscribe_url:
+        report.warn(
+            "unsubscribe_url is a page of your own: its unsubscribes must come back into the list before "
+            "each send (`newsletter subscribers import FILE` with a status column); or let SendGrid host "
+            "the page and `subscribers sync` bring them back: `newsletter doctor --create-group NAME`"
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def check_images(report: CheckReport, issue: Issue, images: ImageCache) -> None:
+    """The issue's local images: missing or unreadable ones are errors (an email cannot
+    be mended once sent), heavy or unshown ones warnings."""
+    seen: set[str] = set()
+    for article in issue.articles:
+        for image in article.images:
+            if image.url in seen:
+                continue
+            seen.add(image.url)
+            named = f"{where(article.source)}: image {image.src}"
+            if not image.path.is_file():
+                report.error(f"{named} does not exist ({where(image.path)}): readers would see a broken image; "
+                             "put the file beside the article or correct the name")
+                continue
+            if issue.published_path(image) is None:
+                report.error(f"{named} is outside the issue's folder, so the web edition does not publish it "
+                             "and readers would see a broken image: copy it into the issue's folder")
+                continue
+            if is_svg(image.path):
+                report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
+                continue
+            try:
+                processed = images.get(image.path)
+            except ImageError as exc:
+                report.error(str(exc))
+                continue
+            if processed.animated and processed.bytes > LARGE_BYTES:
+                report.warn(f"{named} is an animated GIF of {_megabytes(processed.bytes)}: slow to load on a phone; "
+                            "use fewer frames, or a still image")
+            elif processed.bytes > LARGE_BYTES:
+                report.warn(f"{named} is {_megabytes(processed.bytes)} even after processing: slow to load on a "
+                            "phone; crop it or use a JPEG")
 
 
 def _comparable(text: str) -> str:

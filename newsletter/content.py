@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
+from newsletter.markdown import LocalImage, render_markdown
 from newsletter.yamlfile import YamlMapping, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -26,6 +27,7 @@ class Article:
     html: str
     text: str
     warnings: tuple[str, ...] = ()
+    images: tuple[LocalImage, ...] = ()  # the images it gives relative to itself, files on disk
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,23 @@ class Issue:
     articles: tuple[Article, ...]
     web_url: str
     warnings: tuple[str, ...] = ()
+    draft: bool = False  # `draft: true`: kept off the web edition, its archive and its feed
+
+    @property
+    def images(self) -> tuple[LocalImage, ...]:
+        """Every local image of the issue's articles, once each, in order of use."""
+        return tuple({image.url: image for article in self.articles for image in article.images}.values())
+
+    def published_path(self, image: LocalImage) -> str | None:
+        """Where `image` is in the issue's folder of the web edition: its URL under the
+        issue's web address. None when it is outside the issue's folder (`../x.png`),
+        where the web edition does not publish it."""
+        if not image.url.startswith(self.web_url):
+            return None
+        relative = unquote(image.url[len(self.web_url):].split("#")[0].split("?")[0])
+        inside = image.path.resolve().is_relative_to(self.folder.resolve())
+        # Never a path out of the folder (`%2e%2e/` in a name).
+        return relative if relative and inside and ".." not in Path(relative).parts else None
 
 
 def issue_folder(settings: Settings, name: str) -> Path:
@@ -72,7 +91,11 @@ def load_issue(settings: Settings, name: str) -> Issue:
         f"{meta.where(key)}: unknown key {key!r} is ignored" for key in meta.data if key not in ISSUE_KEYS
     ]
     subject = meta.data.get("subject")
-    if not isinstance(subject, str) or not subject.strip():
+    if subject is not None and (isinstance(subject, bool) or not isinstance(subject, str | int | float)):
+        raise ContentError(f"{meta.where('subject')}: `subject` must be text (the email's subject line); "
+                           "put it in quotes if it starts with [ or {")
+    subject = "" if subject is None else str(subject)
+    if not subject.strip():
         raise ContentError(f"{meta.where('subject')}: `subject` is required: the email's subject line")
     preheader = meta.data.get("preheader") or ""
     if not isinstance(preheader, str):
@@ -80,6 +103,9 @@ def load_issue(settings: Settings, name: str) -> Issue:
     date = meta.data.get("date")
     if date is not None and not isinstance(date, dt.date):
         raise ContentError(f"{meta.where('date')}: `date` must be a date like 2026-11-25")
+    draft = meta.data.get("draft", False)
+    if not isinstance(draft, bool):
+        raise ContentError(f"{meta.where('draft')}: `draft` must be true or false")
     web_url = settings.web_url(name)
     articles = tuple(
         load_article(path, _folder_url(web_url, folder, path))
@@ -98,6 +124,7 @@ def load_issue(settings: Settings, name: str) -> Issue:
         articles=articles,
         web_url=web_url,
         warnings=tuple(notes),
+        draft=draft,
     )
 
 
@@ -151,13 +178,9 @@ def load_article(path: Path, base_url: str) -> Article:
     title = _front_text(meta, "title")
     if not title:
         raise ContentError(f"{meta.where('title')}: `title` is required in the front matter")
-    from newsletter.markdown import render_markdown  # markdown-it only for what renders, not `status`
-
     body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
-    warnings.extend(f"{where(path)}: image {src} is not beside the article: it will be missing when published"
-                    for src in body.missing_images)
     return Article(
         slug=path.stem,
         source=path,
@@ -167,6 +190,7 @@ def load_article(path: Path, base_url: str) -> Article:
         html=body.html,
         text=body.text,
         warnings=tuple(warnings),
+        images=body.images,
     )
 
 

@@ -11,17 +11,19 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from newsletter.images import display_size
+
 TEXT_WIDTH = 78
 
-# Images are given an integer width for Outlook (it ignores CSS widths) and a
-# fluid style for everyone else; 552 is the 600 px column less its padding.
-# An image narrower than that, found beside the article, keeps its own width.
+# Images are given an integer width and height for Outlook (it ignores CSS widths)
+# and a fluid style for everyone else; 552 is the 600 px column less its padding.
+# An image narrower than that, found beside the article, keeps its own width (that
+# of the processed file, see `images`).
 IMAGE_WIDTH = 552
 
 
@@ -37,22 +39,31 @@ _LINK_PREFIXES = ("http://", "https://", "www.", "mailto:")
 
 
 @dataclass(frozen=True)
+class LocalImage:
+    """An image an article gives relative to itself: as written, its URL, and its file."""
+
+    src: str
+    url: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class RenderedMarkdown:
     html: str
     text: str
-    missing_images: tuple[str, ...] = ()
+    images: tuple[LocalImage, ...] = ()
 
 
 def render_markdown(source: str, base_url: str, folder: Path | None = None) -> RenderedMarkdown:
     """Render `source` to HTML and to plain text; relative links resolve under `base_url`.
 
-    `folder` is where the article's relative images are on disk, to read their widths.
+    `folder` is where the article's relative images are on disk, to read their sizes.
     """
     tokens = _md.parse(source)
-    missing: list[str] = []
-    _adapt_for_email(tokens, base_url, folder, missing)
+    images: list[LocalImage] = []
+    _adapt_for_email(tokens, base_url, folder, images)
     html = _md.renderer.render(tokens, _md.options, {})
-    return RenderedMarkdown(html=html, text=_PlainText().render(tokens), missing_images=tuple(missing))
+    return RenderedMarkdown(html=html, text=_PlainText().render(tokens), images=tuple(images))
 
 
 def _is_relative(url: str) -> bool:
@@ -65,13 +76,13 @@ def _is_relative(url: str) -> bool:
 FIRST_ARTICLE_HEADING = 3
 
 
-def _adapt_for_email(tokens: list[Token], base_url: str, folder: Path | None, missing: list[str]) -> None:
+def _adapt_for_email(tokens: list[Token], base_url: str, folder: Path | None, images: list[LocalImage]) -> None:
     levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
     shift = FIRST_ARTICLE_HEADING - min(levels) if levels else 0
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
-    _absolutize(tokens, base_url, folder, missing)
+    _absolutize(tokens, base_url, folder, images)
 
 
 def _keep_plain_links(children: list[Token]) -> list[Token]:
@@ -94,58 +105,33 @@ def _keep_plain_links(children: list[Token]) -> list[Token]:
     return kept
 
 
-def _absolutize(tokens: list[Token], base_url: str, folder: Path | None, missing: list[str]) -> None:
+def _absolutize(tokens: list[Token], base_url: str, folder: Path | None, images: list[LocalImage]) -> None:
     for token in tokens:
         if token.children:
             token.children = _keep_plain_links(token.children)
-            _absolutize(token.children, base_url, folder, missing)
+            _absolutize(token.children, base_url, folder, images)
         if token.type == "image":
             src = str(token.attrGet("src") or "")
-            width = IMAGE_WIDTH
+            width, height = IMAGE_WIDTH, None
             if _is_relative(src):
-                token.attrSet("src", urljoin(base_url, src))
+                url = urljoin(base_url, src)
+                token.attrSet("src", url)
                 if folder is not None:
                     local = folder / unquote(src.split("?")[0].split("#")[0])
-                    natural = image_width(local)
-                    if not local.is_file():
-                        missing.append(src)
-                    width = min(natural or IMAGE_WIDTH, IMAGE_WIDTH)
+                    images.append(LocalImage(src, url, local))
+                    # The size of the file readers get (upright, scaled), shown at most a column wide.
+                    size = display_size(local)
+                    if size is not None:
+                        width = min(size[0], IMAGE_WIDTH)
+                        height = max(1, round(size[1] * width / size[0]))
             token.attrSet("width", str(width))
+            if height is not None:
+                token.attrSet("height", str(height))
             token.attrSet("style", _image_style(width))
         elif token.type == "link_open":
             href = str(token.attrGet("href") or "")
             if href and _is_relative(href):
                 token.attrSet("href", urljoin(base_url, href))
-
-
-def image_width(path: Path) -> int | None:
-    """The pixel width of a PNG, GIF or JPEG file, from its header; None if unknown."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(32)
-            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-                return int.from_bytes(head[16:20], "big")
-            if head[:6] in (b"GIF87a", b"GIF89a"):
-                return int.from_bytes(head[6:8], "little")
-            if head.startswith(b"\xff\xd8"):
-                return _jpeg_width(handle)
-    except OSError:
-        return None
-    return None
-
-
-def _jpeg_width(handle: BinaryIO) -> int | None:
-    # Walk the JPEG segments to the first start-of-frame marker, which holds the size.
-    handle.seek(2)
-    while True:
-        marker = handle.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        length = int.from_bytes(handle.read(2), "big")
-        if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            frame = handle.read(5)
-            return int.from_bytes(frame[3:5], "big") if len(frame) == 5 else None
-        handle.seek(length - 2, 1)
 
 
 class _PlainText:

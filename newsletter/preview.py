@@ -21,16 +21,22 @@ from urllib.parse import quote, unquote, urlsplit
 
 from newsletter import merge
 from newsletter.atomic import write_text as write_atomically
-from newsletter.build import output_dir, render_and_check
+from newsletter.build import image_cache, output_dir, render_and_check
 from newsletter.checks import CheckReport
 from newsletter.config import Settings, load_settings
 from newsletter.content import issue_folder
 from newsletter.errors import NewsletterError, PreviewError
+from newsletter.images import ImageCache, ImageError
+from newsletter.links import offline_note
 from newsletter.render import RenderedEmail, template_sources
+from newsletter.render.templates import environment, render
+from newsletter.site import issue_images, write_if_changed
 
 PREVIEW_PAGE = "preview.html"
 PREVIEW_EMAIL = "preview-email.html"
 PREVIEW_TEXT = "preview-email.txt"
+PREVIEW_IMAGES = "preview-images"
+PREVIEW_TEMPLATE = "preview.html"
 WIDTHS = (("Desktop", 600), ("Phone", 375))
 
 
@@ -63,26 +69,53 @@ def sample_values(settings: Settings, email: str = "reader@example.org", first_n
 
 
 def write_preview(settings: Settings, issue_name: str) -> Preview:
-    """Render issue `issue_name` and write the preview page; raises if it does not render."""
+    """Render issue `issue_name` and write the preview page; raises if it does not render.
+
+    The email shows the processed images (as readers will get them), written to
+    `build/<issue>/preview-images/`; the page says so when the web edition, where
+    readers load them from, is not online yet.
+    """
     email, report = render_and_check(settings, issue_name)
     values = sample_values(settings)
     folder = output_dir(settings, email.issue.name)
-    filled_html = _local_images(merge.fill(email.html, values), email, folder)
+    published = _preview_images(email, folder / PREVIEW_IMAGES, image_cache(settings))
+    filled_html = _local_images(merge.fill(email.html, values), email, published)
     filled_text = merge.fill(email.text, values)
     email_path = write_atomically(folder / PREVIEW_EMAIL, filled_html)
     write_atomically(folder / PREVIEW_TEXT, filled_text)
-    page = write_atomically(folder / PREVIEW_PAGE, _page(settings, email, report, filled_html, filled_text, values))
-    return Preview(page, email_path, report)
+    page = render(environment(settings.templates_dir), PREVIEW_TEMPLATE, {
+        "email": email, "report": report, "sender": settings.sender, "shown_as": values.get("email", ""),
+        "widths": WIDTHS, "filled_html": filled_html, "filled_text": filled_text,
+        "offline": offline_note(settings, email),
+    })
+    page_path = write_atomically(folder / PREVIEW_PAGE, page)
+    return Preview(page_path, email_path, report)
+
+
+def _preview_images(email: RenderedEmail, folder: Path, cache: ImageCache) -> set[str]:
+    """Write the issue's processed images under `folder`; the paths (under the issue's URL) written.
+
+    An image that cannot be read is left out: the checks report it.
+    """
+    written = set()
+    for relative, source in issue_images(email.issue):
+        try:
+            data = cache.get(source).data
+        except ImageError:
+            continue
+        write_if_changed(folder / relative, data)
+        written.add(relative)
+    return written
 
 
 _IMAGE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
 
 
-def _local_images(document: str, email: RenderedEmail, folder: Path) -> str:
-    """Point images that are not published yet at their files in the issue's folder.
+def _local_images(document: str, email: RenderedEmail, published: set[str]) -> str:
+    """Point the issue's images at their processed files in `preview-images/`.
 
-    An image's URL is its path under the issue's web URL (subfolders included), so it
-    is found there on disk; the link is relative to `folder`, where the preview is.
+    An image's URL is its path under the issue's web URL (subfolders included); the
+    link is relative to the preview, beside which `preview-images/` is.
     """
     web_url = email.issue.web_url
 
@@ -90,69 +123,22 @@ def _local_images(document: str, email: RenderedEmail, folder: Path) -> str:
         url = html.unescape(match[2])
         if not url.startswith(web_url):
             return match[0]
-        path = _issue_file(email.issue.folder, url[len(web_url):].split("#")[0].split("?")[0])
-        if path is None:
+        relative = unquote(url[len(web_url):].split("#")[0].split("?")[0])
+        if relative not in published:
             return match[0]
-        relative = Path(os.path.relpath(path, folder.resolve())).as_posix()
-        return f"{match[1]}{html.escape(quote(relative), quote=True)}{match[3]}"
+        return f"{match[1]}{html.escape(PREVIEW_IMAGES + '/' + quote(relative), quote=True)}{match[3]}"
 
     return _IMAGE_SRC.sub(local, document)
 
 
-def _issue_file(issue: Path, relative_url: str) -> Path | None:
-    """The file of the issue's folder at URL path `relative_url`; None if it is not one.
+def _file_under(folder: Path, relative_url: str) -> Path | None:
+    """The file of `folder` at URL path `relative_url`; None if it is not one.
 
     Never a path outside the folder: the preview server serves what this allows.
     """
-    root = issue.resolve()
+    root = folder.resolve()
     path = (root / unquote(relative_url)).resolve()
     return path if path.is_relative_to(root) and path.is_file() else None
-
-
-def _page(settings: Settings, email: RenderedEmail, report: CheckReport,
-          filled_html: str, filled_text: str, values: dict[str, str]) -> str:
-    esc = html.escape
-    frames = "".join(
-        f'<figure><figcaption>{label} · {width} px</figcaption>'
-        f'<iframe title="{label} preview" style="width:{width}px" srcdoc="{esc(filled_html, quote=True)}"></iframe></figure>'
-        for label, width in WIDTHS
-    )
-    findings = "".join(f'<li class="{f.level}">{esc(str(f))}</li>' for f in report.findings) or '<li class="ok">No errors or warnings.</li>'
-    sender = f"{esc(settings.sender.name)} &lt;{esc(settings.sender.email)}&gt;" if settings.sender.name else esc(settings.sender.email)
-    size = f"{email.html_bytes / 1024:.1f} KB"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Preview: {esc(email.subject)}</title>
-<style>
-body{{margin:0;padding:16px;font:15px/1.45 system-ui,sans-serif;background:#e9e6e1;color:#222;overflow-wrap:anywhere}}
-header{{max-width:1040px;margin:0 auto 16px}} h1{{font-size:20px;margin:0 0 4px}} dl{{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}} dt{{font-weight:600}} dd{{margin:0}}
-.frames{{display:flex;flex-wrap:wrap;gap:24px;justify-content:center;align-items:flex-start}}
-figure{{margin:0;max-width:100%}} figcaption{{font-weight:600;margin:0 0 6px}}
-iframe{{display:block;max-width:100%;height:900px;border:1px solid #bbb;background:#fff}}
-section{{max-width:1040px;margin:24px auto 0}} pre{{white-space:pre-wrap;background:#fff;border:1px solid #bbb;padding:12px;max-width:80ch}}
-.error{{color:#a40000;font-weight:600}} .warning{{color:#7a5200}} .ok{{color:#1d6b2f}}
-</style></head><body>
-<header><h1>{esc(email.subject)}</h1><dl>
-<dt>From</dt><dd>{sender}</dd><dt>Preheader</dt><dd>{esc(email.issue.preheader) or "<em>none</em>"}</dd>
-<dt>Shown as</dt><dd>{esc(values.get("email", ""))} (merge fields filled from this subscriber)</dd><dt>HTML size</dt><dd>{size} (Gmail clips at 102 KB)</dd>
-</dl><h2>Checks</h2><ul class="checks">{findings}</ul></header>
-<div class="frames">{frames}</div>
-<section><h2>Plain-text part</h2><pre class="text-part">{esc(filled_text)}</pre></section>
-<script>
-// Fit each frame to its email so the page scrolls, not the frames.
-for (const frame of document.querySelectorAll("iframe")) {{
-  frame.addEventListener("load", () => {{ frame.style.height = frame.contentDocument.documentElement.scrollHeight + 24 + "px"; }});
-}}
-// Served with --serve: reload when the issue is rebuilt.
-if (location.protocol.startsWith("http")) {{
-  let seen = null;
-  setInterval(async () => {{
-    try {{ const v = await (await fetch("__version__", {{cache: "no-store"}})).text(); if (seen && v !== seen) location.reload(); seen = v; }} catch (e) {{}}
-  }}, 1000);
-}}
-</script>
-</body></html>
-"""
 
 
 def _snapshot(settings: Settings, issue: Path) -> dict[Path, int]:
@@ -201,12 +187,11 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     preview = write_preview(settings, issue_name)
     folder = preview.page.parent
 
-    # The preview's local images are linked relative to the build folder; from the page at
-    # "/", such a link resolves to this URL path. Only the issue's own images are served there.
-    images = posixpath.normpath("/" + Path(os.path.relpath(issue.resolve(), folder.resolve())).as_posix()) + "/"
+    # The processed images are linked as `preview-images/<path>`, relative to the page at "/".
+    images = f"/{PREVIEW_IMAGES}/"
 
     class Handler(BaseHTTPRequestHandler):
-        """The preview's three files, its version, and the issue's images; nothing else of the publication."""
+        """The preview's three files, its version, and the processed images; nothing else of the publication."""
 
         def do_GET(self) -> None:
             path = posixpath.normpath(urlsplit(self.path).path)  # still %-encoded, as an image's link
@@ -216,7 +201,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             if name in (PREVIEW_PAGE, PREVIEW_EMAIL, PREVIEW_TEXT):
                 return self._send_file(folder / name)
             if path.startswith(images):
-                image = _issue_file(issue, path[len(images):])
+                image = _file_under(folder / PREVIEW_IMAGES, path[len(images):])
                 if image is not None and (mimetypes.guess_type(image.name)[0] or "").startswith("image/"):
                     return self._send_file(image)
             self.send_error(404)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sendgrid_double import SHARED_SENDGRID, SendGridDouble
+from tests.site_server import StaticSite, point_base_url
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,20 @@ def publication(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(REPO / "subscribers" / "main.csv", root / "subscribers" / "main.csv")
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def published_site(publication: Path) -> Iterator[StaticSite]:
+    """The publication's web edition built and served on 127.0.0.1, with base_url pointing
+    at it: what an editor has after `newsletter site` and an upload, so that a real send's
+    check that the issue is online finds it there."""
+    from newsletter.config import load_settings
+    from newsletter.site import build_site
+
+    with StaticSite(publication / "build" / "site", "/issues") as site:
+        point_base_url(publication, site.base_url)
+        build_site(load_settings(publication))
+        yield site
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The preview page and the email in a real headless Chromium, at a phone's width.
+"""The preview page, the email and the web edition in a real headless Chromium, at a phone's width.
 
 Needs Debian's chromium and chromium-driver (`.ci/run` installs them); skips, saying
 so, where they are absent.
@@ -168,7 +168,8 @@ def test_long_urls_words_images_and_code_fit_a_phone(browser, wide_issue: Path, 
             " f.contentDocument.documentElement.clientWidth])")
         assert all(inner <= client for inner, client in frames), frames
     else:
-        assert browser.execute_script("return document.querySelector('img[alt=\"A wide photograph\"]').naturalWidth") == 1600
+        # The processed file, scaled from 1600 px to 1,200 px (twice the column).
+        assert browser.execute_script("return document.querySelector('img[alt=\"A wide photograph\"]').naturalWidth") == 1200
 
 
 def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide_issue: Path) -> None:
@@ -187,3 +188,40 @@ def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide
     assert light[:3] == ["solid", "rgb(217, 207, 191)", "rgb(95, 90, 82)"], light
     assert "Helvetica" in light[3] and light[4] == "14px"
     assert dark[:3] == ["solid", "rgb(74, 69, 61)", "rgb(181, 173, 159)"], dark
+
+
+@pytest.fixture
+def site(publication: Path) -> Path:
+    result = CliRunner().invoke(cli, ["site"])
+    assert result.exit_code == 0, result.output
+    return publication / "build" / "site"
+
+
+def test_web_page_fits_a_phone_and_has_dark_mode(browser, site: Path) -> None:
+    """The web page with its one stylesheet: no sideways scrolling on a phone, its processed
+    image shown, and dark colours where the reader's system asks for them."""
+    colours = ("return [getComputedStyle(document.body).backgroundColor,"
+               " getComputedStyle(document.querySelector('h2')).color]")
+    try:
+        at_width(browser, PHONE_WIDTH, (site / "issue-1" / "index.html").as_uri())
+        layout = browser.execute_script(OVERFLOW)
+        assert layout["scrollWidth"] <= PHONE_WIDTH, layout
+        assert layout["wide"] == [], layout
+        assert browser.execute_script(SMALLEST_TEXT) >= 14
+        assert browser.execute_script("return document.querySelector('img').naturalWidth") == 552
+        light = browser.execute_script(colours)
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.refresh()
+        dark = browser.execute_script(colours)
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert light == ["rgb(244, 241, 236)", "rgb(34, 32, 28)"], light
+    assert dark == ["rgb(27, 26, 24)", "rgb(241, 236, 228)"], dark
+
+
+def test_archive_fits_a_phone(browser, site: Path) -> None:
+    at_width(browser, PHONE_WIDTH, (site / "index.html").as_uri())
+    layout = browser.execute_script(OVERFLOW)
+    assert layout["scrollWidth"] <= PHONE_WIDTH, layout
+    assert browser.execute_script("return document.querySelectorAll('.archive li').length") == 1

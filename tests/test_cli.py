@@ -77,14 +77,17 @@ def test_build_works_from_a_subfolder(publication: Path, monkeypatch: pytest.Mon
 def test_check_passes_the_sample_issue(publication: Path) -> None:
     result = run("check", "issue-1")
     assert result.exit_code == 0
-    assert "issue-1: no errors, 0 warnings" in result.output
+    # The sample runs its own unsubscribe page: the one warning says those unsubscribes must come back.
+    assert result.stderr.startswith("warning: unsubscribe_url is a page of your own: its unsubscribes must come back")
+    assert "issue-1: no errors, 1 warning" in result.output
     assert not (publication / "build").exists(), "check writes nothing"
 
 
 def test_check_warns_but_passes(publication: Path) -> None:
-    write_issue(publication, "warn", {
+    folder = write_issue(publication, "warn", {
         "a.md": article("Old links", "See [the archive](http://archive.example.org/) and ![](pic.png)."),
     }, subject="A subject line that goes on and on well past what any inbox will show in its list view", preheader="")
+    (folder / "pic.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
     result = run("check", "warn")
     assert result.exit_code == 0
     warnings = result.stderr
@@ -92,8 +95,17 @@ def test_check_warns_but_passes(publication: Path) -> None:
     assert "pic.png has no alt text" in warnings
     assert "the subject is 86 characters" in warnings
     assert "no preheader" in warnings
-    assert "image pic.png is not beside the article: it will be missing when published" in warnings
+    assert "unsubscribe_url is a page of your own" in warnings
     assert "5 warnings" in result.output
+
+
+def test_a_missing_image_is_an_error(publication: Path) -> None:
+    """An email with a broken image cannot be mended once sent: check fails, build refuses."""
+    write_issue(publication, "gone", {"a.md": article("Gone", "![The weir in flood](weir.jpg)")})
+    result = run("check", "gone")
+    assert result.exit_code == 1
+    assert "error: issues/gone/a.md: image weir.jpg does not exist (issues/gone/weir.jpg)" in result.stderr
+    assert_one_line_error(run("build", "gone"), "gone has 1 error", "image weir.jpg does not exist")
 
 
 def test_check_warns_when_gmail_would_clip(publication: Path) -> None:
@@ -221,6 +233,7 @@ def test_preview_writes_a_page_with_both_widths_text_and_checks(publication: Pat
 
 def test_preview_opens_the_browser(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
+    monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setattr(click, "launch", lambda url, **kw: opened.append(url) or 0)
     result = run("preview", "issue-1")
     assert result.exit_code == 0
@@ -288,7 +301,7 @@ def test_an_article_in_a_subfolder_links_its_images_from_there(publication: Path
     assert result.exit_code == 0, result.output
     assert "image small.png is not beside" not in result.stderr
     html = (publication / "build" / "sub" / "email.html").read_text(encoding="utf-8")
-    assert 'src="https://riverside-writers.example.org/issues/sub/pics/small.png"' in html
+    assert 'src="https://riverside-writers-circle.internal/issues/sub/pics/small.png"' in html
 
 
 @pytest.mark.parametrize("where_, text", [

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from newsletter import preview
 from newsletter.cli import cli
 from newsletter.config import load_settings
+from newsletter.images import ImageCache
 from tests.helpers import update_config
 from tests.test_browser import png
 from tests.test_cli import assert_one_line_error
@@ -109,7 +110,8 @@ def test_serve_serves_the_issues_images_and_nothing_else(publication: Path) -> N
         assert len(sources) == 2, sources
         for source, image in zip(sources, (folder / "towpath.png", folder / "photos" / "lock gate.png")):
             assert not source.startswith("https:"), source
-            assert fetch_bytes(urljoin(url, source)) == image.read_bytes()
+            # The processed file, as readers will get it from the web edition.
+            assert fetch_bytes(urljoin(url, source)) == ImageCache(None).get(image).data
         # The frames of the page resolve the same links against the page itself.
         assert fetch(url).count(sources[1]) == 2
 
@@ -208,6 +210,7 @@ def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkey
 def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monkeypatch: pytest.MonkeyPatch,
                                                          opened: int) -> None:
     launched: list[str] = []
+    monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or opened)
     result = CliRunner().invoke(cli, ["preview", "issue-1"])
     assert result.exit_code == 0, result.output
@@ -227,7 +230,7 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
                            encoding="utf-8")
     result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
     assert result.exit_code == 0, result.output
-    link = "https://riverside-writers.example.org/unsubscribe?email=ada%2Bnews@example.org"
+    link = "https://riverside-writers-circle.internal/unsubscribe?email=ada%2Bnews@example.org"
     for name in ("preview-email.html", "preview-email.txt"):
         assert link in (publication / "build" / "issue-1" / name).read_text(encoding="utf-8"), name
 
@@ -243,3 +246,19 @@ def test_preview_page_escapes_the_sender(publication: Path) -> None:
     assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
     page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
     assert "<dd>Ada &amp; &lt;b&gt;Co&lt;/b&gt; &lt;letters@example.org&gt;</dd>" in page
+
+
+def test_preview_without_a_display_says_so_instead_of_trying_browsers(
+        publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DISPLAY on Linux: no browser is tried (xdg-open would list each failure), the path is printed."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display rule is for Linux")
+    launched: list[str] = []
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or 0)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    assert result.exit_code == 0, result.output
+    assert launched == []
+    assert result.stdout == "build/issue-1/preview.html\n"
+    assert "no browser could be opened" in result.stderr

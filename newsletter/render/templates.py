@@ -1,15 +1,13 @@
-"""An `Issue` → the email's final HTML and plain text, rendered and inlined once.
+"""The Jinja environment both targets render with, and its errors as one line each.
 
-Both parts carry merge-field tags (see `merge`) in place of per-subscriber
-values, so a send renders and inlines the issue once, whatever the list's size.
+Templates come from the publication's `templates/` first, then the package's
+defaults; autoescaping for `.html`, strict undefined variables, and errors that
+name the template file and line.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +19,14 @@ from newsletter.content import Issue
 from newsletter.errors import TemplateError, where
 from newsletter.markdown import wrap
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
-HTML_TEMPLATE = "email.html"
-TEXT_TEMPLATE = "email.txt"
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-@dataclass(frozen=True)
-class RenderedEmail:
-    """The two parts of an issue's email, with merge-field tags still in them."""
+def without_tags(issue: Issue) -> Issue:
+    """The issue with text that looks like a merge tag made inert (see `merge.defuse`).
 
-    issue: Issue
-    subject: str
-    html: str
-    text: str
-
-    @cached_property
-    def merge_fields(self) -> tuple[merge.MergeField, ...]:
-        return merge.fields_in(self.text, self.html)
-
-    @property
-    def html_bytes(self) -> int:
-        return len(self.html.encode("utf-8"))
-
-
-def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
-    """Render `issue` with the publication's templates (falling back to the package's)."""
-    env = _environment(settings.templates_dir)
-    issue = _without_tags(issue)
-    context: dict[str, Any] = {"publication": settings, "issue": issue}
-    html = _render(env, HTML_TEMPLATE, context, "html")
-    text = _render(env, TEXT_TEMPLATE, context, "text")
-    return RenderedEmail(
-        issue=issue, subject=issue.subject, html=inline_css(html), text=_tidy_text(text)
-    )
-
-
-def _without_tags(issue: Issue) -> Issue:
-    """The issue with text that looks like a merge tag made inert (see `merge.defuse`)."""
+    Both targets render this: only the templates' `{{ subscriber.… }}` make live tags.
+    """
     articles = tuple(
         replace(a, title=merge.defuse(a.title), author=merge.defuse(a.author), summary=merge.defuse(a.summary),
                 html=merge.defuse(a.html), text=merge.defuse(a.text))
@@ -68,13 +37,15 @@ def _without_tags(issue: Issue) -> Issue:
 
 def template_sources(settings: Settings) -> list[Path]:
     """The template files in use, for `preview --serve` to watch."""
-    return sorted(p for folder in (settings.templates_dir, PACKAGE_TEMPLATES) if folder.is_dir() for p in folder.iterdir())
+    folders = (settings.templates_dir, PACKAGE_TEMPLATES)
+    return sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir())
 
 
 _environments: dict[tuple[Path, tuple[str, ...]], jinja2.Environment] = {}
 
 
-def _environment(templates_dir: Path) -> jinja2.Environment:
+def environment(templates_dir: Path) -> jinja2.Environment:
+    """The environment over `templates_dir` and the package's templates."""
     # One environment per process, folder and set of overrides: Jinja caches compiled
     # templates in it, and an override added later (while `preview --serve` runs)
     # must win over the package's template Jinja already loaded.
@@ -83,7 +54,7 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     if env is None:
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(templates_dir), str(PACKAGE_TEMPLATES)]),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "xml"), default_for_string=False),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -105,11 +76,10 @@ def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
     return jinja2.filters.do_default(value, default_value, boolean)
 
 
-def _render(env: jinja2.Environment, name: str, context: dict[str, Any], part: merge.Part) -> str:
+def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Render template `name`; any failure becomes a `TemplateError` naming file and line."""
     try:
-        template = env.get_template(name)
-        return template.render(context, subscriber=merge.SubscriberFields(part),
-                               unsubscribe_url=merge.MergeTag(part, merge.UNSUBSCRIBE_FIELD))
+        return env.get_template(name).render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{where(exc.filename or exc.name or name, exc.lineno)}: {exc.message}") from None
     except jinja2.TemplateNotFound as exc:
@@ -129,33 +99,7 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith((".html", ".txt", ".css")):
+        if filename.endswith((".html", ".txt", ".css", ".xml")):
             found = (filename, tb.tb_lineno)
         tb = tb.tb_next
     return found
-
-
-def inline_css(html: str) -> str:
-    """Move the `<style>` rules onto the elements, once per issue.
-
-    Rules premailer cannot inline (media queries, dark mode, client hacks) live in
-    `<style data-premailer="ignore">`, which it leaves alone, `!important` included.
-    """
-    from premailer import Premailer  # imported here: it is slow to import and only build needs it
-
-    return Premailer(
-        html,
-        allow_network=False,
-        remove_classes=False,
-        disable_basic_attributes=["width", "height"],
-        cssutils_logging_level=logging.CRITICAL,
-        disable_validation=True,
-    ).transform(pretty_print=False)
-
-
-def _tidy_text(text: str) -> str:
-    """At most one blank line in a row, no trailing spaces, one final newline."""
-    text = "\n".join(line.rstrip() for line in text.splitlines())
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
-
-

@@ -24,7 +24,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -80,7 +80,8 @@ class Outcome:
     state: State
     message_id: str = ""
     status: int | None = None
-    error: str = ""
+    error: str = ""   # what SendGrid or the connection said: scrubbed and shortened where shown
+    advice: str = ""  # what to do about it, our own words: always shown whole
     attempts: int = 1
     fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
     resume_at: float | None = None  # unix time SendGrid's rate limit resets, when the send stopped for it
@@ -140,8 +141,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                     resume_at = time.time() + asked
                     return Outcome("unsent", status=status, attempts=attempts - 1, fatal=True,
                                    resume_at=resume_at, error=(
-                                       f"SendGrid's rate limit is used up (429) until {_clock(resume_at)}, "
-                                       f"{_duration(asked)} from now; nothing more was posted"))
+                                       f"SendGrid's rate limit is used up (429) until {clock(resume_at)}, "
+                                       f"{duration(asked)} from now; nothing more was posted"))
                 seconds = max(asked or 0.0, policy.delay(rate_limited))
                 if rate_limited >= policy.max_rate_limited or rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
@@ -154,8 +155,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                 continue
             rate_limited = 0
             if status < 500:
-                return Outcome("refused", status=status, attempts=attempts,
-                               error=refusal_message(response, batch))
+                said, advice = refusal(response, batch)
+                return Outcome("refused", status=status, attempts=attempts, error=said, advice=advice)
             problem = f"SendGrid answered {status}: {sendgrid_errors(response.body)}"
         if attempts >= policy.attempts:
             return Outcome("failed", status=status, attempts=attempts,
@@ -165,13 +166,17 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
 
 
 def _rate_limit_wait(response: Response) -> float | None:
+    return rate_limit_wait(response.headers)
+
+
+def rate_limit_wait(response_headers: Mapping[str, str]) -> float | None:
     """Seconds until the limit resets, as SendGrid says; None when it says nothing usable.
 
     `X-RateLimit-Reset` is unix seconds; `Retry-After` seconds or an HTTP date. A
     value that is not a finite number is ignored rather than trusted: `nan` once
     made every wait zero.
     """
-    headers = {k.lower(): v for k, v in response.headers.items()}
+    headers = {k.lower(): v for k, v in response_headers.items()}
     reset = _finite(headers.get("x-ratelimit-reset"))
     if reset is not None:
         return max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25)
@@ -193,11 +198,11 @@ def _finite(text: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _clock(moment: float) -> str:
+def clock(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes = math.ceil(seconds / 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
@@ -234,11 +239,17 @@ def sendgrid_errors(body: bytes) -> str:
 
 def refusal_message(response: Response, batch: PreparedBatch | None = None) -> str:
     """One line: the status, SendGrid's message, and what to do."""
+    said, advice = refusal(response, batch)
+    return f"{said}: {advice}" if advice else said
+
+
+def refusal(response: Response, batch: PreparedBatch | None = None) -> tuple[str, str]:
+    """What SendGrid said (which may need shortening) and what to do (never shortened)."""
     if 300 <= response.status < 400:
         location = {k.lower(): v for k, v in response.headers.items()}.get("location", "")
         return (f"SendGrid's address answered {response.status}, a redirect"
-                f"{f' to {scrub(location, limit=120)}' if location else ''}, instead of an answer: this request "
-                "was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and SendGrid)")
+                f"{f' to {scrub(location, limit=120)}' if location else ''}, instead of an answer",
+                "this request was not sent; check NEWSLETTER_SENDGRID_URL (or a proxy between here and SendGrid)")
     advice = _ADVICE.get(response.status, "see SendGrid's message")
     refused = refused_addresses(response, batch) if batch is not None and response.status == 400 else []
     if refused:
@@ -247,7 +258,7 @@ def refusal_message(response: Response, batch: PreparedBatch | None = None) -> s
         advice = (f"SendGrid refused the recipient{'s' if len(refused) > 1 else ''} {shown}: fix or remove "
                   f"{'them' if len(refused) > 1 else 'it'} in the list, then send again (the send stopped, "
                   "no request was posted after this answer)")
-    return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)}): {advice}"
+    return f"SendGrid refused the request ({response.status}: {sendgrid_errors(response.body)})", advice
 
 
 def refused_addresses(response: Response, batch: PreparedBatch) -> list[str]:

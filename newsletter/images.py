@@ -1,0 +1,256 @@
+"""The images of an issue as readers get them: upright, at most 1,200 px wide, re-encoded,
+and stripped of their metadata, with Pillow.
+
+A writer's phone photo carries the GPS position of where it was taken in its EXIF
+data, and a camera's orientation tag that some mail clients ignore: the published
+file has neither. Processing is cached by content (`build/images/<sha256>.*`), so
+an unchanged image is processed once, whatever the number of builds.
+
+The email and the web page both use the processed file, at the path the email
+names; `display_size` gives its size without processing it, for the `<img>`'s
+`width` and `height`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from newsletter.errors import ContentError, where
+
+# Twice the email's 600 px column: sharp on high-density screens, no larger.
+MAX_WIDTH = 1200
+# Above this an image is slow on a phone's connection (and counts against data plans).
+LARGE_BYTES = 1024 * 1024
+JPEG_QUALITY = 85
+# Part of every cache key: bump it when processing changes, and every image is redone.
+PROCESSING_VERSION = "3"
+SVG_SUFFIXES = (".svg", ".svgz")
+# EXIF orientations that turn the picture a quarter turn, swapping width and height.
+_QUARTER_TURNS = {5, 6, 7, 8}
+_ORIENTATION_TAG = 0x0112
+# What a re-encoded file keeps of the original's info: colours and transparency, nothing personal.
+_KEPT_INFO = ("icc_profile", "transparency")
+
+
+class ImageError(ContentError):
+    """A local image is missing or cannot be read as an image."""
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """One image as published: its bytes and their size in pixels (None for SVG)."""
+
+    source: Path
+    data: bytes
+    width: int | None
+    height: int | None
+    kind: str          # Pillow's format name ("JPEG", "PNG", "GIF"…), or "SVG"
+    animated: bool = False
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+
+def is_svg(path: Path) -> bool:
+    return path.suffix.lower() in SVG_SUFFIXES
+
+
+def scaled_size(width: int, height: int) -> tuple[int, int]:
+    """The size of an upright image of `width` × `height` once scaled to `MAX_WIDTH`."""
+    if width <= MAX_WIDTH:
+        return width, height
+    return MAX_WIDTH, max(1, round(height * MAX_WIDTH / width))
+
+
+def display_size(path: Path) -> tuple[int, int] | None:
+    """The pixel size the processed file of `path` has, read from its header only.
+
+    None when the file is missing, an SVG, or not an image Pillow reads.
+    """
+    if is_svg(path) or not path.is_file():
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if not _animated(image) and image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
+                width, height = height, width
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+    return scaled_size(width, height)
+
+
+class ImageCache:
+    """Processed images by the content of their source.
+
+    Results are kept in `folder` (`build/image-cache/`) across runs; with `write=False`
+    (`newsletter check`, which writes nothing) it is read, and new results are kept in
+    memory for this process only.
+    """
+
+    def __init__(self, folder: Path | None, write: bool = True) -> None:
+        self.folder = folder
+        self.write = write and folder is not None
+        self._memory: dict[str, ProcessedImage] = {}
+        self._lock = threading.Lock()
+
+    def get(self, source: Path) -> ProcessedImage:
+        """`source` processed, from the cache when its content was processed before."""
+        try:
+            raw = source.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"{where(source)}: the image does not exist") from None
+        except OSError as exc:
+            raise ImageError(f"{where(source)}: cannot read the image ({exc.strerror or exc})") from None
+        key = _cache_key(raw, source.suffix)
+        with self._lock:
+            found = self._memory.get(key)
+        if found is not None:
+            return found if found.source == source else _moved(found, source)
+        processed = self._read_cached(key, source) or self._process_and_keep(raw, key, source)
+        with self._lock:
+            self._memory[key] = processed
+        return processed
+
+    def _paths(self, key: str, suffix: str) -> tuple[Path, Path]:
+        assert self.folder is not None
+        return self.folder / f"{key}{suffix.lower()}", self.folder / f"{key}.json"
+
+    def _read_cached(self, key: str, source: Path) -> ProcessedImage | None:
+        if self.folder is None:
+            return None
+        data_path, meta_path = self._paths(key, source.suffix)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            data = data_path.read_bytes()
+        except (OSError, ValueError):
+            return None  # not cached yet, or a half-removed entry: process it again
+        if len(data) != meta.get("bytes"):
+            return None
+        return ProcessedImage(source, data, meta["width"], meta["height"], meta["kind"], meta["animated"])
+
+    def _process_and_keep(self, raw: bytes, key: str, source: Path) -> ProcessedImage:
+        processed = process(raw, source)
+        if self.write and self.folder is not None:
+            data_path, meta_path = self._paths(key, source.suffix)
+            meta = {"width": processed.width, "height": processed.height, "kind": processed.kind,
+                    "animated": processed.animated, "bytes": processed.bytes}
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                _replace(data_path, processed.data)
+                _replace(meta_path, json.dumps(meta, sort_keys=True).encode())  # written last: it marks the entry whole
+            except OSError as exc:
+                raise ImageError(f"{where(self.folder)}: cannot write the image cache ({exc.strerror or exc})") from None
+        return processed
+
+
+def _moved(found: ProcessedImage, source: Path) -> ProcessedImage:
+    """The same content found under another name (a copy of a photo in two issues)."""
+    return ProcessedImage(source, found.data, found.width, found.height, found.kind, found.animated)
+
+
+def _cache_key(raw: bytes, suffix: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{PROCESSING_VERSION}:{MAX_WIDTH}:{JPEG_QUALITY}:{suffix.lower()}:".encode())
+    digest.update(raw)
+    return digest.hexdigest()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    # A build product, regenerated at will: renamed into place (never half a file), not fsynced.
+    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def process(raw: bytes, source: Path) -> ProcessedImage:
+    """Turn upright, scale to `MAX_WIDTH`, re-encode without metadata; SVG is kept as it is."""
+    if is_svg(source):
+        return ProcessedImage(source, raw, None, None, "SVG")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            kind = _format_for(source.suffix) or image.format or "PNG"
+            if _animated(image):
+                return _process_animation(image, source, kind)
+            return _process_still(image, source, kind)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{where(source)}: cannot be read as an image ({exc})") from None
+
+
+def _format_for(suffix: str) -> str | None:
+    """The format a file of this name must hold, so that servers send the right type."""
+    from PIL import Image
+
+    return Image.registered_extensions().get(suffix.lower())
+
+
+def _animated(image: Any) -> bool:
+    return bool(getattr(image, "is_animated", False)) and getattr(image, "n_frames", 1) > 1
+
+
+def _process_still(image: Any, source: Path, kind: str) -> ProcessedImage:
+    from PIL import Image, ImageOps
+
+    width, height = image.size
+    if image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
+        width, height = height, width
+    size = scaled_size(width, height)  # from the file's own size, as `display_size` gives it
+    if image.format == "JPEG" and size != (width, height):
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale while it reads (never below the size
+        # asked for): a 12-megapixel phone photo is read at a quarter of the work.
+        turned = (size[1], size[0]) if (width, height) != image.size else size
+        image.draft(image.mode, turned)
+    image.load()
+    upright = ImageOps.exif_transpose(image)
+    if size != upright.size:
+        # Bicubic: Pillow widens the filter by the reduction factor (antialiased, as sharp
+        # to the eye as Lanczos at these ratios) in two thirds of Lanczos's time.
+        upright = upright.resize(size, Image.Resampling.BICUBIC)
+    kept: dict[str | tuple[int, int], Any] = {key: image.info[key] for key in _KEPT_INFO if key in image.info}
+    upright.info = dict(kept)  # everything else (EXIF with GPS, XMP, comments, text chunks) is dropped
+    options: dict[str, Any] = {}
+    if "icc_profile" in kept:
+        options["icc_profile"] = kept["icc_profile"]
+    if kind == "JPEG":
+        if upright.mode not in ("RGB", "L", "CMYK"):
+            upright = upright.convert("RGB")
+        options.update(quality=JPEG_QUALITY, optimize=True)  # baseline: progressive costs 3× the encoding time
+    elif kind == "PNG":
+        options.update(optimize=True)
+    elif kind == "WEBP":
+        options.update(quality=JPEG_QUALITY)
+    elif kind == "GIF" and upright.mode not in ("P", "L"):
+        upright = upright.convert("P", palette=Image.Palette.ADAPTIVE)
+    out = io.BytesIO()
+    upright.save(out, kind, **options)
+    return ProcessedImage(source, out.getvalue(), upright.width, upright.height, kind)
+
+
+def _process_animation(image: Any, source: Path, kind: str) -> ProcessedImage:
+    """Every frame scaled alike, timing and looping kept, metadata (comments) dropped."""
+    from PIL import Image, ImageSequence
+
+    size = scaled_size(*image.size)
+    durations, frames = [], []
+    for frame in ImageSequence.Iterator(image):
+        durations.append(frame.info.get("duration", 100))
+        copy = frame.convert("RGBA")
+        frames.append(copy.resize(size, Image.Resampling.BICUBIC) if size != copy.size else copy)
+    out = io.BytesIO()
+    frames[0].save(out, kind, save_all=True, append_images=frames[1:], duration=durations,
+                   loop=image.info.get("loop", 0), disposal=2)
+    return ProcessedImage(source, out.getvalue(), size[0], size[1], kind, animated=True)

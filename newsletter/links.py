@@ -1,0 +1,226 @@
+"""Fetch every link and image of an email and report the broken ones; and the check a real
+send makes first, that the issue's web page and images are online.
+
+Each URL is fetched once, concurrently, with a timeout: HEAD first, then GET where
+the server refuses HEAD (some answer 405, 403 or 404 to HEAD alone), following
+redirects and noting where they end. Links holding merge fields (filled per
+recipient) and `mailto:`/`tel:` links are skipped.
+
+The standard library does this (urllib follows redirects, honours the proxy
+settings of the environment, and a thread pool gives the concurrency), so no HTTP
+client is added for it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from newsletter import __version__, merge
+from newsletter.build import render_and_check
+from newsletter.checks import CheckReport
+from newsletter.config import Settings
+from newsletter.render import RenderedEmail
+
+LINK_TIMEOUT = 10.0    # seconds for each request of `check --links`
+SEND_TIMEOUT = 5.0     # the check before a send: a few seconds at most, all at once
+PREVIEW_TIMEOUT = 3.0
+MAX_WORKERS = 16
+USER_AGENT = f"newsletter-link-check/{__version__} (+https://pypi.org/project/newsletter/)"
+TEMPLATE_PLACE = "the email's header or footer"
+
+Kind = Literal["link", "image"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A URL of the email, what it is, and where it is (an article's title, or the template)."""
+
+    url: str
+    kind: Kind
+    places: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What fetching a URL gave: a status and the URL it ended at, or a network error."""
+
+    url: str
+    status: int | None = None
+    final_url: str = ""
+    error: str = ""
+
+    @property
+    def broken(self) -> bool:
+        return self.status is None or self.status >= 400
+
+    @property
+    def redirected(self) -> bool:
+        return bool(self.final_url) and self.final_url != self.url
+
+    @property
+    def reason(self) -> str:
+        if self.status is None:
+            return self.error
+        return f"{self.status} {http.client.responses.get(self.status, '')}".strip()
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    link: Link
+    fetched: Fetched
+
+
+@dataclass
+class LinkReport:
+    """`check --links`: the issue's checks, then what each link and image gave."""
+
+    checks: CheckReport
+    results: list[LinkResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def broken(self) -> list[LinkResult]:
+        return [r for r in self.results if r.fetched.broken]
+
+    @property
+    def redirected(self) -> list[LinkResult]:
+        return [r for r in self.results if not r.fetched.broken and r.fetched.redirected]
+
+    @property
+    def ok(self) -> bool:
+        return self.checks.ok and not self.broken
+
+
+def email_links(email: RenderedEmail) -> tuple[list[Link], list[str]]:
+    """Every link and image URL of the email, once each with where it is; and the skipped ones."""
+    import lxml.html
+
+    found: dict[str, tuple[Kind, list[str]]] = {}
+    skipped: list[str] = []
+
+    def note(url: str, kind: Kind, place: str) -> None:
+        url = url.strip()
+        if not url or url.startswith("#"):
+            return
+        if merge.TAG_PATTERN.search(url) or "[%" in url or not url.lower().startswith(("http://", "https://")):
+            if url not in skipped:
+                skipped.append(url)  # merge fields (filled per recipient), mailto:, tel:
+            return
+        entry = found.setdefault(url, (kind, []))
+        if place not in entry[1]:
+            entry[1].append(place)
+
+    for article in email.issue.articles:
+        if not article.html.strip():
+            continue
+        fragment = lxml.html.fragment_fromstring(article.html, create_parent="div")
+        place = f"“{article.title}”"
+        for img in fragment.iter("img"):
+            note(img.get("src", ""), "image", place)
+        for a in fragment.iter("a"):
+            note(a.get("href", ""), "link", place)
+    tree = lxml.html.document_fromstring(email.html)
+    for img in tree.iter("img"):
+        if img.get("src", "").strip() not in found:
+            note(img.get("src", ""), "image", TEMPLATE_PLACE)
+    for a in tree.iter("a"):
+        if a.get("href", "").strip() not in found:
+            note(a.get("href", ""), "link", TEMPLATE_PLACE)
+    return [Link(url, kind, tuple(places)) for url, (kind, places) in found.items()], skipped
+
+
+def fetch(url: str, timeout: float = LINK_TIMEOUT) -> Fetched:
+    """HEAD `url` (GET where HEAD is refused), following redirects; never raises."""
+    head = _request(url, "HEAD", timeout)
+    if head.broken and (head.status is not None or "closed the connection" in head.error):
+        # Some servers refuse HEAD alone (405, 501, or 403/404 from a misconfigured
+        # rule): only GET's answer says whether the page is there.
+        get = _request(url, "GET", timeout)
+        return get if not get.broken or get.status is not None else head
+    return head
+
+
+def _request(url: str, method: str, timeout: float) -> Fetched:
+    request = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+            return Fetched(url, response.status, response.geturl())
+    except urllib.error.HTTPError as exc:
+        return Fetched(url, exc.code, exc.geturl() or url)
+    except urllib.error.URLError as exc:
+        return Fetched(url, error=_network_error(exc.reason))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return Fetched(url, error=_network_error(exc))
+
+
+def _network_error(reason: object) -> str:
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return "no answer in time"
+    if isinstance(reason, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({getattr(reason, 'reason', None) or reason})"
+    text = getattr(reason, "strerror", None) or str(reason)
+    return text or type(reason).__name__
+
+
+def fetch_all(urls: Iterable[str], timeout: float = LINK_TIMEOUT) -> dict[str, Fetched]:
+    """Fetch each URL once, up to `MAX_WORKERS` at a time."""
+    unique = list(dict.fromkeys(urls))
+    if not unique:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(unique))) as pool:
+        return dict(zip(unique, pool.map(lambda url: fetch(url, timeout), unique), strict=True))
+
+
+def check_links(links: Sequence[Link], timeout: float = LINK_TIMEOUT) -> list[LinkResult]:
+    fetched = fetch_all((link.url for link in links), timeout)
+    return [LinkResult(link, fetched[link.url]) for link in links]
+
+
+def check_issue_links(settings: Settings, name: str, timeout: float = LINK_TIMEOUT) -> LinkReport:
+    """`newsletter check ISSUE --links`: the checks, then every link and image fetched."""
+    email, checks = render_and_check(settings, name)
+    links, skipped = email_links(email)
+    return LinkReport(checks, check_links(links, timeout), skipped)
+
+
+def web_check(settings: Settings, email: RenderedEmail, timeout: float = SEND_TIMEOUT) -> list[str]:
+    """Before a real send: the issue's web page and every image of the email must be online.
+
+    Returns a warning for each that is not, naming the URL and what to do.
+    """
+    links, _ = email_links(email)
+    images = [link.url for link in links if link.kind == "image"]
+    fetched = fetch_all([email.issue.web_url, *images], timeout)
+    todo = (f"run `newsletter site`, then publish build/site/ so that it is served at {settings.base_url}/")
+    warnings = []
+    for url, result in fetched.items():
+        if not result.broken:
+            continue
+        what = "the issue's web page (the email's “Read on the web” link)" if url == email.issue.web_url else (
+            "an image of the email: readers would see it broken")
+        warnings.append(f"{url} is not online ({result.reason}): {what}; {todo}")
+    return warnings
+
+
+def offline_note(settings: Settings, email: RenderedEmail, timeout: float = PREVIEW_TIMEOUT) -> str:
+    """For the preview: one line when the issue's web page is not online, else ''."""
+    result = fetch(email.issue.web_url, timeout)
+    if not result.broken:
+        return ""
+    return (f"The web edition is not online yet ({email.issue.web_url}: {result.reason}): readers load the "
+            f"images from {settings.base_url}/, not from this computer. Run `newsletter site` and publish "
+            "build/site/ there.")

@@ -1,0 +1,157 @@
+"""`newsletter check ISSUE --links`, and the check a real send makes that the issue is online,
+against a real HTTP server on 127.0.0.1 serving the built site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from newsletter.cli import cli
+from tests.helpers import article, write_issue
+from tests.send_helpers import generated, write_list
+from tests.sendgrid_double import SendGridDouble
+from tests.site_server import StaticSite
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def closed_port() -> int:
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        return placeholder.getsockname()[1]
+
+
+@pytest.fixture
+def linked(publication: Path, published_site: StaticSite) -> StaticSite:
+    """An issue whose links cover every case, its site built and served, one image removed.
+
+    `site.gone` is a port nobody listens on.
+    """
+    site = published_site
+    gone = site.gone = closed_port()  # type: ignore[attr-defined]
+    folder = write_issue(publication, "links", {"a.md": article("Links of every kind", f"""
+        ![The weir](weir.png)
+
+        ![The lock](lock.png)
+
+        - [The archive]({site.base_url}/)
+        - [An old address]({site.root}/old-page)
+        - [A picky server]({site.root}/no-head)
+        - [A page that is gone]({site.root}/gone)
+        - [Nobody listening](http://127.0.0.1:{gone}/)
+        - [Write to us](mailto:editor@example.org)
+        """)}, date=dt.date(2027, 1, 7), subject="Links")
+    towpath = (publication / "issues" / "issue-1" / "towpath.png").read_bytes()
+    (folder / "weir.png").write_bytes(towpath)
+    (folder / "lock.png").write_bytes(towpath)
+    assert run("site").exit_code == 0
+    (site.folder / "links" / "lock.png").unlink()  # published without it
+    (site.folder / "picky.html").write_text("<p>only for GET</p>")
+    site.refuse_head.add("/no-head")
+    site.redirects["/old-page"] = f"{site.base_url}/"
+    site.redirects["/no-head"] = "/issues/"
+    return site
+
+
+def test_check_links_reports_each_broken_one_with_its_status_and_article(linked: StaticSite) -> None:
+    site = linked
+    result = run("check", "links", "--links")
+    assert result.exit_code == 1, result.output
+    broken = sorted(line for line in result.stderr.splitlines() if line.startswith("broken:"))
+    assert broken == sorted([
+        f"broken: {site.base_url}/links/lock.png: 404 Not Found (image in “Links of every kind”)",
+        f"broken: {site.root}/gone: 404 Not Found (link in “Links of every kind”)",
+        f"broken: http://127.0.0.1:{site.gone}/: connection refused (link in “Links of every kind”)",
+    ])
+    assert f"redirected: {site.root}/old-page -> {site.base_url}/" in result.output
+    # HEAD refused (405): GET asked, which the server answers (through a redirect).
+    assert ("HEAD", "/no-head") in site.requests and ("GET", "/no-head") in site.requests
+    assert "no-head: " not in result.stderr
+    assert "links: 8 links and images fetched, 3 broken, 2 redirected" in result.output
+    assert "mailto:" not in " ".join(path for _, path in site.requests)
+
+
+def test_check_links_passes_when_everything_is_online(publication: Path, published_site: StaticSite) -> None:
+    folder = write_issue(publication, "fine", {"a.md": article("Fine", f"""
+        ![The towpath](towpath.png)
+
+        See [every issue]({published_site.base_url}/) and [the first]({published_site.base_url}/issue-1/).
+        """)}, date=dt.date(2027, 1, 8))
+    (folder / "towpath.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    assert run("site").exit_code == 0
+    result = run("check", "fine", "--links")
+    assert result.exit_code == 0, result.output
+    assert "fine: 4 links and images fetched, 0 broken, 0 redirected" in result.output
+    assert ("HEAD", "/issues/fine/towpath.png") in published_site.requests
+
+
+def test_a_merge_field_link_is_skipped(publication: Path, published_site: StaticSite) -> None:
+    (publication / "templates" / "header.html").write_text(
+        '<h1>{{ publication.name }}</h1><p><a href="https://example.org/p?n={{ subscriber.first_name | default(\'x\') }}">'
+        "Your page</a></p>", encoding="utf-8")
+    write_issue(publication, "plain", {"a.md": article("Plain", f"[Home]({published_site.base_url}/)")},
+                date=dt.date(2027, 2, 2))
+    assert run("site").exit_code == 0
+    result = run("check", "plain", "--links")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "example.org/p" not in " ".join(p for _, p in published_site.requests)
+
+
+def test_a_real_send_warns_above_the_question_about_what_is_not_online(
+        linked: StaticSite, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
+    result = run("send", "links", input="y\n")
+    assert result.exit_code == 0, result.output
+    url = f"{linked.base_url}/links/lock.png"
+    warning = (f"warning: {url} is not online (404 Not Found): an image of the email: readers would see it "
+               f"broken; run `newsletter site`, then publish build/site/ so that it is served at {linked.base_url}/")
+    assert warning in result.stderr
+    assert "weir.png" not in result.stderr and "links/ is not online" not in result.stderr
+    assert result.output.index(warning) < result.output.index("Send it now?")
+    assert len(sendgrid.accepted) == 1, "a warning, not a refusal: the editor decides"
+
+
+def test_the_web_page_missing_is_named_too(publication: Path, published_site: StaticSite,
+                                            sendgrid: SendGridDouble) -> None:
+    import shutil
+
+    shutil.rmtree(published_site.folder / "issue-1")  # the issue is not published at all
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {published_site.base_url}/issue-1/ is not online (404 Not Found): the issue's web page "
+            "(the email's “Read on the web” link)" in result.stderr)
+    assert f"warning: {published_site.base_url}/issue-1/towpath.png is not online (404 Not Found)" in result.stderr
+
+
+@pytest.mark.parametrize("options", [["--no-web-check"], ["--dry-run"], ["--to", "me@example.org"]],
+                         ids=["no-web-check", "dry-run", "proof"])
+def test_no_web_check_for_scripts_dry_runs_and_proofs(publication: Path, linked: StaticSite,
+                                                      sendgrid: SendGridDouble, options: list[str]) -> None:
+    linked.requests.clear()
+    write_list(publication, generated(2))
+    result = run("send", "links", "--yes", *options)
+    assert result.exit_code == 0, result.output
+    assert "not online" not in result.stderr
+    assert linked.requests == [], "nothing was fetched"
+
+
+def test_the_preview_says_when_the_site_is_not_online(publication: Path) -> None:
+    result = run("preview", "issue-1", "--no-open")
+    assert result.exit_code == 0
+    page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
+    assert ("The web edition is not online yet (https://riverside-writers-circle.internal/issues/issue-1/: "
+            "the host name does not resolve): readers load the images from") in page
+    assert "preview-images/towpath.png" in (publication / "build" / "issue-1" / "preview-email.html").read_text()
+
+
+def test_the_preview_says_nothing_when_the_site_is_online(publication: Path, published_site: StaticSite) -> None:
+    assert run("preview", "issue-1", "--no-open").exit_code == 0
+    assert "not online" not in (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
