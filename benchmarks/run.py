@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 # Benchmarks whose own option for a smaller run is not `--quick`.
-QUICK_ARGS = {"bench_build.py": ["--runs", "3"], "bench_subscribers.py": ["--rows", "100000"]}
+QUICK_ARGS = {"bench_build.py": ["--runs", "3"], "bench_subscribers.py": ["--rows", "100000"],
+              "bench_site.py": ["--issues", "30", "--runs", "1"]}
 VERDICT = re.compile(r"\btarget\b.*\b(met|NOT MET|skipped|ok|MISSED)\b")
 
 if __name__ == "__main__":
