@@ -95,7 +95,7 @@ class MergeField:
 
         def fill(value: str) -> str:
             value = value or fallback
-            if _PLAIN.fullmatch(value):
+            if PLAIN_VALUE.fullmatch(value):
                 return value
             return value_for({field: value})
 
@@ -104,7 +104,7 @@ class MergeField:
 
 # Text that `value_for` gives back unchanged in either part: no `[` (a tag opening), no
 # control character (line breaks and tabs included, to be safe), nothing HTML escapes.
-_PLAIN = re.compile(r"[^\[\x00-\x1f\x7f&<>\"']*")
+PLAIN_VALUE = re.compile(r"[^\[\x00-\x1f\x7f&<>\"']*")
 
 
 class MergeTag:
@@ -151,7 +151,7 @@ class SubscriberFields:
 
 
 # Addresses that URL-encoding leaves as they are (nearly all): no need to call quote().
-_URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
+URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
 
 
 def unsubscribe_link(template: str, email: str) -> str:
@@ -159,7 +159,7 @@ def unsubscribe_link(template: str, email: str) -> str:
 
     Called once per recipient of a send, hence the shortcut for plain addresses.
     """
-    encoded = email if _URL_SAFE.fullmatch(email) else quote(email, safe="@")
+    encoded = email if URL_SAFE.fullmatch(email) else quote(email, safe="@")
     return template.replace("{email}", encoded)
 
 

@@ -317,6 +317,37 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]
 
 
+@pytest.mark.parametrize(("first", "last", "address"), [
+    pytest.param("Ada", "Lovelace", "ada@example.org", id="plain"),
+    pytest.param("", "", "Ada.L@Example.org", id="fallback"),
+    pytest.param("Tom & Jerry", "O'Brien", "tom@example.org", id="html-special"),
+    pytest.param("Zoë", "Ünal", "zoe@example.org", id="unicode"),
+    pytest.param("a\tb\x07", "x, y; z", "a+b@example.org", id="control-and-separators"),
+    pytest.param("[%html:first_name%]", "[", "w@example.org", id="tag-like"),
+])
+def test_personalization_from_a_row_is_what_merge_gives(publication: Path, first: str, last: str,
+                                                       address: str) -> None:
+    """Plain values take the fast path, the others MergeField.value_for: either way the
+    substitutions, the unsubscribe header and `to` are what merge gives (a list with an extra column)."""
+    from newsletter import merge
+    from newsletter.build import render_and_check
+    from newsletter.config import load_settings
+    from newsletter.sendgrid.mail import RequestBuilder, display_name
+    from newsletter.subscribers import Subscriber
+
+    settings = load_settings()
+    email, _ = render_and_check(settings, "issue-1")
+    builder = RequestBuilder(settings, email, "issue-1")
+    subscriber = Subscriber(email=address, first_name=first, last_name=last, extra={"city": "Oxbury"})
+    row = [address, first, last, "subscribed", "", "", "", "Oxbury"]
+    personalization = json.loads(builder.personalizer(("city",))(address, row))
+    values = dict(subscriber.fields(), unsubscribe_url=builder.unsubscribe_url(address))
+    assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
+    assert personalization["headers"]["List-Unsubscribe"] == f"<{values['unsubscribe_url']}>"
+    name = display_name(first, last)
+    assert personalization["to"] == [{"email": address, **({"name": name} if name else {})}]
+
+
 @pytest.mark.parametrize(("given", "said"), [
     pytest.param(["me@example.net", "not an address"], "error: --to 'not an address' is not an email address",
                  id="not-an-address"),

@@ -42,8 +42,6 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 _NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
 _SPACES = re.compile(r"\s{2,}")
 _SUBSTITUTIONS_KEY = ',"substitutions":'
-# Text that merge.MergeField.value_for gives back as it is, in either part (as merge._PLAIN).
-_PLAIN = re.compile(r"[^\[\x00-\x1f\x7f&<>\"']*")
 
 
 def _compact(value: Any) -> bytes:
@@ -131,6 +129,10 @@ class RequestBuilder:
         for merge_field in self.fields:  # a field in both parts is looked up once
             groups.setdefault((merge_field.field, merge_field.fallback), []).append(merge_field)
         template = self._unsubscribe_template
+        # merge.unsubscribe_link, spelt out for the address URL-encoding leaves as it is.
+        before, _, after = (template or "").partition("{email}")
+        plain_address = merge.URL_SAFE.fullmatch if (template or "").count("{email}") == 1 else lambda _: None
+        unsafe_name, plain = _NAME_UNSAFE.search, merge.PLAIN_VALUE.fullmatch
         plans = []
         for (name, fallback), fields in groups.items():
             source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and template else \
@@ -138,11 +140,13 @@ class RequestBuilder:
             plans.append((source, fallback, [(_string(f.tag) + ":", f.filler()) for f in fields]))
 
         def personalization(email: str, row: Row) -> str:
-            name = display_name(row[FIRST_NAME], row[LAST_NAME])
+            name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
+            if unsafe_name(name):
+                name = display_name(row[FIRST_NAME], row[LAST_NAME])
             to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
             headers = substitutions = url = ""
             if template is not None:
-                url = merge.unsubscribe_link(template, email)
+                url = before + email + after if plain_address(email) else merge.unsubscribe_link(template, email)
                 headers = (f',"headers":{{"List-Unsubscribe":{_string(f"<{url}>")},'
                            f'"List-Unsubscribe-Post":"{ONE_CLICK}"}}')
             if plans:
@@ -150,7 +154,7 @@ class RequestBuilder:
                 for source, fallback, fields in plans:
                     value = (row[source] if source >= 0 else email if source == -1 else url if source == -2
                              else join_tags(split_tags(row[TAGS])) if source == -3 else "") or fallback
-                    if _PLAIN.fullmatch(value):  # the same, escaped or not: encoded once for both parts
+                    if plain(value):  # the same, escaped or not: encoded once for both parts
                         encoded = _string(value)
                         parts += [tag + encoded for tag, _ in fields]
                     else:
