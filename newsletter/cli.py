@@ -406,11 +406,15 @@ def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool
     Example:
       newsletter subscribers import signups.csv --tag fair-2026 --dry-run
     """
-    from newsletter.subscribers.importing import import_file
+    from newsletter.subscribers.importing import NothingImported, import_file
 
-    with _Progress() as progress:
-        report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
-                             progress=progress)
+    try:
+        with _Progress() as progress:
+            report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
+                                 progress=progress)
+    except NothingImported as exc:  # the report says which rows and why; then the error, exit 1
+        _echo_report(exc.report)
+        raise
     _echo_report(report)
 
 
