@@ -103,7 +103,7 @@ def test_preview_page_shows_both_widths_on_a_phone(browser, built: Path) -> None
     frames = browser.execute_script(
         "return [...document.querySelectorAll('iframe')].map(f => ({w: f.getBoundingClientRect().width,"
         " inner: f.contentDocument.documentElement.scrollWidth, client: f.contentDocument.documentElement.clientWidth}))")
-    assert len(frames) == 2
+    assert len(frames) == 3  # desktop, phone, dark mode
     for frame in frames:
         assert frame["inner"] <= frame["client"], frame
     layout = browser.execute_script(OVERFLOW)
@@ -201,7 +201,7 @@ def test_web_page_fits_a_phone_and_has_dark_mode(browser, site: Path) -> None:
     """The web page with its one stylesheet: no sideways scrolling on a phone, its processed
     image shown, and dark colours where the reader's system asks for them."""
     colours = ("return [getComputedStyle(document.body).backgroundColor,"
-               " getComputedStyle(document.querySelector('h2')).color]")
+               " getComputedStyle(document.querySelector('h3')).color]")
     try:
         at_width(browser, PHONE_WIDTH, (site / "issue-1" / "index.html").as_uri())
         layout = browser.execute_script(OVERFLOW)
