@@ -125,11 +125,14 @@ def inbox_rows(sender: str, subject: str, preview_text: str) -> list[InboxRow]:
     return rows
 
 
-def _preview_text(email: RenderedEmail, filled_text: str) -> str:
-    """What an inbox shows after the subject: the preheader, or without one the email's first words."""
+def _preview_text(email: RenderedEmail, filled_html: str) -> str:
+    """What an inbox shows after the subject: the preheader, or without one the email's first visible words."""
     if email.issue.preheader:
         return email.issue.preheader
-    return " ".join(filled_text.split())[:200]
+    import lxml.html
+
+    body = lxml.html.document_fromstring(filled_html).body
+    return " ".join(body.text_content().split())[:200]
 
 
 _DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
@@ -163,7 +166,7 @@ def write_preview(settings: Settings, issue_name: str, as_email: str | None = No
     page = render(environment(settings.templates_dir), PREVIEW_TEMPLATE, {
         "email": email, "report": report, "sender": settings.sender, "shown_as": values.get("email", ""),
         "widths": WIDTHS, "frames": frames, "filled_html": filled_html, "filled_text": filled_text,
-        "inbox": inbox_rows(sender, email.subject, _preview_text(email, filled_text)),
+        "inbox": inbox_rows(sender, email.subject, _preview_text(email, filled_html)),
         "offline": offline_note(settings, email),
     })
     page_path = write_atomically(folder / PREVIEW_PAGE, page)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,8 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
+    if options.proof:  # where a proof's subject is chosen: `proof_prefix` ("[Proof]") before it
+        email = replace(email, subject=settings.proof_subject(email.subject))
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
     builder = RequestBuilder(settings, email, issue)
