@@ -144,13 +144,14 @@ def dark_mode(document: str) -> str:
     return _DARK_QUERY.sub("@media all", document)
 
 
-def write_preview(settings: Settings, issue_name: str, as_email: str | None = None) -> Preview:
+def write_preview(settings: Settings, issue_name: str, as_email: str | None = None, version: str = "") -> Preview:
     """Render issue `issue_name` and write the preview page; raises if it does not render.
 
     The merge fields are those of subscriber `as_email` (`--as`), or of the list's first
     subscribed address. The email shows the processed images (as readers will get them),
     written to `build/<issue>/preview-images/`; the page says so when the web edition,
-    where readers load them from, is not online yet.
+    where readers load them from, is not online yet. `version` (with `--serve`) is written
+    into the page, which reloads itself once the server has a newer one.
     """
     email, report = render_and_check(settings, issue_name)
     values = sample_values(settings, as_email)
@@ -167,7 +168,7 @@ def write_preview(settings: Settings, issue_name: str, as_email: str | None = No
         "email": email, "report": report, "sender": settings.sender, "shown_as": values.get("email", ""),
         "widths": WIDTHS, "frames": frames, "filled_html": filled_html, "filled_text": filled_text,
         "inbox": inbox_rows(sender, email.subject, _preview_text(email, filled_html)),
-        "offline": offline_note(settings, email),
+        "offline": offline_note(settings, email), "version": version,
     })
     page_path = write_atomically(folder / PREVIEW_PAGE, page)
     return Preview(page_path, email_path, report)
@@ -270,10 +271,12 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     URL once serving, then after each rebuild with the `Preview` or with the exception
     that stopped the rebuild (any exception: the server keeps running).
     """
+    # The page carries the version it was built as, and reloads when the server's differs: a
+    # rebuild that ends before the page's first look is not missed.
     state = {"version": str(time.time_ns())}
     issue = issue_folder(settings, issue_name)
     seen = _snapshot(settings, issue)  # before the build: a change during it rebuilds
-    preview = write_preview(settings, issue_name, as_email)
+    preview = write_preview(settings, issue_name, as_email, state["version"])
     folder = preview.page.parent
 
     # The processed images are linked as `preview-images/<path>`, relative to the page at "/".
@@ -329,13 +332,14 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             if current == seen:
                 continue
             seen = current
+            version = str(time.time_ns())
             try:
                 fresh = load_settings(settings.root)
-                result: object = write_preview(fresh, issue_name, as_email)
+                result: object = write_preview(fresh, issue_name, as_email, version)
                 settings = fresh
             except Exception as exc:  # reported; the editor fixes it and saves again
                 result = exc
-            state["version"] = str(time.time_ns())
+            state["version"] = version
             if on_rebuild:
                 on_rebuild(result)
     finally:
