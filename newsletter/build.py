@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.atomic import write_text
-from newsletter.checks import CheckFailed, CheckReport, check_email
+from newsletter.checks import CheckFailed, CheckReport, check_email, check_sending_settings
 from newsletter.config import Settings
 from newsletter.content import load_issue
 from newsletter.errors import NewsletterError, where
@@ -55,11 +55,13 @@ def list_columns(settings: Settings, list_name: str) -> tuple[str, ...] | None:
 def check_issue(settings: Settings, name: str) -> CheckReport:
     """Every finding about issue `name`, a failure to load or render among them."""
     try:
-        return render_and_check(settings, name)[1]
+        report = render_and_check(settings, name)[1]
     except NewsletterError as exc:
         report = CheckReport(name)
         report.error(str(exc))
         return report
+    check_sending_settings(settings, report)
+    return report
 
 
 def build_issue(settings: Settings, name: str) -> BuiltIssue:

@@ -6,11 +6,13 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
@@ -32,14 +34,36 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            for line in str(exc).splitlines() or [""]:  # some errors name several things, a line each
+                click.secho(f"error: {line}", fg="red", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
 
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's own usage errors as one `error:` line naming the command's --help (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "newsletter"
+            message = " ".join(exc.format_message().split())
+            click.secho(f"error: {message.rstrip('.')} (see `{command} --help`)", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.secho(f"error: {exc.format_message()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # "no" to a confirmation, or end of input at it
+            click.echo("Aborted: nothing was done.", err=True)
+            sys.exit(1)
+        # Without standalone mode, click returns the code of a `ctx.exit(code)` (--help: 0).
+        sys.exit(code if isinstance(code, int) else 0)
 
-@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
 def cli() -> None:
     """Publish an email newsletter: Markdown articles in, an email to every subscriber out.
@@ -84,6 +108,8 @@ def init(directory: Path) -> None:
     created = create_publication(directory)
     click.echo(f"Created a publication in {directory}/ ({len(created)} files).")
     click.echo(f"Next: edit {directory}/newsletter.yaml, then `cd {directory} && newsletter preview first-issue`.")
+    click.echo("Before the first send: `newsletter doctor --create-group \"NAME\"` creates the unsubscribe group "
+               "and checks the SendGrid account.")
 
 
 @cli.command()
@@ -190,11 +216,29 @@ def _print_site_report(report) -> None:  # noqa: ANN001
 
 # -- issues and their articles ----------------------------------------------------------
 
+class _IsoDate(click.ParamType):
+    """A date written 2026-11-25; one that does not exist (2026-02-30) is named as such."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import datetime as dt
+        import re
+
+        if isinstance(value, dt.date):
+            return value
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value).strip()):
+            self.fail(f"{value!r} is not a date written YYYY-MM-DD, like 2026-11-25", param, ctx)
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError as exc:
+            self.fail(f"{value} is no such date ({exc})", param, ctx)
+
+
 @cli.command("new")
 @click.argument("issue", required=False)
 @click.option("--subject", default="", help="The email's subject line.")
-@click.option("--date", "date_", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
-              help="The issue's date (default: today).")
+@click.option("--date", "date_", type=_IsoDate(), metavar="YYYY-MM-DD", help="The issue's date (default: today).")
 def new_issue(issue: str | None, subject: str, date_: Any) -> None:
     """Create issues/ISSUE/issue.yaml: a draft, no articles yet.
 
@@ -207,7 +251,7 @@ def new_issue(issue: str | None, subject: str, date_: Any) -> None:
     """
     from newsletter.submissions.convert import create_issue
 
-    created = create_issue(_settings(), issue, subject, date_.date() if date_ else None)
+    created = create_issue(_settings(), issue, subject, date_)
     click.echo(f"Created {where(created.path)} (date {created.date.isoformat()}, draft).")
     if not created.subject:
         click.secho(f"warning: {where(created.path)}: no subject yet: set `subject` before sending", fg="yellow",
@@ -295,6 +339,40 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+class _Stdout:
+    """Standard output for a long stream (`list`, `export`): a write that fails is one line.
+
+    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
+    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
+    Python's own flush at exit adds no second complaint about what is still buffered.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    @staticmethod
+    def _failed(exc: OSError) -> NewsletterError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no descriptor to redirect (a test's captured output)
+            pass
+        return NewsletterError(f"standard output: cannot write to it ({exc.strerror or exc}); the output is incomplete")
 
 
 _list_option = click.option("--list", "list_name", default="main", show_default=True, metavar="NAME",
@@ -408,8 +486,10 @@ def list_(list_name: str, status: str | None, tag: str | None) -> None:
     """
     from newsletter.subscribers.lists import list_lines
 
+    out = _Stdout(sys.stdout)
     for line in list_lines(_settings(), list_name, status, tag):
-        click.echo(line)
+        out.write(line + "\n")
+    out.flush()
 
 
 @subscribers.command()
@@ -442,10 +522,14 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
     from newsletter.subscribers.lists import export_list, export_to_file
 
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
-        with click.open_file("-", "w", encoding="utf-8") as out:
-            export_list(_settings(), out, list_name, status, tag)
+        with click.open_file("-", "w", encoding="utf-8") as stream:
+            out = _Stdout(stream)
+            export_list(_settings(), cast("IO[str]", out), list_name, status, tag)
+            out.flush()
     else:
-        _echo_report(export_to_file(_settings(), output, list_name, status, tag))
+        report = export_to_file(_settings(), output, list_name, status, tag)
+        for line in report.lines():  # on stderr when the CSV went to a stream (-o /dev/stdout)
+            click.echo(line, err=report.into_stream)
 
 
 @subscribers.command()
@@ -462,7 +546,7 @@ def sync(list_name: str, dry_run: bool) -> None:
     Example:
       newsletter subscribers sync
     """
-    from newsletter.suppressions import sync_suppressions
+    from newsletter.sendgrid.suppressions import sync_suppressions
 
     _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
 
@@ -489,7 +573,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
     from newsletter import preview as previewing
 
     def open_in_browser(target: str, shown: str) -> None:
-        if click.launch(target) == 0:
+        if _has_a_screen() and click.launch(target) == 0:
             click.echo(f"Opening {shown} in the browser.")
         else:
             click.secho("warning: no browser could be opened; open the preview yourself:", fg="yellow", err=True)
@@ -538,8 +622,11 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
               help="Also send to recipients whose request got no answer in an earlier run.")
 @click.option("--no-web-check", is_flag=True,
               help="Do not check first that the issue's web page and images are online.")
+@click.option("--at", "at", metavar="WHEN",
+              help="Have SendGrid deliver it at WHEN, at most 72 hours ahead: ISO 8601 with an offset "
+                   "(2026-12-02T09:00+01:00) or local time ('2026-12-02 09:00'). Everything is posted now.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool) -> None:
+         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
     Through SendGrid's v3 API.
@@ -550,19 +637,23 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     --retry-uncertain. The exit status is 0 only when every recipient was
     accepted. The API key comes from the SENDGRID_API_KEY environment variable
     only. A real send first checks that the issue's web page and images are
-    online, and warns about what is not (--no-web-check skips it).
+    online, and warns about what is not (--no-web-check skips it). With --at,
+    every request is posted now and SendGrid holds them until WHEN; `newsletter
+    cancel ISSUE` calls them off up to 10 minutes before.
 
     \b
     Example:
       newsletter send issue-12 --dry-run
       newsletter send issue-12 --to me@example.org
       newsletter send issue-12 --list main --tag members
+      newsletter send issue-12 --at "2026-12-02 09:00"
     """
     from newsletter.errors import SendError
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
+    from newsletter.sendgrid.schedule import describe
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
-                          concurrency=concurrency, retry_uncertain=retry_uncertain)
+                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at)
     ask = not (dry_run or yes)
     if ask and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
@@ -572,6 +663,13 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     audience_of = f"proof to {', '.join(proof_to)}" if proof_to else (
         f"list {list_name}" + (f", tag {' or '.join(tags)}" if tags else ""))
     click.echo(f"To:       {audience_of}")
+    timing = plan.timing
+    if timing.send_at is not None:
+        again = " (as the earlier run of this send)" if timing.reused else ""
+        click.echo(f"When:     {describe(timing.send_at)}{again}: SendGrid holds every request until then")
+    if timing.passed is not None:
+        click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
+                   "the rest go out at once")
     if not (dry_run or proof_to or no_web_check):  # readers load the images from the web edition
         from newsletter.links import web_check
 
@@ -589,7 +687,12 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
                 else "Nothing to send."))
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
-            click.confirm("Send it now?", abort=True)
+            if timing.send_at is not None:
+                click.confirm(f"Schedule it for {describe(timing.send_at)}?", abort=True)
+            elif timing.passed is not None:
+                click.confirm("Its scheduled time has passed: send the rest now?", abort=True)
+            else:
+                click.confirm("Send it now?", abort=True)
     try:
         with _SendProgress(total) as progress:
             report = plan.run(progress, on_stop=lambda: click.echo(
@@ -609,6 +712,17 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     _print_send_report(report)
     if not report.ok:
         sys.exit(1)
+
+
+def _has_a_screen() -> bool:
+    """Whether a browser window could open: on Linux and the BSDs, only with a display.
+
+    Without one, xdg-open tries every browser it knows, prints each failure, and
+    click.launch (which does not wait for it) would still report success.
+    """
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
 
 
 def _can_ask() -> bool:
@@ -650,6 +764,12 @@ class _SendProgress:
 
 
 def _print_send_report(report) -> None:  # noqa: ANN001
+    if report.scheduled_at is not None and report.requests:
+        from newsletter.sendgrid.schedule import describe
+
+        batch = f" (batch {report.batch_id})" if report.batch_id else ""
+        click.echo(f"Scheduled: SendGrid delivers it at {describe(report.scheduled_at)}{batch}; "
+                   f"`newsletter cancel {report.issue}` calls it off up to 10 minutes before")
     if report.nothing_selected:
         click.echo(report.nothing_selected)
     if report.requests == 0:
@@ -659,6 +779,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
             return  # a table of zeros would only blur those lines
     else:
         what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        if not (report.dry_run or report.accepted):
+            what = "Not sent:" if not report.proof else "Proof not sent:"
         # A rate only where something went through: "0 recipients/s" says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted else ""
         click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
@@ -710,21 +832,29 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
     refused or never delivered to SendGrid (the next send retries them).
     Uncertain: the request got no answer (see `send --retry-uncertain`).
+    Cancelled: in a scheduled send that was cancelled. A scheduled send shows
+    when SendGrid delivers it.
 
     \b
     Example:
       newsletter status issue-12
       newsletter status issue-12 --json
     """
+    import datetime as dt
     import json
 
-    from newsletter.sending.send import issue_status, uncertain_recipients
+    from newsletter.sending.send import issue_schedule, issue_status, uncertain_recipients
+    from newsletter.sendgrid.schedule import describe
 
     settings = _settings()
     counts = issue_status(settings, issue)
+    schedule = issue_schedule(settings, issue)
+    scheduled_at = dt.datetime.fromtimestamp(schedule.send_at, dt.UTC) if schedule is not None else None
     uncertain = uncertain_recipients(settings, issue) if list_uncertain else []
     if as_json:
         shown: dict[str, Any] = dict(counts.as_dict())
+        shown["scheduled_at"] = scheduled_at.isoformat().replace("+00:00", "Z") if scheduled_at else None
+        shown["batch_id"] = schedule.batch_id if schedule is not None else None
         if list_uncertain:
             shown["uncertain_recipients"] = uncertain
         click.echo(json.dumps(shown))
@@ -733,9 +863,107 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
         click.echo(f"{issue}: not sent yet")
         return
     for label, count in counts.as_dict().items():
-        click.echo(f"{label:<10} {count:>9,}")
+        if label != "cancelled" or count:
+            click.echo(f"{label:<10} {count:>9,}")
+    if scheduled_at is not None and schedule is not None:
+        passed = " (passed)" if scheduled_at <= dt.datetime.now(dt.UTC) else ""
+        click.echo(f"scheduled  {describe(scheduled_at)}{passed}, batch {schedule.batch_id}")
     for address in uncertain:
         click.echo(address)
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def cancel(issue: str, yes: bool) -> None:
+    """Cancel the scheduled send of ISSUE (see send --at).
+
+    SendGrid refuses a cancel later than 10 minutes before the send time. The
+    recipients then count as cancelled, and `newsletter send ISSUE` sends to them
+    again, now or --at a new time.
+
+    \b
+    Example:
+      newsletter cancel issue-12
+    """
+    from newsletter.errors import SendError
+    from newsletter.sending.cancel import prepare_cancel
+    from newsletter.sendgrid.schedule import describe
+
+    if not yes and not _can_ask():
+        raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")
+    plan = prepare_cancel(_settings(), issue)
+    if not yes:
+        click.confirm(f"Cancel the send of {plan.issue} scheduled for {describe(plan.send_at)}?", abort=True)
+    _echo_report(plan.run())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.option("--create-group", metavar="NAME",
+              help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
+def doctor(as_json: bool, create_group: str | None) -> None:
+    """Check the SendGrid account against newsletter.yaml.
+
+    One line per finding, with what to do; exit status 1 on any error. Needs
+    SENDGRID_API_KEY in the environment.
+
+    \b
+    Example:
+      newsletter doctor --create-group "Riverside letters"
+      newsletter doctor --json
+    """
+    import json
+
+    from newsletter.sendgrid.account import run_doctor
+
+    report = run_doctor(_settings(), create_group)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for finding in report.findings:
+            colour = {"ok": None, "warning": "yellow", "error": "red"}[finding.level]
+            click.secho(str(finding), fg=colour)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command("stats")
+@click.argument("issue", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, with SendGrid's metric names.")
+def issue_figures(issue: str | None, as_json: bool) -> None:
+    """Show how ISSUE did: opens, clicks, bounces.
+
+    The figures are SendGrid's for the issue's own category, which every send adds,
+    from the day of its first send to today. Needs SENDGRID_API_KEY.
+
+    \b
+    Example:
+      newsletter stats issue-12
+      newsletter stats --json
+    """
+    import json
+
+    from newsletter.stats import OPENS_NOTE, all_stats, issue_stats
+
+    settings = _settings()
+    if issue is not None:
+        figures = issue_stats(settings, issue)
+        if as_json:
+            click.echo(json.dumps(figures.as_dict()))
+        else:
+            for line in figures.lines():
+                click.echo(line)
+        return
+    every = all_stats(settings)
+    if as_json:
+        click.echo(json.dumps([figures.as_dict() for figures in every]))
+    elif not every:
+        click.echo("No issue has been sent yet: no figures to show.")
+    else:
+        for figures in every:
+            click.echo(figures.summary())
+        click.echo(OPENS_NOTE)
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from email_validator import EmailNotValidError, validate_email
 
 from newsletter import colors, strings
 from newsletter.errors import ConfigError
@@ -17,6 +19,11 @@ from newsletter.yamlfile import YamlMapping, read_mapping
 
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
+# `sendgrid.region`: where the account's data lives. EU accounts (data residency) are served
+# from their own host; the API is the same.
+REGION_URLS = {"global": DEFAULT_SENDGRID_URL, "eu": "https://api.eu.sendgrid.com"}
+# Each send adds the issue's own category (for `newsletter stats`): SendGrid takes 10 at most.
+MAX_OWN_CATEGORIES = 9
 DEFAULT_TIMEOUT = 30.0
 
 KNOWN_KEYS = {
@@ -29,7 +36,13 @@ DEFAULT_ACCENT_COLOR = "#1d5a8c"
 DEFAULT_ACCENT_COLOR_DARK = "#8cc0ec"
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
-SENDGRID_KEYS = {"asm_group_id", "categories", "timeout"}
+REQUIRED_WHY = {
+    "name": "it is the sender's name readers see",
+    "from": "it is the address the newsletter is sent from",
+    "postal_address": "anti-spam laws (CAN-SPAM, PECR) require a postal address in every email",
+    "base_url": "it is where the web version of each issue lives",
+}
+SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region"}
 
 
 class ConfigWarning(UserWarning):
@@ -47,6 +60,7 @@ class SendGridSettings:
     asm_group_id: int | None = None
     categories: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    region: str = "global"
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,9 @@ class Settings:
 
     @property
     def sendgrid_url(self) -> str:
-        """SendGrid's base URL; the environment points tests at a local double."""
-        return os.environ.get("NEWSLETTER_SENDGRID_URL", "").rstrip("/") or DEFAULT_SENDGRID_URL
+        """SendGrid's base URL: the region's, unless the environment points elsewhere (a local double)."""
+        return (os.environ.get("NEWSLETTER_SENDGRID_URL", "").rstrip("/")
+                or REGION_URLS[self.sendgrid.region])
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -143,10 +158,18 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
             f"{config.where()}: missing required key{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}"
         )
+    for key in REQUIRED_KEYS:  # `postal_address: "   "` is as good as none (and "" is in any text)
+        if isinstance(data[key], str) and not data[key].strip():
+            raise ConfigError(f"{config.where(key)}: {key} is empty; {REQUIRED_WHY[key]}")
     base_url = _text(config, "base_url").rstrip("/")
-    if not base_url.startswith(("https://", "http://")):
+    if not _is_web_address(base_url):
         raise ConfigError(f"{config.where('base_url')}: base_url must be a web address starting with https://")
     unsubscribe_url = _optional_text(config, "unsubscribe_url")
+    if unsubscribe_url is not None and not _is_web_address(unsubscribe_url):
+        raise ConfigError(
+            f"{config.where('unsubscribe_url')}: unsubscribe_url must be a web address starting with https:// "
+            "(the page where a subscriber unsubscribes)"
+        )
     if unsubscribe_url is not None and "{email}" not in unsubscribe_url:
         raise ConfigError(
             f"{config.where('unsubscribe_url')}: unsubscribe_url must contain {{email}}, "
@@ -258,21 +281,42 @@ def _optional_text(config: YamlMapping, key: str) -> str | None:
 
 def _address(config: YamlMapping, key: str, value: Any) -> Address:
     if isinstance(value, str):
-        return Address(email=value.strip())
+        return Address(email=_checked_email(config, key, value))
     if isinstance(value, dict) and isinstance(value.get("email"), str) and value["email"].strip():
         name = value.get("name") or ""
         if not isinstance(name, str):
-            raise ConfigError(f"{config.where(key)}: {key}.name must be text")
-        return Address(email=value["email"].strip(), name=name.strip())
+            raise ConfigError(f"{config.where(key + '.name')}: {key}.name must be text")
+        return Address(email=_checked_email(config, f"{key}.email", value["email"]), name=name.strip())
     raise ConfigError(
         f"{config.where(key)}: {key} must be an address, or a mapping with `email` and `name`"
     )
 
 
+def _checked_email(config: YamlMapping, key: str, text: str) -> str:
+    """`text` trimmed, once email-validator finds it a valid address (syntax only, no DNS)."""
+    email = text.strip()
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ConfigError(f"{config.where(key)}: {key} {email!r} is not an email address ({exc})") from None
+    return email
+
+
+def _is_web_address(url: str) -> bool:
+    """An http(s) URL with a host: what a mail client opens (never `javascript:` and the like)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("https", "http") and bool(parts.netloc) and url.lower().startswith(("https://", "http://"))
+
+
 def _sendgrid(config: YamlMapping) -> SendGridSettings:
-    value = config.data.get("sendgrid") or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{config.where('sendgrid')}: sendgrid must be a mapping")
+    value = config.data.get("sendgrid")
+    if value is None:  # `sendgrid:` with nothing under it
+        value = {}
+    if not isinstance(value, dict):  # `sendgrid: []` was silently ignored
+        raise ConfigError(
+            f"{config.where('sendgrid')}: sendgrid must be a mapping of settings "
+            f"({', '.join(sorted(SENDGRID_KEYS))}), one per indented line"
+        )
     for key in value:
         if key not in SENDGRID_KEYS:
             warnings.warn(
@@ -282,17 +326,20 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
                 stacklevel=3,
             )
     group = value.get("asm_group_id")
-    if group is not None and (isinstance(group, bool) or not isinstance(group, int)):
-        raise ConfigError(f"{config.where('sendgrid')}: sendgrid.asm_group_id must be a number")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
+        raise ConfigError(
+            f"{config.where('sendgrid.asm_group_id')}: sendgrid.asm_group_id must be the number of a SendGrid "
+            "unsubscribe group (1 or more; SendGrid > Suppressions > Unsubscribe Groups)"
+        )
     categories = value.get("categories") or []
     if isinstance(categories, str):
         categories = [categories]
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
         raise ConfigError(f"{config.where('sendgrid')}: sendgrid.categories must be a list of text")
-    if len(categories) > 10 or any(len(c) > 255 or not c.isascii() for c in categories):
+    if len(categories) > MAX_OWN_CATEGORIES or any(len(c) > 255 or not c.isascii() for c in categories):
         raise ConfigError(
-            f"{config.where('sendgrid')}: SendGrid takes at most 10 categories, "
-            "each ASCII and at most 255 characters"
+            f"{config.where('sendgrid')}: sendgrid.categories takes at most {MAX_OWN_CATEGORIES} categories, "
+            "each ASCII and at most 255 characters (SendGrid takes 10, and each send adds the issue's own)"
         )
     timeout = value.get("timeout", DEFAULT_TIMEOUT)
     # YAML reads `.nan` and `.inf` as floats: neither is a deadline (a NaN one once marked a
@@ -301,8 +348,15 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
             or timeout <= 0:
         raise ConfigError(f"{config.where('sendgrid')}: sendgrid.timeout must be a number of seconds above 0, "
                           f"such as {DEFAULT_TIMEOUT:g} (not {timeout!r})")
+    region = value.get("region", "global")
+    if region not in REGION_URLS:
+        raise ConfigError(
+            f"{config.where('sendgrid')}: sendgrid.region must be one of {', '.join(REGION_URLS)} "
+            f"(not {region!r}): eu for an account whose data lives in the EU"
+        )
     return SendGridSettings(
-        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout)
+        asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout),
+        region=region,
     )
 
 

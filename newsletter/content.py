@@ -91,7 +91,11 @@ def load_issue(settings: Settings, name: str) -> Issue:
         f"{meta.where(key)}: unknown key {key!r} is ignored" for key in meta.data if key not in ISSUE_KEYS
     ]
     subject = meta.data.get("subject")
-    if not isinstance(subject, str) or not subject.strip():
+    if subject is not None and (isinstance(subject, bool) or not isinstance(subject, str | int | float)):
+        raise ContentError(f"{meta.where('subject')}: `subject` must be text (the email's subject line); "
+                           "put it in quotes if it starts with [ or {")
+    subject = "" if subject is None else str(subject)
+    if not subject.strip():
         raise ContentError(f"{meta.where('subject')}: `subject` is required: the email's subject line")
     preheader = meta.data.get("preheader") or ""
     if not isinstance(preheader, str):

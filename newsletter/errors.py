@@ -77,3 +77,11 @@ class SendError(NewsletterError):
 
 class PreviewError(NewsletterError):
     """The preview cannot be served."""
+
+
+class SendGridError(NewsletterError):
+    """A call to SendGrid's API (other than mail send) failed; `status` is its HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -27,8 +27,6 @@ from newsletter import __version__, merge
 from newsletter.build import render_and_check
 from newsletter.checks import CheckReport
 from newsletter.config import Settings
-from newsletter.content import ISSUE_FILE
-from newsletter.errors import where
 from newsletter.render import RenderedEmail
 
 LINK_TIMEOUT = 10.0    # seconds for each request of `check --links`
@@ -208,8 +206,6 @@ def web_check(settings: Settings, email: RenderedEmail, timeout: float = SEND_TI
     images = [link.url for link in links if link.kind == "image"]
     fetched = fetch_all([email.issue.web_url, *images], timeout)
     todo = (f"run `newsletter site`, then publish build/site/ so that it is served at {settings.base_url}/")
-    if email.issue.draft:  # `site` leaves drafts out: say so, or the advice would not work
-        todo = f"remove `draft: true` from {where(email.issue.folder / ISSUE_FILE)}, then {todo}"
     warnings = []
     for url, result in fetched.items():
         if not result.broken:

@@ -52,7 +52,7 @@ def sample_values(settings: Settings, as_email: str | None = None) -> dict[str, 
     """Merge values for a preview: those of subscriber `as_email` (`--as`), else the
     list's first subscribed address, else none (the fallbacks show)."""
     from newsletter.subscribers import iter_subscribers, list_path
-    from newsletter.subscribers.store import address_key
+    from newsletter.subscribers.addresses import address_key
 
     values = {"email": "reader@example.org", "first_name": ""}
     path = list_path(settings)

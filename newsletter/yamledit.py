@@ -124,3 +124,47 @@ def edit_document(path: Path, error: type[NewsletterError]) -> Iterator[Commente
     data, indentation = load_document(path, error)
     yield data
     save_document(path, data, error, indentation)
+
+
+def set_value(data: CommentedMap, keys: tuple[str, ...], value: object, path: Path,
+              error: type[NewsletterError]) -> None:
+    """Set `keys` (mapping keys from the top: ("sendgrid", "asm_group_id")) to `value` in `data`.
+
+    A missing mapping on the way is created; a new key goes at the end of its mapping,
+    and comment lines that followed the mapping's last key stay after the mapping
+    (ruamel.yaml attaches them to that key, so the new key would otherwise land below
+    comments that were about what follows). `path` only names the file in messages.
+    """
+    node = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = CommentedMap()
+            node[key] = child
+        if not isinstance(child, CommentedMap):
+            raise error(f"{where(path)}: {'.'.join(keys[:depth + 1])} must be a mapping to hold {keys[-1]}")
+        node = child
+    previous_last = next(reversed(node), None) if keys[-1] not in node else None
+    node[keys[-1]] = value
+    if previous_last is not None:
+        _keep_trailing_comment_last(node, previous_last, keys[-1])
+
+
+def _keep_trailing_comment_last(node: CommentedMap, previous_last: object, added: object) -> None:
+    """Move the comment lines after `previous_last` (not its end-of-line comment) to the added key."""
+    import copy
+
+    entry = node.ca.items.get(previous_last)
+    token = entry[2] if entry and len(entry) > 2 else None
+    if token is None or "\n" not in token.value:
+        return
+    own_line, _, following = token.value.partition("\n")
+    if not following.strip():
+        return
+    moved = copy.copy(token)
+    moved.value = "\n" + following
+    if own_line.strip():
+        token.value = own_line + "\n"
+    else:
+        entry[2] = None
+    node.ca.items[added] = [None, None, moved, None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,17 @@ class YamlMapping:
     first_line: int = 1
 
     def where(self, key: str | None = None) -> str:
-        """`file:line` of `key`, or of the mapping itself."""
-        return where(self.path, self.lines.get(key, self.first_line) if key else None)
+        """`file:line` of `key` (`sendgrid.timeout`: a key of a mapping), or of the mapping itself.
+
+        A key not in the file is placed at the key that holds it, else at the mapping.
+        """
+        if not key:
+            return where(self.path, None)
+        line = self.lines.get(key)
+        while line is None and "." in key:
+            key = key.rsplit(".", 1)[0]
+            line = self.lines.get(key)
+        return where(self.path, line or self.first_line)
 
 
 def parse_mapping(
@@ -33,6 +43,7 @@ def parse_mapping(
     `line_offset` is added to line numbers, for YAML that starts further down a file
     (front matter after its `---`).
     """
+    node = None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=yaml.SafeLoader)
@@ -42,15 +53,26 @@ def parse_mapping(
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{where(path, line)}: invalid YAML: {problem}") from None
     except ValueError as exc:  # a well-formed value PyYAML cannot build, like `date: 2026-02-30`
-        raise error(f"{where(path)}: invalid value: {exc} (dates are written 2026-11-25)") from None
+        bad = _unbuildable(node)
+        if bad is None:
+            raise error(f"{where(path)}: invalid value: {exc} (dates are written 2026-11-25)") from None
+        raise error(f"{where(path, bad.start_mark.line + 1 + line_offset)}: {bad.value} is no such date "
+                    f"({exc}; dates are written 2026-11-25)") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise error(f"{where(path, 1 + line_offset)}: expected a mapping of `key: value` lines")
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            lines[str(key_node.value)] = key_node.start_mark.line + 1 + line_offset
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1 + line_offset
+            if str(key_node.value) in lines:  # YAML keeps the last silently; the first was meant too
+                warnings.warn(f"{where(path, line)}: {key_node.value!r} is given twice (also on line "
+                              f"{lines[str(key_node.value)]}): this later one is used", stacklevel=2)
+            lines[str(key_node.value)] = line
+            if isinstance(value_node, yaml.MappingNode):  # `from: {email: ...}`, `sendgrid:` settings
+                for sub_node, _ in value_node.value:
+                    lines[f"{key_node.value}.{sub_node.value}"] = sub_node.start_mark.line + 1 + line_offset
     return YamlMapping(path, {str(k): v for k, v in data.items()}, lines, 1 + line_offset)
 
 
@@ -65,3 +87,24 @@ def read_mapping(path: Path, error: type[NewsletterError]) -> YamlMapping:
     except OSError as exc:
         raise error(f"{where(path)}: cannot read it ({exc.strerror})") from None
     return parse_mapping(text, path, error)
+
+
+def _unbuildable(node: yaml.Node | None) -> yaml.ScalarNode | None:
+    """The first timestamp in `node` that cannot be built (`2026-13-45`), for its line."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                yaml.SafeLoader("").construct_yaml_timestamp(node)
+            except ValueError:
+                return node
+        return None
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        found = _unbuildable(child)
+        if found is not None:
+            return found
+    return None

@@ -150,10 +150,11 @@ class SendGridDouble:
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self.account = AccountAPI(self, load_account_spec() if validate else None)  # the account API
 
     # -- life cycle
     def start(self) -> str:
-        handler = type("Handler", (_Handler,), {"double": self})
+        handler = type("Handler", (_AccountRoutes, _Handler), {"double": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval (0.5 s by default, per test).
@@ -203,6 +204,7 @@ class SendGridDouble:
         if not isinstance(body, dict):
             return errors or ["body is not a JSON object"]
         errors += _facts_errors(body)
+        errors += self.account.mail_errors(body)  # send_at and batch_id (the account section below)
         return errors
 
     def handle_mail_send(self, body: Any) -> tuple[int, dict[str, str], dict[str, Any] | None]:
@@ -340,6 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         self.double.request_headers.append(dict(self.headers.items()))
+        if self._account_answered("POST", raw):  # type: ignore[attr-defined]
+            return
         if urlsplit(self.path).path != "/v3/mail/send":
             self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})
             return
@@ -427,6 +431,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         if not self._authorized():
             return
+        if self._account_answered("GET", b""):  # type: ignore[attr-defined]
+            return
         if parts.path.startswith(("/v3/suppression/", "/v3/asm/")):
             with self.double.lock:
                 self.double.suppression_requests.append(self.path)
@@ -449,3 +455,420 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, self.double.group_suppressions[group])
             return
         self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})
+
+
+# == The account API: batches, scheduled sends, stats, scopes, senders, domains, groups ==
+# Kept apart from mail send and suppressions above: `SendGridDouble.account` holds its
+# state, `_Handler` hands it every request whose path is an operation of
+# sendgrid-account.oas.json. Each request is checked against that spec (parameters and
+# body; answered 400 with the violations when it fails), and each answer the double
+# gives is checked against the spec's response schema (`AccountAPI.answer_violations`,
+# which the tests expect to stay empty: the double must not drift from SendGrid).
+
+ACCOUNT_SPEC_FILE = SHARED_SENDGRID / "sendgrid-account.oas.json"
+
+# The scope each operation needs (FACTS.md, "API key scopes"); None: any valid key.
+ACCOUNT_SCOPES: dict[tuple[str, str], str | None] = {
+    ("POST", "/v3/mail/batch"): "mail.batch.create",
+    ("GET", "/v3/mail/batch/{batch_id}"): "mail.batch.read",
+    ("POST", "/v3/user/scheduled_sends"): "user.scheduled_sends.create",
+    ("GET", "/v3/user/scheduled_sends"): "user.scheduled_sends.read",
+    ("GET", "/v3/user/scheduled_sends/{batch_id}"): "user.scheduled_sends.read",
+    ("PATCH", "/v3/user/scheduled_sends/{batch_id}"): "user.scheduled_sends.update",
+    ("DELETE", "/v3/user/scheduled_sends/{batch_id}"): "user.scheduled_sends.delete",
+    ("GET", "/v3/categories"): "categories.read",
+    ("GET", "/v3/categories/stats"): "categories.stats.read",
+    ("GET", "/v3/categories/stats/sums"): "categories.stats.sums.read",
+    ("GET", "/v3/stats"): "stats.read",
+    ("GET", "/v3/scopes"): None,
+    ("GET", "/v3/verified_senders"): None,
+    ("GET", "/v3/whitelabel/domains"): "whitelabel.read",
+    ("GET", "/v3/asm/groups"): "asm.groups.read",
+    ("POST", "/v3/asm/groups"): "asm.groups.create",
+    ("GET", "/v3/asm/groups/{group_id}"): "asm.groups.read",
+}
+# A key with full access, as the double's default: every scope the commands use.
+FULL_ACCESS_SCOPES = sorted({s for s in ACCOUNT_SCOPES.values() if s} | {
+    "mail.send", "suppression.read", "suppression.bounces.read", "suppression.blocks.read",
+    "suppression.spam_reports.read", "suppression.invalid_emails.read", "suppression.unsubscribes.read",
+    "asm.groups.suppressions.read", "asm.suppressions.global.read",
+})
+METRICS = ("blocks", "bounce_drops", "bounces", "clicks", "deferred", "delivered", "invalid_emails", "opens",
+           "processed", "requests", "spam_report_drops", "spam_reports", "unique_clicks", "unique_opens",
+           "unsubscribe_drops", "unsubscribes")
+MAX_CANCELLED_BATCHES = 10
+CANCEL_CUTOFF_SECONDS = 600  # no pause or cancel later than 10 minutes before send_at
+
+
+def _with_nullable(schema: Any) -> Any:
+    """OAS 3.0 `nullable: true` as JSON Schema: the spec uses it inside a 3.1 document (FACTS.md)."""
+    if isinstance(schema, list):
+        return [_with_nullable(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _with_nullable(v) for k, v in schema.items() if k not in ("nullable", "example", "examples")}
+    if schema.get("nullable") is True and "type" in out:
+        types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+        out["type"] = [*types, "null"]
+    return out
+
+
+@dataclass
+class _Operation:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    parameters: list[dict[str, Any]]
+    body_schema: dict[str, Any] | None
+    responses: dict[str, Any]
+
+
+class AccountSpec:
+    """The operations of sendgrid-account.oas.json, matched by method and path."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.operations: list[_Operation] = []
+        for template, item in spec["paths"].items():
+            shared = item.get("parameters", [])
+            pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)))
+            for method, op in item.items():
+                if method == "parameters":
+                    continue
+                body = (op.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
+                self.operations.append(_Operation(
+                    method.upper(), template, pattern, [*shared, *op.get("parameters", [])],
+                    _with_nullable(body) if body else None, op.get("responses", {})))
+
+    def find(self, method: str, path: str) -> _Operation | None:
+        for op in self.operations:
+            if op.method == method and op.pattern.fullmatch(path):
+                return op
+        return None
+
+    def templates(self) -> set[str]:
+        return {op.template for op in self.operations}
+
+    def request_errors(self, op: _Operation, path: str, query: dict[str, list[str]], raw: bytes) -> list[str]:
+        """Why SendGrid would refuse this request by its spec; empty when it conforms."""
+        import jsonschema
+
+        errors: list[str] = []
+        match = op.pattern.fullmatch(path)
+        assert match is not None
+        known = set()
+        for parameter in op.parameters:
+            name, where_in, schema = parameter["name"], parameter["in"], parameter.get("schema", {})
+            if where_in == "path":
+                values = [match[name]]
+            elif where_in == "query":
+                known.add(name)
+                values = query.get(name, [])
+                if not values:
+                    if parameter.get("required"):
+                        errors.append(f"query parameter {name} is required")
+                    continue
+            else:
+                continue
+            for value in values:
+                errors += [f"{where_in} parameter {name}={value!r}: {e}" for e in _parameter_errors(value, schema)]
+        errors += [f"query parameter {name} is not a parameter of {op.method} {op.template}"
+                   for name in query if name not in known]
+        if op.body_schema is not None:
+            if not raw:
+                errors.append("request body: missing (JSON expected)")
+            else:
+                try:
+                    body = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as exc:
+                    return [*errors, f"request body: not JSON ({exc})"]
+                validator = jsonschema.Draft202012Validator(op.body_schema)
+                errors += [f"request body {'.'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
+                           for e in validator.iter_errors(body)]
+        elif raw:
+            errors.append(f"request body: {op.method} {op.template} takes none")
+        return errors
+
+    def answer_errors(self, op: _Operation, status: int, payload: Any) -> list[str]:
+        """Where the double's own answer departs from the spec's response (documented statuses only)."""
+        import jsonschema
+
+        response = op.responses.get(str(status))
+        if response is None:
+            return [] if status >= 400 else [f"{op.method} {op.template}: {status} is not a documented answer"]
+        schema = (response.get("content") or {}).get("application/json", {}).get("schema")
+        if schema is None:
+            return [] if payload is None else [f"{op.method} {op.template} {status}: a body where none is documented"]
+        validator = jsonschema.Draft202012Validator(_with_nullable(schema))
+        return [f"{op.method} {op.template} {status} {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(payload)]
+
+
+def _parameter_errors(value: str, schema: dict[str, Any]) -> list[str]:
+    kind = schema.get("type", "string")
+    try:
+        typed: Any = {"integer": int, "number": float}.get(kind, str)(value)
+    except ValueError:
+        return [f"not {kind}"]
+    if kind == "boolean":
+        if value not in ("true", "false"):
+            return ["not boolean (true or false)"]
+        typed = value == "true"
+    if "enum" in schema and typed not in schema["enum"]:
+        return [f"not one of {schema['enum']}"]
+    return []
+
+
+def _zero_metrics() -> dict[str, int]:
+    return dict.fromkeys(METRICS, 0)
+
+
+class AccountAPI:
+    """The state of the account behind the key, and the answers to its operations."""
+
+    def __init__(self, double: SendGridDouble, spec: dict[str, Any] | None) -> None:
+        self.double = double
+        self.spec = AccountSpec(spec) if spec is not None else None
+        self.scopes: list[str] = list(FULL_ACCESS_SCOPES)
+        self.verified_senders: list[dict[str, Any]] = []
+        self.domains: list[dict[str, Any]] = []
+        self.groups: dict[int, dict[str, Any]] = {}
+        self.batches: list[str] = []                       # batch ids created
+        self.scheduled: dict[str, str] = {}                # batch id → pause/cancel
+        self.category_stats: dict[str, dict[str, dict[str, int]]] = {}  # category → date → metrics
+        self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, query
+        self.rejections: list[list[str]] = []             # spec violations of requests answered 400
+        self.answer_violations: list[str] = []             # the double's answers that break the spec
+        self.script_queue: deque[Respond | Accept | Drop | Stall] = deque()
+        self._group_ids = itertools.count(101)
+
+    # -- set-up helpers for tests
+    def verify_sender(self, email: str, verified: bool = True) -> None:
+        self.verified_senders.append({
+            "id": len(self.verified_senders) + 1, "nickname": email, "from_email": email, "from_name": "",
+            "reply_to": email, "reply_to_name": "", "address": "1 Test Street", "address2": "", "state": "",
+            "city": "Testbury", "zip": "TB1 1AA", "country": "GB", "verified": verified, "locked": False})
+
+    def authenticate_domain(self, domain: str, valid: bool = True) -> None:
+        record = {"valid": valid, "type": "cname", "host": f"em1.{domain}", "data": "u1.wl.sendgrid.net"}
+        self.domains.append({
+            "id": len(self.domains) + 1, "user_id": 1, "subdomain": "em1", "domain": domain, "username": "test",
+            "ips": [], "custom_spf": False, "default": False, "legacy": False, "automatic_security": True,
+            "valid": valid, "dns": {"mail_cname": record, "dkim1": record, "dkim2": record}})
+
+    def add_group(self, name: str, description: str = "") -> int:
+        group_id = next(self._group_ids)
+        self.groups[group_id] = {"id": group_id, "name": name, "description": description or name,
+                                 "is_default": False, "unsubscribes": 0, "last_email_sent_at": None}
+        return group_id
+
+    def add_stats(self, category: str, date: str, **metrics: int) -> None:
+        day = self.category_stats.setdefault(category, {}).setdefault(date, _zero_metrics())
+        for name, count in metrics.items():
+            assert name in METRICS, name
+            day[name] += count
+
+    def script(self, *answers: Respond | Accept | Drop | Stall) -> None:
+        """Queue answers for the next account requests, one each, in order."""
+        with self.double.lock:
+            self.script_queue.extend(answers)
+
+    def requested(self, method: str, template_prefix: str) -> list[tuple[str, str, dict[str, list[str]]]]:
+        return [r for r in self.requests if r[0] == method and r[1].startswith(template_prefix)]
+
+    # -- dispatch
+    def owns(self, path: str) -> bool:
+        """Whether `path` is one of the account operations' paths (any method)."""
+        if self.spec is None:
+            return any(re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", t), path) for _, t in ACCOUNT_SCOPES)
+        return any(op.pattern.fullmatch(path) for op in self.spec.operations)
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]], raw: bytes
+               ) -> tuple[int, dict[str, str], Any]:
+        with self.double.lock:
+            self.requests.append((method, path, query))
+        template = next((t for (m, t) in ACCOUNT_SCOPES
+                         if m == method and re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", t), path)), None)
+        op = self.spec.find(method, path) if self.spec is not None else None
+        if template is None:
+            return 405, {}, {"errors": [{"field": None, "message": f"{method} is not allowed on {path}"}]}
+        if op is not None:
+            errors = self.spec.request_errors(op, path, query, raw) if self.spec is not None else []
+            if errors:
+                self.rejections.append(errors)
+                return 400, {}, {"errors": [{"field": None, "message": e} for e in errors]}
+        scope = ACCOUNT_SCOPES[(method, template)]
+        if scope is not None and scope not in self.scopes:
+            return 403, {}, {"errors": [{"field": None, "message": "access forbidden"}]}
+        body = json.loads(raw) if raw else None
+        status, headers, payload = self._answer(method, template, path, query, body)
+        if op is not None and self.spec is not None:
+            self.answer_violations += self.spec.answer_errors(op, status, payload)
+        return status, headers, payload
+
+    def _answer(self, method: str, template: str, path: str, query: dict[str, list[str]], body: Any
+                ) -> tuple[int, dict[str, str], Any]:
+        last = path.rsplit("/", 1)[-1]
+        if template == "/v3/scopes":
+            return 200, {}, {"scopes": list(dict.fromkeys(self.scopes))}
+        if template == "/v3/verified_senders":
+            limit = int(float(query.get("limit", ["100"])[0]))
+            after = int(float(query.get("lastSeenID", ["0"])[0]))
+            results = [s for s in self.verified_senders if s["id"] > after][:limit]
+            return 200, {}, {"results": results}
+        if template == "/v3/whitelabel/domains":
+            limit = int(query.get("limit", ["50"])[0])
+            offset = int(query.get("offset", ["0"])[0])
+            return 200, {}, self.domains[offset:offset + limit]
+        if template == "/v3/asm/groups" and method == "GET":
+            return 200, {}, [dict(g) for g in self.groups.values()]
+        if template == "/v3/asm/groups" and method == "POST":
+            name, description = (body or {}).get("name"), (body or {}).get("description")
+            if not name or not description:
+                return 400, {}, {"errors": [{"field": "name" if not name else "description",
+                                             "message": "required when creating a group"}]}
+            if any(g["name"] == name for g in self.groups.values()):
+                return 400, {}, {"errors": [{"field": "name", "message": "This group name is already in use"}]}
+            group_id = self.add_group(name, description)
+            group = self.groups[group_id]
+            return 201, {}, {k: group[k] for k in ("id", "name", "description", "is_default")}
+        if template == "/v3/asm/groups/{group_id}":
+            group = self.groups.get(int(last)) if last.isdigit() else None
+            if group is None:
+                return 404, {}, {"errors": [{"field": None, "message": "Group not found"}]}
+            return 200, {}, {**group, "last_email_sent_at": None}
+        if template == "/v3/mail/batch":
+            batch_id = secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
+            self.batches.append(batch_id)
+            return 201, {}, {"batch_id": batch_id}
+        if template == "/v3/mail/batch/{batch_id}":
+            if last not in self.batches:
+                return 400, {}, {"errors": [{"field": None, "message": "invalid batch id"}]}
+            return 200, {}, {"batch_id": last}
+        if template == "/v3/user/scheduled_sends" and method == "GET":
+            return 200, {}, [{"batch_id": b, "status": s} for b, s in self.scheduled.items()]
+        if template == "/v3/user/scheduled_sends":
+            return self._pause_or_cancel(body["batch_id"], body["status"])
+        if template == "/v3/user/scheduled_sends/{batch_id}":
+            if method == "GET":
+                return 200, {}, [{"batch_id": last, "status": self.scheduled[last]}] if last in self.scheduled else []
+            if last not in self.scheduled:
+                return 404, {}, {"errors": [{"field": None, "message": "batch id has no pause or cancel"}]}
+            if method == "DELETE":
+                del self.scheduled[last]
+            else:
+                self.scheduled[last] = body["status"]
+            return 204, {}, None
+        if template == "/v3/categories/stats":
+            return self._category_stats(query)
+        return 404, {}, {"errors": [{"field": None, "message": f"the double does not serve {method} {template}"}]}
+
+    def mail_errors(self, body: dict[str, Any]) -> list[str]:
+        """What SendGrid refuses in a mail body's scheduling: send_at past 72 hours, an unknown batch id."""
+        errors: list[str] = []
+        send_at = body.get("send_at")
+        if isinstance(send_at, int) and send_at > time.time() + 72 * 3600:
+            errors.append("send_at: scheduling more than 72 hours in advance is forbidden")
+        batch_id = body.get("batch_id")
+        if batch_id is not None and batch_id not in self.batches:
+            errors.append(f"batch_id: {batch_id!r} is not a batch id of this account (POST /v3/mail/batch)")
+        # A cancelled batch id is not refused: SendGrid takes the mail and discards it at send_at,
+        # which is why a send after a cancel must use a new batch (the tests check the ids).
+        return errors
+
+    def scheduled_recipients(self, batch_id: str) -> list[str]:
+        """The `to` addresses SendGrid holds for a batch (accepted with that batch id), cancelled or not."""
+        return [to["email"] for body in list(self.double.accepted) if body.get("batch_id") == batch_id
+                for p in body["personalizations"] for to in p["to"]]
+
+    def send_at_of(self, batch_id: str) -> int | None:
+        """The send_at of the accepted mail of a batch, if any carried one."""
+        for body in list(self.double.accepted):
+            if body.get("batch_id") == batch_id and isinstance(body.get("send_at"), int):
+                return int(body["send_at"])
+        return None
+
+    def _pause_or_cancel(self, batch_id: str, status: str) -> tuple[int, dict[str, str], Any]:
+        def refused(message: str) -> tuple[int, dict[str, str], Any]:
+            return 400, {}, {"errors": [{"field": "batch_id", "message": message, "help": {}}]}
+
+        if batch_id not in self.batches:
+            return refused("invalid batch id")
+        if batch_id in self.scheduled:
+            return refused("batch id already has a status: change it with PATCH or remove it with DELETE")
+        if len(self.scheduled) >= MAX_CANCELLED_BATCHES:
+            return refused("max limit reached")
+        send_at = self.send_at_of(batch_id)
+        if send_at is not None and send_at - time.time() < CANCEL_CUTOFF_SECONDS:
+            return refused("cannot cancel or pause a send less than 10 minutes before its send time")
+        self.scheduled[batch_id] = status
+        return 201, {}, {"batch_id": batch_id, "status": status}
+
+    def _category_stats(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], Any]:
+        import datetime as dt
+
+        def refused(message: str) -> tuple[int, dict[str, str], Any]:
+            return 400, {}, {"errors": [{"field": None, "message": message}]}
+
+        try:
+            start = dt.date.fromisoformat(query["start_date"][0])
+            end = dt.date.fromisoformat(query.get("end_date", [dt.date.today().isoformat()])[0])
+        except ValueError:
+            return refused("dates must be YYYY-MM-DD")
+        categories = query["categories"]
+        if len(categories) > 10:
+            return refused("at most 10 categories")
+        if start > end:
+            return refused("start_date must be before end_date")
+        if query.get("aggregated_by", ["day"])[0] != "day":
+            return refused("the double sums by day only")
+        days = []
+        day = start
+        while day <= end:
+            stats = [{"type": "category", "name": name,
+                      "metrics": dict(self.category_stats.get(name, {}).get(day.isoformat(), _zero_metrics()))}
+                     for name in categories]
+            days.append({"date": day.isoformat(), "stats": stats})
+            day += dt.timedelta(days=1)
+        return 200, {}, days
+
+
+def load_account_spec() -> dict[str, Any] | None:
+    if not ACCOUNT_SPEC_FILE.is_file():
+        return None
+    return json.loads(ACCOUNT_SPEC_FILE.read_text(encoding="utf-8"))
+
+
+class _AccountRoutes(BaseHTTPRequestHandler):
+    """The handler's part for the account API (mixed in front of `_Handler` by `start()`)."""
+
+    double: SendGridDouble
+
+    def _account_answered(self, method: str, raw: bytes | None = None) -> bool:
+        """Answer an account request; False when the path is none of the account's."""
+        parts = urlsplit(self.path)
+        account = self.double.account
+        if not account.owns(parts.path):
+            return False
+        if raw is None:
+            raw = self._read_body()  # type: ignore[attr-defined]
+        if not self._authorized():  # type: ignore[attr-defined]
+            return True
+        with self.double.lock:
+            answer = account.script_queue.popleft() if account.script_queue else None
+        if self._answered_as_scripted(answer):  # type: ignore[attr-defined]
+            return True
+        if isinstance(answer, Stall):
+            time.sleep(answer.seconds)
+        status, headers, payload = account.handle(method, parts.path, parse_qs(parts.query), raw)
+        self._send_json(status, payload, headers)  # type: ignore[attr-defined]
+        return True
+
+    def do_PATCH(self) -> None:
+        if not self._account_answered("PATCH"):
+            self._read_body()  # type: ignore[attr-defined]
+            self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})  # type: ignore[attr-defined]
+
+    def do_DELETE(self) -> None:
+        if not self._account_answered("DELETE"):
+            self._read_body()  # type: ignore[attr-defined]
+            self._send_json(404, {"errors": [{"field": None, "message": "not found"}]})  # type: ignore[attr-defined]

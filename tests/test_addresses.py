@@ -7,7 +7,7 @@ import random
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.subscribers.addresses import normalize_address
+from newsletter.subscribers.addresses import address_key, address_keys, normalize_address
 
 TRICKY = [
     "Ada.Lovelace@Example.ORG", "reader+news@example.com", "a_b-c@sub.example.org", "x@example",
@@ -57,3 +57,21 @@ def test_same_answer_on_random_plain_looking_addresses() -> None:
         assert ours(text) == reference(text), text
         valid += reference(text) is not None
     assert valid > 300  # the sample must exercise the shortcut, not only the rejections
+
+
+def test_every_stored_form_of_an_address_has_the_key_of_its_normalized_form() -> None:
+    """`address_key` of what a list may hold equals that of what `normalize_address` makes of it."""
+    for text in TRICKY + ["jose\u0301@example.org", "bob@xn--exmple-cua.com", "BOB@EXÄMPLE.COM"]:
+        normalized = reference(text)
+        if normalized is not None:
+            assert address_key(text) == address_key(normalized), text
+
+
+def test_address_keys_of_a_chunk_are_the_keys_one_by_one() -> None:
+    """The C-loop shortcut of `address_keys` gives `address_key`'s answer, plain or not."""
+    plain = ["Ada@Example.ORG", " reader@example.com "]
+    mixed = plain + ["jose\u0301@EXAMPLE.org", "bob@XN--exmple-cua.com", "x@n--y.org", "nobody"]
+    for chunk in (plain, mixed, []):
+        assert address_keys(chunk) == [address_key(text) for text in chunk]
+    assert address_key("jose\u0301@EXAMPLE.org") == "jos\u00e9@example.org"
+    assert address_key("bob@XN--exmple-cua.com") == "bob@ex\u00e4mple.com"

@@ -44,7 +44,7 @@ def test_the_logo_tops_the_email_and_the_web_pages(publication: Path) -> None:
     email, page = rendered(publication)
     tree = lxml.html.document_fromstring(email.html)
     logo = tree.xpath("//img[@class='logo']")[0]
-    assert logo.get("src") == "https://riverside-writers.example.org/issues/logo.png"
+    assert logo.get("src") == "https://riverside-writers-circle.internal/issues/logo.png"
     assert logo.get("alt") == "The Riverside Writers' Circle"
     assert (logo.get("width"), logo.get("height")) == ("200", "50")  # shown at most 200 px wide, in proportion
     assert "display:block" in logo.get("style")
@@ -186,8 +186,8 @@ def test_a_long_bare_url_reads_as_host_and_short_path(publication: Path) -> None
 
 def test_short_url_keeps_the_host() -> None:
     # 54 characters: without its scheme it fits, whole.
-    assert short_url("https://riverside-writers.example.org/notes/slow-essay") == (
-        "riverside-writers.example.org/notes/slow-essay")
+    assert short_url("https://riverside-writers-circle.internal/notes/slow-essay") == (
+        "riverside-writers-circle.internal/notes/slow-essay")
     assert short_url("https://example.org/a") == "https://example.org/a"
     assert short_url("https://www.example.org/" + "a" * 60) == "example.org/" + "a" * 37 + "…"
     assert short_url("https://" + "sub." * 14 + "example.org/x") == "sub." * 14 + "example.org/…"

@@ -147,7 +147,7 @@ def test_the_preview_says_when_the_site_is_not_online(publication: Path) -> None
     result = run("preview", "issue-1", "--no-open")
     assert result.exit_code == 0
     page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
-    assert ("The web edition is not online yet (https://riverside-writers.example.org/issues/issue-1/: "
+    assert ("The web edition is not online yet (https://riverside-writers-circle.internal/issues/issue-1/: "
             "the host name does not resolve): readers load the images from") in page
     assert "preview-images/towpath.png" in (publication / "build" / "issue-1" / "preview-email.html").read_text()
 
@@ -155,15 +155,3 @@ def test_the_preview_says_when_the_site_is_not_online(publication: Path) -> None
 def test_the_preview_says_nothing_when_the_site_is_online(publication: Path, published_site: StaticSite) -> None:
     assert run("preview", "issue-1", "--no-open").exit_code == 0
     assert "not online" not in (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
-
-
-def test_a_draft_sent_for_real_is_told_to_drop_draft_first(publication: Path, published_site: StaticSite,
-                                                            sendgrid: SendGridDouble) -> None:
-    path = publication / "issues" / "issue-1" / "issue.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "draft: true\n", encoding="utf-8")
-    assert run("site").exit_code == 0  # which takes the draft off the site
-    result = run("send", "issue-1", "--yes")
-    assert result.exit_code == 0, result.output
-    assert (f"warning: {published_site.base_url}/issue-1/ is not online (404 Not Found): the issue's web page "
-            "(the email's “Read on the web” link); remove `draft: true` from issues/issue-1/issue.yaml, then run "
-            "`newsletter site`") in result.stderr

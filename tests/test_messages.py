@@ -28,7 +28,7 @@ def test_a_refused_send_reports_no_rate(publication: Path, sendgrid: SendGridDou
     sendgrid.script(Respond(401, body={"errors": [{"field": None, "message": "bad key"}]}))
     result = newsletter("send", "issue-1", "--yes")
     assert result.exit_code == 1
-    assert "Sent issue-1 in " in result.output and "(1 request)" in result.output
+    assert "Not sent: issue-1 in " in result.output and "(1 request)" in result.output
     assert "recipients/s" not in result.output
 
 
@@ -116,3 +116,81 @@ def test_a_long_refusal_keeps_its_advice_whole(publication: Path, sendgrid: Send
     assert "SendGrid refused the request (403: from: The from address does not match" in error[0]
     assert "…" in error[0] and long_message not in error[0]
     assert error[0].endswith("must be a verified sender (SendGrid > Settings > Sender Authentication)")
+
+
+def test_a_draft_is_refused_by_a_real_send_but_not_by_a_dry_run_or_a_proof(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8") + "draft: true\n", encoding="utf-8")
+    write_list(publication, generated(3, prefix="reader"))
+    result = newsletter("send", "issue-1", "--yes", "--no-web-check")
+    assert result.exit_code == 1
+    assert "issue-1 is a draft (`draft: true` in issues/issue-1/issue.yaml)" in result.stderr
+    assert sendgrid.mail_requests == []
+    assert newsletter("send", "issue-1", "--dry-run").exit_code == 0
+    proof = newsletter("send", "issue-1", "--to", "editor@riverside-writers.org", "--yes")
+    assert proof.exit_code == 0, proof.output
+    assert len(sendgrid.mail_requests) == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (("check", "issue-1", "--frobnicate"), "error: No such option '--frobnicate' (see `newsletter check --help`)"),
+    (("send",), "error: Missing argument 'ISSUE' (see `newsletter send --help`)"),
+    (("subscribers", "list", "--status", "gone"), "see `newsletter subscribers list --help`"),
+    (("frob",), "error: No such command 'frob' (see `newsletter --help`)"),
+])
+def test_a_usage_error_is_one_line_naming_the_help(publication: Path, args: tuple[str, ...], says: str) -> None:
+    result = newsletter(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+    assert "Usage:" not in result.stderr
+
+
+def test_no_to_the_question_says_nothing_was_done(publication: Path, sendgrid: SendGridDouble,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from newsletter import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
+    result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--no-web-check"], input="n\n")
+    assert result.exit_code == 1
+    assert "Aborted: nothing was done." in result.stderr
+    assert sendgrid.mail_requests == []
+
+
+@pytest.mark.parametrize("line, says", [
+    ("subject: [a, b]", "issues/issue-1/issue.yaml:1: `subject` must be text"),
+    ("date: 2026-13-45", "issues/issue-1/issue.yaml:3: 2026-13-45 is no such date (month must be in 1..12"),
+])
+def test_an_issue_yaml_value_of_the_wrong_kind_names_its_line(publication: Path, line: str, says: str) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    lines = meta.read_text(encoding="utf-8").splitlines()
+    key = line.split(":")[0]
+    meta.write_text("\n".join(line if old.startswith(f"{key}:") else old for old in lines) + "\n", encoding="utf-8")
+    assert meta.read_text(encoding="utf-8").splitlines()[int(says.split(":")[1]) - 1] == line
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {says}") and result.stderr.count("\n") == 1
+
+
+def test_a_key_given_twice_is_a_warning_naming_both_lines(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    lines = config.read_text(encoding="utf-8").splitlines()
+    first = next(number for number, line in enumerate(lines, 1) if line.startswith("name:"))
+    config.write_text("\n".join(lines) + "\nname: The Other Name\n", encoding="utf-8")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0
+    assert (f"warning: newsletter.yaml:{len(lines) + 1}: 'name' is given twice (also on line {first}): "
+            "this later one is used") in result.stderr
+
+
+@pytest.mark.parametrize("date, says", [
+    ("2026-02-30", "2026-02-30 is no such date (day is out of range for month)"),
+    ("2026/02/03", "'2026/02/03' is not a date written YYYY-MM-DD"),
+])
+def test_new_with_an_impossible_date_says_which(publication: Path, date: str, says: str) -> None:
+    result = newsletter("new", "issue-9", "--date", date)
+    assert result.exit_code == 2 and says in result.stderr
+    assert not (publication / "issues" / "issue-9").exists()

@@ -210,6 +210,7 @@ def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkey
 def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monkeypatch: pytest.MonkeyPatch,
                                                          opened: int) -> None:
     launched: list[str] = []
+    monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or opened)
     result = CliRunner().invoke(cli, ["preview", "issue-1"])
     assert result.exit_code == 0, result.output
@@ -229,7 +230,7 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
                            encoding="utf-8")
     result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
     assert result.exit_code == 0, result.output
-    link = "https://riverside-writers.example.org/unsubscribe?email=ada%2Bnews@example.org"
+    link = "https://riverside-writers-circle.internal/unsubscribe?email=ada%2Bnews@example.org"
     for name in ("preview-email.html", "preview-email.txt"):
         assert link in (publication / "build" / "issue-1" / name).read_text(encoding="utf-8"), name
 
@@ -245,3 +246,19 @@ def test_preview_page_escapes_the_sender(publication: Path) -> None:
     assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
     page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
     assert "<dd>Ada &amp; &lt;b&gt;Co&lt;/b&gt; &lt;letters@example.org&gt;</dd>" in page
+
+
+def test_preview_without_a_display_says_so_instead_of_trying_browsers(
+        publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DISPLAY on Linux: no browser is tried (xdg-open would list each failure), the path is printed."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display rule is for Linux")
+    launched: list[str] = []
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or 0)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    assert result.exit_code == 0, result.output
+    assert launched == []
+    assert result.stdout == "build/issue-1/preview.html\n"
+    assert "no browser could be opened" in result.stderr

@@ -82,7 +82,7 @@ def test_images_have_alt_absolute_https_src_and_integer_width(sample) -> None:
     assert images, "the sample issue has an image"
     for img in images:
         assert img.get("alt")
-        assert img.get("src").startswith("https://riverside-writers.example.org/issues/issue-1/")
+        assert img.get("src").startswith("https://riverside-writers-circle.internal/issues/issue-1/")
         assert img.get("width").isdigit()
         assert "display:block" in img.get("style").replace(" ", "")
 
@@ -125,7 +125,7 @@ def test_footer_has_postal_address_web_version_and_unsubscribe(sample) -> None:
     assert email.issue.preheader and "14 Mill Lane, Oxbury" in text
     hrefs = [a.get("href") for a in tree.iter("a")]
     assert "[%html:unsubscribe_url%]" in hrefs
-    assert "https://riverside-writers.example.org/issues/issue-1/" in hrefs
+    assert "https://riverside-writers-circle.internal/issues/issue-1/" in hrefs
     assert "Reply to this email" in text
 
 
@@ -198,7 +198,7 @@ def test_text_part_reads_on_its_own(sample) -> None:
     assert "\u200c" not in text, "no preheader filler"
     assert "WINTER READINGS AT THE CORN EXCHANGE\nby Maya Okonkwo, editor" in text
     assert "Some links\n----------" in text
-    assert "- The reading list, in full\n  (https://riverside-writers.example.org/reading-list)" in text
+    assert "- The reading list, in full\n  (https://riverside-writers-circle.internal/reading-list)" in text
     assert "1. Thursday 4 December, 7 pm" in text
     for line in text.splitlines():
         assert len(line) <= 78 or re.fullmatch(r"\s*\(?https?://\S+", line), line
@@ -213,8 +213,8 @@ def test_text_part_reads_on_its_own(sample) -> None:
 def test_relative_images_and_links_resolve_under_the_issue_url(publication: Path) -> None:
     write_issue(publication, "rel", {"a.md": article("Rel", "![A map](img/map.png) and [notes](notes.html).")})
     email = render(publication, "rel")
-    assert 'src="https://riverside-writers.example.org/issues/rel/img/map.png"' in email.html
-    assert 'href="https://riverside-writers.example.org/issues/rel/notes.html"' in email.html
+    assert 'src="https://riverside-writers-circle.internal/issues/rel/img/map.png"' in email.html
+    assert 'href="https://riverside-writers-circle.internal/issues/rel/notes.html"' in email.html
 
 
 def test_a_publication_template_overrides_the_default(publication: Path) -> None:

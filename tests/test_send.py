@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sending.requests import ASM_UNSUBSCRIBE_URL
+from newsletter.sendgrid.mail import ASM_UNSUBSCRIBE_URL
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
 
@@ -28,8 +28,8 @@ def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendg
     body = sendgrid.accepted[0]
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert body["custom_args"] == {"issue": "issue-1"}
-    assert body["categories"] == ["newsletter"]
-    assert body["from"]["email"] == "letters@riverside-writers.example.org"
+    assert body["categories"] == ["newsletter", "issue-1"]  # the configured ones, then the issue's own
+    assert body["from"]["email"] == "letters@riverside-writers-circle.internal"
 
 
 def test_running_again_sends_nothing(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -84,7 +84,7 @@ def test_unsubscribe_link_and_one_click_headers_per_recipient(publication: Path,
     write_list(publication, [["a+b@example.org", "A", "", "subscribed"]])
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
-    url = "https://riverside-writers.example.org/unsubscribe?email=a%2Bb@example.org"
+    url = "https://riverside-writers-circle.internal/unsubscribe?email=a%2Bb@example.org"
     assert personalization["headers"] == {"List-Unsubscribe": f"<{url}>",
                                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     assert personalization["substitutions"]["[%text:unsubscribe_url%]"] == url
@@ -156,7 +156,7 @@ def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
         assert part not in result.output + result.stderr
     assert sendgrid.request_headers == []
     assert newsletter("status", "issue-1", "--json").stdout.strip() == (
-        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
 
 
 def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble,
@@ -174,7 +174,7 @@ def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Pat
     assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
     assert sendgrid.request_headers == []
     assert json.loads(newsletter("status", "issue-1", "--json").stdout) == {
-        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+        "sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": None, "batch_id": None}
     monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert len(sendgrid.accepted_recipients()) == 1500
@@ -206,7 +206,7 @@ def test_proof_goes_to_the_given_addresses_only(publication: Path, sendgrid: Sen
     assert ada["substitutions"]["[%text:first_name|friend%]"] == "Ada"
     assert me["to"] == [{"email": "me@example.net"}]
     assert newsletter("status", "issue-1", "--json").stdout.strip() == (
-        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}')
+        '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert "ada.lovelace@example.org" in sendgrid.accepted_recipients()[2:]
 
@@ -216,7 +216,8 @@ def test_status_json_counts(publication: Path, sendgrid: SendGridDouble) -> None
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     status = newsletter("status", "issue-1", "--json")
     assert status.exit_code == 0
-    assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0}
+    assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0,
+                                         "scheduled_at": None, "batch_id": None}
     assert "sent           1,200" in newsletter("status", "issue-1").stdout
 
 
@@ -301,7 +302,7 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     from newsletter import merge
     from newsletter.build import render_and_check
     from newsletter.config import load_settings
-    from newsletter.sending.requests import RequestBuilder
+    from newsletter.sendgrid.mail import RequestBuilder
     from newsletter.subscribers import Subscriber
 
     settings = load_settings()

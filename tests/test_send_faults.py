@@ -22,7 +22,10 @@ pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
 
 
 def status(*extra: str) -> dict[str, int]:
-    return json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+    shown = json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+    # No send here is scheduled (tests/test_scheduling.py has those): the counts are what is compared.
+    assert (shown.pop("cancelled"), shown.pop("scheduled_at"), shown.pop("batch_id")) == (0, None, None)
+    return shown
 
 
 def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -296,8 +299,8 @@ def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Pa
 ])
 def test_rate_limit_waits_are_never_shorter_than_the_backoff(sendgrid: SendGridDouble, limited: Respond) -> None:
     """A 429 that says "now" still waits the backoff of that attempt, growing, before posting again."""
-    from newsletter.sending.retry import RetryPolicy, post_with_retries
-    from newsletter.sending.sendgrid import SendGridTransport
+    from newsletter.sendgrid.retry import RetryPolicy, post_with_retries
+    from newsletter.sendgrid.transport import SendGridTransport
     from newsletter.sending.transport import PreparedBatch
 
     policy = RetryPolicy(backoff=0.5, max_backoff=8.0)
@@ -322,7 +325,7 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A cap on 429s in a row (a RetryPolicy setting): then a clear stop, nothing counted as sent."""
     from newsletter.sending import send as send_module
-    from newsletter.sending.retry import RetryPolicy
+    from newsletter.sendgrid.retry import RetryPolicy
 
     monkeypatch.setattr(send_module, "RetryPolicy",
                         lambda: RetryPolicy(backoff=0.01, max_backoff=0.05, max_rate_limited=4))
@@ -365,8 +368,8 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
     try:
         _wait_for(lambda: len(sendgrid.mail_requests) == 1)
         live = newsletter("status", "issue-1", "--uncertain", "--json")
-        assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0,
-                                           "uncertain_recipients": []}
+        assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0, "cancelled": 0,
+                                           "scheduled_at": None, "batch_id": None, "uncertain_recipients": []}
         dry = newsletter("send", "issue-1", "--dry-run")
         assert "pending        1,000  (in a request of the send running now)" in dry.output
         assert "uncertain          0" in dry.output and "would send     1,500" in dry.output

@@ -18,7 +18,7 @@ from newsletter.render import render_issue
 from tests.golden import FEED, GOLDEN, WEB_PAGE, render_sample_web
 from tests.helpers import article, write_issue
 
-BASE = "https://riverside-writers.example.org/issues"
+BASE = "https://riverside-writers-circle.internal/issues"
 
 
 def run(*args: str) -> Result:
@@ -78,7 +78,7 @@ def test_the_web_page_is_the_email_without_anything_personal(publication: Path) 
     css = (publication / "build" / "site" / "style.css").read_text(encoding="utf-8")
     assert "prefers-color-scheme:dark" in css and "max-width:600px" in css
     hrefs = [a.get("href") for a in tree.iter("a")]
-    assert "../" in hrefs and "https://riverside-writers.example.org/subscribe" in hrefs
+    assert "../" in hrefs and "https://riverside-writers-circle.internal/subscribe" in hrefs
     # The page's images are beside it, as the processed files.
     assert tree.xpath("//img/@src") == ["./towpath.png"]
     levels = [int(h.tag[1]) for h in tree.iter("h1", "h2", "h3", "h4")]

@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.submission_helpers import built_article, front_matter, run
 
-BASE = "https://riverside-writers.example.org/issues/issue-2/"
+BASE = "https://riverside-writers-circle.internal/issues/issue-2/"
 
 
 def png(color: tuple[int, int, int], size: tuple[int, int] = (120, 80)) -> bytes:

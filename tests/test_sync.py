@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import suppressions
+from newsletter.sendgrid import suppressions
+from tests.account_helpers import quick_api_retries
 from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall
 from tests.subscriber_helpers import MAIN_LIST, rows, run
 
 PAGE = suppressions.PAGE_SIZE
 
-
-@pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries wait milliseconds here, not seconds."""
-    monkeypatch.setattr(suppressions, "FIRST_BACKOFF", 0.001)
+pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__)
 
 
 def filler(kind: str, count: int) -> list[dict]:
@@ -164,7 +161,7 @@ def test_rate_limits_server_errors_and_dropped_connections_are_retried(publicati
 
 
 def test_server_error_that_persists_is_reported(publication: Path, sendgrid: SendGridDouble) -> None:
-    sendgrid.script_suppressions(*[Respond(500, body={"errors": [{"message": "internal trouble"}]})] * 4)
+    sendgrid.script_suppressions(*[Respond(500, body={"errors": [{"message": "internal trouble"}]})] * suppressions.ATTEMPTS)
     result = run("subscribers", "sync")
     assert result.exit_code == 1
     assert result.stderr.strip() == (

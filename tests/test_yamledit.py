@@ -51,3 +51,17 @@ def test_an_error_inside_the_edit_leaves_the_file_as_it_was(tmp_path: Path) -> N
             data["subject"] = "Changed"
             raise KeyError("stop")
     assert path.read_text(encoding="utf-8") == "subject: Hello\n"
+
+
+def test_set_value_adds_a_key_below_the_last_and_above_trailing_comments(tmp_path: Path) -> None:
+    """doctor --create-group's edit: comment lines after a mapping stay after it."""
+    from newsletter.yamledit import set_value
+
+    path = tmp_path / "newsletter.yaml"
+    path.write_text("name: N\nsendgrid:\n  timeout: 30   # seconds\n# What follows the mapping.\n"
+                    "# unsubscribe_url: https://example.org/u?e={email}\n", encoding="utf-8")
+    with edit_document(path, ConfigError) as data:
+        set_value(data, ("sendgrid", "asm_group_id"), 42, path, ConfigError)
+    assert path.read_text(encoding="utf-8") == (
+        "name: N\nsendgrid:\n  timeout: 30   # seconds\n  asm_group_id: 42\n# What follows the mapping.\n"
+        "# unsubscribe_url: https://example.org/u?e={email}\n")

@@ -45,6 +45,8 @@ from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
+# A scheduled batch cancelled before its time: SendGrid discards it, the recipients do not have it.
+CANCELLED = "cancelled"
 
 SENT_DIR = "sent"          # beside subscribers/: the publication's record of who has which issue
 OLD_LEDGER = "ledger.sqlite"  # build/ISSUE/ledger.sqlite, where ledgers were kept before
@@ -59,9 +61,23 @@ CREATE TABLE IF NOT EXISTS batches (
     status INTEGER,
     error TEXT,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    send_at INTEGER,
+    batch_id TEXT
 );
 """
+# Scheduled sends (`send --at`): when SendGrid delivers a batch (unix seconds) and the
+# batch id its requests share; NULL for a send posted to go out at once. Ledgers made
+# before scheduling get the two columns the first time they are opened.
+_SCHEDULE_COLUMNS = {"send_at": "INTEGER", "batch_id": "TEXT"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the requests of a scheduled send are delivered, and the batch id they share."""
+
+    send_at: int      # unix seconds
+    batch_id: str
 
 
 def ledger_path(settings: Settings, issue: str) -> Path:
@@ -96,6 +112,7 @@ class LedgerCounts:
     pending: int = 0
     failed: int = 0
     uncertain: int = 0
+    cancelled: int = 0  # in a scheduled send that was cancelled: a later send sends to them
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -127,6 +144,7 @@ class Ledger:
             _check_readable(self._db, path, self.issue)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            _add_schedule_columns(self._db)
         except sqlite3.Error as exc:
             self._db.close()
             raise self._write_error(exc, "open") from None
@@ -201,11 +219,13 @@ class Ledger:
         """The recipients whose last request is in one of `states`."""
         return {key for key, state in self.states().items() if state in states}
 
-    def record(self, keys: list[str]) -> int:
+    def record(self, keys: list[str], schedule: Schedule | None = None) -> int:
         """Write a batch and its recipients as in flight, durably, before it is posted."""
         now = time.time()
-        batch = self._write("INSERT INTO batches (state, size, recipients, created, updated) VALUES (?, ?, ?, ?, ?)",
-                            (SENDING, len(keys), "\n".join(keys), now, now))
+        send_at, batch_id = (schedule.send_at, schedule.batch_id) if schedule else (None, None)
+        batch = self._write("INSERT INTO batches (state, size, recipients, created, updated, send_at, batch_id) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (SENDING, len(keys), "\n".join(keys), now, now, send_at, batch_id))
         assert batch is not None
         return batch
 
@@ -223,7 +243,43 @@ class Ledger:
         """Recipients by state; `pending` are in a batch still marked in flight."""
         by_state = Counter(self.states().values())
         return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=by_state.get(SENDING, 0),
-                            failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0))
+                            failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0),
+                            cancelled=by_state.get(CANCELLED, 0))
+
+    def schedule(self) -> Schedule | None:
+        """The scheduled send still standing: that of the last batch recorded with one, unless cancelled.
+
+        A re-run uses it for the rest, so everyone gets the issue at the same moment.
+        """
+        row = self._db.execute(
+            "SELECT send_at, batch_id, state FROM batches WHERE batch_id IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None or row[2] == CANCELLED:
+            return None
+        return Schedule(int(row[0]), str(row[1]))
+
+    def cancel(self, batch_id: str) -> int:
+        """Mark what was posted in scheduled batch `batch_id` cancelled; how many recipients it held."""
+        (count,) = self._db.execute(
+            "SELECT coalesce(sum(size), 0) FROM batches WHERE batch_id = ? AND state IN (?, ?, ?)",
+            (batch_id, ACCEPTED, UNCERTAIN, SENDING)).fetchone()
+        self._write("UPDATE batches SET state = ?, updated = ? WHERE batch_id = ? AND state IN (?, ?, ?)",
+                    (CANCELLED, time.time(), batch_id, ACCEPTED, UNCERTAIN, SENDING))
+        return int(count)
+
+    def first_accepted_at(self) -> float | None:
+        """When the first request SendGrid accepted was recorded (unix seconds); None before any."""
+        (first,) = self._db.execute("SELECT min(created) FROM batches WHERE state = ?", (ACCEPTED,)).fetchone()
+        return float(first) if first is not None else None
+
+
+def _add_schedule_columns(db: sqlite3.Connection) -> None:
+    """Give a ledger made before scheduled sends its two columns (NULL: sent at once)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+    for name, kind in _SCHEDULE_COLUMNS.items():
+        if name not in present:
+            with db:
+                db.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
 
 
 def _check_readable(db: sqlite3.Connection, path: Path, issue: str) -> None:

@@ -8,6 +8,7 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shlex
 import signal
@@ -25,15 +26,18 @@ from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, scrub, where
+from newsletter.placeholders import refuse_placeholders, warn_placeholders
 from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import (
-    ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, SendLock, ledger_path, lock_path,
-    move_old_ledger, old_ledger_path,
+    ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock, ledger_path,
+    lock_path, move_old_ledger, old_ledger_path,
 )
-from newsletter.sending.requests import BATCH_SIZE, OversizedRecipient, RequestBuilder
-from newsletter.sending.retry import Outcome, RetryPolicy, post_with_retries
+from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, RequestBuilder
+from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
+from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
+from newsletter.subscribers.addresses import address_key
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -57,10 +61,27 @@ class SendOptions:
     proof_to: tuple[str, ...] = ()
     concurrency: int = 1
     retry_uncertain: bool = False
+    at: str | None = None  # --at WHEN: SendGrid delivers at that moment
 
     @property
     def proof(self) -> bool:
         return bool(self.proof_to)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a send's mail is delivered: at once, or at `send_at` in SendGrid batch `batch_id`."""
+
+    send_at: dt.datetime | None = None
+    batch_id: str | None = None         # None with a send_at: created (POST /v3/mail/batch) as the send starts
+    reused: bool = False                # an earlier run's schedule, kept for the rest of the list
+    passed: dt.datetime | None = None   # an earlier run's moment, now past: the rest go at once
+
+    @property
+    def schedule(self) -> Schedule | None:
+        if self.send_at is None or self.batch_id is None:
+            return None
+        return Schedule(int(self.send_at.timestamp()), self.batch_id)
 
 
 @dataclass
@@ -89,6 +110,8 @@ class SendReport:
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
     interrupted: bool = False  # Ctrl-C (or SIGTERM, SIGHUP): no new request was posted after it
+    scheduled_at: dt.datetime | None = None  # when SendGrid delivers what was posted (None: at once)
+    batch_id: str | None = None
     signals: list[int] = field(default_factory=list)  # the stop signals received, first first
     output: Path | None = None  # where a dry run wrote the bodies
 
@@ -143,7 +166,7 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
         address = text.strip()
         if not _ADDRESS.fullmatch(address):
             raise SendError(f"--to {text!r} is not an email address; nothing was sent")
-        key = address.lower()
+        key = address_key(address)
         if key in addresses:
             raise SendError(f"--to {addresses[key]} and --to {address} are the same address: give it once")
         addresses[key] = address
@@ -156,6 +179,10 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     if options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
+    if options.dry_run:
+        warn_placeholders(settings)
+    else:  # a placeholder `from` or link must not reach a reader, not even in a proof
+        refuse_placeholders(settings, "a proof" if options.proof else "a send")
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
@@ -163,7 +190,13 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         email = replace(email, subject=settings.proof_subject(email.subject))
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
-    builder = RequestBuilder(settings, email, issue)
+    if email.issue.draft and not (options.dry_run or options.proof):
+        # A draft is kept off the web edition, so its "read on the web" link would be dead.
+        raise SendError(f"{issue} is a draft (`draft: true` in {where(email.issue.folder / 'issue.yaml')}): "
+                        "remove that line when it is ready, publish the site, then send; dry runs "
+                        "and --to proofs of a draft work")
+    timing = _timing(settings, issue, options)
+    builder = RequestBuilder(settings, email, issue, proof=options.proof)
     path = list_path(settings, options.list_name)
     if not path.is_file():
         raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")
@@ -176,7 +209,35 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         probe = SendLock(lock_path(settings, issue))
         probe.acquire(issue)
         probe.release()
-    return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy())
+    return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy(),
+                    timing)
+
+
+def _timing(settings: Settings, issue: str, options: SendOptions) -> Timing:
+    """When this send delivers: `--at`, or the schedule an earlier run of it left standing.
+
+    A re-run of a scheduled send (after a crash, or for new subscribers) goes at the
+    same moment in the same batch, so everyone gets the issue together; once that
+    moment has passed the rest go at once, and the CLI says so and asks.
+    """
+    if options.proof:
+        if options.at:
+            raise ScheduleError("--at schedules the issue; a proof (--to) is sent at once: leave out one of them")
+        return Timing()
+    now = dt.datetime.now(dt.UTC)
+    wanted = parse_when(options.at, now) if options.at else None
+    standing = issue_schedule(settings, issue)
+    if standing is not None:
+        at = dt.datetime.fromtimestamp(standing.send_at, dt.UTC)
+        if at > now:
+            if wanted is not None and wanted != at:
+                raise ScheduleError(
+                    f"{issue} is already scheduled for {describe(at)} (batch {standing.batch_id}): the rest "
+                    f"go then too; to choose another time, run `newsletter cancel {issue}` first")
+            return Timing(at, standing.batch_id, reused=True)
+        if wanted is None:
+            return Timing(passed=at)
+    return Timing(wanted) if wanted is not None else Timing()
 
 
 def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
@@ -185,7 +246,7 @@ def _transport(settings: Settings, issue: str, options: SendOptions, api_key: st
         from newsletter.sending.dryrun import DryRunTransport
 
         return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR)
-    from newsletter.sending.sendgrid import SendGridTransport
+    from newsletter.sendgrid.transport import SendGridTransport
 
     assert api_key is not None
     return SendGridTransport(settings.sendgrid_url, api_key, settings.sendgrid.timeout)
@@ -204,6 +265,7 @@ class SendPlan:
     _api_key: str | None = field(repr=False)
     transport: Transport = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timing: Timing = field(default_factory=Timing)
 
     @property
     def subject(self) -> str:
@@ -249,6 +311,7 @@ class SendPlan:
             transport = self.transport
             stop = threading.Event()
             try:
+                self._start_schedule(report)
                 with _stop_on_signals(stop, report.signals, on_stop):
                     self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
@@ -268,6 +331,21 @@ class SendPlan:
         return report
 
     # -- the parts of a run
+
+    def _start_schedule(self, report: SendReport) -> None:
+        """Give every body of a scheduled send its moment and batch (created now, for a new one)."""
+        send_at, batch_id = self.timing.send_at, self.timing.batch_id
+        if send_at is None:
+            return
+        if batch_id is None and not self.options.dry_run:
+            from newsletter.sendgrid.client import SendGridClient
+
+            assert self._api_key is not None
+            client = SendGridClient(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
+            batch_id = create_batch(client)
+            self.timing = replace(self.timing, batch_id=batch_id)
+        self.builder.schedule(int(send_at.timestamp()), batch_id)
+        report.scheduled_at, report.batch_id = send_at, batch_id
 
     @property
     def _records_sending(self) -> bool:
@@ -310,7 +388,7 @@ class SendPlan:
                 continue
             report.selected += 1
             address = subscriber.email.strip()
-            key = address.lower()  # SendGrid and mailboxes treat addresses case-insensitively
+            key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively
             state = known.get(key)
             if state == _TAKEN:
                 report.duplicates += 1
@@ -331,7 +409,7 @@ class SendPlan:
         wanted = proof_addresses(self.options.proof_to)
         found: dict[str, Subscriber] = {}
         for subscriber in iter_subscribers(self.list_file):
-            key = subscriber.email.strip().lower()
+            key = address_key(subscriber.email)
             if key in wanted and key not in found:
                 found[key] = subscriber
         for key, address in wanted.items():
@@ -400,7 +478,8 @@ class SendPlan:
                         report.remaining += len(batch)
                         break
                     try:
-                        batch_id = ledger.record(batch.keys)  # before the post: the crash-safe part
+                        # Before the post: the crash-safe part (with its moment and batch, when scheduled).
+                        batch_id = ledger.record(batch.keys, self.timing.schedule)
                     except LedgerWriteError as exc:
                         ledger_problem = str(exc)
                         stop.set()
@@ -569,5 +648,27 @@ def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
         return []
     try:
         return sorted(ledger.keys_in(UNCERTAIN))
+    finally:
+        ledger.close()
+
+
+def first_sent_at(settings: Settings, issue: str) -> float | None:
+    """When SendGrid first accepted a request of `issue` (unix seconds); None when it never did."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
+        return None
+    try:
+        return ledger.first_accepted_at()
+    finally:
+        ledger.close()
+
+
+def issue_schedule(settings: Settings, issue: str) -> Schedule | None:
+    """The scheduled send of `issue` still standing (not cancelled), if any."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
+        return None
+    try:
+        return ledger.schedule()
     finally:
         ledger.close()

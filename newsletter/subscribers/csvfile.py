@@ -6,6 +6,9 @@
   the header stays row 1), or else the one the header line uses most (comma, semicolon
   or tab), so a file a spreadsheet saved in a semicolon locale reads too.
 - Rows are numbered as a spreadsheet shows them: the header is row 1.
+- No limit on the size of a cell (the csv module's default is 128 KB): whatever a list
+  was given, every command can read it back. Imports refuse cells over their own,
+  stated limit (`importing.CELL_LIMIT`), naming the row, so lists stay sane.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ from newsletter.errors import SubscriberError, where
 Row = list[str]
 
 DELIMITERS = (",", ";", "\t")
+# The csv module's limit on a cell, process-wide: as large as a cell can be written.
+FIELD_LIMIT = sys.maxsize
 
 
 @dataclass
@@ -50,7 +56,10 @@ def open_csv(
 ) -> Iterator[CsvReading]:
     """Open `path` for streaming; a missing file raises `missing(path)`.
 
-    `unreadable` begins the message of a row the csv module cannot parse.
+    Bytes that are not UTF-8, or a row the csv module cannot parse, met while the rows
+    are read inside the `with` block, become one-line errors naming the row
+    (`unreadable` begins the second kind). The rows are the csv reader itself, numbered
+    by `enumerate`, so a million rows cost no extra Python step each.
     """
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -58,10 +67,15 @@ def open_csv(
         raise missing(path) from None
     except OSError as exc:
         raise cannot_read(path, exc) from None
+    csv.field_size_limit(FIELD_LIMIT)
     with handle:
         delimiter, sep_lines = ",", 0
         try:
             first_line = handle.readline()
+            if "\x00" in first_line:  # NUL, the other half of every ASCII letter in UTF-16
+                raise SubscriberError(
+                    f"{where(path, 1)}: this is UTF-16 text, not UTF-8; save the file as \"CSV UTF-8\" and try again"
+                )
             if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
                 delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
             else:
@@ -72,20 +86,28 @@ def open_csv(
             raise not_utf8(path, delimiter, sep_lines) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        yield CsvReading(path, header, delimiter, _numbered(path, reader, delimiter, sep_lines, unreadable))
+        try:
+            yield CsvReading(path, header, delimiter, enumerate(reader, start=2))
+        except UnicodeDecodeError:
+            raise not_utf8(path, delimiter, sep_lines) from None
+        except csv.Error as exc:
+            raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
 
 
-def _numbered(
-    path: Path, reader: Iterator[Row], delimiter: str, sep_lines: int, unreadable: str,
-) -> Iterator[tuple[int, Row]]:
-    number = 1
+def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:
+    """The row at which the csv module stops reading `path` (rows may span lines): read it again."""
+    number = 0
     try:
-        for number, row in enumerate(reader, start=2):
-            yield number, row
-    except UnicodeDecodeError:
-        raise not_utf8(path, delimiter, sep_lines) from None
-    except csv.Error as exc:
-        raise SubscriberError(f"{where(path, number + 1)}: {unreadable} ({exc})") from None
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            for _ in range(sep_lines):
+                handle.readline()
+            for _row in csv.reader(handle, delimiter=delimiter):
+                number += 1
+    except csv.Error:
+        return number + 1
+    except OSError:
+        pass
+    return None
 
 
 def sniff_delimiter(header_line: str) -> str:

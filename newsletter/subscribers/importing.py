@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
-from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
+from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
 from newsletter.subscribers.csvfile import open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
-    UPDATED_AT, ListFile, Row, address_key, clean_tags, header_key, list_path, merge_tags,
+    UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,
     now_iso, rewrite_list, split_tags, subscribe_row, widen,
 )
 
@@ -71,6 +71,10 @@ P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(len(PACKED_C
 FILLABLE = ((P_FIRST, FIRST_NAME), (P_LAST, LAST_NAME))
 
 SHOWN_INVALID = 20
+# The most characters a cell of a list may get from an import. SendGrid takes at most
+# 10,000 bytes of merge values per recipient, so a longer cell could never be sent
+# anyway; a stated limit keeps a list something every command (and a spreadsheet) reads.
+CELL_LIMIT = 10_000
 PROGRESS_EVERY = 20_000  # rows between two calls of a progress callback
 
 Progress = Callable[[str, int], None]
@@ -227,10 +231,18 @@ def _read_row(
     records: dict[str, str], report: ImportReport,
 ) -> None:
     """Check one row of an imported file and add it to `records` (merging a duplicate)."""
-    if not "".join(row).strip():
+    joined = "".join(row)
+    if not joined.strip():
         return  # blank lines at the end of a spreadsheet export are not rows anyone meant
-    values = _cells(row, positions)
     report.rows += 1
+    if len(joined) > CELL_LIMIT:  # one length per row; the cells are looked at only then
+        too_long = next((p for p, cell in enumerate(row) if len(cell.strip()) > CELL_LIMIT), None)
+        if too_long is not None:
+            report.invalid.append((number, (
+                f"cell {too_long + 1}{_column_name(layout, too_long)} holds {len(row[too_long].strip()):,} "
+                f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
+            return
+    values = _cells(row, positions)
     given = values[P_EMAIL]
     if not given:
         report.invalid.append((number, "no email address"))
@@ -265,9 +277,22 @@ def _read_row(
     earlier = records.get(key)
     if earlier is None:
         records[key] = packed
-    else:
-        report.duplicates += 1
-        records[key] = _merge_duplicates(earlier, packed)
+        return
+    merged = _merge_duplicates(earlier, packed)
+    merged_tags = merged.split(PACK)[P_TAGS]
+    if len(merged_tags) > CELL_LIMIT:
+        report.invalid.append((number, (
+            f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(merged_tags):,} "
+            f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
+        return
+    report.duplicates += 1
+    records[key] = merged
+
+
+def _column_name(layout: Layout, position: int) -> str:
+    """` (notes)`: the name the import gives the file's column at `position`, for messages."""
+    name = next((name for name, where_ in layout.columns.items() if where_ == position), "")
+    return f" ({name})" if name else ""
 
 
 def imported_tags(text: str) -> tuple[str, ...]:
@@ -369,7 +394,8 @@ def _merged_rows(
             )
         records[key] = MERGED
         row = widen(row, listing.extra_columns, extras)
-        changed = _merge_into(row, packed.split(PACK), extra_positions, resubscribe, stamp, report)
+        changed = _merge_into(row, packed.split(PACK), extra_positions, resubscribe, stamp, report,
+                              listing.path, number)
         if changed:
             row[UPDATED_AT] = stamp
             report.updated += 1
@@ -395,14 +421,21 @@ def _merged_rows(
 
 def _merge_into(
     row: Row, values: list[str], extra_positions: list[tuple[int, int]], resubscribe: bool, stamp: str,
-    report: ImportReport,
+    report: ImportReport, listing_path: Path, number: int,
 ) -> bool:
     """Merge an imported record into a list row in place; whether anything changed."""
     before = list(row)
     for source, target in (*FILLABLE, (P_SUBSCRIBED_AT, SUBSCRIBED_AT), *extra_positions):
         if not row[target] and values[source]:
             row[target] = values[source]
-    row[TAGS] = merge_tags(split_tags(row[TAGS]), split_tags(values[P_TAGS]))
+    tags = merge_tags(split_tags(row[TAGS]), split_tags(values[P_TAGS]))
+    if len(tags) > CELL_LIMIT and tags != row[TAGS]:
+        raise SubscriberError(
+            f"{where(listing_path, number)}: the tags imported for {row[EMAIL]} would make its tags cell "
+            f"{len(tags):,} characters long; a cell holds at most {CELL_LIMIT:,} characters: remove some tags "
+            "from the list or the file, then import again"
+        )
+    row[TAGS] = tags
     wanted = values[P_STATUS]
     if wanted in ("", "subscribed"):
         if not subscribe_row(row, resubscribe, stamp):

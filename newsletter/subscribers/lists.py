@@ -7,21 +7,25 @@ without the lock, since a list file is only ever replaced whole.
 from __future__ import annotations
 
 import csv
+import itertools
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from newsletter.subscribers.addresses import EmailNotValidError, normalize_address
-from newsletter.atomic import atomic_file
+from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
+from newsletter.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, TAGS,
-    UPDATED_AT, ListFile, Row, Subscriber, address_key, cannot_write, clean_tags, join_tags, list_path, merge_tags,
+    UPDATED_AT, ListFile, Row, Subscriber, cannot_write, clean_tags, join_tags, list_path, merge_tags,
     now_iso, open_list, rewrite_list, split_tags, subscribe_row, subscriber_from_row, widen,
 )
+
+SHOWN_REPEATS = 20  # rows named when a list holds addresses twice
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,39 +49,55 @@ def valid_address(email: str) -> str:
         raise SubscriberError(f"{email.strip()!r} is not a valid address ({exc})") from None
 
 
+@dataclass
+class _Edit:
+    """What `_edit_one` found: the row of the address before the edit, and how many rows it has."""
+
+    path: Path
+    before: Row | None = None  # None: the address was not on the list
+    rows: int = 0
+
+    def note(self) -> str:
+        """A remark for the report when the list holds the address more than once."""
+        if self.rows < 2:
+            return ""
+        return f" (the list holds {self.rows} rows for this address, all changed alike: merge them)"
+
+
 def _edit_one(
     settings: Settings, list_name: str, email: str, edit: Callable[[Row], Row | None], create: Row | None = None,
-) -> tuple[Row | None, Path]:
-    """Stream the list, applying `edit(row)` to the row of `email` (a row, or None to drop it).
+) -> _Edit:
+    """Stream the list, applying `edit(row)` to every row of `email` (a row, or None to drop it).
 
+    Rows are matched by `address_key`, so every form the list may hold the address in is
+    found (and a list holding it twice has both rows edited, never one left mailable).
     When the address is not on the list and `create` is given, that row is appended.
-    Returns the row as it was before the edit (None: the address was not on the list).
     The file is rewritten only when something changed.
     """
-    path = list_path(settings, list_name)
+    found = _Edit(list_path(settings, list_name))
     key = address_key(email)
-    found: Row | None = None
     changed = False
 
     def transform(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
         def rows() -> Iterator[Row]:
-            nonlocal found, changed
+            nonlocal changed
             for _, row in listing.rows:
                 if address_key(row[EMAIL]) == key:
-                    found = list(row)
+                    before = list(row)
+                    found.before, found.rows = before, found.rows + 1
                     edited = edit(row)
-                    changed = changed or edited != found
+                    changed = changed or edited != before
                     if edited is None:
                         continue
                     row = edited
                 yield row
-            if found is None and create is not None:
+            if found.before is None and create is not None:
                 changed = True
                 yield widen(create, (), listing.extra_columns)
         return listing.extra_columns, rows()
 
-    rewrite_list(path, transform, changed=lambda: changed)
-    return found, path
+    rewrite_list(found.path, transform, changed=lambda: changed)
+    return found
 
 
 def add_subscriber(
@@ -107,14 +127,16 @@ def add_subscriber(
         return row
 
     new = [email, first_name, last_name, "subscribed", join_tags(tags), stamp, stamp]
-    before, path = _edit_one(settings, list_name, email, edit, create=new)
-    if before is None:
+    found = _edit_one(settings, list_name, email, edit, create=new)
+    path, note = found.path, found.note()
+    if found.before is None:
         return EditReport(f"{where(path)}: added {email}")
     if kept:
         return EditReport(
             f"{where(path)}: {email} is {kept[0]} and stays so (use --resubscribe if they asked to subscribe again)"
+            + note
         )
-    return EditReport(f"{where(path)}: {'updated' if updated else 'unchanged'} {email}")
+    return EditReport(f"{where(path)}: {'updated' if updated else 'unchanged'} {email}{note}")
 
 
 def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
@@ -126,29 +148,37 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
     email = valid_address(email)
     stamp = now_iso()
 
+    changed_any = False
+
     def edit(row: Row) -> Row:
+        nonlocal changed_any
         if row[STATUS] == "subscribed":
             row[STATUS], row[UPDATED_AT] = "unsubscribed", stamp
+            changed_any = True
         return row
 
     new = [email, "", "", "unsubscribed", "", "", stamp]
-    before, path = _edit_one(settings, list_name, email, edit, create=new)
+    found = _edit_one(settings, list_name, email, edit, create=new)
+    path, before, note = found.path, found.before, found.note()
     if before is None:
         return EditReport(f"{where(path)}: {email} was not on the list; recorded as unsubscribed")
-    if before[STATUS] == "subscribed":
-        return EditReport(f"{where(path)}: {email} is unsubscribed (the row stays, so no import subscribes it again)")
+    if before[STATUS] == "subscribed" or changed_any:
+        return EditReport(
+            f"{where(path)}: {email} is unsubscribed (the row stays, so no import subscribes it again){note}"
+        )
     if before[STATUS] == "unsubscribed":
-        return EditReport(f"{where(path)}: {email} was unsubscribed already; nothing changed")
-    return EditReport(f"{where(path)}: {email} is {before[STATUS]} and stays so (it receives no mail)")
+        return EditReport(f"{where(path)}: {email} was unsubscribed already; nothing changed{note}")
+    return EditReport(f"{where(path)}: {email} is {before[STATUS]} and stays so (it receives no mail){note}")
 
 
 def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
     """Erase the row of `email` entirely (a data-protection request)."""
-    before, path = _edit_one(settings, list_name, email.strip(), lambda row: None)
-    if before is None:
-        raise SubscriberError(f"{where(path)}: {email.strip()} is not on the list; nothing deleted")
+    found = _edit_one(settings, list_name, email.strip(), lambda row: None)
+    if found.before is None:
+        raise SubscriberError(f"{where(found.path)}: {email.strip()} is not on the list; nothing deleted")
+    rows = f" ({found.rows} rows)" if found.rows > 1 else ""
     return EditReport(
-        f"{where(path)}: deleted {email.strip()} (note: a later import may add the address again)"
+        f"{where(found.path)}: deleted {email.strip()}{rows} (note: a later import may add the address again)"
     )
 
 
@@ -186,6 +216,8 @@ class ListStats:
     by_status: Counter[str] = field(default_factory=Counter)
     by_tag: Counter[str] = field(default_factory=Counter)
     subscribed_by_tag: Counter[str] = field(default_factory=Counter)
+    # (row, earlier row, address) of rows holding an address an earlier row holds.
+    repeats: list[tuple[int, int, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         total = sum(self.by_status.values())
@@ -195,6 +227,10 @@ class ListStats:
             lines.append(f"  {'tag':<14}{'all':>10}{'subscribed':>12}")
             lines += [f"  {tag:<14}{count:>10}{self.subscribed_by_tag[tag]:>12}"
                       for tag, count in sorted(self.by_tag.items())]
+        lines += [f"{where(self.path, number)}: {email} is the address of row {earlier} again "
+                  "(one reader, two rows): merge them" for number, earlier, email in self.repeats[:SHOWN_REPEATS]]
+        if len(self.repeats) > SHOWN_REPEATS:
+            lines.append(f"{where(self.path)}: … and {len(self.repeats) - SHOWN_REPEATS} more rows like these")
         return lines
 
 
@@ -205,11 +241,19 @@ def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
     by_status, by_tag, subscribed_by_tag = stats.by_status, stats.by_tag, stats.subscribed_by_tag
     # Most rows carry the same few tag strings: count the strings, split them once at the end.
     tag_strings: Counter[tuple[str, str]] = Counter()
+    finder = RepeatFinder()
+    status_of, tags_of, email_of = (operator.itemgetter(column) for column in (STATUS, TAGS, EMAIL))
     with open_list(path) as listing:
-        for _, row in listing.rows:
-            by_status[row[STATUS]] += 1
-            if row[TAGS]:
-                tag_strings[row[TAGS], row[STATUS]] += 1
+        rows = map(operator.itemgetter(1), listing.rows)
+        # A chunk at a time, so that counting and noting addresses are loops in C.
+        while chunk := list(itertools.islice(rows, 8192)):
+            by_status.update(map(status_of, chunk))
+            tag_strings.update(zip(map(tags_of, chunk), map(status_of, chunk), strict=True))
+            finder.add_all(list(map(email_of, chunk)))
+    suspects = finder.suspects()
+    if suspects:  # a second reading, only for a list that seems to hold an address twice
+        with open_list(path) as listing:
+            stats.repeats = finder.repeats(((number, row[EMAIL]) for number, row in listing.rows), suspects)
     for (tags, status), count in tag_strings.items():
         for tag in split_tags(tags):
             by_tag[tag] += count
@@ -227,6 +271,8 @@ def defuse(cell: str) -> str:
 class ExportReport:
     path: Path
     rows: int
+    # Written into a device or a FIFO (`-o /dev/stdout`): the report must not join the CSV there.
+    into_stream: bool = False
 
     def lines(self) -> list[str]:
         return [f"exported {self.rows} row{'s' if self.rows != 1 else ''} from {where(self.path)}"]
@@ -268,7 +314,9 @@ def export_to_file(
     if output.is_dir():
         raise SubscriberError(f"{where(output)}: is a folder; name the file to write")
     with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
-        return export_list(settings, out, list_name, status, tag)
+        report = export_list(settings, out, list_name, status, tag)
+    report.into_stream = writes_in_place(output)
+    return report
 
 
 def list_lines(

@@ -1,15 +1,16 @@
 """Subscriber lists: `subscribers/<list>.csv`, streamed as rows and rewritten atomically.
 
 A list file is a CSV a person can open in a spreadsheet: the columns of `COLUMNS`
-in that order, then any extra columns. One row per address; addresses compare
-case-insensitively (`address_key`).
+in that order, then any extra columns. One row per address, addresses compared by
+`addresses.address_key`.
 
 Reading streams the file row by row, so a list of a million addresses is never
 held in memory by a command that does not need it. Every write goes through
 `rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, newsletter.locking)
 across read-modify-write, writes a temporary file in the same folder, fsyncs it
 and renames it over the list, so two commands never lose each other's changes
-and a crash leaves the old file whole.
+and a crash leaves the old file whole. A list that is a symbolic link is written
+through it (atomically, beside the file it names); a full disk is one line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
-from newsletter.atomic import atomic_file
+from newsletter.atomic import atomic_file, real_path
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.locking import FileLock
@@ -76,11 +77,6 @@ def list_path(settings: Settings, name: str = DEFAULT_LIST) -> Path:
             f"{name!r} is not a list name: use letters, digits, '-' and '_' (the default list is {DEFAULT_LIST})"
         )
     return settings.subscribers_dir / f"{name}.csv"
-
-
-def address_key(email: str) -> str:
-    """What two addresses are compared by: the whole address, trimmed, case-insensitively."""
-    return email.strip().lower()
 
 
 def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
@@ -292,7 +288,8 @@ def write_atomically(
     removed first (under the lock no other writer can be using them). When `changed()`,
     asked once every row is written, says False, the write is dropped and `path` untouched.
     """
-    for stale in path.parent.glob(f"{path.name}.tmp*"):
+    real = real_path(path)  # a linked list is written beside the file the link names
+    for stale in real.parent.glob(f"{real.name}.tmp*"):
         try:
             stale.unlink(missing_ok=True)
         except OSError:

@@ -16,37 +16,31 @@ sync never makes an address mailable. Every page is followed (the `Link: rel="ne
 header, or offset paging where no Link header comes). The API key comes from the
 environment only and appears in no message.
 
-Plain urllib rather than sendgrid-python's client: the next-page links are whole URLs,
-followed as given after checking they stay on SendGrid's host (the key goes with every
-request), and the client shares request headers between calls.
+Every call goes through the one SendGrid client (`client.py`): its timeout, its retry
+policy and its error messages. A next-page link is a whole URL; it is followed only on
+SendGrid's own host, since the key goes with every request.
 """
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from newsletter import __version__
-from newsletter.config import READ_SUPPRESSIONS, Settings, sendgrid_api_key
-from newsletter.errors import SubscriberError, scrub, where
+from newsletter.config import READ_SUPPRESSIONS, Settings
+from newsletter.errors import SubscriberError, where
+from newsletter.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
+from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
-    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, address_key, list_path,
+    DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,
     no_such_list, now_iso, rewrite_list,
 )
 
 PAGE_SIZE = 500
-ATTEMPTS = 4          # per request: 429 and 5xx answers are retried, then reported
-FIRST_BACKOFF = 1.0   # seconds before the first retry, doubling after
-MAX_BACKOFF = 30.0    # seconds to wait at most before a retry, whatever SendGrid asks
+ATTEMPTS = DEFAULT_POLICY.attempts  # per request, then the failure is reported
 SHOWN_CHANGES = 20
 
 
@@ -56,6 +50,14 @@ class SuppressionSource:
     path: str
     status: str
     paged: bool = True
+
+    @property
+    def call(self) -> Call:
+        not_found = ""
+        if not self.paged:
+            not_found = (f"SendGrid has no {self.label.replace(' unsubscribes', '')} (404): check "
+                         "sendgrid.asm_group_id in newsletter.yaml")
+        return Call(self.label, "reading", needs="read access to Suppressions", not_found=not_found)
 
 
 SOURCES = (
@@ -99,116 +101,54 @@ class SyncReport:
 
 
 class SuppressionClient:
-    """GETs SendGrid's suppression lists, every page, with a timeout on every request."""
+    """GETs SendGrid's suppression lists, every page, through the one client."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float, page_size: int = PAGE_SIZE) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self.timeout = timeout
+    def __init__(self, client: SendGridClient, page_size: int = PAGE_SIZE) -> None:
+        self.client = client
         self.page_size = page_size
-        self._origin = urlsplit(self.base_url)[:2]
 
     def addresses(self, source: SuppressionSource) -> Iterator[str]:
         """Every address of `source`, page after page."""
         offset = 0
-        query = f"?{urlencode({'limit': self.page_size, 'offset': 0})}" if source.paged else ""
-        url: str | None = f"{self.base_url}{source.path}{query}"
+        path = source.path
+        query: dict[str, Any] | None = {"limit": self.page_size, "offset": 0} if source.paged else None
         visited: set[str] = set()
-        while url is not None and url not in visited:
-            visited.add(url)
-            page, headers = self._get(url, source)
+        while True:
+            seen = f"{path}?{sorted((query or {}).items())}"
+            if seen in visited:
+                return
+            visited.add(seen)
+            answer = self.client.get(path, source.call, query)
+            page = self._page(answer, source)
             if not page:
-                break  # past the end, whatever a Link header might still offer
+                return  # past the end, whatever a Link header might still offer
             for entry in page:
                 email = entry.get("email") if isinstance(entry, dict) else entry
                 if isinstance(email, str) and email.strip():
                     yield email.strip()
-            link = headers.get("Link")
+            link = {k.lower(): v for k, v in answer.headers.items()}.get("link")
             if link is not None:
-                url = self._checked(next_link(link), source)
+                url = next_link(link)
+                if url is None:
+                    return
+                if not self.client.same_origin(url):
+                    # The API key goes with every request: never follow a link off SendGrid's host.
+                    raise SubscriberError(
+                        f"SendGrid's next page of {source.label} points to another host ({urlsplit(url).netloc}); "
+                        "not following it"
+                    )
+                path, query = self.client.split_url(url)
             elif source.paged and len(page) >= self.page_size:
                 offset += self.page_size
-                url = f"{self.base_url}{source.path}?{urlencode({'limit': self.page_size, 'offset': offset})}"
+                query = {"limit": self.page_size, "offset": offset}
             else:
-                url = None
+                return
 
-    def _checked(self, url: str | None, source: SuppressionSource) -> str | None:
-        # The API key goes with every request: never follow a link off SendGrid's host.
-        if url is not None and urlsplit(url)[:2] != self._origin:
-            raise SubscriberError(
-                f"SendGrid's next page of {source.label} points to another host ({urlsplit(url).netloc}); "
-                "not following it"
-            )
-        return url
-
-    def _get(self, url: str, source: SuppressionSource) -> tuple[list[Any], Message]:
-        request = urllib.request.Request(url, headers={
-            "Authorization": f"Bearer {self._api_key}",
-            "Accept": "application/json",
-            "User-Agent": f"newsletter/{__version__}",
-        })
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                    body = answer.read()
-                    headers = answer.headers
-                break
-            except urllib.error.HTTPError as exc:
-                if (exc.code == 429 or exc.code >= 500) and attempt < ATTEMPTS:
-                    time.sleep(_backoff(exc.headers, attempt))
-                    continue
-                raise _http_error(exc, source, self._api_key) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                if attempt < ATTEMPTS:
-                    time.sleep(_backoff(None, attempt))
-                    continue
-                reason = scrub(str(getattr(exc, "reason", exc)), self._api_key, limit=300)
-                raise SubscriberError(
-                    f"could not reach SendGrid at {self.base_url} for {source.label} ({reason}); "
-                    "check NEWSLETTER_SENDGRID_URL and the network"
-                ) from None
-        try:
-            page = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            page = None
-        if not isinstance(page, list):
+    @staticmethod
+    def _page(answer: Answer, source: SuppressionSource) -> list[Any]:
+        if not isinstance(answer.body, list):
             raise SubscriberError(f"SendGrid answered GET {source.path} with something other than a JSON list")
-        return page, headers
-
-
-def _backoff(headers: Message | None, attempt: int) -> float:
-    """How long to wait before retry `attempt`: what SendGrid asks for, else doubling backoff."""
-    wait = FIRST_BACKOFF * 2.0 ** (attempt - 1)
-    if headers is not None:
-        if (retry_after := headers.get("Retry-After", "")).isdigit():
-            wait = float(retry_after)
-        elif (reset := headers.get("X-RateLimit-Reset", "")).isdigit():
-            wait = float(reset) - time.time()
-    return min(max(wait, 0.0), MAX_BACKOFF)
-
-
-def _http_error(exc: urllib.error.HTTPError, source: SuppressionSource, api_key: str) -> SubscriberError:
-    """A SendGrid error answer as one line a person can act on (never showing the key)."""
-    if exc.code in (401, 403):
-        return SubscriberError(
-            f"SendGrid refused the API key ({exc.code}) when reading {source.label}: check SENDGRID_API_KEY "
-            "(it needs read access to Suppressions)"
-        )
-    if exc.code == 404 and not source.paged:
-        return SubscriberError(
-            f"SendGrid has no {source.label.replace(' unsubscribes', '')} (404): check sendgrid.asm_group_id "
-            "in newsletter.yaml"
-        )
-    detail = ""
-    try:
-        errors = json.loads(exc.read()).get("errors") or []
-        detail = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
-    except (ValueError, AttributeError, OSError):
-        pass
-    detail = scrub(detail, api_key, limit=300)  # a server may quote the key back: hidden before the cut
-    return SubscriberError(
-        f"SendGrid answered {exc.code} when reading {source.label} (GET {source.path})" + (f": {detail}" if detail else "")
-    )
+        return answer.body
 
 
 def next_link(header: str) -> str | None:
@@ -245,8 +185,7 @@ def sync_suppressions(
     target = list_path(settings, list_name)
     if not target.exists():
         raise no_such_list(target)
-    client = SuppressionClient(settings.sendgrid_url, sendgrid_api_key(READ_SUPPRESSIONS), settings.sendgrid.timeout,
-                               page_size)
+    client = SuppressionClient(SendGridClient.for_settings(settings, READ_SUPPRESSIONS), page_size)
     report = SyncReport(target=target, dry_run=dry_run)
     # Pulled before taking the lock: the network may be slow, the list's other writers need not wait.
     suppressed = pull_suppressions(settings, client, report)

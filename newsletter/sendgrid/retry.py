@@ -24,7 +24,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -141,8 +141,8 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                     resume_at = time.time() + asked
                     return Outcome("unsent", status=status, attempts=attempts - 1, fatal=True,
                                    resume_at=resume_at, error=(
-                                       f"SendGrid's rate limit is used up (429) until {_clock(resume_at)}, "
-                                       f"{_duration(asked)} from now; nothing more was posted"))
+                                       f"SendGrid's rate limit is used up (429) until {clock(resume_at)}, "
+                                       f"{duration(asked)} from now; nothing more was posted"))
                 seconds = max(asked or 0.0, policy.delay(rate_limited))
                 if rate_limited >= policy.max_rate_limited or rate_limit_waited + seconds > policy.max_rate_limit_wait:
                     return Outcome("failed", status=status, attempts=attempts, error=(
@@ -166,13 +166,17 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
 
 
 def _rate_limit_wait(response: Response) -> float | None:
+    return rate_limit_wait(response.headers)
+
+
+def rate_limit_wait(response_headers: Mapping[str, str]) -> float | None:
     """Seconds until the limit resets, as SendGrid says; None when it says nothing usable.
 
     `X-RateLimit-Reset` is unix seconds; `Retry-After` seconds or an HTTP date. A
     value that is not a finite number is ignored rather than trusted: `nan` once
     made every wait zero.
     """
-    headers = {k.lower(): v for k, v in response.headers.items()}
+    headers = {k.lower(): v for k, v in response_headers.items()}
     reset = _finite(headers.get("x-ratelimit-reset"))
     if reset is not None:
         return max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25)
@@ -194,11 +198,11 @@ def _finite(text: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _clock(moment: float) -> str:
+def clock(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes = math.ceil(seconds / 60)
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 

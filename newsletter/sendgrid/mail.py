@@ -17,6 +17,7 @@ from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
 from newsletter.render import RenderedEmail
+from newsletter.sendgrid.stats import message_categories
 from newsletter.subscribers import Subscriber
 
 BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
@@ -56,7 +57,7 @@ def display_name(first_name: str, last_name: str) -> str:
 class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
 
-    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str) -> None:
+    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False) -> None:
         html, text = email.html, email.text
         self._unsubscribe_template: str | None = None
         body: dict[str, Any] = {}
@@ -69,8 +70,8 @@ class RequestBuilder:
             self._unsubscribe_template = settings.unsubscribe_url
         else:
             raise SendError(
-                f"{settings.config_path.name}: no way to unsubscribe: set sendgrid.asm_group_id "
-                "(a SendGrid unsubscribe group) or unsubscribe_url (with {email}) before sending")
+                f"{settings.config_path.name}: no way to unsubscribe: run `newsletter doctor --create-group NAME` "
+                "(a SendGrid unsubscribe group), or set unsubscribe_url (with {email}), before sending")
         self.fields = merge.fields_in(text, html)
         # (tag, how to fill it) once per issue, rather than the tag rebuilt per recipient.
         self._substitutions = [(_string(f.tag) + ":", f.value_for) for f in self.fields]
@@ -83,11 +84,24 @@ class RequestBuilder:
         })
         if settings.reply_to is not None:
             body["reply_to"] = _address(settings.reply_to)
-        if settings.sendgrid.categories:
-            body["categories"] = list(settings.sendgrid.categories)
+        # The issue's own category too: `newsletter stats` reads its figures by it (a proof's
+        # opens are the editors', so it gets a category of its own).
+        body["categories"] = message_categories(settings.sendgrid.categories, issue_name, proof)
         self._head = b'{"personalizations":'
+        self._body = body
         self._tail = b"," + _compact(body)[1:]
         self.content_bytes = len(self._tail)
+
+    def schedule(self, send_at: int, batch_id: str | None) -> None:
+        """Every body from now on is delivered at `send_at` (unix seconds), in batch `batch_id`.
+
+        Message-level, so one scheduled send has one moment and one batch; a dry run has no
+        batch id (it asks SendGrid for nothing).
+        """
+        scheduled = {**self._body, "send_at": send_at}
+        if batch_id is not None:
+            scheduled["batch_id"] = batch_id
+        self._tail = b"," + _compact(scheduled)[1:]
 
     def unsubscribe_url(self, email: str) -> str | None:
         """This recipient's unsubscribe link when the publication has its own."""

@@ -1,0 +1,85 @@
+"""`newsletter cancel ISSUE`: call off a scheduled send before SendGrid delivers it.
+
+The cancel is for the batch the send's requests share (`POST /v3/user/scheduled_sends`,
+status `cancel`). SendGrid refuses one later than 10 minutes before the send time, so
+that is checked first, and then SendGrid is asked nothing. Once SendGrid has it, the
+ledger marks those recipients cancelled: they do not have the issue, and a later
+`newsletter send ISSUE` (now, or `--at` a new time, in a new batch) sends to them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from newsletter.config import Settings, sendgrid_api_key
+from newsletter.content import issue_folder
+from newsletter.errors import SendError, where
+from newsletter.sending.ledger import Ledger, Schedule, SendLock, ledger_path, lock_path
+from newsletter.sending.send import issue_schedule
+from newsletter.sendgrid.client import SendGridClient
+from newsletter.sendgrid.schedule import CANCEL_CUTOFF, ScheduleError, cancel_batch, describe
+
+KEY_NEEDS = "can cancel scheduled sends (Mail Send > Scheduled Sends)"
+
+
+@dataclass(frozen=True)
+class CancelPlan:
+    """A scheduled send that can still be cancelled; `run()` cancels it."""
+
+    settings: Settings
+    issue: str
+    schedule: Schedule
+
+    @property
+    def send_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.schedule.send_at, dt.UTC)
+
+    def run(self) -> CancelReport:
+        api_key = sendgrid_api_key(KEY_NEEDS)
+        lock = SendLock(lock_path(self.settings, self.issue))
+        lock.acquire(self.issue)  # no send of the issue posts into the batch while it is cancelled
+        try:
+            client = SendGridClient(self.settings.sendgrid_url, api_key, self.settings.sendgrid.timeout)
+            cancelled = cancel_batch(client, self.schedule.batch_id, self.send_at)
+            ledger = Ledger(ledger_path(self.settings, self.issue), self.issue, create=False)
+            try:
+                recipients = ledger.cancel(self.schedule.batch_id)
+            finally:
+                ledger.close()
+        finally:
+            lock.release()
+        return CancelReport(self.issue, self.send_at, self.schedule.batch_id, recipients, cancelled.already)
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    issue: str
+    send_at: dt.datetime
+    batch_id: str
+    recipients: int
+    already: bool
+
+    def lines(self) -> list[str]:
+        head = (f"Cancelled the send of {self.issue} scheduled for {describe(self.send_at)} (batch {self.batch_id})"
+                + (": SendGrid had it cancelled already" if self.already else ""))
+        return [head,
+                f"  {self.recipients:,} recipient{'s' if self.recipients != 1 else ''} will not get it; "
+                f"`newsletter send {self.issue}` sends to them again (now, or --at a new time)."]
+
+
+def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None) -> CancelPlan:
+    """The standing scheduled send of `issue`, refused at once when it is too late to cancel."""
+    name = issue_folder(settings, issue).name
+    schedule = issue_schedule(settings, name)
+    if schedule is None:
+        path = ledger_path(settings, name)
+        raise SendError(f"{name} has no scheduled send to cancel"
+                        + (f" ({where(path)} records none standing)" if path.exists() else " (it was never sent)"))
+    plan = CancelPlan(settings, name, schedule)
+    now = now or dt.datetime.now(dt.UTC)
+    if plan.send_at - now < CANCEL_CUTOFF:
+        when = "has passed" if plan.send_at <= now else "is less than 10 minutes away"
+        raise ScheduleError(f"too late to cancel {name}: its send time {describe(plan.send_at)} {when}, and "
+                            "SendGrid refuses a cancel later than 10 minutes before it; SendGrid was not asked")
+    return plan

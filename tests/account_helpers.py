@@ -1,0 +1,50 @@
+"""Helpers of the tests of SendGrid's account calls: quick retries, a spec-checked double."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter.sendgrid import client
+from newsletter.sendgrid.retry import RetryPolicy
+from tests.sendgrid_double import ACCOUNT_SPEC_FILE, SendGridDouble
+
+
+@pytest.fixture
+def quick_api_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's retries wait milliseconds here, not seconds."""
+    monkeypatch.setattr(client, "DEFAULT_POLICY", RetryPolicy(backoff=0.001, max_backoff=0.01))
+
+
+@pytest.fixture
+def account_spec() -> None:
+    """Skips the test where SendGrid's published account spec is not beside the project."""
+    if not ACCOUNT_SPEC_FILE.is_file():
+        pytest.skip(f"SendGrid's account spec is not at {ACCOUNT_SPEC_FILE} (../shared/sendgrid/ is absent)")
+
+
+SENDER = "letters@riverside-writers-circle.internal"  # the sample publication's from
+
+
+def enable_group(publication: Path, group: int) -> None:
+    """Set sendgrid.asm_group_id in the sample's newsletter.yaml, where its comment has it."""
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text().replace("# asm_group_id: 12345", f"asm_group_id: {group}"))
+
+
+def ready_account(double: SendGridDouble, publication: Path) -> int:
+    """The double's account set up as the sample publication needs it: sender, group; the group id."""
+    double.account.verify_sender(SENDER)
+    group = double.account.add_group("Riverside letters")
+    enable_group(publication, group)
+    return group
+
+
+@pytest.fixture
+def spec_kept(sendgrid: SendGridDouble) -> Iterator[SendGridDouble]:
+    """The double, and after the test: every account request conformed, every answer too."""
+    yield sendgrid
+    assert sendgrid.account.rejections == [], "a request broke SendGrid's published spec"
+    assert sendgrid.account.answer_violations == [], "the double answered outside SendGrid's spec"

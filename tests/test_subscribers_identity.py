@@ -1,0 +1,89 @@
+"""One address identity (`address_key`): what the list, import, remove, sync and send compare.
+
+NFC, the domain in Unicode and lower-cased, the local part lower-cased: an address typed
+exactly as the list holds it is always found, whatever form the list or the person used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.send_helpers import newsletter, write_list
+from tests.sendgrid_double import SendGridDouble
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
+
+PUNYCODE = "bob@xn--exmple-cua.com"       # how a list exported by another tool may hold it
+UNICODE = "bob@ex\u00e4mple.com"          # the same address, as email-validator normalizes it
+DECOMPOSED = "jose\u0301@example.org"      # "josé" with a combining accent (macOS, some forms)
+COMPOSED = "jos\u00e9@example.org"
+
+HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at\n"
+
+
+def one_row_list(email: str, status: str = "subscribed") -> None:
+    write(MAIN_LIST, HEADER + f"{email},Bo,,{status},,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n")
+
+
+@pytest.mark.parametrize("held, typed", [
+    (PUNYCODE, PUNYCODE), (PUNYCODE, UNICODE), (UNICODE, PUNYCODE),
+    (DECOMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED), (COMPOSED, DECOMPOSED),
+])
+def test_remove_finds_the_address_as_the_list_holds_it(publication: Path, held: str, typed: str) -> None:
+    """The row the list holds is unsubscribed; no second row is appended beside it."""
+    one_row_list(held)
+    result = run("subscribers", "remove", typed)
+    assert result.exit_code == 0, result.output
+    assert "is unsubscribed" in result.stdout, result.stdout
+    listed = rows()
+    assert list(listed) == [held]
+    assert listed[held]["status"] == "unsubscribed"
+
+
+def test_import_merges_into_the_row_the_list_holds(publication: Path) -> None:
+    one_row_list(PUNYCODE, status="unsubscribed")
+    result = import_csv(f"email,first_name\n{UNICODE},Bob\n{DECOMPOSED},José\n")
+    assert result.exit_code == 0, result.output
+    assert "added               1" in result.output and "kept unsubscribed   1" in result.output
+    listed = rows()
+    assert listed[PUNYCODE]["status"] == "unsubscribed"
+    assert UNICODE not in listed
+
+
+def test_stats_reports_two_rows_of_one_address(publication: Path) -> None:
+    """Rows that differ only in form are one reader: the list is reported, rows named."""
+    write(MAIN_LIST, HEADER
+          + f"{PUNYCODE},Bo,,unsubscribed,,,\n"
+          + "ann@example.org,Ann,,subscribed,,,\n"
+          + f"{UNICODE},Bo,,subscribed,,,\n"
+          + f"{COMPOSED},,,subscribed,,,\n"
+          + f"{DECOMPOSED.upper()},,,subscribed,,,\n")
+    result = run("subscribers", "stats")
+    assert result.exit_code == 0, result.output
+    assert ("subscribers/main.csv:4: bob@exämple.com is the address of row 2 again "
+            "(one reader, two rows): merge them") in result.stdout
+    assert f"subscribers/main.csv:6: {DECOMPOSED.upper()} is the address of row 5 again" in result.stdout
+    assert "ann@example.org is the address" not in result.stdout
+
+
+def test_remove_unsubscribes_every_row_of_the_address(publication: Path) -> None:
+    write(MAIN_LIST, HEADER + f"{PUNYCODE},Bo,,subscribed,,,\n{UNICODE},Bo,,subscribed,,,\n")
+    result = run("subscribers", "remove", UNICODE)
+    assert result.exit_code == 0, result.output
+    assert {row["status"] for row in rows().values()} == {"unsubscribed"}
+    assert "the list holds 2 rows for this address" in result.stdout
+
+
+def test_a_send_recorded_in_one_form_is_not_sent_again_in_the_other(
+    publication: Path, sendgrid: SendGridDouble,
+) -> None:
+    """The ledger keys by the same identity: a list re-exported with punycode is not mailed twice."""
+    write_list(publication, [[UNICODE, "Bo", "", "subscribed", ""], [COMPOSED, "José", "", "subscribed", ""]])
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert len(sendgrid.accepted_recipients()) == 2
+    write_list(publication, [[PUNYCODE, "Bo", "", "subscribed", ""], [DECOMPOSED, "José", "", "subscribed", ""]])
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0, again.output
+    assert len(sendgrid.accepted_recipients()) == 2
+    assert "Everyone already has issue-1: nothing was sent." in again.output
