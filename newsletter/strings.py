@@ -125,15 +125,20 @@ def base_language(language: str) -> str:
 
 
 def babel_locale(language: str) -> str:
-    """`en_GB` of `en-GB`: the name Babel gives the locale. Raises `UnknownLanguage`."""
-    from babel import Locale, UnknownLocaleError
+    """`en_GB` of `en-GB`: the name of the locale in Babel's data. Raises `UnknownLanguage`.
+
+    Looked up in the data's index, not parsed (Babel's `Locale.parse` loads the locale's
+    data, a cost every command would pay at start for reading `newsletter.yaml`).
+    """
+    from babel import localedata
 
     if base_language(language) not in BUILT_IN:
         raise UnknownLanguage(language)
-    try:
-        return str(Locale.parse(language, sep="-" if "-" in language else "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        raise UnknownLanguage(language) from None
+    parts = re.split(r"[-_]", language)
+    name = "_".join([parts[0].lower(), *(p.title() if len(p) == 4 else p.upper() for p in parts[1:])])
+    if not all(parts) or not localedata.exists(name):
+        raise UnknownLanguage(language)
+    return name
 
 
 @dataclass(frozen=True)
