@@ -107,7 +107,7 @@ def init(directory: Path) -> None:
 
     created = create_publication(directory)
     click.echo(f"Created a publication in {directory}/ ({len(created)} files).")
-    click.echo(f"Next: edit {directory}/newsletter.yaml, then `cd {directory} && newsletter preview first-issue`.")
+    click.echo(f"Next: edit {directory}/newsletter.yaml, then `cd {directory} && newsletter preview issue-1`.")
     click.echo("Before the first send: `newsletter doctor --create-group \"NAME\"` creates the unsubscribe group "
                "and checks the SendGrid account.")
 

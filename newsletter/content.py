@@ -141,6 +141,9 @@ def _article_paths(folder: Path, listed: object, listed_where: str) -> list[Path
         raise ContentError(f"{listed_where}: `articles` must be a list of file names")
     paths = []
     for item in listed:
+        if listed.count(item) > 1:  # the email would show it twice
+            raise ContentError(f"{listed_where}: article {item!r} is listed {listed.count(item)} times in "
+                               "`articles`: list it once")
         path = folder / item
         if not path.resolve().is_relative_to(folder.resolve()) or ".." in Path(item).parts:
             raise ContentError(f"{listed_where}: article {item!r} is outside the issue's folder {where(folder)}")

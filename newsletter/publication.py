@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from newsletter.errors import ConfigError, where
 from newsletter.render import PACKAGE_TEMPLATES
 
 SKELETON = Path(__file__).parent / "skeleton"
+# Named as `newsletter new` names issues, so that the next one is issue-2.
+FIRST_ISSUE = "issue-1"
 
 GITIGNORE = """\
 build/
@@ -37,6 +40,10 @@ def create_publication(directory: Path) -> list[Path]:
                           "create the new one outside it")
     shutil.copytree(SKELETON, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     (directory / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    # The first issue is dated today, as `newsletter new` dates the next ones.
+    first = directory / "issues" / FIRST_ISSUE / "issue.yaml"
+    first.write_text(first.read_text(encoding="utf-8").replace("date: 2026-01-01", f"date: {dt.date.today()}"),
+                     encoding="utf-8")
     return sorted(p for p in directory.rglob("*") if p.is_file())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -245,9 +246,13 @@ def test_init_creates_a_publication_that_builds(tmp_path: Path, monkeypatch: pyt
     result = run("init", "letters")
     assert result.exit_code == 0, result.output
     monkeypatch.chdir(tmp_path / "letters")
-    assert run("check", "first-issue").exit_code == 0
-    assert run("build", "first-issue").exit_code == 0
+    assert run("check", "issue-1").exit_code == 0
+    assert run("build", "issue-1").exit_code == 0
     assert "subscribers/*.csv" in (tmp_path / "letters" / ".gitignore").read_text()
+    meta = (tmp_path / "letters" / "issues" / "issue-1" / "issue.yaml").read_text(encoding="utf-8")
+    assert f"date: {dt.date.today()}" in meta
+    created = run("new")  # the editor's next step goes on from the first issue
+    assert created.exit_code == 0 and "issues/issue-2/issue.yaml" in created.output
 
 
 def test_init_refuses_an_existing_publication(publication: Path) -> None:

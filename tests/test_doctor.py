@@ -161,7 +161,7 @@ def test_init_then_create_group_gives_a_publication_with_a_group(tmp_path: Path,
     monkeypatch.chdir(tmp_path / "letters")
     config = Path("newsletter.yaml")
     assert "unsubscribe_url" not in config.read_text().replace("# unsubscribe_url", "")
-    check = run("check", "first-issue")
+    check = run("check", "issue-1")
     assert "no way to unsubscribe yet: run `newsletter doctor --create-group NAME`" in check.stderr
     before = config.read_text()
 

@@ -30,7 +30,7 @@ def test_wheel_ships_templates_and_skeleton(wheel: Path) -> None:
     for template in ("email.html", "email.txt", "email.css", "email-head.css", "footer.html"):
         assert f"newsletter/templates/{template}" in names
     assert "newsletter/skeleton/newsletter.yaml" in names
-    assert "newsletter/skeleton/issues/first-issue/01-welcome.md" in names
+    assert "newsletter/skeleton/issues/issue-1/01-welcome.md" in names
     assert "newsletter/skeleton/templates/README.md" in names
     assert not any(name.startswith(("tests/", "issues/")) for name in names)
 
@@ -46,6 +46,6 @@ def test_installed_package_creates_and_builds_a_publication(wheel: Path, tmp_pat
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(site)), where
     assert run("init", "pub", cwd=tmp_path).returncode == 0
-    result = run("build", "first-issue", cwd=tmp_path / "pub")
+    result = run("build", "issue-1", cwd=tmp_path / "pub")
     assert result.returncode == 0, result.stderr
-    assert "Welcome" in (tmp_path / "pub" / "build" / "first-issue" / "email.html").read_text(encoding="utf-8")
+    assert "Welcome" in (tmp_path / "pub" / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")

@@ -453,3 +453,28 @@ def test_a_paragraph_per_line_without_blank_lines(publication: Path, inbox: Path
     assert built.paragraphs == [first, second]
     assert front_matter(publication / "issues" / "issue-2" / "01-minutes-briefly.md") == {
         "title": "Minutes, briefly", "author": "Ruth Adeyemi"}
+
+
+def test_adding_a_submission_twice_warns_and_an_article_listed_twice_is_an_error(publication: Path,
+                                                                                 inbox: Path) -> None:
+    (inbox / "gates.txt").write_bytes(house_style_a())
+    assert run("add", "issue-2", "inbox/gates.txt").exit_code == 0
+    again = run("add", "issue-2", "inbox/gates.txt")
+    assert again.exit_code == 0, again.output
+    assert ("warning: issues/issue-2/01-gates-open-at-larch-street.md has the title “Gates open at Larch "
+            "Street” already: was inbox/gates.txt added before?") in again.stderr
+    meta = publication / "issues" / "issue-2" / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("02-gates-open-at-larch-street.md",
+                                                             "01-gates-open-at-larch-street.md"), encoding="utf-8")
+    checked = run("check", "issue-2")
+    assert checked.exit_code == 1
+    assert "article '01-gates-open-at-larch-street.md' is listed 2 times in `articles`: list it once" in checked.stderr
+
+
+def test_adding_to_an_issue_already_sent_warns(publication: Path, inbox: Path) -> None:
+    (publication / "sent").mkdir()
+    (publication / "sent" / "issue-2.sqlite").write_bytes(b"")  # only its being there matters to add
+    (inbox / "gates.txt").write_bytes(house_style_a())
+    result = run("add", "issue-2", "inbox/gates.txt")
+    assert result.exit_code == 0
+    assert "warning: sent/issue-2.sqlite: issue-2 has been sent already: whoever has it will not get" in result.stderr

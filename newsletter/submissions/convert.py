@@ -26,6 +26,7 @@ from newsletter.atomic import write_text
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import ContentError, where
+from newsletter.sending.ledger import ledger_path
 from newsletter.submissions import documents, plaintext
 from newsletter.submissions.draft import (
     Draft,
@@ -195,6 +196,11 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
     footer = _footer_invitation(settings)
     plan = _Plan(folder, [str(item) for item in listed], {p.name for p in folder.iterdir()})
     converted = [_convert(path, plan, title, author, footer) for path in files]
+    notes.extend(_added_twice(folder, [str(item) for item in listed], converted))
+    sent = ledger_path(settings, folder.name)
+    if sent.exists():
+        notes.append(f"{where(sent)}: {folder.name} has been sent already: whoever has it will not get "
+                     "this article; it is in the web edition once you run `newsletter site`")
     if not dry_run:
         for article in converted:
             for image in article.images:
@@ -213,6 +219,19 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
         save_document(yaml_path, data, ContentError, indentation)
     return AddReport(folder.name, yaml_path, tuple(converted), dry_run,
                      tuple(plan.listed) if dry_run else tuple(str(item) for item in listed), tuple(notes))
+
+
+def _added_twice(folder: Path, listed: Sequence[str], converted: Sequence[ConvertedArticle]) -> list[str]:
+    """A warning for each new article whose title an article of the issue already has."""
+    slugs = {re.sub(r"^\d+-", "", name.removesuffix(".md")): name for name in listed}
+    notes = []
+    for article in converted:
+        twin = slugs.get(slugify(article.title))
+        if twin is not None:
+            notes.append(f"{where(folder / twin)} has the title “{article.title}” already: "
+                         f"was {where(article.source)} added before? (remove one of them from `articles`)")
+        slugs[slugify(article.title)] = article.filename
+    return notes
 
 
 def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
