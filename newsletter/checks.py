@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from newsletter import merge
+from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
@@ -138,6 +139,7 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
         report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
                     "of the email instead; set `preheader` in issue.yaml")
     check_images(report, email.issue, images or ImageCache(None))
+    check_brand(report, settings, images or ImageCache(None))
     return report
 
 
@@ -167,6 +169,36 @@ def _unknown_column(settings: Settings, email: RenderedEmail, name: str, list_co
             " (and nothing where it has none)" if "" in fallbacks else "")
     return (f"{prefix}subscriber.{name}{also} is not a column of the subscriber list "
             f"(columns: {', '.join(list_columns)}): {gets}")
+
+
+def check_brand(report: CheckReport, settings: Settings, images: ImageCache) -> None:
+    """The accent colour's contrast in both schemes, and the logo's file."""
+    for failure in accent_failures(settings.accent_color, settings.accent_color_dark):
+        fix = ("a darker accent_color" if failure.scheme == "light"
+               else "a lighter `dark` colour under accent_color, or leave it out to have one chosen")
+        report.warn(
+            f"{where(settings.config_path)}: accent_color {failure.color} has a contrast of {failure.ratio:.1f}:1 "
+            f"on the {failure.scheme} background {failure.background}, below the {AA_CONTRAST}:1 that "
+            f"WCAG AA asks of text: links and titles are hard to read in {failure.scheme} mode; choose {fix}"
+        )
+    logo = settings.logo
+    if logo is None:
+        return
+    named = f"{where(settings.config_path)}: logo {where(logo)}"
+    if not logo.is_file():
+        report.error(f"{named} does not exist: readers would see a broken image atop every email; "
+                     "correct the path (relative to newsletter.yaml) or remove `logo`")
+    elif is_svg(logo):
+        report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
+    else:
+        try:
+            processed = images.get(logo)
+        except ImageError as exc:
+            report.error(str(exc))
+            return
+        if processed.bytes > LARGE_BYTES:
+            report.warn(f"{named} is {_megabytes(processed.bytes)} even after processing: slow to load atop "
+                        "every email; use a smaller PNG")
 
 
 def check_sending_settings(settings: Settings, report: CheckReport) -> None:

@@ -26,6 +26,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.atomic import write_text
 from newsletter.errors import NewsletterError, where
+from newsletter.yamlfile import read_yaml_text
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,7 @@ def parse_document(text: str, path: Path, error: type[NewsletterError]) -> Comme
 
 def load_document(path: Path, error: type[NewsletterError]) -> tuple[CommentedMap, Indentation]:
     """Read `path` for editing: its mapping and the indentation to write it back in."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise error(f"{where(path)}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise error(f"{where(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise error(f"{where(path)}: cannot read it ({exc.strerror})") from None
+    text = read_yaml_text(path, error)
     return parse_document(text, path, error), detect_indentation(text)
 
 

@@ -78,15 +78,22 @@ def parse_mapping(
 
 def read_mapping(path: Path, error: type[NewsletterError]) -> YamlMapping:
     """Read and parse a YAML file that holds one mapping."""
+    return parse_mapping(read_yaml_text(path, error), path, error)
+
+
+def read_yaml_text(path: Path, error: type[NewsletterError]) -> str:
+    """The text of a YAML file of the publication, or `error` saying why it cannot be read.
+
+    A byte-order mark, as some Windows editors write, is dropped.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise error(f"{where(path)}: no such file") from None
     except UnicodeDecodeError as exc:
         raise error(f"{where(path)}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise error(f"{where(path)}: cannot read it ({exc.strerror})") from None
-    return parse_mapping(text, path, error)
 
 
 def _unbuildable(node: yaml.Node | None) -> yaml.ScalarNode | None:
