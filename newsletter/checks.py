@@ -110,10 +110,10 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
             src = str(img.get("src", ""))
             report.warn(f"{_written(settings, email.issue, 'src', src)}image {_as_written(email.issue, src)} "
                         "has no alt text: describe it for readers who cannot see it")
-    insecure = sorted({("href", h) for h in hrefs if h.startswith("http://")} | {
-        ("src", str(img.get("src"))) for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")
-    }, key=lambda found: found[1])
-    for attribute, url in dict.fromkeys(insecure):
+    # Each address once, with the attribute it is found under (a link's href first).
+    insecure = {str(img.get("src")): "src" for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")}
+    insecure.update({h: "href" for h in hrefs if h.startswith("http://")})
+    for url, attribute in sorted(insecure.items()):
         report.warn(f"{_written(settings, email.issue, attribute, url)}{url} is an http:// link: "
                     "use https:// where the site has it")
     for url, name in _links_to_other_issues(settings, email.issue.name, hrefs):

@@ -38,6 +38,13 @@ def test_duplicates_are_named_with_their_rows_and_the_row_kept(publication: Path
         "Dana", "Upton", "Oslo", "a;b", "unsubscribed")
 
 
+def test_duplicate_rows_are_numbered_as_the_spreadsheet_shows_them(publication: Path) -> None:
+    """A cell holding a line break is one row of the spreadsheet, though two lines of the file."""
+    result = import_csv('email,notes\nann@example.org,"two\nlines"\nbo@example.org,\nANN@example.org,again\n')
+    assert result.exit_code == 0, result.output
+    assert "people.csv:2: ann@example.org is also in row 4: merged into one, row 2's values kept" in result.output
+
+
 def test_many_duplicates_are_shortened_with_and_n_more(publication: Path) -> None:
     """One address in 30 rows and 25 addresses twice: the report names the first ones, then counts."""
     lines = "".join("same@example.org\n" for _ in range(30))                       # rows 2-31
