@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from newsletter import merge
+from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
-from newsletter.content import Article, Issue
+from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
 from newsletter.images import LARGE_BYTES, ImageCache, ImageError, is_svg
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
+from newsletter.sources import merge_field_pattern, where_in_templates, where_written
 
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -102,18 +104,22 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
             f"the HTML is {email.html_bytes / 1024:.0f} KB: Gmail clips emails over 102 KB, hiding the rest "
             "and the unsubscribe link; shorten the issue or split it"
         )
+    # Each warning about a link or an image starts with where it is written (newsletter.sources).
     for img in tree.iter("img"):
         if img.get("alt") is None or (not img.get("alt", "").strip() and img.get("role") != "presentation"):
-            report.warn(f"image {img.get('src')} has no alt text: describe it for readers who cannot see it")
-    insecure = sorted({h for h in hrefs if h.startswith("http://")} | {
-        str(img.get("src")) for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")
-    })
-    for url in insecure:
-        report.warn(f"{url} is an http:// link: use https:// where the site has it")
+            src = str(img.get("src", ""))
+            report.warn(f"{_written(settings, email.issue, 'src', src)}image {_as_written(email.issue, src)} "
+                        "has no alt text: describe it for readers who cannot see it")
+    # Each address once, with the attribute it is found under (a link's href first).
+    insecure = {str(img.get("src")): "src" for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")}
+    insecure.update({h: "href" for h in hrefs if h.startswith("http://")})
+    for url, attribute in sorted(insecure.items()):
+        report.warn(f"{_written(settings, email.issue, attribute, url)}{url} is an http:// link: "
+                    "use https:// where the site has it")
     for url, name in _links_to_other_issues(settings, email.issue.name, hrefs):
         if not (settings.issues_dir / name).is_dir():
-            report.warn(f"the link {url} goes to issue {name}, which is not in {settings.issues_dir.name}/: "
-                        "a reader would find no page there")
+            report.warn(f"{_written(settings, email.issue, 'href', url)}the link {url} goes to issue {name}, "
+                        f"which is not in {settings.issues_dir.name}/: a reader would find no page there")
     if len(email.subject) > SUBJECT_MAX_CHARS:
         report.warn(f"the subject is {len(email.subject)} characters: inboxes cut it after about {SUBJECT_MAX_CHARS}")
     for part, document in (("HTML", email.html), ("text", email.text)):
@@ -125,17 +131,74 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     if list_columns is not None:
         known = {*list_columns, merge.UNSUBSCRIBE_FIELD}
         for name in dict.fromkeys(f.field for f in email.merge_fields if f.field not in known):
-            report.warn(
-                f"subscriber.{name} is not a column of the subscriber list "
-                f"(columns: {', '.join(list_columns)}): every recipient gets its fallback"
-            )
+            report.warn(_unknown_column(settings, email, name, list_columns))
     for article in email.issue.articles:
         for repeated in _repeated_heading(article):
             report.warn(repeated)
     if not email.issue.preheader:
-        report.warn("no preheader: inboxes will show the first words of the email instead; set `preheader` in issue.yaml")
+        report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
+                    "of the email instead; set `preheader` in issue.yaml")
     check_images(report, email.issue, images or ImageCache(None))
+    check_brand(report, settings, images or ImageCache(None))
     return report
+
+
+def _written(settings: Settings, issue: Issue, attribute: str, url: str) -> str:
+    """`issues/x/a.md:7: `, the prefix of a warning about a link or an image of the email."""
+    return f"{where_written(settings, issue, attribute, url) or 'a template of the email'}: "
+
+
+def _as_written(issue: Issue, url: str) -> str:
+    """An image's address as its article gives it (`pic.png`), else as the email has it."""
+    return next((image.src for image in issue.images if image.url == url), url)
+
+
+def _unknown_column(settings: Settings, email: RenderedEmail, name: str, list_columns: Sequence[str]) -> str:
+    """The warning for a merge field no column of the list fills: where the templates use it, and
+    what each recipient gets instead (its fallback, or nothing where it has none)."""
+    places = where_in_templates(settings, merge_field_pattern(name))
+    prefix = f"{places[0]}: " if places else "a template of the email: "
+    also = f" (also at {', '.join(places[1:])})" if len(places) > 1 else ""
+    fallbacks = list(dict.fromkeys(f.fallback for f in email.merge_fields if f.field == name))
+    given = [repr(fallback) for fallback in fallbacks if fallback]
+    if not given:
+        gets = (f"every recipient gets nothing there, as it has no fallback: correct the name, add the column, "
+                f"or give it one ({{{{ subscriber.{name} | default('...') }}}})")
+    else:
+        gets = f"every recipient gets its fallback {' or '.join(given)}" + (
+            " (and nothing where it has none)" if "" in fallbacks else "")
+    return (f"{prefix}subscriber.{name}{also} is not a column of the subscriber list "
+            f"(columns: {', '.join(list_columns)}): {gets}")
+
+
+def check_brand(report: CheckReport, settings: Settings, images: ImageCache) -> None:
+    """The accent colour's contrast in both schemes, and the logo's file."""
+    for failure in accent_failures(settings.accent_color, settings.accent_color_dark):
+        fix = ("a darker accent_color" if failure.scheme == "light"
+               else "a lighter `dark` colour under accent_color, or leave it out to have one chosen")
+        report.warn(
+            f"{where(settings.config_path)}: accent_color {failure.color} has a contrast of {failure.ratio:.1f}:1 "
+            f"on the {failure.scheme} background {failure.background}, below the {AA_CONTRAST}:1 that "
+            f"WCAG AA asks of text: links and titles are hard to read in {failure.scheme} mode; choose {fix}"
+        )
+    logo = settings.logo
+    if logo is None:
+        return
+    named = f"{where(settings.config_path)}: logo {where(logo)}"
+    if not logo.is_file():
+        report.error(f"{named} does not exist: readers would see a broken image atop every email; "
+                     "correct the path (relative to newsletter.yaml) or remove `logo`")
+    elif is_svg(logo):
+        report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
+    else:
+        try:
+            processed = images.get(logo)
+        except ImageError as exc:
+            report.error(str(exc))
+            return
+        if processed.bytes > LARGE_BYTES:
+            report.warn(f"{named} is {_megabytes(processed.bytes)} even after processing: slow to load atop "
+                        "every email; use a smaller PNG")
 
 
 def check_sending_settings(settings: Settings, report: CheckReport) -> None:

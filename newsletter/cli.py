@@ -406,11 +406,15 @@ def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool
     Example:
       newsletter subscribers import signups.csv --tag fair-2026 --dry-run
     """
-    from newsletter.subscribers.importing import import_file
+    from newsletter.subscribers.importing import NothingImported, import_file
 
-    with _Progress() as progress:
-        report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
-                             progress=progress)
+    try:
+        with _Progress() as progress:
+            report = import_file(_settings(), file, list_name, tags, resubscribe=resubscribe, dry_run=dry_run,
+                                 progress=progress)
+    except NothingImported as exc:  # the report says which rows and why; then the error, exit 1
+        _echo_report(exc.report)
+        raise
     _echo_report(report)
 
 
@@ -556,14 +560,18 @@ def sync(list_name: str, dry_run: bool) -> None:
 @click.option("--no-open", is_flag=True, help="Print the preview page's path instead of opening it.")
 @click.option("--serve", is_flag=True, help="Serve the preview on 127.0.0.1 and rebuild when a file changes.")
 @click.option("--port", default=8000, show_default=True, help="The port for --serve (0: any free port).")
-def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
+@click.option("--as", "as_email", metavar="EMAIL",
+              help="Fill the merge fields from this subscriber of the list (default: its first subscribed address).")
+def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | None) -> None:
     """Render ISSUE and open it in the browser.
 
-    The preview shows desktop and phone widths, the text part and the checks.
+    The preview shows the inbox line, desktop and phone widths, dark mode, the
+    text part and the checks.
 
     \b
     Example:
       newsletter preview issue-12
+      newsletter preview issue-12 --as ada@example.org
       newsletter preview issue-12 --serve
     """
     from newsletter import preview as previewing
@@ -591,9 +599,9 @@ def preview(issue: str, no_open: bool, serve: bool, port: int) -> None:
             else:
                 click.echo(f"rebuilt {where(result.page)}")
 
-        previewing.serve(settings, issue, port, on_rebuild=report)
+        previewing.serve(settings, issue, port, on_rebuild=report, as_email=as_email)
         return
-    built = previewing.write_preview(settings, issue)
+    built = previewing.write_preview(settings, issue, as_email)
     _print_findings(built.report)
     if no_open:
         click.echo(where(built.page))

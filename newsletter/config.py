@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from newsletter import colors, strings
 from newsletter.errors import ConfigError
 from newsletter.yamlfile import YamlMapping, read_mapping
 
@@ -33,8 +35,13 @@ MAX_CONCURRENCY = 16
 
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
-    "sendgrid", "language", "subscribe_url",
+    "sendgrid", "language", "subscribe_url", "strings", "logo", "accent_color", "proof_prefix",
 }
+DEFAULT_PROOF_PREFIX = "[Proof]"
+# The links, rules and headings of the default templates when no `accent_color` is set.
+DEFAULT_ACCENT_COLOR = "#1d5a8c"
+DEFAULT_ACCENT_COLOR_DARK = "#8cc0ec"
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 REQUIRED_KEYS = ("name", "from", "postal_address", "base_url")
 REQUIRED_WHY = {
     "name": "it is the sender's name readers see",
@@ -76,8 +83,22 @@ class Settings:
     base_url: str
     unsubscribe_url: str | None
     sendgrid: SendGridSettings
-    language: str = "en"
+    language: str = strings.DEFAULT_LANGUAGE  # as written (`fr`, `en-GB`): `<html lang>`, phrases, dates
     subscribe_url: str | None = None  # where the web edition invites readers to subscribe
+    # `strings:` of newsletter.yaml: phrases that replace the built-in ones, or add to them.
+    string_overrides: tuple[tuple[str, str], ...] = ()
+    logo: Path | None = None  # an image file of the publication, shown atop the email and web page
+    accent_color: str = DEFAULT_ACCENT_COLOR  # links, rules and headings
+    accent_color_dark: str = DEFAULT_ACCENT_COLOR_DARK  # the same in dark mode
+    proof_prefix: str = DEFAULT_PROOF_PREFIX  # before the subject of a proof (`send --to`); "" for none
+
+    def phrases(self, markup: bool = False) -> strings.Strings:
+        """The phrases of the publication's language, its overrides applied (`markup`: for HTML)."""
+        return strings.Strings(self.language, dict(self.string_overrides), markup=markup)
+
+    def proof_subject(self, subject: str) -> str:
+        """The subject a proof of an issue with `subject` is sent with."""
+        return f"{self.proof_prefix} {subject}" if self.proof_prefix else subject
 
     @property
     def config_path(self) -> Path:
@@ -172,9 +193,78 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         base_url=base_url,
         unsubscribe_url=unsubscribe_url,
         sendgrid=_sendgrid(config),
-        language=_optional_text(config, "language") or "en",
+        language=_language(config),
         subscribe_url=_web_address(config, "subscribe_url"),
+        string_overrides=_string_overrides(config),
+        logo=root / _text(config, "logo") if _optional_text(config, "logo") else None,
+        **_accent_colors(config),
+        proof_prefix=_proof_prefix(config),
     )
+
+
+def _language(config: YamlMapping) -> str:
+    language = _optional_text(config, "language") or strings.DEFAULT_LANGUAGE
+    try:
+        strings.babel_locale(language)
+    except strings.UnknownLanguage:
+        raise ConfigError(
+            f"{config.where('language')}: language {language!r} is not built in; the built-in languages are "
+            f"{', '.join(strings.built_in_languages())} (a region may follow, as in en-GB)"
+        ) from None
+    return language
+
+
+def _string_overrides(config: YamlMapping) -> tuple[tuple[str, str], ...]:
+    value = config.data.get("strings") or {}
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            for k, v in value.items()):
+        raise ConfigError(
+            f"{config.where('strings')}: strings must be a mapping of phrase names to text, "
+            "such as `in_this_issue: This week`"
+        )
+    return tuple((key, " ".join(str(text).split())) for key, text in value.items())
+
+
+def _accent_colors(config: YamlMapping) -> dict[str, str]:
+    """`accent_color: "#c0392b"`, or `accent_color: {light: "#c0392b", dark: "#f5a89e"}`.
+
+    Without a dark colour, dark mode gets the accent lightened until it reads on the
+    dark background (see `colors.readable_on`).
+    """
+    value = config.data.get("accent_color")
+    if value in (None, ""):
+        return {"accent_color": DEFAULT_ACCENT_COLOR, "accent_color_dark": DEFAULT_ACCENT_COLOR_DARK}
+    if isinstance(value, dict):
+        unknown = set(value) - {"light", "dark"}
+        if unknown or "light" not in value:
+            raise ConfigError(f"{config.where('accent_color')}: accent_color is a colour, or a mapping with "
+                              "`light` and, optionally, `dark` colours")
+        light = _color(config, value["light"])
+        dark = _color(config, value["dark"]) if value.get("dark") else colors.readable_on(light, colors.DARK_BACKGROUND)
+        return {"accent_color": light, "accent_color_dark": dark}
+    light = _color(config, value)
+    return {"accent_color": light, "accent_color_dark": colors.readable_on(light, colors.DARK_BACKGROUND)}
+
+
+def _color(config: YamlMapping, value: object) -> str:
+    color = str(value).strip() if isinstance(value, str) else ""
+    if not _HEX_COLOR.fullmatch(color):
+        raise ConfigError(
+            f"{config.where('accent_color')}: accent_color must be a colour like \"#1d5a8c\" "
+            f"(# and 3 or 6 hex digits, in quotes), not {value!r}"
+        )
+    if len(color) == 4:
+        color = "#" + "".join(c * 2 for c in color[1:])
+    return color.lower()
+
+
+def _proof_prefix(config: YamlMapping) -> str:
+    if "proof_prefix" not in config.data:
+        return DEFAULT_PROOF_PREFIX
+    if config.data["proof_prefix"] is None:
+        return ""
+    return _text(config, "proof_prefix")
 
 
 def _web_address(config: YamlMapping, key: str) -> str | None:

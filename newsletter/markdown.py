@@ -105,10 +105,50 @@ def _keep_plain_links(children: list[Token]) -> list[Token]:
     return kept
 
 
+# A URL used as its own link text is shown shorter in the HTML when it is longer than this:
+# as its host and the start of its path, at most this long (about two thirds of the column).
+LONG_LINK_TEXT = 50
+
+
+def short_url(url: str, limit: int = LONG_LINK_TEXT) -> str:
+    """How a long URL that is its own link text reads: host and a shortened path.
+
+    `https://www.example.org/content/8d1b2f5e…` → `example.org/content/8d1b2f5e…`; a URL
+    within `limit` is kept as written.
+    """
+    if len(url) <= limit:
+        return url
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    host = (parts.hostname or "").removeprefix("www.")
+    rest = parts.path.rstrip("/") + ("?" + parts.query if parts.query else "") + (
+        "#" + parts.fragment if parts.fragment else "")
+    shown = host + rest
+    if len(shown) <= limit:
+        return shown
+    if len(host) >= limit - 2:
+        return f"{host}/…"
+    return shown[:limit - 1].rstrip("/?#&=-_.") + "…"
+
+
+def _shorten_url_texts(children: list[Token]) -> None:
+    """Long URLs that are their own link text (pasted bare, or as `<…>` or `[url](url)`) shown
+    shorter in the HTML; the href stays whole, and the text part (see `_PlainText`) keeps
+    the whole URL, read from the token's meta."""
+    for index, token in enumerate(children[:-2]):
+        text, close = children[index + 1], children[index + 2]
+        if token.type != "link_open" or text.type != "text" or close.type != "link_close":
+            continue
+        href = str(token.attrGet("href") or "")
+        if text.content in (href, href.split("://", 1)[-1]) and len(text.content) > LONG_LINK_TEXT:
+            text.meta = {**(text.meta or {}), "url_as_text": text.content}
+            text.content = short_url(text.content)
+
+
 def _absolutize(tokens: list[Token], base_url: str, folder: Path | None, images: list[LocalImage]) -> None:
     for token in tokens:
         if token.children:
             token.children = _keep_plain_links(token.children)
+            _shorten_url_texts(token.children)
             _absolutize(token.children, base_url, folder, images)
         if token.type == "image":
             src = str(token.attrGet("src") or "")
@@ -212,7 +252,9 @@ class _PlainText:
         out: list[str] = []
         href_stack: list[tuple[str, int]] = []
         for child in inline.children or []:
-            if child.type in ("text", "code_inline"):
+            if child.type == "text":
+                out.append((child.meta or {}).get("url_as_text", child.content))
+            elif child.type == "code_inline":
                 out.append(child.content)
             elif child.type == "softbreak":
                 out.append(" ")

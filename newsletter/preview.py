@@ -25,12 +25,12 @@ from newsletter.build import image_cache, output_dir, render_and_check
 from newsletter.checks import CheckReport
 from newsletter.config import Settings, load_settings
 from newsletter.content import issue_folder
-from newsletter.errors import NewsletterError, PreviewError
+from newsletter.errors import NewsletterError, PreviewError, where
 from newsletter.images import ImageCache, ImageError
 from newsletter.links import offline_note
 from newsletter.render import RenderedEmail, template_sources
-from newsletter.render.templates import environment, render
-from newsletter.site import issue_images, write_if_changed
+from newsletter.render.templates import environment, logo_of, render
+from newsletter.site import write_if_changed
 
 PREVIEW_PAGE = "preview.html"
 PREVIEW_EMAIL = "preview-email.html"
@@ -38,6 +38,7 @@ PREVIEW_TEXT = "preview-email.txt"
 PREVIEW_IMAGES = "preview-images"
 PREVIEW_TEMPLATE = "preview.html"
 WIDTHS = (("Desktop", 600), ("Phone", 375))
+DARK_FRAME = "Dark mode"
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,32 @@ class Preview:
     report: CheckReport
 
 
-def sample_values(settings: Settings, email: str = "reader@example.org", first_name: str = "") -> dict[str, str]:
-    """Merge values for a preview: the list's first subscriber if there is one."""
+def sample_values(settings: Settings, as_email: str | None = None) -> dict[str, str]:
+    """Merge values for a preview: those of subscriber `as_email` (`--as`), else the
+    list's first subscribed address, else none (the fallbacks show)."""
     from newsletter.subscribers import iter_subscribers, list_path
+    from newsletter.subscribers.addresses import address_key
 
-    values = {"email": email, "first_name": first_name}
-    try:
-        for subscriber in islice(iter_subscribers(list_path(settings)), 50):
-            if subscriber.status == "subscribed":
-                values = subscriber.fields()
-                break
-    except NewsletterError:
-        pass  # no list yet: the fallbacks show
+    values = {"email": "reader@example.org", "first_name": ""}
+    path = list_path(settings)
+    if as_email is not None:
+        wanted = address_key(as_email)
+        try:
+            found = next((s for s in iter_subscribers(path) if address_key(s.email) == wanted), None)
+        except NewsletterError as exc:
+            raise PreviewError(f"--as {as_email}: {exc}") from None
+        if found is None:
+            raise PreviewError(f"{where(path)}: {as_email} is not in the list: --as takes an address of "
+                               f"{where(path)} (see `newsletter subscribers list`)")
+        values = found.fields()
+    else:
+        try:
+            for subscriber in islice(iter_subscribers(path), 50):
+                if subscriber.status == "subscribed":
+                    values = subscriber.fields()
+                    break
+        except NewsletterError:
+            pass  # no list yet: the fallbacks show
     # As a send fills it: SendGrid's own page when the publication uses an unsubscribe group.
     values[merge.UNSUBSCRIBE_FIELD] = (
         merge.unsubscribe_link(settings.unsubscribe_url, values["email"])
@@ -68,63 +83,138 @@ def sample_values(settings: Settings, email: str = "reader@example.org", first_n
     return values
 
 
-def write_preview(settings: Settings, issue_name: str) -> Preview:
+@dataclass(frozen=True)
+class InboxRow:
+    """One message in an inbox's list, cut where that inbox cuts it."""
+
+    client: str
+    sender: str
+    subject: str
+    preheader: str
+
+
+# Where Gmail cuts an inbox row, in characters of an average text (they vary with the letters'
+# widths and the window): the web inbox on a desktop screen, and the Android and iOS apps.
+GMAIL_CUTS = (
+    # client, sender, subject, subject and preheader together
+    ("Gmail on the web", 20, 70, 130),
+    ("Gmail app", 25, 40, 90),
+)
+ELLIPSIS = "…"
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut at `limit` characters, as an inbox does: at a word where one is near, then "…"."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    space = head.rfind(" ")
+    if space >= limit * 2 // 3:
+        head = head[:space]
+    return head.rstrip(" ,;:–-") + ELLIPSIS
+
+
+def inbox_rows(sender: str, subject: str, preview_text: str) -> list[InboxRow]:
+    """The issue as Gmail lists it: sender name, subject, and the preview text after it."""
+    rows = []
+    for client, sender_cut, subject_cut, line_cut in GMAIL_CUTS:
+        shown_subject = _cut(subject, subject_cut)
+        room = line_cut - len(shown_subject) - 3  # " - " between them
+        rows.append(InboxRow(client, _cut(sender, sender_cut), shown_subject,
+                             _cut(preview_text, room) if room > 0 else ""))
+    return rows
+
+
+def _preview_text(email: RenderedEmail, filled_html: str) -> str:
+    """What an inbox shows after the subject: the preheader, or without one the email's first visible words."""
+    if email.issue.preheader:
+        return email.issue.preheader
+    import lxml.html
+
+    body = lxml.html.document_fromstring(filled_html).body
+    return " ".join(body.text_content().split())[:200]
+
+
+_DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)")
+
+
+def dark_mode(document: str) -> str:
+    """The email as a client in dark mode that honours its dark styles (Apple Mail, Outlook.com) renders it:
+    the `prefers-color-scheme: dark` rules applied whatever the system's scheme."""
+    return _DARK_QUERY.sub("@media all", document)
+
+
+def write_preview(settings: Settings, issue_name: str, as_email: str | None = None, version: str = "") -> Preview:
     """Render issue `issue_name` and write the preview page; raises if it does not render.
 
-    The email shows the processed images (as readers will get them), written to
-    `build/<issue>/preview-images/`; the page says so when the web edition, where
-    readers load them from, is not online yet.
+    The merge fields are those of subscriber `as_email` (`--as`), or of the list's first
+    subscribed address. The email shows the processed images (as readers will get them),
+    written to `build/<issue>/preview-images/`; the page says so when the web edition,
+    where readers load them from, is not online yet. `version` (with `--serve`) is written
+    into the page, which reloads itself once the server has a newer one.
     """
     email, report = render_and_check(settings, issue_name)
-    values = sample_values(settings)
+    values = sample_values(settings, as_email)
     folder = output_dir(settings, email.issue.name)
-    published = _preview_images(email, folder / PREVIEW_IMAGES, image_cache(settings))
-    filled_html = _local_images(merge.fill(email.html, values), email, published)
+    published = _preview_images(settings, email, folder / PREVIEW_IMAGES, image_cache(settings))
+    filled_html = _local_images(merge.fill(email.html, values), published)
     filled_text = merge.fill(email.text, values)
     email_path = write_atomically(folder / PREVIEW_EMAIL, filled_html)
     write_atomically(folder / PREVIEW_TEXT, filled_text)
+    frames = [(label, width, filled_html) for label, width in WIDTHS]
+    frames.append((DARK_FRAME, WIDTHS[-1][1], dark_mode(filled_html)))
+    sender = settings.sender.name or settings.sender.email
     page = render(environment(settings.templates_dir), PREVIEW_TEMPLATE, {
         "email": email, "report": report, "sender": settings.sender, "shown_as": values.get("email", ""),
-        "widths": WIDTHS, "filled_html": filled_html, "filled_text": filled_text,
-        "offline": offline_note(settings, email),
+        "widths": WIDTHS, "frames": frames, "filled_html": filled_html, "filled_text": filled_text,
+        "inbox": inbox_rows(sender, email.subject, _preview_text(email, filled_html)),
+        "offline": offline_note(settings, email), "version": version,
     })
     page_path = write_atomically(folder / PREVIEW_PAGE, page)
     return Preview(page_path, email_path, report)
 
 
-def _preview_images(email: RenderedEmail, folder: Path, cache: ImageCache) -> set[str]:
-    """Write the issue's processed images under `folder`; the paths (under the issue's URL) written.
+# The processed logo's place in `preview-images/`, apart from the issue's own images.
+LOGO_FOLDER = "_publication"
+
+
+def _preview_images(settings: Settings, email: RenderedEmail, folder: Path, cache: ImageCache) -> dict[str, str]:
+    """Write the issue's processed images (and the logo) under `folder`: {their URL: their path in it}.
 
     An image that cannot be read is left out: the checks report it.
     """
-    written = set()
-    for relative, source in issue_images(email.issue):
+    written = {}
+    sources = []
+    for image in email.issue.images:
+        relative = email.issue.published_path(image)
+        if relative is not None:
+            sources.append((image.url.split("#")[0].split("?")[0], relative, image.path))
+    logo = logo_of(settings)
+    if logo is not None and settings.logo is not None:
+        sources.append((logo.url, f"{LOGO_FOLDER}/{logo.file}", settings.logo))
+    for url, relative, source in sources:
         try:
             data = cache.get(source).data
         except ImageError:
             continue
         write_if_changed(folder / relative, data)
-        written.add(relative)
+        written[url] = relative
     return written
 
 
 _IMAGE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
 
 
-def _local_images(document: str, email: RenderedEmail, published: set[str]) -> str:
-    """Point the issue's images at their processed files in `preview-images/`.
+def _local_images(document: str, published: dict[str, str]) -> str:
+    """Point the images written to `preview-images/` at their processed files there.
 
-    An image's URL is its path under the issue's web URL (subfolders included); the
-    link is relative to the preview, beside which `preview-images/` is.
+    `published` maps an image's URL to its path under `preview-images/`, beside the
+    preview; a URL's query or fragment is ignored.
     """
-    web_url = email.issue.web_url
-
     def local(match: re.Match[str]) -> str:
-        url = html.unescape(match[2])
-        if not url.startswith(web_url):
-            return match[0]
-        relative = unquote(url[len(web_url):].split("#")[0].split("?")[0])
-        if relative not in published:
+        url = html.unescape(match[2]).split("#")[0].split("?")[0]
+        relative = published.get(url)
+        if relative is None:
             return match[0]
         return f"{match[1]}{html.escape(PREVIEW_IMAGES + '/' + quote(relative), quote=True)}{match[3]}"
 
@@ -152,7 +242,7 @@ def _snapshot(settings: Settings, issue: Path) -> dict[Path, int]:
         templates = template_sources(settings)
     except OSError:
         templates = []
-    files = [settings.config_path, *templates,
+    files = [settings.config_path, *templates, *([settings.logo] if settings.logo else []),
              *(Path(top, name) for top, _, names in os.walk(issue) for name in names)]
     mtimes = {}
     for path in files:
@@ -174,17 +264,19 @@ class _PreviewServer(ThreadingHTTPServer):
 
 
 def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5,  # noqa: ANN001
-          stop: threading.Event | None = None) -> None:
+          stop: threading.Event | None = None, as_email: str | None = None) -> None:
     """Serve the preview on 127.0.0.1:`port`, rebuilding when a watched file changes.
 
     Runs until interrupted, or until `stop` is set. `on_rebuild` is called with the
     URL once serving, then after each rebuild with the `Preview` or with the exception
     that stopped the rebuild (any exception: the server keeps running).
     """
+    # The page carries the version it was built as, and reloads when the server's differs: a
+    # rebuild that ends before the page's first look is not missed.
     state = {"version": str(time.time_ns())}
     issue = issue_folder(settings, issue_name)
     seen = _snapshot(settings, issue)  # before the build: a change during it rebuilds
-    preview = write_preview(settings, issue_name)
+    preview = write_preview(settings, issue_name, as_email, state["version"])
     folder = preview.page.parent
 
     # The processed images are linked as `preview-images/<path>`, relative to the page at "/".
@@ -240,13 +332,14 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             if current == seen:
                 continue
             seen = current
+            version = str(time.time_ns())
             try:
                 fresh = load_settings(settings.root)
-                result: object = write_preview(fresh, issue_name)
+                result: object = write_preview(fresh, issue_name, as_email, version)
                 settings = fresh
             except Exception as exc:  # reported; the editor fixes it and saves again
                 result = exc
-            state["version"] = str(time.time_ns())
+            state["version"] = version
             if on_rebuild:
                 on_rebuild(result)
     finally:

@@ -178,6 +178,11 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
             outputs.extend(files)
             if error:
                 report.errors.append(error)
+    if settings.logo is not None:  # beside the archive page, where the email and every page link it
+        try:
+            put(folder / settings.logo.name, cache.get(settings.logo).data)
+        except ImageError as exc:
+            report.errors.append(str(exc))
     put(folder / STYLESHEET, render_stylesheet(settings).encode("utf-8"))
     put(folder / PAGE, render_archive(settings, issues).encode("utf-8"))
     put(folder / FEED, atom_feed(settings, entries))

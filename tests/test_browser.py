@@ -103,7 +103,7 @@ def test_preview_page_shows_both_widths_on_a_phone(browser, built: Path) -> None
     frames = browser.execute_script(
         "return [...document.querySelectorAll('iframe')].map(f => ({w: f.getBoundingClientRect().width,"
         " inner: f.contentDocument.documentElement.scrollWidth, client: f.contentDocument.documentElement.clientWidth}))")
-    assert len(frames) == 2
+    assert len(frames) == 3  # desktop, phone, dark mode
     for frame in frames:
         assert frame["inner"] <= frame["client"], frame
     layout = browser.execute_script(OVERFLOW)
@@ -201,7 +201,7 @@ def test_web_page_fits_a_phone_and_has_dark_mode(browser, site: Path) -> None:
     """The web page with its one stylesheet: no sideways scrolling on a phone, its processed
     image shown, and dark colours where the reader's system asks for them."""
     colours = ("return [getComputedStyle(document.body).backgroundColor,"
-               " getComputedStyle(document.querySelector('h2')).color]")
+               " getComputedStyle(document.querySelector('h3')).color]")
     try:
         at_width(browser, PHONE_WIDTH, (site / "issue-1" / "index.html").as_uri())
         layout = browser.execute_script(OVERFLOW)
@@ -225,3 +225,85 @@ def test_archive_fits_a_phone(browser, site: Path) -> None:
     layout = browser.execute_script(OVERFLOW)
     assert layout["scrollWidth"] <= PHONE_WIDTH, layout
     assert browser.execute_script("return document.querySelectorAll('.archive li').length") == 1
+
+
+# Every visible text element's colour against the background it is drawn on (the nearest
+# ancestor with an opaque background), as WCAG 2.1 computes contrast.
+CONTRASTS = """
+const parse = c => { const m = c.match(/[\\d.]+/g).map(Number); return {rgb: m.slice(0, 3), a: m.length > 3 ? m[3] : 1}; };
+const lum = rgb => { const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const background = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor);
+  if (c.a > 0.99) return c.rgb; } return [255, 255, 255]; };
+const own = el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+return [...document.querySelectorAll(arguments[0])].filter(el => own(el) && el.getBoundingClientRect().height > 0
+    && !el.closest('[aria-hidden="true"]')).map(el => {
+  const fg = parse(getComputedStyle(el).color).rgb, bg = background(el);
+  const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return {tag: el.tagName, text: el.textContent.trim().slice(0, 30), ratio: (hi + 0.05) / (lo + 0.05)};
+});
+"""
+BODY_TEXT = "p, li, h1, h2, h3, span, td, blockquote"
+
+
+def contrasts_in_both_schemes(driver, url: str, selector: str) -> dict[str, list[dict]]:
+    found = {}
+    try:
+        for scheme in ("light", "dark"):
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                   {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            at_width(driver, PHONE_WIDTH, url)
+            found[scheme] = driver.execute_script(CONTRASTS, selector)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    return found
+
+
+@pytest.mark.parametrize("page", ["email", "web page"])
+def test_body_text_and_links_reach_aa_contrast_in_both_schemes(browser, publication: Path, page: str) -> None:
+    """WCAG AA (4.5:1) for every visible text and link, measured as Chromium draws them, light and dark."""
+    if page == "email":
+        assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+        url = (publication / "build" / "issue-1" / "preview-email.html").as_uri()
+    else:
+        assert CliRunner().invoke(cli, ["site"]).exit_code == 0
+        url = (publication / "build" / "site" / "issue-1" / "index.html").as_uri()
+    for scheme, texts in contrasts_in_both_schemes(browser, url, BODY_TEXT).items():
+        assert len(texts) > 20, (scheme, texts)
+        low = [t for t in texts if t["ratio"] < 4.5]
+        assert low == [], (scheme, low)
+    for scheme, links in contrasts_in_both_schemes(browser, url, "a").items():
+        assert len(links) >= 5, (scheme, links)
+        assert min(link["ratio"] for link in links) >= 4.5, (scheme, links)
+
+
+def test_a_faint_accent_is_measured_as_faint(browser, publication: Path) -> None:
+    """The measure above sees what `check` warns about: a mustard accent on the light card."""
+    from tests.helpers import update_config
+
+    update_config(publication, accent_color="#e8c547")
+    result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
+    assert "accent_color #e8c547 has a contrast of 1.7:1 on the light background" in result.output + result.stderr
+    found = contrasts_in_both_schemes(browser, (publication / "build" / "issue-1" / "preview-email.html").as_uri(),
+                                      ".article a")
+    assert max(link["ratio"] for link in found["light"]) < 2
+    assert min(link["ratio"] for link in found["dark"]) >= 4.5  # the accent itself reads on the dark card
+
+
+def test_serve_reloads_the_open_page_after_a_rebuild(browser, publication: Path) -> None:
+    """The page open in the browser shows the change without the editor reloading it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_preview_serve import serving
+
+    with serving(publication, "--port", "0") as (_server, url):
+        at_width(browser, 1024, url)
+        browser.execute_script("window.notReloaded = true;")
+        article = publication / "issues" / "issue-1" / "02-the-river-in-december.md"
+        article.write_text(article.read_text(encoding="utf-8").replace(
+            "title: The river in December", "title: The river in deep December"), encoding="utf-8")
+        # Waits on the page itself: reloaded (the marker gone) and showing the new title.
+        WebDriverWait(browser, 60, poll_frequency=0.2).until(
+            lambda d: d.execute_script("return !window.notReloaded && document.readyState === 'complete'"))
+        frame = browser.execute_script("return document.querySelector('iframe').getAttribute('srcdoc')")
+        assert "The river in deep December" in frame

@@ -268,7 +268,8 @@ def test_check_warns_about_a_merge_field_that_is_no_column(publication: Path) ->
         "<h1>{{ publication.name }}</h1><p>Dear {{ subscriber.frist_name | default('reader') }}</p>", encoding="utf-8")
     result = run("check", "issue-1")
     assert result.exit_code == 0
-    assert "warning: subscriber.frist_name is not a column of the subscriber list" in result.stderr
+    assert "warning: templates/header.html:1: subscriber.frist_name is not a column of the subscriber list" in result.stderr
+    assert "every recipient gets its fallback 'reader'" in result.stderr
     assert "subscriber.first_name is not" not in result.stderr
 
 

@@ -113,7 +113,7 @@ def test_serve_serves_the_issues_images_and_nothing_else(publication: Path) -> N
             # The processed file, as readers will get it from the web edition.
             assert fetch_bytes(urljoin(url, source)) == ImageCache(None).get(image).data
         # The frames of the page resolve the same links against the page itself.
-        assert fetch(url).count(sources[1]) == 2
+        assert fetch(url).count(sources[1]) == 3  # desktop, phone and dark mode
 
         (publication / "build" / "issue-1" / "ledger.sqlite").write_bytes(b"who received it")
         for path in ("/subscribers/main.csv", "/issues/issue-1/../../subscribers/main.csv",
@@ -196,7 +196,7 @@ def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path,
 
 
 def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def serve(settings, issue_name, port, on_rebuild):  # noqa: ANN001
+    def serve(settings, issue_name, port, on_rebuild, as_email=None):  # noqa: ANN001
         on_rebuild("http://127.0.0.1:8000/")
         on_rebuild(KeyError("a\nb"))
 

@@ -517,7 +517,8 @@ def test_opt_in_dates_are_read_or_kept_as_written_never_replaced_by_now(publicat
     assert listed["millis@example.org"]["subscribed_at"] == "2024-03-15T10:00:00Z"
     assert listed["dmy@example.org"]["subscribed_at"] == "15/03/2024"
     assert listed["none@example.org"]["subscribed_at"].endswith("Z")  # no date given: the time of the import
-    assert "  dates as written    1 (rows 5): not a date this tool reads" in result.output
+    assert "  dates as written    1 (row 5): not ISO 8601 or epoch seconds, and not guessed at" in result.output
+    assert "people.csv:5: the opt-in date '15/03/2024' is kept as written\n" in result.output
 
 
 def test_unreadable_opt_in_date_fills_an_empty_one_as_written(publication: Path) -> None:

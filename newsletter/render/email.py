@@ -15,7 +15,7 @@ from typing import Any
 from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
-from newsletter.render.templates import environment, render, without_tags
+from newsletter.render.templates import environment, render, shared_context, without_tags
 
 HTML_TEMPLATE = "email.html"
 TEXT_TEMPLATE = "email.txt"
@@ -43,9 +43,10 @@ def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
     """Render `issue` with the publication's templates (falling back to the package's)."""
     env = environment(settings.templates_dir)
     issue = without_tags(issue)
-    context: dict[str, Any] = {"publication": settings, "issue": issue}
-    html = render(env, HTML_TEMPLATE, {**context, **_merge_context("html")})
-    text = render(env, TEXT_TEMPLATE, {**context, **_merge_context("text")})
+    html = render(env, HTML_TEMPLATE, {**shared_context(settings, markup=True), "issue": issue,
+                                       **_merge_context("html")})
+    text = render(env, TEXT_TEMPLATE, {**shared_context(settings, markup=False), "issue": issue,
+                                       **_merge_context("text")})
     return RenderedEmail(
         issue=issue, subject=issue.subject, html=inline_css(html), text=_tidy_text(text)
     )

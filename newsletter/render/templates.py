@@ -7,9 +7,12 @@ name the template file and line.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import datetime as dt
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -17,7 +20,9 @@ from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
 from newsletter.errors import TemplateError, where
+from newsletter.images import display_size
 from newsletter.markdown import wrap
+from newsletter.strings import DEFAULT_LANGUAGE, Strings
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -63,10 +68,57 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         )
         env.filters["default"] = _default
         env.filters["d"] = _default
-        env.filters["longdate"] = lambda d: f"{d.day} {d:%B %Y}"
+        env.filters["longdate"] = _longdate
+        env.filters["anchor"] = anchor
         env.filters["wrap"] = wrap  # for the text part: lines of at most 78 characters
         _environments[(templates_dir, overrides)] = env
     return env
+
+
+@jinja2.pass_context
+def _longdate(context: jinja2.runtime.Context, day: dt.date) -> str:
+    """`day` written out in the publication's language, by Babel ("2 décembre 2026")."""
+    publication = context.get("publication")
+    language = publication.language if isinstance(publication, Settings) else DEFAULT_LANGUAGE
+    return Strings(language).date(day)
+
+
+def anchor(slug: str) -> str:
+    """The `id` of an article's title, for the contents' `href="#…"`: letters, digits and dashes."""
+    cleaned = "-".join(re.findall(r"[^\W_]+", slug.casefold()))
+    return f"article-{cleaned or 'untitled'}"
+
+
+@dataclass(frozen=True)
+class Logo:
+    """The publication's logo as both targets show it: where it is published, and its size."""
+
+    file: str     # its name at the top of the web edition, beside the archive page
+    url: str      # its absolute address, for the email
+    width: int
+    height: int | None
+
+
+LOGO_WIDTH = 200  # CSS pixels at most; a file twice as wide is sharp on high-density screens
+
+
+def logo_of(settings: Settings) -> Logo | None:
+    """The logo of newsletter.yaml, or None; shown at most `LOGO_WIDTH` wide (its file is
+    processed like an article's images, see `images`)."""
+    if settings.logo is None:
+        return None
+    name = settings.logo.name
+    size = display_size(settings.logo)
+    width, height = (LOGO_WIDTH, None) if size is None else (min(size[0], LOGO_WIDTH), size[1])
+    if size is not None:
+        height = max(1, round(size[1] * width / size[0]))
+    return Logo(file=name, url=f"{settings.base_url}/{quote(name)}", width=width, height=height)
+
+
+def shared_context(settings: Settings, markup: bool) -> dict[str, Any]:
+    """What every template of both targets gets: the publication, its phrases, its logo."""
+    return {"publication": settings, "t": settings.phrases(markup=markup), "logo": logo_of(settings),
+            "accent": settings.accent_color, "accent_dark": settings.accent_color_dark}
 
 
 def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:

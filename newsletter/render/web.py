@@ -16,7 +16,7 @@ from typing import Any
 from newsletter import merge
 from newsletter.config import Settings
 from newsletter.content import Issue
-from newsletter.render.templates import environment, render, without_tags
+from newsletter.render.templates import environment, render, shared_context, without_tags
 
 PAGE_TEMPLATE = "web.html"
 CONTENT_TEMPLATE = "web-content.html"
@@ -66,18 +66,18 @@ def render_archive(settings: Settings, issues: Sequence[Issue]) -> str:
     """The archive page: `issues` as given (newest first), each with its subject, date and preheader."""
     env = environment(settings.templates_dir)
     return _public(render(env, ARCHIVE_TEMPLATE, {
-        "publication": settings, "issues": list(issues), "archive_url": archive_url(settings),
+        **shared_context(settings, markup=True), "issues": list(issues), "archive_url": archive_url(settings),
         "feed_url": feed_url(settings), "home": "./", "stylesheet_url": STYLESHEET,
     }))
 
 
 def render_stylesheet(settings: Settings) -> str:
-    return render(environment(settings.templates_dir), STYLESHEET_TEMPLATE, {"publication": settings})
+    return render(environment(settings.templates_dir), STYLESHEET_TEMPLATE, shared_context(settings, markup=False))
 
 
 def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
     return {
-        "publication": settings,
+        **shared_context(settings, markup=True),
         "issue": issue,
         "archive_url": archive_url(settings),
         "feed_url": feed_url(settings),

@@ -194,6 +194,8 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
+    if options.proof:  # where a proof's subject is chosen: `proof_prefix` ("[Proof]") before it
+        email = replace(email, subject=settings.proof_subject(email.subject))
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
     if email.issue.draft and not (options.dry_run or options.proof):

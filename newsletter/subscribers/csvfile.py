@@ -6,6 +6,8 @@
   the header stays row 1), or else the one the header line uses most (comma, semicolon
   or tab), so a file a spreadsheet saved in a semicolon locale reads too.
 - Rows are numbered as a spreadsheet shows them: the header is row 1.
+- A spreadsheet's own file (.xlsx, .xls, .ods, .numbers) given instead of its CSV is
+  told by its first bytes, whatever its name, and refused with how to save it as CSV.
 - No limit on the size of a cell (the csv module's default is 128 KB): whatever a list
   was given, every command can read it back. Imports refuse cells over their own,
   stated limit (`importing.CELL_LIMIT`), naming the row, so lists stay sane.
@@ -14,9 +16,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,11 +66,24 @@ def open_csv(
     by `enumerate`, so a million rows cost no extra Python step each.
     """
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        raw = path.open("rb")
     except FileNotFoundError:
         raise missing(path) from None
+    except IsADirectoryError as exc:
+        if path.suffix.lower() == ".numbers":  # Numbers saves a document as a folder too
+            raise not_csv(path, "Numbers") from None
+        raise cannot_read(path, exc) from None
     except OSError as exc:
         raise cannot_read(path, exc) from None
+    try:
+        kind = spreadsheet_kind(path, raw.peek(len(OLE2_SIGNATURE))[:len(OLE2_SIGNATURE)])
+    except OSError as exc:
+        raw.close()
+        raise cannot_read(path, exc) from None
+    if kind is not None:
+        raw.close()
+        raise not_csv(path, kind)
+    handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     csv.field_size_limit(FIELD_LIMIT)
     with handle:
         delimiter, sep_lines = ",", 0
@@ -92,6 +109,54 @@ def open_csv(
             raise not_utf8(path, delimiter, sep_lines) from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
+
+
+# The first bytes of a spreadsheet's own files: Office Open XML (.xlsx), OpenDocument
+# (.ods) and Numbers documents are ZIP archives; Excel 97-2003 (.xls) is an OLE2 file.
+ZIP_SIGNATURE = b"PK\x03\x04"
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# How each application saves a copy as CSV in UTF-8.
+SAVE_AS_CSV = {
+    "Excel": 'in Excel, File › Save As › "CSV UTF-8 (Comma delimited)"',
+    "OpenDocument": 'in LibreOffice, File › Save As › "Text CSV", character set "Unicode (UTF-8)"',
+    "Numbers": 'in Numbers, File › Export To › CSV, text encoding "Unicode (UTF-8)"',
+    "ZIP": "from the application that made it",
+}
+
+
+def spreadsheet_kind(path: Path, head: bytes) -> str | None:
+    """Which application's file `path` is, from its first bytes `head`; None for text.
+
+    The content decides, not the name (a workbook renamed `people.csv` is still one);
+    inside a ZIP the member names tell the three apart.
+    """
+    if head.startswith(OLE2_SIGNATURE):
+        return "Excel"
+    if not head.startswith(ZIP_SIGNATURE):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        names = []
+    if any(name.startswith("xl/") for name in names):
+        return "Excel"
+    if "mimetype" in names or "content.xml" in names:
+        return "OpenDocument"
+    if any(name.startswith("Index/") or name == "Index.zip" for name in names):
+        return "Numbers"
+    return {".xlsx": "Excel", ".xlsm": "Excel", ".ods": "OpenDocument", ".numbers": "Numbers"}.get(
+        path.suffix.lower(), "ZIP")
+
+
+def not_csv(path: Path, kind: str) -> SubscriberError:
+    """The error for a spreadsheet's own file given where a CSV belongs."""
+    described = {"Excel": "an Excel workbook", "OpenDocument": "an OpenDocument spreadsheet (LibreOffice)",
+                 "Numbers": "a Numbers document", "ZIP": "a ZIP archive"}[kind]
+    return SubscriberError(
+        f"{where(path)}: this is {described}, not a CSV file: save it as \"CSV UTF-8\" "
+        f"({SAVE_AS_CSV[kind]}) and use that file"
+    )
 
 
 def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:

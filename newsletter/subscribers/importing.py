@@ -22,9 +22,8 @@ never blanks a field (values only fill empty ones) and merges duplicates.
 from __future__ import annotations
 
 import csv
-import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -47,11 +46,29 @@ HEADER_ALIASES = {
     "last_name": ("last_name", "lastname", "last", "surname", "family_name", "lname", "nachname", "nom"),
     "status": ("status", "subscription_status", "subscriber_status"),
     "tags": ("tags", "tag", "labels", "groups"),
-    "subscribed_at": ("subscribed_at", "optin_time", "opt_in_time", "signup_date", "date_added", "subscribed_on"),
     # The list keeps its own time of change; an imported one would be misleading.
     "updated_at": ("updated_at", "last_changed"),
 }
 ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items() for alias in aliases}
+
+# Headers of an opt-in date, the most telling first. Exports often carry several
+# (`Created` and `Opt-in date`): the first of these the file has is the opt-in date,
+# the others stay extra columns as written, so nothing is lost and nothing is an error.
+DATE_HEADERS = (
+    "subscribed_at", "optin_time", "opt_in_time", "opt_in_date", "optin_date", "signup_date", "sign_up_date",
+    "signed_up", "signed_up_at", "signed_up_on", "subscribed_on", "subscription_date", "date_subscribed",
+    "date_added", "created", "created_at", "created_on", "subscribed",
+)
+# "Subscribed" is an opt-in date in some exports and a yes/no answer in others (a form's
+# "Subscribed? Yes"), sometimes both in one file. It is decided cell by cell, by the value:
+# a yes/no word is an answer (no: the address is unsubscribed, so it is never mailed; yes:
+# nothing to change), anything else is a date. The two cannot be confused: no date this
+# tool reads is a yes/no word, and a number is a date only with 9 digits or more.
+ANSWER_HEADER = "subscribed"
+ANSWERS = {
+    **dict.fromkeys(("yes", "y", "true", "1", "x", "subscribed", "oui", "ja", "sí", "si"), "subscribed"),
+    **dict.fromkeys(("no", "n", "false", "0", "unsubscribed", "non", "nein"), "unsubscribed"),
+}
 
 STATUS_ALIASES = {
     **{status: status for status in STATUS_RANK},
@@ -65,12 +82,15 @@ STATUS_ALIASES = {
 PACK = "\x1f"
 # Marks an imported address already merged into the list (compared by identity).
 MERGED = "\x00merged"
-# The fields of a packed record, in its order; the file's extra columns follow.
-PACKED_COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at")
-P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT = range(len(PACKED_COLUMNS))
+# The fields of a packed record, in its order; the file's extra columns follow. `row` is
+# the file's row whose values the record keeps (for the report of duplicates), marked
+# with DUPLICATED once another row was merged into it.
+PACKED_COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at", "row")
+P_EMAIL, P_FIRST, P_LAST, P_STATUS, P_TAGS, P_SUBSCRIBED_AT, P_ROW = range(len(PACKED_COLUMNS))
 FILLABLE = ((P_FIRST, FIRST_NAME), (P_LAST, LAST_NAME))
+DUPLICATED = "*"
 
-SHOWN_INVALID = 20
+SHOWN_INVALID = 20  # rows of each kind the report names, one line each
 # The most characters a cell of a list may get from an import. SendGrid takes at most
 # 10,000 bytes of merge values per recipient, so a longer cell could never be sent
 # anyway; a stated limit keeps a list something every command (and a spreadsheet) reads.
@@ -85,6 +105,33 @@ def no_progress(stage: str, rows: int) -> None:
 
 
 @dataclass
+class Duplicate:
+    """An address in more than one row of an imported file, and how its rows were merged."""
+
+    email: str
+    kept: int  # the first row: its values stand
+    rows: list[int] = field(default_factory=list)  # the later rows merged into it (the first SHOWN_INVALID)
+    count: int = 0  # how many later rows
+    filled: dict[str, int] = field(default_factory=dict)  # column → the later row that filled it
+    status: tuple[str, int] | None = None  # a stronger status, and the later row it came from
+    tags_from: list[int] = field(default_factory=list)  # later rows that added tags
+
+    def line(self) -> str:
+        """What the merge did, for the report."""
+        parts = [f"{self.email} is also in {rows_text(self.rows, self.count)}: merged into one, "
+                 f"row {self.kept}'s values kept"]
+        by_row: dict[int, list[str]] = {}
+        for column, number in self.filled.items():
+            by_row.setdefault(number, []).append(column)
+        parts += [f"empty {', '.join(columns)} filled from row {number}" for number, columns in by_row.items()]
+        if self.status is not None:
+            parts.append(f"status {self.status[0]} from row {self.status[1]} (the stronger status stands)")
+        if self.tags_from:
+            parts.append(f"tags of {rows_text(self.tags_from)} added")
+        return "; ".join(parts)
+
+
+@dataclass
 class ImportReport:
     """What an import did (or, with `dry_run`, would do)."""
 
@@ -96,39 +143,80 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # rows merged into an earlier row of the same address
+    duplicate_addresses: int = 0
+    # The first SHOWN_INVALID addresses in more than one row, by address key.
+    duplicated: dict[str, Duplicate] = field(default_factory=dict)
     kept_unsubscribed: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
-    # Rows whose opt-in date did not parse (`15/03/2024` is ambiguous): kept as written.
-    dates_as_written: list[int] = field(default_factory=list)
+    # Opt-in dates that did not parse (`15/03/2024` is ambiguous), kept as written:
+    # how many, and the first SHOWN_INVALID as (row, value).
+    dates_as_written: int = 0
+    dates_shown: list[tuple[int, str]] = field(default_factory=list)
+    # The file's column the opt-in dates came from, as its header names it; and whether a
+    # date that does not parse is dropped (a form's Timestamp, kept in its own column).
+    date_column: str = ""
+    dates_dropped: bool = False
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
+        dates_note = (
+            "not ISO 8601 or epoch seconds, and not guessed at (03/04/2024 could be March or April), so kept "
+            + (f"as written in column {self.date_column!r} only; subscribed_at is the time of the import"
+               if self.dates_dropped else "as written")
+        )
         lines = [
-            f"{where(self.source)} → {where(self.target)}{' (new list)' if self.new_list else ''}: {self.rows} row{'s' if self.rows != 1 else ''} read"
+            f"{where(self.source)} → {where(self.target)}{' (new list)' if self.new_list else ''}: {plural(self.rows, 'row')} read"
             + (" (dry run: nothing written)" if self.dry_run else ""),
             f"  added               {self.added}",
             f"  updated             {self.updated}",
             f"  unchanged           {self.unchanged}",
-            f"  duplicates in file  {self.duplicates} (merged)",
+            f"  duplicates in file  {self.duplicates}" + (
+                f" ({plural(self.duplicate_addresses, 'address', 'addresses')} in more than one row: "
+                "the later rows merged into the first)" if self.duplicates else ""),
             f"  kept unsubscribed   {self.kept_unsubscribed}"
             + (" (use --resubscribe to subscribe them again)" if self.kept_unsubscribed else ""),
-            f"  invalid             {len(self.invalid)}" + _row_numbers(n for n, _ in self.invalid),
-            f"  dates as written    {len(self.dates_as_written)}" + _row_numbers(self.dates_as_written)
-            + (": not a date this tool reads (ISO 8601, epoch seconds), so kept as the file wrote them"
-               if self.dates_as_written else ""),
+            f"  invalid             {len(self.invalid)}" + _in_rows([n for n, _ in self.invalid[:SHOWN_INVALID]],
+                                                                   len(self.invalid)),
+            f"  dates as written    {self.dates_as_written}"
+            + _in_rows([n for n, _ in self.dates_shown], self.dates_as_written)
+            + (f": {dates_note}" if self.dates_as_written else ""),
         ]
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
+        lines += _more(self.source, len(self.invalid) - SHOWN_INVALID, "invalid row")
+        lines += [f"{where(self.source, d.kept)}: {d.line()}" for d in self.duplicated.values()]
+        lines += _more(self.source, self.duplicate_addresses - len(self.duplicated), "address in more than one row",
+                       "addresses in more than one row")
+        lines += [f"{where(self.source, number)}: the opt-in date {value!r} is kept as written"
+                  + (f" in column {self.date_column!r} only" if self.dates_dropped else "")
+                  for number, value in self.dates_shown]
+        lines += _more(self.source, self.dates_as_written - len(self.dates_shown), "date kept as written",
+                       "dates kept as written")
         return lines
 
 
-def _row_numbers(numbers: Iterable[int]) -> str:
-    """` (rows 2, 5, …)` for a report line, at most SHOWN_INVALID of them; "" for none."""
-    shown = list(itertools.islice(numbers, SHOWN_INVALID + 1))
-    if not shown:
-        return ""
-    more = ", …" if len(shown) > SHOWN_INVALID else ""
-    return f" (rows {', '.join(str(n) for n in shown[:SHOWN_INVALID])}{more})"
+def plural(count: int, singular: str, plural_form: str = "") -> str:
+    """`1 row`, `2 rows` (or the plural given)."""
+    return f"{count:,} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def rows_text(numbers: Sequence[int], total: int | None = None) -> str:
+    """`row 4`, `rows 4, 9`, `rows 2, 3, 5 and 17 more`: the first numbers of `total` rows."""
+    total = len(numbers) if total is None else total
+    shown = ", ".join(str(n) for n in numbers)
+    more = f" and {total - len(numbers):,} more" if total > len(numbers) else ""
+    return f"row{'s' if total != 1 else ''} {shown}{more}"
+
+
+def _in_rows(numbers: Sequence[int], total: int) -> str:
+    """` (rows 2, 5 and 3 more)` for a report line; "" for none."""
+    return f" ({rows_text(numbers, total)})" if numbers else ""
+
+
+def _more(source: Path, count: int, singular: str, plural_form: str = "") -> list[str]:
+    """The line that says how many were not shown, if any."""
+    noun = singular if count == 1 else plural_form or singular + "s"
+    return [f"{where(source)}: … and {count:,} more {noun}"] if count > 0 else []
 
 
 @dataclass
@@ -150,8 +238,11 @@ def read_import(
             raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
         layout = _map_header(path, header)
         extras = layout.extras
-        # Where each field of a packed record is in the file's rows.
-        positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS),
+        if "subscribed_at" in layout.columns:
+            report.date_column = header[layout.columns["subscribed_at"]].strip()
+            report.dates_dropped = layout.strict_time
+        # Where each field of a packed record is in the file's rows (`row` is not a column).
+        positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS[:P_ROW]), None,
                      *(layout.columns[name] for name in extras))
         records: dict[str, str] = {}
         for number, row in reading.rows:
@@ -173,6 +264,9 @@ class Layout:
     # subscribed_at comes from a form tool's Timestamp: used only when it parses as a time
     # (the column is kept as written in the extra column `timestamp` as well).
     strict_time: bool = False
+    # The position of a "Subscribed" column, whose yes/no answers are a status (see ANSWERS).
+    answers: int | None = None
+    names: tuple[str, ...] = ()  # the fields of a packed record: PACKED_COLUMNS, then the extras
 
 
 # Columns that imply a status when the file has no status column, strongest first.
@@ -187,11 +281,12 @@ def _map_header(path: Path, header: Row) -> Layout:
     """Where our columns and the extra ones are, and what else the header tells."""
     columns: dict[str, int] = {}
     extras: list[str] = []
-    for position, name in enumerate(header):
-        key = header_key(name)
+    keys = [header_key(name) for name in header]
+    date_header = next((key for key in DATE_HEADERS if key in keys), None)
+    for position, key in enumerate(keys):
         if not key:
             continue
-        column = ALIAS_TO_COLUMN.get(key, key)
+        column = "subscribed_at" if key == date_header else ALIAS_TO_COLUMN.get(key, key)
         if column in columns:
             raise SubscriberError(
                 f"{where(path, 1)}: columns {columns[column] + 1} and {position + 1} both hold {column}; "
@@ -207,6 +302,8 @@ def _map_header(path: Path, header: Row) -> Layout:
             "name the column of addresses \"email\""
         )
     layout = Layout(columns, ())
+    if ANSWER_HEADER in keys:
+        layout.answers = keys.index(ANSWER_HEADER)
     whole_name = next((name for name in WHOLE_NAME if name in columns), None)
     if "first_name" not in columns and whole_name is not None:
         columns["first_name"] = columns.pop(whole_name)
@@ -217,6 +314,7 @@ def _map_header(path: Path, header: Row) -> Layout:
     if "status" not in columns:
         layout.implied_status = tuple((columns[name], status) for name, status in IMPLIED_STATUS if name in columns)
     layout.extras = tuple(extras)
+    layout.names = (*PACKED_COLUMNS, *layout.extras)
     return layout
 
 
@@ -261,15 +359,26 @@ def _read_row(
     else:
         values[P_STATUS] = next((status for position, status in layout.implied_status
                                  if position < len(row) and row[position].strip()), "")
+    if layout.answers is not None and layout.answers < len(row):
+        answer = ANSWERS.get(header_key(row[layout.answers]))
+        if answer is not None:
+            # "no" unsubscribes (unless the row says something stronger); "yes" changes nothing.
+            if answer == "unsubscribed" and STATUS_RANK.get(values[P_STATUS], -1) < STATUS_RANK[answer]:
+                values[P_STATUS] = answer
+            if layout.columns.get("subscribed_at") == layout.answers:
+                values[P_SUBSCRIBED_AT] = ""  # an answer, not a date
     if values[P_TAGS] or tags:
         values[P_TAGS] = merge_tags(imported_tags(values[P_TAGS]), tags)
     given_time = values[P_SUBSCRIBED_AT]
     if given_time:
         values[P_SUBSCRIBED_AT] = iso_time(given_time)
         if not values[P_SUBSCRIBED_AT]:
-            report.dates_as_written.append(number)
+            report.dates_as_written += 1
+            if len(report.dates_shown) < SHOWN_INVALID:
+                report.dates_shown.append((number, given_time))
             # A form's Timestamp is used only when it parses (the column keeps it as written).
             values[P_SUBSCRIBED_AT] = "" if layout.strict_time else given_time
+    values[P_ROW] = str(number)
     packed = PACK.join(values)
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
         packed = PACK.join(value.replace(PACK, " ") for value in values)
@@ -278,15 +387,23 @@ def _read_row(
     if earlier is None:
         records[key] = packed
         return
-    merged = _merge_duplicates(earlier, packed)
-    merged_tags = merged.split(PACK)[P_TAGS]
-    if len(merged_tags) > CELL_LIMIT:
+    first, later = earlier.split(PACK), packed.split(PACK)
+    merged = _merge_duplicates(first, later)
+    if len(merged[P_TAGS]) > CELL_LIMIT:
         report.invalid.append((number, (
-            f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(merged_tags):,} "
+            f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(merged[P_TAGS]):,} "
             f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
         return
     report.duplicates += 1
-    records[key] = merged
+    if not first[P_ROW].startswith(DUPLICATED):  # the address's first duplicate
+        report.duplicate_addresses += 1
+        merged[P_ROW] = DUPLICATED + first[P_ROW]
+        if len(report.duplicated) < SHOWN_INVALID:
+            report.duplicated[key] = Duplicate(first[P_EMAIL], int(first[P_ROW]))
+    duplicate = report.duplicated.get(key)
+    if duplicate is not None:
+        _note_duplicate(duplicate, number, first, later, merged, layout.names)
+    records[key] = PACK.join(merged)
 
 
 def _column_name(layout: Layout, position: int) -> str:
@@ -326,17 +443,35 @@ def iso_time(text: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _merge_duplicates(earlier: str, later: str) -> str:
+def _merge_duplicates(first: list[str], second: list[str]) -> list[str]:
     """Two rows of one file for one address: the earlier values stand, the later fill gaps.
 
     Of two statuses the stronger stands (complained > bounced > unsubscribed > subscribed),
     so a duplicate can never make an address mailable; tags are combined.
     """
-    first, second = earlier.split(PACK), later.split(PACK)
     merged = [a or b for a, b in zip(first, second, strict=False)]
     merged[P_STATUS] = max(first[P_STATUS], second[P_STATUS], key=lambda s: STATUS_RANK.get(s, -1))
     merged[P_TAGS] = merge_tags(split_tags(first[P_TAGS]), split_tags(second[P_TAGS]))
-    return PACK.join(merged)
+    merged[P_ROW] = first[P_ROW]
+    return merged
+
+
+def _note_duplicate(
+    duplicate: Duplicate, number: int, first: list[str], later: list[str], merged: list[str], names: tuple[str, ...],
+) -> None:
+    """Record in `duplicate` what row `number` (`later`) added to the record `first` (now `merged`)."""
+    duplicate.count += 1
+    if len(duplicate.rows) < SHOWN_INVALID:
+        duplicate.rows.append(number)
+    for position, name in enumerate(names):
+        if position in (P_EMAIL, P_STATUS, P_TAGS, P_ROW):
+            continue
+        if not first[position] and later[position]:
+            duplicate.filled[name] = number
+    if merged[P_STATUS] != first[P_STATUS] and merged[P_STATUS] not in ("", "subscribed"):
+        duplicate.status = (merged[P_STATUS], number)
+    if merged[P_TAGS] != first[P_TAGS] and len(duplicate.tags_from) < SHOWN_INVALID:
+        duplicate.tags_from.append(number)
 
 
 def import_file(
@@ -353,6 +488,8 @@ def import_file(
     tags = clean_tags(tags)
     imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
+    if not imported.records:  # checked before the lock: the list is not even opened
+        raise NothingImported(report)
     stamp = now_iso()
 
     def merge(listing: ListFile) -> tuple[tuple[str, ...], Iterator[Row]]:
@@ -363,8 +500,20 @@ def import_file(
         extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
         return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
-    rewrite_list(target, merge, dry_run=dry_run, create=True)
+    # A list no imported row changes is left as it was (not rewritten with the file's
+    # extra columns as new, empty ones).
+    rewrite_list(target, merge, dry_run=dry_run, create=True, changed=lambda: bool(report.added or report.updated))
     return report
+
+
+class NothingImported(SubscriberError):
+    """No row of the imported file is valid, so the list is left as it was; `report` says why."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        why = (f"none of its {plural(report.rows, 'row')} is valid (see above)" if report.rows
+               else "it has no rows below the header")
+        super().__init__(f"{where(report.source)}: nothing imported: {why}; {where(report.target)} is unchanged")
 
 
 def _merged_rows(

@@ -1,0 +1,102 @@
+"""`newsletter check`: each warning about the email starts with the file (and line) it comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from newsletter.cli import cli
+from tests.helpers import article, write_issue
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def warnings_of(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+
+
+def test_image_without_alt_text_names_its_article_and_line(publication: Path) -> None:
+    folder = write_issue(publication, "pics", {
+        "01-first.md": article("First", "No picture here.\n"),
+        "02-second.md": article("Second", "A line of text.\n\nAnd then a picture:\n\n![](pic.png)\n"),
+    })
+    (folder / "pic.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    result = run("check", "pics")
+    assert result.exit_code == 0, result.output
+    # The article's front matter is 3 lines; the image is on the body's fifth line.
+    assert ("warning: issues/pics/02-second.md:8: image pic.png has no alt text: "
+            "describe it for readers who cannot see it") in warnings_of(result)
+
+
+def test_http_link_names_its_article_and_line(publication: Path) -> None:
+    write_issue(publication, "links", {
+        "a.md": article("Links", "Fine: [ours](https://example.org/).\n\nOld: [the archive](http://archive.example.org/).\n"),
+        "b.md": article("More", "A bare one too: http://plain.example.org/page\n"),
+    })
+    result = run("check", "links")
+    assert result.exit_code == 0, result.output
+    warnings = warnings_of(result)
+    assert ("warning: issues/links/a.md:6: http://archive.example.org/ is an http:// link: "
+            "use https:// where the site has it") in warnings
+    assert "warning: issues/links/b.md:4: http://plain.example.org/page is an http:// link: " \
+           "use https:// where the site has it" in warnings
+
+
+def test_http_link_in_a_template_names_the_template_and_line(publication: Path) -> None:
+    (publication / "templates" / "footer.html").write_text(
+        (Path(__file__).resolve().parents[1] / "newsletter" / "templates" / "footer.html").read_text(encoding="utf-8")
+        + '\n<p><a href="http://old.example.org/">our old site</a></p>\n', encoding="utf-8")
+    lines = (publication / "templates" / "footer.html").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(lines, start=1) if "http://old.example.org/" in text)
+    result = run("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: templates/footer.html:{line}: http://old.example.org/ is an http:// link: "
+            "use https:// where the site has it") in warnings_of(result)
+
+
+def test_link_to_a_missing_issue_names_its_article_and_line(publication: Path) -> None:
+    write_issue(publication, "issue-2", {
+        "a.md": article("Back issues", "As [we said last time](../issue-1/).\n\nAnd [before](../issue-0/).\n"),
+    })
+    result = run("check", "issue-2")
+    assert result.exit_code == 0, result.output
+    found = [line for line in warnings_of(result) if "goes to issue" in line]
+    assert len(found) == 1, result.stderr
+    assert found[0].startswith("warning: issues/issue-2/a.md:6: the link ")
+    assert found[0].endswith("/issue-0/ goes to issue issue-0, which is not in issues/: a reader would find no page there")
+
+
+def test_unknown_merge_field_names_the_template_and_line_and_says_there_is_no_fallback(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1>\n<p>Dear {{ subscriber.frist_name }}</p>\n", encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    found = [line for line in warnings_of(result) if "frist_name" in line]
+    assert len(found) == 1, result.stderr
+    assert found[0].startswith("warning: templates/header.html:2: subscriber.frist_name is not a column "
+                               "of the subscriber list (columns: email, ")
+    assert found[0].endswith("every recipient gets nothing there, as it has no fallback: correct the name, add the "
+                             "column, or give it one ({{ subscriber.frist_name | default('...') }})")
+    assert "fallback 'reader'" not in found[0]
+
+
+def test_unknown_merge_field_with_a_fallback_says_which(publication: Path) -> None:
+    (publication / "templates" / "header.html").write_text(
+        "<h1>{{ publication.name }}</h1>\n\n<p>Dear {{ subscriber['frist_name'] | default('reader') }}</p>\n",
+        encoding="utf-8")
+    result = run("check", "issue-1")
+    found = [line for line in warnings_of(result) if "frist_name" in line]
+    assert len(found) == 1, result.stderr
+    assert found[0].startswith("warning: templates/header.html:3: subscriber.frist_name is not a column")
+    assert found[0].endswith("every recipient gets its fallback 'reader'")
+
+
+def test_no_preheader_names_the_issue_file(publication: Path) -> None:
+    write_issue(publication, "bare", {"a.md": article("A", "Text.\n")}, preheader="")
+    result = run("check", "bare")
+    assert result.exit_code == 0, result.output
+    assert ("warning: issues/bare/issue.yaml: no preheader: inboxes will show the first words of the email "
+            "instead; set `preheader` in issue.yaml") in warnings_of(result)

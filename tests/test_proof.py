@@ -1,0 +1,45 @@
+"""Proofs (`send --to`) carry `[Proof]` before the subject; a real send never does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newsletter.config import load_settings
+from newsletter.content import load_issue
+from tests.helpers import update_config
+from tests.send_helpers import newsletter
+from tests.sendgrid_double import SendGridDouble
+
+SUBJECT = "Winter readings, a river in December, and what we’re reading"
+
+
+def subjects(sendgrid: SendGridDouble) -> list[str]:
+    return [body["subject"] for body in sendgrid.accepted]
+
+
+def test_a_proof_says_so_in_its_subject_and_the_send_does_not(publication: Path, sendgrid: SendGridDouble) -> None:
+    assert load_issue(load_settings(publication), "issue-1").subject == SUBJECT
+    result = newsletter("send", "issue-1", "--yes", "--to", "me@example.net")
+    assert result.exit_code == 0, result.output
+    assert subjects(sendgrid) == [f"[Proof] {SUBJECT}"]
+    assert f"[Proof] {SUBJECT}" in result.output  # what it says it sent
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert subjects(sendgrid)[1:] == [SUBJECT]
+
+
+def test_proof_prefix_is_the_publications_own_or_none(publication: Path, sendgrid: SendGridDouble) -> None:
+    update_config(publication, proof_prefix="[Test]")
+    assert newsletter("send", "issue-1", "--yes", "--to", "me@example.net").exit_code == 0
+    update_config(publication, proof_prefix="")
+    assert newsletter("send", "issue-1", "--yes", "--to", "me@example.net").exit_code == 0
+    assert subjects(sendgrid) == [f"[Test] {SUBJECT}", SUBJECT]
+
+
+def test_a_dry_run_proof_writes_the_prefixed_subject(publication: Path) -> None:
+    import json
+
+    result = newsletter("send", "issue-1", "--dry-run", "--to", "me@example.net")
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(p.read_text(encoding="utf-8"))
+              for p in sorted((publication / "build" / "issue-1" / "dry-run").glob("*.json"))]
+    assert bodies and all(b["subject"] == f"[Proof] {SUBJECT}" for b in bodies)
