@@ -805,6 +805,7 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         ("not sent", report.remaining, "the send stopped; run it again"),
         ("pending", report.pending, "in a request of the send running now"),
         ("duplicates", report.duplicates, "same address twice in the list"),
+        ("not mailed", report.unsubscribed_twins, "another row of the address is not subscribed"),
         ("invalid", report.invalid, "not an email address; fix the list"),
         ("too long", report.too_long, "merge values over SendGrid's 10,000 bytes")) if count]
     for label, count, note in rows:

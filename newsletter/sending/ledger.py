@@ -46,6 +46,7 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
+from newsletter.subscribers.addresses import address_keys
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
 # A scheduled batch cancelled before its time: SendGrid discards it, the recipients do not have it.
@@ -252,7 +253,9 @@ class Ledger:
         """Each recipient's state: that of the last batch it was posted in."""
         latest: dict[str, str] = {}
         for state, recipients in self._db.execute("SELECT state, recipients FROM batches ORDER BY id"):
-            latest.update(dict.fromkeys(recipients.split("\n"), state))
+            # Keyed again by today's address identity: a ledger written when keys were only
+            # lower-cased holds `xn--` domains and decomposed accents as they were then.
+            latest.update(dict.fromkeys(address_keys(recipients.split("\n")), state))
         return latest
 
     def keys_in(self, *states: str) -> set[str]:
