@@ -209,6 +209,10 @@ def _print_site_report(report) -> None:  # noqa: ANN001
                + (f", {len(report.removed)} removed" if report.removed else ""))
     if report.drafts:
         click.echo(f"Drafts left out: {', '.join(report.drafts)}")
+    if report.kept:
+        click.secho(f"Kept as last published, as {'they' if len(report.kept) > 1 else 'it'} did not build this "
+                    f"time: {', '.join(report.kept)} (its page, images, archive and feed entries are unchanged "
+                    "until the error below is fixed)", fg="yellow", err=True)
     if len(report.errors) > 1:  # one alone is the command's own error line
         for error in report.errors:
             click.secho(f"error: {error}", fg="red", err=True)
