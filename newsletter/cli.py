@@ -209,6 +209,12 @@ def _print_site_report(report) -> None:  # noqa: ANN001
                + (f", {len(report.removed)} removed" if report.removed else ""))
     if report.drafts:
         click.echo(f"Drafts left out: {', '.join(report.drafts)}")
+    if report.kept:
+        several = len(report.kept) > 1
+        click.secho(f"Kept as last published, as {'they' if several else 'it'} did not build this time: "
+                    f"{', '.join(report.kept)} ({'their pages' if several else 'its page'}, images, archive and feed "
+                    f"entries stay as they were until the error{'s' if len(report.errors) > 1 else ''} below "
+                    f"{'are' if len(report.errors) > 1 else 'is'} fixed)", fg="yellow", err=True)
     if len(report.errors) > 1:  # one alone is the command's own error line
         for error in report.errors:
             click.secho(f"error: {error}", fg="red", err=True)
