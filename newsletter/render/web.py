@@ -19,7 +19,7 @@ from newsletter.content import Issue
 from newsletter.render.templates import environment, render, shared_context, without_tags
 
 PAGE_TEMPLATE = "web.html"
-CONTENT_TEMPLATE = "web-content.html"
+CONTENT_TEMPLATE = "issue-content.html"
 ARCHIVE_TEMPLATE = "web-archive.html"
 STYLESHEET_TEMPLATE = "web.css"
 STYLESHEET = "style.css"
