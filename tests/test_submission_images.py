@@ -77,6 +77,7 @@ def test_an_html_submission_brings_only_the_image_beside_it(publication: Path, i
         '<p><img alt="l" src="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0Pjwvc2NyaXB0Pjwvc3ZnPg=="></p>',
         '<p><img alt="m" src="%00.png"></p>',
         '<p>The end, with an image on the web <img alt="n" src="https://example.org/n.png"></p>',
+        '<p><img alt="o" src="http://[::1"></p>',  # no address urllib can split: no traceback either
         "</body></html>",
     ]
     (inbox / "walk.html").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -139,6 +140,8 @@ def test_a_markdown_submission_copies_only_the_image_beside_it(publication: Path
         "![i](folder.png) ![j](https://example.org/j.png)",  # line 20
         "",
         "![k](issue.yaml)",
+        "",
+        "![l](data:image/png;base64,iVBORw0KGgo=)",
     ]
     (inbox / "issue.yaml").write_bytes(picture())  # an image, but named as the issue's own file
     (inbox / "walk.md").write_text("\n".join(body) + "\n", encoding="utf-8")
@@ -161,6 +164,7 @@ def test_a_markdown_submission_copies_only_the_image_beside_it(publication: Path
         "inbox/walk.md:18: the image scan.tif is a TIFF image",
         "inbox/walk.md:20: the image folder.png is not a file beside walk.md",
         "inbox/walk.md:22: the image issue.yaml is a PNG image named .yaml",
+        "inbox/walk.md:24: the image data:image/png;base64,iVBORw0KGgo= is embedded in the text (a data: URI)",
     ]
     for text in expected:
         assert text in result.stderr, result.stderr
@@ -221,3 +225,26 @@ def test_a_word_document_image_is_named_by_its_content(publication: Path, inbox:
     result = run("add", "issue-2", "inbox/walk.docx")
     assert result.exit_code == 0, result.output
     assert (publication / "issues" / "issue-2" / "01-spring-walk-1.jpg").read_bytes() == jpeg
+
+
+def test_a_picture_linked_from_outside_a_word_document_is_never_read(publication: Path, inbox: Path) -> None:
+    """Word can link a picture (any path or URL) instead of embedding it: that file stays where it is."""
+    word_document(inbox / "walk.docx", picture())
+    private = publication / "private" / "photo.png"
+    with zipfile.ZipFile(inbox / "walk.docx") as original:
+        parts = {name: original.read(name) for name in original.namelist()}
+    rels = parts["word/_rels/document.xml.rels"].decode("utf-8")
+    rel_id = rels.split('Target="media/', 1)[0].rsplit('Id="', 1)[1].split('"', 1)[0]
+    parts["word/_rels/document.xml.rels"] = rels.replace(
+        f'Target="media/{[n for n in parts if n.startswith("word/media/")][0].rsplit("/", 1)[1]}"',
+        f'Target="{private.as_uri()}" TargetMode="External"').encode("utf-8")
+    parts["word/document.xml"] = parts["word/document.xml"].replace(
+        f'r:embed="{rel_id}"'.encode(), f'r:link="{rel_id}"'.encode())
+    with zipfile.ZipFile(inbox / "walk.docx", "w") as rewritten:
+        for name, data in parts.items():
+            rewritten.writestr(name, data)
+    result = run("add", "issue-2", "inbox/walk.docx")
+    assert result.exit_code == 0, result.output
+    assert "inbox/walk.docx, paragraph 4: an image (“The path”, image/png) is linked, not inside the document" \
+        in result.stderr
+    assert issue_files(publication) == {"issue.yaml", "01-spring-walk.md"}

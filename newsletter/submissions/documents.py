@@ -71,18 +71,24 @@ def read_docx(path: Path) -> DocumentDraft:
     warning at its paragraph."""
     import mammoth
 
-    held: dict[str, tuple[bytes, str]] = {}  # key → bytes, content type
+    held: dict[str, tuple[bytes | None, str]] = {}  # key → bytes (None: not in the document), content type
 
     def keep_image(image: mammoth.documents.Image) -> dict[str, str]:
-        with image.open() as handle:
-            data = handle.read()
+        try:
+            with image.open() as handle:
+                data: bytes | None = handle.read()
+        except Exception:  # noqa: BLE001 - a linked image (mammoth reads none) or a part missing from the zip
+            data = None
         key = f"image-{len(held) + 1}"
         held[key] = (data, image.content_type or "")
         return {"src": key}
 
     try:
         with path.open("rb") as handle:
-            result = mammoth.convert_to_html(handle, convert_image=mammoth.images.img_element(keep_image))
+            # A picture linked rather than embedded names a file outside the document
+            # (any path, or a URL): never read.
+            result = mammoth.convert_to_html(handle, convert_image=mammoth.images.img_element(keep_image),
+                                             external_file_access=False)
     except OSError as exc:
         raise ContentError(f"{where(path)}: cannot read it ({exc.strerror})") from None
     except Exception as exc:  # noqa: BLE001 - a file that is no Word document fails in zipfile or XML parsing
@@ -95,6 +101,8 @@ def read_docx(path: Path) -> DocumentDraft:
             continue
         data, content_type = held[key]
         try:
+            if data is None:
+                raise pictures.RefusedImage("is linked, not inside the document: insert the picture itself")
             extension = pictures.picture_extension(data, content_type=content_type)
         except pictures.RefusedImage as refusal:
             refused.add(key)

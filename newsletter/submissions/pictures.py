@@ -52,13 +52,22 @@ class Picture:
 
 
 def shown(src: str) -> str:
-    """`src` as a warning shows it: one line, a data: URI cut short."""
-    return scrub(src, limit=60 if src.lower().startswith("data:") else 300)
+    """`src` as a warning shows it: one line, a data: URI cut short, and no character that
+    would change how the terminal shows the rest (a right-to-left override, say)."""
+    visible = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in src)
+    return scrub(visible, limit=60 if src.lower().startswith("data:") else 300)
 
 
 def is_web_address(src: str) -> bool:
     """An image on the web (`https://…`, `//host/…`): left in the article as it is, never copied."""
-    return src.startswith("//") or urlsplit(src).scheme.lower() in _WEB
+    return src.startswith("//") or _scheme(src).lower() in _WEB
+
+
+def _scheme(src: str) -> str:
+    try:
+        return urlsplit(src).scheme
+    except ValueError:  # `http://[::1`: no address, and no file either
+        return src.partition(":")[0] if ":" in src else ""
 
 
 def local_path(src: str) -> str:
@@ -70,10 +79,15 @@ def file_beside(submission: Path, src: str) -> Path:
     """The file `src` names beside `submission`, resolved, or `RefusedImage` saying why not."""
     name = submission.name
     relative = local_path(src)
-    scheme = urlsplit(src).scheme
+    scheme = _scheme(src)
+    if scheme.lower() == "data":
+        raise RefusedImage("is embedded in the text (a data: URI), which email clients do not show: "
+                           f"save it as a file beside {name} and name that")
     if scheme and not re.fullmatch(r"[A-Za-z]", scheme):
         raise RefusedImage(f"is neither a web address (https://…) nor a file beside {name}")
-    if relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative) or not relative.strip():
+    if not relative.strip():
+        raise RefusedImage("names no file")
+    if relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative):
         raise RefusedImage(f"is not a file beside {name} (an absolute path; only a relative one, "
                            "like images/photo.png, is taken)")
     try:
