@@ -17,9 +17,10 @@ from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
-from newsletter.images import LARGE_BYTES, ImageCache, ImageError, is_svg
+from newsletter.images import LARGE_BYTES, SVG_REFUSED, ImageCache, ImageError, is_svg
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
+from newsletter.render.web import takes_a_site_file, takes_the_page
 from newsletter.sources import merge_field_pattern, where_in_templates, where_written
 
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
@@ -188,13 +189,16 @@ def check_brand(report: CheckReport, settings: Settings, images: ImageCache) -> 
     if not logo.is_file():
         report.error(f"{named} does not exist: readers would see a broken image atop every email; "
                      "correct the path (relative to newsletter.yaml) or remove `logo`")
+    elif takes_a_site_file(logo.name) or (settings.issues_dir / logo.name).is_dir():
+        report.error(f"{named} would be published as {logo.name}, which the web edition already has (its "
+                     "archive, stylesheet, feed or an issue's folder): rename the logo")
     elif is_svg(logo):
-        report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
+        report.error(f"{named} {SVG_REFUSED}")
     else:
         try:
             processed = images.get(logo)
         except ImageError as exc:
-            report.error(str(exc))
+            report.error(f"{named} {exc.reason}")
             return
         if processed.bytes > LARGE_BYTES:
             report.warn(f"{named} is {_megabytes(processed.bytes)} even after processing: slow to load atop "
@@ -241,13 +245,17 @@ def check_images(report: CheckReport, issue: Issue, images: ImageCache) -> None:
                 report.error(f"{named} is outside the issue's folder, so the web edition does not publish it "
                              "and readers would see a broken image: copy it into the issue's folder")
                 continue
+            if takes_the_page(issue.published_path(image) or ""):
+                report.error(f"{named} would be published as {issue.name}/{issue.published_path(image)}, the "
+                             "issue's own page on the web edition: rename the image")
+                continue
             if is_svg(image.path):
-                report.warn(f"{named} is an SVG, which Gmail and Outlook do not show: use a PNG or a JPEG")
+                report.error(f"{named} {SVG_REFUSED}")
                 continue
             try:
                 processed = images.get(image.path)
             except ImageError as exc:
-                report.error(str(exc))
+                report.error(f"{named} {exc.reason} ({where(image.path)})")
                 continue
             if processed.animated and processed.bytes > LARGE_BYTES:
                 report.warn(f"{named} is an animated GIF of {_megabytes(processed.bytes)}: slow to load on a phone; "

@@ -209,6 +209,12 @@ def _print_site_report(report) -> None:  # noqa: ANN001
                + (f", {len(report.removed)} removed" if report.removed else ""))
     if report.drafts:
         click.echo(f"Drafts left out: {', '.join(report.drafts)}")
+    if report.kept:
+        several = len(report.kept) > 1
+        click.secho(f"Kept as last published, as {'they' if several else 'it'} did not build this time: "
+                    f"{', '.join(report.kept)} ({'their pages' if several else 'its page'}, images, archive and feed "
+                    f"entries stay as they were until the error{'s' if len(report.errors) > 1 else ''} below "
+                    f"{'are' if len(report.errors) > 1 else 'is'} fixed)", fg="yellow", err=True)
     if len(report.errors) > 1:  # one alone is the command's own error line
         for error in report.errors:
             click.secho(f"error: {error}", fg="red", err=True)
@@ -620,8 +626,11 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
 @click.option("--to", "proof_to", multiple=True, metavar="EMAIL",
               help="Send a proof to EMAIL only (repeatable); not counted as sending the issue.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--concurrency", type=click.IntRange(1, 16), default=1, show_default=True, metavar="N",
-              help="Requests in flight at once, each over its own connection.")
+# 16 and 8 are config.MAX_CONCURRENCY and DEFAULT_CONCURRENCY, written out so that `--help`
+# does not load the config module (and YAML) at start-up; a test holds them equal.
+@click.option("--concurrency", type=click.IntRange(1, 16), default=None, metavar="N",
+              help="Requests in flight at once, each over its own connection "
+                   "[default: sendgrid.concurrency in newsletter.yaml, else 8].")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
 @click.option("--no-web-check", is_flag=True,
@@ -630,7 +639,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
               help="Have SendGrid deliver it at WHEN, at most 72 hours ahead: ISO 8601 with an offset "
                    "(2026-12-02T09:00+01:00) or local time ('2026-12-02 09:00'). Everything is posted now.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
+         yes: bool, concurrency: int | None, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
     Through SendGrid's v3 API.
@@ -751,20 +760,24 @@ class _SendProgress:
 
             self.bar = Progress(transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("sending", total=self.total)
+            self.task = self.bar.add_task("sending, 0 requests in flight", total=self.total)
         return self
 
     def __call__(self, report) -> None:  # noqa: ANN001
         if self.bar is not None:
-            self.bar.update(self.task, completed=report.done)
+            self.bar.update(self.task, completed=report.done, description=f"sending, {_in_flight(report)}")
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
             self.last_line = time.monotonic()
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
-                       f"request{'s' if report.requests != 1 else ''} so far")
+                       f"request{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _in_flight(report) -> str:  # noqa: ANN001
+    return f"{report.in_flight} request{'s' if report.in_flight != 1 else ''} in flight"
 
 
 def _print_send_report(report) -> None:  # noqa: ANN001
@@ -798,6 +811,7 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         ("not sent", report.remaining, "the send stopped; run it again"),
         ("pending", report.pending, "in a request of the send running now"),
         ("duplicates", report.duplicates, "same address twice in the list"),
+        ("not mailed", report.unsubscribed_twins, "another row of the address is not subscribed"),
         ("invalid", report.invalid, "not an email address; fix the list"),
         ("too long", report.too_long, "merge values over SendGrid's 10,000 bytes")) if count]
     for label, count, note in rows:

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,17 +31,38 @@ MAX_WIDTH = 1200
 LARGE_BYTES = 1024 * 1024
 JPEG_QUALITY = 85
 # Part of every cache key: bump it when processing changes, and every image is redone.
-PROCESSING_VERSION = "3"
+PROCESSING_VERSION = "4"  # 4: no GIF comments in animations, MPO as a still
 SVG_SUFFIXES = (".svg", ".svgz")
 # EXIF orientations that turn the picture a quarter turn, swapping width and height.
 _QUARTER_TURNS = {5, 6, 7, 8}
 _ORIENTATION_TAG = 0x0112
 # What a re-encoded file keeps of the original's info: colours and transparency, nothing personal.
 _KEPT_INFO = ("icc_profile", "transparency")
+# The formats whose animations are published as animations; any other multi-frame file
+# (an MPO, a phone's multi-picture JPEG saved as .jpg; a multi-page TIFF) is its first picture.
+_ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+
+
+def _quiet_size_warning() -> None:
+    """Pillow warns (without naming the file) of images between MAX_IMAGE_PIXELS and twice
+    that, and refuses those above. Images in that range are processed as any other, so the
+    warning says nothing an editor can act on; those above are an `ImageError` that names
+    the file. Set before each open, not once: a test runner or a caller may reset the
+    filters, and `catch_warnings` is not safe in the threads `site` processes images in."""
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels")
 
 
 class ImageError(ContentError):
-    """A local image is missing or cannot be read as an image."""
+    """A local image is missing, cannot be read as an image, or is not published (SVG).
+
+    `reason` reads after the image's name ("does not exist"), so that a caller can
+    say where the image is used: `issues/x/a.md: image pic.png does not exist (…)`.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{where(path)}: the image {reason}")
 
 
 @dataclass(frozen=True)
@@ -77,14 +99,16 @@ def display_size(path: Path) -> tuple[int, int] | None:
     """
     if is_svg(path) or not path.is_file():
         return None
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    _quiet_size_warning()
     try:
         with Image.open(path) as image:
             width, height = image.size
-            if not _animated(image) and image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
+            kind = _format_for(path.suffix) or image.format or "PNG"
+            if not _animation(image, kind) and image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
                 width, height = height, width
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except Exception:  # noqa: BLE001 - Pillow's readers raise many kinds; `process` reports them
         return None
     return scaled_size(width, height)
 
@@ -108,9 +132,9 @@ class ImageCache:
         try:
             raw = source.read_bytes()
         except FileNotFoundError:
-            raise ImageError(f"{where(source)}: the image does not exist") from None
+            raise ImageError(source, "does not exist") from None
         except OSError as exc:
-            raise ImageError(f"{where(source)}: cannot read the image ({exc.strerror or exc})") from None
+            raise ImageError(source, f"cannot be read ({exc.strerror or exc})") from None
         key = _cache_key(raw, source.suffix)
         with self._lock:
             found = self._memory.get(key)
@@ -149,7 +173,7 @@ class ImageCache:
                 _replace(data_path, processed.data)
                 _replace(meta_path, json.dumps(meta, sort_keys=True).encode())  # written last: it marks the entry whole
             except OSError as exc:
-                raise ImageError(f"{where(self.folder)}: cannot write the image cache ({exc.strerror or exc})") from None
+                raise ContentError(f"{where(self.folder)}: cannot write the image cache ({exc.strerror or exc})") from None
         return processed
 
 
@@ -175,20 +199,62 @@ def _replace(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
 
 
+SVG_REFUSED = ("is an SVG, which is not published: Gmail and Outlook do not show it, and an SVG can carry "
+               "scripts that would run on the web edition's site; use a PNG or a JPEG")
+
+
 def process(raw: bytes, source: Path) -> ProcessedImage:
-    """Turn upright, scale to `MAX_WIDTH`, re-encode without metadata; SVG is kept as it is."""
+    """Turn upright, scale to `MAX_WIDTH`, re-encode without metadata.
+
+    Raises `ImageError` for an SVG (never published: see `SVG_REFUSED`), a file Pillow
+    cannot read, and a decompression bomb.
+    """
     if is_svg(source):
-        return ProcessedImage(source, raw, None, None, "SVG")
+        raise ImageError(source, SVG_REFUSED)
     from PIL import Image, UnidentifiedImageError
 
+    _quiet_size_warning()
     try:
         with Image.open(io.BytesIO(raw)) as image:
             kind = _format_for(source.suffix) or image.format or "PNG"
-            if _animated(image):
+            if _animation(image, kind):
                 return _process_animation(image, source, kind)
             return _process_still(image, source, kind)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{where(source)}: cannot be read as an image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(source, f"{_too_large(raw)}: too large to process safely (at most "
+                         f"{_megapixels(2 * (Image.MAX_IMAGE_PIXELS or 0))} megapixels); "
+                         "scale it down to 1,200 pixels wide") from None
+    except UnidentifiedImageError:  # its message names an in-memory file, of no use to anyone
+        raise ImageError(source, "cannot be read as an image (not a PNG, JPEG, GIF or WebP file, "
+                         "or a damaged one)") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many kinds on damaged files
+        raise ImageError(source, f"cannot be read as an image ({type(exc).__name__}: {exc})") from None
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.0f}"
+
+
+def _too_large(raw: bytes) -> str:
+    """"is 20000 × 20000 pixels (400 megapixels)", read from the header alone.
+
+    Pillow's `open` refuses to give the size of such a file; its format's reader, called
+    directly, reads the header without that guard (and without changing the process-wide
+    limit, which other threads rely on while they decode).
+    """
+    from PIL import Image
+
+    Image.init()
+    prefix = raw[:16]
+    for name in Image.ID:
+        factory, accept = Image.OPEN[name]
+        try:
+            if accept is None or accept(prefix) is True:
+                width, height = factory(io.BytesIO(raw), "").size
+                return f"is {width} × {height} pixels ({_megapixels(width * height)} megapixels)"
+        except Exception:  # noqa: BLE001, S112 - not this format: try the next
+            continue
+    return "is too large"
 
 
 def _format_for(suffix: str) -> str | None:
@@ -198,8 +264,10 @@ def _format_for(suffix: str) -> str | None:
     return Image.registered_extensions().get(suffix.lower())
 
 
-def _animated(image: Any) -> bool:
-    return bool(getattr(image, "is_animated", False)) and getattr(image, "n_frames", 1) > 1
+def _animation(image: Any, kind: str) -> bool:
+    """Whether `image` is published as an animation: several frames, in a format that animates."""
+    return (kind in _ANIMATED_FORMATS and bool(getattr(image, "is_animated", False))
+            and getattr(image, "n_frames", 1) > 1)
 
 
 def _process_still(image: Any, source: Path, kind: str) -> ProcessedImage:
@@ -209,7 +277,7 @@ def _process_still(image: Any, source: Path, kind: str) -> ProcessedImage:
     if image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
         width, height = height, width
     size = scaled_size(width, height)  # from the file's own size, as `display_size` gives it
-    if image.format == "JPEG" and size != (width, height):
+    if image.format in ("JPEG", "MPO") and size != (width, height):
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale while it reads (never below the size
         # asked for): a 12-megapixel phone photo is read at a quarter of the work.
         turned = (size[1], size[0]) if (width, height) != image.size else size
@@ -249,6 +317,9 @@ def _process_animation(image: Any, source: Path, kind: str) -> ProcessedImage:
     for frame in ImageSequence.Iterator(image):
         durations.append(frame.info.get("duration", 100))
         copy = frame.convert("RGBA")
+        # convert() copies the frame's info, and the GIF writer takes a comment (and any
+        # other key it knows) from each frame's: nothing of the original's is kept.
+        copy.info = {}
         frames.append(copy.resize(size, Image.Resampling.BICUBIC) if size != copy.size else copy)
     out = io.BytesIO()
     frames[0].save(out, kind, save_all=True, append_images=frames[1:], duration=durations,

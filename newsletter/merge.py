@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -85,6 +85,28 @@ class MergeField:
         return str(escape(value)) if self.part == "html" else value
 
 
+    def filler(self) -> Callable[[str], str]:
+        """`value_for` as a function of this field's value alone: what a send calls per recipient.
+
+        Nearly every name and address is plain text that `value_for` gives back as
+        it is; only the others go through it.
+        """
+        fallback, field, value_for = self.fallback, self.field, self.value_for
+
+        def fill(value: str) -> str:
+            value = value or fallback
+            if PLAIN_VALUE.fullmatch(value):
+                return value
+            return value_for({field: value})
+
+        return fill
+
+
+# Text that `value_for` gives back unchanged in either part: no `[` (a tag opening), no
+# control character (line breaks and tabs included, to be safe), nothing HTML escapes.
+PLAIN_VALUE = re.compile(r"[^\[\x00-\x1f\x7f&<>\"']*")
+
+
 class MergeTag:
     """What `{{ subscriber.first_name }}` renders to while the issue is rendered."""
 
@@ -129,7 +151,7 @@ class SubscriberFields:
 
 
 # Addresses that URL-encoding leaves as they are (nearly all): no need to call quote().
-_URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
+URL_SAFE = re.compile(r"[A-Za-z0-9._~@-]+")
 
 
 def unsubscribe_link(template: str, email: str) -> str:
@@ -137,7 +159,7 @@ def unsubscribe_link(template: str, email: str) -> str:
 
     Called once per recipient of a send, hence the shortcut for plain addresses.
     """
-    encoded = email if _URL_SAFE.fullmatch(email) else quote(email, safe="@")
+    encoded = email if URL_SAFE.fullmatch(email) else quote(email, safe="@")
     return template.replace("{email}", encoded)
 
 

@@ -7,7 +7,13 @@
       <issue>/index.html    the issue's web page, at the URL the email links to
       <issue>/<image>       its processed images, at the URLs the email loads them from
 
-An issue with `draft: true` is left out of all of it. The same input gives the same
+An issue with `draft: true` is left out of all of it. An issue published before that
+fails to build this time (its YAML has a typo, an image cannot be read) keeps its last
+published page, images, archive entry and feed entry: everything is rendered and
+processed before anything is written, so one issue's failure never removes another's
+output, nor leaves the shared files (style.css, feed.xml, the archive) half-updated.
+
+The same input gives the same
 bytes (no build time anywhere: the feed's dates are the issues' dates), and a file
 whose bytes did not change is not written again, so whatever publishes the folder
 uploads only what changed.
@@ -16,20 +22,25 @@ uploads only what changed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from newsletter.build import image_cache
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Issue, load_issue
 from newsletter.errors import NewsletterError, where
 from newsletter.images import ImageCache, ImageError
+from newsletter.markdown import LocalImage
 from newsletter.render.web import (
     FEED,
+    MANIFEST,
+    PAGE,
     STYLESHEET,
     RenderedPage,
     archive_url,
@@ -37,14 +48,13 @@ from newsletter.render.web import (
     render_archive,
     render_stylesheet,
     render_web_page,
+    takes_a_site_file,
+    takes_the_page,
 )
 
 SITE_DIR = "site"
-PAGE = "index.html"
 FEED_ENTRIES = 20
-# The files the last build wrote, so that a rebuild removes what is no longer published
-# (an issue made a draft again, an image taken out) and nothing else in the folder.
-MANIFEST = ".newsletter-site"
+MANIFEST_FORMAT = 2
 
 
 @dataclass
@@ -58,6 +68,8 @@ class SiteReport:
     removed: list[Path] = field(default_factory=list)
     files: int = 0
     errors: list[str] = field(default_factory=list)
+    # Issues published before that did not build this time: their last output is kept.
+    kept: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -85,23 +97,19 @@ def issue_images(issue: Issue) -> list[tuple[str, Path]]:
     The path is the image's URL under the issue's web address: the email's
     `<base_url>/<issue>/<path>` is the site's file `<issue>/<path>`.
     """
-    found = []
-    for image in issue.images:
-        relative = issue.published_path(image)
-        if relative is not None:
-            found.append((relative, image.path))
+    return [(relative, image.path) for relative, image, _ in _published_images(issue)]
+
+
+def _published_images(issue: Issue) -> list[tuple[str, LocalImage, Path]]:
+    """(path in the issue's folder of the site, image, the article that first uses it)."""
+    found, seen = [], set()
+    for article in issue.articles:
+        for image in article.images:
+            relative = issue.published_path(image)
+            if relative is not None and relative not in seen:
+                seen.add(relative)
+                found.append((relative, image, article.source))
     return found
-
-
-def write_issue_images(issue: Issue, folder: Path, cache: ImageCache) -> tuple[list[Path], list[Path]]:
-    """Write the processed images of `issue` under `folder`; (files written, all files)."""
-    written, files = [], []
-    for relative, source in issue_images(issue):
-        target = folder / relative
-        if write_if_changed(target, cache.get(source).data):
-            written.append(target)
-        files.append(target)
-    return written, files
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -131,31 +139,110 @@ def published_issue_names(settings: Settings) -> list[str]:
     return sorted(p.parent.name for p in settings.issues_dir.glob(f"*/{ISSUE_FILE}"))
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """An issue as the archive and the feed show it: built now, or kept from the last build."""
+
+    issue: Issue
+    content: str | None  # the feed entry's content; None for a kept issue that was not in the feed
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    """What the last build published: its files (relative to the site), and each issue's
+    archive entry, so that an issue that fails to build keeps its place."""
+
+    files: list[str]
+    issues: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _BuiltIssue:
+    page: RenderedPage
+    files: list[tuple[str, bytes]]  # (path in the issue's folder, bytes): the page and its images
+
+
 def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
     """Write the web edition of every issue that is not a draft to `folder` (`build/site/`).
 
     Raises `SiteFailed` when an issue does not load or an image cannot be read, after
-    writing everything else.
+    writing everything else; such an issue keeps what the last build published of it.
     """
     folder = folder if folder is not None else site_dir(settings)
     report = SiteReport(folder)
     cache = image_cache(settings)
-    issues: list[Issue] = []
+    previous = _read_manifest(folder)
+    failed: list[str] = []
+    loaded: list[Issue] = []
     for name in published_issue_names(settings):
+        if takes_a_site_file(name):
+            report.errors.append(f"{where(settings.issues_dir / name)}: an issue may not be named {name!r}, "
+                                 "the name of a file of the web edition: rename its folder")
+            continue  # never published: there is nothing of it to keep
         try:
             issue = load_issue(settings, name)
         except NewsletterError as exc:
             report.errors.append(str(exc))
+            failed.append(name)
             continue
         if issue.draft:
             report.drafts.append(name)
         elif issue.date is None:
             report.errors.append(f"{where(issue.folder / ISSUE_FILE)}: `date` is required on the web edition "
                                  "(the archive and the feed are ordered by it), or set `draft: true`")
+            failed.append(name)
         else:
-            issues.append(issue)
-    issues.sort(key=lambda issue: (issue.date or dt.date.min, issue.name), reverse=True)
-    report.issues = [issue.name for issue in issues]
+            loaded.append(issue)
+
+    # Everything is rendered and processed before anything is written.
+    built: dict[str, _BuiltIssue] = {}
+    pages: list[RenderedPage] = []
+    for issue in loaded:
+        try:
+            pages.append(render_web_page(settings, issue))
+        except NewsletterError as exc:
+            report.errors.append(f"{issue.name}: {exc}")
+            failed.append(issue.name)
+    # Images are processed in threads: Pillow decodes, scales and encodes without the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) + 1)) as pool:
+        for page, (files, errors) in zip(pages, pool.map(lambda page: _issue_files(page, cache), pages), strict=True):
+            if errors:
+                report.errors.extend(errors)
+                failed.append(page.issue.name)
+            else:
+                built[page.issue.name] = _BuiltIssue(page, files)
+
+    entries = [_Entry(b.page.issue, b.page.content) for b in built.values()]
+    kept_files: list[Path] = []
+    for name in failed:
+        published = [folder / f for f in previous.files if f.startswith(f"{name}/") and (folder / f).is_file()]
+        record = previous.issues.get(name)
+        if record is not None and folder / name / PAGE in published:  # never an entry linking to no page
+            entries.append(_kept_entry(settings, name, record))
+        if published or record is not None:
+            report.kept.append(name)
+            kept_files.extend(published)
+    entries.sort(key=lambda entry: (entry.issue.date or dt.date.min, entry.issue.name), reverse=True)
+    report.issues = [entry.issue.name for entry in entries]
+    report.kept.sort()
+    in_feed = [entry for entry in entries if entry.content is not None][:FEED_ENTRIES]
+
+    shared: list[tuple[str, bytes]] = []
+    logo_kept: list[Path] = []
+    if settings.logo is not None:  # beside the archive page, where the email and every page link it
+        logo_error = _logo_error(settings, [entry.issue.name for entry in entries])
+        if not logo_error:
+            try:
+                shared.append((settings.logo.name, cache.get(settings.logo).data))
+            except ImageError as exc:
+                logo_error = f"{where(settings.config_path)}: logo {where(settings.logo)} {exc.reason}"
+        if logo_error:
+            report.errors.append(logo_error)
+            if settings.logo.name in previous.files and not takes_a_site_file(settings.logo.name):
+                logo_kept.append(folder / settings.logo.name)  # the last good logo stays
+    shared.append((STYLESHEET, render_stylesheet(settings).encode("utf-8")))
+    shared.append((PAGE, render_archive(settings, [entry.issue for entry in entries]).encode("utf-8")))
+    shared.append((FEED, atom_feed(settings, [RenderedPage(e.issue, "", e.content or "", None) for e in in_feed])))
 
     outputs: list[Path] = []
 
@@ -164,60 +251,110 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
         if write_if_changed(path, data):
             report.written.append(path)
 
-    entries: list[RenderedPage] = []
-    for issue in issues:
-        page = render_web_page(settings, issue)
-        put(folder / issue.name / PAGE, page.html.encode("utf-8"))
-        if len(entries) < FEED_ENTRIES:
-            entries.append(page)
-    # Images are processed in threads: Pillow decodes, scales and encodes without the GIL.
-    with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 1) + 1)) as pool:
-        results = pool.map(lambda issue: _issue_images_or_error(issue, folder, cache), issues)
-        for written, files, error in results:
-            report.written.extend(written)
-            outputs.extend(files)
-            if error:
-                report.errors.append(error)
-    if settings.logo is not None:  # beside the archive page, where the email and every page link it
-        try:
-            put(folder / settings.logo.name, cache.get(settings.logo).data)
-        except ImageError as exc:
-            report.errors.append(str(exc))
-    put(folder / STYLESHEET, render_stylesheet(settings).encode("utf-8"))
-    put(folder / PAGE, render_archive(settings, issues).encode("utf-8"))
-    put(folder / FEED, atom_feed(settings, entries))
-    report.removed = _remove_unpublished(folder, outputs)
+    for issue_built in built.values():
+        for relative, data in issue_built.files:
+            put(folder / issue_built.page.issue.name / relative, data)
+    for name, data in shared:
+        put(folder / name, data)
+    outputs.extend(kept_files + logo_kept)
+    records = {name: record for name, record in previous.issues.items() if name in report.kept}
+    feed_names = {entry.issue.name for entry in in_feed}
+    for issue_built in built.values():
+        issue = issue_built.page.issue
+        records[issue.name] = _record(issue, issue_built.page.content if issue.name in feed_names else None)
+    report.removed = _remove_unpublished(folder, outputs, previous, records)
     report.files = len(outputs)
     if report.errors:
         raise SiteFailed(report)
     return report
 
 
-def _issue_images_or_error(issue: Issue, folder: Path, cache: ImageCache) -> tuple[list[Path], list[Path], str]:
+def _issue_files(page: RenderedPage, cache: ImageCache) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The files of an issue's folder of the site (its page, its processed images), and its errors."""
+    issue = page.issue
+    files, errors = [(PAGE, page.html.encode("utf-8"))], []
+    for relative, image, article in _published_images(issue):
+        named = f"{where(article)}: image {image.src}"
+        if takes_the_page(relative):
+            errors.append(f"{named} would be published as {issue.name}/{relative}, the issue's own page: "
+                          "rename the image")
+            continue
+        try:
+            files.append((relative, cache.get(image.path).data))
+        except ImageError as exc:
+            errors.append(f"{named} {exc.reason} ({where(image.path)})")
+    return files, errors
+
+
+def _logo_error(settings: Settings, issue_names: list[str]) -> str:
+    """Why the logo cannot be published beside the archive page, or ""."""
+    assert settings.logo is not None
+    name = settings.logo.name
+    taken = takes_a_site_file(name) or name.casefold() in {issue.casefold() for issue in issue_names}
+    if not taken:
+        return ""
+    return (f"{where(settings.config_path)}: logo {where(settings.logo)} would be published as {name}, "
+            "which the web edition already has (its archive, stylesheet, feed or an issue's folder): rename the logo")
+
+
+def _record(issue: Issue, content: str | None) -> dict[str, Any]:
+    """What the manifest keeps of a published issue, to show it again should it fail to build."""
+    return {"subject": issue.subject, "preheader": issue.preheader,
+            "date": issue.date.isoformat() if issue.date else None, "content": content}
+
+
+def _kept_entry(settings: Settings, name: str, record: dict[str, Any]) -> _Entry:
+    date = None
     try:
-        written, files = write_issue_images(issue, folder / issue.name, cache)
-    except ImageError as exc:
-        return [], [], str(exc)
-    return written, files, ""
+        date = dt.date.fromisoformat(str(record.get("date")))
+    except ValueError:
+        pass
+    issue = Issue(name=name, folder=settings.issues_dir / name, subject=str(record.get("subject") or name),
+                  preheader=str(record.get("preheader") or ""), date=date, articles=(),
+                  web_url=settings.web_url(name))
+    content = record.get("content")
+    return _Entry(issue, content if isinstance(content, str) else None)
 
 
-def _remove_unpublished(folder: Path, outputs: Iterable[Path]) -> list[Path]:
+def _read_manifest(folder: Path) -> _Manifest:
+    """The last build's manifest: JSON since format 2, one file a line before it."""
+    try:
+        text = (folder / MANIFEST).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _Manifest([], {})
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):  # the first format: its file names, one a line
+        return _Manifest(_safe_names(text.splitlines()), {})
+    files = data.get("files")
+    issues = data.get("issues")
+    return _Manifest(_safe_names(files if isinstance(files, list) else []),
+                     {name: record for name, record in (issues if isinstance(issues, dict) else {}).items()
+                      if isinstance(name, str) and isinstance(record, dict)})
+
+
+def _safe_names(names: Iterable[object]) -> list[str]:
+    """Names inside the site only: an edited manifest never makes a build remove a file elsewhere."""
+    return [name for name in names if isinstance(name, str) and name and not Path(name).is_absolute()
+            and ".." not in Path(name).parts]
+
+
+def _remove_unpublished(folder: Path, outputs: Iterable[Path], previous: _Manifest,
+                        records: dict[str, dict[str, Any]]) -> list[Path]:
     """Remove what the previous build wrote and this one did not; record this build's files."""
-    manifest = folder / MANIFEST
     current = sorted({path.relative_to(folder).as_posix() for path in outputs})
-    try:
-        previous = manifest.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        previous = []
     removed = []
     keep = set(current)
-    for name in previous:
+    for name in previous.files:
         path = folder / name
-        if name and name not in keep and ".." not in Path(name).parts and path.is_file():
+        if name not in keep and path.is_file():
             path.unlink()
             removed.append(path)
             _remove_empty_folders(path.parent, folder)
-    write_if_changed(manifest, "".join(f"{name}\n" for name in current).encode("utf-8"))
+    manifest = {"format": MANIFEST_FORMAT, "files": current, "issues": dict(sorted(records.items()))}
+    write_if_changed(folder / MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
     return removed
 
 

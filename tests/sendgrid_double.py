@@ -6,7 +6,8 @@ published JSON Schema (read from ../shared/sendgrid/ when that folder exists)
 and against the rules the schema cannot express (FACTS.md), and serves the
 suppression lists page by page with `Link` headers. Tests script faults
 (429, 5xx, dropped, cut or idle-closed connections, stalled or trickled
-answers) with `script()`.
+answers) with `script()`. `latency` delays every mail/send answer, as SendGrid's
+round trip does; each connection has its own thread, so concurrent requests wait at once.
 
 Used by the tests and by the benchmarks; nothing in the package imports it.
 """
@@ -124,9 +125,10 @@ class SendGridDouble:
     """Start with `start()` (returns the base URL), stop with `stop()`."""
 
     def __init__(self, api_key: str | None = None, schema: dict[str, Any] | None = None,
-                 validate: bool = True) -> None:
+                 validate: bool = True, latency: float = 0.0) -> None:
         self.api_key = api_key or "SG." + secrets.token_urlsafe(16) + "." + secrets.token_urlsafe(24)
         self.validate = validate
+        self.latency = latency  # seconds each mail/send waits before its answer (benchmarks)
         self._validator = None
         schema = schema if schema is not None else (load_schema() if validate else None)
         if schema is not None:
@@ -354,6 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._send_json(400, {"errors": [{"field": None, "message": f"Bad Request: {exc}"}]})
             return
+        if self.double.latency:
+            time.sleep(self.double.latency)  # outside the lock: requests wait concurrently
         with self.double.lock:
             self.double.mail_requests.append(body)
             self.double.mail_times.append(time.time())

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("published_site")
 def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendgrid: SendGridDouble) -> None:
     """2,500 subscribers: three valid requests (1000, 1000, 500), one connection kept alive."""
     write_list(publication, generated(2500))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert [len(b["personalizations"]) for b in sendgrid.accepted] == [1000, 1000, 500]
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
@@ -309,11 +309,43 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     email, _ = render_and_check(settings, "issue-1")
     builder = RequestBuilder(settings, email, "issue-1")
     subscriber = Subscriber(email="zoë+x@example.org", first_name='<Zoë> & "[%text:last_name%]"', last_name="\u2028")
-    personalization = json.loads(builder.personalization(subscriber.email, subscriber))
+    row = [subscriber.email, subscriber.first_name, subscriber.last_name, "subscribed", "", "", ""]
+    personalization = json.loads(builder.personalizer()(subscriber.email, row))
     values = dict(subscriber.fields(), unsubscribe_url=builder.unsubscribe_url(subscriber.email))
     assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
     assert values["unsubscribe_url"].endswith("?email=zo%C3%AB%2Bx@example.org")
     assert personalization["to"] == [{"email": "zoë+x@example.org", "name": '<Zoë> & "[%text:last_name%]"'}]
+
+
+@pytest.mark.parametrize(("first", "last", "address"), [
+    pytest.param("Ada", "Lovelace", "ada@example.org", id="plain"),
+    pytest.param("", "", "Ada.L@Example.org", id="fallback"),
+    pytest.param("Tom & Jerry", "O'Brien", "tom@example.org", id="html-special"),
+    pytest.param("Zoë", "Ünal", "zoe@example.org", id="unicode"),
+    pytest.param("a\tb\x07", "x, y; z", "a+b@example.org", id="control-and-separators"),
+    pytest.param("[%html:first_name%]", "[", "w@example.org", id="tag-like"),
+])
+def test_personalization_from_a_row_is_what_merge_gives(publication: Path, first: str, last: str,
+                                                       address: str) -> None:
+    """Plain values take the fast path, the others MergeField.value_for: either way the
+    substitutions, the unsubscribe header and `to` are what merge gives (a list with an extra column)."""
+    from newsletter import merge
+    from newsletter.build import render_and_check
+    from newsletter.config import load_settings
+    from newsletter.sendgrid.mail import RequestBuilder, display_name
+    from newsletter.subscribers import Subscriber
+
+    settings = load_settings()
+    email, _ = render_and_check(settings, "issue-1")
+    builder = RequestBuilder(settings, email, "issue-1")
+    subscriber = Subscriber(email=address, first_name=first, last_name=last, extra={"city": "Oxbury"})
+    row = [address, first, last, "subscribed", "", "", "", "Oxbury"]
+    personalization = json.loads(builder.personalizer(("city",))(address, row))
+    values = dict(subscriber.fields(), unsubscribe_url=builder.unsubscribe_url(address))
+    assert personalization["substitutions"] == merge.substitutions(builder.fields, values)
+    assert personalization["headers"]["List-Unsubscribe"] == f"<{values['unsubscribe_url']}>"
+    name = display_name(first, last)
+    assert personalization["to"] == [{"email": address, **({"name": name} if name else {})}]
 
 
 @pytest.mark.parametrize(("given", "said"), [

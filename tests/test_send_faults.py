@@ -32,7 +32,7 @@ def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble)
     """429 with X-RateLimit-Reset: wait, post again, each recipient once."""
     limited = too_many_requests(reset_in=1)
     sendgrid.script(limited)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2
     # Posted again only once the limit was reset, rather than hammering.
@@ -48,7 +48,7 @@ def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble)
 def test_transient_failures_are_retried(publication: Path, sendgrid: SendGridDouble, faults: list) -> None:
     write_list(publication, generated(1500))
     sendgrid.script(*faults)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2 + len(faults)
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
@@ -58,13 +58,13 @@ def test_server_errors_that_persist_stop_the_send(publication: Path, sendgrid: S
     """Bounded attempts, then a clear stop; the next run sends to those left."""
     write_list(publication, generated(2500))
     sendgrid.script(*[Respond(503)] * 6)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "error: SendGrid answered 503: scripted 503 (gave up after 6 attempts)" in result.stderr
     assert "not sent       1,500" in result.output
     assert sendgrid.accepted == []
     assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
-    again = newsletter("send", "issue-1", "--yes")
+    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
 
@@ -73,7 +73,7 @@ def test_wrong_key_stops_with_sendgrids_message(publication: Path, sendgrid: Sen
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     write_list(publication, generated(2500))
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-the-key")
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr == (
         "error: SendGrid refused the request (401: The provided authorization grant is invalid, "
@@ -86,7 +86,7 @@ def test_bad_request_stops_with_sendgrids_message(publication: Path, sendgrid: S
     write_list(publication, generated(2500))
     sendgrid.script(Respond(400, body={"errors": [
         {"field": "personalizations.2.to", "message": "Does not contain a valid address.", "help": None}]}))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith(
         "error: SendGrid refused the request (400: personalizations.2.to: Does not contain a valid address.)")
@@ -103,7 +103,7 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     set_timeout(publication, 3)
     write_list(publication, generated(1500))
     sendgrid.script(Stall(accept=False))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "uncertain      1,000  (no answer came)" in result.output
     assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
@@ -111,9 +111,9 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
     listed = newsletter("status", "issue-1", "--uncertain").stdout.splitlines()
     assert listed[4:] == [f"reader{i:06d}@example.org" for i in range(1000)]
-    again = newsletter("send", "issue-1", "--yes")
+    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 1 and len(sendgrid.mail_requests) == 2
-    retried = newsletter("send", "issue-1", "--yes", "--retry-uncertain")
+    retried = newsletter("send", "issue-1", "--yes", "--concurrency", "1", "--retry-uncertain")
     assert retried.exit_code == 0, retried.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
     assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0}
@@ -129,9 +129,9 @@ def test_concurrent_requests_keep_the_ledger_exact(publication: Path, sendgrid: 
     assert status()["sent"] == 6500
 
 
-def _start_send(publication: Path, sendgrid: SendGridDouble) -> subprocess.Popen[bytes]:
+def _start_send(publication: Path, sendgrid: SendGridDouble, *options: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, NEWSLETTER_SENDGRID_URL=sendgrid.url, SENDGRID_API_KEY=sendgrid.api_key)
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "send", "issue-1", "--yes"],
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "send", "issue-1", "--yes", *options],
                             cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -146,11 +146,11 @@ def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: 
     """SIGKILL while a request is in flight (SendGrid took it): the rerun sends the rest, not it."""
     write_list(publication, generated(4500))
     sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
-    process = _start_send(publication, sendgrid)
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
     _wait_for(lambda: len(sendgrid.mail_requests) == 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1  # the killed request stays uncertain
     counts = Counter(sendgrid.accepted_recipients())
     assert max(counts.values()) == 1
@@ -210,7 +210,7 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     write_list(publication, generated(3000))
     answer = threading.Event()
     sendgrid.script(Stall(accept=True, release=answer))
-    process = _start_send(publication, sendgrid)
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
     _wait_for(lambda: len(sendgrid.mail_requests) == 1)
     process.send_signal(signal.SIGINT)
     _read_stderr_until(process, STOPPING)
@@ -219,7 +219,7 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
 
 
@@ -250,7 +250,7 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     and the next run sends to everyone once."""
     write_list(publication, generated(4500))
     sendgrid.script(too_many_requests(reset_in=100))  # within one wait: waited out, unless stopped
-    process = _start_send(publication, sendgrid)
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
     _wait_for(lambda: len(sendgrid.mail_requests) == 1)
     process.send_signal(signum)
     try:
@@ -265,7 +265,7 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     assert b"Nothing sent: issue-1 (" in stdout and b"accepted           0" in stdout
     assert len(sendgrid.mail_requests) == 1
     assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
-    again = newsletter("send", "issue-1", "--yes")
+    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]
 
@@ -277,7 +277,7 @@ def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Pa
     write_list(publication, generated(2500))
     limited = too_many_requests(reset_in=3 * 3600)
     sendgrid.script(limited)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     reset = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(limited.headers["X-RateLimit-Reset"])))
     assert result.stderr.startswith(f"error: SendGrid's rate limit is used up (429) until {reset}, ")
@@ -331,7 +331,7 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
                         lambda: RetryPolicy(backoff=0.01, max_backoff=0.05, max_rate_limited=4))
     write_list(publication, generated(1500))
     sendgrid.script(*[Respond(429, {"Retry-After": "0"})] * 10)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SendGrid answered 429 (too many requests) 4 times in a row")
     assert result.stderr.count("\n") == 1 and "try again later" in result.stderr
@@ -364,7 +364,7 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
     process is dead they are uncertain. `status --uncertain --json` prints one JSON object."""
     write_list(publication, generated(2500))
     sendgrid.script(Stall(30.0, accept=True))
-    process = _start_send(publication, sendgrid)
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
     try:
         _wait_for(lambda: len(sendgrid.mail_requests) == 1)
         live = newsletter("status", "issue-1", "--uncertain", "--json")
@@ -387,7 +387,7 @@ def test_an_idle_connection_the_server_closed_is_not_reused(publication: Path, s
     nothing is uncertain and nothing is posted twice."""
     write_list(publication, generated(1500))
     sendgrid.script(Accept(then_close=True))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2 and sendgrid.connections == 2
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
@@ -405,14 +405,14 @@ def test_a_reused_connection_lost_after_the_request_is_uncertain(publication: Pa
     posted again (retrying it once sent 2,000 duplicates out of 5,000)."""
     write_list(publication, generated(2500))
     sendgrid.script(Accept(), fault)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1, result.output
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 3
     assert max(Counter(sendgrid.accepted_recipients()).values()) == 1
     assert len(sendgrid.accepted_recipients()) == 2500  # the double did accept the lost one
     assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 1000}
-    again = newsletter("send", "issue-1", "--yes")
+    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert len(sendgrid.mail_requests) == 3 and again.exit_code == 1
 
 
@@ -422,7 +422,7 @@ def test_the_timeout_is_a_deadline_for_the_whole_answer(publication: Path, sendg
     set_timeout(publication, 2)
     write_list(publication, generated(1500))
     sendgrid.script(Trickle(interval=0.25, length=240))  # the whole answer would take a minute
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1, result.output
     assert "uncertain      1,000  (no answer came)" in result.output
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
@@ -434,7 +434,7 @@ def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: 
     so its recipients are uncertain, not posted again; the other requests go on."""
     write_list(publication, generated(1500))
     sendgrid.script(Drop())
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 2
@@ -449,17 +449,17 @@ def test_any_2xx_is_accepted(publication: Path, sendgrid: SendGridDouble, answer
     """A 201 or 204 is SendGrid taking the request: recorded as sent, never posted again."""
     write_list(publication, generated(1500))
     sendgrid.script(answer)
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2
     assert status()["sent"] == 1500
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0 and len(sendgrid.mail_requests) == 2
+    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0 and len(sendgrid.mail_requests) == 2
 
 
 def test_a_redirect_says_to_check_the_url(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(1500))
     sendgrid.script(Respond(302, {"Location": "https://login.example.net/"}, raw=b""))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr == (
         "error: SendGrid's address answered 302, a redirect to https://login.example.net/, instead of an "

@@ -87,3 +87,40 @@ def test_a_send_recorded_in_one_form_is_not_sent_again_in_the_other(
     assert again.exit_code == 0, again.output
     assert len(sendgrid.accepted_recipients()) == 2
     assert "Everyone already has issue-1: nothing was sent." in again.output
+
+
+def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_comes_first(
+        publication: Path, sendgrid) -> None:  # noqa: ANN001
+    """A list from before one identity (remove appended a second row): the unsubscribed row wins."""
+    from tests.send_helpers import newsletter, write_list
+
+    write_list(publication, [
+        ["bob@xn--exmple-cua.com", "Bob", "", "subscribed"],
+        ["ana@example.org", "Ana", "", "subscribed"],
+        ["BOB@exämple.com", "Bob", "", "unsubscribed"],
+    ])
+    result = newsletter("send", "issue-1", "--yes", "--no-web-check")
+    assert result.exit_code == 0, result.output
+    assert sendgrid.accepted_recipients() == ["ana@example.org"]
+    assert "not mailed" in result.output and "another row of the address is not subscribed" in result.output
+
+
+def test_a_ledger_keyed_before_one_identity_still_knows_who_has_the_issue(publication: Path, sendgrid) -> None:  # noqa: ANN001
+    """Old ledgers hold lower-cased keys: `xn--` domains as punycode, accents decomposed."""
+    import unicodedata
+
+    from newsletter.config import load_settings
+    from newsletter.sending.ledger import ACCEPTED, Ledger, ledger_path
+    from tests.send_helpers import newsletter, write_list
+
+    decomposed = unicodedata.normalize("NFD", "josé@example.org")
+    ledger = Ledger(ledger_path(load_settings(publication), "issue-1"), "issue-1")
+    batch = ledger.record(["bob@xn--exmple-cua.com", decomposed])
+    ledger.settle(batch, ACCEPTED, message_id="earlier", status=202)
+    ledger.close()
+    write_list(publication, [["bob@exämple.com", "Bob", "", "subscribed"],
+                             ["josé@example.org", "José", "", "subscribed"],
+                             ["ana@example.org", "Ana", "", "subscribed"]])
+    result = newsletter("send", "issue-1", "--yes", "--no-web-check")
+    assert result.exit_code == 0, result.output
+    assert sendgrid.accepted_recipients() == ["ana@example.org"]

@@ -24,6 +24,23 @@ ARCHIVE_TEMPLATE = "web-archive.html"
 STYLESHEET_TEMPLATE = "web.css"
 STYLESHEET = "style.css"
 FEED = "feed.xml"
+PAGE = "index.html"     # each issue's page, and the archive
+# The files the last build wrote (and what it published of each issue), so that a rebuild
+# removes what is no longer published and keeps what failed to build this time.
+MANIFEST = ".newsletter-site"
+# The names at the top of the site that nothing else may take (an issue's folder, the logo).
+SITE_FILES = (PAGE, STYLESHEET, FEED, MANIFEST)
+
+
+def takes_a_site_file(name: str) -> bool:
+    """Whether a file or folder `name` at the top of the site would overwrite one of its own
+    files. Compared without case: a site served from a Mac or Windows disk sees one file."""
+    return name.casefold() in SITE_FILES
+
+
+def takes_the_page(relative: str) -> bool:
+    """Whether an image published at `relative` in an issue's folder would be its page."""
+    return relative.casefold() == PAGE
 
 
 @dataclass(frozen=True)
@@ -65,8 +82,10 @@ def render_web_page(settings: Settings, issue: Issue) -> RenderedPage:
 def render_archive(settings: Settings, issues: Sequence[Issue]) -> str:
     """The archive page: `issues` as given (newest first), each with its subject, date and preheader."""
     env = environment(settings.templates_dir)
+    # As on the issue's page: a subject that reads `[%html:email%]` keeps reading so here.
     return _public(render(env, ARCHIVE_TEMPLATE, {
-        **shared_context(settings, markup=True), "issues": list(issues), "archive_url": archive_url(settings),
+        **shared_context(settings, markup=True), "issues": [without_tags(issue) for issue in issues],
+        "archive_url": archive_url(settings),
         "feed_url": feed_url(settings), "home": "./", "stylesheet_url": STYLESHEET,
     }))
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 import json
 import re
 from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
-from newsletter.render import RenderedEmail
 from newsletter.sendgrid.stats import message_categories
-from newsletter.subscribers import Subscriber
+from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
+
+if TYPE_CHECKING:
+    from newsletter.render import RenderedEmail
+
+Row = list[str]
+Personalizer = Callable[[str, Row], str]  # (address as sent, canonical list row) -> JSON text
 
 BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
 # SendGrid's limit per personalization, counted on the ASCII-escaped JSON; over it, a 400 for all 1,000.
@@ -73,8 +79,6 @@ class RequestBuilder:
                 f"{settings.config_path.name}: no way to unsubscribe: run `newsletter doctor --create-group NAME` "
                 "(a SendGrid unsubscribe group), or set unsubscribe_url (with {email}), before sending")
         self.fields = merge.fields_in(text, html)
-        # (tag, how to fill it) once per issue, rather than the tag rebuilt per recipient.
-        self._substitutions = [(_string(f.tag) + ":", f.value_for) for f in self.fields]
         body.update({
             "from": _address(settings.sender),
             "subject": email.subject,
@@ -109,36 +113,80 @@ class RequestBuilder:
             return None
         return merge.unsubscribe_link(self._unsubscribe_template, email)
 
-    def personalization(self, email: str, subscriber: Subscriber) -> str:
-        """One recipient's personalization, as JSON text; their values are substituted, never rendered.
+    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Personalizer:
+        """How to write one recipient's personalization, as JSON text, from their list row.
 
-        Written as text around C-encoded strings rather than built as a dict and
-        dumped: it is the one part of a body made per recipient, a million times
-        for a million subscribers.
+        The row is canonical (`COLUMNS`, then `extra_columns`); the address is the one
+        sent in `to`, not the row as typed. Values are substituted, never rendered.
+        Everything that depends only on the issue and the list's columns is settled
+        here, once: per recipient there is a lookup per merge field and a C-encoded
+        string per value, and no object per row. It is the one part of a body made
+        per recipient, a million times for a million subscribers.
         """
-        values = subscriber.fields()
-        values["email"] = email  # the address as sent in `to`, not the row as typed
-        name = display_name(values.get("first_name", ""), values.get("last_name", ""))
-        to = f'{{"email":{_string(email)},"name":{_string(name)}}}' if name else f'{{"email":{_string(email)}}}'
-        headers = substitutions = ""
-        url = self.unsubscribe_url(email)
-        if url is not None:
-            values[merge.UNSUBSCRIBE_FIELD] = url
-            headers = (f',"headers":{{"List-Unsubscribe":{_string(f"<{url}>")},'
-                       f'"List-Unsubscribe-Post":"{ONE_CLICK}"}}')
-        if self._substitutions:
+        # Where each field's value comes from, as Subscriber.fields() and the send give it.
+        columns = {name: index for index, name in enumerate((*COLUMNS, *extra_columns))}
+        groups: dict[tuple[str, str], list[merge.MergeField]] = {}
+        for merge_field in self.fields:  # a field in both parts is looked up once
+            groups.setdefault((merge_field.field, merge_field.fallback), []).append(merge_field)
+        template = self._unsubscribe_template
+        # merge.unsubscribe_link, spelt out for the address URL-encoding leaves as it is.
+        before, _, after = (template or "").partition("{email}")
+        plain_address = merge.URL_SAFE.fullmatch if (template or "").count("{email}") == 1 else lambda _: None
+        unsafe_name, plain = _NAME_UNSAFE.search, merge.PLAIN_VALUE.fullmatch
+        plans = []
+        for (name, fallback), fields in groups.items():
+            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and template else \
+                -3 if name == "tags" else columns.get(name, -4)
+            tags = [_string(f.tag) + ":" for f in fields]
+            # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value.
+            pieces = [tags[0], *("," + tag for tag in tags[1:]), ""]
+            plans.append((source, fallback, pieces, list(zip(tags, [f.filler() for f in fields], strict=True))))
+
+        def personalization(email: str, row: Row) -> str:
+            first, last = row[FIRST_NAME], row[LAST_NAME]
+            name = f"{first} {last}".strip()
+            if unsafe_name(name):
+                name = display_name(first, last)
+            encoded_email = _string(email)
+            text = (f'{{"to":[{{"email":{encoded_email},"name":{_string(name)}}}]' if name
+                    else f'{{"to":[{{"email":{encoded_email}}}]')
+            url = encoded_url = ""
+            if template is not None:
+                url = before + email + after if plain_address(email) else merge.unsubscribe_link(template, email)
+                encoded_url = _string(url)  # `"…"`; `<` and `>` need no escaping inside it
+                text += (f',"headers":{{"List-Unsubscribe":"<{encoded_url[1:-1]}>",'
+                         f'"List-Unsubscribe-Post":"{ONE_CLICK}"}}')
+            if not plans:
+                return text + "}"
+            parts = []
+            for source, fallback, pieces, fields in plans:
+                if source >= 0:
+                    value = row[source] or fallback
+                elif source == -2:
+                    value = url or fallback
+                elif source == -1:
+                    value = email or fallback
+                elif source == -3:
+                    value = join_tags(split_tags(row[TAGS])) or fallback
+                else:
+                    value = fallback
+                if plain(value):  # the same, escaped or not: encoded once for both parts
+                    parts.append((encoded_url if source == -2 and value is url else _string(value)).join(pieces))
+                else:
+                    parts.append(",".join([tag + _string(fill(value)) for tag, fill in fields]))
             # What merge.substitutions() gives, without encoding each tag per recipient.
-            substitutions = _SUBSTITUTIONS_KEY + "{" + ",".join(
-                [tag + _string(fill(values)) for tag, fill in self._substitutions]) + "}"
+            substitutions = "{" + ",".join(parts) + "}"
             # SendGrid does not say how it counts, so the largest form counts: the object as
             # ASCII-escaped JSON, which is what this text is (é is `\u00e9`, 6 bytes, not 2).
-            if len(substitutions) - len(_SUBSTITUTIONS_KEY) > SUBSTITUTIONS_MAX_BYTES:
+            if len(substitutions) > SUBSTITUTIONS_MAX_BYTES:
                 raise OversizedRecipient(email)
-        return f'{{"to":[{to}]{headers}{substitutions}}}'
+            return f"{text}{_SUBSTITUTIONS_KEY}{substitutions}}}"
+
+        return personalization
 
     def body(self, personalizations: list[str]) -> bytes:
         """The whole request body: these personalizations spliced before the issue's content."""
-        return b"".join((self._head, ("[" + ",".join(personalizations) + "]").encode("ascii"), self._tail))
+        return b"".join((self._head, b"[", ",".join(personalizations).encode("ascii"), b"]", self._tail))
 
 
 def _asm_unsubscribe(document: str) -> str:

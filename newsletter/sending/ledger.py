@@ -26,8 +26,9 @@ checks before each batch that its ledger is still the file at its path (same
 inode): one deleted or replaced under it would record into a file nobody reads.
 
 `synchronous=FULL`: each commit is on disk before the next request goes out, so not
-even a power loss can lose a batch that was posted. It costs two fsyncs per request
-of 1,000 recipients, which the benchmark does not notice. A write that fails (a
+even a power loss can lose a batch that was posted. A send commits each batch
+together with the answers that came in before it (`transaction()`): one fsync per
+request of 1,000 recipients. A write that fails (a
 full disk) raises `LedgerWriteError`, one line naming the file.
 """
 
@@ -37,12 +38,15 @@ import os
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
+from newsletter.subscribers.addresses import address_keys
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
 # A scheduled batch cancelled before its time: SendGrid discards it, the recipients do not have it.
@@ -128,6 +132,7 @@ class Ledger:
         self.path = path
         self.issue = issue or (path.stem if path else "")
         self._identity: tuple[int, int] | None = None
+        self._in_transaction = False
         if path is None:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
             self._db.executescript(_SCHEMA)
@@ -194,10 +199,46 @@ class Ledger:
 
     def _write(self, sql: str, parameters: tuple[object, ...]) -> int | None:
         try:
+            if self._in_transaction:  # committed with the rest of the transaction
+                return self._db.execute(sql, parameters).lastrowid
             with self._db:
                 return self._db.execute(sql, parameters).lastrowid
         except sqlite3.Error as exc:
             raise self._write_error(exc, "write") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes in the block as one commit, so one fsync; if it fails, none of them.
+
+        A send records the answers that came in and the next batch together: that
+        batch is still on disk before it is posted, with half the fsyncs.
+        """
+        if self._in_transaction:
+            yield
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc, "write") from None
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self._rollback()
+            raise
+        self._in_transaction = False
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._write_error(exc, "write") from None
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # no transaction left to roll back (SQLite ends one itself on some errors)
 
     def recover(self) -> int:
         """Turn batches left `sending` by a dead process into `uncertain`; how many recipients."""
@@ -212,7 +253,9 @@ class Ledger:
         """Each recipient's state: that of the last batch it was posted in."""
         latest: dict[str, str] = {}
         for state, recipients in self._db.execute("SELECT state, recipients FROM batches ORDER BY id"):
-            latest.update(dict.fromkeys(recipients.split("\n"), state))
+            # Keyed again by today's address identity: a ledger written when keys were only
+            # lower-cased holds `xn--` domains and decomposed accents as they were then.
+            latest.update(dict.fromkeys(address_keys(recipients.split("\n")), state))
         return latest
 
     def keys_in(self, *states: str) -> set[str]:

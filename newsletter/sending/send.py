@@ -9,6 +9,8 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import datetime as dt
+import mmap
+import os
 import re
 import shlex
 import signal
@@ -19,25 +21,26 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsletter.build import output_dir, render_and_check
-from newsletter.checks import CheckFailed
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, SubscriberError, scrub, where
 from newsletter.placeholders import refuse_placeholders, warn_placeholders
-from newsletter.render import RenderedEmail
 from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock, ledger_path,
     lock_path, move_old_ledger, old_ledger_path,
 )
-from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, RequestBuilder
+from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, Personalizer, RequestBuilder, Row
 from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
 from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
-from newsletter.subscribers import DEFAULT_LIST, Subscriber, iter_subscribers, list_path
+from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.store import EMAIL, STATUS, STATUS_RANK, TAGS, split_tags
+
+if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
+    from newsletter.render import RenderedEmail  # `newsletter status` starts without it
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -49,6 +52,7 @@ _ADDRESS = re.compile(r"[^@\s,;<>()\[\]\"\\]+@[^@\s,;<>()\[\]\"\\]+\.[^@\s,;<>()
 _TAKEN = "taken by this run"
 
 Progress = Callable[["SendReport"], None]
+Recipient = tuple[str, str, Row, Personalizer]  # ledger key, address as sent, list row, how to write it
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class SendOptions:
     tags: tuple[str, ...] = ()
     dry_run: bool = False
     proof_to: tuple[str, ...] = ()
-    concurrency: int = 1
+    concurrency: int | None = None  # None: sendgrid.concurrency of newsletter.yaml
     retry_uncertain: bool = False
     at: str | None = None  # --at WHEN: SendGrid delivers at that moment
 
@@ -100,10 +104,12 @@ class SendReport:
     remaining: int = 0     # not posted because the send stopped
     pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
+    unsubscribed_twins: int = 0  # subscribed rows of an address another row holds as not subscribed
     invalid: int = 0
     too_long: int = 0      # merge values over SendGrid's limit: left out, or their request is refused
     selected: int = 0      # subscribed rows of the list that match the tags
     requests: int = 0
+    in_flight: int = 0     # requests posted and not answered yet (for progress)
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
     too_long_emails: list[str] = field(default_factory=list)
@@ -176,13 +182,18 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
 def prepare_send(settings: Settings, issue: str, options: SendOptions,
                  retry: RetryPolicy | None = None) -> SendPlan:
     """Render and check `issue` once, and refuse early whatever would stop the send."""
-    if options.concurrency < 1:
+    if options.concurrency is None:
+        options = replace(options, concurrency=settings.sendgrid.concurrency)
+    elif options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
     if options.dry_run:
         warn_placeholders(settings)
     else:  # a placeholder `from` or link must not reach a reader, not even in a proof
         refuse_placeholders(settings, "a proof" if options.proof else "a send")
+    from newsletter.build import render_and_check
+    from newsletter.checks import CheckFailed
+
     email, report = render_and_check(settings, issue, options.list_name)
     if not report.ok:
         raise CheckFailed(report)
@@ -238,6 +249,11 @@ def _timing(settings: Settings, issue: str, options: SendOptions) -> Timing:
         if wanted is None:
             return Timing(passed=at)
     return Timing(wanted) if wanted is not None else Timing()
+
+
+def output_dir(settings: Settings, issue: str) -> Path:
+    """build/ISSUE, as newsletter.build has it (not imported for that alone: see above)."""
+    return settings.build_dir / issue
 
 
 def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
@@ -372,57 +388,74 @@ class SendPlan:
         finally:
             ledger.close()
 
-    def _recipients(self, known: dict[str, str], report: SendReport) -> Iterator[tuple[str, str, Subscriber]]:
-        """(ledger key, address, subscriber) of everyone to post to, each address once.
+    def _recipients(self, known: dict[str, str], report: SendReport) -> Iterator[Recipient]:
+        """(ledger key, address, list row, its personalizer) of everyone to post to, each address once.
 
-        `known` (from `_earlier_outcomes`) also records who this run has taken, so that
-        one dict, not several sets, holds a million addresses.
+        Rows stay the list's own lists of text (no object per row: a million rows);
+        the personalizer is the one for this list's columns. `known` (from
+        `_earlier_outcomes`) also records who this run has taken, so that one dict,
+        not several sets, holds a million addresses.
         """
         if self.options.proof:
             yield from self._proof_recipients()
             return
         tags = set(self.options.tags)
         skip_uncertain = not self.options.retry_uncertain
-        for subscriber in iter_subscribers(self.list_file):
-            if subscriber.status != "subscribed" or (tags and tags.isdisjoint(subscriber.tags)):
-                continue
-            report.selected += 1
-            address = subscriber.email.strip()
-            key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively
-            state = known.get(key)
-            if state == _TAKEN:
-                report.duplicates += 1
-                continue
-            known[key] = _TAKEN  # seen: a second row of this address counts as a duplicate only
-            if state == ACCEPTED:
-                report.skipped += 1
-            elif state == SENDING:  # in a request of the send running now (see open_ledger)
-                report.pending += 1
-            elif state == UNCERTAIN and skip_uncertain:
-                report.note_uncertain((key,))
-            elif not _ADDRESS.fullmatch(address):
-                report.invalid += 1
-            else:
-                yield key, address, subscriber
+        not_subscribed = _not_subscribed_keys(self.list_file)
+        with open_list(self.list_file) as listing:
+            personalization = self.builder.personalizer(listing.extra_columns)
+            for _, row in listing.rows:
+                if row[STATUS] != "subscribed" or (tags and tags.isdisjoint(split_tags(row[TAGS]))):
+                    continue
+                report.selected += 1
+                address = row[EMAIL].strip()
+                key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively
+                if not_subscribed and key in not_subscribed:
+                    report.unsubscribed_twins += 1
+                    continue
+                state = known.get(key)
+                if state == _TAKEN:
+                    report.duplicates += 1
+                    continue
+                known[key] = _TAKEN  # seen: a second row of this address counts as a duplicate only
+                if state is None:  # the usual case, every row of a first send
+                    if _ADDRESS.fullmatch(address):
+                        yield key, address, row, personalization
+                    else:
+                        report.invalid += 1
+                elif state == ACCEPTED:
+                    report.skipped += 1
+                elif state == SENDING:  # in a request of the send running now (see open_ledger)
+                    report.pending += 1
+                elif state == UNCERTAIN and skip_uncertain:
+                    report.note_uncertain((key,))
+                elif not _ADDRESS.fullmatch(address):
+                    report.invalid += 1
+                else:
+                    yield key, address, row, personalization
 
-    def _proof_recipients(self) -> Iterator[tuple[str, str, Subscriber]]:
+    def _proof_recipients(self) -> Iterator[Recipient]:
         wanted = proof_addresses(self.options.proof_to)
-        found: dict[str, Subscriber] = {}
-        for subscriber in iter_subscribers(self.list_file):
-            key = address_key(subscriber.email)
-            if key in wanted and key not in found:
-                found[key] = subscriber
+        found: dict[str, Row] = {}
+        with open_list(self.list_file) as listing:
+            personalization = self.builder.personalizer(listing.extra_columns)
+            for _, row in listing.rows:
+                key = address_key(row[EMAIL])
+                if key in wanted and key not in found:
+                    found[key] = row
+            blank = [""] * (len(COLUMNS) + len(listing.extra_columns))
+            blank[STATUS] = "subscribed"  # as an address given with --to but not on the list
         for key, address in wanted.items():
-            yield key, address, found.get(key) or Subscriber(email=address)
+            yield key, address, found.get(key) or [address, *blank[1:]], personalization
 
-    def _batches(self, recipients: Iterator[tuple[str, str, Subscriber]], report: SendReport) -> Iterator[PreparedBatch]:
+    def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[PreparedBatch]:
         builder = self.builder
         keys: list[str] = []
         personalizations: list[str] = []
         number = 0
-        for key, address, subscriber in recipients:
+        for key, address, row, personalization in recipients:
             try:
-                personalizations.append(builder.personalization(address, subscriber))
+                personalizations.append(personalization(address, row))
             except OversizedRecipient:
                 report.too_long += 1
                 report.too_long_emails.append(address)
@@ -435,64 +468,107 @@ class SendPlan:
         if keys:
             yield PreparedBatch(number + 1, keys, builder.body(personalizations))
 
-    def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[tuple[str, str, Subscriber]],
+    def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[Recipient],
              report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
         """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
 
-        Once `stop` is set (Ctrl-C, or the ledger failing), no new request is posted, waits
-        for a retry end at once, and the requests already in flight get their answer
-        recorded. Before each batch the ledger must still be the file at its path.
+        Each batch is recorded before it is posted, in one commit with the answers that
+        came in since the last one: one fsync per request of 1,000 rather than two, and
+        every answer is on disk before the next request goes out. Once `stop` is set
+        (Ctrl-C, or the ledger failing), no new request is posted, waits for a retry end
+        at once, and the requests already in flight get their answer recorded. Before
+        each batch the ledger must still be the file at its path.
         """
+        concurrency = self.options.concurrency or 1
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
+        answered: list[tuple[int, PreparedBatch, Outcome]] = []  # answers not in the ledger yet
         ledger_problem = ""  # the ledger failed or was replaced: the send stops
         unrecorded = 0       # recipients whose answer the ledger could not take
 
-        def settle(done: Iterable[Future[Outcome]]) -> None:
-            nonlocal ledger_problem, unrecorded
-            for future in done:
+        def collect(done: Iterable[Future[Outcome]]) -> None:
+            for future in list(done):
                 batch_id, batch = in_flight.pop(future)
                 outcome = future.result()
                 if outcome.resume_at is not None:
                     stop.set()  # the rate limit is used up for a while: the others' waits end now too
-                try:
-                    self._settle(ledger, batch_id, batch, outcome, report)
-                except LedgerWriteError as exc:
-                    # It stays `sending` in the ledger, so the next run counts it uncertain: never posted twice.
-                    unrecorded += len(batch)
-                    ledger_problem = ledger_problem or str(exc)
-                    stop.set()
-                if progress is not None:
-                    progress(report)
+                answered.append((batch_id, batch, outcome))
+            report.in_flight = len(in_flight)
 
-        with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="send") as pool:
+        def write(batch: PreparedBatch | None = None) -> int | None:
+            """One commit: the answers collected, and `batch` recorded as in flight (its id)."""
+            nonlocal ledger_problem, unrecorded
+            if batch is None and not answered:
+                return None
+            answers = answered[:]
+            answered.clear()
+            batch_id = None
+            try:
+                with ledger.transaction():
+                    for answer_id, _, outcome in answers:
+                        self._record_outcome(ledger, answer_id, outcome)
+                    if batch is not None:
+                        # Before the post: the crash-safe part (with its moment and batch, when scheduled).
+                        batch_id = ledger.record(batch.keys, self.timing.schedule)
+            except LedgerWriteError as exc:
+                # Nothing of that commit is on disk, and `batch` is not posted. The answers alone
+                # may still fit (a full disk has room for an update more often than for 1,000
+                # addresses); if not, their batches stay `sending`, so the next run counts them
+                # uncertain: never posted twice.
+                ledger_problem = ledger_problem or str(exc)
+                stop.set()
+                batch_id = None
+                try:
+                    if batch is not None and answers:
+                        with ledger.transaction():
+                            for answer_id, _, outcome in answers:
+                                self._record_outcome(ledger, answer_id, outcome)
+                    else:
+                        raise
+                except LedgerWriteError:
+                    unrecorded += sum(len(answered_batch) for _, answered_batch, _ in answers)
+                    answers = []
+            for _, answered_batch, outcome in answers:
+                self._count_outcome(answered_batch, outcome, report)
+            if answers and progress is not None:
+                progress(report)
+            return batch_id
+
+        def stopping() -> bool:
+            return bool(report.stopped or stop.is_set() or any(_stops(outcome) for _, _, outcome in answered))
+
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="send") as pool:
             try:
                 # Each batch is built while the ones before it are in flight.
                 for batch in self._batches(recipients, report):
-                    while len(in_flight) >= self.options.concurrency:
-                        settle(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    collect([future for future in in_flight if future.done()])
+                    while len(in_flight) >= concurrency:
+                        collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                     if not ledger_problem and not ledger.still_at_path():
                         ledger_problem = (f"{where(ledger.path or '')} was deleted or replaced during the send; "
                                           "its records are not where the next send looks")
                         stop.set()
-                    if report.stopped or stop.is_set():
+                    if stopping():
                         report.remaining += len(batch)
                         break
-                    try:
-                        # Before the post: the crash-safe part (with its moment and batch, when scheduled).
-                        batch_id = ledger.record(batch.keys, self.timing.schedule)
-                    except LedgerWriteError as exc:
-                        ledger_problem = str(exc)
-                        stop.set()
+                    batch_id = write(batch)
+                    if batch_id is None:
                         report.remaining += len(batch)
                         break
                     report.requests += 1
                     in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
                         batch_id, batch)
-                settle(wait(in_flight)[0])
+                    report.in_flight = len(in_flight)
+                    if progress is not None:
+                        progress(report)
+                while in_flight or answered:
+                    if in_flight:
+                        collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    write()
             except KeyboardInterrupt:
                 # A second Ctrl-C (or one outside the handler): still record what is in flight.
                 stop.set()
-                settle(wait(in_flight)[0])
+                collect(wait(in_flight)[0])
+                write()
                 raise
         report.interrupted = bool(report.signals)
         if report.stopped or stop.is_set():
@@ -518,31 +594,40 @@ class SendPlan:
         advice = "free some space" if "disk is full" in problem else "fix that"
         return f"{line}; {advice} and run `{self.command}` again"
 
-    def _settle(self, ledger: Ledger, batch_id: int, batch: PreparedBatch, outcome: Outcome,
-                report: SendReport) -> None:
+    def _error(self, outcome: Outcome) -> str:
         # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger);
         # only what the server said is cut, never the advice after it.
         error = scrub(outcome.error, self._api_key or "", limit=ERROR_CHARS)
-        if outcome.advice:
-            error += f": {outcome.advice}"
+        return f"{error}: {outcome.advice}" if outcome.advice else error
+
+    def _record_outcome(self, ledger: Ledger, batch_id: int, outcome: Outcome) -> None:
+        """What came of a batch, in the ledger (inside the caller's transaction)."""
         if outcome.state == "accepted":
             ledger.settle(batch_id, ACCEPTED, message_id=outcome.message_id, status=outcome.status)
-            report.accepted += len(batch)
         elif outcome.state == "uncertain":
-            ledger.settle(batch_id, UNCERTAIN, error=error)
-            report.note_uncertain(batch.keys)
+            ledger.settle(batch_id, UNCERTAIN, error=self._error(outcome))
         elif outcome.state == "unsent":
             ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
+        else:
+            ledger.settle(batch_id, FAILED, status=outcome.status, error=self._error(outcome))
+
+    def _count_outcome(self, batch: PreparedBatch, outcome: Outcome, report: SendReport) -> None:
+        """What came of a batch, in the report (once the ledger has it)."""
+        error = self._error(outcome)
+        if outcome.state == "accepted":
+            report.accepted += len(batch)
+        elif outcome.state == "uncertain":
+            report.note_uncertain(batch.keys)
+        elif outcome.state == "unsent":
             report.requests -= 1
             report.remaining += len(batch)
             if outcome.resume_at is not None:
                 error += f": run `{self.command}` again after then for the rest"
         else:
-            ledger.settle(batch_id, FAILED, status=outcome.status, error=error)
             report.failed += len(batch)
             if outcome.state != "refused":
                 error += f"; no new request was posted after it: run `{self.command}` again later for the rest"
-        if (outcome.fatal or outcome.state in ("failed", "refused")) and not report.stopped:
+        if _stops(outcome) and not report.stopped:
             report.stopped = error
 
     @property
@@ -558,6 +643,11 @@ class SendPlan:
             for tag in self.options.tags:
                 words += ["--tag", tag]
         return " ".join(shlex.quote(word) for word in words)
+
+
+def _stops(outcome: Outcome) -> bool:
+    """Whether no new request may be posted after this answer."""
+    return outcome.fatal or outcome.state in ("failed", "refused")
 
 
 # Ctrl-C, `kill` and a closed terminal all ask the send to stop; each is handled alike.
@@ -628,6 +718,28 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     finally:
         lock.release()
     return ledger
+
+
+# Every status but "subscribed", as a list file spells it (the store refuses any other spelling).
+_NOT_SUBSCRIBED = tuple(status.encode() for status in STATUS_RANK if status != "subscribed")
+
+
+def _not_subscribed_keys(path: Path) -> set[str]:
+    """The address keys of the rows of the list at `path` that are not subscribed.
+
+    A hand-edited list, or one written before addresses had one identity (when `remove`
+    appended a second row), can hold an address twice, once unsubscribed: that person is
+    not mailed, whichever row comes first. Reading the list for this costs a second pass,
+    so a list in which no other status is written at all is told by one look at its bytes.
+    """
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return set()
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if all(data.find(word) == -1 for word in _NOT_SUBSCRIBED):
+                return set()
+    with open_list(path) as listing:
+        return {address_key(row[EMAIL]) for _, row in listing.rows if row[STATUS] != "subscribed"}
 
 
 def issue_status(settings: Settings, issue: str) -> LedgerCounts:

@@ -1,0 +1,160 @@
+"""Images a reviewer sent to break the publisher: a GIF carrying a comment, a phone's MPO saved
+as .jpg, a decompression bomb, an SVG with a script. Each is either published clean or refused
+with one `error:` line naming the file and the article, never a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from PIL import ExifTags, Image
+
+from newsletter.cli import cli
+from tests.helpers import article, write_issue
+
+RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (0, 200, 0)
+SECRET = b"SECRETCOMMENT at 51.75N"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def _no_traceback(result: Result) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+
+
+def gif_with_comment() -> bytes:
+    frames = [Image.new("RGB", (40, 30), colour).convert("P") for colour in (RED, BLUE, GREEN)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=60, loop=0, comment=SECRET)
+    assert SECRET in out.getvalue()
+    return out.getvalue()
+
+
+def test_the_comment_of_an_animated_gif_is_not_published(publication: Path) -> None:
+    folder = write_issue(publication, "moving", {"a.md": article("Moving", "![Lights](lights.gif)")},
+                         date=dt.date(2027, 1, 1))
+    (folder / "lights.gif").write_bytes(gif_with_comment())
+    result = run("site")
+    assert result.exit_code == 0, result.output
+    published = (publication / "build" / "site" / "moving" / "lights.gif").read_bytes()
+    with Image.open(io.BytesIO(published)) as image:
+        assert image.n_frames == 3 and "comment" not in image.info
+    assert SECRET not in published
+    cached = [p.read_bytes() for p in (publication / "build" / "image-cache").iterdir()]
+    assert cached and not any(SECRET in data for data in cached)
+
+
+def phone_mpo() -> bytes:
+    """A multi-picture JPEG as some phones write it (saved as .jpg): stored sideways with
+    orientation 6 and a GPS position; the first picture red left / blue right, the second green."""
+    first = Image.new("RGB", (800, 600), RED)
+    first.paste(BLUE, (400, 0, 800, 600))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (51.0, 45.0, 12.5)
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600), GREEN)], exif=exif)
+    with Image.open(io.BytesIO(out.getvalue())) as check:
+        assert check.format == "MPO" and check.n_frames == 2
+    return out.getvalue()
+
+
+def _near(pixel: tuple[int, ...], colour: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) < 40 for a, b in zip(pixel, colour, strict=False))
+
+
+def test_an_mpo_photo_is_published_as_its_first_picture_upright_and_stripped(publication: Path) -> None:
+    folder = write_issue(publication, "mpo", {"a.md": article("Stereo", "![The lock](lock.jpg)")},
+                         date=dt.date(2027, 1, 1))
+    (folder / "lock.jpg").write_bytes(phone_mpo())
+    for command in (["check", "mpo"], ["build", "mpo"]):
+        result = run(*command)
+        _no_traceback(result)
+        assert result.exit_code == 0, result.output
+    result = run("site")
+    _no_traceback(result)
+    assert result.exit_code == 0, result.output
+    site = publication / "build" / "site"
+    assert (site / "style.css").is_file() and (site / "feed.xml").is_file()
+    published = (site / "mpo" / "lock.jpg").read_bytes()
+    with Image.open(io.BytesIO(published)) as image:
+        assert image.format == "JPEG" and image.size == (600, 800)
+        assert _near(image.getpixel((300, 50)), RED) and _near(image.getpixel((300, 750)), BLUE)
+        assert not image.getexif().get_ifd(ExifTags.IFD.GPSInfo) and ExifTags.Base.Make not in image.getexif()
+    assert b"PhoneMaker" not in published and b"Exif" not in published
+    page = (site / "mpo" / "index.html").read_text(encoding="utf-8")
+    assert 'width="552"' in page and 'height="736"' in page, "the upright shape, not the stored one"
+
+
+def bomb_png(path: Path, side: int) -> None:
+    """A 1-bit PNG of side × side pixels: a few KB on disk, gigabytes once decoded as RGB."""
+    Image.new("1", (side, side)).save(path, optimize=True)
+
+
+def test_a_decompression_bomb_is_an_error_naming_the_file_and_the_article(publication: Path) -> None:
+    folder = write_issue(publication, "bomb", {"a.md": article("Bomb", "![Nothing](huge.png)")},
+                         date=dt.date(2027, 1, 1))
+    bomb_png(folder / "huge.png", 20000)
+    assert (folder / "huge.png").stat().st_size < 100_000
+    for command in (["check", "bomb"], ["build", "bomb"], ["site"]):
+        result = run(*command)
+        _no_traceback(result)
+        assert result.exit_code == 1, result.output
+        assert "issues/bomb/a.md: image huge.png" in result.stderr, result.stderr
+        assert "20000 × 20000" in result.stderr
+        assert "Image size" not in result.stderr and "BytesIO" not in result.stderr
+    assert not (publication / "build" / "site" / "bomb" / "huge.png").exists()
+    assert (publication / "build" / "site" / "issue-1" / "index.html").is_file()
+
+
+def test_a_very_large_image_below_the_limit_is_processed_without_an_anonymous_warning(publication: Path) -> None:
+    folder = write_issue(publication, "big", {"a.md": article("Big", "![A plan](plan.png)")},
+                         date=dt.date(2027, 1, 1))
+    bomb_png(folder / "plan.png", 10000)  # 100 megapixels: above Pillow's warning, below its error
+    for command in (["check", "big"], ["site"]):
+        result = run(*command)
+        _no_traceback(result)
+        assert result.exit_code == 0, result.output
+        assert "Image size" not in result.stderr, result.stderr
+    with Image.open(publication / "build" / "site" / "big" / "plan.png") as image:
+        assert image.size == (1200, 1200)
+
+
+SCRIPTED_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+                '<script>fetch("/steal?c=" + document.cookie)</script></svg>')
+
+
+def test_an_svg_is_refused_by_check_and_build_and_never_published(publication: Path) -> None:
+    folder = write_issue(publication, "drawn", {"a.md": article("Drawn", "![A diagram](evil.svg)")},
+                         date=dt.date(2027, 1, 1))
+    (folder / "evil.svg").write_text(SCRIPTED_SVG, encoding="utf-8")
+    for command in (["check", "drawn"], ["build", "drawn"]):
+        result = run(*command)
+        _no_traceback(result)
+        assert result.exit_code == 1, result.output
+        assert "error: issues/drawn/a.md: image evil.svg is an SVG, which is not published" in result.stderr
+    result = run("site")
+    assert result.exit_code == 1 and "issues/drawn/a.md: image evil.svg is an SVG" in result.stderr
+    site = publication / "build" / "site"
+    assert not list(site.rglob("*.svg")) and b"<script" not in b"".join(
+        p.read_bytes() for p in site.rglob("*") if p.is_file())
+
+
+def test_an_svg_logo_is_an_error_naming_the_logo_key(publication: Path) -> None:
+    from tests.helpers import update_config
+
+    (publication / "logo.svg").write_text(SCRIPTED_SVG, encoding="utf-8")
+    update_config(publication, logo="logo.svg")
+    result = run("check", "issue-1")
+    assert result.exit_code == 1
+    assert "error: newsletter.yaml: logo logo.svg is an SVG, which is not published" in result.stderr
+    run("site")
+    assert not (publication / "build" / "site" / "logo.svg").exists()
