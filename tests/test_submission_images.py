@@ -72,7 +72,7 @@ def test_an_html_submission_brings_only_the_image_beside_it(publication: Path, i
         '<p><img alt="g" src="drawing.svg"></p>',
         '<p><img alt="h" src="hidden.png"></p>',
         '<p><img alt="i" src="scan.tif"></p>',
-        '<ul><li>In a list <span><img alt="j" src="folder.png"></span></li></ul>',  # line 15
+        '<ul><li>In a list <img alt="j" src="folder.png"></li><li>And <img alt="the path again" src="good.png"></li></ul>',  # line 15
         f'<p><img alt="k" src="file://{subscribers}"></p>',
         '<p><img alt="l" src="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0Pjwvc2NyaXB0Pjwvc3ZnPg=="></p>',
         '<p><img alt="m" src="%00.png"></p>',
@@ -111,6 +111,7 @@ def test_an_html_submission_brings_only_the_image_beside_it(publication: Path, i
     assert "![the path](01-spring-walk-1.png)" in markdown
     assert "https://example.org/n.png" in markdown, "an image on the web stays as it is"
     assert "In a list" in markdown
+    assert "- And ![the path again](01-spring-walk-1.png)" in markdown, "an image right in a list item is kept"
     assert "  images:     1\n    01-spring-walk-1.png: “the path”" in result.output
 
 

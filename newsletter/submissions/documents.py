@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import Comment, Doctype, ProcessingInstruction
+from bs4.element import Comment, Doctype, PageElement, ProcessingInstruction
 
 from newsletter.errors import ContentError, where
 from newsletter.submissions import pictures, plaintext
@@ -307,7 +308,8 @@ class _Reader:
                 elif isinstance(part, NavigableString) and not isinstance(part, Comment):
                     runs.extend(self.inlines_of_string(str(part), in_link=False))
                 elif isinstance(part, Tag) and part.name not in _DROPPED:
-                    runs.extend(self.inlines(part, bold=False, italic=False, in_link=False))
+                    # The part itself, not only what is inside it: an <img> or <br> right in the item.
+                    runs.extend(self.runs_of([part], bold=False, italic=False, in_link=False))
             self.count += 1
             items.append(ListItem(_trim(runs), tuple(sublists)))
         return ListBlock(tuple(items), ordered=tag.name == "ol", line=line)
@@ -319,8 +321,11 @@ class _Reader:
         return [Text(text)] if in_link else list(_plain_runs(text))
 
     def inlines(self, tag: Tag, bold: bool, italic: bool, in_link: bool) -> list[Inline]:
+        return self.runs_of(tag.children, bold, italic, in_link)
+
+    def runs_of(self, children: Iterable[PageElement], bold: bool, italic: bool, in_link: bool) -> list[Inline]:
         runs: list[Inline] = []
-        for child in tag.children:
+        for child in children:
             if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
                 continue
             if isinstance(child, NavigableString):
