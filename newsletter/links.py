@@ -1,14 +1,18 @@
 """Fetch every link and image of an email and report the broken ones; and the check a real
 send makes first, that the issue's web page and images are online.
 
-Each URL is fetched once, concurrently, with a timeout: HEAD first, then GET where
-the server refuses HEAD (some answer 405, 403 or 404 to HEAD alone), following
+Each URL is fetched once, concurrently, within a deadline: HEAD first, then GET
+where the server refuses HEAD (some answer 405, 403 or 404 to HEAD alone), following
 redirects and noting where they end. Links holding merge fields (filled per
 recipient) and `mailto:`/`tel:` links are skipped.
 
 The standard library does this (urllib follows redirects, honours the proxy
 settings of the environment, and a thread pool gives the concurrency), so no HTTP
-client is added for it.
+client is added for it. Its timeout, like every client's (urllib3's `total` too),
+bounds each socket read, so a server sending a byte every few seconds would hold a
+check for ever: `_Deadline` bounds the whole exchange of a URL (HEAD, GET and every
+redirect) by shutting its sockets down when the time is up. No body is read but a
+redirect's, which urllib reads before following it, and that one is capped.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import IO, Any, Literal
 
 from newsletter import __version__, merge
 from newsletter.build import render_and_check
@@ -33,6 +39,7 @@ LINK_TIMEOUT = 10.0    # seconds for each request of `check --links`
 SEND_TIMEOUT = 5.0     # the check before a send: a few seconds at most, all at once
 PREVIEW_TIMEOUT = 3.0
 MAX_WORKERS = 16
+MAX_BODY = 64 * 1024   # bytes of a redirect's body read before it is followed
 USER_AGENT = f"newsletter-link-check/{__version__} (+https://pypi.org/project/newsletter/)"
 TEMPLATE_PLACE = "the email's header or footer"
 
@@ -138,27 +145,145 @@ def email_links(email: RenderedEmail) -> tuple[list[Link], list[str]]:
 
 
 def fetch(url: str, timeout: float = LINK_TIMEOUT) -> Fetched:
-    """HEAD `url` (GET where HEAD is refused), following redirects; never raises."""
-    head = _request(url, "HEAD", timeout)
-    if head.broken and (head.status is not None or "closed the connection" in head.error):
-        # Some servers refuse HEAD alone (405, 501, or 403/404 from a misconfigured
-        # rule): only GET's answer says whether the page is there.
-        get = _request(url, "GET", timeout)
-        return get if not get.broken or get.status is not None else head
-    return head
-
-
-def _request(url: str, method: str, timeout: float) -> Fetched:
-    request = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
+    """HEAD `url` (GET where HEAD is refused), following redirects, all within `timeout`
+    seconds; never raises."""
+    deadline = _Deadline(timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        head = _request(url, "HEAD", deadline)
+        if head.broken and not deadline.expired and (
+                head.status is not None or "closed the connection" in head.error):
+            # Some servers refuse HEAD alone (405, 501, or 403/404 from a misconfigured
+            # rule): only GET's answer says whether the page is there.
+            get = _request(url, "GET", deadline)
+            return get if not get.broken or get.status is not None else head
+        return head
+    finally:
+        deadline.cancel()
+
+
+class _Deadline:
+    """The end of one URL's exchange. Every socket opened for it is shut down then, which
+    ends a read blocked on it at once (urllib's timeout only bounds each read)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown, also for a TLS socket: it ends the connection under
+        # a read in progress in another thread without touching the TLS state it is using.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
+
+
+def _connection(base: type[http.client.HTTPConnection], deadline: _Deadline) -> type[http.client.HTTPConnection]:
+    """`base` (HTTP or HTTPS) with its socket watched by `deadline` once connected."""
+
+    class Watched(base):  # type: ignore[valid-type, misc]
+        def connect(self) -> None:
+            left = deadline.remaining()
+            if left <= 0:
+                raise TimeoutError("the deadline has passed")
+            current = getattr(self, "timeout", None)  # a number, or socket's "global default" marker
+            if not isinstance(current, (int, float)) or current > left:
+                self.timeout = left  # connecting (and the TLS handshake) within what is left
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPSConnection, self.deadline), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
+class _CappedBody:
+    """A redirect's body as urllib reads it before following it: `MAX_BODY` bytes at most."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+
+    def read(self, size: int = -1) -> bytes:
+        return self.fp.read(MAX_BODY if size is None or size < 0 else min(size, MAX_BODY))
+
+    def close(self) -> None:
+        self.fp.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fp, name)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    def http_error_302(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                       headers: Any) -> Any:
+        return super().http_error_302(req, _CappedBody(fp), code, msg, headers)  # type: ignore[arg-type]
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _request(url: str, method: str, deadline: _Deadline) -> Fetched:
+    request = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
+    opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler())
+    late = f"no answer in time (waited {deadline.seconds:g} s)"
+    try:
+        left = deadline.remaining()
+        if left <= 0:
+            return Fetched(url, error=late)
+        with opener.open(request, timeout=left) as response:
+            if deadline.expired:  # the headers were cut short: http.client takes the cut as their end
+                return Fetched(url, error=late)
             return Fetched(url, response.status, response.geturl())
     except urllib.error.HTTPError as exc:
+        exc.close()  # its body is not read
         return Fetched(url, exc.code, exc.geturl() or url)
     except urllib.error.URLError as exc:
-        return Fetched(url, error=_network_error(exc.reason))
+        return Fetched(url, error=late if deadline.expired else _network_error(exc.reason))
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        return Fetched(url, error=_network_error(exc))
+        return Fetched(url, error=late if deadline.expired else _network_error(exc))
 
 
 def _network_error(reason: object) -> str:

@@ -1,6 +1,8 @@
 """`newsletter stats [ISSUE]`: how each sent issue did, from SendGrid's category stats.
 
-An issue's figures run from the day of its first send (from its ledger) to today. The
+An issue's figures run from the day of its first send (from its ledger) to today: the
+day SendGrid delivered the first request it accepted (its send time, for `send --at`;
+a cancelled scheduled send does not count, since nobody got it). The
 day before the first send is asked for too: SendGrid does not say in which time zone it
 counts days, and the category is the issue's own, so that day can only add nothing or
 what belongs. Category stats cover the last 13 months only.
@@ -9,6 +11,8 @@ what belongs. Category stats cover the last 13 months only.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +21,7 @@ from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import NewsletterError
 from newsletter.sendgrid.client import SendGridClient
 from newsletter.sendgrid.stats import METRICS, Metrics, category_totals, issue_category
+from newsletter.sending.ledger import ACCEPTED, ledger_path
 from newsletter.sending.send import first_sent_at
 
 KEY_NEEDS = "can read category statistics (Stats: read access)"
@@ -47,7 +52,7 @@ class NotSentYet(NewsletterError):
 class IssueFigures:
     issue: str
     category: str
-    first_sent: dt.datetime   # UTC
+    first_sent: dt.datetime   # UTC; for a send scheduled ahead (`send --at`), when SendGrid delivers it
     start: dt.date
     end: dt.date
     metrics: Metrics
@@ -57,7 +62,8 @@ class IssueFigures:
         return self.metrics[metric] / total if total else None
 
     def lines(self) -> list[str]:
-        lines = [f"{self.issue}: first sent {self.first_sent:%Y-%m-%d %H:%M} UTC; SendGrid's figures for "
+        sent = "first sent" if self.first_sent <= dt.datetime.now(dt.UTC) else "scheduled for"
+        lines = [f"{self.issue}: {sent} {self.first_sent:%Y-%m-%d %H:%M} UTC; SendGrid's figures for "
                  f"category {self.category}, {self.start} to {self.end}"]
         for metric, label, over in SHOWN:
             line = f"  {label:<14}{self.metrics[metric]:>10,}"
@@ -85,6 +91,28 @@ class IssueFigures:
                 **{metric: self.metrics[metric] for metric in METRICS}}
 
 
+def first_delivered_at(settings: Settings, issue: str) -> float | None:
+    """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
+    time of a scheduled one, else when it was accepted; None when none was (or all were cancelled).
+
+    The ledger is opened as every command opens it first (`first_sent_at`: its lock, the
+    recovery of a dead send, a ledger in the old place moved); then its send times are read,
+    read-only, which the ledger's own reader does not give. (It belongs in `Ledger`; sending/
+    is being changed by another branch, so the query waits here until it can move there.)
+    """
+    accepted = first_sent_at(settings, issue)
+    if accepted is None:
+        return None
+    try:
+        uri = f"{ledger_path(settings, issue).resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            (first,) = db.execute("SELECT min(coalesce(send_at, created)) FROM batches WHERE state = ?",
+                                  (ACCEPTED,)).fetchone()
+    except sqlite3.Error:
+        return accepted  # as the ledger's reader had it
+    return float(first) if first is not None else accepted
+
+
 def _window(first: float, today: dt.date) -> tuple[dt.datetime, dt.date]:
     sent = dt.datetime.fromtimestamp(first, dt.UTC)
     start = max(sent.date() - dt.timedelta(days=1), today - dt.timedelta(days=KEPT_DAYS))
@@ -94,7 +122,7 @@ def _window(first: float, today: dt.date) -> tuple[dt.datetime, dt.date]:
 def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = None) -> IssueFigures:
     """The figures of one sent issue."""
     name = issue_folder(settings, issue).name  # refuses an unknown issue
-    first = first_sent_at(settings, name)
+    first = first_delivered_at(settings, name)
     if first is None:
         raise NotSentYet(f"{name} has not been sent yet (no request of it was accepted): no figures to show")
     today = dt.datetime.now(dt.UTC).date()
@@ -109,7 +137,7 @@ def all_stats(settings: Settings, client: SendGridClient | None = None) -> list[
     """The figures of every sent issue, newest first; a few requests for them all."""
     sent: list[tuple[str, float]] = []
     for path in sorted(settings.issues_dir.glob(f"*/{ISSUE_FILE}")):
-        first = first_sent_at(settings, path.parent.name)
+        first = first_delivered_at(settings, path.parent.name)
         if first is not None:
             sent.append((path.parent.name, first))
     if not sent:

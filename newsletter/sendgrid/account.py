@@ -23,7 +23,7 @@ from typing import Any, Literal
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
-from newsletter.sendgrid.client import Call, SendGridClient
+from newsletter.sendgrid.client import Call, Fields, ListOf, SendGridClient
 from newsletter.subscribers.addresses import address_key
 from newsletter.yamledit import edit_document, set_value
 
@@ -91,6 +91,13 @@ class DoctorReport:
                 "findings": [asdict(f) for f in self.findings]}
 
 
+# The parts of each answer read here, as SendGrid's spec documents them (sendgrid-account.oas.json).
+SCOPES_ANSWER = Fields({"scopes": ListOf(str)})
+SENDERS_ANSWER = Fields({}, {"results": ListOf(Fields({}, {"id": int, "from_email": str, "verified": bool}))})
+DOMAINS_ANSWER = ListOf(Fields({"domain": str, "valid": bool}))
+GROUP_ANSWER = Fields({"id": int}, {"name": str})
+GROUPS_ANSWER = ListOf(Fields({"id": float, "name": str}))
+
 SCOPES = Call("the API key's permissions", needs="a valid API key")
 SENDERS = Call("verified senders")
 DOMAINS = Call("authenticated domains")
@@ -123,7 +130,7 @@ def _check_key(client: SendGridClient, settings: Settings, report: DoctorReport)
                        f"({exc.status}): create one under SendGrid > Settings > API Keys and export it")
             return None
         raise
-    scopes = set((answer.body or {}).get("scopes") or [])
+    scopes = set(answer.shaped(SCOPES_ANSWER)["scopes"])
     missing = [need for need in scope_needs(settings) if scopes.isdisjoint(need.scopes)]
     if not missing:
         report.add("ok", "scopes", f"the API key works and has every permission the commands need "
@@ -140,9 +147,9 @@ def _verified_senders(client: SendGridClient) -> Iterator[dict[str, Any]]:
         query: dict[str, Any] = {"limit": PAGE}
         if last_seen:
             query["lastSeenID"] = last_seen
-        results = (client.get("/v3/verified_senders", SENDERS, query).body or {}).get("results") or []
-        yield from (r for r in results if isinstance(r, dict))
-        ids = [int(r["id"]) for r in results if isinstance(r, dict) and isinstance(r.get("id"), int)]
+        results = client.get("/v3/verified_senders", SENDERS, query).shaped(SENDERS_ANSWER).get("results", [])
+        yield from results
+        ids = [r["id"] for r in results if "id" in r]
         if len(results) < PAGE or not ids or max(ids) <= last_seen:
             return
         last_seen = max(ids)
@@ -151,8 +158,8 @@ def _verified_senders(client: SendGridClient) -> Iterator[dict[str, Any]]:
 def _authenticated_domains(client: SendGridClient) -> Iterator[dict[str, Any]]:
     offset = 0
     while True:
-        page = client.get("/v3/whitelabel/domains", DOMAINS, {"limit": PAGE, "offset": offset}).body or []
-        yield from (d for d in page if isinstance(d, dict))
+        page = client.get("/v3/whitelabel/domains", DOMAINS, {"limit": PAGE, "offset": offset}).shaped(DOMAINS_ANSWER)
+        yield from page
         if len(page) < PAGE:
             return
         offset += PAGE
@@ -222,7 +229,7 @@ def _check_group(client: SendGridClient, settings: Settings, report: DoctorRepor
                        "Unsubscribe Groups), or remove it and run `newsletter doctor --create-group \"NAME\"`")
             return
         raise
-    name = (answer.body or {}).get("name", "")
+    name = answer.shaped(GROUP_ANSWER).get("name", "")
     report.add("ok", "group", f"unsubscribe group {group}" + (f" ({name})" if name else "") + " exists")
 
 
@@ -235,9 +242,9 @@ def _create_group(settings: Settings, name: str, client: SendGridClient, report:
     if settings.sendgrid.asm_group_id is not None:
         raise ConfigError(f"{where(settings.config_path)}: sendgrid.asm_group_id is already "
                           f"{settings.sendgrid.asm_group_id}: remove it first to create another group")
-    existing = client.get("/v3/asm/groups", GROUPS).body or []
-    same = next((g for g in existing if isinstance(g, dict) and g.get("name") == name), None)
-    if same is not None and isinstance(same.get("id"), (int, float)):
+    existing = client.get("/v3/asm/groups", GROUPS).shaped(GROUPS_ANSWER)
+    same = next((g for g in existing if g["name"] == name), None)
+    if same is not None:
         group_id = int(same["id"])
         report.add("ok", "group", f"the account already has an unsubscribe group named {name!r} "
                    f"(id {group_id}): using it")

@@ -12,6 +12,10 @@ so that every call, whatever it is for, gets:
 - the same mapping of errors to one line that says what failed and what to do,
   raised as `SendGridError`;
 - the API key scrubbed from every message, whatever a library put in it;
+- `Answer.shaped`: an answer checked against the shape SendGrid's spec documents for
+  it before anything is read from it, so a JSON list where an object is documented,
+  or a string where a count is, is one error saying the answer was not understood,
+  never a traceback or a figure made up of what was not there;
 - python_http_client's logger kept above DEBUG: at DEBUG it logs every request's
   headers, `Authorization: Bearer <key>` included. Its level and a filter are set
   again before each call, so a user's (or a library's) logging set-up made after
@@ -29,7 +33,7 @@ import logging
 import time
 import urllib.error
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -57,12 +61,85 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Fields:
+    """A JSON object with these keys (each of this shape); `optional` ones may be absent.
+    Other keys are let be: SendGrid adds fields to its answers."""
+
+    required: Mapping[str, Shape]
+    optional: Mapping[str, Shape] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A JSON array whose every item has this shape."""
+
+    item: Shape
+
+
+# What SendGrid's spec documents for (a part of) an answer: a JSON type as the Python type
+# json.loads gives (`int` is an integer, never a boolean; `float` any number), an object, an array.
+Shape = type | tuple[type, ...] | Fields | ListOf
+
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "an integer",
+               float: "a number", type(None): "empty (or null)"}
+
+
+def shape_mismatch(value: Any, shape: Shape, where: str = "") -> str | None:
+    """What in `value` is not of `shape` (`stats[0].metrics.delivered is a string, where …`), or None."""
+    def named(kind: type) -> str:
+        return _JSON_NAMES.get(kind, kind.__name__)
+
+    def wrong(expected: str) -> str:
+        return f"{where or 'the answer'} is {named(type(value))}, where SendGrid documents {expected}"
+
+    if isinstance(shape, Fields):
+        if not isinstance(value, dict):
+            return wrong("an object")
+        for key, inner in [*shape.required.items(), *shape.optional.items()]:
+            if key not in value:
+                if key in shape.required:
+                    return f"{where + '.' if where else ''}{key} is missing, which SendGrid documents as always there"
+                continue
+            found = shape_mismatch(value[key], inner, f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    if isinstance(shape, ListOf):
+        if not isinstance(value, list):
+            return wrong("a list")
+        for index, item in enumerate(value):
+            found = shape_mismatch(item, shape.item, f"{where or 'the answer'}[{index}]")
+            if found:
+                return found
+        return None
+    kinds = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, bool) and bool not in kinds:
+        return wrong(" or ".join(named(k) for k in kinds))
+    if float in kinds and isinstance(value, int):
+        return None
+    if not isinstance(value, kinds):
+        return wrong(" or ".join(named(k) for k in kinds))
+    return None
+
+
+@dataclass(frozen=True)
 class Answer:
     """SendGrid's answer to one call: status, parsed JSON body (None when empty), headers."""
 
     status: int
     body: Any
     headers: Mapping[str, str]
+    method: str = ""
+    path: str = ""
+
+    def shaped(self, shape: Shape) -> Any:
+        """The body, once it has the shape SendGrid documents; else `SendGridError` saying so."""
+        mismatch = shape_mismatch(self.body, shape)
+        if mismatch is not None:
+            raise SendGridError(f"SendGrid's answer to {self.method} {self.path} was not understood: {mismatch} "
+                                "(is NEWSLETTER_SENDGRID_URL, or a proxy, answering in SendGrid's place?); "
+                                "nothing was taken from it")
+        return self.body
 
 
 class _BelowInfoDropped(logging.Filter):
@@ -149,7 +226,7 @@ class SendGridClient:
                 response = verb(request_body=body, query_params=dict(query) if query else None,
                                 timeout=self.timeout)
                 return Answer(response.status_code, self._parsed(response.body, method, path),
-                              _headers(response.headers))
+                              _headers(response.headers), method, path)
             except HTTPError as exc:
                 status = int(exc.status_code)
                 if status == 429:

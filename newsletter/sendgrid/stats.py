@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from newsletter.sendgrid.client import Call, SendGridClient
+from newsletter.sendgrid.client import Call, Fields, ListOf, SendGridClient
 
 MAX_CATEGORY_CHARS = 255
 MAX_CATEGORIES = 10       # per message, and per stats request
@@ -50,6 +50,9 @@ def message_categories(configured: Iterable[str], issue: str, proof: bool = Fals
 
 
 STATS = Call("category statistics", needs="the scope categories.stats.read (Stats: read access)")
+# A day of `GET /v3/categories/stats` as SendGrid's spec documents it: every metric an integer.
+STATS_ANSWER = ListOf(Fields({"date": str}, {"stats": ListOf(Fields(
+    {"type": str}, {"name": str, "metrics": Fields({metric: int for metric in METRICS})}))}))
 
 
 def category_totals(client: SendGridClient, categories: list[str], start: dt.date,
@@ -59,15 +62,12 @@ def category_totals(client: SendGridClient, categories: list[str], start: dt.dat
     for first in range(0, len(categories), MAX_CATEGORIES):
         query: dict[str, str | int | list[str]] = {"start_date": start.isoformat(), "end_date": end.isoformat(),
                  "categories": categories[first:first + MAX_CATEGORIES], "aggregated_by": "day"}
-        days = client.get("/v3/categories/stats", STATS, query).body or []
-        for day in days if isinstance(days, list) else []:
-            for entry in (day.get("stats") or []) if isinstance(day, dict) else []:
-                name = entry.get("name") if isinstance(entry, dict) else None
-                metrics = entry.get("metrics") if isinstance(entry, dict) else None
-                if name not in totals or not isinstance(metrics, dict):
-                    continue
+        days = client.get("/v3/categories/stats", STATS, query).shaped(STATS_ANSWER)
+        for day in days:
+            for entry in day.get("stats", []):
+                name, metrics = entry.get("name"), entry.get("metrics")
+                if name not in totals or metrics is None:
+                    continue  # another category's figures, or a day without any
                 for metric in METRICS:
-                    value = metrics.get(metric)
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        totals[name][metric] += value
+                    totals[name][metric] += metrics[metric]
     return totals

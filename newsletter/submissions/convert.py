@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from markdown_it.token import Token
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -27,7 +26,7 @@ from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import ContentError, where
 from newsletter.sending.ledger import ledger_path
-from newsletter.submissions import documents, plaintext
+from newsletter.submissions import documents, pictures, plaintext
 from newsletter.submissions.draft import (
     Draft,
     Link,
@@ -101,10 +100,12 @@ def create_issue(settings: Settings, name: str | None, subject: str = "", date: 
 
 @dataclass(frozen=True)
 class WrittenImage:
+    """An image of an article: its `src` (a file of the issue, or an address), and the bytes
+    to write there (checked by `pictures`; None when nothing is to be written)."""
+
     filename: str
     alt: str
     data: bytes | None = None
-    copy_of: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class _Plan:
     folder: Path
     listed: list[str]
     taken: set[str] = field(default_factory=set)
+    images: dict[str, bytes] = field(default_factory=dict)  # images the submissions bring, by file name
 
 
 def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title: str | None = None,
@@ -204,10 +206,8 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
     if not dry_run:
         for article in converted:
             for image in article.images:
-                if image.copy_of is not None:
+                if image.data is not None:
                     (folder / image.filename).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(image.copy_of, folder / image.filename)
-                elif image.data is not None:
                     (folder / image.filename).write_bytes(image.data)
             write_text(article.path, article.markdown)
         was_empty = not listed
@@ -280,12 +280,12 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
     stem = filename.removesuffix(".md")
 
     written: list[WrittenImage] = []
-    names: dict[str, str] = {}
+    names: dict[str, str | None] = {}
     for index, image in enumerate(images, start=1):
         name = f"{stem}-{index}.{image.extension.lower()}"
         names[image.key] = name
         plan.taken.add(name)
-        written.append(WrittenImage(name, image.alt, image.data, image.path))
+        written.append(WrittenImage(name, image.alt, image.data))
     if names:
         draft.blocks = rename_images(draft.blocks, names)
 
@@ -298,7 +298,8 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
         paragraphs = _markdown_paragraphs(draft.body_markdown)
         lists = _markdown_lists(draft.body_markdown)
         links = _markdown_links(draft.body_markdown)
-        written = [_markdown_image(path, plan, src, alt, draft) for src, alt in _markdown_images(draft.body_markdown)]
+        written = [taken for src, alt, line in _markdown_images(draft.body_markdown, draft.body_line)
+                   if (taken := _markdown_image(path, plan, src, alt, line, draft)) is not None]
     return ConvertedArticle(
         source=path, kind=kind, filename=filename, path=plan.folder / filename,
         title=draft.title, author=draft.author, markdown=_article_markdown(draft),
@@ -307,18 +308,42 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
     )
 
 
-def _markdown_image(path: Path, plan: _Plan, src: str, alt: str, draft: Draft) -> WrittenImage:
+def _markdown_image(path: Path, plan: _Plan, src: str, alt: str, line: int | None,
+                    draft: Draft) -> WrittenImage | None:
     """An image a Markdown submission names: copied in beside the article under the same name
-    when it is a file beside the submission, so the Markdown needs no change."""
-    relative = unquote(src.split("?")[0].split("#")[0])
-    local = path.parent / relative
-    target = plan.folder / relative
-    if urlsplit(src).scheme or src.startswith("//") or ".." in Path(relative).parts or not local.is_file():
+    when it is an image file beside the submission (`pictures`), so the Markdown needs no
+    change. An address stays as it is; anything else is a warning, and nothing is copied."""
+    if pictures.is_web_address(src):
         return WrittenImage(src, alt)
-    if target.exists() and target.read_bytes() != local.read_bytes():
-        draft.notes.append(Note(path, None, f"the image {src} is not copied: the issue has another file of that name"))
-        return WrittenImage(src, alt)
-    return WrittenImage(relative, alt, copy_of=local)
+    relative = pictures.local_path(src)
+    try:
+        picture = pictures.read_picture(pictures.file_beside(path, src))
+        if ".." in Path(relative).parts:
+            raise pictures.RefusedImage("names its file through `..`, and the article keeps that path: "
+                                        "name it from the submission's folder down")
+        if not pictures.has_image_suffix(relative):
+            raise pictures.RefusedImage(f"is a {picture.extension.upper()} image named {Path(relative).suffix or 'without an extension'}: "
+                                        f"the issue keeps its name, so rename it to end in .{picture.extension}")
+        target = plan.folder / relative
+        if not target.parent.resolve().is_relative_to(plan.folder.resolve()) or target.is_symlink():
+            raise pictures.RefusedImage(f"would be written outside {where(plan.folder)}, through a symlink there")
+        planned = plan.images.get(relative)
+        if planned is not None and planned != picture.data:
+            raise pictures.RefusedImage("is not the file of that name another submission brings")
+        if target.exists():
+            if not target.is_file() or target.read_bytes() != picture.data:
+                raise pictures.RefusedImage(f"differs from the file of that name in {where(plan.folder)}")
+            return WrittenImage(relative, alt)  # there already
+    except pictures.RefusedImage as refusal:
+        draft.notes.append(Note(path, line, f"the image {pictures.shown(src)} {refusal}: not copied; "
+                                            "the article still names it"))
+        return None
+    except OSError as exc:
+        draft.notes.append(Note(path, line, f"the image {pictures.shown(src)} is not copied "
+                                            f"({exc.strerror or type(exc).__name__}); the article still names it"))
+        return None
+    plan.images[relative] = picture.data
+    return WrittenImage(relative, alt, picture.data)
 
 
 def _note_closing_call(draft: Draft, path: Path, footer: str | None) -> None:
@@ -407,6 +432,18 @@ def _markdown_links(body: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(c.attrGet("href")) for c in _children(body) if c.type == "link_open"))
 
 
-def _markdown_images(body: str) -> list[tuple[str, str]]:
-    return [(str(c.attrGet("src")), c.content) for c in _children(body) if c.type == "image"]
-
+def _markdown_images(body: str, first_line: int) -> list[tuple[str, str, int | None]]:
+    """Each image of a Markdown body: its src, its alt text, and the submission's line it is on."""
+    lines = body.split("\n")
+    found: list[tuple[str, str, int | None]] = []
+    for token in _markdown_tokens(body):
+        if token.type != "inline":
+            continue
+        start, end = token.map if token.map else (0, 0)
+        for child in token.children or []:
+            if child.type == "image":
+                src = str(child.attrGet("src"))
+                wanted = unquote(src)
+                line = next((n for n in range(start, min(end, len(lines))) if wanted in unquote(lines[n])), start)
+                found.append((src, child.content, first_line + line if token.map else None))
+    return found

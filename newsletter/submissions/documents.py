@@ -14,17 +14,17 @@ under the title, a label over citations) are recognised with `plaintext`'s rules
 from __future__ import annotations
 
 import base64
-import mimetypes
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
-from bs4.element import Comment, Doctype, ProcessingInstruction
+from bs4.element import Comment, Doctype, PageElement, ProcessingInstruction
 
 from newsletter.errors import ContentError, where
-from newsletter.submissions import plaintext
+from newsletter.submissions import pictures, plaintext
 from newsletter.submissions.draft import (
     Block,
     Draft,
@@ -42,18 +42,19 @@ from newsletter.submissions.draft import (
     Text,
     all_inlines,
     plain,
+    without_images,
 )
 
 
 @dataclass(frozen=True)
 class SourceImage:
-    """An image a document holds or names; `key` is its `src` in the draft until it is named."""
+    """An image a document holds or names, checked (`pictures`); `key` is its `src` in the
+    draft until it is named. Its bytes are read once: what was checked is what is written."""
 
     key: str
     alt: str
-    data: bytes | None = None
-    path: Path | None = None  # a file beside an HTML export, copied in
-    extension: str = ".png"
+    data: bytes
+    extension: str = "png"
 
 
 @dataclass
@@ -65,34 +66,65 @@ class DocumentDraft:
 # -- .docx ------------------------------------------------------------------------------
 
 def read_docx(path: Path) -> DocumentDraft:
-    """A Word document's text and images; each image keeps its alt text."""
+    """A Word document's text and images; each image keeps its alt text.
+
+    An image Word holds in a format no email shows (EMF, TIFF, SVG) is left out with a
+    warning at its paragraph."""
     import mammoth
 
-    images: list[SourceImage] = []
+    held: dict[str, tuple[bytes | None, str]] = {}  # key → bytes (None: not in the document), content type
 
     def keep_image(image: mammoth.documents.Image) -> dict[str, str]:
-        with image.open() as handle:
-            data = handle.read()
-        extension = mimetypes.guess_extension(image.content_type or "") or ".png"
-        key = f"image-{len(images) + 1}{'.jpg' if extension == '.jpe' else extension}"
-        images.append(SourceImage(key, image.alt_text or "", data=data, extension=key.rsplit(".", 1)[-1]))
+        try:
+            with image.open() as handle:
+                data: bytes | None = handle.read()
+        except Exception:  # noqa: BLE001 - a linked image (mammoth reads none) or a part missing from the zip
+            data = None
+        key = f"image-{len(held) + 1}"
+        held[key] = (data, image.content_type or "")
         return {"src": key}
 
     try:
         with path.open("rb") as handle:
-            result = mammoth.convert_to_html(handle, convert_image=mammoth.images.img_element(keep_image))
+            # A picture linked rather than embedded names a file outside the document
+            # (any path, or a URL): never read.
+            result = mammoth.convert_to_html(handle, convert_image=mammoth.images.img_element(keep_image),
+                                             external_file_access=False)
     except OSError as exc:
         raise ContentError(f"{where(path)}: cannot read it ({exc.strerror})") from None
     except Exception as exc:  # noqa: BLE001 - a file that is no Word document fails in zipfile or XML parsing
         raise ContentError(f"{where(path)}: not a Word document mammoth can read ({type(exc).__name__}: {exc})") from None
     draft = html_to_draft(result.value, path, unit="paragraph")
-    return DocumentDraft(draft, [image for image in images if _used(draft, image.key)])
+    images: list[SourceImage] = []
+    refused: set[str] = set()
+    for key, alt, paragraph in _image_sources(draft):
+        if key not in held:
+            continue
+        data, content_type = held[key]
+        try:
+            if data is None:
+                raise pictures.RefusedImage("is linked, not inside the document: insert the picture itself")
+            extension = pictures.picture_extension(data, content_type=content_type)
+        except pictures.RefusedImage as refusal:
+            refused.add(key)
+            described = f"“{alt}”" if alt else "without alt text"
+            draft.notes.append(Note(path, paragraph, f"an image ({described}, {content_type or 'of no declared type'}) "
+                                                     f"{refusal}: left out", "paragraph"))
+            continue
+        images.append(SourceImage(key, alt, data, extension))
+    if refused:
+        draft.blocks = without_images(draft.blocks, refused)
+    return DocumentDraft(draft, images)
 
 
 # -- .html ------------------------------------------------------------------------------
 
 def read_html(path: Path) -> DocumentDraft:
-    """An HTML file (a Google Docs export, a page saved from a browser) and the images it names."""
+    """An HTML file (a Google Docs export, a page saved from a browser) and the images it names.
+
+    An image is taken when it is embedded (`data:`) or a file beside the HTML file, and is
+    an image an email shows (`pictures`); one on the web stays as it is; any other is
+    left out with a warning at its line, and nothing of it is read into the issue."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -100,28 +132,33 @@ def read_html(path: Path) -> DocumentDraft:
     text, _ = plaintext.decode_text(raw, path)
     draft = html_to_draft(text, path, unit="line")
     images: list[SourceImage] = []
-    missing: set[str] = set()
+    refused: set[str] = set()
     for src, alt, line in _image_sources(draft):
-        if src.startswith("data:"):
-            header, _, payload = src.partition(",")
-            extension = mimetypes.guess_extension(header[5:].split(";")[0]) or ".png"
-            try:
-                data = base64.b64decode(payload) if ";base64" in header else unquote(payload).encode()
-            except ValueError:
-                draft.notes.append(Note(path, line, "an embedded image could not be decoded: left out"))
-                continue
-            images.append(SourceImage(src, alt, data=data, extension=extension.lstrip(".")))
-        elif not urlsplit(src).scheme and not src.startswith("//"):
-            local = (path.parent / unquote(src.split("?")[0].split("#")[0])).resolve()
-            if local.is_file():
-                images.append(SourceImage(src, alt, path=local, extension=local.suffix.lstrip(".") or "png"))
-            else:
-                missing.add(src)
-                draft.notes.append(Note(path, line, f"the image {src} is not beside {path.name}: left out; "
-                                                    "export the document with its images (a .zip) and unpack it"))
-    if missing:
-        draft.blocks = _without_images(draft.blocks, missing)
+        if pictures.is_web_address(src):
+            continue
+        try:
+            picture = _embedded_picture(src) if src.lower().startswith("data:") else \
+                pictures.read_picture(pictures.file_beside(path, src))
+        except pictures.RefusedImage as refusal:
+            refused.add(src)
+            hint = "; export the document with its images (a .zip) and unpack it" if refusal.missing else ""
+            draft.notes.append(Note(path, line, f"the image {pictures.shown(src)} {refusal}: left out{hint}"))
+            continue
+        images.append(SourceImage(src, alt, picture.data, picture.extension))
+    if refused:
+        draft.blocks = without_images(draft.blocks, refused)
     return DocumentDraft(draft, images)
+
+
+def _embedded_picture(src: str) -> pictures.Picture:
+    """The image of a `data:` URI, checked as a file beside the document would be."""
+    header, _, payload = src.partition(",")
+    content_type = header[5:].split(";")[0]
+    try:
+        data = base64.b64decode(payload, validate=False) if ";base64" in header.lower() else unquote(payload).encode()
+    except ValueError:
+        raise pictures.RefusedImage("is embedded but cannot be decoded") from None
+    return pictures.Picture(data, pictures.picture_extension(data, content_type=content_type))
 
 
 def _image_sources(draft: Draft) -> list[tuple[str, str, int | None]]:
@@ -137,25 +174,6 @@ def _image_sources(draft: Draft) -> list[tuple[str, str, int | None]]:
 
 def _block_runs(block: Block) -> list[Inline]:
     return all_inlines([block])
-
-
-def _used(draft: Draft, key: str) -> bool:
-    return any(src == key for src, _, _ in _image_sources(draft))
-
-
-def _without_images(blocks: list[Block], srcs: set[str]) -> list[Block]:
-    def keep(runs: tuple[Inline, ...]) -> tuple[Inline, ...]:
-        return tuple(r for r in runs if not (isinstance(r, Image) and r.src in srcs))
-
-    out: list[Block] = []
-    for block in blocks:
-        if isinstance(block, Paragraph):
-            runs = keep(block.inlines)
-            if runs:
-                out.append(Paragraph(runs, block.line))
-        else:
-            out.append(block)
-    return out
 
 
 # -- HTML → blocks ----------------------------------------------------------------------
@@ -290,7 +308,8 @@ class _Reader:
                 elif isinstance(part, NavigableString) and not isinstance(part, Comment):
                     runs.extend(self.inlines_of_string(str(part), in_link=False))
                 elif isinstance(part, Tag) and part.name not in _DROPPED:
-                    runs.extend(self.inlines(part, bold=False, italic=False, in_link=False))
+                    # The part itself, not only what is inside it: an <img> or <br> right in the item.
+                    runs.extend(self.runs_of([part], bold=False, italic=False, in_link=False))
             self.count += 1
             items.append(ListItem(_trim(runs), tuple(sublists)))
         return ListBlock(tuple(items), ordered=tag.name == "ol", line=line)
@@ -302,8 +321,11 @@ class _Reader:
         return [Text(text)] if in_link else list(_plain_runs(text))
 
     def inlines(self, tag: Tag, bold: bool, italic: bool, in_link: bool) -> list[Inline]:
+        return self.runs_of(tag.children, bold, italic, in_link)
+
+    def runs_of(self, children: Iterable[PageElement], bold: bool, italic: bool, in_link: bool) -> list[Inline]:
         runs: list[Inline] = []
-        for child in tag.children:
+        for child in children:
             if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
                 continue
             if isinstance(child, NavigableString):
@@ -490,21 +512,24 @@ def read_markdown(path: Path) -> Draft:
         draft.title = " ".join(str(front.get("title") or "").split())
         draft.author = " ".join(str(front.get("author") or "").split())
         start = end + 1
-    body = [line.rstrip(" \t\u00a0") for line in lines[start:]]
+    # Each line of the body with its number in the submission, for warnings about it.
+    body = [(number, line.rstrip(" \t\u00a0")) for number, line in enumerate(lines[start:], start=start + 1)]
     if not draft.title:
-        first = next((i for i, line in enumerate(body) if line.strip()), None)
+        first = next((i for i, (_, line) in enumerate(body) if line.strip()), None)
         if first is not None:
-            heading = re.match(r"^#{1,6}\s+(.*?)(?:\s+#+)?$", body[first].strip())
-            line = re.sub(r"\\(.)", r"\1", heading.group(1) if heading else body[first].strip())
+            heading = re.match(r"^#{1,6}\s+(.*?)(?:\s+#+)?$", body[first][1].strip())
+            line = re.sub(r"\\(.)", r"\1", heading.group(1) if heading else body[first][1].strip())
             draft.title = line
             del body[first]
-            following = next((i for i, text in enumerate(body) if text.strip()), None)
+            following = next((i for i, (_, text) in enumerate(body) if text.strip()), None)
             if following is not None and not draft.author:
-                author = plaintext.byline_author(re.sub(r"[*_]", "", body[following].strip()))
+                author = plaintext.byline_author(re.sub(r"[*_]", "", body[following][1].strip()))
                 if author is not None:
                     draft.author = author
                     del body[following]
-    while body and not body[0].strip():
+    while body and not body[0][1].strip():
         body.pop(0)
-    draft.body_markdown = "\n".join(body).rstrip("\n") + "\n"
+    if body:
+        draft.body_line = body[0][0]
+    draft.body_markdown = "\n".join(line for _, line in body).rstrip("\n") + "\n"
     return draft

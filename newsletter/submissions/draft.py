@@ -111,6 +111,7 @@ class Draft:
     notes: list[Note] = field(default_factory=list)
     front_matter: Any = None  # a Markdown submission's own front matter (a ruamel mapping), comments kept
     body_markdown: str | None = None  # a Markdown submission's body, kept as written
+    body_line: int = 1  # the submission's line where `body_markdown` starts
     encoding: str = ""
 
 
@@ -256,11 +257,13 @@ def blocks_markdown(blocks: list[Block]) -> str:
     return "\n\n".join(part for part in parts if part.strip()) + "\n"
 
 
-def _renamed_runs(runs: tuple[Inline, ...], names: dict[str, str]) -> tuple[Inline, ...]:
+def _renamed_runs(runs: tuple[Inline, ...], names: dict[str, str | None]) -> tuple[Inline, ...]:
     out: list[Inline] = []
     for run in runs:
         if isinstance(run, Image):
-            out.append(Image(names.get(run.src, run.src), run.alt))
+            name = names.get(run.src, run.src)
+            if name is not None:
+                out.append(Image(name, run.alt))
         elif isinstance(run, Emphasis):
             out.append(Emphasis(_renamed_runs(run.children, names), run.strong))
         elif isinstance(run, Link):
@@ -270,19 +273,27 @@ def _renamed_runs(runs: tuple[Inline, ...], names: dict[str, str]) -> tuple[Inli
     return tuple(out)
 
 
-def rename_images(blocks: list[Block], names: dict[str, str]) -> list[Block]:
-    """`blocks` with each image's `src` replaced by `names[src]` (the file written for it)."""
-    def block(b: Block) -> Block:
+def rename_images(blocks: list[Block], names: dict[str, str | None]) -> list[Block]:
+    """`blocks` with each image's `src` replaced by `names[src]` (the file written for it);
+    an image named None is left out, and so is a paragraph it leaves empty."""
+    def block(b: Block) -> Block | None:
         if isinstance(b, Paragraph):
-            return Paragraph(_renamed_runs(b.inlines, names), b.line)
+            runs = _renamed_runs(b.inlines, names)
+            return Paragraph(runs, b.line) if runs or not b.inlines else None
         if isinstance(b, Heading):
             return Heading(b.level, _renamed_runs(b.inlines, names), b.line)
         if isinstance(b, Quote):
-            return Quote(tuple(block(inner) for inner in b.blocks), b.line)
+            inner = tuple(kept for kept in (block(i) for i in b.blocks) if kept is not None)
+            return Quote(inner, b.line) if inner or not b.blocks else None
         return listing(b)
 
     def listing(b: ListBlock) -> ListBlock:
         return ListBlock(tuple(ListItem(_renamed_runs(item.inlines, names), tuple(listing(c) for c in item.children))
                                for item in b.items), b.ordered, b.line)
 
-    return [block(b) for b in blocks]
+    return [kept for kept in (block(b) for b in blocks) if kept is not None]
+
+
+def without_images(blocks: list[Block], srcs: set[str]) -> list[Block]:
+    """`blocks` without the images whose `src` is in `srcs`, wherever they stand."""
+    return rename_images(blocks, dict.fromkeys(srcs))
