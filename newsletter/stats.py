@@ -11,8 +11,6 @@ what belongs. Category stats cover the last 13 months only.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +19,7 @@ from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import NewsletterError
 from newsletter.sendgrid.client import SendGridClient
 from newsletter.sendgrid.stats import METRICS, Metrics, category_totals, issue_category
-from newsletter.sending.ledger import ACCEPTED, ledger_path
-from newsletter.sending.send import first_sent_at
+from newsletter.sending.send import first_delivered_at
 
 KEY_NEEDS = "can read category statistics (Stats: read access)"
 KEPT_DAYS = 395  # SendGrid keeps category stats for 13 months
@@ -89,28 +86,6 @@ class IssueFigures:
                 "first_sent": self.first_sent.isoformat().replace("+00:00", "Z"),
                 "start_date": self.start.isoformat(), "end_date": self.end.isoformat(),
                 **{metric: self.metrics[metric] for metric in METRICS}}
-
-
-def first_delivered_at(settings: Settings, issue: str) -> float | None:
-    """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
-    time of a scheduled one, else when it was accepted; None when none was (or all were cancelled).
-
-    The ledger is opened as every command opens it first (`first_sent_at`: its lock, the
-    recovery of a dead send, a ledger in the old place moved); then its send times are read,
-    read-only, which the ledger's own reader does not give. (It belongs in `Ledger`; sending/
-    is being changed by another branch, so the query waits here until it can move there.)
-    """
-    accepted = first_sent_at(settings, issue)
-    if accepted is None:
-        return None
-    try:
-        uri = f"{ledger_path(settings, issue).resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True)) as db:
-            (first,) = db.execute("SELECT min(coalesce(send_at, created)) FROM batches WHERE state = ?",
-                                  (ACCEPTED,)).fetchone()
-    except sqlite3.Error:
-        return accepted  # as the ledger's reader had it
-    return float(first) if first is not None else accepted
 
 
 def _window(first: float, today: dt.date) -> tuple[dt.datetime, dt.date]:

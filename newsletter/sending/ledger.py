@@ -310,9 +310,11 @@ class Ledger:
                     (CANCELLED, time.time(), batch_id, ACCEPTED, UNCERTAIN, SENDING))
         return int(count)
 
-    def first_accepted_at(self) -> float | None:
-        """When the first request SendGrid accepted was recorded (unix seconds); None before any."""
-        (first,) = self._db.execute("SELECT min(created) FROM batches WHERE state = ?", (ACCEPTED,)).fetchone()
+    def first_delivered_at(self) -> float | None:
+        """When SendGrid delivers the first request it accepted (unix seconds): the send time
+        of a scheduled one, else when it was accepted; None before any (cancelled ones never count)."""
+        (first,) = self._db.execute("SELECT min(coalesce(send_at, created)) FROM batches WHERE state = ?",
+                                    (ACCEPTED,)).fetchone()
         return float(first) if first is not None else None
 
 

@@ -764,13 +764,14 @@ def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
         ledger.close()
 
 
-def first_sent_at(settings: Settings, issue: str) -> float | None:
-    """When SendGrid first accepted a request of `issue` (unix seconds); None when it never did."""
+def first_delivered_at(settings: Settings, issue: str) -> float | None:
+    """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
+    time of a scheduled one, else when it was accepted; None when none was (or all were cancelled)."""
     ledger = open_ledger(settings, issue)
     if ledger is None:
         return None
     try:
-        return ledger.first_accepted_at()
+        return ledger.first_delivered_at()
     finally:
         ledger.close()
 
