@@ -165,6 +165,9 @@ def _check_links(issue: str) -> None:
 
     report = check_issue_links(_settings(), issue)
     _print_findings(report.checks)
+    warned = len(report.checks.warnings)
+    if report.checks.ok:
+        click.echo(f"{report.checks.issue}: no errors, {warned} warning{'s' if warned != 1 else ''}")
     for result in report.redirected:
         click.echo(f"redirected: {result.link.url} -> {result.fetched.final_url}")
     for result in report.broken:
@@ -184,8 +187,9 @@ def _check_links(issue: str) -> None:
 def site(output: Path | None) -> None:
     """Write the web edition: pages, images, archive and feed.
 
-    Every issue that is not a draft goes to build/site/ (or -o DIR). Upload the folder so that it is served at base_url, then check an issue's links
-    with `newsletter check ISSUE --links`.
+    Every issue that is not a draft goes to build/site/ (or -o DIR). Upload the
+    folder so that it is served at base_url, then check an issue's links with
+    `newsletter check ISSUE --links`.
 
     \b
     Example:
@@ -294,7 +298,7 @@ def add_articles(issue: str, files: tuple[Path, ...], title: str | None, author:
 
 @cli.group()
 def templates() -> None:
-    """Copy the default templates into the publication to change them.
+    """Copy default templates into the publication.
 
     \b
     Example:
@@ -642,9 +646,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
          yes: bool, concurrency: int | None, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
-    Through SendGrid's v3 API.
-
-    Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
+    It goes through SendGrid's v3 API. Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
     sends only to those who do not have it yet. A request that got no answer
     leaves its recipients uncertain: they are listed, and sent to only with
     --retry-uncertain. The exit status is 0 only when every recipient was
@@ -661,9 +663,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
       newsletter send issue-12 --list main --tag members
       newsletter send issue-12 --at "2026-12-02 09:00"
     """
+    import datetime as dt
+
     from newsletter.errors import SendError
+    from newsletter.sendgrid.schedule import CANCEL_CUTOFF, describe
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
-    from newsletter.sendgrid.schedule import describe
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at)
@@ -680,6 +684,9 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     if timing.send_at is not None:
         again = " (as the earlier run of this send)" if timing.reused else ""
         click.echo(f"When:     {describe(timing.send_at)}{again}: SendGrid holds every request until then")
+        if not dry_run and timing.send_at - dt.datetime.now(dt.UTC) < CANCEL_CUTOFF:
+            click.secho(f"warning: {describe(timing.send_at)} is less than {CANCEL_CUTOFF.seconds // 60} minutes away: "
+                        "SendGrid lets no one cancel it any more once it is sent", fg="yellow", err=True)
     if timing.passed is not None:
         click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
                    "the rest go out at once")
@@ -784,9 +791,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
         from newsletter.sendgrid.schedule import describe
 
-        batch = f" (batch {report.batch_id})" if report.batch_id else ""
-        click.echo(f"Scheduled: SendGrid delivers it at {describe(report.scheduled_at)}{batch}; "
-                   f"`newsletter cancel {report.issue}` calls it off up to 10 minutes before")
+        if report.dry_run:
+            click.echo(f"Scheduled: a real send would be delivered at {describe(report.scheduled_at)}")
+        else:
+            batch = f" (batch {report.batch_id})" if report.batch_id else ""
+            click.echo(f"Scheduled: SendGrid delivers it at {describe(report.scheduled_at)}{batch}; "
+                       f"`newsletter cancel {report.issue}` calls it off up to 10 minutes before")
     if report.nothing_selected:
         click.echo(report.nothing_selected)
     if report.requests == 0:
@@ -796,6 +806,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
             return  # a table of zeros would only blur those lines
     else:
         what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
+        if report.scheduled_at is not None and not report.dry_run:
+            what = "Scheduled" if not report.proof else "Proof scheduled:"
         if not (report.dry_run or report.accepted):
             what = "Not sent:" if not report.proof else "Proof not sent:"
         # A rate only where something went through: "0 recipients/s" says nothing.
@@ -953,7 +965,9 @@ def issue_figures(issue: str | None, as_json: bool) -> None:
     """Show how ISSUE did: opens, clicks, bounces.
 
     The figures are SendGrid's for the issue's own category, which every send adds,
-    from the day of its first send to today. Needs SENDGRID_API_KEY.
+    from the day before its first send (SendGrid does not say in which time zone it
+    counts days) to today. Without ISSUE, one line for each sent issue, newest
+    first (with --json, a list of them). Needs SENDGRID_API_KEY.
 
     \b
     Example:

@@ -31,7 +31,7 @@ from typing import IO, Any, Literal
 
 from newsletter import __version__, merge
 from newsletter.build import render_and_check
-from newsletter.checks import CheckReport
+from newsletter.checks import CheckReport, check_sending_settings
 from newsletter.config import Settings
 from newsletter.render import RenderedEmail
 
@@ -318,6 +318,7 @@ def check_links(links: Sequence[Link], timeout: float = LINK_TIMEOUT) -> list[Li
 def check_issue_links(settings: Settings, name: str, timeout: float = LINK_TIMEOUT) -> LinkReport:
     """`newsletter check ISSUE --links`: the checks, then every link and image fetched."""
     email, checks = render_and_check(settings, name)
+    check_sending_settings(settings, checks)  # everything plain `check` reports, then the links
     links, skipped = email_links(email)
     return LinkReport(checks, check_links(links, timeout), skipped)
 

@@ -88,6 +88,7 @@ def test_check_links_passes_when_everything_is_online(publication: Path, publish
     result = run("check", "fine", "--links")
     assert result.exit_code == 0, result.output
     assert "fine: 4 links and images fetched, 0 broken, 0 redirected" in result.output
+    assert result.output.index("fine: no errors, ") < result.output.index("fine: 4 links")  # all `check` says, too
     assert ("HEAD", "/issues/fine/towpath.png") in published_site.requests
 
 

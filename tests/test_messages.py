@@ -194,3 +194,17 @@ def test_new_with_an_impossible_date_says_which(publication: Path, date: str, sa
     result = newsletter("new", "issue-9", "--date", date)
     assert result.exit_code == 2 and says in result.stderr
     assert not (publication / "issues" / "issue-9").exists()
+
+
+def test_a_new_publication_can_be_dry_run_before_it_has_a_way_to_unsubscribe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `check` lets it: the dry run warns; only a real send is refused."""
+    monkeypatch.chdir(tmp_path)
+    assert newsletter("init", "letters").exit_code == 0
+    monkeypatch.chdir(tmp_path / "letters")
+    write_list(tmp_path / "letters", generated(2))
+    assert newsletter("check", "issue-1").exit_code == 0
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "warning: newsletter.yaml: no way to unsubscribe yet" in result.stderr
+    assert "would send         2" in result.output

@@ -77,7 +77,8 @@ class TestScheduledSends:
         [batch] = sendgrid.account.batches
         assert {(body["send_at"], body["batch_id"]) for body in sendgrid.accepted} == {(epoch(when), batch)}
         assert len(sendgrid.accepted) == 3
-        assert "When:     " in result.output and "UTC): SendGrid holds every request until then" in result.output
+        assert "When:     " in result.output and "UTC: SendGrid holds every request until then" in result.output
+        assert result.output.startswith("Issue:") and "\nScheduled issue-1 in " in result.output
         assert "Scheduled: SendGrid delivers it at " in result.output and f"(batch {batch})" in result.output
         shown = status_json()
         assert shown["sent"] == 2500
@@ -85,18 +86,51 @@ class TestScheduledSends:
             "+00:00", "Z")
         assert shown["batch_id"] == batch
         text = newsletter("status", "issue-1").stdout
-        assert re.search(rf"^scheduled  .*UTC\), batch {batch}$", text, re.M)
+        assert re.search(rf"^scheduled  .*UTC\)?, batch {batch}$", text, re.M)
 
     def test_the_question_says_when_in_local_time_and_utc(self, publication: Path, sendgrid: SendGridDouble,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
-        when = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(hours=3)
-        result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--at", when.isoformat()], input="n\n")
+        monkeypatch.setenv("TZ", "America/Sao_Paulo")  # three hours behind UTC, no daylight saving
+        time.tzset()
+        try:
+            when = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(hours=3)
+            result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--at", when.isoformat()], input="n\n")
+            local = when.astimezone()
+        finally:
+            monkeypatch.delenv("TZ")
+            time.tzset()
         assert result.exit_code == 1  # declined
-        local = when.astimezone()
         assert (f"Schedule it for {local:%Y-%m-%d %H:%M}" in result.output
                 and f"({when:%Y-%m-%d %H:%M} UTC)? [y/N]" in result.output)
         assert sendgrid.mail_requests == [] and sendgrid.account.batches == []
+
+    def test_a_time_in_utc_where_local_time_is_utc_is_said_once(self, publication: Path, sendgrid: SendGridDouble,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        try:
+            write_list(publication, generated(3))
+            result = newsletter("send", "issue-1", "--yes", "--at", at(hours=2))
+        finally:
+            monkeypatch.delenv("TZ")
+            time.tzset()
+        assert result.exit_code == 0, result.output
+        assert "When:     " in result.output and "UTC: SendGrid holds" in result.output
+        assert " UTC (20" not in result.output, result.output  # no second, identical form
+
+    def test_a_time_too_near_to_cancel_is_warned_about(self, publication: Path, sendgrid: SendGridDouble) -> None:
+        write_list(publication, generated(3))
+        result = newsletter("send", "issue-1", "--yes", "--at", at(minutes=5))
+        assert result.exit_code == 0, result.output
+        assert "is less than 10 minutes away: SendGrid lets no one cancel it any more" in result.stderr
+
+    def test_a_scheduled_dry_run_offers_no_cancel(self, publication: Path) -> None:
+        write_list(publication, generated(3))
+        result = newsletter("send", "issue-1", "--dry-run", "--at", at(hours=2))
+        assert result.exit_code == 0, result.output
+        assert "Scheduled: a real send would be delivered at " in result.output
+        assert "newsletter cancel" not in result.output
 
     @pytest.mark.parametrize(("delta", "message"), [
         ({"minutes": -5}, "is not in the future"),

@@ -193,7 +193,7 @@ def test_formula_in_a_name_is_kept_in_the_list_and_defused_on_export(publication
     assert rows()["evil@example.org"]["first_name"].startswith("=HYPERLINK")
     result = run("subscribers", "export", "-o", "out.csv")
     assert result.exit_code == 0, result.output
-    assert "exported 9 rows" in result.output
+    assert "exported 9 rows from subscribers/main.csv into out.csv" in result.output
     exported = {row["email"]: row for row in csv.DictReader(io.StringIO(Path("out.csv").read_text("utf-8-sig")))}
     assert exported["evil@example.org"]["first_name"] == "'=HYPERLINK(\"http://example.com\";\"click\")"
     assert exported["evil@example.org"]["last_name"] == "'@SUM(A1)"

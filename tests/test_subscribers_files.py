@@ -226,5 +226,5 @@ def test_export_to_dev_stdout_writes_to_standard_output(publication: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.lstrip("\ufeff").startswith("email,first_name")
     assert "ada.lovelace@example.org" in done.stdout
-    assert "exported" not in done.stdout and done.stderr == "exported 7 rows from subscribers/main.csv\n"
+    assert "exported" not in done.stdout and done.stderr == "exported 7 rows from subscribers/main.csv into /dev/stdout\n"
     assert os.path.islink("/dev/stdout") == was_link

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from json.encoder import encode_basestring_ascii as _string  # C; ASCII out, so bodies splice as bytes
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,8 @@ def display_name(first_name: str, last_name: str) -> str:
 class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
 
-    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False) -> None:
+    def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False,
+                 dry_run: bool = False) -> None:
         html, text = email.html, email.text
         self._unsubscribe_template: str | None = None
         body: dict[str, Any] = {}
@@ -74,6 +76,12 @@ class RequestBuilder:
             body["asm"] = {"group_id": settings.sendgrid.asm_group_id}
         elif settings.unsubscribe_url:
             self._unsubscribe_template = settings.unsubscribe_url
+        elif dry_run:
+            # A new publication can be tried before its unsubscribe group exists, as `check`
+            # lets it be; the bodies then have an empty link, and a real send is refused.
+            warnings.warn(f"{settings.config_path.name}: no way to unsubscribe yet: these bodies have an "
+                          "empty unsubscribe link, and a real send is refused until you run "
+                          "`newsletter doctor --create-group NAME` (or set unsubscribe_url)", stacklevel=2)
         else:
             raise SendError(
                 f"{settings.config_path.name}: no way to unsubscribe: run `newsletter doctor --create-group NAME` "

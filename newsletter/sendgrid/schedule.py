@@ -64,6 +64,8 @@ def describe(when: dt.datetime) -> str:
     local = when.astimezone()
     utc = when.astimezone(dt.UTC)
     zone = f" {local.tzname()}" if local.tzname() else ""
+    if local.utcoffset() == dt.timedelta(0):  # local time is UTC: one form says it all
+        return f"{utc:%Y-%m-%d %H:%M} UTC"
     return f"{local:%Y-%m-%d %H:%M}{zone} ({utc:%Y-%m-%d %H:%M} UTC)"
 
 

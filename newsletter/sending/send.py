@@ -207,7 +207,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
                         "remove that line when it is ready, publish the site, then send; dry runs "
                         "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
-    builder = RequestBuilder(settings, email, issue, proof=options.proof)
+    builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run)
     path = list_path(settings, options.list_name)
     if not path.is_file():
         raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")

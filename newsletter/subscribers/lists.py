@@ -273,9 +273,11 @@ class ExportReport:
     rows: int
     # Written into a device or a FIFO (`-o /dev/stdout`): the report must not join the CSV there.
     into_stream: bool = False
+    target: Path | None = None  # the file written; None: a stream the caller gave
 
     def lines(self) -> list[str]:
-        return [f"exported {self.rows} row{'s' if self.rows != 1 else ''} from {where(self.path)}"]
+        into = f" into {where(self.target)}" if self.target is not None else ""
+        return [f"exported {self.rows} row{'s' if self.rows != 1 else ''} from {where(self.path)}{into}"]
 
 
 def export_list(
@@ -316,6 +318,7 @@ def export_to_file(
     with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
         report = export_list(settings, out, list_name, status, tag)
     report.into_stream = writes_in_place(output)
+    report.target = output
     return report
 
 
