@@ -109,8 +109,8 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     for img in tree.iter("img"):
         if img.get("alt") is None or (not img.get("alt", "").strip() and img.get("role") != "presentation"):
             src = str(img.get("src", ""))
-            report.warn(f"{_written(settings, email.issue, 'src', src)}image {_as_written(email.issue, src)} "
-                        "has no alt text: describe it for readers who cannot see it")
+            report.warn(f"{_written(settings, email.issue, 'src', src, without_alt=True)}image "
+                        f"{_as_written(email.issue, src)} has no alt text: describe it for readers who cannot see it")
     # Each address once, with the attribute it is found under (a link's href first).
     insecure = {str(img.get("src")): "src" for img in tree.iter("img") if str(img.get("src", "")).startswith("http://")}
     insecure.update({h: "href" for h in hrefs if h.startswith("http://")})
@@ -144,9 +144,9 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     return report
 
 
-def _written(settings: Settings, issue: Issue, attribute: str, url: str) -> str:
+def _written(settings: Settings, issue: Issue, attribute: str, url: str, without_alt: bool = False) -> str:
     """`issues/x/a.md:7: `, the prefix of a warning about a link or an image of the email."""
-    return f"{where_written(settings, issue, attribute, url) or 'a template of the email'}: "
+    return f"{where_written(settings, issue, attribute, url, without_alt) or 'a template of the email'}: "
 
 
 def _as_written(issue: Issue, url: str) -> str:

@@ -44,25 +44,34 @@ def article_base_url(issue: Issue, article: Article) -> str:
     return issue.web_url if sub == "." else f"{issue.web_url}{quote(sub)}/"
 
 
-def article_with(issue: Issue, attribute: str, url: str) -> Article | None:
-    """The first article whose own HTML has `attribute="url"` (an href or an img src)."""
+def article_with(issue: Issue, attribute: str, url: str, without_alt: bool = False) -> Article | None:
+    """The first article whose own HTML has `attribute="url"` (an href or an img src); with
+    `without_alt`, one where that image has no alt text, when there is one."""
     needle = f'{attribute}="{html.escape(url)}"'
-    return next((article for article in issue.articles if needle in article.html), None)
+    holding = [article for article in issue.articles if needle in article.html]
+    if without_alt:
+        bare = f'{needle} alt=""'
+        holding = [a for a in holding if bare in a.html] or holding
+    return holding[0] if holding else None
 
 
-def line_in_article(issue: Issue, article: Article, url: str) -> int | None:
-    """The line of the article's file where a link or image target resolving to `url` is written."""
+def line_in_article(issue: Issue, article: Article, url: str, without_alt: bool = False) -> int | None:
+    """The line of the article's file where a link or image target resolving to `url` is written;
+    with `without_alt`, preferably one written `![](…)`, the same image without alt text."""
     try:
         text = article.source.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
     base = article_base_url(issue, article)
+    first = None
     for number, line in enumerate(text.splitlines(), start=1):
         for match in _TARGETS.finditer(line):
             target = next(group for group in match.groups() if group is not None)
             if _resolves_to(base, target, url):
-                return number
-    return None
+                if not without_alt or line[max(match.start() - 2, 0):match.start() + 1] == "![]":
+                    return number
+                first = first or number
+    return first
 
 
 def _resolves_to(base: str, target: str, url: str) -> bool:
@@ -72,12 +81,12 @@ def _resolves_to(base: str, target: str, url: str) -> bool:
     return resolved == url or quote(resolved, safe=":/?#[]@!$&'()*+,;=%~") == url
 
 
-def where_in_articles(issue: Issue, attribute: str, url: str) -> str | None:
+def where_in_articles(issue: Issue, attribute: str, url: str, without_alt: bool = False) -> str | None:
     """`issues/x/a.md:7` (or without a line when it cannot be found) for a link or image of an article."""
-    article = article_with(issue, attribute, url)
+    article = article_with(issue, attribute, url, without_alt)
     if article is None:
         return None
-    return where(article.source, line_in_article(issue, article, url))
+    return where(article.source, line_in_article(issue, article, url, without_alt))
 
 
 def email_templates(settings: Settings) -> Iterator[tuple[Path, str]]:
@@ -109,10 +118,11 @@ def where_in_templates(settings: Settings, pattern: re.Pattern[str]) -> list[str
     return found
 
 
-def where_written(settings: Settings, issue: Issue, attribute: str, url: str) -> str:
+def where_written(settings: Settings, issue: Issue, attribute: str, url: str, without_alt: bool = False) -> str:
     """Where a link or image of the email comes from: an article, else a template that writes the
-    address as it is; "" when neither can be told (a template that builds it from variables)."""
-    located = where_in_articles(issue, attribute, url)
+    address as it is; "" when neither can be told (a template that builds it from variables).
+    `without_alt`: where the image is given without alt text, if it is given more than once."""
+    located = where_in_articles(issue, attribute, url, without_alt)
     if located is not None:
         return located
     in_templates = where_in_templates(settings, re.compile(re.escape(url)))

@@ -31,6 +31,18 @@ def test_image_without_alt_text_names_its_article_and_line(publication: Path) ->
             "describe it for readers who cannot see it") in warnings_of(result)
 
 
+def test_an_image_given_twice_is_named_where_it_has_no_alt_text(publication: Path) -> None:
+    folder = write_issue(publication, "twice", {
+        "01-heron.md": article("Heron", "![A heron on the weir](heron.png)\n\nAnd again:\n\n![](heron.png)\n"),
+    })
+    (folder / "heron.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    result = run("check", "twice")
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings_of(result) if "no alt text" in w] == [
+        "warning: issues/twice/01-heron.md:8: image heron.png has no alt text: "
+        "describe it for readers who cannot see it"]
+
+
 def test_http_link_names_its_article_and_line(publication: Path) -> None:
     write_issue(publication, "links", {
         "a.md": article("Links", "Fine: [ours](https://example.org/).\n\nOld: [the archive](http://archive.example.org/).\n"),
