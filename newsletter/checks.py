@@ -21,7 +21,7 @@ from newsletter.images import LARGE_BYTES, SVG_REFUSED, ImageCache, ImageError, 
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
 from newsletter.render.web import takes_a_site_file, takes_the_page
-from newsletter.sources import merge_field_pattern, where_in_templates, where_written
+from newsletter.sources import line_in_article, merge_field_pattern, where_in_templates, where_written
 
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -236,7 +236,7 @@ def check_images(report: CheckReport, issue: Issue, images: ImageCache) -> None:
             if image.url in seen:
                 continue
             seen.add(image.url)
-            named = f"{where(article.source)}: image {image.src}"
+            named = f"{where(article.source, line_in_article(issue, article, image.url))}: image {image.src}"
             if not image.path.is_file():
                 report.error(f"{named} does not exist ({where(image.path)}): readers would see a broken image; "
                              "put the file beside the article or correct the name")

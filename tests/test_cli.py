@@ -105,7 +105,7 @@ def test_a_missing_image_is_an_error(publication: Path) -> None:
     write_issue(publication, "gone", {"a.md": article("Gone", "![The weir in flood](weir.jpg)")})
     result = run("check", "gone")
     assert result.exit_code == 1
-    assert "error: issues/gone/a.md: image weir.jpg does not exist (issues/gone/weir.jpg)" in result.stderr
+    assert "error: issues/gone/a.md:4: image weir.jpg does not exist (issues/gone/weir.jpg)" in result.stderr
     assert_one_line_error(run("build", "gone"), "gone has 1 error", "image weir.jpg does not exist")
 
 

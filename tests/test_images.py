@@ -142,7 +142,7 @@ def test_an_unreadable_image_is_an_error(publication: Path) -> None:
     (folder / "photo.jpg").write_bytes(b"not a jpeg at all")
     result = CliRunner().invoke(cli, ["check", "bad"])
     assert result.exit_code == 1
-    assert ("error: issues/bad/a.md: image photo.jpg cannot be read as an image (not a PNG, JPEG, GIF or WebP "
+    assert ("error: issues/bad/a.md:4: image photo.jpg cannot be read as an image (not a PNG, JPEG, GIF or WebP "
             "file, or a damaged one) (issues/bad/photo.jpg)") in result.stderr
 
 

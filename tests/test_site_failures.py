@@ -136,7 +136,7 @@ def test_an_image_named_index_html_is_refused_and_the_page_stays_the_page(public
     Image.new("RGB", (20, 20), (200, 0, 0)).save(folder / "index.html", "PNG")
     result = run("check", "clash")
     assert result.exit_code == 1
-    assert ("error: issues/clash/a.md: image index.html would be published as clash/index.html, the issue's own "
+    assert ("error: issues/clash/a.md:4: image index.html would be published as clash/index.html, the issue's own "
             "page") in result.stderr
     result = run("site")
     assert result.exit_code == 1 and "image index.html would be published as clash/index.html" in result.stderr
