@@ -125,7 +125,8 @@ def test_a_draft_is_refused_by_a_real_send_but_not_by_a_dry_run_or_a_proof(
     write_list(publication, generated(3, prefix="reader"))
     result = newsletter("send", "issue-1", "--yes", "--no-web-check")
     assert result.exit_code == 1
-    assert "issue-1 is a draft (`draft: true` in issues/issue-1/issue.yaml)" in result.stderr
+    line = len(meta.read_text(encoding="utf-8").splitlines())
+    assert f"error: issues/issue-1/issue.yaml:{line}: issue-1 is a draft (`draft: true`)" in result.stderr
     assert sendgrid.mail_requests == []
     assert newsletter("send", "issue-1", "--dry-run").exit_code == 0
     proof = newsletter("send", "issue-1", "--to", "editor@riverside-writers.org", "--yes")

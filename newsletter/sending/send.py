@@ -203,7 +203,10 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     issue = email.issue.name
     if email.issue.draft and not (options.dry_run or options.proof):
         # A draft is kept off the web edition, so its "read on the web" link would be dead.
-        raise SendError(f"{issue} is a draft (`draft: true` in {where(email.issue.folder / 'issue.yaml')}): "
+        from newsletter.yamlfile import read_mapping
+
+        at = read_mapping(email.issue.folder / "issue.yaml", SendError).where("draft")
+        raise SendError(f"{at}: {issue} is a draft (`draft: true`): "
                         "remove that line when it is ready, publish the site, then send; dry runs "
                         "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
