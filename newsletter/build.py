@@ -23,12 +23,14 @@ class BuiltIssue:
     text_path: Path
 
 
-def render_and_check(settings: Settings, name: str, list_name: str = DEFAULT_LIST) -> tuple[RenderedEmail, CheckReport]:
+def render_and_check(settings: Settings, name: str, list_name: str = DEFAULT_LIST,
+                     write_cache: bool = True) -> tuple[RenderedEmail, CheckReport]:
     """Load and render issue `name` and check the result; raises if it does not load.
 
-    The merge fields are checked against the columns of the list `list_name`.
+    The merge fields are checked against the columns of the list `list_name`. Without
+    `write_cache`, nothing is written (the inlining cache is only read).
     """
-    email = render_issue(settings, load_issue(settings, name))
+    email = render_issue(settings, load_issue(settings, name), write_cache)
     return email, check_email(settings, email, list_columns(settings, list_name), image_cache(settings, write=False))
 
 
@@ -55,7 +57,7 @@ def list_columns(settings: Settings, list_name: str) -> tuple[str, ...] | None:
 def check_issue(settings: Settings, name: str) -> CheckReport:
     """Every finding about issue `name`, a failure to load or render among them."""
     try:
-        report = render_and_check(settings, name)[1]
+        report = render_and_check(settings, name, write_cache=False)[1]  # `check` writes nothing
     except NewsletterError as exc:
         report = CheckReport(name)
         report.error(str(exc))

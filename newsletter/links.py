@@ -317,7 +317,7 @@ def check_links(links: Sequence[Link], timeout: float = LINK_TIMEOUT) -> list[Li
 
 def check_issue_links(settings: Settings, name: str, timeout: float = LINK_TIMEOUT) -> LinkReport:
     """`newsletter check ISSUE --links`: the checks, then every link and image fetched."""
-    email, checks = render_and_check(settings, name)
+    email, checks = render_and_check(settings, name, write_cache=False)  # a check writes nothing
     check_sending_settings(settings, checks)  # everything plain `check` reports, then the links
     links, skipped = email_links(email)
     return LinkReport(checks, check_links(links, timeout), skipped)

@@ -12,6 +12,7 @@ from newsletter import merge
 from newsletter.config import load_settings
 from newsletter.content import load_issue
 from newsletter.render import render_issue
+from newsletter.render.templates import PACKAGE_TEMPLATES
 from tests.golden import GOLDEN, SAMPLE_ISSUE, render_sample
 from tests.helpers import article, write_issue
 
@@ -285,3 +286,29 @@ def test_text_part_lines_stay_within_78_characters_in_nested_blocks(publication:
     long_lines = [line for line in text.splitlines() if len(line) > 78 and not re.fullmatch(r"\s*\(?https?://\S+", line)]
     assert long_lines == []
     assert "  - A sentence" in text and "> > A sentence" in text
+
+
+def test_the_inlined_email_is_kept_by_its_input_and_never_served_stale(publication: Path) -> None:
+    """A second command on the same issue skips premailer; any change upstream inlines anew."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    assert CliRunner().invoke(cli, ["build", "issue-1"]).exit_code == 0
+    first = (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")
+    assert len(list((publication / "build" / "inline-cache").iterdir())) == 1
+    probe = ("import sys; from newsletter.build import render_and_check; from newsletter.config import load_settings; "
+             "email, _ = render_and_check(load_settings(), 'issue-1'); "
+             "print('premailer' in sys.modules); sys.stdout.write(email.html)")
+    again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded, html = again.stdout.split("\n", 1)
+    assert loaded == "False" and html == first  # the same bytes, without premailer
+    css = publication / "templates" / "email.css"
+    css.write_text(PACKAGE_TEMPLATES.joinpath("email.css").read_text(encoding="utf-8")
+                   + "\np { letter-spacing: 0.01em; }\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["build", "issue-1"]).exit_code == 0
+    changed = (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")
+    assert "letter-spacing:0.01em" in changed.replace(" ", "") and changed != first

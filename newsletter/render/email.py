@@ -6,14 +6,18 @@ values, so a send renders and inlines the issue once, whatever the list's size.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any
 
 from newsletter import merge
+from newsletter.atomic import write_text
 from newsletter.config import Settings
+from newsletter.errors import NewsletterError
 from newsletter.content import Issue
 from newsletter.render.templates import environment, render, shared_context, without_tags
 
@@ -39,17 +43,24 @@ class RenderedEmail:
         return len(self.html.encode("utf-8"))
 
 
-def render_issue(settings: Settings, issue: Issue) -> RenderedEmail:
-    """Render `issue` with the publication's templates (falling back to the package's)."""
+INLINE_CACHE_DIR = "inline-cache"  # in build/: premailer's output by its exact input
+
+
+def render_issue(settings: Settings, issue: Issue, write_cache: bool = True) -> RenderedEmail:
+    """Render `issue` with the publication's templates (falling back to the package's).
+
+    The inlined HTML is kept in `build/inline-cache/` by its exact input, so a later
+    command on the same issue skips premailer (about half a second with its import);
+    `write_cache=False` reads that cache but adds nothing to it (`check` writes nothing).
+    """
     env = environment(settings.templates_dir)
     issue = without_tags(issue)
     html = render(env, HTML_TEMPLATE, {**shared_context(settings, markup=True), "issue": issue,
                                        **_merge_context("html")})
     text = render(env, TEXT_TEMPLATE, {**shared_context(settings, markup=False), "issue": issue,
                                        **_merge_context("text")})
-    return RenderedEmail(
-        issue=issue, subject=issue.subject, html=inline_css(html), text=_tidy_text(text)
-    )
+    inlined = inline_css(html, settings.build_dir / INLINE_CACHE_DIR, write_cache)
+    return RenderedEmail(issue=issue, subject=issue.subject, html=inlined, text=_tidy_text(text))
 
 
 def _merge_context(part: merge.Part) -> dict[str, Any]:
@@ -58,22 +69,53 @@ def _merge_context(part: merge.Part) -> dict[str, Any]:
             "unsubscribe_url": merge.MergeTag(part, merge.UNSUBSCRIBE_FIELD)}
 
 
-def inline_css(html: str) -> str:
+_PREMAILER_OPTIONS: dict[str, Any] = {
+    "allow_network": False,
+    "remove_classes": False,
+    "disable_basic_attributes": ["width", "height"],
+    "cssutils_logging_level": logging.CRITICAL,
+    "disable_validation": True,
+}
+
+
+def inline_css(html: str, cache: Path | None = None, write_cache: bool = True) -> str:
     """Move the `<style>` rules onto the elements, once per issue.
 
     Rules premailer cannot inline (media queries, dark mode, client hacks) live in
     `<style data-premailer="ignore">`, which it leaves alone, `!important` included.
+
+    premailer is a pure function of the HTML, its options and its (and cssutils' and
+    lxml's) version: with `cache`, its output is kept under a hash of exactly those, so
+    no change anywhere upstream (an article, a template, a setting) can meet a stale copy.
     """
+    cached = cache / f"{_inline_key(html)}.html" if cache is not None else None
+    if cached is not None:
+        try:
+            return cached.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass  # not there yet, or unreadable: inline again
     from premailer import Premailer  # imported here: it is slow to import and only build needs it
 
-    return str(Premailer(
-        html,
-        allow_network=False,
-        remove_classes=False,
-        disable_basic_attributes=["width", "height"],
-        cssutils_logging_level=logging.CRITICAL,
-        disable_validation=True,
-    ).transform(pretty_print=False))
+    inlined = str(Premailer(html, **_PREMAILER_OPTIONS).transform(pretty_print=False))
+    if cached is not None and write_cache:
+        try:
+            write_text(cached, inlined)
+        except NewsletterError:
+            pass  # a cache that cannot be written only makes the next command slower
+    return inlined
+
+
+@lru_cache(maxsize=1)
+def _inliner_versions() -> str:
+    from importlib.metadata import version
+
+    return " ".join(f"{name}={version(name)}" for name in ("premailer", "cssutils", "lxml"))
+
+
+def _inline_key(html: str) -> str:
+    digest = hashlib.sha256(f"{_inliner_versions()}\0{_PREMAILER_OPTIONS!r}\0".encode())
+    digest.update(html.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def _tidy_text(text: str) -> str:
