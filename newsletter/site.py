@@ -33,7 +33,7 @@ from typing import Any
 
 from newsletter.build import image_cache
 from newsletter.config import Settings
-from newsletter.content import ISSUE_FILE, Issue, load_issue
+from newsletter.content import ISSUE_FILE, Article, Issue, load_issue
 from newsletter.errors import NewsletterError, where
 from newsletter.images import ImageCache, ImageError
 from newsletter.markdown import LocalImage
@@ -51,6 +51,7 @@ from newsletter.render.web import (
     takes_a_site_file,
     takes_the_page,
 )
+from newsletter.sources import line_in_article
 
 SITE_DIR = "site"
 FEED_ENTRIES = 20
@@ -100,7 +101,7 @@ def issue_images(issue: Issue) -> list[tuple[str, Path]]:
     return [(relative, image.path) for relative, image, _ in _published_images(issue)]
 
 
-def _published_images(issue: Issue) -> list[tuple[str, LocalImage, Path]]:
+def _published_images(issue: Issue) -> list[tuple[str, LocalImage, Article]]:
     """(path in the issue's folder of the site, image, the article that first uses it)."""
     found, seen = [], set()
     for article in issue.articles:
@@ -108,8 +109,13 @@ def _published_images(issue: Issue) -> list[tuple[str, LocalImage, Path]]:
             relative = issue.published_path(image)
             if relative is not None and relative not in seen:
                 seen.add(relative)
-                found.append((relative, image, article.source))
+                found.append((relative, image, article))
     return found
+
+
+def _named(issue: Issue, article: Article, image: LocalImage) -> str:
+    """`issues/x/a.md:7: image pic.png`: where an image with a problem is written."""
+    return f"{where(article.source, line_in_article(issue, article, image.url))}: image {image.src}"
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -274,15 +280,14 @@ def _issue_files(page: RenderedPage, cache: ImageCache) -> tuple[list[tuple[str,
     issue = page.issue
     files, errors = [(PAGE, page.html.encode("utf-8"))], []
     for relative, image, article in _published_images(issue):
-        named = f"{where(article)}: image {image.src}"
         if takes_the_page(relative):
-            errors.append(f"{named} would be published as {issue.name}/{relative}, the issue's own page: "
-                          "rename the image")
+            errors.append(f"{_named(issue, article, image)} would be published as {issue.name}/{relative}, the "
+                          "issue's own page: rename the image")
             continue
         try:
             files.append((relative, cache.get(image.path).data))
         except ImageError as exc:
-            errors.append(f"{named} {exc.reason} ({where(image.path)})")
+            errors.append(f"{_named(issue, article, image)} {exc.reason} ({where(image.path)})")
     return files, errors
 
 

@@ -187,7 +187,7 @@ def test_a_missing_image_fails_the_site_naming_it(publication: Path) -> None:
                 date=dt.date(2027, 1, 1))
     result = run("site")
     assert result.exit_code == 1
-    assert "error: issues/gone/a.md: image lost.jpg does not exist (issues/gone/lost.jpg)" in result.stderr
+    assert "error: issues/gone/a.md:4: image lost.jpg does not exist (issues/gone/lost.jpg)" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["yes please", "1"])

@@ -90,7 +90,7 @@ def test_an_issue_whose_image_breaks_keeps_its_last_page_and_image(publication: 
     (folder / "lock.png").write_bytes(b"not a picture any more")
     result = run("site")
     assert result.exit_code == 1
-    assert "error: issues/issue-2/a.md: image lock.png cannot be read as an image" in result.stderr
+    assert "error: issues/issue-2/a.md:6: image lock.png cannot be read as an image" in result.stderr
     assert "Kept as last published" in result.stderr
     assert site_files(site) == before
     assert "Spring, revised" not in (site / "issue-2" / "index.html").read_text(encoding="utf-8")
