@@ -180,6 +180,8 @@ def test_house_style_a_windows_1252_hard_wrapped(publication: Path, inbox: Path)
     result = run("add", "issue-2", "inbox/gates.txt")
     assert result.exit_code == 0, result.output
     assert "inbox/gates.txt (plain text, Windows-1252) → issues/issue-2/01-gates-open-at-larch-street.md" in result.output
+    # Four paragraphs as the writer counts them: "What we are asking for:" is the label of its list.
+    assert "  paragraphs: 4\n" in result.output and "  lists:      1 (3 items)" in result.output
     assert "inbox/gates.txt:1: “[Image: the new gates, photographed by Sam]” names an image" in result.stderr
     assert "the closing call “Let us know what you think...” is kept" in result.stderr
 

@@ -28,6 +28,7 @@ from newsletter.errors import ContentError, where
 from newsletter.sending.ledger import ledger_path
 from newsletter.submissions import documents, pictures, plaintext
 from newsletter.submissions.draft import (
+    Block,
     Draft,
     Link,
     ListBlock,
@@ -291,7 +292,7 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
 
     if draft.body_markdown is None:
         runs = all_inlines(draft.blocks)
-        paragraphs = sum(isinstance(b, (Paragraph, Quote)) for b in draft.blocks)
+        paragraphs = _paragraphs(draft.blocks)
         lists = tuple(len(b.items) for b in draft.blocks if isinstance(b, ListBlock))
         links = tuple(dict.fromkeys(r.href for r in runs if isinstance(r, Link)))
     else:  # a Markdown submission's body is kept as written: count what markdown-it sees in it
@@ -306,6 +307,16 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
         paragraphs=paragraphs, lists=lists, links=links, images=tuple(written),
         warnings=tuple(str(note) for note in draft.notes),
     )
+
+
+def _paragraphs(blocks: Sequence[Block]) -> int:
+    """The paragraphs a writer would count: a label (`Links:`) over its list is part of the list."""
+    def is_label(index: int) -> bool:
+        block = blocks[index]
+        return (isinstance(block, Paragraph) and index + 1 < len(blocks) and isinstance(blocks[index + 1], ListBlock)
+                and plain(block.inlines).rstrip().endswith(":"))
+
+    return sum(isinstance(b, (Paragraph, Quote)) and not is_label(i) for i, b in enumerate(blocks))
 
 
 def _markdown_image(path: Path, plan: _Plan, src: str, alt: str, line: int | None,
