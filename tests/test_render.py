@@ -312,3 +312,15 @@ def test_the_inlined_email_is_kept_by_its_input_and_never_served_stale(publicati
     assert CliRunner().invoke(cli, ["build", "issue-1"]).exit_code == 0
     changed = (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")
     assert "letter-spacing:0.01em" in changed.replace(" ", "") and changed != first
+
+
+def test_the_inlining_cache_keeps_only_its_newest_entries(tmp_path: Path) -> None:
+    from newsletter.render.email import INLINE_CACHE_KEPT, inline_css
+
+    cache = tmp_path / "inline-cache"
+    for number in range(INLINE_CACHE_KEPT + 5):
+        inline_css(f"<html><head><style>p {{ margin: {number}px }}</style></head><body><p>x</p></body></html>", cache)
+    kept = list(cache.glob("*.html"))
+    assert len(kept) == INLINE_CACHE_KEPT
+    newest = inline_css("<html><head><style>p { margin: 104px }</style></head><body><p>x</p></body></html>", cache)
+    assert "margin:104px" in newest.replace(" ", "")

@@ -100,9 +100,20 @@ def inline_css(html: str, cache: Path | None = None, write_cache: bool = True) -
     if cached is not None and write_cache:
         try:
             write_text(cached, inlined)
-        except NewsletterError:
+            _prune(cached.parent)
+        except (NewsletterError, OSError):
             pass  # a cache that cannot be written only makes the next command slower
     return inlined
+
+
+INLINE_CACHE_KEPT = 100  # the newest inlined versions kept; `preview --serve` makes one per edit
+
+
+def _prune(cache: Path) -> None:
+    """Keep the cache to its newest entries."""
+    entries = sorted(cache.glob("*.html"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in entries[INLINE_CACHE_KEPT:]:
+        old.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=1)
