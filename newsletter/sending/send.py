@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
@@ -41,6 +41,8 @@ from newsletter.subscribers.store import EMAIL, STATUS, STATUS_RANK, TAGS, split
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
     from newsletter.render import RenderedEmail  # `newsletter status` starts without it
+
+T = TypeVar("T")
 
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
@@ -383,13 +385,7 @@ class SendPlan:
         """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""
         if self.options.proof:
             return {}
-        ledger = open_ledger(self.settings, self.issue)
-        if ledger is None:
-            return {}
-        try:
-            return ledger.states()
-        finally:
-            ledger.close()
+        return read_ledger(self.settings, self.issue, Ledger.states, {})
 
     def _recipients(self, known: dict[str, str], report: SendReport) -> Iterator[Recipient]:
         """(ledger key, address, list row, its personalizer) of everyone to post to, each address once.
@@ -745,46 +741,34 @@ def _not_subscribed_keys(path: Path) -> set[str]:
         return {address_key(row[EMAIL]) for _, row in listing.rows if row[STATUS] != "subscribed"}
 
 
-def issue_status(settings: Settings, issue: str) -> LedgerCounts:
-    """The ledger's counts for `issue`; zeros when it was never sent."""
+def read_ledger(settings: Settings, issue: str, read: Callable[[Ledger], T], never_sent: T) -> T:
+    """`read(ledger)` on the issue's ledger, opened as `open_ledger` opens it, then closed;
+    `never_sent` when the issue has no ledger."""
     ledger = open_ledger(settings, issue)
     if ledger is None:
-        return LedgerCounts()
+        return never_sent
     try:
-        return ledger.counts()
+        return read(ledger)
     finally:
         ledger.close()
+
+
+def issue_status(settings: Settings, issue: str) -> LedgerCounts:
+    """The ledger's counts for `issue`; zeros when it was never sent."""
+    return read_ledger(settings, issue, Ledger.counts, LedgerCounts())
 
 
 def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
     """Every recipient of `issue` whose request got no answer, sorted (in flight now: not listed)."""
-    ledger = open_ledger(settings, issue)
-    if ledger is None:
-        return []
-    try:
-        return sorted(ledger.keys_in(UNCERTAIN))
-    finally:
-        ledger.close()
+    return read_ledger(settings, issue, lambda ledger: sorted(ledger.keys_in(UNCERTAIN)), [])
 
 
 def first_delivered_at(settings: Settings, issue: str) -> float | None:
     """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
     time of a scheduled one, else when it was accepted; None when none was (or all were cancelled)."""
-    ledger = open_ledger(settings, issue)
-    if ledger is None:
-        return None
-    try:
-        return ledger.first_delivered_at()
-    finally:
-        ledger.close()
+    return read_ledger(settings, issue, Ledger.first_delivered_at, None)
 
 
 def issue_schedule(settings: Settings, issue: str) -> Schedule | None:
     """The scheduled send of `issue` still standing (not cancelled), if any."""
-    ledger = open_ledger(settings, issue)
-    if ledger is None:
-        return None
-    try:
-        return ledger.schedule()
-    finally:
-        ledger.close()
+    return read_ledger(settings, issue, Ledger.schedule, None)
