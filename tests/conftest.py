@@ -56,3 +56,14 @@ def sendgrid_schema() -> None:
     """Skips the test where SendGrid's published schema is not beside the project."""
     if not (SHARED_SENDGRID / "mail_send_request.patched.schema.json").is_file():
         pytest.skip(f"SendGrid's published schema is not at {SHARED_SENDGRID} (../shared/sendgrid/ is absent)")
+
+
+@pytest.fixture
+def inbox(publication: Path) -> Path:
+    """`issues/issue-2/` made by `newsletter new`, and an `inbox/` folder for submissions."""
+    from tests.submission_helpers import run
+
+    assert run("new", "issue-2", "--subject", "Spring").exit_code == 0
+    folder = publication / "inbox"
+    folder.mkdir()
+    return folder

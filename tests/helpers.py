@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
+from PIL import ExifTags, Image
 
 
 def write_issue(root: Path, name: str, files: dict[str, str], **meta: object) -> Path:
@@ -37,3 +38,16 @@ def update_config(root: Path, **changes: object) -> None:
         else:
             data[key] = value
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def phone_exif() -> Image.Exif:
+    """What a phone writes: stored sideways (orientation 6), its make, and where it was taken."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (51.0, 45.0, 12.5)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
+    gps[ExifTags.GPS.GPSLongitude] = (1.0, 15.0, 30.25)
+    return exif

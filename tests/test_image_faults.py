@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from PIL import ExifTags, Image
 
 from newsletter.cli import cli
-from tests.helpers import article, write_issue
+from tests.helpers import article, phone_exif, write_issue
 
 RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (0, 200, 0)
 SECRET = b"SECRETCOMMENT at 51.75N"
@@ -54,14 +54,8 @@ def phone_mpo() -> bytes:
     orientation 6 and a GPS position; the first picture red left / blue right, the second green."""
     first = Image.new("RGB", (800, 600), RED)
     first.paste(BLUE, (400, 0, 800, 600))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (51.0, 45.0, 12.5)
     out = io.BytesIO()
-    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600), GREEN)], exif=exif)
+    first.save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600), GREEN)], exif=phone_exif())
     with Image.open(io.BytesIO(out.getvalue())) as check:
         assert check.format == "MPO" and check.n_frames == 2
     return out.getvalue()

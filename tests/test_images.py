@@ -17,7 +17,7 @@ from newsletter.config import load_settings
 from newsletter.content import load_issue
 from newsletter.images import ImageCache
 from newsletter.render import render_issue
-from tests.helpers import article, write_issue
+from tests.helpers import article, phone_exif, write_issue
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
@@ -27,16 +27,8 @@ def phone_photo(width: int = 1600, height: int = 1200) -> bytes:
     view), and the GPS position where it was taken. The stored left half is red, the right blue."""
     image = Image.new("RGB", (width, height), RED)
     image.paste(BLUE, (width // 2, 0, width, height))
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = 6
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
-    gps[ExifTags.GPS.GPSLatitude] = (51.0, 45.0, 12.5)
-    gps[ExifTags.GPS.GPSLongitudeRef] = "W"
-    gps[ExifTags.GPS.GPSLongitude] = (1.0, 15.0, 30.25)
     out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=90)
+    image.save(out, "JPEG", exif=phone_exif(), quality=90)
     return out.getvalue()
 
 

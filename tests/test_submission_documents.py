@@ -10,7 +10,6 @@ import docx
 import docx.opc.constants
 import docx.oxml
 import docx.shared
-import pytest
 from PIL import Image
 
 from tests.submission_helpers import built_article, front_matter, run
@@ -22,14 +21,6 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (120, 80)) -> bytes
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, format="PNG")
     return out.getvalue()
-
-
-@pytest.fixture
-def inbox(publication: Path) -> Path:
-    assert run("new", "issue-2", "--subject", "Spring").exit_code == 0
-    folder = publication / "inbox"
-    folder.mkdir()
-    return folder
 
 
 def add_hyperlink(paragraph, url: str, text: str) -> None:  # noqa: ANN001

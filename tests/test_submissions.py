@@ -167,14 +167,6 @@ def house_style_b() -> bytes:
     return b"\xef\xbb\xbf" + text.encode("utf-8")
 
 
-@pytest.fixture
-def inbox(publication: Path) -> Path:
-    assert run("new", "issue-2", "--subject", "Spring").exit_code == 0
-    folder = publication / "inbox"
-    folder.mkdir()
-    return folder
-
-
 def test_house_style_a_windows_1252_hard_wrapped(publication: Path, inbox: Path) -> None:
     (inbox / "gates.txt").write_bytes(house_style_a())
     result = run("add", "issue-2", "inbox/gates.txt")
