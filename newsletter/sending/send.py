@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -477,8 +477,12 @@ class SendPlan:
         (Ctrl-C, or the ledger failing), no new request is posted, waits for a retry end
         at once, and the requests already in flight get their answer recorded. Before
         each batch the ledger must still be the file at its path.
+
+        A dry run writes each body in this thread, one at a time: a file waits on no
+        one, and writing from worker threads made each body pass the GIL between
+        threads, which on a loaded machine kept this one waiting for a core.
         """
-        concurrency = self.options.concurrency or 1
+        concurrency = 1 if self.options.dry_run else self.options.concurrency or 1
         in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
         answered: list[tuple[int, PreparedBatch, Outcome]] = []  # answers not in the ledger yet
         ledger_problem = ""  # the ledger failed or was replaced: the send stops
@@ -535,7 +539,9 @@ class SendPlan:
         def stopping() -> bool:
             return bool(report.stopped or stop.is_set() or any(_stops(outcome) for _, _, outcome in answered))
 
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="send") as pool:
+        pool: Executor = (_InThisThread() if self.options.dry_run
+                          else ThreadPoolExecutor(concurrency, thread_name_prefix="send"))
+        with pool:
             try:
                 # Each batch is built while the ones before it are in flight.
                 for batch in self._batches(recipients, report):
@@ -642,6 +648,18 @@ class SendPlan:
             for tag in self.options.tags:
                 words += ["--tag", tag]
         return " ".join(shlex.quote(word) for word in words)
+
+
+class _InThisThread(Executor):
+    """Runs each call as it is submitted, in the caller's thread: a Future already done."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # as a worker thread would keep it; Ctrl-C goes on up
+            future.set_exception(exc)
+        return future
 
 
 def _stops(outcome: Outcome) -> bool:
