@@ -89,16 +89,30 @@ def test_a_send_recorded_in_one_form_is_not_sent_again_in_the_other(
     assert "Everyone already has issue-1: nothing was sent." in again.output
 
 
+@pytest.mark.parametrize("unsubscribed_first", [False, True], ids=["subscribed-row-first", "unsubscribed-row-first"])
+@pytest.mark.parametrize("form", ["as-written", "quoted-names", "crlf", "semicolons"])
 def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_comes_first(
-        publication: Path, sendgrid) -> None:  # noqa: ANN001
-    """A list from before one identity (remove appended a second row): the unsubscribed row wins."""
-    from tests.send_helpers import newsletter, write_list
+        publication: Path, sendgrid, unsubscribed_first: bool, form: str) -> None:  # noqa: ANN001
+    """A list from before one identity (remove appended a second row): the unsubscribed row wins,
+    in a list as this program writes it and in the forms a spreadsheet saves (quotes, CRLF, `;`)."""
+    import csv
 
-    write_list(publication, [
-        ["bob@xn--exmple-cua.com", "Bob", "", "subscribed"],
-        ["ana@example.org", "Ana", "", "subscribed"],
-        ["BOB@exämple.com", "Bob", "", "unsubscribed"],
-    ])
+    from tests.send_helpers import newsletter
+
+    twin = [["bob@xn--exmple-cua.com", "Bob", "Smith, Jr.", "subscribed"],
+            ["BOB@exämple.com", "Bob", "Smith, Jr.", "unsubscribed"]]
+    if unsubscribed_first:
+        twin.reverse()
+    # Another address is bounced, and a name holds a status word: neither stops Ana's mail.
+    rows = [twin[0], ["ana@example.org", "Ana", "unsubscribed", "subscribed"], twin[1],
+            ["cy@example.org", "Cy", "", "bounced"]]
+    if form != "quoted-names":
+        rows = [[cell.replace(", Jr.", " Jr.") for cell in row] for row in rows]
+    with (publication / "subscribers" / "main.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";" if form == "semicolons" else ",",
+                            lineterminator="\r\n" if form == "crlf" else "\n")
+        writer.writerow(["email", "first_name", "last_name", "status", "tags"])
+        writer.writerows(row + [""] for row in rows)
     result = newsletter("send", "issue-1", "--yes", "--no-web-check")
     assert result.exit_code == 0, result.output
     assert sendgrid.accepted_recipients() == ["ana@example.org"]

@@ -9,8 +9,6 @@ posted, and posts up to `concurrency` at once through one `Transport`.
 from __future__ import annotations
 
 import datetime as dt
-import mmap
-import os
 import re
 import shlex
 import signal
@@ -37,7 +35,7 @@ from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, 
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
-from newsletter.subscribers.store import EMAIL, STATUS, STATUS_RANK, TAGS, split_tags
+from newsletter.subscribers.store import EMAIL, STATUS, TAGS, not_subscribed_keys, split_tags
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
     from newsletter.render import RenderedEmail  # `newsletter status` starts without it
@@ -400,7 +398,8 @@ class SendPlan:
             return
         tags = set(self.options.tags)
         skip_uncertain = not self.options.retry_uncertain
-        not_subscribed = _not_subscribed_keys(self.list_file)
+        # An address held twice, once not subscribed, is mailed from neither row.
+        not_subscribed = not_subscribed_keys(self.list_file)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
             for _, row in listing.rows:
@@ -735,28 +734,6 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     finally:
         lock.release()
     return ledger
-
-
-# Every status but "subscribed", as a list file spells it (the store refuses any other spelling).
-_NOT_SUBSCRIBED = tuple(status.encode() for status in STATUS_RANK if status != "subscribed")
-
-
-def _not_subscribed_keys(path: Path) -> set[str]:
-    """The address keys of the rows of the list at `path` that are not subscribed.
-
-    A hand-edited list, or one written before addresses had one identity (when `remove`
-    appended a second row), can hold an address twice, once unsubscribed: that person is
-    not mailed, whichever row comes first. Reading the list for this costs a second pass,
-    so a list in which no other status is written at all is told by one look at its bytes.
-    """
-    with path.open("rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return set()
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if all(data.find(word) == -1 for word in _NOT_SUBSCRIBED):
-                return set()
-    with open_list(path) as listing:
-        return {address_key(row[EMAIL]) for _, row in listing.rows if row[STATUS] != "subscribed"}
 
 
 def read_ledger(settings: Settings, issue: str, read: Callable[[Ledger], T], never_sent: T) -> T:
