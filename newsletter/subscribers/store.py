@@ -218,25 +218,35 @@ def _canonical_rows(
     positions = [header.index(name) if name in header else None for name in columns]
     # The usual case, a file this module wrote: rows are already in canonical order.
     canonical = positions == list(range(width)) and len(header) == width
+    if canonical:  # a row of the right width is used as it is: the loop a million rows take
+        for number, row in rows:
+            if len(row) != width:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                _check_width(path, number, row, width)
+                row = (row + [""] * width)[:width]
+            if row[STATUS] not in STATUS_RANK:
+                _check_status(path, number, row)
+            yield number, row
+        return
     for number, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        if canonical:
-            if len(row) != width:
-                _check_width(path, number, row, width)
-                row = (row + [""] * width)[:width]
-        else:
-            _check_width(path, number, row, len(header))
-            row += [""] * (len(header) - len(row))
-            row = [row[i] if i is not None else "" for i in positions]
-        status = row[STATUS]
-        if status not in STATUS_RANK:
-            if status:
-                raise SubscriberError(
-                    f"{where(path, number)}: unknown status {status!r} (one of {', '.join(STATUSES)})"
-                )
-            row[STATUS] = "subscribed"
+        _check_width(path, number, row, len(header))
+        row += [""] * (len(header) - len(row))
+        row = [row[i] if i is not None else "" for i in positions]
+        if row[STATUS] not in STATUS_RANK:
+            _check_status(path, number, row)
         yield number, row
+
+
+def _check_status(path: Path, number: int, row: Row) -> None:
+    """A row's status that is not one of STATUSES: blank is subscribed, anything else an error."""
+    if row[STATUS]:
+        raise SubscriberError(
+            f"{where(path, number)}: unknown status {row[STATUS]!r} (one of {', '.join(STATUSES)})"
+        )
+    row[STATUS] = "subscribed"
 
 
 # Every status but "subscribed", as a list file spells it (the reading refuses any other spelling).
