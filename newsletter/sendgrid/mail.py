@@ -152,9 +152,12 @@ class RequestBuilder:
             source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and template else \
                 -3 if name == "tags" else columns.get(name, -4)
             tags = [_string(f.tag) + ":" for f in fields]
-            # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value.
+            # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value;
+            # `value.join(quoted)` the same for a value JSON leaves as it is, quotes and all.
             pieces = [tags[0], *("," + tag for tag in tags[1:]), ""]
-            plans.append((source, fallback, pieces, list(zip(tags, [f.filler() for f in fields], strict=True))))
+            quoted = [tags[0] + '"', *('",' + tag + '"' for tag in tags[1:]), '"']
+            plans.append((source, fallback, pieces, quoted,
+                          list(zip(tags, [f.filler() for f in fields], strict=True))))
 
         def personalization(email: str, row: Row) -> str:
             first, last = row[FIRST_NAME], row[LAST_NAME]
@@ -170,36 +173,35 @@ class RequestBuilder:
                 encoded_name = _string(name) if name else ""
             address_plain = address_as_is(email)
             encoded_email = f'"{email}"' if address_plain else _string(email)
-            text = (f'{{"to":[{{"email":{encoded_email},"name":{encoded_name}}}]' if encoded_name
-                    else f'{{"to":[{{"email":{encoded_email}}}]')
-            url = encoded_url = ""
+            to = (f'{{"email":{encoded_email},"name":{encoded_name}}}' if encoded_name
+                  else f'{{"email":{encoded_email}}}')
+            url = link = headers = ""
             url_plain = False
             if template is not None:
                 if address_plain and splices:
-                    link = f"{link_before}{email}{link_after}"  # `"<` and `>"` need no escaping around it
-                    encoded_url, url_plain = f'"{link}"', spliced_link_plain
+                    link, url_plain = f"{link_before}{email}{link_after}", spliced_link_plain
                     if not url_plain:
                         url = before + email + after
                 else:
                     url = merge.unsubscribe_link(template, email)
-                    encoded_url = _string(url)
-                    link = encoded_url[1:-1]
+                    link = _string(url)[1:-1]
                     url_plain = bool(plain(url))
-                text += f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
+                # `"<` and `>"` need no escaping around the link's JSON text.
+                headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
             if not plans:
-                return text + "}"
+                return f'{{"to":[{to}]{headers}}}'
             parts = []
-            for source, fallback, pieces, fields in plans:
+            for source, fallback, pieces, quoted, fields in plans:
                 if source >= 0:
                     value = row[source] or fallback
                 elif source == -2:
                     if url_plain:  # the same, escaped or not: encoded once for both parts
-                        parts.append(encoded_url.join(pieces))
+                        parts.append(link.join(quoted))
                         continue
                     value = url or fallback
                 elif source == -1:
                     if address_plain:
-                        parts.append(encoded_email.join(pieces))
+                        parts.append(email.join(quoted))
                         continue
                     value = email or fallback
                 elif source == -3:
@@ -207,7 +209,7 @@ class RequestBuilder:
                 else:
                     value = fallback
                 if value.isalnum() and value.isascii():
-                    parts.append(f'"{value}"'.join(pieces))
+                    parts.append(value.join(quoted))
                 elif plain(value):  # the same, escaped or not: encoded once for both parts
                     parts.append(_string(value).join(pieces))
                 else:
@@ -219,7 +221,7 @@ class RequestBuilder:
             # with its braces.
             if len(substitutions) + 2 > SUBSTITUTIONS_MAX_BYTES:
                 raise OversizedRecipient(email)
-            return f"{text}{_SUBSTITUTIONS_KEY}{{{substitutions}}}}}"
+            return f'{{"to":[{to}]{headers}{_SUBSTITUTIONS_KEY}{{{substitutions}}}}}'
 
         return personalization
 
