@@ -161,7 +161,7 @@ def check(issue: str, links: bool) -> None:
 
 
 def _check_links(issue: str) -> None:
-    from newsletter.links import check_issue_links
+    from newsletter.links import check_issue_links, rate_limited_warning
 
     report = check_issue_links(_settings(), issue)
     _print_findings(report.checks)
@@ -173,9 +173,12 @@ def _check_links(issue: str) -> None:
     for result in report.broken:
         click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
                     f"{', '.join(result.link.places)})", fg="red", err=True)
+    for result in report.unchecked:
+        click.secho(f"warning: {rate_limited_warning(result)}", fg="yellow", err=True)
     checked, broken = len(report.results), len(report.broken)
+    unchecked = f", {len(report.unchecked)} not checked (429)" if report.unchecked else ""
     click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
-               f"{broken} broken, {len(report.redirected)} redirected, {len(report.skipped)} skipped "
+               f"{broken} broken, {len(report.redirected)} redirected{unchecked}, {len(report.skipped)} skipped "
                "(merge fields, mailto:)")
     if not report.ok:
         sys.exit(1)
