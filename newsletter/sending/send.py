@@ -222,7 +222,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     transport = _transport(settings, issue, options, api_key)
     if not (options.dry_run or options.proof):
         # Say so before the question; `run()` takes the lock for real.
-        probe = SendLock(lock_path(settings, issue))
+        probe = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))  # older versions' too
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy(),
@@ -313,7 +313,8 @@ class SendPlan:
         started = time.monotonic()
         lock = None
         if self._records_sending:
-            lock = SendLock(lock_path(self.settings, self.issue))
+            # Older versions' build/ISSUE/send.lock too: they and this one never send the issue at once.
+            lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
             lock.acquire(self.issue)
         try:
             if self._records_sending:
@@ -700,7 +701,8 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     path = ledger_path(settings, issue)
     if not (path.exists() or old_ledger_path(settings, issue).exists()):
         return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
-    lock = SendLock(lock_path(settings, issue))
+    # An older version sending it (its build/ISSUE/send.lock held) is not idle: its ledger stays put.
+    lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
     idle = lock.try_acquire()
     try:
         if idle:
