@@ -181,6 +181,17 @@ def test_a_real_send_warns_above_the_question_about_what_is_not_online(
     assert len(sendgrid.accepted) == 1, "a warning, not a refusal: the editor decides"
 
 
+def test_a_real_send_says_a_rate_limited_web_page_could_not_be_checked(
+        publication: Path, published_site: StaticSite, sendgrid: SendGridDouble) -> None:
+    """The check before a send: a 429 for the web page is "could not be checked", not "not online"."""
+    published_site.rate_limited["/issues/issue-1/"] = (100, None)
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {published_site.base_url}/issue-1/ could not be checked: the server answered 429 Too Many "
+            "Requests; try again later") in result.stderr
+    assert "is not online" not in result.stderr
+
+
 def test_the_web_page_missing_is_named_too(publication: Path, published_site: StaticSite,
                                             sendgrid: SendGridDouble) -> None:
     import shutil
