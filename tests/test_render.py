@@ -324,3 +324,14 @@ def test_the_inlining_cache_keeps_only_its_newest_entries(tmp_path: Path) -> Non
     assert len(kept) == INLINE_CACHE_KEPT
     newest = inline_css("<html><head><style>p { margin: 104px }</style></head><body><p>x</p></body></html>", cache)
     assert "margin:104px" in newest.replace(" ", "")
+
+
+def test_a_floated_image_gets_outlooks_align_attribute(publication: Path) -> None:
+    """Outlook ignores `float`: premailer's `align` fix still runs for templates that float images."""
+    folder = write_issue(publication, "float", {"a.md": article("Floats", "![Portrait](p.png) beside the text.")})
+    (folder / "p.png").write_bytes(_png(200))
+    css = publication / "templates" / "email.css"
+    css.write_text(PACKAGE_TEMPLATES.joinpath("email.css").read_text(encoding="utf-8")
+                   + "\n.article img { float: right; }\n", encoding="utf-8")
+    tree = lxml.html.document_fromstring(render(publication, "float").html)
+    assert [img.get("align") for img in tree.iter("img") if img.get("alt") == "Portrait"] == ["right"]
