@@ -50,10 +50,11 @@ def render_issue(settings: Settings, issue: Issue, write_cache: bool = True) -> 
     """Render `issue` with the publication's templates (falling back to the package's).
 
     The inlined HTML is kept in `build/inline-cache/` by its exact input, so a later
-    command on the same issue skips premailer (about half a second with its import);
-    `write_cache=False` reads that cache but adds nothing to it (`check` writes nothing).
+    command on the same issue skips premailer (about half a second with its import),
+    and the compiled templates in `build/template-cache/`; `write_cache=False` reads
+    those caches but adds nothing to them (`check` writes nothing).
     """
-    env = environment(settings.templates_dir)
+    env = environment(settings.templates_dir, settings.build_dir, write_cache)
     issue = without_tags(issue)
     html = render(env, HTML_TEMPLATE, {**shared_context(settings, markup=True), "issue": issue,
                                        **_merge_context("html")})
