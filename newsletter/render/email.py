@@ -7,6 +7,7 @@ values, so a send renders and inlines the issue once, whatever the list's size.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import re
 from dataclasses import dataclass
@@ -123,9 +124,23 @@ def _prune(cache: Path) -> None:
 
 @lru_cache(maxsize=1)
 def _inliner_versions() -> str:
-    from importlib.metadata import version
+    """What identifies the installed premailer, cssutils and lxml, without importing them.
 
-    return " ".join(f"{name}={version(name)}" for name in ("premailer", "cssutils", "lxml"))
+    Each one's dist-info folder beside it (its name holds the version) and its module
+    file's size and time: `importlib.metadata.version` gives the same but scans every
+    distribution on the path, a tenth of a warm send's start-up.
+    """
+    found = []
+    for name in ("premailer", "cssutils", "lxml"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            found.append(f"{name}=missing")
+            continue
+        module = Path(spec.origin)
+        stat = module.stat()
+        dists = sorted(p.name for p in module.parent.parent.glob(f"{name}-*.dist-info"))
+        found.append(f"{name}={','.join(dists)}:{module}:{stat.st_size}:{stat.st_mtime_ns}")
+    return " ".join(found)
 
 
 def _inline_key(html: str) -> str:
