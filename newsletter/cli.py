@@ -669,7 +669,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     import datetime as dt
 
     from newsletter.errors import SendError
-    from newsletter.sendgrid.schedule import CANCEL_CUTOFF, describe
+    from newsletter.sending.when import CANCEL_CUTOFF, describe
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
@@ -792,7 +792,7 @@ def _in_flight(report) -> str:  # noqa: ANN001
 
 def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
-        from newsletter.sendgrid.schedule import describe
+        from newsletter.sending.when import describe
 
         if report.dry_run:
             click.echo(f"Scheduled: a real send would be delivered at {describe(report.scheduled_at)}")
@@ -877,7 +877,7 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     import json
 
     from newsletter.sending.send import issue_schedule, issue_status, uncertain_recipients
-    from newsletter.sendgrid.schedule import describe
+    from newsletter.sending.when import describe
 
     settings = _settings()
     counts = issue_status(settings, issue)
@@ -921,7 +921,7 @@ def cancel(issue: str, yes: bool) -> None:
     """
     from newsletter.errors import SendError
     from newsletter.sending.cancel import prepare_cancel
-    from newsletter.sendgrid.schedule import describe
+    from newsletter.sending.when import describe
 
     if not yes and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")

@@ -33,7 +33,7 @@ from newsletter.sending.ledger import (
 )
 from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, Personalizer, RequestBuilder, Row
 from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
-from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, parse_when
+from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
@@ -361,6 +361,7 @@ class SendPlan:
             return
         if batch_id is None and not self.options.dry_run:
             from newsletter.sendgrid.client import SendGridClient
+            from newsletter.sendgrid.schedule import create_batch
 
             assert self._api_key is not None
             client = SendGridClient(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
