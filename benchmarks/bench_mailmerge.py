@@ -20,7 +20,11 @@ Two figures, because the issue does not say which it measured (and they differ):
 - whole process: recipients per second of the whole run on the first 10,000
   rows, start-up included (ours is mostly start-up at that size; with `--quick`
   mailmerge's time for 10,000 is its time for 1,000 scaled, as its time per
-  message is constant).
+  message is constant). Ours twice: cold, from an empty build/ (rendering and
+  premailer included), and as an editor runs it, after `newsletter build` (or
+  `preview`) has kept the inlined HTML and the compiled templates. Beside them,
+  the floor no change of ours can pass: a bare interpreter importing the
+  libraries a send after a build loads.
 The lists are one list: each is the first rows of the largest, and mailmerge
 reads the largest with `--limit N`. Target: at least 150 times mailmerge's
 recipients per second.
@@ -34,12 +38,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import ISSUE, NEWSLETTER, REPO, best_of, child_env, clean_build, figure, machine, make_publication
+from harness import (ISSUE, NEWSLETTER, REPO, best_of, child_env, clean_build, clean_sends, figure, machine,
+                     make_publication)
 
 MAILMERGE_SPEC = "mailmerge~=2.3"
 VENV = REPO / "build" / "bench-venvs" / "mailmerge"
 TARGET = 150.0
 SMALL, WHOLE, LARGE = 10, 10_000, 100_000
+# What a dry run after a build imports beyond the standard library (premailer is skipped then).
+SEND_LIBRARIES = "import PIL.Image, babel.dates, click, email_validator, jinja2, linkify_it, lxml.html, markdown_it, yaml"
 
 
 def install_mailmerge() -> tuple[Path | None, str]:
@@ -114,6 +121,9 @@ def main() -> None:
         ours = [*NEWSLETTER, "send", ISSUE, "--dry-run"]
         our = {root: best_of(2, ours, root, env, before=lambda root=root: clean_build(root))
                for root in (small, whole, large)}
+        best_of(1, [*NEWSLETTER, "build", ISSUE], whole, env)
+        warm = best_of(3, ours, whole, env, before=lambda: clean_sends(whole))
+        floor = best_of(3, [sys.executable, "-c", SEND_LIBRARIES], whole, env)
         body = next((large / "build" / ISSUE / "dry-run").iterdir()).stat().st_size
     their_per_row = (their_many.seconds - their_small.seconds) / (their_rows - SMALL)
     their_whole = their_small.seconds + their_per_row * (WHOLE - SMALL)  # measured, unless --quick
@@ -124,12 +134,20 @@ def main() -> None:
           f"{LARGE:,} {our[large].seconds:.2f} s; our body for 1,000 {body / 1000:.0f} KB; {machine()}")
     per_recipient = their_per_row / our_per_row
     whole_ratio = their_whole / our[whole].seconds
+    warm_ratio = their_whole / warm.seconds
     figure("mailmerge: ours/theirs recipients/s, per recipient",
            f"{1 / our_per_row:,.0f}/s vs {1 / their_per_row:,.0f}/s = {per_recipient:,.0f}x",
            f">= {TARGET:.0f}x", per_recipient >= TARGET, args.quick)
-    figure(f"mailmerge: same, whole process on {WHOLE:,}",
+    figure(f"mailmerge: same, whole process on {WHOLE:,}, cold",
            f"{WHOLE / our[whole].seconds:,.0f}/s vs {WHOLE / their_whole:,.0f}/s = {whole_ratio:,.0f}x",
            f">= {TARGET:.0f}x", whole_ratio >= TARGET, args.quick)
+    figure(f"mailmerge: same, whole process on {WHOLE:,}, after a build",
+           f"{WHOLE / warm.seconds:,.0f}/s vs {WHOLE / their_whole:,.0f}/s = {warm_ratio:,.0f}x",
+           f">= {TARGET:.0f}x", warm_ratio >= TARGET, args.quick)
+    budget = their_whole / TARGET
+    print(f"  (whole process: {TARGET:.0f}x leaves us {budget:.2f} s for {WHOLE:,}; ours takes {our[whole].seconds:.2f} s "
+          f"cold, {warm.seconds:.2f} s after a build; importing the libraries a send loads takes {floor.seconds:.2f} s "
+          f"alone, and {our[whole].seconds - our[small].seconds:.2f} s go to the rows)")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,12 @@ def clean_build(root: Path) -> None:
     shutil.rmtree(root / "sent", ignore_errors=True)
 
 
+def clean_sends(root: Path) -> None:
+    """Start the next run as a first send after a `build` (or `preview`): the caches kept, no bodies, no ledger."""
+    shutil.rmtree(root / "build" / ISSUE / "dry-run", ignore_errors=True)
+    shutil.rmtree(root / "sent", ignore_errors=True)
+
+
 @contextmanager
 def double_process(latency: float = 0.0) -> Iterator[tuple[str, str]]:
     """The SendGrid double in a process of its own (so it takes no time from ours): (url, key)."""

@@ -161,7 +161,7 @@ def check(issue: str, links: bool) -> None:
 
 
 def _check_links(issue: str) -> None:
-    from newsletter.links import check_issue_links
+    from newsletter.links import check_issue_links, rate_limited_warning
 
     report = check_issue_links(_settings(), issue)
     _print_findings(report.checks)
@@ -173,9 +173,12 @@ def _check_links(issue: str) -> None:
     for result in report.broken:
         click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
                     f"{', '.join(result.link.places)})", fg="red", err=True)
+    for result in report.unchecked:
+        click.secho(f"warning: {rate_limited_warning(result)}", fg="yellow", err=True)
     checked, broken = len(report.results), len(report.broken)
+    unchecked = f", {len(report.unchecked)} not checked (429)" if report.unchecked else ""
     click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
-               f"{broken} broken, {len(report.redirected)} redirected, {len(report.skipped)} skipped "
+               f"{broken} broken, {len(report.redirected)} redirected{unchecked}, {len(report.skipped)} skipped "
                "(merge fields, mailto:)")
     if not report.ok:
         sys.exit(1)
@@ -666,7 +669,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     import datetime as dt
 
     from newsletter.errors import SendError
-    from newsletter.sendgrid.schedule import CANCEL_CUTOFF, describe
+    from newsletter.sending.when import CANCEL_CUTOFF, describe
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
@@ -789,7 +792,7 @@ def _in_flight(report) -> str:  # noqa: ANN001
 
 def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
-        from newsletter.sendgrid.schedule import describe
+        from newsletter.sending.when import describe
 
         if report.dry_run:
             click.echo(f"Scheduled: a real send would be delivered at {describe(report.scheduled_at)}")
@@ -874,7 +877,7 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     import json
 
     from newsletter.sending.send import issue_schedule, issue_status, uncertain_recipients
-    from newsletter.sendgrid.schedule import describe
+    from newsletter.sending.when import describe
 
     settings = _settings()
     counts = issue_status(settings, issue)
@@ -918,7 +921,7 @@ def cancel(issue: str, yes: bool) -> None:
     """
     from newsletter.errors import SendError
     from newsletter.sending.cancel import prepare_cancel
-    from newsletter.sendgrid.schedule import describe
+    from newsletter.sending.when import describe
 
     if not yes and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")

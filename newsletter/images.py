@@ -257,8 +257,15 @@ def _too_large(raw: bytes) -> str:
     return "is too large"
 
 
+# The names an issue's images have, by far: known without `registered_extensions()`,
+# which imports every one of Pillow's plugins (a quarter of a cold send's image work).
+_COMMON_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WEBP"}
+
+
 def _format_for(suffix: str) -> str | None:
     """The format a file of this name must hold, so that servers send the right type."""
+    if suffix.lower() in _COMMON_FORMATS:
+        return _COMMON_FORMATS[suffix.lower()]
     from PIL import Image
 
     return Image.registered_extensions().get(suffix.lower())

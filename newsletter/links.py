@@ -13,6 +13,10 @@ bounds each socket read, so a server sending a byte every few seconds would hold
 check for ever: `_Deadline` bounds the whole exchange of a URL (HEAD, GET and every
 redirect) by shutting its sockets down when the time is up. No body is read but a
 redirect's, which urllib reads before following it, and that one is capped.
+
+A 429 (Too Many Requests) says the server is rate-limiting us, not that the link is
+broken: it is asked once more after a short Retry-After (a few seconds at most, within
+the deadline), and is otherwise reported as a link that could not be checked.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, UTC
+from email.utils import parsedate_to_datetime
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +48,11 @@ MAX_WORKERS = 16
 MAX_BODY = 64 * 1024   # bytes of a redirect's body read before it is followed
 USER_AGENT = f"newsletter-link-check/{__version__} (+https://pypi.org/project/newsletter/)"
 TEMPLATE_PLACE = "the email's header or footer"
+TOO_MANY_REQUESTS = 429
+# The longest Retry-After waited for before asking a rate-limiting server once more: a
+# check waits seconds, not the minutes a server may ask for.
+MAX_RETRY_WAIT = 3.0
+RATE_LIMITED = "the server answered 429 Too Many Requests; try again later"
 
 Kind = Literal["link", "image"]
 
@@ -63,10 +74,16 @@ class Fetched:
     status: int | None = None
     final_url: str = ""
     error: str = ""
+    retry_after: float | None = None  # seconds, from a 429's Retry-After header
+
+    @property
+    def rate_limited(self) -> bool:
+        """The server answered 429: it says nothing about the link, only that we asked too often."""
+        return self.status == TOO_MANY_REQUESTS
 
     @property
     def broken(self) -> bool:
-        return self.status is None or self.status >= 400
+        return self.status is None or (self.status >= 400 and not self.rate_limited)
 
     @property
     def redirected(self) -> bool:
@@ -99,7 +116,13 @@ class LinkReport:
 
     @property
     def redirected(self) -> list[LinkResult]:
-        return [r for r in self.results if not r.fetched.broken and r.fetched.redirected]
+        return [r for r in self.results if not r.fetched.broken and not r.fetched.rate_limited
+                and r.fetched.redirected]
+
+    @property
+    def unchecked(self) -> list[LinkResult]:
+        """The links a rate-limiting server (429) did not let us check: warnings, not errors."""
+        return [r for r in self.results if r.fetched.rate_limited]
 
     @property
     def ok(self) -> bool:
@@ -149,12 +172,12 @@ def fetch(url: str, timeout: float = LINK_TIMEOUT) -> Fetched:
     seconds; never raises."""
     deadline = _Deadline(timeout)
     try:
-        head = _request(url, "HEAD", deadline)
+        head = _asked(url, "HEAD", deadline)
         if head.broken and not deadline.expired and (
                 head.status is not None or "closed the connection" in head.error):
             # Some servers refuse HEAD alone (405, 501, or 403/404 from a misconfigured
             # rule): only GET's answer says whether the page is there.
-            get = _request(url, "GET", deadline)
+            get = _asked(url, "GET", deadline)
             return get if not get.broken or get.status is not None else head
         return head
     finally:
@@ -265,6 +288,32 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
+def _asked(url: str, method: str, deadline: _Deadline) -> Fetched:
+    """`_request`, asked once more after a 429 whose Retry-After is short and within the deadline."""
+    answer = _request(url, method, deadline)
+    wait = answer.retry_after
+    if answer.rate_limited and wait is not None and wait <= MAX_RETRY_WAIT and wait < deadline.remaining():
+        time.sleep(wait)
+        answer = _request(url, method, deadline)
+    return answer
+
+
+def _retry_after(value: str | None) -> float | None:
+    """A Retry-After header in seconds: `120` or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
 def _request(url: str, method: str, deadline: _Deadline) -> Fetched:
     request = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
     opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler())
@@ -279,7 +328,8 @@ def _request(url: str, method: str, deadline: _Deadline) -> Fetched:
             return Fetched(url, response.status, response.geturl())
     except urllib.error.HTTPError as exc:
         exc.close()  # its body is not read
-        return Fetched(url, exc.code, exc.geturl() or url)
+        wait = _retry_after(exc.headers.get("Retry-After")) if exc.code == TOO_MANY_REQUESTS else None
+        return Fetched(url, exc.code, exc.geturl() or url, retry_after=wait)
     except urllib.error.URLError as exc:
         return Fetched(url, error=late if deadline.expired else _network_error(exc.reason))
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -334,12 +384,22 @@ def web_check(settings: Settings, email: RenderedEmail, timeout: float = SEND_TI
     todo = (f"run `newsletter site`, then publish build/site/ so that it is served at {settings.base_url}/")
     warnings = []
     for url, result in fetched.items():
+        if result.rate_limited:
+            warnings.append(f"{url} could not be checked: {RATE_LIMITED}")
+            continue
         if not result.broken:
             continue
         what = "the issue's web page (the email's “Read on the web” link)" if url == email.issue.web_url else (
             "an image of the email: readers would see it broken")
         warnings.append(f"{url} is not online ({result.reason}): {what}; {todo}")
     return warnings
+
+
+def rate_limited_warning(result: LinkResult) -> str:
+    """The warning for a link a rate-limiting server did not let us check."""
+    return (f"{result.link.url}: could not be checked: {RATE_LIMITED} "
+            f"({result.link.kind} in {', '.join(result.link.places)})")
+
 
 
 def offline_note(settings: Settings, email: RenderedEmail, timeout: float = PREVIEW_TIMEOUT) -> str:

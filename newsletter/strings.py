@@ -5,6 +5,13 @@ the publication's `language` picks the column. `strings:` in newsletter.yaml
 overrides a phrase, or adds one for a publication's own templates. `{name}` in a
 phrase is filled from what the template passes (`t("by", author=article.author)`).
 
+The greeting is "{hello} {name}," with the subscriber's first name, or, where it is
+empty, the phrase `friend`: not the word "friend" in each language but what completes
+the greeting without a name ("Bonjour à vous,", "Hallo zusammen,", "Hola a todos:"),
+since the email is rendered once and only the name is filled per recipient. `label`
+puts a colon after a label as the language writes it: French sets a (no-break) space
+before it ("Dans ce numéro :").
+
 Dates are written by Babel from the Unicode CLDR data, so "10 mars 2023" needs no
 table of month names here. A language may carry a region (`en-GB`, `de-CH`): the
 phrases come from the language, the date's form from the region.
@@ -26,6 +33,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "hello": "Hello",
         "friend": "friend",
         "greeting": "{hello} {name},",
+        "label": "{text}:",
         "in_this_issue": "In this issue",
         "by": "by {author}",
         "read_on_web": "Read on the web",
@@ -46,6 +54,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "hello": "Bonjour",
         "friend": "à vous",
         "greeting": "{hello} {name},",
+        "label": "{text}\u00a0:",
         "in_this_issue": "Dans ce numéro",
         "by": "par {author}",
         "read_on_web": "Lire sur le web",
@@ -66,6 +75,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "hello": "Hallo",
         "friend": "zusammen",
         "greeting": "{hello} {name},",
+        "label": "{text}:",
         "in_this_issue": "In dieser Ausgabe",
         "by": "von {author}",
         "read_on_web": "Im Web lesen",
@@ -86,6 +96,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "hello": "Hola",
         "friend": "a todos",
         "greeting": "{hello} {name}:",
+        "label": "{text}:",
         "in_this_issue": "En este número",
         "by": "por {author}",
         "read_on_web": "Leer en la web",

@@ -15,8 +15,9 @@ class StaticSite:
     """`with StaticSite(folder, "/issues") as site:` serves `folder` at `site.base_url`.
 
     `refuse_head` paths answer HEAD with 405 (as some servers do) and GET normally;
-    `redirects` maps a path to where it redirects (301). `requests` records
-    (method, path) of each request.
+    `redirects` maps a path to where it redirects (301). `rate_limited` maps a path to
+    (how many of its next requests get 429 Too Many Requests, their Retry-After header or
+    None), as a rate-limiting server answers. `requests` records (method, path) of each request.
     """
 
     def __init__(self, folder: Path, prefix: str = "/issues") -> None:
@@ -24,6 +25,7 @@ class StaticSite:
         self.prefix = prefix.rstrip("/")
         self.refuse_head: set[str] = set()
         self.redirects: dict[str, str] = {}
+        self.rate_limited: dict[str, tuple[int, str | None]] = {}
         self.requests: list[tuple[str, str]] = []
         site = self
 
@@ -33,6 +35,8 @@ class StaticSite:
 
             def do_HEAD(self) -> None:
                 site.requests.append(("HEAD", self.path))
+                if self._too_many():
+                    return
                 if urlsplit(self.path).path in site.refuse_head:
                     self.send_error(405)
                     return
@@ -41,8 +45,21 @@ class StaticSite:
 
             def do_GET(self) -> None:
                 site.requests.append(("GET", self.path))
-                if not self._redirected():
+                if not self._too_many() and not self._redirected():
                     super().do_GET()
+
+            def _too_many(self) -> bool:
+                path = urlsplit(self.path).path
+                count, retry_after = site.rate_limited.get(path, (0, None))
+                if count <= 0:
+                    return False
+                site.rate_limited[path] = (count - 1, retry_after)
+                self.send_response(429)
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return True
 
             def _redirected(self) -> bool:
                 target = site.redirects.get(urlsplit(self.path).path)

@@ -151,3 +151,11 @@ def test_a_large_phone_photo_is_read_at_a_smaller_scale_and_still_right(tmp_path
         assert image.size == (1200, 1600)
         assert _near(image.getpixel((600, 100)), RED) and _near(image.getpixel((600, 1500)), BLUE)
         assert not image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+
+
+def test_the_formats_known_without_loading_every_plugin_are_pillows() -> None:
+    """The names read without `registered_extensions()` (slow) must mean what Pillow says they mean."""
+    from newsletter.images import _COMMON_FORMATS
+
+    Image.init()
+    assert {suffix: Image.registered_extensions()[suffix] for suffix in _COMMON_FORMATS} == _COMMON_FORMATS

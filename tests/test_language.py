@@ -109,3 +109,43 @@ def test_babel_writes_the_archive_dates(publication: Path) -> None:
     archive = render_archive(settings, [page.issue])
     assert "2. Dezember 2026" in archive and "Alle Ausgaben" in archive
     assert settings.phrases().date(dt.date(2023, 3, 10)) == "10. März 2023"
+
+
+def received_text_parts(root: Path) -> dict[str, str]:
+    """`send --dry-run` of issue-1: the text part each recipient would read, by address (the
+    request bodies' text part with that recipient's substitutions filled in, as SendGrid does)."""
+    import json
+
+    result = CliRunner().invoke(cli, ["send", "issue-1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    parts: dict[str, str] = {}
+    for request in sorted((root / "build" / "issue-1" / "dry-run").glob("request-*.json")):
+        body = json.loads(request.read_text(encoding="utf-8"))
+        text = next(c["value"] for c in body["content"] if c["type"] == "text/plain")
+        for personalization in body["personalizations"]:
+            filled = text
+            for tag, value in personalization["substitutions"].items():
+                filled = filled.replace(tag, value)
+            parts[personalization["to"][0]["email"]] = filled
+    return parts
+
+
+@pytest.mark.parametrize(("language", "named", "unnamed", "labels"), [
+    ("fr", "Bonjour Ada,", "Bonjour à vous,", ("Dans ce numéro\u00a0:", "Lire ce numéro sur le web\u00a0:",
+                                                "Se désabonner\u00a0:")),
+    ("en", "Hello Ada,", "Hello friend,", ("In this issue:", "Read this issue on the web:", "Unsubscribe:")),
+    ("de", "Hallo Ada,", "Hallo zusammen,", ("In dieser Ausgabe:", "Diese Ausgabe im Web lesen:", "Abbestellen:")),
+    ("es", "Hola Ada:", "Hola a todos:", ("En este número:", "Leer este número en la web:", "Darse de baja:")),
+])
+def test_the_greeting_reads_right_with_a_first_name_and_without(
+        publication: Path, language: str, named: str, unnamed: str, labels: tuple[str, ...]) -> None:
+    """A reader without a first name gets the language's greeting without a name, not a stray
+    noun ("Bonjour ami"); the labels of the text part take the language's colon."""
+    update_config(publication, language=language)
+    parts = received_text_parts(publication)
+    ada, nameless = parts["ada.lovelace@example.org"], parts["reader.one@example.com"]  # no first_name in the list
+    assert named in ada.splitlines()
+    assert unnamed in nameless.splitlines()
+    assert "[%" not in nameless  # every tag was filled
+    for label in labels:
+        assert label in ada.splitlines(), label

@@ -92,6 +92,67 @@ def test_check_links_passes_when_everything_is_online(publication: Path, publish
     assert ("HEAD", "/issues/fine/towpath.png") in published_site.requests
 
 
+def rate_limited_issue(publication: Path, site: StaticSite) -> None:
+    """An issue linking to two pages of a server that rate-limits, and the archive."""
+    write_issue(publication, "busy", {"a.md": article("Busy server", f"""
+        - [The archive]({site.base_url}/)
+        - [A busy page]({site.base_url}/issue-1/)
+        - [Ask again soon]({site.base_url}/busy/)
+        """)}, date=dt.date(2027, 3, 3))
+    assert run("site").exit_code == 0
+
+
+def test_a_429_is_a_warning_not_a_broken_link(publication: Path, published_site: StaticSite) -> None:
+    """A server rate-limiting us says nothing about the link: a warning, exit 0, no long wait."""
+    site = published_site
+    rate_limited_issue(publication, site)
+    site.rate_limited["/issues/issue-1/"] = (100, "120")  # far too long to wait for: asked once only
+    site.rate_limited["/issues/busy/"] = (100, None)      # no Retry-After: asked once only
+    result = run("check", "busy", "--links")
+    assert result.exit_code == 0, result.output
+    warnings = sorted(line for line in result.stderr.splitlines() if "429" in line)
+    assert warnings == sorted([
+        f"warning: {site.base_url}/issue-1/: could not be checked: the server answered 429 Too Many Requests; "
+        "try again later (link in “Busy server”)",
+        f"warning: {site.base_url}/busy/: could not be checked: the server answered 429 Too Many Requests; "
+        "try again later (link in “Busy server”)",
+    ])
+    assert "broken:" not in result.stderr
+    assert "busy: 3 links and images fetched, 0 broken, 0 redirected, 2 not checked (429)" in result.output
+    assert site.requests.count(("HEAD", "/issues/issue-1/")) == 1
+    assert site.requests.count(("HEAD", "/issues/busy/")) == 1
+    assert not any(method == "GET" for method, path in site.requests if path in ("/issues/issue-1/", "/issues/busy/"))
+
+
+def test_a_short_retry_after_is_honoured_once(publication: Path, published_site: StaticSite) -> None:
+    """Retry-After: 0 (or a second or two): asked once more, and the second answer stands."""
+    site = published_site
+    rate_limited_issue(publication, site)
+    site.rate_limited["/issues/issue-1/"] = (1, "0")  # then the page itself
+    site.rate_limited["/issues/busy/"] = (2, "0")     # 429 again: a warning after the one retry
+    result = run("check", "busy", "--links")
+    assert result.exit_code == 0, result.output
+    assert "issue-1/: could not be checked" not in result.stderr
+    assert f"warning: {site.base_url}/busy/: could not be checked" in result.stderr
+    assert "busy: 3 links and images fetched, 0 broken, 0 redirected, 1 not checked (429)" in result.output
+    assert site.requests.count(("HEAD", "/issues/issue-1/")) == 2
+    assert site.requests.count(("HEAD", "/issues/busy/")) == 2
+
+
+def test_a_broken_link_beside_a_429_still_fails_the_check(publication: Path, published_site: StaticSite) -> None:
+    site = published_site
+    write_issue(publication, "mixed", {"a.md": article("Mixed", f"""
+        - [A busy page]({site.base_url}/issue-1/)
+        - [Gone]({site.base_url}/nowhere/)
+        """)}, date=dt.date(2027, 3, 4))
+    assert run("site").exit_code == 0
+    site.rate_limited["/issues/issue-1/"] = (100, None)
+    result = run("check", "mixed", "--links")
+    assert result.exit_code == 1, result.output
+    assert f"broken: {site.base_url}/nowhere/: 404 Not Found (link in “Mixed”)" in result.stderr
+    assert f"warning: {site.base_url}/issue-1/: could not be checked" in result.stderr
+
+
 def test_a_merge_field_link_is_skipped(publication: Path, published_site: StaticSite) -> None:
     (publication / "templates" / "header.html").write_text(
         '<h1>{{ publication.name }}</h1><p><a href="https://example.org/p?n={{ subscriber.first_name | default(\'x\') }}">'
@@ -118,6 +179,17 @@ def test_a_real_send_warns_above_the_question_about_what_is_not_online(
     assert "weir.png" not in result.stderr and "links/ is not online" not in result.stderr
     assert result.output.index(warning) < result.output.index("Send it now?")
     assert len(sendgrid.accepted) == 1, "a warning, not a refusal: the editor decides"
+
+
+def test_a_real_send_says_a_rate_limited_web_page_could_not_be_checked(
+        publication: Path, published_site: StaticSite, sendgrid: SendGridDouble) -> None:
+    """The check before a send: a 429 for the web page is "could not be checked", not "not online"."""
+    published_site.rate_limited["/issues/issue-1/"] = (100, None)
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: {published_site.base_url}/issue-1/ could not be checked: the server answered 429 Too Many "
+            "Requests; try again later") in result.stderr
+    assert "is not online" not in result.stderr
 
 
 def test_the_web_page_missing_is_named_too(publication: Path, published_site: StaticSite,

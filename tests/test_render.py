@@ -324,3 +324,41 @@ def test_the_inlining_cache_keeps_only_its_newest_entries(tmp_path: Path) -> Non
     assert len(kept) == INLINE_CACHE_KEPT
     newest = inline_css("<html><head><style>p { margin: 104px }</style></head><body><p>x</p></body></html>", cache)
     assert "margin:104px" in newest.replace(" ", "")
+
+
+def test_a_floated_image_gets_outlooks_align_attribute(publication: Path) -> None:
+    """Outlook ignores `float`: premailer's `align` fix still runs for templates that float images."""
+    folder = write_issue(publication, "float", {"a.md": article("Floats", "![Portrait](p.png) beside the text.")})
+    (folder / "p.png").write_bytes(_png(200))
+    css = publication / "templates" / "email.css"
+    css.write_text(PACKAGE_TEMPLATES.joinpath("email.css").read_text(encoding="utf-8")
+                   + "\n.article img { float: right; }\n", encoding="utf-8")
+    tree = lxml.html.document_fromstring(render(publication, "float").html)
+    assert [img.get("align") for img in tree.iter("img") if img.get("alt") == "Portrait"] == ["right"]
+
+
+def test_compiled_templates_are_reused_but_never_stale_and_still_name_their_line(publication: Path) -> None:
+    """A later command reuses the compiled templates; an edited one is compiled anew, and an error
+    raised by a reused one still names the template's file and line."""
+    import subprocess
+    import sys
+
+    def build(name: str) -> subprocess.CompletedProcess[str]:  # a process of its own: nothing in memory
+        return subprocess.run([sys.executable, "-m", "newsletter", "build", name], cwd=publication,
+                              capture_output=True, text=True)
+
+    header = publication / "templates" / "header.html"
+    header.write_text('<table role="presentation"><tr><td><h1>{{ publication.name }}</h1>\n'
+                      '{% if issue.preheader == "boom" %}{{ 1 // 0 }}{% endif %}</td></tr></table>', encoding="utf-8")
+    write_issue(publication, "cached", {"a.md": article("Cached", "Text.")}, preheader="quiet")
+    assert build("cached").returncode == 0
+    compiled = {path: path.stat().st_mtime_ns for path in (publication / "build" / "template-cache").iterdir()}
+    assert compiled, "the compiled templates are kept"
+    write_issue(publication, "loud", {"a.md": article("Loud", "Text.")}, preheader="boom")
+    loud = build("loud")
+    assert loud.returncode == 1
+    assert "templates/header.html:2: ZeroDivisionError" in loud.stderr, loud.stderr
+    assert {path: path.stat().st_mtime_ns for path in compiled} == compiled, "reused, not compiled again"
+    header.write_text(header.read_text(encoding="utf-8").replace("<h1>", "<h1>Edited: "), encoding="utf-8")
+    assert build("cached").returncode == 0
+    assert "Edited: The Riverside" in (publication / "build" / "cached" / "email.html").read_text(encoding="utf-8")

@@ -139,7 +139,67 @@ def test_subscribed_no_beside_a_date_column_still_unsubscribes(publication: Path
     result = import_csv("email,Signup date,Subscribed\nno@example.org,2024-03-15,FALSE\n")
     assert result.exit_code == 0, result.output
     row = rows()["no@example.org"]
-    assert (row["status"], row["subscribed_at"], row["subscribed"]) == ("unsubscribed", "2024-03-15T00:00:00Z", "FALSE")
+    assert (row["status"], row["subscribed_at"]) == ("unsubscribed", "2024-03-15T00:00:00Z")
+    assert "subscribed" not in row  # the answer is the status, not an extra column
+
+
+def test_a_yes_no_subscribed_column_beside_a_date_column_is_the_status(publication: Path) -> None:
+    """`Email,Name,Subscribed,Signed up`: the answers decide who is subscribed, the dates stay
+    the opt-in dates, and the report says how the column was read."""
+    result = import_csv("Email,Name,Subscribed,Signed up\n"
+                        "ann@example.org,Ann,yes,2024-03-01\n"
+                        "bob@example.org,Bob,no,2024-03-02\n"
+                        "cy@example.org,Cy,True,2024-03-03\n"
+                        "di@example.org,Di,0,2024-03-04\n"
+                        "ed@example.org,Ed,,2024-03-05\n")
+    assert result.exit_code == 0, result.output
+    assert ("people.csv: column 'Subscribed' read as yes/no: 2 yes (subscribed), 2 no (not subscribed), "
+            "1 blank (no answer); opt-in dates from column 'Signed up'") in report_lines(result.output)
+    listed = rows()
+    assert {email: listed[email]["status"] for email in ("ann@example.org", "bob@example.org", "cy@example.org",
+                                                        "di@example.org", "ed@example.org")} == {
+        "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "subscribed",
+        "di@example.org": "unsubscribed", "ed@example.org": "subscribed"}
+    assert listed["bob@example.org"]["subscribed_at"] == "2024-03-02T00:00:00Z"
+    assert listed["bob@example.org"]["first_name"] == "Bob"
+    header = MAIN_LIST.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "subscribed" not in header and "Subscribed" not in header
+
+
+def test_a_yes_in_a_reimport_never_resubscribes_who_said_no(publication: Path) -> None:
+    """Who answered no (or unsubscribed since) stays unsubscribed when a later export says yes."""
+    assert import_csv("Email,Subscribed,Signed up\nbob@example.org,no,2024-03-02\n").exit_code == 0
+    result = import_csv("Email,Subscribed,Signed up\nbob@example.org,yes,2024-03-02\n")
+    assert result.exit_code == 0, result.output
+    assert "  kept unsubscribed   1 (use --resubscribe to subscribe them again)" in report_lines(result.output)
+    assert rows()["bob@example.org"]["status"] == "unsubscribed"
+    # and a "no" in a later export unsubscribes someone subscribed
+    assert import_csv("Email,Subscribed,Signed up\nann@example.org,yes,2024-03-01\n").exit_code == 0
+    assert import_csv("Email,Subscribed,Signed up\nann@example.org,no,2024-03-01\n").exit_code == 0
+    assert rows()["ann@example.org"]["status"] == "unsubscribed"
+
+
+def test_a_column_of_ticks_and_blanks_is_a_checkbox(publication: Path) -> None:
+    """x/blank: a blank is an unticked box, so that address is not subscribed."""
+    result = import_csv("Email,Subscribed,Created\nt@example.org,x,2024-01-01\nu@example.org,,2024-01-02\n")
+    assert result.exit_code == 0, result.output
+    assert ("people.csv: column 'Subscribed' read as a checkbox: 1 ticked (subscribed), 1 blank (not subscribed); "
+            "opt-in dates from column 'Created'") in report_lines(result.output)
+    listed = rows()
+    assert (listed["t@example.org"]["status"], listed["u@example.org"]["status"]) == ("subscribed", "unsubscribed")
+    assert listed["u@example.org"]["subscribed_at"] == "2024-01-02T00:00:00Z"
+
+
+def test_a_subscribed_column_that_also_holds_dates_is_kept_as_written(publication: Path) -> None:
+    """Beside another date column, a "Subscribed" cell that is no answer is not lost."""
+    result = import_csv("Email,Created,Subscribed\na@example.org,2024-01-01,2024-02-01\nb@example.org,2024-01-02,no\n")
+    assert result.exit_code == 0, result.output
+    assert ("people.csv: column 'Subscribed' read cell by cell: 0 yes (subscribed), 1 no (not subscribed), "
+            "1 other kept as written in column 'Subscribed'; opt-in dates from column 'Created'"
+            ) in report_lines(result.output)
+    listed = rows()
+    assert (listed["a@example.org"]["status"], listed["a@example.org"]["subscribed"]) == ("subscribed", "2024-02-01")
+    assert listed["b@example.org"]["status"] == "unsubscribed"
 
 
 # -- nothing imported ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
-from newsletter.sendgrid.stats import message_categories
+from newsletter.sendgrid.categories import message_categories
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
 if TYPE_CHECKING:

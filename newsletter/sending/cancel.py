@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, where
-from newsletter.sending.ledger import Ledger, Schedule, SendLock, ledger_path, lock_path
+from newsletter.sending.ledger import Ledger, Schedule, SendLock, ledger_path, lock_path, old_ledger_path
 from newsletter.sending.send import issue_schedule
 from newsletter.sendgrid.client import SendGridClient
-from newsletter.sendgrid.schedule import CANCEL_CUTOFF, ScheduleError, cancel_batch, describe
+from newsletter.sendgrid.schedule import cancel_batch
+from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe
 
 KEY_NEEDS = "can cancel scheduled sends (Mail Send > Scheduled Sends)"
 
@@ -37,7 +38,7 @@ class CancelPlan:
 
     def run(self) -> CancelReport:
         api_key = sendgrid_api_key(KEY_NEEDS)
-        lock = SendLock(lock_path(self.settings, self.issue))
+        lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
         lock.acquire(self.issue)  # no send of the issue posts into the batch while it is cancelled
         try:
             client = SendGridClient(self.settings.sendgrid_url, api_key, self.settings.sendgrid.timeout)

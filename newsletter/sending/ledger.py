@@ -54,6 +54,7 @@ CANCELLED = "cancelled"
 
 SENT_DIR = "sent"          # beside subscribers/: the publication's record of who has which issue
 OLD_LEDGER = "ledger.sqlite"  # build/ISSUE/ledger.sqlite, where ledgers were kept before
+OLD_LOCK = "send.lock"  # build/ISSUE/send.lock, the lock those versions take (an flock, as ours)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -421,20 +422,48 @@ def move_old_ledger(settings: Settings, issue: str) -> Path | None:
 
 
 class SendLock:
-    """An exclusive lock on one issue's sends, so two processes never post the same batch."""
+    """An exclusive lock on one issue's sends, so two processes never post the same batch.
 
-    def __init__(self, path: Path) -> None:
+    With `old_ledger` (`old_ledger_path`), the lock older versions take beside their
+    ledger (`build/ISSUE/send.lock`) is held too, so that an older and a newer newsletter
+    never send one issue at once: either refuses while the other holds its lock. Both
+    are taken without waiting, ours first.
+    """
+
+    def __init__(self, path: Path, old_ledger: Path | None = None) -> None:
         self.path = path
+        self.old_path = None if old_ledger is None else old_ledger.with_name(OLD_LOCK)
         self._lock = FileLock(path)
+        self._old = None if self.old_path is None else FileLock(self.old_path)
+        self._held_by_old_version = False
 
     def acquire(self, issue: str) -> None:
         """Take the lock or raise `SendError` naming the other send."""
         if not self.try_acquire():
+            if self._held_by_old_version:
+                raise SendError(f"another `newsletter send {issue}` is running, by an older version of newsletter "
+                                f"({where(self.old_path or self.path)} is locked); wait for it to finish")
             raise SendError(f"another `newsletter send {issue}` is running ({where(self.path)} is locked); "
                             "wait for it to finish")
 
     def try_acquire(self) -> bool:
-        return self._lock.acquire(blocking=False)
+        self._held_by_old_version = False
+        if not self._lock.acquire(blocking=False):
+            return False
+        if self._old is None:
+            return True
+        try:
+            taken = self._old.acquire(blocking=False)
+        except OSError:
+            # build/ cannot be written (read-only, or a file in the way): then no older
+            # version can take that lock or keep its ledger there either, so none is sending.
+            return True
+        if not taken:
+            self._held_by_old_version = True
+            self._lock.release()
+        return taken
 
     def release(self) -> None:
+        if self._old is not None:
+            self._old.release()
         self._lock.release()

@@ -31,7 +31,7 @@ from newsletter.sending.ledger import (
 )
 from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, Personalizer, RequestBuilder, Row
 from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
-from newsletter.sendgrid.schedule import ScheduleError, create_batch, describe, parse_when
+from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
@@ -220,7 +220,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     transport = _transport(settings, issue, options, api_key)
     if not (options.dry_run or options.proof):
         # Say so before the question; `run()` takes the lock for real.
-        probe = SendLock(lock_path(settings, issue))
+        probe = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))  # older versions' too
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy(),
@@ -311,7 +311,8 @@ class SendPlan:
         started = time.monotonic()
         lock = None
         if self._records_sending:
-            lock = SendLock(lock_path(self.settings, self.issue))
+            # Older versions' build/ISSUE/send.lock too: they and this one never send the issue at once.
+            lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
             lock.acquire(self.issue)
         try:
             if self._records_sending:
@@ -358,6 +359,7 @@ class SendPlan:
             return
         if batch_id is None and not self.options.dry_run:
             from newsletter.sendgrid.client import SendGridClient
+            from newsletter.sendgrid.schedule import create_batch
 
             assert self._api_key is not None
             client = SendGridClient(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
@@ -717,7 +719,8 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     path = ledger_path(settings, issue)
     if not (path.exists() or old_ledger_path(settings, issue).exists()):
         return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
-    lock = SendLock(lock_path(settings, issue))
+    # An older version sending it (its build/ISSUE/send.lock held) is not idle: its ledger stays put.
+    lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
     idle = lock.try_acquire()
     try:
         if idle:

@@ -10,7 +10,10 @@ unsubscribed (never subscribed). Mailchimp's `TAGS` (`"VIP","Donor"`) become tag
 VIP;Donor. A form tool's whole-name column (`Name`, `Full name`) goes into first_name
 as written when there is no first-name column (a split would guess wrong for
 "Mary Ann Smith"); its `Timestamp` becomes subscribed_at only when it parses as a
-time, and is kept as written in the extra column `timestamp` either way.
+time, and is kept as written in the extra column `timestamp` either way. A form's
+`Subscribed` column of yes/no answers (true/false, 1/0, or ticks and blanks) is the
+status: no is unsubscribed; the column is not copied into the list unless it also holds
+something else (a date), and the report says how it was read.
 
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
@@ -64,11 +67,65 @@ DATE_HEADERS = (
 # a yes/no word is an answer (no: the address is unsubscribed, so it is never mailed; yes:
 # nothing to change), anything else is a date. The two cannot be confused: no date this
 # tool reads is a yes/no word, and a number is a date only with 9 digits or more.
-ANSWER_HEADER = "subscribed"
+# The other headers here are only ever answers. The first of them the file has is read.
+ANSWER_HEADERS = ("subscribed", "is_subscribed", "subscribed_yes_no", "opted_in", "opt_in", "optin")
 ANSWERS = {
-    **dict.fromkeys(("yes", "y", "true", "1", "x", "subscribed", "oui", "ja", "sí", "si"), "subscribed"),
+    **dict.fromkeys(("yes", "y", "true", "1", "subscribed", "oui", "ja", "sí", "si"), "subscribed"),
     **dict.fromkeys(("no", "n", "false", "0", "unsubscribed", "non", "nein"), "unsubscribed"),
 }
+# A spreadsheet's tick: in a column of ticks and blanks, a blank is an unticked box, a "no"
+# (where a yes/no column's blank is no answer at all, which leaves the status as it is).
+TICKS = frozenset(("x", "✓", "✔", "☑"))
+
+
+def read_answer(cell: str) -> str | None:
+    """A "Subscribed" cell's answer: "subscribed" (yes, a tick), "unsubscribed" (no) or None."""
+    text = cell.strip()
+    if text.lower() in TICKS:
+        return "subscribed"
+    return ANSWERS.get(header_key(text))
+
+
+@dataclass
+class AnswerColumn:
+    """How the cells of a "Subscribed" column were read, for the report."""
+
+    position: int  # in the file's rows
+    name: str  # as the file's header writes it
+    is_date_column: bool  # it is also the column of opt-in dates (no other date column)
+    yes: int = 0
+    no: int = 0
+    ticks: int = 0
+    blank: int = 0
+    other: int = 0  # neither an answer nor blank: a date, or a word this tool does not read
+
+    @property
+    def is_checkbox(self) -> bool:
+        """Only ticks and blanks: a blank is an unticked box."""
+        return bool(self.ticks) and not (self.yes or self.no or self.other)
+
+    @property
+    def kept_as_extra(self) -> bool:
+        """The column is copied into the list as written: it holds more than answers."""
+        return bool(self.other) and not self.is_date_column
+
+    def line(self, date_column: str) -> str:
+        """What the import read from the column, for the report."""
+        name = repr(self.name)
+        if self.is_checkbox:
+            text = (f"column {name} read as a checkbox: {self.ticks:,} ticked (subscribed), "
+                    f"{self.blank:,} blank (not subscribed)")
+        else:
+            how = "cell by cell" if self.other else "as yes/no"
+            text = f"column {name} read {how}: {self.yes + self.ticks:,} yes (subscribed), {self.no:,} no (not subscribed)"
+            if self.blank:
+                text += f", {self.blank:,} blank (no answer)"
+            if self.other:
+                text += f", {self.other:,} other " + (
+                    "read as opt-in dates" if self.is_date_column else f"kept as written in column {self.name!r}")
+        if date_column and not self.is_date_column:
+            text += f"; opt-in dates from column {date_column!r}"
+        return text
 
 STATUS_ALIASES = {
     **{status: status for status in STATUS_RANK},
@@ -157,6 +214,7 @@ class ImportReport:
     # date that does not parse is dropped (a form's Timestamp, kept in its own column).
     date_column: str = ""
     dates_dropped: bool = False
+    answers: AnswerColumn | None = None  # the file's "Subscribed" column of yes/no answers
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -182,6 +240,8 @@ class ImportReport:
             + _in_rows([n for n, _ in self.dates_shown], self.dates_as_written)
             + (f": {dates_note}" if self.dates_as_written else ""),
         ]
+        if self.answers is not None:
+            lines.append(f"{where(self.source)}: {self.answers.line(self.date_column)}")
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
         lines += _more(self.source, len(self.invalid) - SHOWN_INVALID, "invalid row")
         lines += [f"{where(self.source, d.kept)}: {d.line()}" for d in self.duplicated.values()]
@@ -225,6 +285,9 @@ class ImportedRows:
 
     extra_columns: tuple[str, ...]
     records: dict[str, str]
+    # Where each of `extra_columns` is in a packed record (a column of answers read as the
+    # status is in the record but not among them).
+    extra_fields: tuple[int, ...] = ()
 
 
 def read_import(
@@ -245,11 +308,52 @@ def read_import(
         positions = (*(layout.columns.get(name) for name in PACKED_COLUMNS[:P_ROW]), None,
                      *(layout.columns[name] for name in extras))
         records: dict[str, str] = {}
+        answers = None if layout.answers is None else AnswerColumn(
+            layout.answers, header[layout.answers].strip(), layout.columns.get("subscribed_at") == layout.answers)
+        unanswered: set[str] = set()  # addresses of rows with a blank answer
         for number, row in reading.rows:
-            _read_row(number, row, positions, layout, tags, records, report)
+            key = _read_row(number, row, positions, layout, tags, records, report)
+            if answers is not None and key is not None:
+                _count_answer(answers, row[answers.position] if answers.position < len(row) else "", key, unanswered)
             if number % PROGRESS_EVERY == 0:
                 progress(f"reading {where(path)}", number - 1)
-    return ImportedRows(extra_columns=extras, records=records), report
+    fields = tuple(range(len(PACKED_COLUMNS), len(PACKED_COLUMNS) + len(extras)))
+    if answers is not None:
+        report.answers = answers
+        if answers.is_checkbox:
+            _unsubscribe(records, unanswered)
+        if not answers.kept_as_extra and answers.name and header_key(answers.name) in extras:
+            # Only answers: the status says it all, so the column is not copied into the list.
+            dropped = extras.index(header_key(answers.name))
+            extras = extras[:dropped] + extras[dropped + 1:]
+            fields = fields[:dropped] + fields[dropped + 1:]
+    return ImportedRows(extra_columns=extras, records=records, extra_fields=fields), report
+
+
+def _count_answer(answers: AnswerColumn, cell: str, key: str, unanswered: set[str]) -> None:
+    """Count one row's cell of the "Subscribed" column; note the address when it is blank."""
+    answer = read_answer(cell)
+    if answer == "unsubscribed":
+        answers.no += 1
+    elif answer is not None:
+        if cell.strip().lower() in TICKS:
+            answers.ticks += 1
+        else:
+            answers.yes += 1
+    elif cell.strip():
+        answers.other += 1
+    else:
+        answers.blank += 1
+        unanswered.add(key)
+
+
+def _unsubscribe(records: dict[str, str], keys: set[str]) -> None:
+    """Mark the imported addresses `keys` unsubscribed (unless their status is stronger)."""
+    for key in keys:
+        values = records[key].split(PACK)
+        if STATUS_RANK.get(values[P_STATUS], -1) < STATUS_RANK["unsubscribed"]:
+            values[P_STATUS] = "unsubscribed"
+            records[key] = PACK.join(values)
 
 
 @dataclass
@@ -302,8 +406,9 @@ def _map_header(path: Path, header: Row) -> Layout:
             "name the column of addresses \"email\""
         )
     layout = Layout(columns, ())
-    if ANSWER_HEADER in keys:
-        layout.answers = keys.index(ANSWER_HEADER)
+    answer_header = next((key for key in ANSWER_HEADERS if key in keys), None)
+    if answer_header is not None:
+        layout.answers = keys.index(answer_header)
     whole_name = next((name for name in WHOLE_NAME if name in columns), None)
     if "first_name" not in columns and whole_name is not None:
         columns["first_name"] = columns.pop(whole_name)
@@ -327,11 +432,14 @@ def _cells(row: Row, positions: tuple[int | None, ...]) -> list[str]:
 def _read_row(
     number: int, row: Row, positions: tuple[int | None, ...], layout: Layout, tags: tuple[str, ...],
     records: dict[str, str], report: ImportReport,
-) -> None:
-    """Check one row of an imported file and add it to `records` (merging a duplicate)."""
+) -> str | None:
+    """Check one row of an imported file and add it to `records` (merging a duplicate).
+
+    Returns the address key of the record the row went into; None for a skipped row.
+    """
     joined = "".join(row)
     if not joined.strip():
-        return  # blank lines at the end of a spreadsheet export are not rows anyone meant
+        return None  # blank lines at the end of a spreadsheet export are not rows anyone meant
     report.rows += 1
     if len(joined) > CELL_LIMIT:  # one length per row; the cells are looked at only then
         too_long = next((p for p, cell in enumerate(row) if len(cell.strip()) > CELL_LIMIT), None)
@@ -339,28 +447,28 @@ def _read_row(
             report.invalid.append((number, (
                 f"cell {too_long + 1}{_column_name(layout, too_long)} holds {len(row[too_long].strip()):,} "
                 f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
-            return
+            return None
     values = _cells(row, positions)
     given = values[P_EMAIL]
     if not given:
         report.invalid.append((number, "no email address"))
-        return
+        return None
     try:
         values[P_EMAIL] = normalize_address(given)
     except EmailNotValidError as exc:
         report.invalid.append((number, f"{given!r} is not a valid address ({exc})"))
-        return
+        return None
     if values[P_STATUS]:
         given_status = values[P_STATUS]
         values[P_STATUS] = STATUS_ALIASES.get(header_key(given_status), "")
         if not values[P_STATUS]:
             report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
-            return
+            return None
     else:
         values[P_STATUS] = next((status for position, status in layout.implied_status
                                  if position < len(row) and row[position].strip()), "")
     if layout.answers is not None and layout.answers < len(row):
-        answer = ANSWERS.get(header_key(row[layout.answers]))
+        answer = read_answer(row[layout.answers])
         if answer is not None:
             # "no" unsubscribes (unless the row says something stronger); "yes" changes nothing.
             if answer == "unsubscribed" and STATUS_RANK.get(values[P_STATUS], -1) < STATUS_RANK[answer]:
@@ -386,14 +494,14 @@ def _read_row(
     earlier = records.get(key)
     if earlier is None:
         records[key] = packed
-        return
+        return key
     first, later = earlier.split(PACK), packed.split(PACK)
     merged = _merge_duplicates(first, later)
     if len(merged[P_TAGS]) > CELL_LIMIT:
         report.invalid.append((number, (
             f"its tags and those of the earlier rows of {values[P_EMAIL]} would make a cell of {len(merged[P_TAGS]):,} "
             f"characters; a cell holds at most {CELL_LIMIT:,} characters")))
-        return
+        return None
     report.duplicates += 1
     if not first[P_ROW].startswith(DUPLICATED):  # the address's first duplicate
         report.duplicate_addresses += 1
@@ -404,6 +512,7 @@ def _read_row(
     if duplicate is not None:
         _note_duplicate(duplicate, number, first, later, merged, layout.names)
     records[key] = PACK.join(merged)
+    return key
 
 
 def _column_name(layout: Layout, position: int) -> str:
@@ -526,8 +635,8 @@ def _merged_rows(
     """
     records = imported.records
     # Where each imported extra column lands in an output row.
-    extra_positions = [(len(PACKED_COLUMNS) + i, len(COLUMNS) + extras.index(name))
-                       for i, name in enumerate(targets)]
+    extra_positions = [(field_, len(COLUMNS) + extras.index(name))
+                       for field_, name in zip(imported.extra_fields, targets, strict=True)]
     for number, row in listing.rows:
         if number % PROGRESS_EVERY == 0:
             progress(f"merging into {where(listing.path)}", number - 1)
