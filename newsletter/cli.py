@@ -636,8 +636,8 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
 # 16 and 8 are config.MAX_CONCURRENCY and DEFAULT_CONCURRENCY, written out so that `--help`
 # does not load the config module (and YAML) at start-up; a test holds them equal.
 @click.option("--concurrency", type=click.IntRange(1, 16), default=None, metavar="N",
-              help="Requests in flight at once, each over its own connection "
-                   "[default: sendgrid.concurrency in newsletter.yaml, else 8].")
+              help="Requests in flight at once, each over its own connection; a dry run writes "
+                   "one body at a time [default: sendgrid.concurrency in newsletter.yaml, else 8].")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
 @click.option("--no-web-check", is_flag=True,
