@@ -27,18 +27,20 @@ def render_and_check(settings: Settings, name: str, list_name: str = DEFAULT_LIS
                      write_cache: bool = True) -> tuple[RenderedEmail, CheckReport]:
     """Load and render issue `name` and check the result; raises if it does not load.
 
-    The merge fields are checked against the columns of the list `list_name`. Without
-    `write_cache`, nothing is written (the inlining cache is only read).
+    The merge fields are checked against the columns of the list `list_name`. The
+    images the checks process are kept for `site` and later commands; without
+    `write_cache`, nothing is written (the inlining and image caches are only read).
     """
     email = render_issue(settings, load_issue(settings, name), write_cache)
-    return email, check_email(settings, email, list_columns(settings, list_name), image_cache(settings, write=False))
+    images = image_cache(settings, write=write_cache)
+    return email, check_email(settings, email, list_columns(settings, list_name), images)
 
 
 IMAGE_CACHE_DIR = "image-cache"
 
 
 def image_cache(settings: Settings, write: bool = True) -> ImageCache:
-    """The publication's processed images, `build/image-cache/`: read-only for checks."""
+    """The publication's processed images, `build/image-cache/` (read-only without `write`)."""
     return ImageCache(settings.build_dir / IMAGE_CACHE_DIR, write=write)
 
 

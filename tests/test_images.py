@@ -96,6 +96,15 @@ def test_check_writes_no_cache(publication: Path) -> None:
     assert not (publication / "build").exists()
 
 
+def test_a_build_keeps_the_processed_images_the_site_publishes(publication: Path) -> None:
+    assert CliRunner().invoke(cli, ["build", "issue-1"]).exit_code == 0
+    kept = {path.suffix for path in (publication / "build" / "image-cache").iterdir()}
+    assert kept == {".png", ".json"}, kept  # the sample's one image, and its record
+    assert CliRunner().invoke(cli, ["site"]).exit_code == 0
+    published = publication / "build" / "site" / "issue-1" / "towpath.png"
+    assert published.read_bytes() in {path.read_bytes() for path in (publication / "build" / "image-cache").glob("*.png")}
+
+
 def _animated_gif(frames: int, size: int) -> bytes:
     import random
 
