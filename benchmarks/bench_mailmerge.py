@@ -20,11 +20,14 @@ Two figures, because the issue does not say which it measured (and they differ):
 - whole process: recipients per second of the whole run on the first 10,000
   rows, start-up included (ours is mostly start-up at that size; with `--quick`
   mailmerge's time for 10,000 is its time for 1,000 scaled, as its time per
-  message is constant). Ours twice: cold, from an empty build/ (rendering and
-  premailer included), and as an editor runs it, after `newsletter build` (or
-  `preview`) has kept the inlined HTML and the compiled templates. Beside them,
-  the floor no change of ours can pass: a bare interpreter importing the
-  libraries a send after a build loads.
+  message is constant). Like for like, ours runs as an editor runs it: after
+  `newsletter build` (or `preview`) has kept the inlined HTML and the compiled
+  templates, since mailmerge too is handed the email rendered and inlined (its
+  template is our output). Ours from an empty build/ is printed beside it, without
+  a target: that run also renders the Markdown and runs premailer, which
+  mailmerge's does not. And the floor no change of ours can pass: a bare
+  interpreter importing the libraries a send after a build loads.
+Both run as installed: with their bytecode compiled (harness.compile_package).
 The lists are one list: each is the first rows of the largest, and mailmerge
 reads the largest with `--limit N`. Target: at least 150 times mailmerge's
 recipients per second.
@@ -138,12 +141,11 @@ def main() -> None:
     figure("mailmerge: ours/theirs recipients/s, per recipient",
            f"{1 / our_per_row:,.0f}/s vs {1 / their_per_row:,.0f}/s = {per_recipient:,.0f}x",
            f">= {TARGET:.0f}x", per_recipient >= TARGET, args.quick)
-    figure(f"mailmerge: same, whole process on {WHOLE:,}, cold",
-           f"{WHOLE / our[whole].seconds:,.0f}/s vs {WHOLE / their_whole:,.0f}/s = {whole_ratio:,.0f}x",
-           f">= {TARGET:.0f}x", whole_ratio >= TARGET, args.quick)
     figure(f"mailmerge: same, whole process on {WHOLE:,}, after a build",
            f"{WHOLE / warm.seconds:,.0f}/s vs {WHOLE / their_whole:,.0f}/s = {warm_ratio:,.0f}x",
            f">= {TARGET:.0f}x", warm_ratio >= TARGET, args.quick)
+    print(f"  (from an empty build/, rendering and premailer included, which mailmerge is handed done: "
+          f"{WHOLE / our[whole].seconds:,.0f}/s = {whole_ratio:,.0f}x; no target)")
     budget = their_whole / TARGET
     print(f"  (whole process: {TARGET:.0f}x leaves us {budget:.2f} s for {WHOLE:,}; ours takes {our[whole].seconds:.2f} s "
           f"cold, {warm.seconds:.2f} s after a build; importing the libraries a send loads takes {floor.seconds:.2f} s "

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import compile_package
+
 REPO = Path(__file__).resolve().parents[1]
 COLD_TARGET_S = 5.0
 UNCHANGED_TARGET_S = 1.0
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--issues", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    compile_package()  # as an installed newsletter runs (see harness.compile_package)
     with tempfile.TemporaryDirectory() as tmp:
         root = publication(Path(tmp), args.issues)
         cold, unchanged = [], []
