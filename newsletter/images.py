@@ -13,6 +13,7 @@ names; `display_size` gives its size without processing it, for the `<img>`'s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -172,8 +173,12 @@ class ImageCache:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 _replace(data_path, processed.data)
                 _replace(meta_path, json.dumps(meta, sort_keys=True).encode())  # written last: it marks the entry whole
-            except OSError as exc:
-                raise ContentError(f"{where(self.folder)}: cannot write the image cache ({exc.strerror or exc})") from None
+            except OSError:
+                # A cache that cannot be written (a full disk) only makes the next command
+                # slower; the command itself fails, if it must, where it writes its own output.
+                for path in (meta_path, data_path):
+                    with contextlib.suppress(OSError):
+                        path.unlink(missing_ok=True)
         return processed
 
 
