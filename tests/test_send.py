@@ -288,6 +288,18 @@ def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Pa
             "and run `newsletter send issue-1` again.") in result.output
 
 
+def test_a_bad_row_anywhere_in_the_list_stops_a_real_send_before_any_request(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """2,500 subscribed rows, then a status the list cannot have: nobody is mailed, whether or not
+    the list also holds a not-subscribed row (which used to decide how the list was read first)."""
+    for others in ([], [["gone@example.org", "Gone", "", "unsubscribed"]]):
+        write_list(publication, generated(2500) + others + [["odd@example.org", "Odd", "", "maybe"]])
+        result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: subscribers/main.csv:{2502 + len(others)}: unknown status 'maybe'")
+        assert sendgrid.accepted == [] and sendgrid.mail_requests == []
+
+
 def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, [["friend@example.org", "F", "", "subscribed"]], name="friends")
     assert newsletter("send", "issue-1", "--yes", "--list", "friends").exit_code == 0

@@ -400,8 +400,9 @@ class SendPlan:
             return
         tags = set(self.options.tags)
         skip_uncertain = not self.options.retry_uncertain
-        # An address held twice, once not subscribed, is mailed from neither row.
-        not_subscribed = not_subscribed_keys(self.list_file)
+        # An address held twice, once not subscribed, is mailed from neither row; a real
+        # send reads the whole list for it, so a bad row stops it before any request.
+        not_subscribed = not_subscribed_keys(self.list_file, read_whole=not self.options.dry_run)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
             for _, row in listing.rows:
