@@ -303,7 +303,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit() also takes "²", which float() refuses
         return float(text)
     try:
         moment = parsedate_to_datetime(text)

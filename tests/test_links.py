@@ -139,6 +139,18 @@ def test_a_short_retry_after_is_honoured_once(publication: Path, published_site:
     assert site.requests.count(("HEAD", "/issues/busy/")) == 2
 
 
+def test_a_retry_after_that_is_not_a_number_is_not_honoured_and_not_a_traceback(
+        publication: Path, published_site: StaticSite) -> None:
+    """`Retry-After: ²` (a digit to str.isdigit(), not to float()): the 429 is a warning as usual."""
+    site = published_site
+    rate_limited_issue(publication, site)
+    site.rate_limited["/issues/busy/"] = (100, "\u00b2")
+    result = run("check", "busy", "--links")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {site.base_url}/busy/: could not be checked" in result.stderr
+    assert site.requests.count(("HEAD", "/issues/busy/")) == 1
+
+
 def test_a_broken_link_beside_a_429_still_fails_the_check(publication: Path, published_site: StaticSite) -> None:
     site = published_site
     write_issue(publication, "mixed", {"a.md": article("Mixed", f"""

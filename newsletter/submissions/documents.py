@@ -212,7 +212,8 @@ def _is_bold(css: str) -> bool:
     match = re.search(r"font-weight\s*:\s*(\w+)", css)
     if not match:
         return False
-    return match.group(1) == "bold" or (match.group(1).isdigit() and int(match.group(1)) >= 600)
+    return match.group(1) == "bold" or (match.group(1).isascii() and match.group(1).isdigit()
+                                         and int(match.group(1)) >= 600)
 
 
 def _is_italic(css: str) -> bool:
