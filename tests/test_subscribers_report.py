@@ -166,6 +166,29 @@ def test_a_yes_no_subscribed_column_beside_a_date_column_is_the_status(publicati
     assert "subscribed" not in header and "Subscribed" not in header
 
 
+def test_an_answer_the_import_cannot_read_is_never_taken_for_a_yes(publication: Path) -> None:
+    """`Nej`, `Não`, `unchecked` are a no; a mark or word it does not know (`✗`, `perhaps`) leaves the
+    row out, named, instead of subscribing the person with the word kept as an opt-in date."""
+    result = import_csv("Email,Subscribed\n"
+                        "ann@example.org,Ja\n"
+                        "bob@example.org,Nej\n"
+                        "cy@example.org,Não\n"
+                        "di@example.org,unchecked\n"
+                        "ed@example.org,✗\n"
+                        "flo@example.org,perhaps\n"
+                        "gil@example.org,2024-03-07\n")
+    listed = rows()
+    assert {f"{name}@example.org": listed[f"{name}@example.org"]["status"] for name in ("ann", "bob", "cy", "di", "gil")} == {
+        "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "unsubscribed",
+        "di@example.org": "unsubscribed", "gil@example.org": "subscribed"}
+    assert "ed@example.org" not in listed and "flo@example.org" not in listed
+    assert listed["gil@example.org"]["subscribed_at"] == "2024-03-07T00:00:00Z"
+    lines = report_lines(result.output)
+    assert ("people.csv:6: cell 2 is '✗', which is neither yes, no nor a date: write yes or no "
+            "(a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert any(line.startswith("people.csv:7: cell 2 is 'perhaps'") for line in lines)
+
+
 def test_a_yes_in_a_reimport_never_resubscribes_who_said_no(publication: Path) -> None:
     """Who answered no (or unsubscribed since) stays unsubscribed when a later export says yes."""
     assert import_csv("Email,Subscribed,Signed up\nbob@example.org,no,2024-03-02\n").exit_code == 0

@@ -70,8 +70,9 @@ DATE_HEADERS = (
 # The other headers here are only ever answers. The first of them the file has is read.
 ANSWER_HEADERS = ("subscribed", "is_subscribed", "subscribed_yes_no", "opted_in", "opt_in", "optin")
 ANSWERS = {
-    **dict.fromkeys(("yes", "y", "true", "1", "subscribed", "oui", "ja", "sí", "si"), "subscribed"),
-    **dict.fromkeys(("no", "n", "false", "0", "unsubscribed", "non", "nein"), "unsubscribed"),
+    **dict.fromkeys(("yes", "y", "true", "1", "subscribed", "checked", "oui", "ja", "sí", "si", "sim"), "subscribed"),
+    **dict.fromkeys(("no", "n", "false", "0", "unsubscribed", "unchecked", "non", "nein", "nej", "nee", "não",
+                     "nao"), "unsubscribed"),
 }
 # A spreadsheet's tick: in a column of ticks and blanks, a blank is an unticked box, a "no"
 # (where a yes/no column's blank is no answer at all, which leaves the status as it is).
@@ -469,6 +470,12 @@ def _read_row(
                                  if position < len(row) and row[position].strip()), "")
     if layout.answers is not None and layout.answers < len(row):
         answer = read_answer(row[layout.answers])
+        if answer is None and _unreadable_answer(row[layout.answers]):
+            # Perhaps a "no" in words this tool does not know: never a reason to mail someone.
+            report.invalid.append((number, (
+                f"cell {layout.answers + 1} is {row[layout.answers].strip()!r}, which is neither yes, no nor a date: "
+                "write yes or no (a row is never imported as subscribed on an answer it cannot read)")))
+            return None
         if answer is not None:
             # "no" unsubscribes (unless the row says something stronger); "yes" changes nothing.
             if answer == "unsubscribed" and STATUS_RANK.get(values[P_STATUS], -1) < STATUS_RANK[answer]:
@@ -513,6 +520,16 @@ def _read_row(
         _note_duplicate(duplicate, number, first, later, merged, layout.names)
     records[key] = PACK.join(merged)
     return key
+
+
+def _unreadable_answer(cell: str) -> bool:
+    """A "Subscribed" cell that is no answer read_answer knows and cannot be a date either.
+
+    Every date has a digit; a word without one (`Nej`, `✗`, `unticked`) is an answer in
+    words this tool does not read, which could be a no.
+    """
+    text = cell.strip()
+    return bool(text) and not any(character.isdigit() for character in text)
 
 
 def _column_name(layout: Layout, position: int) -> str:
