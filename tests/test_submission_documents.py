@@ -10,9 +10,10 @@ import docx
 import docx.opc.constants
 import docx.oxml
 import docx.shared
+import lxml.html
 from PIL import Image
 
-from tests.submission_helpers import built_article, front_matter, run
+from tests.submission_helpers import built_article, flat, front_matter, run
 
 BASE = "https://riverside-writers-circle.internal/issues/issue-2/"
 
@@ -148,6 +149,36 @@ def test_a_google_docs_export_loses_its_class_soup_and_redirects(publication: Pa
     assert "Check the date" not in built.text and "[a]" not in built.text, "comments are not the article"
     html = (publication / "build" / "issue-2" / "email.html").read_text(encoding="utf-8")
     assert "<strong>twelve of us</strong>" in html and "<em>Biscuit</em>" in html
+
+
+def test_a_google_docs_nested_list_stays_nested(publication: Path, inbox: Path) -> None:
+    """Docs writes each level of a nested list as a list of its own (`lst-kix_<id>-<level>`):
+    the article nests them again, and a numbered list goes on counting after its sublist."""
+    (inbox / "Route.html").write_text("""\
+<html><body class="doc-content">
+<p class="c0 title"><span>The towpath route</span></p>
+<p><span>Where we stop:</span></p>
+<ol class="c4 lst-kix_q7-0 start" start="1"><li class="c0 li-bullet-0"><span>The lock</span></li></ol>
+<ul class="c4 lst-kix_q7-1 start"><li class="c0 li-bullet-1"><span>Tea at the lock cottage</span></li>
+<li class="c0 li-bullet-1"><span>The heron, if it is there</span></li></ul>
+<ol class="c4 lst-kix_q7-0" start="2"><li class="c0 li-bullet-0"><span>The old mill</span></li></ol>
+<p><span>Back by four.</span></p>
+</body></html>
+""", encoding="utf-8")
+    result = run("add", "issue-2", "inbox/Route.html")
+    assert result.exit_code == 0, result.output
+    markdown = (publication / "issues" / "issue-2" / "01-the-towpath-route.md").read_text(encoding="utf-8")
+    html = (publication / "build" / "issue-2" / "email.html")
+    built = built_article(publication, "issue-2", "The towpath route")
+    tree = lxml.html.document_fromstring(html.read_text(encoding="utf-8"))
+    outer = [ol for ol in tree.iter("ol") if "The lock" in ol.text_content()]
+    assert len(outer) == 1, markdown
+    items = outer[0].findall("li")
+    assert [flat(li.text_content()) for li in items] == [
+        "The lock Tea at the lock cottage The heron, if it is there", "The old mill"], markdown
+    assert [flat(li.text_content()) for li in items[0].iter("li") if li is not items[0]] == [
+        "Tea at the lock cottage", "The heron, if it is there"]
+    assert built.paragraphs[-1] == "Back by four."
 
 
 def test_an_html_image_that_is_not_there_is_warned_about(publication: Path, inbox: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -253,21 +253,49 @@ class _Reader:
                 out.append(Paragraph(runs, self.line(parent)))
             loose.clear()
 
+        docs_lists: list[tuple[int, Tag]] = []  # consecutive Google Docs lists, with their levels
+
+        def flush_lists() -> None:
+            if docs_lists:
+                out.append(self.leveled_list(docs_lists))
+            docs_lists.clear()
+
         for child in parent.children:
             if isinstance(child, (Comment, Doctype, ProcessingInstruction)):
                 continue
             if isinstance(child, NavigableString):
+                if docs_lists and not str(child).strip():
+                    continue  # the space between two of a Docs list's levels
+                flush_lists()
                 loose.extend(self.inlines_of_string(str(child), in_link=False))
                 continue
             if not isinstance(child, Tag) or child.name in _DROPPED:
                 continue
+            level = _docs_list_level(child)
+            if level is not None:
+                flush()
+                docs_lists.append((level, child))
+                continue
+            flush_lists()
             if child.name not in _BLOCKS:
                 loose.extend(self.inlines(child, bold=False, italic=False, in_link=False))
                 continue
             flush()
             out.extend(self.block(child))
+        flush_lists()
         flush()
         return out
+
+    def leveled_list(self, lists: list[tuple[int, Tag]]) -> ListBlock:
+        """Google Docs' flat lists as one nested list.
+
+        A Docs export writes each run of items of one nesting level as a list of its own,
+        one after the other, with the level in a class (`lst-kix_<id>-1` is the second
+        level): an item of a deeper level belongs to the item above it.
+        """
+        entries = [(level, tag.name == "ol", item) for level, tag in lists for item in self.list_block(tag).items]
+        nested, _ = _nest(entries, 0, min(level for level, _, _ in entries))
+        return replace(nested, line=self.line(lists[0][1]))
 
     def block(self, tag: Tag) -> list[Block]:
         name = tag.name
@@ -365,6 +393,40 @@ class _Reader:
                     inner = [Emphasis(tuple(inner))]
                 runs.extend(inner)
         return runs
+
+
+_DOCS_LIST_LEVEL = re.compile(r"lst-kix_\w+-(\d+)")
+
+
+def _docs_list_level(tag: Tag) -> int | None:
+    """The nesting level of a Google Docs export's `<ul class="lst-kix_x-1">`, or None."""
+    if tag.name not in ("ul", "ol"):
+        return None
+    for name in tag.get("class") or []:
+        match = _DOCS_LIST_LEVEL.fullmatch(name)
+        if match:
+            return int(match[1])
+    return None
+
+
+def _nest(entries: list[tuple[int, bool, ListItem]], start: int, level: int) -> tuple[ListBlock, int]:
+    """The list of `level` that starts at `entries[start]`, with the deeper entries after each
+    item as its sublists; and where it ends (an entry of a shallower level, or the end)."""
+    items: list[tuple[tuple[Inline, ...], list[ListBlock]]] = []
+    index = start
+    while index < len(entries) and entries[index][0] >= level:
+        entry_level, _, item = entries[index]
+        if entry_level == level:
+            items.append((item.inlines, list(item.children)))
+            index += 1
+            continue
+        sublist, index = _nest(entries, index, entry_level)
+        if items:
+            items[-1][1].append(sublist)
+        else:  # a list that starts deeper than it goes on: its first item holds only the sublist
+            items.append(((), [sublist]))
+    ordered = entries[start][1]
+    return ListBlock(tuple(ListItem(inlines, tuple(children)) for inlines, children in items), ordered=ordered), index
 
 
 def _is_comment_marker(tag: Tag, href: str) -> bool:
