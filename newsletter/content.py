@@ -82,6 +82,20 @@ def issue_folder(settings: Settings, name: str) -> Path:
     return folder
 
 
+def marked_draft(settings: Settings, name: str) -> bool:
+    """Whether issue `name`'s issue.yaml says `draft: true`, whatever else it holds.
+
+    A draft is work in progress (`newsletter new` writes one with no subject and no
+    articles yet): what would keep it from loading is no reason to fail a command
+    that leaves drafts out anyway.
+    """
+    try:
+        meta = read_mapping(issue_folder(settings, name) / ISSUE_FILE, ContentError)
+    except ContentError:
+        return False
+    return meta.data.get("draft") is True
+
+
 def load_issue(settings: Settings, name: str) -> Issue:
     """Read issue `name`: its `issue.yaml` and every article it lists, rendered once."""
     folder = issue_folder(settings, name)

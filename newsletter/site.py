@@ -33,7 +33,7 @@ from typing import Any
 
 from newsletter.build import image_cache
 from newsletter.config import Settings
-from newsletter.content import ISSUE_FILE, Article, Issue, load_issue
+from newsletter.content import ISSUE_FILE, Article, Issue, load_issue, marked_draft
 from newsletter.errors import NewsletterError, where
 from newsletter.images import ImageCache, ImageError
 from newsletter.markdown import LocalImage
@@ -188,6 +188,9 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
         try:
             issue = load_issue(settings, name)
         except NewsletterError as exc:
+            if marked_draft(settings, name):  # unfinished, and left out anyway
+                report.drafts.append(name)
+                continue
             report.errors.append(str(exc))
             failed.append(name)
             continue

@@ -131,6 +131,16 @@ def test_an_issue_made_a_draft_again_is_taken_off_the_site(publication: Path) ->
     assert (site / "notes.txt").exists(), "only what a build wrote is removed"
 
 
+def test_a_fresh_draft_with_no_subject_or_articles_does_not_fail_the_site(publication: Path) -> None:
+    """`newsletter new` writes a draft with no subject and no articles yet: the site leaves it out."""
+    assert run("new", "issue-2").exit_code == 0
+    result = run("site")
+    assert result.exit_code == 0, result.output
+    assert "Drafts left out: issue-2" in result.output
+    (publication / "issues" / "issue-2" / "issue.yaml").write_text("subject: Not ready\ndraft: false\n")
+    assert run("site").exit_code == 1, "once it is no draft, what is missing is an error"
+
+
 def test_the_feed_is_atom_with_what_rfc_4287_requires(publication: Path) -> None:
     _three_issues(publication)
     assert run("site").exit_code == 0
