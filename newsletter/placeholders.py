@@ -3,7 +3,7 @@
 RFC 2606 (and RFC 6761) reserve example.com, example.org, example.net and the top-level
 domains `.example`, `.test`, `.invalid` and `localhost`: no one can receive mail there or
 serve a page. A `from`, `reply_to`, `base_url` or `unsubscribe_url` at one of them is a
-placeholder. A real send (a proof included) is refused over it; dry runs and `check`
+placeholder, and so is the example postal address `init` writes. A real send (a proof included) is refused over it; dry runs and `check`
 warn, so a new publication can be tried before it is set up.
 """
 
@@ -19,6 +19,9 @@ from newsletter.yamlfile import read_mapping
 
 RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
 RESERVED_TOP_LEVEL = ("example", "test", "invalid", "localhost")
+# The street of the postal address `init` writes (newsletter/skeleton/newsletter.yaml):
+# anti-spam laws ask for the publication's real one in every email.
+EXAMPLE_STREET = "1 Example Street"
 
 
 class PlaceholderError(NewsletterError):
@@ -39,12 +42,15 @@ def is_reserved(host: str) -> bool:
 
 @dataclass(frozen=True)
 class Placeholder:
-    key: str      # from, reply_to, base_url, unsubscribe_url
+    key: str      # from, reply_to, base_url, unsubscribe_url, postal_address
     value: str
     host: str
     where: str    # newsletter.yaml:3
 
     def __str__(self) -> str:
+        if self.key == "postal_address":
+            return (f"{self.where}: postal_address {self.value!r} is the example `init` wrote: put the "
+                    "publication's own postal address there (anti-spam laws require a real one in every email)")
         what = "address" if self.key in ("from", "reply_to") else "web address"
         return (f"{self.where}: {self.key} {self.value} is a placeholder ({self.host} is reserved for "
                 f"examples, RFC 2606): put the publication's own {what} there")
@@ -59,6 +65,8 @@ def placeholders(settings: Settings) -> list[Placeholder]:
     if settings.unsubscribe_url:
         values.append(("unsubscribe_url", settings.unsubscribe_url, urlsplit(settings.unsubscribe_url).hostname or ""))
     found = [(key, value, host) for key, value, host in values if host and is_reserved(host)]
+    if EXAMPLE_STREET in settings.postal_address:
+        found.append(("postal_address", settings.postal_address, ""))
     if not found:
         return []
     try:

@@ -64,3 +64,22 @@ def test_a_dry_run_and_check_only_warn(placeholder_publication: Path) -> None:
     assert check.exit_code == 0
     assert f"warning: newsletter.yaml:{line_of(placeholder_publication, 'base_url')}: base_url " \
         "https://news.test/issues is a placeholder" in check.stderr
+
+
+def test_the_example_postal_address_init_writes_is_a_placeholder(publication: Path, sendgrid: SendGridDouble) -> None:
+    """The one setting not at a reserved domain: init's street is refused for a real send too."""
+    update_config(publication, postal_address="My Newsletter, 1 Example Street, Exampletown EX1 2MP, United Kingdom")
+    line = line_of(publication, "postal_address")
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: newsletter.yaml:{line}: postal_address 'My Newsletter, 1 Example Street, Exampletown EX1 2MP, "
+        "United Kingdom' is the example `init` wrote: put the publication's own postal address there (anti-spam "
+        "laws require a real one in every email); a send is refused until then")
+    assert sendgrid.mail_requests == []
+    check = run("check", "issue-1")
+    assert check.exit_code == 0 and f"newsletter.yaml:{line}: postal_address" in check.stderr
+    from newsletter.placeholders import EXAMPLE_STREET
+    from newsletter.publication import SKELETON
+
+    assert EXAMPLE_STREET in (SKELETON / "newsletter.yaml").read_text(encoding="utf-8"), "init still writes it"
