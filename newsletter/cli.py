@@ -674,11 +674,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at)
+    plan = prepare_send(_settings(), issue, options)  # first: whatever else stops the send is said with it
     ask = not (dry_run or yes)
     if ask and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
-    plan = prepare_send(_settings(), issue, options)
     click.echo(f"Issue:    {issue}: {plan.subject}")
     audience_of = f"proof to {', '.join(proof_to)}" if proof_to else (
         f"list {list_name}" + (f", tag {' or '.join(tags)}" if tags else ""))

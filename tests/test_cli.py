@@ -255,6 +255,26 @@ def test_init_creates_a_publication_that_builds(tmp_path: Path, monkeypatch: pyt
     assert created.exit_code == 0 and "issues/issue-2/issue.yaml" in created.output
 
 
+def test_a_first_send_from_a_new_publication_names_everything_in_its_way_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Placeholders, the example issue's draft line, no unsubscribe group, no key: one run says all
+    of them (before asking, or saying there is no terminal to ask on)."""
+    monkeypatch.chdir(tmp_path)
+    assert run("init", "letters").exit_code == 0
+    monkeypatch.chdir(tmp_path / "letters")
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    result = run("send", "issue-1")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    said = " | ".join(lines)
+    for blocker in ("from newsletter@example.org is a placeholder", "base_url https://example.org",
+                    "postal_address 'My Newsletter, 1 Example Street", "issue-1 is a draft",
+                    "no way to unsubscribe", "SENDGRID_API_KEY is not set"):
+        assert blocker in said, (blocker, lines)
+    assert all(line.startswith("error: ") for line in lines), lines
+    assert "no terminal" not in said
+
+
 def test_init_refuses_an_existing_publication(publication: Path) -> None:
     assert_one_line_error(run("init", str(publication)), "newsletter.yaml already exists")
 

@@ -184,9 +184,9 @@ def test_an_answer_the_import_cannot_read_is_never_taken_for_a_yes(publication: 
     assert "ed@example.org" not in listed and "flo@example.org" not in listed
     assert listed["gil@example.org"]["subscribed_at"] == "2024-03-07T00:00:00Z"
     lines = report_lines(result.output)
-    assert ("people.csv:6: cell 2 is '✗', which is neither yes, no nor a date: write yes or no "
+    assert ("people.csv:6: column 'Subscribed' says '✗', which is neither yes, no nor a date: write yes or no "
             "(a row is never imported as subscribed on an answer it cannot read)") in lines
-    assert any(line.startswith("people.csv:7: cell 2 is 'perhaps'") for line in lines)
+    assert any(line.startswith("people.csv:7: column 'Subscribed' says 'perhaps'") for line in lines)
 
 
 def test_a_yes_in_a_reimport_never_resubscribes_who_said_no(publication: Path) -> None:

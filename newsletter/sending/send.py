@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
-from newsletter.errors import SendError, SubscriberError, scrub, where
-from newsletter.placeholders import refuse_placeholders, warn_placeholders
+from newsletter.errors import ConfigError, SendError, scrub, where
+from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock, ledger_path,
     lock_path, move_old_ledger, old_ledger_path,
@@ -187,10 +187,15 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     elif options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
+    # What would stop a real send is said all at once, one line each, rather than one a run.
+    blockers: list[str] = []
     if options.dry_run:
         warn_placeholders(settings)
     else:  # a placeholder `from` or link must not reach a reader, not even in a proof
-        refuse_placeholders(settings, "a proof" if options.proof else "a send")
+        try:
+            refuse_placeholders(settings, "a proof" if options.proof else "a send")
+        except PlaceholderError as exc:
+            blockers.extend(str(exc).splitlines())
     from newsletter.build import render_and_check
     from newsletter.checks import CheckFailed
 
@@ -206,16 +211,24 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         from newsletter.yamlfile import read_mapping
 
         at = read_mapping(email.issue.folder / "issue.yaml", SendError).where("draft")
-        raise SendError(f"{at}: {issue} is a draft (`draft: true`): "
+        blockers.append(f"{at}: {issue} is a draft (`draft: true`): "
                         "remove that line when it is ready, publish the site, then send; dry runs "
                         "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
-    builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run)
+    try:
+        builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run)
+    except SendError as exc:  # no way to unsubscribe
+        blockers.append(str(exc))
     path = list_path(settings, options.list_name)
     if not path.is_file():
-        raise SubscriberError(f"{where(path)}: no such subscriber list (--list {options.list_name})")
+        blockers.append(f"{where(path)}: no such subscriber list (--list {options.list_name})")
     # The key is read (and missing keys refused) before anything is sent; a dry run needs none.
-    api_key = None if options.dry_run else sendgrid_api_key()
+    try:
+        api_key = None if options.dry_run else sendgrid_api_key()
+    except ConfigError as exc:
+        blockers.append(str(exc))
+    if blockers:
+        raise SendError("\n".join(blockers))
     # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
     transport = _transport(settings, issue, options, api_key)
     if not (options.dry_run or options.proof):

@@ -371,6 +371,7 @@ class Layout:
     strict_time: bool = False
     # The position of a "Subscribed" column, whose yes/no answers are a status (see ANSWERS).
     answers: int | None = None
+    answers_header: str = ""  # that column's name as the file writes it, for messages
     names: tuple[str, ...] = ()  # the fields of a packed record: PACKED_COLUMNS, then the extras
 
 
@@ -410,6 +411,7 @@ def _map_header(path: Path, header: Row) -> Layout:
     answer_header = next((key for key in ANSWER_HEADERS if key in keys), None)
     if answer_header is not None:
         layout.answers = keys.index(answer_header)
+        layout.answers_header = header[layout.answers].strip()
     whole_name = next((name for name in WHOLE_NAME if name in columns), None)
     if "first_name" not in columns and whole_name is not None:
         columns["first_name"] = columns.pop(whole_name)
@@ -473,7 +475,7 @@ def _read_row(
         if answer is None and _unreadable_answer(row[layout.answers]):
             # Perhaps a "no" in words this tool does not know: never a reason to mail someone.
             report.invalid.append((number, (
-                f"cell {layout.answers + 1} is {row[layout.answers].strip()!r}, which is neither yes, no nor a date: "
+                f"column {layout.answers_header!r} says {row[layout.answers].strip()!r}, which is neither yes, no nor a date: "
                 "write yes or no (a row is never imported as subscribed on an answer it cannot read)")))
             return None
         if answer is not None:
