@@ -128,7 +128,10 @@ def test_a_draft_is_refused_by_a_real_send_but_not_by_a_dry_run_or_a_proof(
     line = len(meta.read_text(encoding="utf-8").splitlines())
     assert f"error: issues/issue-1/issue.yaml:{line}: issue-1 is a draft (`draft: true`)" in result.stderr
     assert sendgrid.mail_requests == []
-    assert newsletter("send", "issue-1", "--dry-run").exit_code == 0
+    dry = newsletter("send", "issue-1", "--dry-run")
+    assert dry.exit_code == 0
+    assert (f"warning: issues/issue-1/issue.yaml:{line}: issue-1 is a draft (`draft: true`): a real send is "
+            "refused until that line goes") in dry.stderr, "the dry run says what the real send will"
     proof = newsletter("send", "issue-1", "--to", "editor@riverside-writers.org", "--yes")
     assert proof.exit_code == 0, proof.output
     assert len(sendgrid.mail_requests) == 1

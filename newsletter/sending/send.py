@@ -14,6 +14,7 @@ import shlex
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -206,14 +207,18 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         email = replace(email, subject=settings.proof_subject(email.subject))
     # `issues/issue-12/` and `issue-12` are one issue, with one ledger.
     issue = email.issue.name
-    if email.issue.draft and not (options.dry_run or options.proof):
+    if email.issue.draft and not options.proof:
         # A draft is kept off the web edition, so its "read on the web" link would be dead.
         from newsletter.yamlfile import read_mapping
 
         at = read_mapping(email.issue.folder / "issue.yaml", SendError).where("draft")
-        blockers.append(f"{at}: {issue} is a draft (`draft: true`): "
-                        "remove that line when it is ready, publish the site, then send; dry runs "
-                        "and --to proofs of a draft work")
+        if options.dry_run:  # tried as it is, but the editor learns now what the real send will say
+            warnings.warn(f"{at}: {issue} is a draft (`draft: true`): a real send is refused until that line "
+                          "goes", stacklevel=2)
+        else:
+            blockers.append(f"{at}: {issue} is a draft (`draft: true`): "
+                            "remove that line when it is ready, publish the site, then send; dry runs "
+                            "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
     try:
         builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run)
