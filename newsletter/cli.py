@@ -813,8 +813,9 @@ def _print_send_report(report) -> None:  # noqa: ANN001
             what = "Scheduled" if not report.proof else "Proof scheduled:"
         if not (report.dry_run or report.accepted):
             what = "Not sent:" if not report.proof else "Proof not sent:"
-        # A rate only where something went through: "0 recipients/s" says nothing.
-        rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted else ""
+        # A rate only where something went through, over long enough to mean something:
+        # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
+        rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
         click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
                    f"({rate}{report.requests:,} request{'s' if report.requests != 1 else ''})")
     if report.output is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,12 @@ def test_a_refused_send_reports_no_rate(publication: Path, sendgrid: SendGridDou
     assert result.exit_code == 1
     assert "Not sent: issue-1 in " in result.output and "(1 request)" in result.output
     assert "recipients/s" not in result.output
+
+
+def test_a_dry_run_of_a_few_addresses_in_no_time_reports_no_rate(publication: Path) -> None:
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0
+    assert re.search(r"Dry run of issue-1 in 0\.\d s \(1 request\)", result.output), result.output
 
 
 def test_sync_without_a_key_asks_for_read_access_to_suppressions(publication: Path,
