@@ -28,8 +28,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, UTC
-from email.utils import parsedate_to_datetime
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from newsletter.build import render_and_check
 from newsletter.checks import CheckReport, check_sending_settings
 from newsletter.config import Settings
 from newsletter.render import RenderedEmail
+from newsletter.retry_after import retry_after_seconds
 
 LINK_TIMEOUT = 10.0    # seconds for each request of `check --links`
 SEND_TIMEOUT = 5.0     # the check before a send: a few seconds at most, all at once
@@ -298,22 +297,6 @@ def _asked(url: str, method: str, deadline: _Deadline) -> Fetched:
     return answer
 
 
-def _retry_after(value: str | None) -> float | None:
-    """A Retry-After header in seconds: `120` or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():  # str.isdigit() also takes "²", which float() refuses
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
 def _request(url: str, method: str, deadline: _Deadline) -> Fetched:
     request = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
     opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline), _RedirectHandler())
@@ -328,7 +311,7 @@ def _request(url: str, method: str, deadline: _Deadline) -> Fetched:
             return Fetched(url, response.status, response.geturl())
     except urllib.error.HTTPError as exc:
         exc.close()  # its body is not read
-        wait = _retry_after(exc.headers.get("Retry-After")) if exc.code == TOO_MANY_REQUESTS else None
+        wait = retry_after_seconds(exc.headers.get("Retry-After")) if exc.code == TOO_MANY_REQUESTS else None
         return Fetched(url, exc.code, exc.geturl() or url, retry_after=wait)
     except urllib.error.URLError as exc:
         return Fetched(url, error=late if deadline.expired else _network_error(exc.reason))
@@ -399,7 +382,6 @@ def rate_limited_warning(result: LinkResult) -> str:
     """The warning for a link a rate-limiting server did not let us check."""
     return (f"{result.link.url}: could not be checked: {RATE_LIMITED} "
             f"({result.link.kind} in {', '.join(result.link.places)})")
-
 
 
 def offline_note(settings: Settings, email: RenderedEmail, timeout: float = PREVIEW_TIMEOUT) -> str:

@@ -12,6 +12,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -54,6 +55,20 @@ def at_width(driver, width: int, url: str) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": 800, "deviceScaleFactor": 2, "mobile": width < 600})
     driver.get(url)
+
+
+def in_both_schemes(driver, url: str, script: str, *args: object) -> dict[str, Any]:
+    """`script`'s result on the page at `url`, at a phone's width, in the light and the dark scheme."""
+    found = {}
+    try:
+        for scheme in ("light", "dark"):
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                   {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            at_width(driver, PHONE_WIDTH, url)
+            found[scheme] = driver.execute_script(script, *args)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    return found
 
 
 OVERFLOW = """
@@ -176,15 +191,8 @@ def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide
     style = ("const hr = getComputedStyle(document.querySelector('hr')), img = getComputedStyle("
              "document.querySelector('img[alt=\"A broken image\"]'));"
              "return [hr.borderTopStyle, hr.borderTopColor, img.color, img.fontFamily, img.fontSize];")
-    try:
-        at_width(browser, PHONE_WIDTH, (wide_issue / "preview-email.html").as_uri())
-        light = browser.execute_script(style)
-        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
-        browser.refresh()
-        dark = browser.execute_script(style)
-    finally:
-        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    found = in_both_schemes(browser, (wide_issue / "preview-email.html").as_uri(), style)
+    light, dark = found["light"], found["dark"]
     assert light[:3] == ["solid", "rgb(217, 207, 191)", "rgb(95, 90, 82)"], light
     assert "Helvetica" in light[3] and light[4] == "14px"
     assert dark[:3] == ["solid", "rgb(74, 69, 61)", "rgb(181, 173, 159)"], dark
@@ -202,20 +210,15 @@ def test_web_page_fits_a_phone_and_has_dark_mode(browser, site: Path) -> None:
     image shown, and dark colours where the reader's system asks for them."""
     colours = ("return [getComputedStyle(document.body).backgroundColor,"
                " getComputedStyle(document.querySelector('h3')).color]")
-    try:
-        at_width(browser, PHONE_WIDTH, (site / "issue-1" / "index.html").as_uri())
-        layout = browser.execute_script(OVERFLOW)
-        assert layout["scrollWidth"] <= PHONE_WIDTH, layout
-        assert layout["wide"] == [], layout
-        assert browser.execute_script(SMALLEST_TEXT) >= 14
-        assert browser.execute_script("return document.querySelector('img').naturalWidth") == 552
-        light = browser.execute_script(colours)
-        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
-        browser.refresh()
-        dark = browser.execute_script(colours)
-    finally:
-        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    page = (site / "issue-1" / "index.html").as_uri()
+    at_width(browser, PHONE_WIDTH, page)
+    layout = browser.execute_script(OVERFLOW)
+    assert layout["scrollWidth"] <= PHONE_WIDTH, layout
+    assert layout["wide"] == [], layout
+    assert browser.execute_script(SMALLEST_TEXT) >= 14
+    assert browser.execute_script("return document.querySelector('img').naturalWidth") == 552
+    found = in_both_schemes(browser, page, colours)
+    light, dark = found["light"], found["dark"]
     assert light == ["rgb(244, 241, 236)", "rgb(34, 32, 28)"], light
     assert dark == ["rgb(27, 26, 24)", "rgb(241, 236, 228)"], dark
 
@@ -247,16 +250,7 @@ BODY_TEXT = "p, li, h1, h2, h3, span, td, blockquote"
 
 
 def contrasts_in_both_schemes(driver, url: str, selector: str) -> dict[str, list[dict]]:
-    found = {}
-    try:
-        for scheme in ("light", "dark"):
-            driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                   {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
-            at_width(driver, PHONE_WIDTH, url)
-            found[scheme] = driver.execute_script(CONTRASTS, selector)
-    finally:
-        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    return found
+    return in_both_schemes(driver, url, CONTRASTS, selector)
 
 
 @pytest.mark.parametrize("page", ["email", "web page"])

@@ -26,10 +26,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from newsletter.errors import scrub
+from newsletter.retry_after import retry_after_seconds
 
 from newsletter.sending.transport import (
     NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
@@ -180,14 +180,7 @@ def rate_limit_wait(response_headers: Mapping[str, str]) -> float | None:
     reset = _finite(headers.get("x-ratelimit-reset"))
     if reset is not None:
         return max(reset - time.time(), 0.0) + random.uniform(0.0, 0.25)
-    retry_after = headers.get("retry-after", "").strip()
-    seconds = _finite(retry_after)
-    if seconds is None and retry_after:
-        try:
-            seconds = parsedate_to_datetime(retry_after).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            seconds = None
-    return None if seconds is None else max(seconds, 0.0)
+    return retry_after_seconds(headers.get("retry-after"))
 
 
 def _finite(text: str | None) -> float | None:

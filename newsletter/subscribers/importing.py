@@ -310,7 +310,7 @@ def read_import(
                      *(layout.columns[name] for name in extras))
         records: dict[str, str] = {}
         answers = None if layout.answers is None else AnswerColumn(
-            layout.answers, header[layout.answers].strip(), layout.columns.get("subscribed_at") == layout.answers)
+            layout.answers, layout.answers_header, layout.columns.get("subscribed_at") == layout.answers)
         unanswered: set[str] = set()  # addresses of rows with a blank answer
         for number, row in reading.rows:
             key = _read_row(number, row, positions, layout, tags, records, report)

@@ -250,85 +250,30 @@ def _check_status(path: Path, number: int, row: Row) -> None:
 
 
 # Every status but "subscribed", as a list file spells it (the reading refuses any other spelling).
-_NOT_SUBSCRIBED = tuple(status for status in STATUS_RANK if status != "subscribed")
-_LONE_CR = re.compile(rb"\r(?!\n)")
+_NOT_SUBSCRIBED = tuple(status.encode() for status in STATUS_RANK if status != "subscribed")
 
 
 def not_subscribed_keys(path: Path, read_whole: bool = False) -> set[str]:
     """The address keys of the rows of the list at `path` that are not subscribed.
 
-    With `read_whole`, every row is read (and checked) whatever the file: a real send
-    asks for that, so that a bad row anywhere is refused before its first request
-    rather than after some have gone out (a second pass, about half a second a million
-    rows, beside the minutes the requests take). A dry run takes the shortcut below.
-
     A hand-edited list, or one written before addresses had one identity (when `remove`
     appended a second row), can hold an address twice, once unsubscribed: a send mails
     that person from neither row, whichever comes first, so it needs these keys before
-    its first request. Reading the whole list for them would cost a second pass, so the
-    file's bytes are searched instead: a list in which no other status is written at all
-    has none, and in one without a quote (as this program writes lists) each line is a
-    row, so only the lines holding such a word are read. Any other list is read whole.
+    its first request, from a reading of its own. A real send asks for it whatever the
+    file (`read_whole`), so that a bad row anywhere is refused before its first request
+    rather than after some have gone out (about half a second a million rows, beside the
+    minutes the requests take). A dry run skips it for a list in which no other status
+    is written at all, told by one look at its bytes.
     """
     with path.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             return set()
-        if read_whole:
-            return _not_subscribed_by_reading(path)
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            words = [word for word in _NOT_SUBSCRIBED if data.find(word.encode()) != -1]
-            if not words:
-                return set()
-            keys = _keys_of_lines_with(path, data, words)
-            if keys is not None:
-                return keys
-    return _not_subscribed_by_reading(path)
-
-
-def _not_subscribed_by_reading(path: Path) -> set[str]:
+        if not read_whole:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                if all(data.find(word) == -1 for word in _NOT_SUBSCRIBED):
+                    return set()
     with open_list(path) as listing:
         return {address_key(row[EMAIL]) for _, row in listing.rows if row[STATUS] != "subscribed"}
-
-
-def _keys_of_lines_with(path: Path, data: mmap.mmap, statuses: list[str]) -> set[str] | None:
-    """`not_subscribed_keys` from only the lines holding one of `statuses`; None when the
-    file is not one whose lines are its rows, or a line is not as the reading would take it
-    (then the whole reading decides, and reports what is wrong)."""
-    if data.find(b'"') != -1 or (data.find(b"\r") != -1 and _LONE_CR.search(data)):
-        return None  # a quoted cell may hold a line break; a lone CR ends a row
-    with open_csv(path) as reading:  # the header and delimiter as open_list finds them
-        header, delimiter = _header(path, reading.header), reading.delimiter
-    if "email" not in header:
-        return None
-    if "status" not in header:
-        return set()  # every row is subscribed
-    email_at, status_at, width = header.index("email"), header.index("status"), len(header)
-    # The rows start after the header line and an Excel `sep=` line before it.
-    first_end = data.find(b"\n") + 1 or len(data)
-    first = data[:first_end].decode("utf-8-sig", errors="replace")
-    rows_start = first_end
-    if first.lower().startswith("sep=") and len(first.rstrip("\r\n")) == 5:
-        rows_start = data.find(b"\n", first_end) + 1 or len(data)
-    keys: set[str] = set()
-    for status in statuses:
-        word, start = status.encode(), rows_start
-        while (found := data.find(word, start)) != -1:
-            line_start = data.rfind(b"\n", 0, found) + 1
-            line_end = data.find(b"\n", found)
-            if line_end == -1:
-                line_end = len(data)
-            start = line_end + 1
-            try:
-                cells = data[line_start:line_end].decode("utf-8").rstrip("\r").split(delimiter)
-            except UnicodeDecodeError:
-                return None
-            if len(cells) != width:
-                return None
-            if cells[status_at] == status:
-                keys.add(address_key(cells[email_at]))
-            elif cells[status_at] and cells[status_at] not in STATUS_RANK:
-                return None
-    return keys
 
 
 def subscriber_from_row(row: Row, extra_columns: tuple[str, ...]) -> Subscriber:
