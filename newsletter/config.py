@@ -36,6 +36,7 @@ MAX_CONCURRENCY = 16
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
     "sendgrid", "language", "subscribe_url", "strings", "logo", "accent_color", "proof_prefix",
+    "provider", "smtp",
 }
 DEFAULT_PROOF_PREFIX = "[Proof]"
 # The links, rules and headings of the default templates when no `accent_color` is set.
@@ -50,6 +51,14 @@ REQUIRED_WHY = {
     "base_url": "it is where the web version of each issue lives",
 }
 SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region", "concurrency"}
+# The mail services an issue can be sent through (`provider:`); SendGrid when absent.
+PROVIDERS = ("sendgrid", "smtp")
+SMTP_KEYS = {"host", "port", "security", "username", "connections", "rate", "daily_limit", "ca_file", "timeout"}
+SMTP_SECURITIES = ("starttls", "tls", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+DEFAULT_SMTP_CONNECTIONS = 4
+DEFAULT_SMTP_TIMEOUT = 60.0
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigWarning(UserWarning):
@@ -60,6 +69,21 @@ class ConfigWarning(UserWarning):
 class Address:
     email: str
     name: str = ""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """`smtp:` of newsletter.yaml: where and how to connect; the password is never in the file."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    username: str = ""
+    connections: int = DEFAULT_SMTP_CONNECTIONS
+    rate: float | None = None  # messages a second, across all connections
+    daily_limit: int | None = None  # messages a UTC day, proofs included
+    ca_file: Path | None = None  # a CA bundle trusted as well as the system's
+    timeout: float = DEFAULT_SMTP_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,8 @@ class Settings:
     base_url: str
     unsubscribe_url: str | None
     sendgrid: SendGridSettings
+    provider: str = "sendgrid"
+    smtp: SmtpSettings | None = None  # set when provider is smtp
     language: str = strings.DEFAULT_LANGUAGE  # as written (`fr`, `en-GB`): `<html lang>`, phrases, dates
     subscribe_url: str | None = None  # where the web edition invites readers to subscribe
     # `strings:` of newsletter.yaml: phrases that replace the built-in ones, or add to them.
@@ -184,6 +210,7 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
             "where each subscriber's address goes"
         )
     reply_to = data.get("reply_to")
+    provider, smtp = _provider(root, config)
     return Settings(
         root=root,
         name=_text(config, "name"),
@@ -193,6 +220,8 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         base_url=base_url,
         unsubscribe_url=unsubscribe_url,
         sendgrid=_sendgrid(config),
+        provider=provider,
+        smtp=smtp,
         language=_language(config),
         subscribe_url=_web_address(config, "subscribe_url"),
         string_overrides=_string_overrides(config),
@@ -370,6 +399,84 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
         asm_group_id=group, categories=tuple(dict.fromkeys(categories)), timeout=float(timeout),
         concurrency=concurrency, region=region,
     )
+
+
+def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None]:
+    """`provider:` and, for SMTP, `smtp:`: each mistake one line naming the key."""
+    provider = config.data.get("provider") or "sendgrid"
+    if provider not in PROVIDERS:
+        raise ConfigError(f"{config.where('provider')}: provider must be one of {', '.join(PROVIDERS)}, "
+                          f"not {provider!r}")
+    value = config.data.get("smtp")
+    if provider != "smtp":
+        if value is not None:
+            warnings.warn(f"{config.where('smtp')}: smtp is ignored while provider is {provider} "
+                          "(add `provider: smtp` to send through it)", ConfigWarning, stacklevel=3)
+        return provider, None
+    if not isinstance(value, dict) or not value.get("host"):
+        raise ConfigError(f"{config.where('smtp' if value is not None else 'provider')}: provider smtp needs an "
+                          "`smtp:` mapping with at least `host:` (the mail service's SMTP server)")
+    for key in value:
+        if key not in SMTP_KEYS:
+            warnings.warn(f"{config.where('smtp')}: unknown key smtp.{key} is ignored "
+                          f"(known keys: {', '.join(sorted(SMTP_KEYS))})", ConfigWarning, stacklevel=3)
+
+    def number(key: str, default: float | None, low: float, high: float, whole: bool, what: str) -> Any:
+        given = value.get(key, default)
+        if given is None:
+            return None
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or (whole and not isinstance(given, int)) \
+                or not math.isfinite(given) or not low <= given <= high:
+            raise ConfigError(f"{config.where('smtp')}: smtp.{key} must be {what}, not {given!r}")
+        return given
+
+    host = str(value["host"]).strip()
+    security = value.get("security", "starttls")
+    if security not in SMTP_SECURITIES:
+        raise ConfigError(f"{config.where('smtp')}: smtp.security must be one of {', '.join(SMTP_SECURITIES)}, "
+                          f"not {security!r}")
+    if security == "none" and host.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{config.where('smtp')}: smtp.security none sends the password and every reader's "
+                          f"address in clear; it is allowed only to this machine (localhost), not {host}: "
+                          "use starttls or tls")
+    ca_file = None
+    if value.get("ca_file"):
+        ca_file = root / str(value["ca_file"])
+        if not ca_file.is_file():
+            raise ConfigError(f"{config.where('smtp')}: smtp.ca_file {value['ca_file']!r} is not a file "
+                              "(a PEM bundle of the CA that signed the server's certificate)")
+    username = value.get("username") or ""
+    if not isinstance(username, str):
+        raise ConfigError(f"{config.where('smtp')}: smtp.username must be text")
+    smtp = SmtpSettings(
+        host=host,
+        port=number("port", SMTP_DEFAULT_PORTS[security], 1, 65535, True, "a port number (587, 465 or 25)"),
+        security=security,
+        username=username.strip(),
+        connections=number("connections", DEFAULT_SMTP_CONNECTIONS, 1, MAX_CONCURRENCY, True,
+                           f"a whole number from 1 to {MAX_CONCURRENCY}"),
+        rate=number("rate", None, 0.001, 10_000, False, "messages a second, above 0"),
+        daily_limit=number("daily_limit", None, 1, 10_000_000, True, "a whole number of messages a day, 1 or more"),
+        ca_file=ca_file,
+        timeout=float(number("timeout", DEFAULT_SMTP_TIMEOUT, 1, 3600, False, "a number of seconds from 1 to 3600")),
+    )
+    return provider, smtp
+
+
+SMTP_PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
+
+
+def smtp_password(smtp: SmtpSettings) -> str:
+    """The SMTP password, from the environment only, and only when `smtp.username` asks to log in."""
+    if not smtp.username:
+        return ""
+    password = os.environ.get(SMTP_PASSWORD_VARIABLE, "")
+    if not password:
+        raise ConfigError(f"{SMTP_PASSWORD_VARIABLE} is not set: export it with the password (or app password) "
+                          f"of {smtp.username} at {smtp.host}; it is read from the environment only")
+    if "\n" in password or "\r" in password:
+        raise ConfigError(f"{SMTP_PASSWORD_VARIABLE} holds a line break: export the password alone")
+    return password
 
 
 API_KEY_VARIABLE = "SENDGRID_API_KEY"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.smtp.connection import (
-    Deferred, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpServerSettings, SmtpSetupError, Uncertain,
+    Deferred, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
 )
+from newsletter.config import SmtpSettings
 from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, smtp_server
 
 SENDER = "letters@riverside.example.org"
@@ -32,7 +33,7 @@ def connect(server: SmtpServer, password: str = PASSWORD, **changes: object) -> 
     options: dict[str, object] = dict(host="127.0.0.1", port=server.port, security="starttls",
                                       username=USERNAME, timeout=10.0, ca_file=server.ca_file)
     options.update(changes)
-    return SmtpConnection(SmtpServerSettings(**options), password)  # type: ignore[arg-type]
+    return SmtpConnection(SmtpSettings(**options), password)  # type: ignore[arg-type]
 
 
 def test_messages_go_over_one_verified_connection(server: SmtpServer) -> None:
@@ -123,7 +124,7 @@ def test_a_port_that_refuses_connections(tmp_path: Path) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    connection = SmtpConnection(SmtpServerSettings("127.0.0.1", port, timeout=5.0), PASSWORD)
+    connection = SmtpConnection(SmtpSettings("127.0.0.1", port, timeout=5.0), PASSWORD)
     with pytest.raises(SmtpSetupError, match=rf"^127\.0\.0\.1:{port} refuses connections; check smtp\.host and smtp\.port$"):
         connection.open()
 

@@ -26,13 +26,10 @@ import re
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
-from pathlib import Path
 
+from newsletter.config import SmtpSettings
 from newsletter.errors import SendError, scrub
 
-SECURITIES = ("starttls", "tls", "none")
-DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 # What providers answer when a quota or rate is reached: a stop for the whole send.
 QUOTA_ANSWERS = re.compile(
@@ -42,18 +39,6 @@ QUOTA_ANSWERS = re.compile(
 )
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
-@dataclass(frozen=True)
-class SmtpServerSettings:
-    """Where and how to connect (`smtp:` of newsletter.yaml), the password apart."""
-
-    host: str
-    port: int
-    security: str = "starttls"
-    username: str = ""
-    timeout: float = 60.0
-    ca_file: Path | None = None
 
 
 class SmtpSetupError(SendError):
@@ -101,7 +86,7 @@ def _failure(code: int, reply: bytes | str, password: str) -> Exception:
 class SmtpConnection:
     """A connection to the provider, opened on first use and reused for many messages."""
 
-    def __init__(self, server: SmtpServerSettings, password: str) -> None:
+    def __init__(self, server: SmtpSettings, password: str) -> None:
         self.server = server
         self._password = password
         self._smtp: smtplib.SMTP | None = None
