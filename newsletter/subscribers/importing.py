@@ -61,7 +61,7 @@ ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items() f
 DATE_HEADERS = (
     "subscribed_at", "optin_time", "opt_in_time", "opt_in_date", "optin_date", "signup_date", "sign_up_date",
     "signed_up", "signed_up_at", "signed_up_on", "subscribed_on", "subscription_date", "date_subscribed",
-    "date_added", "created", "created_at", "created_on", "subscribed",
+    "date_added", "created", "created_at", "created_on", "creation_date", "subscribed",
 )
 # "Subscribed" is an opt-in date in some exports and a yes/no answer in others (a form's
 # "Subscribed? Yes"), sometimes both in one file. It is decided cell by cell, by the value:
