@@ -4,16 +4,20 @@ Reading a foreign file: as `csvfile.open_csv` reads any CSV (UTF-8 with or witho
 BOM, the delimiter from Excel's `sep=` line or the header line, row numbers as a
 spreadsheet shows them); header names in any case, with common aliases.
 
-Tools' own layouts: Mailchimp's per-status exports have no status column but an
-`UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
-unsubscribed (never subscribed). Mailchimp's `TAGS` (`"VIP","Donor"`) become tags
-VIP;Donor. A form tool's whole-name column (`Name`, `Full name`) goes into first_name
-as written when there is no first-name column (a split would guess wrong for
-"Mary Ann Smith"); its `Timestamp` becomes subscribed_at only when it parses as a
-time, and is kept as written in the extra column `timestamp` either way. A form's
-`Subscribed` column of yes/no answers (true/false, 1/0, or ticks and blanks) is the
-status: no is unsubscribed; the column is not copied into the list unless it also holds
-something else (a date), and the report says how it was read.
+Tools' own layouts: the exports people migrate from (Ghost, Substack, listmonk,
+Buttondown, Kit, MailerLite, beehiiv, Mailchimp) are told by their header line and
+their own status columns read (`sources.py`, one entry per tool); Mailchimp's `TAGS`
+(`"VIP","Donor"`) become tags VIP;Donor. A form tool's whole-name column (`Name`,
+`Full name`) goes into first_name as written when there is no first-name column (a
+split would guess wrong for "Mary Ann Smith"); its `Timestamp` becomes subscribed_at
+only when it parses as a time, and is kept as written in the extra column `timestamp`
+either way. A form's `Subscribed` or consent column of yes/no answers (true/false, 1/0,
+or ticks and blanks) is the status: no is unsubscribed; the column is not copied into
+the list unless it also holds something else (a date), and the report says how it was read.
+
+Consent is read, never assumed: a blank status or answer is no consent (the row is
+imported unsubscribed, named), a word the import cannot read leaves the row out, named,
+and subscribed_at is the file's opt-in evidence or empty, never the time of the import.
 
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
