@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from newsletter.config import Settings, sendgrid_api_key
-from newsletter.errors import SendGridError, scrub
+from newsletter.errors import SendGridError, keep_secret, scrub
 from newsletter.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
 
 LIBRARY_LOGGER = "python_http_client.client"
@@ -194,7 +194,7 @@ class SendGridClient:
         self.base_url = base_url.rstrip("/")
         self._origin = (parts.scheme, parts.netloc)
         self._prefix = parts.path.rstrip("/")
-        self._key = api_key
+        self._key = keep_secret(api_key)
         self.timeout = timeout
         self.policy = policy or DEFAULT_POLICY
         self._wait = wait
