@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter import colors, strings
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, keep_secret
 from newsletter.yamlfile import YamlMapping, read_mapping
 
 CONFIG_FILE = "newsletter.yaml"
@@ -511,4 +511,4 @@ def sendgrid_api_key(needs: str = SEND_MAIL) -> str:
             f"{API_KEY_VARIABLE} holds a character no API key has (a space, line break, control or "
             "non-ASCII character): copy the key again from SendGrid and export it"
         )
-    return key
+    return keep_secret(key)
