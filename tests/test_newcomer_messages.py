@@ -1,0 +1,88 @@
+"""Messages a newcomer met (issue 16, §4): each is one line that says what to do, not only
+what the parser or the counter saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.send_helpers import newsletter
+
+
+def one_error_line(result) -> str:  # noqa: ANN001
+    """The single `error:` line of a run that exited 1, without a traceback."""
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    return result.stderr.strip()
+
+
+def replace_line(path: Path, starts: str, new: str) -> int:
+    """Replace the line of `path` starting with `starts` by `new` (may be several lines); its number."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    number = next(i for i, line in enumerate(lines) if line.startswith(starts))
+    lines[number] = new
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return number + 1
+
+
+# -- YAML mistakes: the parser's words and what to do ---------------------------------------
+
+def test_an_unquoted_colon_in_an_article_title_says_put_the_title_in_quotes(publication: Path) -> None:
+    article = publication / "issues" / "issue-1" / "01-editorial.md"
+    line = replace_line(article, "title:", "title: Notes: winter")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: issues/issue-1/01-editorial.md:{line}: invalid YAML: mapping values are not allowed here; "
+        "the title has a colon followed by a space, which YAML reads as a new key: "
+        'put the title in quotes: title: "Notes: winter"')
+
+
+def test_an_unquoted_colon_in_the_subject_says_so_to_add_too(publication: Path, tmp_path: Path) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    line = replace_line(meta, "subject:", "subject: Winter: readings")
+    submission = tmp_path / "letter.txt"
+    submission.write_text("A letter\n\nSome text.\n", encoding="utf-8")
+    assert one_error_line(newsletter("add", "issue-1", str(submission))) == (
+        f"error: issues/issue-1/issue.yaml:{line}: invalid YAML: mapping values are not allowed here; "
+        "the subject has a colon followed by a space, which YAML reads as a new key: "
+        'put the subject in quotes: subject: "Winter: readings"')
+
+
+def test_a_key_indented_too_far_says_which_line_to_line_up_with(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    line = replace_line(config, "base_url:", "  base_url: https://riverside-writers-circle.internal/issues")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: newsletter.yaml:{line}: invalid YAML: mapping values are not allowed here; "
+        f"line {line} is indented more than line {line - 1} above it, so it reads as part of that line's value: "
+        f"line it up with line {line - 1} (`postal_address:`)")
+
+
+def test_a_key_indented_between_two_levels_names_both(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    line = replace_line(config, "  name: Riverside", " name: Riverside Writers' Circle")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: newsletter.yaml:{line}: invalid YAML: expected <block end>, but found '<block mapping start>'; "
+        f"line {line} starts 1 space in, which lines up with no line above it: line it up with "
+        f"line {line - 1} (`email:`, 2 spaces in) or line {line - 2} (`from:`, 0 spaces in)")
+
+
+def test_a_tab_used_for_indentation_says_so(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    line = replace_line(config, "  timeout:", "\ttimeout: 30")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: newsletter.yaml:{line}: invalid YAML: found character '\\t' that cannot start any token; "
+        "this line is indented with a tab: YAML indents with spaces only; replace the tab with spaces")
+
+
+@pytest.mark.parametrize("written, says", [
+    ("subject: 'It's winter'", "the subject starts with ', so YAML ends it at the next ', and more text follows: "
+                               "put the whole subject in quotes: subject: \"It's winter\""),
+    ("subject: @home this winter", "YAML gives a value starting with @ a meaning of its own: "
+                                   'put the subject in quotes: subject: "@home this winter"'),
+    ("subject: [Winter] readings", "the subject starts with [, so YAML ends it at the next ], and more text "
+                                   'follows: put the whole subject in quotes: subject: "[Winter] readings"'),
+])
+def test_a_subject_that_needs_quotes_says_how_to_write_it(publication: Path, written: str, says: str) -> None:
+    line = replace_line(publication / "issues" / "issue-1" / "issue.yaml", "subject:", written)
+    error = one_error_line(newsletter("check", "issue-1"))
+    assert error.startswith(f"error: issues/issue-1/issue.yaml:{line}: invalid YAML: ") and error.endswith(says)
