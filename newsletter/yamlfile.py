@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,27 @@ class YamlMapping:
             key = key.rsplit(".", 1)[0]
             line = self.lines.get(key)
         return where(self.path, line or self.first_line)
+
+    def misspelling_of(self, key: str, known: Collection[str]) -> str | None:
+        """The key of this mapping, not one of `known`, that is most likely `key` misspelt
+        (`postal_adress` for a missing `postal_address`), or None."""
+        for written in self.data:
+            if written not in known and did_you_mean(written, known) == key:
+                return written
+        return None
+
+
+def did_you_mean(key: str, known: Collection[str]) -> str | None:
+    """The known key closest to `key` when it is close enough to be a typo of it
+    (`autor` → `author`), by difflib's similarity ratio; None otherwise."""
+    close = difflib.get_close_matches(key.lower(), sorted(known), n=1)
+    return close[0] if close else None
+
+
+def unknown_key_advice(key: str, known: Collection[str]) -> str:
+    """`did you mean postal_address?` for a misspelt key, else the list of the known ones."""
+    meant = did_you_mean(key, known)
+    return f"did you mean {meant}?" if meant else f"known keys: {', '.join(sorted(known))}"
 
 
 def parse_mapping(

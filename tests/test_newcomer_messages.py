@@ -86,3 +86,54 @@ def test_a_subject_that_needs_quotes_says_how_to_write_it(publication: Path, wri
     line = replace_line(publication / "issues" / "issue-1" / "issue.yaml", "subject:", written)
     error = one_error_line(newsletter("check", "issue-1"))
     assert error.startswith(f"error: issues/issue-1/issue.yaml:{line}: invalid YAML: ") and error.endswith(says)
+
+
+# -- misspelt keys: the key that was meant -------------------------------------------------
+
+def test_a_misspelt_required_key_in_newsletter_yaml_says_which_was_meant(publication: Path) -> None:
+    config = publication / "newsletter.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("postal_address:", "postal_adress:"), encoding="utf-8")
+    line = replace_line(config, "postal_adress:", "postal_adress: 14 Mill Lane, Oxbury")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"warning: newsletter.yaml:{line}: unknown key 'postal_adress' is ignored (did you mean postal_address?)",
+        f"error: newsletter.yaml:{line}: missing required key postal_address; 'postal_adress' on line {line} "
+        "is ignored: did you mean postal_address?",
+    ]
+
+
+def test_a_misspelt_sendgrid_setting_says_which_was_meant(publication: Path) -> None:
+    line = replace_line(publication / "newsletter.yaml", "  timeout:", "  timout: 30")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: newsletter.yaml:{line}: unknown key sendgrid.timout is ignored "
+            "(did you mean sendgrid.timeout?)\n") in result.stderr
+
+
+def test_a_misspelt_author_in_front_matter_says_did_you_mean_author(publication: Path) -> None:
+    line = replace_line(publication / "issues" / "issue-1" / "01-editorial.md", "author:", "autor: Maya Okonkwo")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert (f"issues/issue-1/01-editorial.md:{line}: unknown front matter key 'autor' is ignored: "
+            "did you mean author?\n") in result.stderr
+
+
+def test_a_misspelt_title_in_front_matter_is_named_in_the_error(publication: Path) -> None:
+    line = replace_line(publication / "issues" / "issue-1" / "01-editorial.md", "title:", "titel: Winter readings")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: issues/issue-1/01-editorial.md:{line}: `title` is required in the front matter; "
+        "'titel' here is ignored: did you mean title?")
+
+
+def test_misspelt_issue_yaml_keys_say_which_was_meant(publication: Path) -> None:
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    preheader = replace_line(meta, "preheader:", "preheader_text: Three pieces from the circle.")
+    result = newsletter("check", "issue-1")
+    assert (f"issues/issue-1/issue.yaml:{preheader}: unknown key 'preheader_text' is ignored: "
+            "did you mean preheader?\n") in result.stderr
+    subject = replace_line(meta, "subject:", "subjet: Winter readings")
+    assert one_error_line(newsletter("check", "issue-1")) == (
+        f"error: issues/issue-1/issue.yaml:{subject}: `subject` is required: the email's subject line; "
+        "'subjet' here is ignored: did you mean subject?")
