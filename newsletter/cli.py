@@ -357,9 +357,10 @@ class _Progress:
 class _Stdout:
     """Standard output for a long stream (`list`, `export`): a write that fails is one line.
 
-    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
-    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
-    Python's own flush at exit adds no second complaint about what is still buffered.
+    A full disk (`> /dev/full`) raises OSError at a write or a flush. It becomes one
+    `error:` line, and descriptor 1 is pointed at /dev/null so that Python's own flush at
+    exit adds no second complaint about what is still buffered. A closed pipe (`| head`)
+    is no error: it goes on to `NewsletterGroup`, which ends the command quietly.
     """
 
     def __init__(self, stream: IO[str]) -> None:
