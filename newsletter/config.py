@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from newsletter import colors, strings
 from newsletter.errors import ConfigError, keep_secret
-from newsletter.yamlfile import YamlMapping, read_mapping
+from newsletter.yamlfile import YamlMapping, read_mapping, unknown_key_advice
 
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
@@ -181,16 +181,20 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
     for key in data:
         if key not in KNOWN_KEYS:
             warnings.warn(
-                f"{config.where(key)}: unknown key {key!r} is ignored "
-                f"(known keys: {', '.join(sorted(KNOWN_KEYS))})",
+                f"{config.where(key)}: unknown key {key!r} is ignored ({unknown_key_advice(key, KNOWN_KEYS)})",
                 ConfigWarning,
                 stacklevel=2,
             )
     missing = [key for key in REQUIRED_KEYS if data.get(key) in (None, "")]
     if missing:
+        # `postal_adress: ...` leaves postal_address missing: name the line that meant it.
+        misspelt = {key: config.misspelling_of(key, KNOWN_KEYS) for key in missing}
+        typos = [f"{written!r} on line {config.lines[written]} is ignored: did you mean {key}?"
+                 for key, written in misspelt.items() if written is not None]
+        first = next((written for written in misspelt.values() if written is not None), None)
         raise ConfigError(
-            f"{config.where()}: missing required key{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}"
+            f"{config.where(first)}: missing required key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}" + (f"; {'; '.join(typos)}" if typos else "")
         )
     for key in REQUIRED_KEYS:  # `postal_address: "   "` is as good as none (and "" is in any text)
         if isinstance(data[key], str) and not data[key].strip():
@@ -357,8 +361,8 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
     for key in value:
         if key not in SENDGRID_KEYS:
             warnings.warn(
-                f"{config.where('sendgrid')}: unknown key sendgrid.{key} is ignored "
-                f"(known keys: {', '.join(sorted(SENDGRID_KEYS))})",
+                f"{config.where(f'sendgrid.{key}')}: unknown key sendgrid.{key} is ignored "
+                f"({unknown_key_advice(str(key), SENDGRID_KEYS).replace('mean ', 'mean sendgrid.')})",
                 ConfigWarning,
                 stacklevel=3,
             )
@@ -418,8 +422,9 @@ def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None
                           "`smtp:` mapping with at least `host:` (the mail service's SMTP server)")
     for key in value:
         if key not in SMTP_KEYS:
-            warnings.warn(f"{config.where('smtp')}: unknown key smtp.{key} is ignored "
-                          f"(known keys: {', '.join(sorted(SMTP_KEYS))})", ConfigWarning, stacklevel=3)
+            advice = unknown_key_advice(str(key), SMTP_KEYS).replace("mean ", "mean smtp.")
+            warnings.warn(f"{config.where(f'smtp.{key}')}: unknown key smtp.{key} is ignored ({advice})",
+                          ConfigWarning, stacklevel=3)
 
     def number(key: str, default: float | None, low: float, high: float, whole: bool, what: str) -> Any:
         given = value.get(key, default)
