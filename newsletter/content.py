@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import LocalImage, render_markdown
+from newsletter.markdown import LocalImage, NestedTooDeep, render_markdown
 from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -196,7 +196,10 @@ def load_article(path: Path, base_url: str) -> Article:
     title = _front_text(meta, "title")
     if not title:
         raise ContentError(_required(meta, "title", ARTICLE_KEYS, "`title` is required in the front matter"))
-    body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
+    try:
+        body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
+    except NestedTooDeep as exc:
+        raise ContentError(f"{where(path, exc.line and end + 1 + exc.line)}: {exc}") from None
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
     return Article(
