@@ -470,17 +470,45 @@ def remove(email: str, list_name: str) -> None:
 
 @subscribers.command()
 @click.argument("email")
-@_list_option
-def delete(email: str, list_name: str) -> None:
-    """Erase the row of EMAIL (for a data-protection request).
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show(email: str, as_json: bool) -> None:
+    """Show everything held about EMAIL (a subject access request).
+
+    Its row in every list (every column, consent evidence included), every
+    request of every send that held it, and the files under build/ that hold it.
+    An address held nowhere says so (exit 0).
+
+    \b
+    Example:
+      newsletter subscribers show ada@example.org --json
+    """
+    from newsletter.rights import show_address
+
+    held = show_address(_settings(), email)
+    if as_json:
+        click.echo(held.as_json())
+    else:
+        _echo_report(held)
+
+
+@subscribers.command()
+@click.argument("email")
+def delete(email: str) -> None:
+    """Erase EMAIL everywhere (a data-protection erasure request).
+
+    Its rows go from every list, its records in the send ledgers become a keyed
+    hash (an issue it had is never sent to it twice), the files under build/
+    that hold it are removed, and the hash is kept in sent/erased.csv so that no
+    import or add brings it back without --resubscribe. Refused while a send
+    runs. To stop mail but keep the record, use `remove`.
 
     \b
     Example:
       newsletter subscribers delete ada@example.org
     """
-    from newsletter.subscribers.lists import delete_subscriber
+    from newsletter.rights import erase_address
 
-    _echo_report(delete_subscriber(_settings(), email, list_name))
+    _echo_report(erase_address(_settings(), email))
 
 
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.

@@ -37,6 +37,7 @@ from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import no_such_tag, tags_in_list
+from newsletter.subscribers.erasure import erased_lookup
 from newsletter.subscribers.store import EMAIL, STATUS, TAGS, not_subscribed_keys, split_tags
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
@@ -434,6 +435,9 @@ class SendPlan:
         # An address held twice, once not subscribed, is mailed from neither row; a real
         # send reads the whole list for it, so a bad row stops it before any request.
         not_subscribed = not_subscribed_keys(self.list_file, read_whole=not self.options.dry_run)
+        # A reader erased after they had the issue is in the ledger as a keyed hash: looked up
+        # by it too, so that subscribing again does not mail them the issue a second time.
+        hashed = erased_lookup(self.settings, known)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
             for _, row in listing.rows:
@@ -446,6 +450,8 @@ class SendPlan:
                     report.unsubscribed_twins += 1
                     continue
                 state = known.get(key)
+                if state is None and hashed is not None:
+                    state = known.get(hashed.token(key))
                 if state == _TAKEN:
                     report.duplicates += 1
                     continue

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
+from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
 from newsletter.subscribers.csvfile import open_csv
 from newsletter.subscribers.sources import STATUS_WORDS, Source, recognise
@@ -302,6 +303,7 @@ class ImportReport:
                 said = f"{name + ': ' if name else 'column '}{column}={word}"
             lines.append(f"  {status:<19} {count:,} ({said})")
         return lines
+    erased: list[tuple[int, str]] = field(default_factory=list)  # rows of erased addresses (subscribers delete)
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -353,6 +355,7 @@ class ImportReport:
                   for number, column in self.blanks_shown]
         lines += _more(self.source, self.blanks - len(self.blanks_shown), "blank consent cell")
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
+        lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.erased]
         lines += _more(self.source, len(self.invalid) - SHOWN_INVALID, "invalid row")
         lines += [f"{where(self.source, d.kept)}: {d.line()}" for d in self.duplicated.values()]
         lines += _more(self.source, self.duplicate_addresses - len(self.duplicated), "address in more than one row",
@@ -835,6 +838,7 @@ def import_file(
     tags = clean_tags(tags)
     imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
+    returning = _refuse_erased(settings, imported.records, resubscribe, report)
     if not imported.records:  # checked before the lock: the list is not even opened
         raise NothingImported(report)
     stamp = now_iso()
@@ -850,7 +854,33 @@ def import_file(
     # A list no imported row changes is left as it was (not rewritten with the file's
     # extra columns as new, empty ones).
     rewrite_list(target, merge, dry_run=dry_run, create=True, changed=lambda: bool(report.added or report.updated))
+    if returning and not dry_run:
+        forget_erasure(settings, returning)  # they asked to subscribe again: a later import may update them
     return report
+
+
+def _refuse_erased(settings: Settings, records: dict[str, str], resubscribe: bool, report: ImportReport) -> list[str]:
+    """Leave out, named, the rows of addresses erased at their owner's request; with
+    `resubscribe` keep them (the addresses returned) and say so."""
+    erased = erased_addresses(settings)
+    if erased.hasher is None:
+        return []  # nothing was ever erased: no hashing
+    returning: list[str] = []
+    for key, packed in list(records.items()):
+        values = packed.split(PACK)
+        when = erased.erased_on(values[P_EMAIL])
+        if when is None:
+            continue
+        row = int(values[P_ROW].lstrip(DUPLICATED))
+        if resubscribe:
+            returning.append(values[P_EMAIL])
+            report.erased.append((row, f"{values[P_EMAIL].strip()} was erased on {when}; imported again "
+                                       "(--resubscribe)"))
+        else:
+            del records[key]
+            report.erased.append((row, erased.refusal(values[P_EMAIL])))
+    report.erased.sort()
+    return returning
 
 
 class NothingImported(SubscriberError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
 from newsletter.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
@@ -109,6 +110,10 @@ def add_subscriber(
     An address that unsubscribed, bounced or complained stays so unless `resubscribe`.
     """
     email = valid_address(email)
+    erased_on = erased_addresses(settings).erased_on(email)
+    if erased_on is not None and not resubscribe:
+        raise SubscriberError(f"{email} was erased on {erased_on} at their request; not added (use --resubscribe "
+                              "if they asked to subscribe again)")
     first_name, last_name, tags = first_name.strip(), last_name.strip(), clean_tags(tags)
     stamp = now_iso()
     kept: list[str] = []
@@ -128,6 +133,8 @@ def add_subscriber(
 
     new = [email, first_name, last_name, "subscribed", join_tags(tags), stamp, stamp]
     found = _edit_one(settings, list_name, email, edit, create=new)
+    if erased_on is not None:
+        forget_erasure(settings, [email])  # subscribed again at their request: no longer refused
     path, note = found.path, found.note()
     if found.before is None:
         return EditReport(f"{where(path)}: added {email}")
@@ -171,15 +178,13 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
     return EditReport(f"{where(path)}: {email} is {before[STATUS]} and stays so (it receives no mail){note}")
 
 
-def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
-    """Erase the row of `email` entirely (a data-protection request)."""
-    found = _edit_one(settings, list_name, email.strip(), lambda row: None)
-    if found.before is None:
-        raise SubscriberError(f"{where(found.path)}: {email.strip()} is not on the list; nothing deleted")
-    rows = f" ({found.rows} rows)" if found.rows > 1 else ""
-    return EditReport(
-        f"{where(found.path)}: deleted {email.strip()}{rows} (note: a later import may add the address again)"
-    )
+def erase_rows(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> int:
+    """Remove every row of `email` from a list (under its lock, atomically); how many there were.
+
+    Only `newsletter.rights.erase_address` calls it, for every list at once: erasing a
+    person from one list and not the others would not erase them.
+    """
+    return _edit_one(settings, list_name, email.strip(), lambda row: None).rows
 
 
 # -- reading ----------------------------------------------------------------------------
