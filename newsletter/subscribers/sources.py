@@ -48,6 +48,10 @@ def _words(subscribed: tuple[str, ...], **others: tuple[str, ...]) -> dict[str, 
 
 
 TRUE_FALSE = {"true": SUBSCRIBED, "false": UNSUBSCRIBED}
+BUTTONDOWN_TYPES = _words(("regular", "premium", "trialed", "unpaid", "gifted", "churning", "paused", "past_due"),
+                          unsubscribed=("unsubscribed", "unactivated", "removed"),
+                          bounced=("undeliverable", "spammy"), complained=("complained",))
+BUTTONDOWN_DOCUMENTED = "github.com/buttondown/openapi enums.json SubscriberType; docs.buttondown.com"
 
 SOURCES: tuple[Source, ...] = (
     # Ghost, Members › Export: members-csv's unparse.js writes the header
@@ -91,19 +95,13 @@ SOURCES: tuple[Source, ...] = (
         name="Buttondown",
         signature=frozenset(("subscriber_type", "creation_date")),
         status_column="subscriber_type",
-        words=_words(("regular", "premium", "trialed", "unpaid", "gifted", "churning", "paused", "past_due"),
-                     unsubscribed=("unsubscribed", "unactivated", "removed"),
-                     bounced=("undeliverable", "spammy"), complained=("complained",)),
-        documented="github.com/buttondown/openapi enums.json SubscriberType; docs.buttondown.com",
+        words=BUTTONDOWN_TYPES, documented=BUTTONDOWN_DOCUMENTED,
     ),
     Source(
         name="Buttondown",
         signature=frozenset(("type", "creation_date")),
         status_column="type",
-        words=_words(("regular", "premium", "trialed", "unpaid", "gifted", "churning", "paused", "past_due"),
-                     unsubscribed=("unsubscribed", "unactivated", "removed"),
-                     bounced=("undeliverable", "spammy"), complained=("complained",)),
-        documented="github.com/buttondown/openapi enums.json SubscriberType; docs.buttondown.com",
+        words=BUTTONDOWN_TYPES, documented=BUTTONDOWN_DOCUMENTED,
     ),
     # Kit (ConvertKit): a subscriber's `state` is active, inactive (never confirmed),
     # cancelled (unsubscribed), bounced or complained (developers.kit.com v4 subscriber
