@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue, load_issue, marked_draft
@@ -164,16 +165,24 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     temporary = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     try:
         temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError as exc:
-        raise NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
+        _remove_leftover(temporary)
+        raise CannotWrite(write_failure(path, exc)) from None
     return True
+
+
+def _remove_leftover(temporary: Path) -> None:
+    """Remove a temporary file a failed write left, if any: on a read-only disk even
+    removing a file that is not there fails (EROFS), which must not hide the write's error."""
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def published_issue_names(settings: Settings) -> list[str]:

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from newsletter.atomic import write_text
+from newsletter.atomic import write_failure, write_text
 from newsletter.errors import NewsletterError, where
 from newsletter.yamlfile import explain_yaml_error, read_yaml_text
 
@@ -105,7 +105,7 @@ def save_document(path: Path, data: CommentedMap, error: type[NewsletterError],
                   indentation: Indentation = DEFAULT_INDENTATION) -> Path:
     """Write `data` to `path` atomically; an OSError becomes `error` naming the file."""
     def cannot_write(target: Path, exc: OSError) -> Exception:
-        return error(f"{where(target)}: cannot write it ({exc.strerror or exc})")
+        return error(write_failure(target, exc))
 
     return write_text(path, dump_document(data, indentation), on_os_error=cannot_write)
 

@@ -193,7 +193,7 @@ class SendGridDouble:
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
-        # path → (status, base URL): a GET, or an account call, of that path is redirected there.
+        # path, or "METHOD path" → (status, base URL): a GET or an account call of it is redirected there.
         self.redirects: dict[str, tuple[int, str]] = {}
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -362,13 +362,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(401, {"errors": [{"field": None, "message": "The provided authorization grant is invalid, expired, or revoked"}]})
         return False
 
-    def _redirected(self) -> bool:
+    def _redirected(self, body_read: bool = False) -> bool:
         """Answer a redirect the test set for this path (as a misconfigured proxy might)."""
         parts = urlsplit(self.path)
-        if parts.path not in self.double.redirects:
+        redirect = (self.double.redirects.get(f"{self.command} {parts.path}")
+                    or self.double.redirects.get(parts.path))
+        if redirect is None:
             return False
-        self._read_body()
-        status, base = self.double.redirects[parts.path]
+        if not body_read:
+            self._read_body()
+        status, base = redirect
         self._send_json(status, None, {"Location": base + self.path})
         return True
 
@@ -910,7 +913,7 @@ class _AccountRoutes(BaseHTTPRequestHandler):
         account = self.double.account
         if not account.owns(parts.path):
             return False
-        if self._redirected():  # type: ignore[attr-defined]
+        if self._redirected(body_read=raw is not None):  # type: ignore[attr-defined]
             return True
         if raw is None:
             raw = self._read_body()  # type: ignore[attr-defined]

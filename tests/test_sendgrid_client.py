@@ -165,6 +165,7 @@ REDIRECTED_CALLS = [
     (("doctor",), "/v3/whitelabel/domains"),
     (("subscribers", "sync"), "/v3/suppression/unsubscribes"),
     (("doctor", "--create-group", "Riverside letters"), "/v3/asm/groups"),
+    (("doctor", "--create-group", "Riverside letters"), "POST /v3/asm/groups"),
 ]
 
 

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newsletter.config import Settings
+from newsletter.atomic import write_failure
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 from newsletter.subscribers.addresses import address_keys
@@ -572,7 +573,7 @@ class SendLock:
         self._held_by_old_version = False
 
     def acquire(self, issue: str) -> None:
-        """Take the lock or raise `SendError` naming the other send."""
+        """Take the lock or raise `SendError` naming the other send (or the folder that refuses it)."""
         if not self.try_acquire():
             if self._held_by_old_version:
                 raise SendError(f"another `newsletter send {issue}` is running, by an older version of newsletter "
@@ -581,9 +582,13 @@ class SendLock:
                             "wait for it to finish")
 
     def try_acquire(self) -> bool:
+        """Whether the lock was free (and is held now); `SendError` when its file cannot be made."""
         self._held_by_old_version = False
-        if not self._lock.acquire(blocking=False):
-            return False
+        try:
+            if not self._lock.acquire(blocking=False):
+                return False
+        except OSError as exc:  # sent/ read-only, say: one line naming it, not a traceback
+            raise SendError(write_failure(self.path, exc)) from None
         if self._old is None:
             return True
         try:

@@ -92,8 +92,7 @@ def create_issue(settings: Settings, name: str | None, subject: str = "", date: 
     data["date"] = date
     data["draft"] = True
     data["articles"] = CommentedSeq()  # `newsletter add` appends to it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_document(path, data, ContentError)
+    save_document(path, data, ContentError)  # its folder made with it
     return NewIssue(name, path, data["subject"], date)
 
 

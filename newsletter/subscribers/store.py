@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
-from newsletter.atomic import atomic_file, real_path
+from newsletter.atomic import atomic_file, real_path, write_failure
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.locking import FileLock
@@ -350,7 +350,7 @@ def write_atomically(
 
 def cannot_write(path: Path, exc: OSError) -> SubscriberError:
     """An OSError of writing `path` as a one-line error."""
-    return SubscriberError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
+    return SubscriberError(write_failure(path, exc))
 
 
 def _without_carriage_returns(rows: Iterable[Row]) -> Iterator[Row]:
