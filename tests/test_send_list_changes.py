@@ -66,3 +66,28 @@ def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGr
     result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert (len(sendgrid.accepted_recipients()), readings) == (2500, [])
+
+
+def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication: Path,
+                                                                     sendgrid: SendGridDouble) -> None:
+    path = write_list(publication, generated(2500))
+    arrived, release = threading.Event(), threading.Event()
+    sendgrid.script(Stall(release=release, arrived=arrived))
+    results: list[Result] = []
+    thread = send_in_background(results)
+    try:
+        assert arrived.wait(120), "the first request never came"
+        # A hand edit gone wrong, saved as editors save (a new file renamed over the old one).
+        edited = path.with_name("main.csv.edited")
+        edited.write_text(path.read_text(encoding="utf-8") + "late@example.org,,,maybe,,,\n", encoding="utf-8")
+        edited.replace(path)
+    finally:
+        release.set()
+        thread.join(120)
+    [result] = results
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: subscribers/main.csv:2502: unknown status 'maybe' (one of subscribed, unsubscribed, bounced, "
+        "complained): the list changed during the send and cannot be read again; the send stopped and posted "
+        "nothing more: fix it and run `newsletter send issue-1` again\n")
+    assert len(sendgrid.accepted_recipients()) == 1000  # the first request only
