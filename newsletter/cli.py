@@ -891,6 +891,7 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     rows += [(label, count, note) for label, count, note in (
         ("not sent", report.remaining, "the send stopped; run it again"),
         ("pending", report.pending, "in a request of the send running now"),
+        ("left", report.left, "unsubscribed during the send: not mailed"),
         ("duplicates", report.duplicates, "same address twice in the list"),
         ("not mailed", report.unsubscribed_twins, "another row of the address is not subscribed"),
         ("invalid", report.invalid, "not an email address; fix the list"),
@@ -913,6 +914,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
                    f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
         for address in report.too_long_emails[:20]:
             click.echo(f"  {address}")
+    if report.left:
+        click.echo(f"Not mailed: {report.left:,} unsubscribed or left the list during the send:")
+        for address in report.left_emails:
+            click.echo(f"  {address}")
+        if report.left > len(report.left_emails):
+            click.echo(f"  ... and {report.left - len(report.left_emails):,} more")
     if report.uncertain:
         click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
                    f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "

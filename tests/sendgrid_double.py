@@ -153,6 +153,7 @@ class Stall:
     seconds: float = 120.0
     accept: bool = True  # whether SendGrid "processed" it: the mail counts as accepted
     release: threading.Event | None = None  # set by the test: answer now
+    arrived: threading.Event | None = None  # set by the double once the request is read
 
 
 Fault = Respond | Accept | Drop | Cut | Trickle | Stall
@@ -425,6 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._answered_as_scripted(answer):
             return
         if isinstance(answer, Stall):
+            if answer.arrived is not None:
+                answer.arrived.set()
             if answer.accept:
                 status, headers, payload = self.double.handle_mail_send(body)
             else:

@@ -176,3 +176,17 @@ def test_delete_of_an_address_held_nowhere_records_it_as_erased(publication: Pat
 def test_delete_of_text_that_is_no_address_is_one_line(publication: Path) -> None:
     result = newsletter("subscribers", "delete", "nobody")
     assert (result.exit_code, result.stderr) == (1, "error: 'nobody' is not an email address (no @)\n")
+
+
+def test_delete_erases_a_ledger_still_where_older_versions_kept_it(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """build/<issue>/ledger.sqlite is a ledger to hash the address in, not a cache to remove."""
+    two_lists(publication)
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    old = publication / "build" / "issue-1" / "ledger.sqlite"
+    (publication / "sent" / "issue-1.sqlite").rename(old)
+    assert len(json.loads(newsletter("subscribers", "show", ADA, "--json").stdout)["sends"]) == 1
+    erased = newsletter("subscribers", "delete", ADA)
+    assert erased.exit_code == 0, erased.output
+    assert "  build/issue-1/ledger.sqlite: 1 request now holds the keyed hash instead" in erased.stdout
+    assert b"bea@example.org" in old.read_bytes() and ADA.encode() not in old.read_bytes()

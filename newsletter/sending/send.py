@@ -20,11 +20,11 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
-from newsletter.errors import ConfigError, SendError, scrub, where
+from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock, ledger_path,
@@ -38,7 +38,9 @@ from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import no_such_tag, tags_in_list
 from newsletter.subscribers.erasure import erased_lookup
-from newsletter.subscribers.store import EMAIL, STATUS, TAGS, not_subscribed_keys, split_tags
+from newsletter.subscribers.store import (
+    EMAIL, STATUS, TAGS, ListWatch, not_subscribed_keys, split_tags, subscribed_keys,
+)
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
     from newsletter.render import RenderedEmail  # `newsletter status` starts without it
@@ -108,6 +110,7 @@ class SendReport:
     remaining: int = 0     # not posted because the send stopped
     pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
+    left: int = 0          # unsubscribed (or gone from the list) during the send: not mailed
     unsubscribed_twins: int = 0  # subscribed rows of an address another row holds as not subscribed
     invalid: int = 0
     too_long: int = 0      # merge values over SendGrid's limit: left out, or their request is refused
@@ -116,6 +119,7 @@ class SendReport:
     in_flight: int = 0     # requests posted and not answered yet (for progress)
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
+    left_emails: list[str] = field(default_factory=list)  # the first UNCERTAIN_SHOWN of `left`
     too_long_emails: list[str] = field(default_factory=list)
     invalid_rows: list[str] = field(default_factory=list)  # `subscribers/main.csv:4: 'ann at example'`
     stopped: str = ""      # why the send stopped before the end
@@ -149,11 +153,41 @@ class SendReport:
             self.invalid_rows.append(f"{where(path, number)}: {address!r}" if address else f"{where(path, number)}: "
                                      "(no address)")
 
+    def note_left(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.left += 1
+            if len(self.left_emails) < UNCERTAIN_SHOWN:
+                self.left_emails.append(key)
+
     def note_uncertain(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.uncertain += 1
             if len(self.uncertain_emails) < UNCERTAIN_SHOWN:
                 self.uncertain_emails.append(key)
+
+
+@dataclass(frozen=True)
+class _Batch(PreparedBatch):
+    """A batch with the personalizations its body was built from, to build it again without
+    someone who unsubscribed while it waited to be posted."""
+
+    personalizations: list[str] = field(default_factory=list, repr=False)
+
+
+class _Leavers:
+    """Who the list still holds as subscribed, read again only when the list file changed.
+
+    `subscribed` is None while the file is as the send read it: then a batch costs a stat().
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.watch = ListWatch(path)
+        self.subscribed: set[str] | None = None
+
+    def refresh(self) -> set[str] | None:
+        if self.watch.changed():
+            self.subscribed = subscribed_keys(self.watch.path)
+        return self.subscribed
 
 
 class SendStopped(SendError):
@@ -361,10 +395,12 @@ class SendPlan:
                 known, ledger = self._earlier_outcomes(), Ledger(None)
             transport = self.transport
             stop = threading.Event()
+            # Looked at before the list is read, so a change made during the reading is seen too.
+            leavers = None if self.options.proof else _Leavers(self.list_file)
             try:
                 self._start_schedule(report)
                 with _stop_on_signals(stop, report.signals, on_stop):
-                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
+                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop, leavers)
             finally:
                 transport.close()
                 ledger.close()
@@ -508,13 +544,27 @@ class SendPlan:
             keys.append(key)
             if len(keys) == BATCH_SIZE:
                 number += 1
-                yield PreparedBatch(number, keys, builder.body(personalizations))
+                yield _Batch(number, keys, builder.body(personalizations), personalizations)
                 keys, personalizations = [], []
         if keys:
-            yield PreparedBatch(number + 1, keys, builder.body(personalizations))
+            yield _Batch(number + 1, keys, builder.body(personalizations), personalizations)
+
+    def _without_leavers(self, batch: _Batch, leavers: _Leavers, report: SendReport) -> _Batch | None:
+        """`batch` without the recipients no longer subscribed (named in the report); None if none is left."""
+        subscribed = leavers.refresh()
+        if subscribed is None or all(key in subscribed for key in batch.keys):
+            return batch
+        kept = [position for position, key in enumerate(batch.keys) if key in subscribed]
+        report.note_left(key for key in batch.keys if key not in subscribed)
+        if not kept:
+            return None
+        personalizations = [batch.personalizations[position] for position in kept]
+        return _Batch(batch.number, [batch.keys[position] for position in kept],
+                      self.builder.body(personalizations), personalizations)
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[Recipient],
-             report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
+             report: SendReport, progress: Progress | None, stop: threading.Event,
+             leavers: _Leavers | None = None) -> None:
         """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
 
         Each batch is recorded before it is posted, in one commit with the answers that
@@ -522,7 +572,8 @@ class SendPlan:
         every answer is on disk before the next request goes out. Once `stop` is set
         (Ctrl-C, or the ledger failing), no new request is posted, waits for a retry end
         at once, and the requests already in flight get their answer recorded. Before
-        each batch the ledger must still be the file at its path.
+        each batch the ledger must still be the file at its path, and its recipients still
+        subscribed when the list file changed since the send read it (`leavers`).
 
         A dry run writes each body in this thread, one at a time: a file waits on no
         one, and writing from worker threads made each body pass the GIL between
@@ -594,6 +645,18 @@ class SendPlan:
                     collect([future for future in in_flight if future.done()])
                     while len(in_flight) >= concurrency:
                         collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    if leavers is not None and not stopping():
+                        try:  # just before it is recorded and posted: as late as can be
+                            fresh = self._without_leavers(cast(_Batch, batch), leavers, report)
+                        except SubscriberError as exc:
+                            report.stopped = (f"{exc}: the list changed during the send and cannot be read again; "
+                                              f"the send stopped and posted nothing more: fix it and run "
+                                              f"`{self.command}` again")
+                            stop.set()
+                        else:
+                            if fresh is None:
+                                continue
+                            batch = fresh
                     if not ledger_problem and not ledger.still_at_path():
                         ledger_problem = (f"{where(ledger.path or '')} was deleted or replaced during the send; "
                                           "its records are not where the next send looks")

@@ -155,11 +155,13 @@ def erased_addresses(settings: Settings) -> Erased:
 def erased_lookup(settings: Settings, known: dict[str, str]) -> Hasher | None:
     """The hasher to look up erased recipients by, when the ledger states `known` hold any; else None.
 
-    A send asks once: a ledger without erased rows (nearly every one) costs no hashing.
+    A send asks once: a publication that never erased anyone (no key) costs a stat(), and
+    a ledger without erased rows no hashing.
     """
-    if not any(key.startswith(TOKEN_PREFIX) for key in known):
+    hasher = load_hasher(settings)
+    if hasher is None or not any(key.startswith(TOKEN_PREFIX) for key in known):
         return None
-    return load_hasher(settings)
+    return hasher
 
 
 def _edit_register(settings: Settings, hasher: Hasher, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
