@@ -35,6 +35,7 @@ from newsletter.subscribers.addresses import EmailNotValidError, address_key, no
 from newsletter.subscribers.csvfile import open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
+from newsletter.textencoding import WINDOWS_1252
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,
@@ -216,6 +217,7 @@ class ImportReport:
     date_column: str = ""
     dates_dropped: bool = False
     answers: AnswerColumn | None = None  # the file's "Subscribed" column of yes/no answers
+    encoding: str = "UTF-8"  # the file's, as csvfile.open_csv read it
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -241,6 +243,9 @@ class ImportReport:
             + _in_rows([n for n, _ in self.dates_shown], self.dates_as_written)
             + (f": {dates_note}" if self.dates_as_written else ""),
         ]
+        if self.encoding not in ("UTF-8", "UTF-8 with a BOM"):
+            lines.append(f"{where(self.source)}: read as {self.encoding} text, not UTF-8"
+                         + (WINDOWS_1252_NOTE if self.encoding == WINDOWS_1252.name else ""))
         if self.answers is not None:
             lines.append(f"{where(self.source)}: {self.answers.line(self.date_column)}")
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
@@ -254,6 +259,33 @@ class ImportReport:
         lines += _more(self.source, self.dates_as_written - len(self.dates_shown), "date kept as written",
                        "dates kept as written")
         return lines
+
+
+# Excel's "CSV (Comma delimited)" on a Mac is Mac Roman, which no byte tells from
+# Windows-1252 reliably: the report says what was read rather than guess.
+WINDOWS_1252_NOTE = (" (Excel's \"CSV (Comma delimited)\" on Windows); if names show Ž or Ÿ where é or ü belong, "
+                     "the file is Mac Roman: save it as \"CSV UTF-8\" and import it again")
+
+
+def named_width(header: Row) -> int:
+    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
+    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
+
+
+def wider_than(row: Row, width: int) -> bool:
+    """Whether `row` has a filled-in cell past the header's `width` columns (empty ones are padding)."""
+    return any(cell.strip() for cell in row[width:])
+
+
+def too_wide(row: Row, width: int) -> str:
+    """Why a row with more cells than the header is left out.
+
+    Its cells cannot be matched to columns without a guess: a comma in a cell that is not
+    quoted (`Smith, Ann`) moves every cell after it, a status or a "no" too. The row is
+    left out, named, never read with its cells cut or shifted.
+    """
+    return (f"{len(row):,} cells, but the header names {width:,} columns: a comma (or the delimiter) inside a "
+            "cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -296,10 +328,12 @@ def read_import(
 ) -> tuple[ImportedRows, ImportReport]:
     """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
     report = ImportReport(source=path, target=path)
-    with open_csv(path, unreadable="unreadable CSV") as reading:
+    with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
         header = reading.header
+        report.encoding = reading.encoding
         if not "".join(header).strip():
             raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
+        width = named_width(header)
         layout = _map_header(path, header)
         extras = layout.extras
         if "subscribed_at" in layout.columns:
@@ -313,6 +347,9 @@ def read_import(
             layout.answers, layout.answers_header, layout.columns.get("subscribed_at") == layout.answers)
         unanswered: set[str] = set()  # addresses of rows with a blank answer
         for number, row in reading.rows:
+            if len(row) > width and wider_than(row, width):
+                report.invalid.append((number, too_wide(row, width)))
+                continue
             key = _read_row(number, row, positions, layout, tags, records, report)
             if answers is not None and key is not None:
                 _count_answer(answers, row[answers.position] if answers.position < len(row) else "", key, unanswered)
