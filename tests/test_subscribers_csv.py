@@ -190,3 +190,32 @@ def test_the_quick_reading_gives_what_csv_reader_gives(text: str) -> None:
     first = handle.readline()
     quick = [row for _, row in read_rows(handle, delimiter, first, 1_000)]
     assert quick == list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+# -- the extra columns an import carries into the list ------------------------------------
+
+def test_an_imports_empty_columns_are_not_carried_into_the_list(publication: Path) -> None:
+    """A form export's columns nobody filled in would be empty for everyone on the list."""
+    result = import_csv("email,optin_ip,Company,Fax,Notes\n"
+                        "a@example.org,192.0.2.1,Acme,,\n"
+                        "b@example.org,,,,\n"
+                        "not an address,,,+44 1,a note of a row left out\n")
+    assert result.exit_code == 0, result.output
+    assert ("people.csv: 2 columns added to subscribers/main.csv (filled in by the file's rows): optin_ip, company"
+            in result.output)
+    header = MAIN_LIST.read_text().splitlines()[0].split(",")
+    assert "fax" not in header and "notes" not in header
+    assert rows()["a@example.org"]["optin_ip"] == "192.0.2.1"  # consent evidence is kept
+    assert rows()["a@example.org"]["company"] == "Acme"
+
+
+def test_an_import_that_would_make_the_list_wider_than_1000_columns_is_refused(publication: Path) -> None:
+    write(MAIN_LIST, HEADER.rstrip("\n") + "".join(f",old{i}" for i in range(993)) + "\n"
+          + "a@example.org,Ann,,subscribed,,," + "," * 992 + "x\n")
+    before = MAIN_LIST.read_bytes()
+    result = import_csv("email,new1,new2\nb@example.org,1,2\n")
+    assert result.exit_code == 1
+    assert one_line_error(result.stderr) == (
+        "error: people.csv: importing it would give subscribers/main.csv 1,002 columns (2 new); a list holds at "
+        "most 1,000: remove the columns nobody needs from the file or the list, then import again")
+    assert MAIN_LIST.read_bytes() == before

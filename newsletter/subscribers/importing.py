@@ -32,7 +32,7 @@ from datetime import datetime, UTC
 from pathlib import Path
 
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
-from newsletter.subscribers.csvfile import open_csv
+from newsletter.subscribers.csvfile import LIMITS, open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.textencoding import WINDOWS_1252
@@ -218,6 +218,7 @@ class ImportReport:
     dates_dropped: bool = False
     answers: AnswerColumn | None = None  # the file's "Subscribed" column of yes/no answers
     encoding: str = "UTF-8"  # the file's, as csvfile.open_csv read it
+    new_columns: tuple[str, ...] = ()  # the file's extra columns the list did not have
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -246,6 +247,9 @@ class ImportReport:
         if self.encoding not in ("UTF-8", "UTF-8 with a BOM"):
             lines.append(f"{where(self.source)}: read as {self.encoding} text, not UTF-8"
                          + (WINDOWS_1252_NOTE if self.encoding == WINDOWS_1252.name else ""))
+        if self.new_columns:
+            lines.append(f"{where(self.source)}: {plural(len(self.new_columns), 'column')} added to "
+                         f"{where(self.target)} (filled in by the file's rows): {', '.join(self.new_columns)}")
         if self.answers is not None:
             lines.append(f"{where(self.source)}: {self.answers.line(self.date_column)}")
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
@@ -346,11 +350,16 @@ def read_import(
         answers = None if layout.answers is None else AnswerColumn(
             layout.answers, layout.answers_header, layout.columns.get("subscribed_at") == layout.answers)
         unanswered: set[str] = set()  # addresses of rows with a blank answer
+        # The extra columns no imported row has filled in yet: those left at the end are
+        # not carried into the list (a file's empty columns would be empty for everyone).
+        unfilled = {layout.columns[name]: name for name in extras}
         for number, row in reading.rows:
             if len(row) > width and wider_than(row, width):
                 report.invalid.append((number, too_wide(row, width)))
                 continue
             key = _read_row(number, row, positions, layout, tags, records, report)
+            if unfilled and key is not None:
+                _note_filled(row, unfilled)
             if answers is not None and key is not None:
                 _count_answer(answers, row[answers.position] if answers.position < len(row) else "", key, unanswered)
             if number % PROGRESS_EVERY == 0:
@@ -365,7 +374,18 @@ def read_import(
             dropped = extras.index(header_key(answers.name))
             extras = extras[:dropped] + extras[dropped + 1:]
             fields = fields[:dropped] + fields[dropped + 1:]
+    if unfilled:
+        empty = set(unfilled.values())
+        kept = [(name, field_) for name, field_ in zip(extras, fields, strict=True) if name not in empty]
+        extras, fields = tuple(name for name, _ in kept), tuple(field_ for _, field_ in kept)
     return ImportedRows(extra_columns=extras, records=records, extra_fields=fields), report
+
+
+def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
+    """Take out of `unfilled` (position → extra column) the columns `row` fills in."""
+    width = len(row)
+    for position in [p for p in unfilled if p < width and row[p].strip()]:
+        del unfilled[position]
 
 
 def _count_answer(answers: AnswerColumn, cell: str, key: str, unanswered: set[str]) -> None:
@@ -662,7 +682,13 @@ def import_file(
         report.new_list = not listing.exists
         existing = {header_key(name) or name: name for name in listing.extra_columns}
         targets = tuple(existing.get(name, name) for name in imported.extra_columns)
-        extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
+        report.new_columns = tuple(name for name in targets if name not in listing.extra_columns)
+        extras = listing.extra_columns + report.new_columns
+        if len(COLUMNS) + len(extras) > LIMITS.columns:
+            raise SubscriberError(
+                f"{where(source)}: importing it would give {where(target)} {len(COLUMNS) + len(extras):,} columns "
+                f"({len(report.new_columns):,} new); a list holds at most {LIMITS.columns:,}: remove the columns "
+                "nobody needs from the file or the list, then import again")
         return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
     # A list no imported row changes is left as it was (not rewritten with the file's
