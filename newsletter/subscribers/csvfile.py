@@ -198,8 +198,11 @@ def nul_bytes(path: Path, first_line: str) -> SubscriberError:
                            "save it as \"CSV UTF-8\" and use that file")
 
 
-# What starts another person's row: an address in a cell of its own. A line that a quoted
-# cell runs into and that holds one is another row swallowed by a quote left open.
+# What starts another person's row: an address in a cell of its own (trimmed of spaces
+# and quotes: text@text.text without spaces, quotes, commas, semicolons or angle
+# brackets). A line of two cells or more that a quoted cell runs into and that holds one
+# is another row swallowed by a quote left open; a note's line ("write to me at
+# ann@example.org") or a lone address on a line of its own is not.
 _ADDRESS_LIKE = re.compile(r"[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[^\s@\"',;<>]+")
 
 

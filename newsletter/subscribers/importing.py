@@ -1,8 +1,10 @@
 """Import a CSV exported from anywhere (a spreadsheet, Mailchimp, a form tool) into a list.
 
 Reading a foreign file: as `csvfile.open_csv` reads any CSV (UTF-8 with or without
-BOM, the delimiter from Excel's `sep=` line or the header line, row numbers as a
-spreadsheet shows them); header names in any case, with common aliases.
+BOM, Windows-1252 or UTF-16 after a BOM, named in the report; the delimiter from Excel's
+`sep=` line or the header line; row numbers as a spreadsheet shows them; a quote left
+open that would merge two people refused); header names in any case, with common
+aliases. A row with filled-in cells past the header is left out, named (`too_wide`).
 
 Tools' own layouts: Mailchimp's per-status exports have no status column but an
 `UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
