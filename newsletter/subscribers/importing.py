@@ -1,8 +1,10 @@
 """Import a CSV exported from anywhere (a spreadsheet, Mailchimp, a form tool) into a list.
 
 Reading a foreign file: as `csvfile.open_csv` reads any CSV (UTF-8 with or without
-BOM, the delimiter from Excel's `sep=` line or the header line, row numbers as a
-spreadsheet shows them); header names in any case, with common aliases.
+BOM, Windows-1252 or UTF-16 after a BOM, named in the report; the delimiter from Excel's
+`sep=` line or the header line; row numbers as a spreadsheet shows them; a quote left
+open that would merge two people refused); header names in any case, with common
+aliases. A row with filled-in cells past the header is left out, named (`too_wide`).
 
 Tools' own layouts: the exports people migrate from (Ghost, Substack, listmonk,
 Buttondown, Kit, MailerLite, beehiiv, Mailchimp) are told by their header line and
@@ -37,10 +39,11 @@ from pathlib import Path
 
 from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
-from newsletter.subscribers.csvfile import open_csv
+from newsletter.subscribers.csvfile import LIMITS, open_csv
 from newsletter.subscribers.sources import STATUS_WORDS, Source, recognise
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
+from newsletter.textencoding import WINDOWS_1252
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,
@@ -275,6 +278,10 @@ class ImportReport:
     date_order: str = ""
     date_order_shown_by: tuple[int, str] = (0, "")
 
+    erased: list[tuple[int, str]] = field(default_factory=list)  # rows of erased addresses (subscribers delete)
+    encoding: str = "UTF-8"  # the file's, as csvfile.open_csv read it
+    new_columns: tuple[str, ...] = ()  # the file's extra columns the list did not have
+
     def count_status(self, status: str, column: str, word: str) -> None:
         """One more row took `status` from `column` saying `word`."""
         key = (status, column, word)
@@ -303,7 +310,6 @@ class ImportReport:
                 said = f"{name + ': ' if name else 'column '}{column}={word}"
             lines.append(f"  {status:<19} {count:,} ({said})")
         return lines
-    erased: list[tuple[int, str]] = field(default_factory=list)  # rows of erased addresses (subscribers delete)
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
@@ -341,6 +347,12 @@ class ImportReport:
         if self.consent_column and self.consent_rows and self.blanks == self.consent_rows:
             lines.append(f"{where(self.source)}: warning: column {self.consent_column!r} is blank in every row: "
                          "the file gives no consent information, so nobody in it is imported as subscribed")
+        if self.encoding not in ("UTF-8", "UTF-8 with a BOM"):
+            lines.append(f"{where(self.source)}: read as {self.encoding} text, not UTF-8"
+                         + (WINDOWS_1252_NOTE if self.encoding == WINDOWS_1252.name else ""))
+        if self.new_columns:
+            lines.append(f"{where(self.source)}: {plural(len(self.new_columns), 'column')} added to "
+                         f"{where(self.target)} (filled in by the file's rows): {', '.join(self.new_columns)}")
         if self.answers is not None:
             lines.append(f"{where(self.source)}: {self.answers.line(self.date_column)}")
         if self.dates_ordered:
@@ -366,6 +378,33 @@ class ImportReport:
         lines += _more(self.source, self.dates_as_written - len(self.dates_shown), "date kept as written",
                        "dates kept as written")
         return lines
+
+
+# Excel's "CSV (Comma delimited)" on a Mac is Mac Roman, which no byte tells from
+# Windows-1252 reliably: the report says what was read rather than guess.
+WINDOWS_1252_NOTE = (" (Excel's \"CSV (Comma delimited)\" on Windows); if names show Ž or Ÿ where é or ü belong, "
+                     "the file is Mac Roman: save it as \"CSV UTF-8\" and import it again")
+
+
+def named_width(header: Row) -> int:
+    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
+    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
+
+
+def wider_than(row: Row, width: int) -> bool:
+    """Whether `row` has a filled-in cell past the header's `width` columns (empty ones are padding)."""
+    return any(cell.strip() for cell in row[width:])
+
+
+def too_wide(row: Row, width: int) -> str:
+    """Why a row with more cells than the header is left out.
+
+    Its cells cannot be matched to columns without a guess: a comma in a cell that is not
+    quoted (`Smith, Ann`) moves every cell after it, a status or a "no" too. The row is
+    left out, named, never read with its cells cut or shifted.
+    """
+    return (f"{len(row):,} cells, but the header names {width:,} columns: a comma (or the delimiter) inside a "
+            "cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -408,10 +447,12 @@ def read_import(
 ) -> tuple[ImportedRows, ImportReport]:
     """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
     report = ImportReport(source=path, target=path)
-    with open_csv(path, unreadable="unreadable CSV") as reading:
+    with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
         header = reading.header
+        report.encoding = reading.encoding
         if not "".join(header).strip():
             raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
+        width = named_width(header)
         layout = _map_header(path, header)
         report.export = layout.export
         report.consent_column = layout.status_header or layout.answers_header
@@ -425,8 +466,16 @@ def read_import(
         records: dict[str, str] = {}
         answers = None if layout.answers is None else AnswerColumn(
             layout.answers, layout.answers_header, layout.columns.get("subscribed_at") == layout.answers)
+        # The extra columns no imported row has filled in yet: those left at the end are
+        # not carried into the list (a file's empty columns would be empty for everyone).
+        unfilled = {layout.columns[name]: name for name in extras}
         for number, row in reading.rows:
+            if len(row) > width and wider_than(row, width):
+                report.invalid.append((number, too_wide(row, width)))
+                continue
             key = _read_row(number, row, positions, layout, tags, records, report)
+            if unfilled and key is not None:
+                _note_filled(row, unfilled)
             if answers is not None and key is not None:
                 _count_answer(answers, row[answers.position] if answers.position < len(row) else "")
             if number % PROGRESS_EVERY == 0:
@@ -440,7 +489,18 @@ def read_import(
             dropped = extras.index(header_key(answers.name))
             extras = extras[:dropped] + extras[dropped + 1:]
             fields = fields[:dropped] + fields[dropped + 1:]
+    if unfilled:
+        empty = set(unfilled.values())
+        kept = [(name, field_) for name, field_ in zip(extras, fields, strict=True) if name not in empty]
+        extras, fields = tuple(name for name, _ in kept), tuple(field_ for _, field_ in kept)
     return ImportedRows(extra_columns=extras, records=records, extra_fields=fields), report
+
+
+def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
+    """Take out of `unfilled` (position → extra column) the columns `row` fills in."""
+    width = len(row)
+    for position in [p for p in unfilled if p < width and row[p].strip()]:
+        del unfilled[position]
 
 
 def _count_answer(answers: AnswerColumn, cell: str) -> None:
@@ -848,7 +908,13 @@ def import_file(
         report.new_list = not listing.exists
         existing = {header_key(name) or name: name for name in listing.extra_columns}
         targets = tuple(existing.get(name, name) for name in imported.extra_columns)
-        extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
+        report.new_columns = tuple(name for name in targets if name not in listing.extra_columns)
+        extras = listing.extra_columns + report.new_columns
+        if len(COLUMNS) + len(extras) > LIMITS.columns:
+            raise SubscriberError(
+                f"{where(source)}: importing it would give {where(target)} {len(COLUMNS) + len(extras):,} columns "
+                f"({len(report.new_columns):,} new); a list holds at most {LIMITS.columns:,}: remove the columns "
+                "nobody needs from the file or the list, then import again")
         return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
     # A list no imported row changes is left as it was (not rewritten with the file's
