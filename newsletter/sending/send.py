@@ -341,6 +341,7 @@ class SendPlan:
                 try:
                     ledger.recover()
                     known = ledger.states()
+                    ledger.begin_send()
                 except BaseException:
                     ledger.close()
                     raise
@@ -354,6 +355,8 @@ class SendPlan:
                     self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
             finally:
                 transport.close()
+                if self._records_sending:
+                    _end_send(ledger)
                 ledger.close()
         finally:
             if lock is not None:
@@ -727,6 +730,15 @@ def _stop_on_signals(stop: threading.Event, received: list[int],
             signal.signal(number, handler)
 
 
+def _end_send(ledger: Ledger) -> None:
+    """Leave the ledger's main file whole on its own; if that fails (a full disk), the next
+    command that opens the ledger does it, and the send's own error is the one said."""
+    try:
+        ledger.end_send()
+    except LedgerWriteError:
+        pass
+
+
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     """The issue's ledger for reading, or None when it was never sent.
 
@@ -746,7 +758,7 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
             move_old_ledger(settings, issue)
         if not path.exists():
             return None
-        ledger = Ledger(path, issue, create=False)
+        ledger = Ledger(path, issue, create=False, alone=idle)
         if idle:
             try:
                 ledger.recover()
