@@ -583,8 +583,8 @@ class SendPlan:
                         report.remaining += len(batch)
                         break
                     report.requests += 1
-                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
-                        batch_id, batch)
+                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait,
+                                          _holding(ledger, batch_id))] = (batch_id, batch)
                     report.in_flight = len(in_flight)
                     if progress is not None:
                         progress(report)
@@ -683,6 +683,11 @@ class _InThisThread(Executor):
         except Exception as exc:  # as a worker thread would keep it; Ctrl-C goes on up
             future.set_exception(exc)
         return future
+
+
+def _holding(ledger: Ledger, batch_id: int) -> Callable[[bool], None]:
+    """How the thread posting batch `batch_id` records it waiting out a 429, and posted again."""
+    return lambda waiting: ledger.mark_waiting(batch_id, waiting)
 
 
 def _stops(outcome: Outcome) -> bool:
