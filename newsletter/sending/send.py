@@ -388,6 +388,7 @@ class SendPlan:
                 try:
                     ledger.recover()
                     known = ledger.states()
+                    ledger.begin_send()
                 except BaseException:
                     ledger.close()
                     raise
@@ -403,6 +404,8 @@ class SendPlan:
                     self._run(ledger, transport, self._recipients(known, report), report, progress, stop, leavers)
             finally:
                 transport.close()
+                if self._records_sending:
+                    _end_send(ledger)
                 ledger.close()
         finally:
             if lock is not None:
@@ -669,8 +672,8 @@ class SendPlan:
                         report.remaining += len(batch)
                         break
                     report.requests += 1
-                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait)] = (
-                        batch_id, batch)
+                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait,
+                                          _holding(ledger, batch_id))] = (batch_id, batch)
                     report.in_flight = len(in_flight)
                     if progress is not None:
                         progress(report)
@@ -771,6 +774,11 @@ class _InThisThread(Executor):
         return future
 
 
+def _holding(ledger: Ledger, batch_id: int) -> Callable[[bool], None]:
+    """How the thread posting batch `batch_id` records it waiting out a 429, and posted again."""
+    return lambda waiting: ledger.mark_waiting(batch_id, waiting)
+
+
 def _stops(outcome: Outcome) -> bool:
     """Whether no new request may be posted after this answer."""
     return outcome.fatal or outcome.state in ("failed", "refused")
@@ -816,6 +824,15 @@ def _stop_on_signals(stop: threading.Event, received: list[int],
             signal.signal(number, handler)
 
 
+def _end_send(ledger: Ledger) -> None:
+    """Leave the ledger's main file whole on its own; if that fails (a full disk), the next
+    command that opens the ledger does it, and the send's own error is the one said."""
+    try:
+        ledger.end_send()
+    except LedgerWriteError:
+        pass
+
+
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:
     """The issue's ledger for reading, or None when it was never sent.
 
@@ -835,7 +852,7 @@ def open_ledger(settings: Settings, issue: str) -> Ledger | None:
             move_old_ledger(settings, issue)
         if not path.exists():
             return None
-        ledger = Ledger(path, issue, create=False)
+        ledger = Ledger(path, issue, create=False, alone=idle)
         if idle:
             try:
                 ledger.recover()
