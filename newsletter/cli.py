@@ -620,6 +620,28 @@ def sync(list_name: str, dry_run: bool) -> None:
     _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
 
 
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="The port to listen on.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The server's records (default: signup.sqlite in the publication).")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
+              help="Proxies trusted for X-Forwarded-For (the client address the rate limit counts).")
+def serve_command(host: str, port: int, db: Path | None, forwarded_allow_ips: str) -> None:
+    """Run the sign-up server, where readers join and leave.
+
+    Needs `signup:` in newsletter.yaml, NEWSLETTER_SECRET and the provider's key in the
+    environment. Run it behind a TLS proxy (README, "Sign-ups").
+
+    \b
+    Example:
+      newsletter serve --port 8080
+    """
+    from newsletter.signup.serve import serve
+
+    serve(_settings(), host, port, db, forwarded_allow_ips)
+
+
 @cli.command()
 @click.argument("issue")
 @click.option("--no-open", is_flag=True, help="Print the preview page's path instead of opening it.")

@@ -36,7 +36,7 @@ MAX_CONCURRENCY = 16
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
     "sendgrid", "language", "subscribe_url", "strings", "logo", "accent_color", "proof_prefix",
-    "provider", "smtp",
+    "provider", "smtp", "signup",
 }
 DEFAULT_PROOF_PREFIX = "[Proof]"
 # The links, rules and headings of the default templates when no `accent_color` is set.
@@ -59,6 +59,8 @@ SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 DEFAULT_SMTP_CONNECTIONS = 4
 DEFAULT_SMTP_TIMEOUT = 60.0
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+SIGNUP_KEYS = {"url", "list", "tags", "per_ip_per_hour"}
+DEFAULT_SIGNUPS_PER_IP_PER_HOUR = 10  # issue 19: enough for a household, too few to bomb anyone
 
 
 class ConfigWarning(UserWarning):
@@ -96,6 +98,16 @@ class SendGridSettings:
 
 
 @dataclass(frozen=True)
+class SignupSettings:
+    """`signup:` of newsletter.yaml: where `newsletter serve` answers readers, and what they join."""
+
+    url: str                      # the server's public address, without a trailing slash
+    list: str = "main"            # the list sign-ups join
+    tags: tuple[str, ...] = ()    # tags sign-ups get
+    per_ip_per_hour: int = DEFAULT_SIGNUPS_PER_IP_PER_HOUR
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about the publication."""
 
@@ -117,6 +129,7 @@ class Settings:
     accent_color: str = DEFAULT_ACCENT_COLOR  # links, rules and headings
     accent_color_dark: str = DEFAULT_ACCENT_COLOR_DARK  # the same in dark mode
     proof_prefix: str = DEFAULT_PROOF_PREFIX  # before the subject of a proof (`send --to`); "" for none
+    signup: SignupSettings | None = None  # `newsletter serve`'s settings; None without `signup:`
 
     def phrases(self, markup: bool = False) -> strings.Strings:
         """The phrases of the publication's language, its overrides applied (`markup`: for HTML)."""
@@ -232,6 +245,7 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         logo=root / _text(config, "logo") if _optional_text(config, "logo") else None,
         **_accent_colors(config),
         proof_prefix=_proof_prefix(config),
+        signup=_signup(config),
     )
 
 
@@ -298,6 +312,35 @@ def _proof_prefix(config: YamlMapping) -> str:
     if config.data["proof_prefix"] is None:
         return ""
     return _text(config, "proof_prefix")
+
+
+def _signup(config: YamlMapping) -> SignupSettings | None:
+    value = config.data.get("signup")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("url"), str) \
+            or not _is_web_address(value["url"].strip()):
+        raise ConfigError(f"{config.where('signup')}: signup must be a mapping with `url`, the https:// address "
+                          "where readers reach `newsletter serve` (and, optionally, `list` and `tags`)")
+    for key in value:
+        if key not in SIGNUP_KEYS:
+            warnings.warn(f"{config.where('signup')}: unknown key signup.{key} is ignored "
+                          f"(known keys: {', '.join(sorted(SIGNUP_KEYS))})", ConfigWarning, stacklevel=3)
+    list_name = value.get("list", "main")
+    if not isinstance(list_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", list_name):
+        raise ConfigError(f"{config.where('signup')}: signup.list must be a list name (letters, digits, - and _), "
+                          f"not {list_name!r}")
+    tags = value.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) and ";" not in t for t in tags):
+        raise ConfigError(f"{config.where('signup')}: signup.tags must be a list of tags (text without ';')")
+    per_hour = value.get("per_ip_per_hour", DEFAULT_SIGNUPS_PER_IP_PER_HOUR)
+    if isinstance(per_hour, bool) or not isinstance(per_hour, int) or per_hour < 1:
+        raise ConfigError(f"{config.where('signup')}: signup.per_ip_per_hour must be a whole number of sign-ups "
+                          f"from 1 up (at most that many from one client address in an hour), not {per_hour!r}")
+    return SignupSettings(url=value["url"].strip().rstrip("/"), list=list_name,
+                          tags=tuple(dict.fromkeys(t.strip() for t in tags if t.strip())), per_ip_per_hour=per_hour)
 
 
 def _web_address(config: YamlMapping, key: str) -> str | None:

@@ -24,6 +24,8 @@ subscribers/*.csv
 subscribers/*.lock
 # Send ledgers: who has received each issue (addresses, so personal data too). Back them up.
 sent/
+# The sign-up server's records (`newsletter serve`): addresses and IP addresses, personal data.
+signup.sqlite*
 """
 
 
