@@ -580,6 +580,8 @@ def _map_header(path: Path, header: Row) -> Layout:
         if export.left_out in keys:
             layout.left_out = keys.index(export.left_out)
             layout.left_out_header = header[layout.left_out].strip()
+            # Empty in every row imported: a column of nothing is not carried into the list.
+            extras.remove(export.left_out)
     else:
         answer_header = consent_header(keys)
         if answer_header is not None:
