@@ -95,3 +95,11 @@ def test_a_file_no_source_recognises_is_read_as_before(publication: Path) -> Non
     lines = result.output.splitlines()
     assert "  subscribed          1 (no status or consent column in the file)" in lines
     assert not any("read as a" in line for line in lines)
+
+
+def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Path) -> None:
+    """Kit's status is `state`; a `status` column beside it (a custom field) is data, not a second status."""
+    result = import_csv("first_name,email_address,state,status\nAnn,ann.kit@example.org,cancelled,VIP member\n")
+    assert result.exit_code == 0, result.output
+    row = rows()["ann.kit@example.org"]
+    assert (row["status"], row["status_in_kit"]) == ("unsubscribed", "VIP member")
