@@ -437,7 +437,9 @@ def subscribers() -> None:
 def import_(file: Path, list_name: str, tags: tuple[str, ...], resubscribe: bool, dry_run: bool) -> None:
     """Merge a CSV file into a list.
 
-    FILE may come from a spreadsheet, Mailchimp or a form tool.
+    FILE may come from a spreadsheet, a form tool, or an export of Mailchimp, Ghost,
+    Substack, listmonk, Buttondown, Kit, MailerLite or beehiiv (told by its header,
+    its opt-outs read). A blank status or consent answer is no consent.
 
     \b
     Example:

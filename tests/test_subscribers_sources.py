@@ -42,6 +42,8 @@ def test_an_export_is_imported_as_its_tool_meant_it(publication: Path, case: Pat
         elif kind == "field":
             address, column, *value = rest.split(" ", 2)
             assert listed[address][column] == (value[0] if value else ""), (address, column)
+        elif kind == "nocolumn":
+            assert rest not in next(iter(listed.values())), f"column {rest!r} is in the list"
         elif kind == "line":
             assert rest in report, f"{rest!r} not in:\n{result.output}"
         else:
@@ -93,3 +95,11 @@ def test_a_file_no_source_recognises_is_read_as_before(publication: Path) -> Non
     lines = result.output.splitlines()
     assert "  subscribed          1 (no status or consent column in the file)" in lines
     assert not any("read as a" in line for line in lines)
+
+
+def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Path) -> None:
+    """Kit's status is `state`; a `status` column beside it (a custom field) is data, not a second status."""
+    result = import_csv("first_name,email_address,state,status\nAnn,ann.kit@example.org,cancelled,VIP member\n")
+    assert result.exit_code == 0, result.output
+    row = rows()["ann.kit@example.org"]
+    assert (row["status"], row["status_in_kit"]) == ("unsubscribed", "VIP member")

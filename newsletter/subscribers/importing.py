@@ -300,7 +300,7 @@ class ImportReport:
         for (status, column, word), count in sorted(self.status_counts.items(),
                                                     key=lambda item: (STATUS_RANK[item[0][0]], -item[1])):
             if not column:
-                said = (f"{name}: no {' or '.join(column.upper() for column, _ in self.export.filled)}"
+                said = (f"{name}: no {' or '.join(filled.upper() for filled, _ in self.export.filled)}"
                         if self.export is not None and self.export.filled else "no status or consent column in the file")
             elif not word:
                 said = f"{name + ': ' if name else ''}{column} blank, no consent"
@@ -619,8 +619,9 @@ def _map_header(path: Path, header: Row) -> Layout:
             continue
         if export is not None and key == export.status_column:
             column = "status"
-        elif export is not None and key == "status" and export.status_column != "status":
-            column = key  # another column is this export's status: keep this one as written
+        elif export is not None and ALIAS_TO_COLUMN.get(key) == "status":
+            # Another column is this export's status: this one is kept, as the export wrote it.
+            column = f"{key}_in_{header_key(export.name)}"
         else:
             column = "subscribed_at" if key == date_header else ALIAS_TO_COLUMN.get(key, key)
         if column in columns:
@@ -643,6 +644,8 @@ def _map_header(path: Path, header: Row) -> Layout:
         if export.left_out in keys:
             layout.left_out = keys.index(export.left_out)
             layout.left_out_header = header[layout.left_out].strip()
+            # Empty in every row imported: a column of nothing is not carried into the list.
+            extras.remove(export.left_out)
     else:
         answer_header = consent_header(keys)
         if answer_header is not None:
