@@ -95,7 +95,7 @@ def site_dir(settings: Settings) -> Path:
 
 def claim_folder(settings: Settings, folder: Path) -> None:
     """Make sure `folder` is one `site` may write: its own (its record, MANIFEST, is there),
-    or new, or empty, and then claimed with an empty record before anything is written.
+    or new, or empty (hidden files aside), and then claimed with an empty record before anything is written.
 
     `site -o DIR` once replaced a hand-made index.html without a word, and `site -o /`
     wrote its files into / as root: a folder holding files and no record is refused,
@@ -111,7 +111,9 @@ def claim_folder(settings: Settings, folder: Path) -> None:
     if (folder / MANIFEST).is_file():
         return
     try:
-        found = sorted(entry.name for entry in folder.iterdir())
+        # Hidden entries (a .git of a GitHub Pages checkout, .nojekyll) do not count: the
+        # site never writes a name starting with a dot other than its record.
+        found = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
     except FileNotFoundError:
         found = []
     except NotADirectoryError:

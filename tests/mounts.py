@@ -1,6 +1,6 @@
-"""Folders the tests make read-only or full, with mounts: the tests run as root, and root
-writes through `chmod`. Where mounting is not allowed (no CAP_SYS_ADMIN), the test skips,
-saying why."""
+"""Folders the tests make read-only or full. The tests run as root, and root writes through
+`chmod`: a read-only bind mount does it (writes fail with EROFS), else `chattr +i` on every
+file and folder (EPERM), else the test skips, saying why; a full disk is a small tmpfs."""
 
 from __future__ import annotations
 
@@ -12,26 +12,35 @@ from pathlib import Path
 import pytest
 
 
-def _mount(*args: str) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here ({' '.join(done.stderr.split()) or done.returncode}): "
-                    "a read-only or full folder needs `mount`")
-
-
-def _unmount(path: Path) -> None:
-    subprocess.run(["umount", str(path)], check=True, capture_output=True)
+def _run(*command: str) -> str:
+    """Run `command`; "" when it worked, else why not, on one line."""
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True)
+    except OSError as exc:
+        return f"{command[0]}: {exc.strerror}"
+    return "" if done.returncode == 0 else " ".join(done.stderr.split()) or f"{command[0]} exited {done.returncode}"
 
 
 @contextmanager
 def read_only(folder: Path) -> Iterator[Path]:
-    """`folder` as a read-only bind mount of itself (writes fail with EROFS), until the block ends."""
-    _mount("--bind", str(folder), str(folder))
+    """`folder` and everything in it unwritable until the block ends."""
+    why_not_mount = _run("mount", "--bind", str(folder), str(folder))
+    if not why_not_mount:
+        try:
+            why_not_mount = _run("mount", "-o", "remount,ro,bind", str(folder))
+            if not why_not_mount:
+                yield folder
+                return
+        finally:
+            _run("umount", str(folder))
+    why_not_chattr = _run("chattr", "-R", "+i", str(folder))
+    if why_not_chattr:
+        _run("chattr", "-R", "-i", str(folder))
+        pytest.skip(f"cannot make {folder} read-only as root: mount: {why_not_mount}; chattr: {why_not_chattr}")
     try:
-        _mount("-o", "remount,ro,bind", str(folder))
         yield folder
     finally:
-        _unmount(folder)
+        assert not _run("chattr", "-R", "-i", str(folder))
 
 
 @contextmanager
@@ -39,7 +48,9 @@ def full_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
     """An empty `folder` on a small file system filled to the last byte by `.filler` (writes
     fail with ENOSPC; removing the filler makes room again)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+    why_not = _run("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+    if why_not:
+        pytest.skip(f"cannot mount a small tmpfs for a full disk: {why_not}")
     try:
         filler = folder / ".filler"
         try:
@@ -51,4 +62,4 @@ def full_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
             pass
         yield folder
     finally:
-        _unmount(folder)
+        _run("umount", str(folder))

@@ -16,7 +16,8 @@ from tests.sendgrid_double import SendGridDouble
 
 COMMANDS = [("send", "issue-1", "--dry-run"), ("send", "issue-1", "--yes", "--no-web-check"),
             ("status", "issue-1"), ("site",), ("new", "issue-9"), ("templates", "eject")]
-REFUSED = re.compile(r"error: (.+)/: cannot write in this folder \(Read-only file system\), so \S+ was not written(; .*)?")
+REFUSED = re.compile(r"error: (.+)/: cannot write in this folder \((Read-only file system|Operation not permitted)\), "
+                     r"so \S+ was not written(; .*)?")  # EROFS from a read-only mount, EPERM from chattr +i
 
 
 @pytest.mark.parametrize("folder", ["", "sent", "build"], ids=["publication", "sent", "build"])

@@ -170,7 +170,8 @@ REDIRECTED_CALLS = [
 
 
 @pytest.mark.parametrize("status", [302, 307])
-@pytest.mark.parametrize(("command", "path"), REDIRECTED_CALLS, ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
+@pytest.mark.parametrize(("command", "path"), REDIRECTED_CALLS,
+                         ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
 def test_a_redirect_to_another_host_is_refused_and_never_sent_the_key(
         publication: Path, sendgrid: SendGridDouble, command: tuple[str, ...], path: str, status: int) -> None:
     """A 302/307 to another host once had the library carry `Authorization: Bearer SG.…` there."""

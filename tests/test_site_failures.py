@@ -182,9 +182,12 @@ def test_a_folder_of_files_site_did_not_write_is_refused_naming_one(publication:
 
 
 def test_a_new_or_empty_folder_becomes_the_sites_own(publication: Path, tmp_path: Path) -> None:
-    for public in (tmp_path / "new" / "public", tmp_path / "empty"):
-        if public.name == "empty":
+    for public in (tmp_path / "new" / "public", tmp_path / "empty", tmp_path / "pages-checkout"):
+        if public.name != "public":
             public.mkdir()
+        if public.name == "pages-checkout":  # hidden files only: a GitHub Pages checkout, say
+            (public / ".git").mkdir()
+            (public / ".nojekyll").write_text("")
         assert run("site", "-o", str(public)).exit_code == 0
         (public / "about.html").write_text("added by hand beside the site")
         again = run("site", "-o", str(public))  # its record is there: its own folder, written again
