@@ -6,6 +6,7 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -40,6 +41,9 @@ class NewsletterGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `newsletter subscribers export | head`: the reader has all it wanted
+            _point_stdout_at_devnull()
+            ctx.exit(CLOSED_PIPE)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -48,6 +52,10 @@ class NewsletterGroup(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+            sys.stdout.flush()  # what is still buffered, while a closed pipe can still be handled here
+        except BrokenPipeError:
+            _point_stdout_at_devnull()
+            sys.exit(CLOSED_PIPE)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "newsletter"
             message = " ".join(exc.format_message().split())
@@ -61,6 +69,24 @@ class NewsletterGroup(click.Group):
             sys.exit(1)
         # Without standalone mode, click returns the code of a `ctx.exit(code)` (--help: 0).
         sys.exit(code if isinstance(code, int) else 0)
+
+
+# A closed pipe (`| head`) ends a command quietly with the status a shell gives a process
+# that SIGPIPE killed (128 + 13), as `cat` and `grep` end; Python ignores SIGPIPE, so it
+# comes as BrokenPipeError from a write or the final flush.
+CLOSED_PIPE = 141
+
+
+def _point_stdout_at_devnull() -> None:
+    """Standard output redirected to /dev/null, so that Python's flush at exit writes what is
+    still buffered there instead of printing "Exception ignored ... BrokenPipeError" (the
+    recipe of Python's documentation, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor to redirect (a test's captured output)
+        pass
 
 
 @click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -357,9 +383,10 @@ class _Progress:
 class _Stdout:
     """Standard output for a long stream (`list`, `export`): a write that fails is one line.
 
-    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
-    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
-    Python's own flush at exit adds no second complaint about what is still buffered.
+    A full disk (`> /dev/full`) raises OSError at a write or a flush. It becomes one
+    `error:` line, and descriptor 1 is pointed at /dev/null so that Python's own flush at
+    exit adds no second complaint about what is still buffered. A closed pipe (`| head`)
+    is no error: it goes on to `NewsletterGroup`, which ends the command quietly.
     """
 
     def __init__(self, stream: IO[str]) -> None:
@@ -378,13 +405,10 @@ class _Stdout:
             raise self._failed(exc) from None
 
     @staticmethod
-    def _failed(exc: OSError) -> NewsletterError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):  # no descriptor to redirect (a test's captured output)
-            pass
+    def _failed(exc: OSError) -> Exception:
+        if isinstance(exc, BrokenPipeError):  # a closed pipe is no error: the command ends quietly
+            return exc
+        _point_stdout_at_devnull()
         return NewsletterError(f"standard output: cannot write to it ({exc.strerror or exc}); the output is incomplete")
 
 

@@ -3,11 +3,16 @@ what the parser or the counter saw."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import newsletter
+from tests.conftest import REPO
+from tests.send_helpers import generated, newsletter, write_list
+from tests.test_subscribers_files import newsletter_process
 
 
 def one_error_line(result) -> str:  # noqa: ANN001
@@ -137,3 +142,32 @@ def test_misspelt_issue_yaml_keys_say_which_was_meant(publication: Path) -> None
     assert one_error_line(newsletter("check", "issue-1")) == (
         f"error: issues/issue-1/issue.yaml:{subject}: `subject` is required: the email's subject line; "
         "'subjet' here is ignored: did you mean subject?")
+
+
+# -- a closed pipe: `newsletter subscribers export | head` ----------------------------------
+
+@pytest.mark.parametrize("command", [("subscribers", "export"), ("subscribers", "list")])
+def test_a_list_piped_into_head_ends_quietly(publication: Path, command: tuple[str, ...]) -> None:
+    """20,000 rows are far more than a pipe holds: `head -1` closes it while the list is written."""
+    write_list(publication, generated(20_000))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+    writer = subprocess.Popen([sys.executable, "-m", "newsletter", *command], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)
+    assert writer.stdout is not None and writer.stderr is not None
+    head = subprocess.run(["head", "-1"], stdin=writer.stdout, capture_output=True, timeout=120)
+    writer.stdout.close()
+    stderr = writer.stderr.read()
+    assert writer.wait(timeout=120) == 141  # as a shell reports `cat` stopped by the closed pipe
+    assert stderr == b""
+    assert head.stdout.count(b"\n") == 1
+
+
+def test_any_command_whose_reader_went_away_ends_quietly(publication: Path) -> None:
+    """Output small enough to sit in the buffer until exit: the final flush meets the closed pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = newsletter_process("status", "issue-1", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
