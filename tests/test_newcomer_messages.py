@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.send_helpers import generated, newsletter, write_list
+from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.test_subscribers_files import newsletter_process
 
 
@@ -171,3 +171,49 @@ def test_any_command_whose_reader_went_away_ends_quietly(publication: Path) -> N
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+# -- a mistyped --tag ----------------------------------------------------------------------
+
+TAGGED = [["ann@example.org", "Ann", "Lee", "subscribed", "members"],
+          ["bo@example.org", "Bo", "Ng", "subscribed", "members;writers"],
+          ["cy@example.org", "Cy", "Po", "unsubscribed", "former"]]
+
+
+@pytest.mark.parametrize("options", [("--yes",), ("--dry-run",)], ids=["send", "dry run"])
+def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
+    write_list(publication, TAGGED)
+    result = newsletter("send", "issue-1", "--tag", "member", *options)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: no subscribed address has tag member (tags in this list: members, writers)")
+    assert "Dry run of" not in result.output
+    assert files_under(publication / "build" / "issue-1" / "dry-run") == []  # no body written
+    assert sendgrid.mail_requests == []
+
+
+def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid,  # noqa: ANN001
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter import cli
+
+    write_list(publication, TAGGED)
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    result = newsletter("send", "issue-1", "--tag", "member")
+    assert result.exit_code == 1, result.output
+    assert "Send it now?" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: no subscribed address has tag member (tags in this list: members, writers)")
+
+
+@pytest.mark.parametrize("command", ["list", "export"])
+def test_a_mistyped_list_or_export_tag_is_an_error(publication: Path, command: str) -> None:
+    write_list(publication, TAGGED)
+    result = newsletter("subscribers", command, "--tag", "member")
+    assert result.exit_code == 1
+    assert result.stderr == "error: no address has tag member (tags in this list: former, members, writers)\n"
+
+
+def test_a_real_tag_with_no_row_of_the_status_asked_is_an_empty_listing(publication: Path) -> None:
+    write_list(publication, TAGGED)
+    result = newsletter("subscribers", "list", "--tag", "former", "--status", "subscribed")
+    assert (result.exit_code, result.output) == (0, "")

@@ -392,11 +392,12 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
     assert not (publication / "sent" / "issue-1.lock").exists()
 
 
-def test_a_tag_matching_nobody_says_so(publication: Path, sendgrid: SendGridDouble) -> None:
+def test_a_tag_matching_nobody_is_an_error_naming_the_tags_there(publication: Path,
+                                                                  sendgrid: SendGridDouble) -> None:
     result = newsletter("send", "issue-1", "--yes", "--tag", "nosuchtag")
-    assert result.exit_code == 0, result.output
-    assert "Nothing to send: no subscribed address has tag nosuchtag in list main" in result.output
-    assert "Nothing sent: issue-1 (" in result.output and "0 requests" not in result.output
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: no subscribed address has tag nosuchtag (tags in this list: members, poetry, prose)")
     assert sendgrid.mail_requests == []
 
 

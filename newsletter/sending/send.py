@@ -36,6 +36,7 @@ from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.lists import no_such_tag, tags_in_list
 from newsletter.subscribers.store import EMAIL, STATUS, TAGS, not_subscribed_keys, split_tags
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
@@ -316,6 +317,7 @@ class SendPlan:
         """Stream the list once: how many would get the issue now, and how many already have."""
         report = SendReport(self.issue, self.subject, self.options.list_name)
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
+        self._refuse_unknown_tags(report)
         return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
     def run(self, progress: Progress | None = None, on_stop: Callable[[], None] | None = None) -> SendReport:
@@ -359,6 +361,7 @@ class SendPlan:
             if lock is not None:
                 lock.release()
         report.elapsed = time.monotonic() - started
+        self._refuse_unknown_tags(report)
         report.nothing_selected = self._nothing_selected(report)
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
@@ -391,13 +394,20 @@ class SendPlan:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
         return not (self.options.dry_run or self.options.proof)
 
+    def _refuse_unknown_tags(self, report: SendReport) -> None:
+        """An error when `--tag` selected no one although the list has subscribed addresses:
+        `--tag member` for `members` sent to nobody and exited 0."""
+        if self.options.proof or report.selected or not self.options.tags:
+            return
+        subscribed, found = tags_in_list(self.list_file, "subscribed")
+        if subscribed:
+            raise SendError(no_such_tag(self.options.tags, found, "subscribed"))
+
     def _nothing_selected(self, report: SendReport) -> str:
         if self.options.proof or report.selected:
             return ""
-        if not self.options.tags:
-            return f"Nothing to send: list {self.options.list_name} has no subscribed address"
-        tags = " or ".join(self.options.tags)
-        return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
+        # With --tag, a list with subscribed addresses, none tagged so, was refused before this.
+        return f"Nothing to send: list {self.options.list_name} has no subscribed address"
 
     def _earlier_outcomes(self) -> dict[str, str]:
         """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""

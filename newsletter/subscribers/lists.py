@@ -10,7 +10,7 @@ import csv
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -198,14 +198,48 @@ def _matching_rows(listing: ListFile, status: str | None, tag: str | None) -> It
         yield row
 
 
+def tags_in_list(path: Path, status: str | None = None) -> tuple[int, list[str]]:
+    """How many rows of the list have `status` (any, when None), and the tags those rows
+    carry, sorted: what to show when a `--tag` selects nobody."""
+    rows, tag_strings = 0, set()
+    with open_list(path) as listing:
+        for _, row in listing.rows:
+            if status is None or row[STATUS] == status:
+                rows += 1
+                tag_strings.add(row[TAGS])
+    return rows, sorted({tag for text in tag_strings for tag in split_tags(text)})
+
+
+def no_such_tag(tags: Iterable[str], found: Sequence[str], status: str | None = None) -> str:
+    """`no subscribed address has tag member (tags in this list: members, writers)`: a mistyped
+    `--tag` once selected nobody and said nothing (list, export) or only "Nothing to send", exit 0."""
+    return (f"no {status + ' ' if status else ''}address has tag {' or '.join(tags)} "
+            f"(tags in this list: {', '.join(found) if found else 'none'})")
+
+
+def _refuse_unknown_tag(path: Path, tag: str | None) -> None:
+    """After a listing or an export that matched no row: an error when no row at all has `tag`
+    (a typo); a tag some rows have, but not of the status asked for, is an empty answer."""
+    if tag is None:
+        return
+    _, found = tags_in_list(path)
+    if tag not in found:
+        raise SubscriberError(no_such_tag([tag], found))
+
+
 def select_subscribers(
     settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
 ) -> Iterator[Subscriber]:
     """Stream the subscribers of a list with this status and tag (either may be None: any)."""
     _check_status(status)
-    with open_list(list_path(settings, list_name)) as listing:
+    path = list_path(settings, list_name)
+    matched = False
+    with open_list(path) as listing:
         for row in _matching_rows(listing, status, tag):
+            matched = True
             yield subscriber_from_row(row, listing.extra_columns)
+    if not matched:
+        _refuse_unknown_tag(path, tag)
 
 
 @dataclass
@@ -295,6 +329,8 @@ def export_list(
         for row in _matching_rows(listing, status, tag):
             writer.writerow([defuse(cell) for cell in row])
             count += 1
+    if not count:
+        _refuse_unknown_tag(path, tag)
     return ExportReport(path, count)
 
 
