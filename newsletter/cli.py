@@ -814,6 +814,15 @@ def _in_flight(report) -> str:  # noqa: ANN001
     return f"{report.in_flight} request{'s' if report.in_flight != 1 else ''} in flight"
 
 
+def _stopped_headline(report) -> str:  # noqa: ANN001
+    """`Stopped issue-2 after 3.1 s: 3,000 sent, 11,000 not yet`: a send that ended before everyone."""
+    what = (f"the dry run of {report.issue}" if report.dry_run
+            else f"the proof of {report.issue}" if report.proof else report.issue)
+    done = "written" if report.dry_run else "scheduled" if report.scheduled_at is not None else "sent"
+    return (f"Stopped {what} after {report.elapsed:.1f} s: {report.accepted:,} {done}, "
+            f"{report.remaining:,} not yet")
+
+
 def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
         from newsletter.sending.when import describe
@@ -840,8 +849,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         # A rate only where something went through, over long enough to mean something:
         # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
-        click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-                   f"({rate}{report.requests:,} request{'s' if report.requests != 1 else ''})")
+        requests = f"{report.requests:,} request{'s' if report.requests != 1 else ''}"
+        if report.interrupted or (report.stopped and report.accepted):
+            # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
+            click.echo(f"{_stopped_headline(report)} ({rate}{requests})")
+        else:
+            click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s ({rate}{requests})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("would send" if report.dry_run else "accepted", report.accepted,

@@ -4,14 +4,19 @@ what the parser or the counter saw."""
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
+from tests.sendgrid_double import Stall
+from tests.test_send_faults import STOPPING, _read_stderr_until, _start_send, _wait_for
 from tests.test_subscribers_files import newsletter_process
 
 
@@ -217,3 +222,21 @@ def test_a_real_tag_with_no_row_of_the_status_asked_is_an_empty_listing(publicat
     write_list(publication, TAGGED)
     result = newsletter("subscribers", "list", "--tag", "former", "--status", "subscribed")
     assert (result.exit_code, result.output) == (0, "")
+
+
+# -- Ctrl-C: the headline says the send stopped ---------------------------------------------
+
+def test_a_send_stopped_by_ctrl_c_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:  # noqa: ANN001
+    write_list(publication, generated(3000))
+    answer = threading.Event()
+    sendgrid.script(Stall(accept=True, release=answer))
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    process.send_signal(signal.SIGINT)
+    _read_stderr_until(process, STOPPING)
+    answer.set()  # the request in flight is answered once the send has stopped taking new batches
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    headline = next(line for line in stdout.decode().splitlines() if "issue-1 " in line and " s" in line)
+    assert re.fullmatch(r"Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet "
+                        r"\(([\d,]+ recipients/s, )?1 request\)", headline), headline
