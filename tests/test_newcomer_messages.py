@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
-from tests.sendgrid_double import Stall
+from tests.sendgrid_double import Accept, Respond, Stall
 from tests.test_send_faults import STOPPING, _read_stderr_until, _start_send, _wait_for
 from tests.test_subscribers_files import newsletter_process
 
@@ -240,3 +240,14 @@ def test_a_send_stopped_by_ctrl_c_says_stopped_in_its_headline(publication: Path
     headline = next(line for line in stdout.decode().splitlines() if "issue-1 " in line and " s" in line)
     assert re.fullmatch(r"Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet "
                         r"\(([\d,]+ recipients/s, )?1 request\)", headline), headline
+
+
+def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:  # noqa: ANN001
+    write_list(publication, generated(2500))
+    sendgrid.script(Accept(), Respond(400, body={"errors": [
+        {"field": "personalizations.2.to", "message": "Does not contain a valid address.", "help": None}]}))
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert re.search(r"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 500 not yet \(", result.stdout, re.M), \
+        result.stdout
+    assert "Sent issue-1" not in result.stdout
