@@ -874,7 +874,11 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     if report.invalid:
         click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
                    f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
-                   f"{report.list_name} and run `newsletter send {report.issue}` again.")
+                   f"{report.list_name} and run `newsletter send {report.issue}` again:")
+        for row in report.invalid_rows:
+            click.echo(f"  {row}")
+        if report.invalid > len(report.invalid_rows):
+            click.echo(f"  … and {report.invalid - len(report.invalid_rows):,} more")
     if report.too_long:
         click.echo(f"Left out: the merge values of {report.too_long:,} subscriber"
                    f"{'s are' if report.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "

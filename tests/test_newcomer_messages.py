@@ -251,3 +251,21 @@ def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path,
     assert re.search(r"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 500 not yet \(", result.stdout, re.M), \
         result.stdout
     assert "Sent issue-1" not in result.stdout
+
+
+# -- rows that are not addresses are named -------------------------------------------------
+
+@pytest.mark.parametrize("options", [("--yes",), ("--dry-run",)], ids=["send", "dry run"])
+def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
+    bad = ["ann at example.org", "bo@", ""] + [f"reader{i}.example.org" for i in range(10)]
+    write_list(publication, generated(2) + [[address, "", "", "subscribed"] for address in bad])
+    result = newsletter("send", "issue-1", *options)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    start = lines.index("Not everyone selected got it: 13 rows are not an email address; fix them in list main "
+                        "and run `newsletter send issue-1` again:")
+    assert lines[start + 1:start + 12] == [
+        "  subscribers/main.csv:4: 'ann at example.org'", "  subscribers/main.csv:5: 'bo@'",
+        "  subscribers/main.csv:6: (no address)",
+        *[f"  subscribers/main.csv:{7 + i}: 'reader{i}.example.org'" for i in range(7)],
+        "  … and 3 more"]

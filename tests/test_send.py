@@ -285,7 +285,7 @@ def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Pa
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
     assert ("Not everyone selected got it: 1 row is not an email address; fix it in list main "
-            "and run `newsletter send issue-1` again.") in result.output
+            "and run `newsletter send issue-1` again:\n  subscribers/main.csv:4: 'not an address'\n") in result.output
 
 
 def test_a_bad_row_anywhere_in_the_list_stops_a_real_send_before_any_request(

@@ -47,6 +47,7 @@ T = TypeVar("T")
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
+INVALID_SHOWN = 10  # rows that are not addresses a report names, with their line in the list
 
 # Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
 _ADDRESS = re.compile(r"[^@\s,;<>()\[\]\"\\]+@[^@\s,;<>()\[\]\"\\]+\.[^@\s,;<>()\[\]\"\\.]+")
@@ -115,6 +116,7 @@ class SendReport:
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
     too_long_emails: list[str] = field(default_factory=list)
+    invalid_rows: list[str] = field(default_factory=list)  # `subscribers/main.csv:4: 'ann at example'`
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
     interrupted: bool = False  # Ctrl-C (or SIGTERM, SIGHUP): no new request was posted after it
@@ -137,6 +139,14 @@ class SendReport:
     @property
     def per_second(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def note_invalid(self, path: Path, number: int, address: str) -> None:
+        """A row that is not an email address: counted, and named while few (a report names
+        them so that they can be found and fixed; it once gave only their count)."""
+        self.invalid += 1
+        if len(self.invalid_rows) < INVALID_SHOWN:
+            self.invalid_rows.append(f"{where(path, number)}: {address!r}" if address else f"{where(path, number)}: "
+                                     "(no address)")
 
     def note_uncertain(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -433,7 +443,7 @@ class SendPlan:
         not_subscribed = not_subscribed_keys(self.list_file, read_whole=not self.options.dry_run)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
-            for _, row in listing.rows:
+            for number, row in listing.rows:
                 if row[STATUS] != "subscribed" or (tags and tags.isdisjoint(split_tags(row[TAGS]))):
                     continue
                 report.selected += 1
@@ -451,7 +461,7 @@ class SendPlan:
                     if _ADDRESS.fullmatch(address):
                         yield key, address, row, personalization
                     else:
-                        report.invalid += 1
+                        report.note_invalid(self.list_file, number, address)
                 elif state == ACCEPTED:
                     report.skipped += 1
                 elif state == SENDING:  # in a request of the send running now (see open_ledger)
@@ -459,7 +469,7 @@ class SendPlan:
                 elif state == UNCERTAIN and skip_uncertain:
                     report.note_uncertain((key,))
                 elif not _ADDRESS.fullmatch(address):
-                    report.invalid += 1
+                    report.note_invalid(self.list_file, number, address)
                 else:
                     yield key, address, row, personalization
 
