@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.account_helpers import account_spec, quick_api_retries, spec_kept
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import Accept, Respond, Stall
+from tests.test_schedule import at
 from tests.test_send_faults import STOPPING, _read_stderr_until, _start_send, _wait_for
 from tests.test_subscribers_files import newsletter_process
 
@@ -269,3 +271,31 @@ def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path
         "  subscribers/main.csv:6: (no address)",
         *[f"  subscribers/main.csv:{7 + i}: 'reader{i}.example.org'" for i in range(7)],
         "  … and 3 more"]
+
+
+# -- add after a scheduled send ------------------------------------------------------------
+
+@pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+class TestAddAfterAScheduledSend:
+    def letter(self) -> str:
+        Path("letter.txt").write_text("A late letter\n\nby Ann Lee\n\nSome text.\n", encoding="utf-8")
+        return "letter.txt"
+
+    def test_add_after_the_scheduled_send_was_cancelled_says_nothing_was_sent(
+            self, publication: Path, sendgrid) -> None:  # noqa: ANN001
+        write_list(publication, generated(3))
+        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        assert newsletter("cancel", "issue-1", "--yes").exit_code == 0
+        result = newsletter("add", "issue-1", self.letter())
+        assert result.exit_code == 0, result.output
+        assert result.stderr == "", result.stderr  # it said "issue-1 has been sent already"
+
+    def test_add_while_a_send_is_scheduled_says_how_to_include_the_article(
+            self, publication: Path, sendgrid) -> None:  # noqa: ANN001
+        write_list(publication, generated(3))
+        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        result = newsletter("add", "issue-1", self.letter())
+        assert result.exit_code == 0, result.output
+        assert re.search(r"^warning: sent/issue-1\.sqlite: issue-1 is scheduled for .+ without this article; to "
+                         r"include it, `newsletter cancel issue-1` and send it again$", result.stderr, re.M), \
+            result.stderr
