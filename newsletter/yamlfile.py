@@ -146,7 +146,9 @@ def _unbuildable(node: yaml.Node | None) -> yaml.ScalarNode | None:
 
 # `key:` at the start of a line (after its indentation and a `- `): the key and where its value starts.
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?:- +)?(?P<key>[^\s#'\"\[\]{}:][^:#]*?):(?:\s+(?P<value>.*))?$")
-_SPECIAL_START = {"@": "@", "`": "`", "%": "%", "*": "*", "&": "&", "!": "!", "|": "|", ">": ">"}
+# What YAML reads as more than text at the start of a plain value: a reserved character, an
+# alias or anchor, a tag, a block scalar.
+_SPECIAL_START = "@`%*&!|>"
 
 
 @dataclass(frozen=True)
@@ -176,59 +178,136 @@ def explain_yaml_error(exc: Exception, text: str) -> YamlProblem:
         if _KEY_LINE.match(line) else ""))
 
 
+@dataclass(frozen=True)
+class _Mistake:
+    """Where a parser stopped: its words, the text's lines, the line (0-based) and column."""
+
+    exc: Exception
+    problem: str
+    lines: list[str]
+    index: int
+    column: int
+
+    @property
+    def key(self) -> re.Match[str] | None:
+        return _KEY_LINE.match(self.lines[self.index])
+
+
 def _advice(exc: Exception, problem: str, lines: list[str], index: int, column: int) -> tuple[int, str] | None:
     """(line index, advice) for a mistake people make, or None."""
-    context_mark = getattr(exc, "context_mark", None)
-    context = str(getattr(exc, "context", None) or "")
-    line = lines[index]
-    tab = _tab_in_indentation(lines, index)
+    mistake = _Mistake(exc, problem, lines, index, column)
+    for advise in (_tab_advice, _no_colon_advice, _colon_advice, _indentation_advice, _closing_quote_advice,
+                   _special_start_advice, _unclosed_advice):
+        advice = advise(mistake)
+        if advice is not None:
+            return advice
+    return None
+
+
+def _tab_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    tab = _tab_in_indentation(mistake.lines, mistake.index)
     if tab is not None:
-        return tab, ("this line is indented with a tab: YAML indents with spaces only; "
-                     "replace the tab with spaces")
-    if "'\\t'" in problem:
-        return index, "a tab: YAML separates a key from its value with spaces only; replace the tab with a space"
-    if "could not find expected ':'" in problem:
-        above = _line_above(lines, index)
-        if above is not None and ":" not in lines[above]:
-            return above, (f"line {above + 1} is not a `key: value` line: add its key and a colon, or, if it goes "
-                           "on from the line above, put that whole value in quotes")
-    key = _KEY_LINE.match(line)
-    if "mapping values are not allowed" in problem and key is not None:
-        colon = len(key.group("indent")) + line[len(key.group("indent")):].index(":")
-        if colon < column:  # a second `: ` on the line: it is in the value
-            name = key.group("key").strip()
-            return index, (f"the {name} has a colon followed by a space, which YAML reads as a new key: "
-                           f"put the {name} in quotes: {name}: {_quoted(key.group('value') or '')}")
-        above = _line_above(lines, index)
-        if above is not None:
-            return index, (f"line {index + 1} is indented more than line {above + 1} above it, so it reads as "
-                           f"part of that line's value: line it up with line {above + 1}"
-                           + (f" ({_naming(lines[above]).rstrip(', ')})" if _naming(lines[above]) else ""))
-    if "expected <block end>" in problem and "<block" in problem.rsplit("found", 1)[-1]:
-        return index, _indentation_advice(lines, index)
-    if "expected <block end>" in problem and key is not None and key.group("value"):
-        name, value = key.group("key").strip(), key.group("value")
-        if value[0] in "'\"[{":
-            closing = {"[": "]", "{": "}"}.get(value[0], value[0])
-            meant = value.rstrip()
-            if meant[-1:] == value[0] and value[0] in "'\"":  # 'It's fine': the quotes were meant around it all
-                meant = meant[1:-1]
-            return index, (f"the {name} starts with {value[0]}, so YAML ends it at the next {closing}, and more text "
-                           f"follows: put the whole {name} in quotes: {name}: {_quoted(meant)}")
-    if ("cannot start any token" in problem or "undefined alias" in problem
+        return tab, "this line is indented with a tab: YAML indents with spaces only; replace the tab with spaces"
+    if "'\\t'" in mistake.problem:
+        return mistake.index, ("a tab: YAML separates a key from its value with spaces only; "
+                               "replace the tab with a space")
+    return None
+
+
+def _no_colon_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """A line of text with no `key:` among `key: value` lines (a value's second line, unindented)."""
+    if "could not find expected ':'" not in mistake.problem:
+        return None
+    above = _line_above(mistake.lines, mistake.index)
+    if above is None or ":" in mistake.lines[above]:
+        return None
+    return above, (f"line {above + 1} is not a `key: value` line: add its key and a colon, or, if it goes "
+                   "on from the line above, put that whole value in quotes")
+
+
+def _colon_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """`title: Notes: winter` (a colon in a value), or a `key:` line indented under a value."""
+    key, line, index = mistake.key, mistake.lines[mistake.index], mistake.index
+    if "mapping values are not allowed" not in mistake.problem or key is None:
+        return None
+    colon = len(key.group("indent")) + line[len(key.group("indent")):].index(":")
+    if colon < mistake.column:  # a second `: ` on the line: it is in the value
+        name = key.group("key").strip()
+        return index, (f"the {name} has a colon followed by a space, which YAML reads as a new key: "
+                       f"put the {name} in quotes: {name}: {_quoted(key.group('value') or '')}")
+    above = _line_above(mistake.lines, index)
+    if above is None:
+        return None
+    named = _naming(mistake.lines[above]).rstrip(", ")
+    return index, (f"line {index + 1} is indented more than line {above + 1} above it, so it reads as part of "
+                   f"that line's value: line it up with line {above + 1}" + (f" ({named})" if named else ""))
+
+
+def _indentation_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """A line indented to no level open above it: the lines it could line up with, the nearest
+    above it indented more and the nearest indented less (the block it belongs to, or the one around)."""
+    if "expected <block end>" not in mistake.problem or "<block" not in mistake.problem.rsplit("found", 1)[-1]:
+        return None
+    lines, index = mistake.lines, mistake.index
+    indent = _indent(lines[index])
+    deeper = shallower = None
+    for above in range(index - 1, -1, -1):
+        text = lines[above]
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        if deeper is None and _indent(text) > indent:
+            deeper = above
+        if _indent(text) < indent:
+            shallower = above
+            break
+    choices = [f"line {above + 1} ({_naming(lines[above])}{_indent(lines[above])} spaces in)"
+               for above in (deeper, shallower) if above is not None]
+    return index, (f"line {index + 1} starts {indent} space{'s' if indent != 1 else ''} in, which lines up with "
+                   f"no line above it: line it up with {' or '.join(choices) or 'the lines around it'}")
+
+
+def _closing_quote_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """`subject: 'It's fine'` or `title: [Draft] notes`: the value ended early, more text follows."""
+    key = mistake.key
+    if "expected <block end>" not in mistake.problem or key is None or not key.group("value"):
+        return None
+    name, value = key.group("key").strip(), key.group("value")
+    if value[0] not in "'\"[{":
+        return None
+    closing = {"[": "]", "{": "}"}.get(value[0], value[0])
+    meant = value.rstrip()
+    if meant[-1:] == value[0] and value[0] in "'\"":  # 'It's fine': the quotes were meant around it all
+        meant = meant[1:-1]
+    return mistake.index, (f"the {name} starts with {value[0]}, so YAML ends it at the next {closing}, and more "
+                           f"text follows: put the whole {name} in quotes: {name}: {_quoted(meant)}")
+
+
+def _special_start_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """`title: @home`, `title: *bold*`: characters YAML gives a meaning at the start of a value."""
+    context = str(getattr(mistake.exc, "context", None) or "")
+    if not ("cannot start any token" in mistake.problem or "undefined alias" in mistake.problem
             or "scanning an alias" in context or "scanning an anchor" in context):
-        if key is not None and key.group("value") and key.group("value")[0] in _SPECIAL_START:
-            name, value = key.group("key").strip(), key.group("value")
-            return index, (f"YAML gives a value starting with {value[0]} a meaning of its own: "
+        return None
+    key = mistake.key
+    if key is None or not key.group("value") or key.group("value")[0] not in _SPECIAL_START:
+        return None
+    name, value = key.group("key").strip(), key.group("value")
+    return mistake.index, (f"YAML gives a value starting with {value[0]} a meaning of its own: "
                            f"put the {name} in quotes: {name}: {_quoted(value)}")
-    if context_mark is not None and ("flow sequence" in problem or "flow mapping" in problem
-                                     or "expected ',' or" in problem):
-        opened = min(context_mark.line, len(lines) - 1)
-        return opened, (f"the {lines[opened][context_mark.column:context_mark.column + 1] or 'bracket'} "
-                        f"opened on line {opened + 1} is never closed: close it, or put the value in quotes "
-                        "if the bracket is part of the text")
-    if context_mark is not None and "end of stream" in problem:
-        opened = min(context_mark.line, len(lines) - 1)
+
+
+def _unclosed_advice(mistake: _Mistake) -> tuple[int, str] | None:
+    """A `[`, `{` or quote never closed: named at the line where it opens."""
+    opened_at = getattr(mistake.exc, "context_mark", None)
+    if opened_at is None:
+        return None
+    opened = min(opened_at.line, len(mistake.lines) - 1)
+    problem = mistake.problem
+    if "flow sequence" in problem or "flow mapping" in problem or "expected ',' or" in problem:
+        bracket = mistake.lines[opened][opened_at.column:opened_at.column + 1] or "bracket"
+        return opened, (f"the {bracket} opened on line {opened + 1} is never closed: close it, or put the value "
+                        "in quotes if the bracket is part of the text")
+    if "end of stream" in problem:
         return opened, f"the quote opened on line {opened + 1} is never closed: add the closing quote"
     return None
 
@@ -249,27 +328,6 @@ def _line_above(lines: list[str], index: int) -> int | None:
         if lines[above].strip() and not lines[above].lstrip().startswith("#"):
             return above
     return None
-
-
-def _indentation_advice(lines: list[str], index: int) -> str:
-    """Which lines the wrongly indented line `index` could line up with: the nearest above it
-    indented more and the nearest indented less (the block it belongs to, or the one around)."""
-    indent = _indent(lines[index])
-    deeper = shallower = None
-    for above in range(index - 1, -1, -1):
-        text = lines[above]
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        if deeper is None and _indent(text) > indent:
-            deeper = above
-        if _indent(text) < indent:
-            shallower = above
-            break
-    spaces = f"{indent} space{'s' if indent != 1 else ''}"
-    choices = [f"line {above + 1} ({_naming(lines[above])}{_indent(lines[above])} spaces in)"
-               for above in (deeper, shallower) if above is not None]
-    return (f"line {index + 1} starts {spaces} in, which lines up with no line above it: "
-            f"line it up with {' or '.join(choices) or 'the lines around it'}")
 
 
 def _indent(line: str) -> int:
