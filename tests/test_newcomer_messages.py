@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,8 @@ import pytest
 from tests.account_helpers import account_spec, quick_api_retries, spec_kept
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
-from tests.sendgrid_double import Accept, Respond, Stall
+from tests.sendgrid_double import Accept, Respond
 from tests.test_schedule import at
-from tests.test_send_faults import STOPPING, _read_stderr_until, _start_send, _wait_for
 from tests.test_subscribers_files import newsletter_process
 
 
@@ -60,30 +57,23 @@ def test_an_unquoted_colon_in_the_subject_says_so_to_add_too(publication: Path, 
         'put the subject in quotes: subject: "Winter: readings"')
 
 
-def test_a_key_indented_too_far_says_which_line_to_line_up_with(publication: Path) -> None:
-    config = publication / "newsletter.yaml"
-    line = replace_line(config, "base_url:", "  base_url: https://riverside-writers-circle.internal/issues")
+@pytest.mark.parametrize("starts, written, says", [
+    ("base_url:", "  base_url: https://riverside-writers-circle.internal/issues",
+     "mapping values are not allowed here; line {n} is indented more than line {above} above it, so it reads as "
+     "part of that line's value: line it up with line {above} (`postal_address:`)"),
+    ("  name: Riverside", " name: Riverside Writers' Circle",
+     "expected <block end>, but found '<block mapping start>'; line {n} starts 1 space in, which lines up with "
+     "no line above it: line it up with line {above} (`email:`, 2 spaces in) or line {two_above} (`from:`, "
+     "0 spaces in)"),
+    ("  timeout:", "\ttimeout: 30",
+     "found character '\\t' that cannot start any token; this line is indented with a tab: YAML indents with "
+     "spaces only; replace the tab with spaces"),
+], ids=["indented too far", "between two levels", "a tab"])
+def test_bad_indentation_says_which_line_to_line_up_with(publication: Path, starts: str, written: str,
+                                                         says: str) -> None:
+    line = replace_line(publication / "newsletter.yaml", starts, written)
     assert one_error_line(newsletter("check", "issue-1")) == (
-        f"error: newsletter.yaml:{line}: invalid YAML: mapping values are not allowed here; "
-        f"line {line} is indented more than line {line - 1} above it, so it reads as part of that line's value: "
-        f"line it up with line {line - 1} (`postal_address:`)")
-
-
-def test_a_key_indented_between_two_levels_names_both(publication: Path) -> None:
-    config = publication / "newsletter.yaml"
-    line = replace_line(config, "  name: Riverside", " name: Riverside Writers' Circle")
-    assert one_error_line(newsletter("check", "issue-1")) == (
-        f"error: newsletter.yaml:{line}: invalid YAML: expected <block end>, but found '<block mapping start>'; "
-        f"line {line} starts 1 space in, which lines up with no line above it: line it up with "
-        f"line {line - 1} (`email:`, 2 spaces in) or line {line - 2} (`from:`, 0 spaces in)")
-
-
-def test_a_tab_used_for_indentation_says_so(publication: Path) -> None:
-    config = publication / "newsletter.yaml"
-    line = replace_line(config, "  timeout:", "\ttimeout: 30")
-    assert one_error_line(newsletter("check", "issue-1")) == (
-        f"error: newsletter.yaml:{line}: invalid YAML: found character '\\t' that cannot start any token; "
-        "this line is indented with a tab: YAML indents with spaces only; replace the tab with spaces")
+        f"error: newsletter.yaml:{line}: invalid YAML: " + says.format(n=line, above=line - 1, two_above=line - 2))
 
 
 @pytest.mark.parametrize("written, says", [
@@ -116,20 +106,20 @@ def test_a_misspelt_required_key_in_newsletter_yaml_says_which_was_meant(publica
     ]
 
 
-def test_a_misspelt_sendgrid_setting_says_which_was_meant(publication: Path) -> None:
-    line = replace_line(publication / "newsletter.yaml", "  timeout:", "  timout: 30")
+@pytest.mark.parametrize("file, starts, written, says", [
+    ("newsletter.yaml", "  timeout:", "  timout: 30",
+     "unknown key sendgrid.timout is ignored (did you mean sendgrid.timeout?)"),
+    ("issues/issue-1/01-editorial.md", "author:", "autor: Maya Okonkwo",
+     "unknown front matter key 'autor' is ignored: did you mean author?"),
+    ("issues/issue-1/issue.yaml", "preheader:", "preheader_text: Three pieces from the circle.",
+     "unknown key 'preheader_text' is ignored: did you mean preheader?"),
+], ids=["sendgrid setting", "front matter", "issue.yaml"])
+def test_a_misspelt_optional_key_is_a_warning_naming_the_key_meant(publication: Path, file: str, starts: str,
+                                                                   written: str, says: str) -> None:
+    line = replace_line(publication / file, starts, written)
     result = newsletter("check", "issue-1")
     assert result.exit_code == 0, result.output
-    assert (f"warning: newsletter.yaml:{line}: unknown key sendgrid.timout is ignored "
-            "(did you mean sendgrid.timeout?)\n") in result.stderr
-
-
-def test_a_misspelt_author_in_front_matter_says_did_you_mean_author(publication: Path) -> None:
-    line = replace_line(publication / "issues" / "issue-1" / "01-editorial.md", "author:", "autor: Maya Okonkwo")
-    result = newsletter("check", "issue-1")
-    assert result.exit_code == 0, result.output
-    assert (f"issues/issue-1/01-editorial.md:{line}: unknown front matter key 'autor' is ignored: "
-            "did you mean author?\n") in result.stderr
+    assert f"warning: {file}:{line}: {says}\n" in result.stderr, result.stderr
 
 
 def test_a_misspelt_title_in_front_matter_is_named_in_the_error(publication: Path) -> None:
@@ -139,13 +129,8 @@ def test_a_misspelt_title_in_front_matter_is_named_in_the_error(publication: Pat
         "'titel' here is ignored: did you mean title?")
 
 
-def test_misspelt_issue_yaml_keys_say_which_was_meant(publication: Path) -> None:
-    meta = publication / "issues" / "issue-1" / "issue.yaml"
-    preheader = replace_line(meta, "preheader:", "preheader_text: Three pieces from the circle.")
-    result = newsletter("check", "issue-1")
-    assert (f"issues/issue-1/issue.yaml:{preheader}: unknown key 'preheader_text' is ignored: "
-            "did you mean preheader?\n") in result.stderr
-    subject = replace_line(meta, "subject:", "subjet: Winter readings")
+def test_a_misspelt_subject_is_named_in_the_error(publication: Path) -> None:
+    subject = replace_line(publication / "issues" / "issue-1" / "issue.yaml", "subject:", "subjet: Winter readings")
     assert one_error_line(newsletter("check", "issue-1")) == (
         f"error: issues/issue-1/issue.yaml:{subject}: `subject` is required: the email's subject line; "
         "'subjet' here is ignored: did you mean subject?")
@@ -226,23 +211,7 @@ def test_a_real_tag_with_no_row_of_the_status_asked_is_an_empty_listing(publicat
     assert (result.exit_code, result.output) == (0, "")
 
 
-# -- Ctrl-C: the headline says the send stopped ---------------------------------------------
-
-def test_a_send_stopped_by_ctrl_c_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:  # noqa: ANN001
-    write_list(publication, generated(3000))
-    answer = threading.Event()
-    sendgrid.script(Stall(accept=True, release=answer))
-    process = _start_send(publication, sendgrid, "--concurrency", "1")
-    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
-    process.send_signal(signal.SIGINT)
-    _read_stderr_until(process, STOPPING)
-    answer.set()  # the request in flight is answered once the send has stopped taking new batches
-    stdout, _ = process.communicate(timeout=60)
-    assert process.returncode == 130
-    headline = next(line for line in stdout.decode().splitlines() if "issue-1 " in line and " s" in line)
-    assert re.fullmatch(r"Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet "
-                        r"\(([\d,]+ recipients/s, )?1 request\)", headline), headline
-
+# -- a send stopped part way says so in its headline (Ctrl-C: tests/test_send_faults.py) ---------
 
 def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:  # noqa: ANN001
     write_list(publication, generated(2500))
