@@ -106,3 +106,49 @@ def test_an_unsafe_link_keeps_its_text_and_loses_its_address(publication: Path) 
     assert "See this page and\nthe plan too." in rendered.html
     assert '<a href="https://example.org">a fine link</a>' in rendered.html
     assert "See this page and the plan too." in rendered.text
+
+
+def _archive(publication: Path) -> str:
+    return (publication / "build" / "site" / "index.html").read_text(encoding="utf-8")
+
+
+def test_site_leaves_out_an_issue_that_check_fails_naming_each_error(publication: Path) -> None:
+    import datetime as dt
+
+    outside = write_issue(publication, "outside", {"a.md": article("Outside", "![The weir](../weir.png)\n")},
+                          subject="Outside", date=dt.date(2027, 2, 1))
+    (outside.parent / "weir.png").write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    write_issue(publication, "scripted", {"a.md": article("Scripted", "Click [here](javascript:alert(1)).\n")},
+                subject="Scripted", date=dt.date(2027, 3, 1))
+    checked = run("check", "outside")
+    assert checked.exit_code == 1 and "issues/outside/a.md:4: image ../weir.png is outside" in checked.stderr
+
+    result = run("site")
+    assert result.exit_code == 1, result.output
+    errors = errors_of(result)
+    assert len(errors) == 3 and errors[2].startswith("error: 2 problems kept parts of the site"), result.stderr
+    assert errors[0].startswith("error: issues/outside/a.md:4: image ../weir.png is outside the issue's folder")
+    assert errors[1].startswith("error: issues/scripted/a.md:4: the link javascript:alert(1) is not made a link")
+    site = publication / "build" / "site"
+    assert not (site / "outside").exists() and not (site / "scripted").exists()
+    assert "outside/" not in _archive(publication) and "scripted/" not in _archive(publication)
+    assert (site / "issue-1" / "index.html").is_file(), "the issues check passes are published"
+
+
+def test_an_issue_published_before_that_now_fails_check_keeps_its_last_page(publication: Path) -> None:
+    import datetime as dt
+
+    folder = write_issue(publication, "spring", {"a.md": article("Spring", "Spring words.\n")},
+                         subject="Spring", date=dt.date(2027, 3, 1))
+    assert run("site").exit_code == 0
+    page = publication / "build" / "site" / "spring" / "index.html"
+    published = page.read_bytes()
+    (folder / "a.md").write_text(article("Spring", "Spring words, [and more](file:///home/me/more.html).\n"),
+                                 encoding="utf-8")
+    result = run("site")
+    assert result.exit_code == 1, result.output
+    errors = errors_of(result)
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: issues/spring/a.md:4: the link file:///home/me/more.html is not made a link")
+    assert "Kept as last published" in result.stderr
+    assert page.read_bytes() == published and "spring/" in _archive(publication)
