@@ -484,9 +484,29 @@ def _without_emphasis(runs: tuple[Inline, ...]) -> tuple[Inline, ...]:
     return tuple(out)
 
 
+# How deep elements may sit inside each other in a submission. The reader walks the tree
+# recursively: a file of 50,000 nested <div>s (or <b>s, <blockquote>s, lists) ended `add`
+# in a RecursionError traceback. A word processor's export nests a dozen deep at most.
+MAX_HTML_DEPTH = 100
+
+
+def _refuse_deep(soup: BeautifulSoup, source: Path, unit: str) -> None:
+    """`ContentError` naming the first element nested past `MAX_HTML_DEPTH` (walked without recursion)."""
+    pending: list[tuple[Tag, int]] = [(soup, 0)]
+    while pending:
+        tag, depth = pending.pop()
+        if depth > MAX_HTML_DEPTH:
+            line = getattr(tag, "sourceline", None) if unit == "line" else None
+            raise ContentError(f"{where(source, line)}: elements are nested more than {MAX_HTML_DEPTH} deep "
+                               "(lists, quotes, tables or formatting inside each other): nothing was added; "
+                               "flatten the document, or paste its text into a .txt file")
+        pending.extend((child, depth + 1) for child in tag.children if isinstance(child, Tag))
+
+
 def html_to_draft(html: str, source: Path, unit: str) -> Draft:
     """Recognise the title, byline and body of an HTML document (or mammoth's HTML of a .docx)."""
     soup = BeautifulSoup(html, "html.parser")
+    _refuse_deep(soup, source, unit)
     for marker in soup.find_all("a", id=re.compile(r"^cmnt\d")):
         holder = marker.find_parent("div")  # Google Docs puts each comment in a <div> at the end
         if holder is not None:
