@@ -17,6 +17,7 @@ from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
+from newsletter.markdown import RefusedLink
 from newsletter.images import LARGE_BYTES, SVG_REFUSED, ImageCache, ImageError, is_svg
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
@@ -74,12 +75,13 @@ class CheckFailed(NewsletterError):
 
 
 def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence[str] | None = None,
-                images: ImageCache | None = None) -> CheckReport:
+                images: ImageCache | None = None, brand: bool = True) -> CheckReport:
     """Check a rendered issue; never raises for what it finds.
 
     With `list_columns`, merge fields that are no column of the list are reported:
     a misspelt `subscriber.frist_name` would give every recipient the fallback.
     `images` is where processed images are looked up (default: processed in memory).
+    `brand=False` leaves out the accent colour and the logo, which `site` checks once for all issues.
     """
     import lxml.html  # premailer's parser, already loaded by rendering
 
@@ -136,17 +138,35 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     for article in email.issue.articles:
         for repeated in _repeated_heading(article):
             report.warn(repeated)
+    for article in email.issue.articles:
+        for link in article.refused:
+            report.error(_refused(article, link))
     if not email.issue.preheader:
         report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
                     "of the email instead; set `preheader` in issue.yaml")
     check_images(report, email.issue, images or ImageCache(None))
-    check_brand(report, settings, images or ImageCache(None))
+    if brand:
+        check_brand(report, settings, images or ImageCache(None))
     return report
 
 
 def _written(settings: Settings, issue: Issue, attribute: str, url: str, without_alt: bool = False) -> str:
     """`issues/x/a.md:7: `, the prefix of a warning about a link or an image of the email."""
     return f"{where_written(settings, issue, attribute, url, without_alt) or 'a template of the email'}: "
+
+
+def _refused(article: Article, link: RefusedLink) -> str:
+    """The error for a link or image shown without its address, the address being unsafe."""
+    scheme = link.url.split(":", 1)[0].lower()
+    why = {"javascript": "runs a script, which mail clients refuse and the web edition must not run",
+           "vbscript": "runs a script, which mail clients refuse and the web edition must not run",
+           "file": "is a file on the writer's own computer, which no reader can open"}.get(
+               scheme, "is not one mail clients show")
+    if link.kind == "image":
+        shown, fix = "is not shown (only its alt text is)", "put the image beside the article and give its name"
+    else:
+        shown, fix = "is not made a link (only its text is shown)", "link to an https:// page"
+    return f"{where(article.source, link.line)}: the {link.kind} {link.url} {shown}: a {scheme}: address {why}; {fix}"
 
 
 def _as_written(issue: Issue, url: str) -> str:

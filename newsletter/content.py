@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import LocalImage, NestedTooDeep, render_markdown
+from newsletter.markdown import LocalImage, NestedTooDeep, RefusedLink, render_markdown
 from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -28,6 +28,7 @@ class Article:
     text: str
     warnings: tuple[str, ...] = ()
     images: tuple[LocalImage, ...] = ()  # the images it gives relative to itself, files on disk
+    refused: tuple[RefusedLink, ...] = ()  # links and images shown as text: `javascript:`, `file:`…; lines in its file
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def load_article(path: Path, base_url: str) -> Article:
         body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
     except NestedTooDeep as exc:
         raise ContentError(f"{where(path, exc.line and end + 1 + exc.line)}: {exc}") from None
+    refused = tuple(RefusedLink(link.kind, link.url, link.line and end + 1 + link.line) for link in body.refused)
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
     return Article(
@@ -212,6 +214,7 @@ def load_article(path: Path, base_url: str) -> Article:
         text=body.text,
         warnings=tuple(warnings),
         images=body.images,
+        refused=refused,
     )
 
 

@@ -32,7 +32,7 @@ MAX_WIDTH = 1200
 LARGE_BYTES = 1024 * 1024
 JPEG_QUALITY = 85
 # Part of every cache key: bump it when processing changes, and every image is redone.
-PROCESSING_VERSION = "4"  # 4: no GIF comments in animations, MPO as a still
+PROCESSING_VERSION = "5"  # 5: bounds on frames and sides (an image cached before is checked again)
 SVG_SUFFIXES = (".svg", ".svgz")
 # EXIF orientations that turn the picture a quarter turn, swapping width and height.
 _QUARTER_TURNS = {5, 6, 7, 8}

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from markdown_it import MarkdownIt
+from markdown_it.common.normalize_url import validateLink
 from markdown_it.token import Token
 
 from newsletter.errors import ContentError
@@ -41,6 +42,11 @@ def _image_style(width: int) -> str:
 MAX_NESTING = 24
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
                                 "maxNesting": 2 * MAX_NESTING}).enable(["linkify", "strikethrough"])
+# markdown-it's own guard against `javascript:`, `vbscript:`, `file:` and `data:` (but images')
+# addresses turns such a link or image into its Markdown as plain text, without a word. Every
+# link is parsed here instead, and `_refuse_unsafe` applies that same guard, noting each one
+# it refuses, so that `check` can name it (and build, send and site refuse the issue).
+_md.validateLink = lambda url: True  # type: ignore[method-assign]
 # Bare links a writer pasted become links only when they plainly are addresses
 # (`https://…`, `www.…`, an email address): see `_keep_plain_links`.
 _LINK_PREFIXES = ("http://", "https://", "www.", "mailto:")
@@ -56,10 +62,21 @@ class LocalImage:
 
 
 @dataclass(frozen=True)
+class RefusedLink:
+    """A link or image whose address markdown-it deems unsafe: shown as its text (an image as
+    its alt text), never as a link; `line` is counted in the Markdown given (1 is its first)."""
+
+    kind: str  # "link" or "image"
+    url: str
+    line: int | None
+
+
+@dataclass(frozen=True)
 class RenderedMarkdown:
     html: str
     text: str
     images: tuple[LocalImage, ...] = ()
+    refused: tuple[RefusedLink, ...] = ()
 
 
 class NestedTooDeep(ContentError):
@@ -90,10 +107,48 @@ def render_markdown(source: str, base_url: str, folder: Path | None = None) -> R
     deep = _first_too_deep(tokens)
     if deep is not None:
         raise NestedTooDeep(deep.map[0] + 1 if deep.map else None)
+    refused = _refuse_unsafe(tokens, source.split("\n"))
     images: list[LocalImage] = []
     _adapt_for_email(tokens, base_url, folder, images)
     html = _md.renderer.render(tokens, _md.options, {})
-    return RenderedMarkdown(html=html, text=_PlainText().render(tokens), images=tuple(images))
+    return RenderedMarkdown(html=html, text=_PlainText().render(tokens), images=tuple(images),
+                            refused=tuple(refused))
+
+
+def _refuse_unsafe(tokens: list[Token], lines: list[str]) -> list[RefusedLink]:
+    """Unlink every link and image whose address markdown-it's `validateLink` refuses: a link
+    keeps its text, an image becomes its alt text. Returns them, with the line each is on."""
+    refused: list[RefusedLink] = []
+    for block in tokens:
+        if not block.children:
+            continue
+        kept: list[Token] = []
+        unlinked = False
+        for token in block.children:
+            url = str(token.attrGet("href") or token.attrGet("src") or "")
+            if token.type in ("link_open", "image") and not validateLink(url):
+                refused.append(RefusedLink("link" if token.type == "link_open" else "image", url,
+                                           _line_of(url, block.map, lines)))
+                if token.type == "image":
+                    kept.append(Token("text", "", 0, content=token.content))
+                unlinked = token.type == "link_open"
+                continue
+            if token.type == "link_close" and unlinked:
+                unlinked = False  # links do not nest: this closes the one unlinked
+                continue
+            kept.append(token)
+        block.children = kept
+    return refused
+
+
+def _line_of(url: str, where: list[int] | None, lines: list[str]) -> int | None:
+    """The line of the block at `where` that holds `url`, else the first line of the Markdown that
+    does (a reference definition), else the block's first line."""
+    start, end = where or (0, 0)
+    for number in (*range(start, end), *range(len(lines))):
+        if number < len(lines) and url in lines[number]:
+            return number + 1
+    return start + 1 if where else None
 
 
 def _is_relative(url: str) -> bool:

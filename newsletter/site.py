@@ -33,11 +33,13 @@ from typing import Any
 
 from newsletter.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
+from newsletter.checks import check_email
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue, load_issue, marked_draft
 from newsletter.errors import NewsletterError, where
 from newsletter.images import ImageCache, ImageError
 from newsletter.markdown import LocalImage
+from newsletter.render import render_issue
 from newsletter.render.web import (
     FEED,
     MANIFEST,
@@ -255,6 +257,11 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
     pages: list[RenderedPage] = []
     for issue in loaded:
         try:
+            check_errors = _check_errors(settings, issue, cache)
+            if check_errors:
+                report.errors.extend(check_errors)
+                failed.append(issue.name)
+                continue
             pages.append(render_web_page(settings, issue))
         except NewsletterError as exc:
             report.errors.append(f"{issue.name}: {exc}")
@@ -323,6 +330,16 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
     if report.errors:
         raise SiteFailed(report)
     return report
+
+
+def _check_errors(settings: Settings, issue: Issue, cache: ImageCache) -> list[str]:
+    """The errors `newsletter check` finds in `issue`, each naming where it is: an issue that
+    `check` fails is not published (an image outside its folder was, as a broken image), as
+    `build` and `send` refuse it. The logo is checked once, for the whole site, below."""
+    report = check_email(settings, render_issue(settings, issue), images=cache, brand=False)
+    named = f"{where(issue.folder)}/"
+    return [error.message if error.message.startswith(named) else f"{issue.name}: {error.message}"
+            for error in report.errors]
 
 
 def _issue_files(page: RenderedPage, cache: ImageCache) -> tuple[list[tuple[str, bytes]], list[str]]:

@@ -223,3 +223,17 @@ def test_a_file_that_is_no_word_document_is_a_one_line_error(publication: Path, 
     assert result.exit_code == 1
     assert result.stderr.startswith("error: inbox/broken.docx: not a Word document mammoth can read")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_html_nested_past_the_recursion_limit_is_one_error_not_a_traceback(publication: Path, inbox: Path) -> None:
+    head = "<html><body>\n<h1>Deep</h1>\n<p>By Ada Ng</p>\n"
+    for opening, closing in (("<div>", "</div>"), ("<b>", "</b>"), ("<blockquote>", "</blockquote>"),
+                             ("<ul><li>x", "</li></ul>")):
+        (inbox / "deep.html").write_text(head + opening * 5_000 + "words" + closing * 5_000 + "\n</body></html>\n",
+                                         encoding="utf-8")
+        result = run("add", "issue-2", "inbox/deep.html")
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: inbox/deep.html:4: elements are nested more than 100 deep"), \
+            result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert sorted(p.name for p in (publication / "issues" / "issue-2").iterdir()) == ["issue.yaml"]

@@ -249,3 +249,35 @@ def test_a_picture_linked_from_outside_a_word_document_is_never_read(publication
     assert "inbox/walk.docx, paragraph 4: an image (“The path”, image/png) is linked, not inside the document" \
         in result.stderr
     assert issue_files(publication) == {"issue.yaml", "01-spring-walk.md"}
+
+
+def test_html_images_outside_paragraphs_are_kept_in_order_with_their_alt_text(publication: Path, inbox: Path) -> None:
+    colours = {name: (40 * index, 90, 200 - 40 * index) for index, name in enumerate("abcde", start=1)}
+    for name, colour in colours.items():
+        (inbox / f"{name}.png").write_bytes(picture(color=colour))
+    lines = [
+        "<html><body>",
+        "<h1>Spring walk</h1>",
+        "<p>By Ada Ng</p>",
+        "<p>We walked.</p>",
+        '<img src="a.png" alt="A bare image">',  # line 5: right in the body
+        '<div><img src="b.png" alt="In a div"></div>',
+        '<figure><img src="c.png" alt="In a figure"><figcaption>The weir at dawn</figcaption></figure>',
+        '<table><tr><td><img src="d.png" alt="In a cell"></td><td>Cell text</td></tr></table>',
+        '<div><p>A paragraph in a div.</p><img src="e.png" alt="After it"></div>',
+        '<img src="missing.png" alt="Not there">',  # line 10
+        "<p>The end.</p>",
+        "</body></html>",
+    ]
+    (inbox / "walk.html").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("add", "issue-2", "inbox/walk.html")
+    assert result.exit_code == 0, result.output
+    folder = publication / "issues" / "issue-2"
+    for index, name in enumerate("abcde", start=1):
+        assert (folder / f"01-spring-walk-{index}.png").read_bytes() == picture(color=colours[name])
+    body = (folder / "01-spring-walk.md").read_text(encoding="utf-8").split("---\n", 2)[2]
+    assert body == ("We walked.\n\n![A bare image](01-spring-walk-1.png)\n\n![In a div](01-spring-walk-2.png)\n\n"
+                    "![In a figure](01-spring-walk-3.png)\n\nThe weir at dawn\n\n![In a cell](01-spring-walk-4.png)\n\n"
+                    "Cell text\n\nA paragraph in a div.\n\n![After it](01-spring-walk-5.png)\n\nThe end.\n")
+    assert "warning: inbox/walk.html:10: the image missing.png is not beside walk.html: left out" in result.stderr
+    assert "  images:     5\n" in result.output

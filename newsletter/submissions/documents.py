@@ -180,7 +180,7 @@ def _block_runs(block: Block) -> list[Inline]:
 
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 _BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "div", "table", "section",
-           "article", "main", "header", "footer", "figure", "li", "pre", "hr", "tr", "td", "th", "tbody",
+           "article", "main", "header", "footer", "figure", "figcaption", "li", "pre", "hr", "tr", "td", "th", "tbody",
            "thead", "body", "center"}
 _DROPPED = {"script", "style", "head", "title", "meta", "link", "noscript", "template", "svg", "iframe", "object"}
 
@@ -245,13 +245,15 @@ class _Reader:
     def blocks(self, parent: Tag) -> list[Block]:
         out: list[Block] = []
         loose: list[Inline] = []  # inline content directly in a <div> or <body>
+        loose_from: list[Tag] = []  # the element it starts at, for its line
 
         def flush() -> None:
             runs = _trim(loose)
             if runs:
                 self.count += 1
-                out.append(Paragraph(runs, self.line(parent)))
+                out.append(Paragraph(runs, self.line(loose_from[0] if loose_from else parent)))
             loose.clear()
+            loose_from.clear()
 
         docs_lists: list[tuple[int, Tag]] = []  # consecutive Google Docs lists, with their levels
 
@@ -278,7 +280,10 @@ class _Reader:
                 continue
             flush_lists()
             if child.name not in _BLOCKS:
-                loose.extend(self.inlines(child, bold=False, italic=False, in_link=False))
+                # The element itself, not only what is inside it: an <img> right in the <body>, a
+                # <div> or a <figure> was lost without a word.
+                loose.extend(self.runs_of([child], bold=False, italic=False, in_link=False))
+                loose_from.append(child)
                 continue
             flush()
             out.extend(self.block(child))
@@ -479,9 +484,29 @@ def _without_emphasis(runs: tuple[Inline, ...]) -> tuple[Inline, ...]:
     return tuple(out)
 
 
+# How deep elements may sit inside each other in a submission. The reader walks the tree
+# recursively: a file of 50,000 nested <div>s (or <b>s, <blockquote>s, lists) ended `add`
+# in a RecursionError traceback. A word processor's export nests a dozen deep at most.
+MAX_HTML_DEPTH = 100
+
+
+def _refuse_deep(soup: BeautifulSoup, source: Path, unit: str) -> None:
+    """`ContentError` naming the first element nested past `MAX_HTML_DEPTH` (walked without recursion)."""
+    pending: list[tuple[Tag, int]] = [(soup, 0)]
+    while pending:
+        tag, depth = pending.pop()
+        if depth > MAX_HTML_DEPTH:
+            line = getattr(tag, "sourceline", None) if unit == "line" else None
+            raise ContentError(f"{where(source, line)}: elements are nested more than {MAX_HTML_DEPTH} deep "
+                               "(lists, quotes, tables or formatting inside each other): nothing was added; "
+                               "flatten the document, or paste its text into a .txt file")
+        pending.extend((child, depth + 1) for child in tag.children if isinstance(child, Tag))
+
+
 def html_to_draft(html: str, source: Path, unit: str) -> Draft:
     """Recognise the title, byline and body of an HTML document (or mammoth's HTML of a .docx)."""
     soup = BeautifulSoup(html, "html.parser")
+    _refuse_deep(soup, source, unit)
     for marker in soup.find_all("a", id=re.compile(r"^cmnt\d")):
         holder = marker.find_parent("div")  # Google Docs puts each comment in a <div> at the end
         if holder is not None:
