@@ -16,7 +16,7 @@ import pytest
 from click.testing import Result
 
 from newsletter.sending import send as send_module
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
 from tests.sendgrid_double import SendGridDouble, Stall
 
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -24,19 +24,12 @@ pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
 LEAVERS = ["reader001500@example.org", "reader002999@example.org"]  # in the second and the last request
 
 
-def send_in_background(results: list[Result]) -> threading.Thread:
-    thread = threading.Thread(target=lambda: results.append(
-        newsletter("send", "issue-1", "--yes", "--concurrency", "1")), daemon=True)
-    thread.start()
-    return thread
-
-
 def test_readers_who_unsubscribe_during_a_send_are_not_mailed(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(3000))
     arrived, release = threading.Event(), threading.Event()
     sendgrid.script(Stall(release=release, arrived=arrived))  # the first request waits for the test
     results: list[Result] = []
-    thread = send_in_background(results)
+    thread = send_in_background(results, "--concurrency", "1")
     try:
         assert arrived.wait(120), "the first request never came"
         # The second request is built by now, waiting for the first one's answer.
@@ -74,7 +67,7 @@ def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication
     arrived, release = threading.Event(), threading.Event()
     sendgrid.script(Stall(release=release, arrived=arrived))
     results: list[Result] = []
-    thread = send_in_background(results)
+    thread = send_in_background(results, "--concurrency", "1")
     try:
         assert arrived.wait(120), "the first request never came"
         # A hand edit gone wrong, saved as editors save (a new file renamed over the old one).
