@@ -200,3 +200,13 @@ def test_during_a_send_show_reads_the_ledger_and_delete_is_refused(publication: 
                                                      "locked): erase once it has finished; nothing was erased\n")
     assert results[0].exit_code == 0 and ADA in rows()
     assert not (publication / "sent" / "erased.csv").exists()
+
+
+def test_remove_of_an_erased_address_records_no_row_holding_it(publication: Path) -> None:
+    two_lists(publication)
+    newsletter("subscribers", "delete", ADA)
+    removed = newsletter("subscribers", "remove", ADA)
+    assert removed.exit_code == 0
+    assert removed.stdout.startswith(f"subscribers/main.csv: {ADA} was erased on ")
+    assert removed.stdout.endswith(" and is on no list; nothing recorded (import and add refuse it)\n")
+    assert ADA not in rows()
