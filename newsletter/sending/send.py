@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
@@ -509,7 +509,7 @@ class SendPlan:
         for key, address in wanted.items():
             yield key, address, found.get(key) or [address, *blank[1:]], personalization
 
-    def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[PreparedBatch]:
+    def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[_Batch]:
         builder = self.builder
         keys: list[str] = []
         personalizations: list[str] = []
@@ -627,7 +627,7 @@ class SendPlan:
                         collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                     if leavers is not None and not stopping():
                         try:  # just before it is recorded and posted: as late as can be
-                            fresh = self._without_leavers(cast(_Batch, batch), leavers, report)
+                            fresh = self._without_leavers(batch, leavers, report)
                         except SubscriberError as exc:
                             report.stopped = (f"{exc}: the list changed during the send and cannot be read again; "
                                               f"the send stopped and posted nothing more: fix it and run "
