@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,11 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def files_under(root: Path) -> list[Path]:
     return [Path(folder, name) for folder, _, names in os.walk(root) for name in names]
+
+
+def send_in_background(results: list[Result], *args: str) -> threading.Thread:
+    """`newsletter send issue-1 --yes ARGS` in a thread of its own; its result lands in `results`."""
+    thread = threading.Thread(target=lambda: results.append(newsletter("send", "issue-1", "--yes", *args)),
+                              daemon=True)
+    thread.start()
+    return thread

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
-from newsletter.locking import FileLock
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
-from tests.sendgrid_double import SendGridDouble
+from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
+from tests.sendgrid_double import SendGridDouble, Stall
 from tests.subscriber_helpers import import_csv, rows
 
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -135,7 +138,7 @@ def test_import_of_only_erased_addresses_imports_nothing(publication: Path) -> N
     assert ADA not in rows()
 
 
-def test_add_of_an_erased_address_is_refused_unless_resubscribe(publication: Path) -> None:
+def test_add_and_remove_of_an_erased_address_hold_it_again_only_with_resubscribe(publication: Path) -> None:
     two_lists(publication)
     newsletter("subscribers", "delete", ADA)
     refused = newsletter("subscribers", "add", ADA)
@@ -143,25 +146,13 @@ def test_add_of_an_erased_address_is_refused_unless_resubscribe(publication: Pat
     assert refused.stderr.startswith(f"error: {ADA} was erased on ")
     assert refused.stderr.endswith(" at their request; not added (use --resubscribe if they asked to subscribe "
                                    "again)\n")
+    removed = newsletter("subscribers", "remove", ADA)  # a row recording it would hold the address again
+    assert removed.exit_code == 0
+    assert removed.stdout.startswith(f"subscribers/main.csv: {ADA} was erased on ")
+    assert removed.stdout.endswith(" and is on no list; nothing recorded (import and add refuse it)\n")
     assert ADA not in rows()
     assert newsletter("subscribers", "add", ADA, "--resubscribe").exit_code == 0
     assert rows()[ADA]["status"] == "subscribed"
-
-
-def test_delete_is_refused_while_a_send_runs(publication: Path, sendgrid: SendGridDouble) -> None:
-    two_lists(publication)
-    before = (publication / "subscribers" / "main.csv").read_bytes()
-    running = FileLock(publication / "sent" / "issue-1.lock")  # what `newsletter send issue-1` holds
-    assert running.acquire(blocking=False)
-    try:
-        refused = newsletter("subscribers", "delete", ADA)
-    finally:
-        running.release()
-    assert refused.exit_code == 1
-    assert refused.stderr == ("error: a send of issue-1 is running (sent/issue-1.lock is locked): erase once it "
-                              "has finished; nothing was erased\n")
-    assert (publication / "subscribers" / "main.csv").read_bytes() == before
-    assert not (publication / "sent" / "erased.csv").exists()
 
 
 def test_delete_of_an_address_held_nowhere_records_it_as_erased(publication: Path) -> None:
@@ -190,3 +181,26 @@ def test_delete_erases_a_ledger_still_where_older_versions_kept_it(publication: 
     assert erased.exit_code == 0, erased.output
     assert "  build/issue-1/ledger.sqlite: 1 request now holds the keyed hash instead" in erased.stdout
     assert b"bea@example.org" in old.read_bytes() and ADA.encode() not in old.read_bytes()
+
+
+def test_during_a_send_show_reads_the_ledger_and_delete_is_refused(publication: Path,
+                                                                  sendgrid: SendGridDouble) -> None:
+    two_lists(publication)
+    arrived, release = threading.Event(), threading.Event()
+    sendgrid.script(Stall(release=release, arrived=arrived))  # the request waits for the test
+    results: list[Result] = []
+    thread = send_in_background(results)
+    try:
+        assert arrived.wait(120), "the request never came"
+        shown, erased = (subprocess.run([sys.executable, "-m", "newsletter", "subscribers", *args],
+                                        capture_output=True, text=True, check=False)
+                         for args in (("show", ADA, "--json"), ("delete", ADA)))
+    finally:
+        release.set()
+        thread.join(120)
+    assert shown.returncode == 0, shown.stderr
+    assert [send["state"] for send in json.loads(shown.stdout)["sends"]] == ["sending"]  # read-only, alongside
+    assert (erased.returncode, erased.stderr) == (1, "error: a send of issue-1 is running (sent/issue-1.lock is "
+                                                     "locked): erase once it has finished; nothing was erased\n")
+    assert results[0].exit_code == 0 and ADA in rows()
+    assert not (publication / "sent" / "erased.csv").exists()

@@ -7,6 +7,7 @@ read again before the next request; when it does not, a request costs one stat()
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import pytest
 from click.testing import Result
 
 from newsletter.sending import send as send_module
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
 from tests.sendgrid_double import SendGridDouble, Stall
 
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -24,19 +25,12 @@ pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
 LEAVERS = ["reader001500@example.org", "reader002999@example.org"]  # in the second and the last request
 
 
-def send_in_background(results: list[Result]) -> threading.Thread:
-    thread = threading.Thread(target=lambda: results.append(
-        newsletter("send", "issue-1", "--yes", "--concurrency", "1")), daemon=True)
-    thread.start()
-    return thread
-
-
 def test_readers_who_unsubscribe_during_a_send_are_not_mailed(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(3000))
     arrived, release = threading.Event(), threading.Event()
     sendgrid.script(Stall(release=release, arrived=arrived))  # the first request waits for the test
     results: list[Result] = []
-    thread = send_in_background(results)
+    thread = send_in_background(results, "--concurrency", "1")
     try:
         assert arrived.wait(120), "the first request never came"
         # The second request is built by now, waiting for the first one's answer.
@@ -68,19 +62,25 @@ def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGr
     assert (len(sendgrid.accepted_recipients()), readings) == (2500, [])
 
 
-def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication: Path,
-                                                                     sendgrid: SendGridDouble) -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["renamed-over", "appended-in-place"])
+def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication: Path, sendgrid: SendGridDouble,
+                                                                     in_place: bool) -> None:
     path = write_list(publication, generated(2500))
     arrived, release = threading.Event(), threading.Event()
     sendgrid.script(Stall(release=release, arrived=arrived))
     results: list[Result] = []
-    thread = send_in_background(results)
+    thread = send_in_background(results, "--concurrency", "1")
     try:
         assert arrived.wait(120), "the first request never came"
-        # A hand edit gone wrong, saved as editors save (a new file renamed over the old one).
-        edited = path.with_name("main.csv.edited")
-        edited.write_text(path.read_text(encoding="utf-8") + "late@example.org,,,maybe,,,\n", encoding="utf-8")
-        edited.replace(path)
+        # A hand edit gone wrong: appended in place (the send streams that very file), or saved
+        # as most editors save (a new file renamed over the list).
+        if in_place:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write("late@example.org,,,maybe,,,\n")
+        else:
+            edited = path.with_name("main.csv.edited")
+            edited.write_text(path.read_text(encoding="utf-8") + "late@example.org,,,maybe,,,\n", encoding="utf-8")
+            edited.replace(path)
     finally:
         release.set()
         thread.join(120)
@@ -91,3 +91,5 @@ def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication
         "complained): the list changed during the send and cannot be read again; the send stopped and posted "
         "nothing more: fix it and run `newsletter send issue-1` again\n")
     assert len(sendgrid.accepted_recipients()) == 1000  # the first request only
+    status = json.loads(newsletter("status", "issue-1", "--json").stdout)
+    assert (status["sent"], status["uncertain"]) == (1000, 0)  # its answer is recorded

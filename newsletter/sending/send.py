@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
@@ -532,7 +532,7 @@ class SendPlan:
         for key, address in wanted.items():
             yield key, address, found.get(key) or [address, *blank[1:]], personalization
 
-    def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[PreparedBatch]:
+    def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[_Batch]:
         builder = self.builder
         keys: list[str] = []
         personalizations: list[str] = []
@@ -551,6 +551,23 @@ class SendPlan:
                 keys, personalizations = [], []
         if keys:
             yield _Batch(number + 1, keys, builder.body(personalizations), personalizations)
+
+    def _while_readable(self, batches: Iterator[_Batch], report: SendReport,
+                        stop: threading.Event) -> Iterator[_Batch]:
+        """The batches, until the list cannot be read: a list edited in place during the send
+        (its rows are streamed as the send goes) once raised out of the loop, leaving the
+        requests in flight unrecorded, so uncertain."""
+        try:
+            yield from batches
+        except SubscriberError as exc:
+            self._list_unreadable(exc, report, stop)
+
+    def _list_unreadable(self, exc: SubscriberError, report: SendReport, stop: threading.Event) -> None:
+        """Stop the send (the requests in flight get their answer recorded) over a list that cannot be read."""
+        report.stopped = report.stopped or (
+            f"{exc}: the list changed during the send and cannot be read again; the send stopped and posted "
+            f"nothing more: fix it and run `{self.command}` again")
+        stop.set()
 
     def _without_leavers(self, batch: _Batch, leavers: _Leavers, report: SendReport) -> _Batch | None:
         """`batch` without the recipients no longer subscribed (named in the report); None if none is left."""
@@ -644,18 +661,15 @@ class SendPlan:
         with pool:
             try:
                 # Each batch is built while the ones before it are in flight.
-                for batch in self._batches(recipients, report):
+                for batch in self._while_readable(self._batches(recipients, report), report, stop):
                     collect([future for future in in_flight if future.done()])
                     while len(in_flight) >= concurrency:
                         collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
                     if leavers is not None and not stopping():
                         try:  # just before it is recorded and posted: as late as can be
-                            fresh = self._without_leavers(cast(_Batch, batch), leavers, report)
+                            fresh = self._without_leavers(batch, leavers, report)
                         except SubscriberError as exc:
-                            report.stopped = (f"{exc}: the list changed during the send and cannot be read again; "
-                                              f"the send stopped and posted nothing more: fix it and run "
-                                              f"`{self.command}` again")
-                            stop.set()
+                            self._list_unreadable(exc, report, stop)
                         else:
                             if fresh is None:
                                 continue
@@ -691,7 +705,10 @@ class SendPlan:
         if report.stopped or stop.is_set():
             # Everyone the loop did not reach, whichever way it stopped (with --concurrency 4
             # a Ctrl-C once counted only the batches in flight).
-            report.remaining += sum(1 for _ in recipients)
+            try:
+                report.remaining += sum(1 for _ in recipients)
+            except SubscriberError as exc:  # the rest of a list edited in place: not countable
+                self._list_unreadable(exc, report, stop)
         if ledger_problem:
             report.stopped = self._ledger_stopped(ledger, ledger_problem, report, unrecorded)
 

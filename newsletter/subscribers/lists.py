@@ -164,9 +164,15 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
             changed_any = True
         return row
 
-    new = [email, "", "", "unsubscribed", "", "", stamp]
+    # An erased address is kept off every list already (import and add refuse it): a row
+    # recording its unsubscribe would only hold the address again.
+    erased_on = erased_addresses(settings).erased_on(email)
+    new = None if erased_on is not None else [email, "", "", "unsubscribed", "", "", stamp]
     found = _edit_one(settings, list_name, email, edit, create=new)
     path, before, note = found.path, found.before, found.note()
+    if before is None and erased_on is not None:
+        return EditReport(f"{where(path)}: {email} was erased on {erased_on} and is on no list; nothing recorded "
+                          "(import and add refuse it)")
     if before is None:
         return EditReport(f"{where(path)}: {email} was not on the list; recorded as unsubscribed")
     if before[STATUS] == "subscribed" or changed_any:
