@@ -328,18 +328,28 @@ def not_csv(path: Path, kind: str) -> SubscriberError:
     )
 
 
+def _rows_again(path: Path, delimiter: str, skip_lines: int, codec: str = "utf-8-sig") -> Iterator[tuple[int, Row]]:
+    """The rows of `path` read again as `read_rows` reads them (bounded), bytes not `codec` kept as surrogates.
+
+    To find the row where a first reading stopped. `skip_lines` lines before the header
+    are not rows (Excel's `sep=;`).
+    """
+    limit = LIMITS.row_characters
+    with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
+        for _ in range(skip_lines):
+            handle.readline(limit)
+        yield from read_rows(handle, delimiter, handle.readline(limit), limit)
+
+
 def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:
     """The row at which the csv module stops reading `path` (rows may span lines): read it again."""
-    number = 0
+    read = 0
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-            for _ in range(sep_lines):
-                handle.readline()
-            for _row in csv.reader(handle, delimiter=delimiter):
-                number += 1
+        for number, _row in _rows_again(path, delimiter, sep_lines):
+            read = number
     except csv.Error:
-        return number + 1
-    except OSError:
+        return read + 1
+    except (OSError, RowError):
         pass
     return None
 
@@ -362,12 +372,11 @@ def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0, codec
     `skip_lines` lines before the header are not rows (Excel's `sep=;`).
     """
     try:
-        with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
-            for _ in range(skip_lines):
-                handle.readline()
-            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
-                if any(_UNDECODED.search(cell) for cell in row):
-                    return number
+        for number, row in _rows_again(path, delimiter, skip_lines, codec):
+            if any(_UNDECODED.search(cell) for cell in row):
+                return number
+    except RowError as exc:
+        return exc.number  # too long to hold: decoding runs at most a chunk ahead, so the byte is in it
     except (OSError, csv.Error):
         pass
     return None
