@@ -182,12 +182,15 @@ def test_a_folder_is_one_line_error(publication: Path) -> None:
     'a@example.org,"a note\r\nover lines",x\nb@example.org,Ann "Bee" Bo,y\n',
     'a@example.org,"unterminated note\nwith no address after it\n',
     "a;b;c\n;;\n",
+    "email,name\rann@example.org,Ann\r\rbo@example.org,\"B\ro\"\r\r\n",  # Excel's "CSV (Macintosh)": \r endings
 ])
-def test_the_quick_reading_gives_what_csv_reader_gives(text: str) -> None:
+@pytest.mark.parametrize("chunk", [2, 1 << 16])
+def test_the_quick_reading_gives_what_csv_reader_gives(text: str, chunk: int) -> None:
+    """Chunks of 2 characters cut every line, and a `\r\n` in two."""
     delimiter = ";" if ";" in text.split("\n")[0] else ","
     handle = io.StringIO(text, newline="")
     first = handle.readline()
-    quick = [row for _, row in read_rows(handle, delimiter, first, 1_000)]
+    quick = [row for _, row in read_rows(handle, delimiter, first, 1_000, chunk)]
     assert quick == list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 

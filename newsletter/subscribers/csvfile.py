@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import csv
 import errno
-import functools
 import io
-import itertools
 import os
 import re
 import stat
@@ -214,37 +212,84 @@ def _starts_a_row(line: str, delimiter: str) -> str | None:
                  if _ADDRESS_LIKE.fullmatch(cell.strip().strip('"'))), None)
 
 
-def read_rows(lines: TextIO, delimiter: str, first_line: str, limit: int) -> Iterator[tuple[int, Row]]:
-    """The rows the csv module reads from `first_line` and the lines of `lines`, numbered from 1.
+READ_CHUNK = 1 << 14  # characters read at a time by `read_rows` (16 K: as quick as iterating the file)
+
+
+class _LineTooLong(Exception):
+    """A line of `limit` characters or more: `read_rows` names its row."""
+
+
+def _line_batches(handle: TextIO, limit: int, chunk_size: int) -> Iterator[tuple[list[str], str]]:
+    """The lines of `handle`, a chunk's worth at a time, as iterating it gives them: (lines, ending).
+
+    Iterating a file holds a whole line, however long (a 1 GB line took 4.2 GB). This
+    reads chunks; a line that reaches `limit` characters is _LineTooLong (raised once
+    the lines before it are given), never more than that held. A chunk without `\r`
+    (every list the tool writes) is split at `\n`, quicker than iterating the file, and
+    its lines come without their ending ("\n" is given as `ending`); one with a `\r`
+    is split as a StringIO with `newline=""` does (`\r\n`, `\r` and `\n` each end a
+    line), its lines keeping their endings (`ending` is "").
+    """
+    held = ""
+    while chunk := handle.read(chunk_size):
+        if held:
+            chunk = held + chunk
+        if "\r" in chunk:
+            lines, ending = io.StringIO(chunk, newline="").readlines(), ""
+            held = "" if lines[-1].endswith("\n") else lines.pop()  # cut by the chunk (a \r may precede a \n)
+        else:
+            lines, ending = chunk.split("\n"), "\n"
+            held = lines.pop()
+        if len(chunk) >= limit:  # rare: a line may have reached the limit
+            for index, line in enumerate([*lines, held]):
+                if len(line) >= limit:
+                    yield lines[:index], ending
+                    raise _LineTooLong
+        yield lines, ending
+    if held:
+        yield [held], ""
+
+
+def read_rows(
+    handle: TextIO, delimiter: str, first_line: str, limit: int, chunk_size: int = READ_CHUNK,
+) -> Iterator[tuple[int, Row]]:
+    """The rows the csv module reads from `first_line` and the lines of `handle`, numbered from 1.
 
     A line without a quote (nearly every line of a list) is one row: its cells are the
-    text between delimiters, without the line ending (the lines come from a file opened
-    with `newline=""`, so a line holds one ending, at its end). That is what csv.reader
-    gives for it, in a `str.split` that costs half as much at a million rows. A line with
-    a quote goes to one csv.reader, which reads on from `lines` as far as its row goes
-    (a quoted cell may hold line breaks), so quoting is the csv module's alone.
+    text between delimiters, without the line ending (`_line_batches` gives a line with
+    one ending at its end, or none). That is what csv.reader gives for it, in a `str.split` that
+    costs half as much at a million rows. A line with a quote goes to one csv.reader,
+    which reads on as far as its row goes (a quoted cell may hold line breaks), so
+    quoting is the csv module's alone.
 
     Two guards, each a RowError naming the row:
-    - A row takes fewer than `limit` characters (its lines read with `readline(limit)`),
-      so a 1 GB line, or a quote left open in a 1 GB file, is never held in memory.
-    - A quoted cell that runs on into a line holding an address in a cell of its own
-      (`u2@example.org,C,D`) is a quote left open (or a stray one) that swallowed
+    - A row takes fewer than `limit` characters (see `_lines`), so a 1 GB line, or a
+      quote left open in a 1 GB file, is never held in memory.
+    - A quoted cell that runs on into a line of several cells, one an address
+      (`u2@example.org,C,D`), is a quote left open (or a stray one) that swallowed
       another person's row: never read as one cell. A note with a line break reads.
     """
     number = 0
     opening, taken = "", 0  # the first line of the quoted row being read, and its characters so far
     pending: list[str] = []
-    source = itertools.chain([first_line], iter(functools.partial(lines.readline, limit), ""))
+    batches = _line_batches(handle, limit, chunk_size)
+    lines: Iterator[str] = iter([first_line] if first_line else [])  # the batch being read
+    ending = ""  # what its lines lack of their line ending ("\n" or nothing)
 
     def quoted_lines() -> Iterator[str]:
-        nonlocal taken
+        nonlocal taken, lines, ending
         while True:
             if pending:
                 yield pending.pop()
                 continue
-            line = next(source, None)
+            line = next(lines, None)
             if line is None:
-                return
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                lines, ending = iter(batch[0]), batch[1]
+                continue
+            line += ending  # the csv module needs the line breaks inside a quoted cell
             taken += len(line)
             if taken >= limit:
                 raise RowError(number, too_long(limit))
@@ -254,17 +299,32 @@ def read_rows(lines: TextIO, delimiter: str, first_line: str, limit: int) -> Ite
             yield line
 
     quoted = csv.reader(quoted_lines(), delimiter=delimiter)
-    for line in source:
-        number += 1
-        if len(line) >= limit:
-            raise RowError(number, too_long(limit))
-        if '"' in line:
-            pending.append(line)
-            opening, taken = line, len(line)
-            yield number, next(quoted)
-            continue
-        content = line.rstrip("\r\n")
-        yield number, content.split(delimiter) if content else []
+    try:
+        while True:
+            batch_lines = lines
+            for line in batch_lines:
+                number += 1
+                if '"' in line:
+                    line += ending
+                    pending.append(line)
+                    opening, taken = line, len(line)
+                    try:
+                        row = next(quoted)
+                    except _LineTooLong:
+                        raise RowError(number, too_long(limit)) from None
+                    yield number, row
+                    if lines is not batch_lines:
+                        break  # the quoted row read on into the next batch: go on from there
+                    continue
+                content = line.rstrip("\r\n")
+                yield number, content.split(delimiter) if content else []
+            else:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                lines, ending = iter(batch[0]), batch[1]
+    except _LineTooLong:
+        raise RowError(number + 1, too_long(limit)) from None
 
 
 def too_long(limit: int) -> str:
@@ -328,18 +388,28 @@ def not_csv(path: Path, kind: str) -> SubscriberError:
     )
 
 
+def _rows_again(path: Path, delimiter: str, skip_lines: int, codec: str = "utf-8-sig") -> Iterator[tuple[int, Row]]:
+    """The rows of `path` read again as `read_rows` reads them (bounded), bytes not `codec` kept as surrogates.
+
+    To find the row where a first reading stopped. `skip_lines` lines before the header
+    are not rows (Excel's `sep=;`).
+    """
+    limit = LIMITS.row_characters
+    with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
+        for _ in range(skip_lines):
+            handle.readline(limit)
+        yield from read_rows(handle, delimiter, handle.readline(limit), limit)
+
+
 def _row_of_error(path: Path, delimiter: str, sep_lines: int) -> int | None:
     """The row at which the csv module stops reading `path` (rows may span lines): read it again."""
-    number = 0
+    read = 0
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-            for _ in range(sep_lines):
-                handle.readline()
-            for _row in csv.reader(handle, delimiter=delimiter):
-                number += 1
+        for number, _row in _rows_again(path, delimiter, sep_lines):
+            read = number
     except csv.Error:
-        return number + 1
-    except OSError:
+        return read + 1
+    except (OSError, RowError):
         pass
     return None
 
@@ -362,12 +432,11 @@ def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0, codec
     `skip_lines` lines before the header are not rows (Excel's `sep=;`).
     """
     try:
-        with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
-            for _ in range(skip_lines):
-                handle.readline()
-            for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
-                if any(_UNDECODED.search(cell) for cell in row):
-                    return number
+        for number, row in _rows_again(path, delimiter, skip_lines, codec):
+            if any(_UNDECODED.search(cell) for cell in row):
+                return number
+    except RowError as exc:
+        return exc.number  # too long to hold: decoding runs at most a chunk ahead, so the byte is in it
     except (OSError, csv.Error):
         pass
     return None
