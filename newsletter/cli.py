@@ -860,6 +860,27 @@ def _print_send_report(report) -> None:  # noqa: ANN001
 
 
 @cli.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False))
+def backup(folder: Path | None) -> None:
+    """Copy sent/ and subscribers/ into FOLDER, whole and consistent.
+
+    Each send ledger is copied with SQLite's backup API into a file that needs no
+    -wal beside it, and each list whole. It refuses while a send runs. FOLDER must
+    be new or empty [default: backups/DATE-TIME/ in the publication].
+
+    \b
+    Example:
+      newsletter backup
+      newsletter backup /mnt/usb/letters-2026-12-06
+    """
+    from newsletter.sending.backup import make_backup
+
+    report = make_backup(_settings(), folder)
+    for line in report.lines():
+        click.echo(line)
+
+
+@cli.command()
 @click.argument("issue")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as a JSON object.")
 @click.option("--uncertain", "list_uncertain", is_flag=True,

@@ -23,6 +23,8 @@ subscribers/*.csv
 subscribers/*.lock
 # Send ledgers: who has received each issue (addresses, so personal data too). Back them up.
 sent/
+# `newsletter backup` copies sent/ and subscribers/ here: personal data as well.
+backups/
 """
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.send_helpers import files_under, generated, newsletter, quick_retries, write_list  # noqa: F401
 from tests.sendgrid_double import Accept, Respond, SendGridDouble, Stall
 
 # A real send first checks that the issue is online: here it is, built and served locally.
@@ -459,3 +459,44 @@ def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, send
     sent = newsletter("send", "issue-1", "--yes")
     assert sent.exit_code == 0, sent.output
     assert len(sendgrid.accepted_recipients()) == 5
+
+
+def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
+        publication: Path, sendgrid: SendGridDouble, tmp_path: Path) -> None:
+    """`newsletter backup DIR` after a kill -9 (the records still in the -wal): restored from it
+    alone, the ledger says what the original says and the re-run posts nobody twice. While a
+    send runs it refuses in one line and copies nothing."""
+    write_list(publication, generated(3500))
+    answer = threading.Event()
+    sendgrid.script(Accept(), Stall(accept=True, release=answer))
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid.mail_requests) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        during = newsletter("backup", str(tmp_path / "during"))
+        assert during.exit_code == 1
+        assert during.stderr == ("error: a send of issue-1 is running (sent/issue-1.lock is locked): back up once it "
+                                 "is over; nothing was copied\n")
+        assert not (tmp_path / "during").exists()
+    finally:
+        process.kill()
+        process.communicate()
+        answer.set()
+    assert (publication / "sent" / "issue-1.sqlite-wal").stat().st_size > 0  # the kill left the records there
+    made = newsletter("backup", str(tmp_path / "copy"))
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith(f"Backed up 1 send ledger and 1 file of subscribers/ into {tmp_path / 'copy'}/.")
+    copy = tmp_path / "copy"
+    assert sorted(p.name for p in files_under(copy)) == ["issue-1.sqlite", "main.csv"]
+    assert (copy / "subscribers" / "main.csv").read_bytes() == (publication / "subscribers" / "main.csv").read_bytes()
+    expected = status()
+    assert expected == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    shutil.rmtree(publication / "sent")
+    shutil.copytree(copy / "sent", publication / "sent")
+    assert status() == expected
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
+    counts = Counter(sendgrid.accepted_recipients())
+    assert len(counts) == 3500 and max(counts.values()) == 1

@@ -291,18 +291,23 @@ class Ledger:
             return None
         copy = self.path.with_name(f"{self.path.stem}.saved-{time.strftime('%Y%m%d-%H%M%S')}.sqlite")
         try:
-            target = sqlite3.connect(str(copy))
-            try:
-                with self._lock:
-                    self._db.backup(target)
-                with target:  # a copy that stands on its own: no send writes to it
-                    target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
-                target.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                target.close()
+            self.copy_to(copy)
         except (sqlite3.Error, OSError):
             return None
         return copy
+
+    def copy_to(self, copy: Path) -> None:
+        """Write a copy of this ledger that stands on its own (no -wal, no send marked running):
+        SQLite's backup API, so a commit in progress is never half in it."""
+        target = sqlite3.connect(str(copy))
+        try:
+            with self._lock:
+                self._db.backup(target)
+            with target:  # no send writes to the copy
+                target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+            target.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
 
     def _write_error(self, exc: Exception, doing: str) -> LedgerWriteError:
         text = str(exc)
