@@ -716,13 +716,17 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
                    "one body at a time [default: sendgrid.concurrency in newsletter.yaml, else 8].")
 @click.option("--retry-uncertain", is_flag=True,
               help="Also send to recipients whose request got no answer in an earlier run.")
+@click.option("--first-send", is_flag=True,
+              help="Send although sent/ISSUE.sqlite is missing and a trace (its lock, a saved copy, another "
+                   "ledger of the same issue) says it was sent before: you know it was not.")
 @click.option("--no-web-check", is_flag=True,
               help="Do not check first that the issue's web page and images are online.")
 @click.option("--at", "at", metavar="WHEN",
               help="Have SendGrid deliver it at WHEN, at most 72 hours ahead: ISO 8601 with an offset "
                    "(2026-12-02T09:00+01:00) or local time ('2026-12-02 09:00'). Everything is posted now.")
 def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof_to: tuple[str, ...],
-         yes: bool, concurrency: int | None, retry_uncertain: bool, no_web_check: bool, at: str | None) -> None:
+         yes: bool, concurrency: int | None, retry_uncertain: bool, first_send: bool, no_web_check: bool,
+         at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
     It goes through SendGrid's v3 API. Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
@@ -749,7 +753,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
-                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at)
+                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
     plan = prepare_send(_settings(), issue, options)  # first: whatever else stops the send is said with it
     ask = not (dry_run or yes)
     if ask and not _can_ask():
@@ -953,6 +957,27 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         if report.uncertain > len(report.uncertain_emails):
             click.echo(f"  ... and {report.uncertain - len(report.uncertain_emails):,} more "
                        f"(newsletter status {report.issue} --uncertain)")
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False))
+def backup(folder: Path | None) -> None:
+    """Copy sent/ and subscribers/ into FOLDER, whole and consistent.
+
+    Each send ledger is copied with SQLite's backup API into a file that needs no
+    -wal beside it, and each list whole. It refuses while a send runs. FOLDER must
+    be new or empty [default: backups/DATE-TIME/ in the publication].
+
+    \b
+    Example:
+      newsletter backup
+      newsletter backup /mnt/usb/letters-2026-12-06
+    """
+    from newsletter.sending.backup import make_backup
+
+    report = make_backup(_settings(), folder)
+    for line in report.lines():
+        click.echo(line)
 
 
 @cli.command()

@@ -13,7 +13,8 @@ from newsletter.markdown import LocalImage, NestedTooDeep, RefusedLink, render_m
 from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
-ISSUE_KEYS = {"subject", "preheader", "date", "articles", "draft"}  # draft: `newsletter new` writes it
+# draft and id: `newsletter new` writes them (id: what ties the issue to its send ledger, whatever its folder)
+ISSUE_KEYS = {"subject", "preheader", "date", "articles", "draft", "id"}
 ARTICLE_KEYS = {"title", "author", "summary"}
 
 
@@ -42,6 +43,7 @@ class Issue:
     web_url: str
     warnings: tuple[str, ...] = ()
     draft: bool = False  # `draft: true`: kept off the web edition, its archive and its feed
+    issue_id: str = ""   # `id:`, written by `newsletter new`: its ledger records it (a renamed folder is the same issue)
 
     @property
     def images(self) -> tuple[LocalImage, ...]:
@@ -122,6 +124,9 @@ def load_issue(settings: Settings, name: str) -> Issue:
     draft = meta.data.get("draft", False)
     if not isinstance(draft, bool):
         raise ContentError(f"{meta.where('draft')}: `draft` must be true or false")
+    issue_id = meta.data.get("id", "")
+    if isinstance(issue_id, bool) or not isinstance(issue_id, str | int):
+        raise ContentError(f"{meta.where('id')}: `id` must be text (newsletter new writes one; keep it as it is)")
     web_url = settings.web_url(name)
     articles = tuple(
         load_article(path, _folder_url(web_url, folder, path))
@@ -141,6 +146,7 @@ def load_issue(settings: Settings, name: str) -> Issue:
         web_url=web_url,
         warnings=tuple(notes),
         draft=draft,
+        issue_id=str(issue_id).strip(),
     )
 
 

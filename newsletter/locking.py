@@ -44,6 +44,17 @@ class FileLock:
         self._fd = fd
         return True
 
+    def note(self, text: str) -> None:
+        """Replace what the lock file says with `text` (held only; a hint, so not fsynced)."""
+        if self._fd is None:
+            return
+        data = text.encode()
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
+        except OSError:
+            pass  # a full disk: the ledger is the record; the note is only a trace of it
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock

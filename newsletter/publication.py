@@ -26,6 +26,8 @@ subscribers/*.lock
 sent/
 # The sign-up server's records (`newsletter serve`): addresses and IP addresses, personal data.
 signup.sqlite*
+# `newsletter backup` copies sent/ and subscribers/ here: personal data as well.
+backups/
 """
 
 

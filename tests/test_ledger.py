@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
-from tests.sendgrid_double import Respond, SendGridDouble, Stall
+from tests.send_helpers import files_under, generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.sendgrid_double import Accept, Respond, SendGridDouble, Stall
 
 # A real send first checks that the issue is online: here it is, built and served locally.
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -144,7 +144,8 @@ def _start_send(publication: Path, sendgrid: SendGridDouble, *options: str) -> s
 def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, sendgrid: SendGridDouble,
                                                              replace: bool) -> None:
     """The ledger is deleted (or a copy put in its place) while the second request is in flight:
-    the send checks before the next batch, stops, posts nothing more, and saves what it recorded."""
+    the send checks before the next batch, stops, posts nothing more, and saves what it recorded.
+    Deleted: the next send refuses until that copy is made the ledger again."""
     write_list(publication, generated(4500))
     answer = threading.Event()
     sendgrid.script(Stall(accept=True, release=answer))
@@ -176,6 +177,21 @@ def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, 
     saved = next((publication / "sent").glob("issue-1.saved-*.sqlite"))
     states = sqlite3.connect(saved).execute("SELECT state, size FROM batches").fetchall()
     assert states == [("accepted", 1000)]
+    if replace:
+        return
+    # A plain re-run once ignored the saved copy and posted those 1,000 again: it points to it.
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1
+    name = saved.relative_to(publication)
+    assert rerun.stderr == (f"error: sent/issue-1.sqlite is missing, and {name} holds what an earlier send of "
+                            f"issue-1 recorded: make it the ledger (`mv {name} sent/issue-1.sqlite`), check "
+                            "`newsletter status issue-1`, then send again; only if none of it matters any more, "
+                            "send with --first-send\n")
+    assert len(sendgrid.mail_requests) == 1
+    saved.rename(publication / "sent" / "issue-1.sqlite")
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    counts = Counter(sendgrid.accepted_recipients())
+    assert len(counts) == 4500 and max(counts.values()) == 1
 
 
 # -- a full disk, for real: a small tmpfs mounted in a user and mount namespace ----------
@@ -351,3 +367,136 @@ def test_a_full_disk_when_the_ledger_is_made_says_the_disk_is_full(publication: 
     assert result.stderr == ("error: sent/issue-1.sqlite: the disk is full: cannot create the send ledger; "
                              "nothing was sent: free some space and send again\n")
     assert sendgrid.mail_requests == []
+
+
+def _send_two_thirds(publication: Path, sendgrid: SendGridDouble) -> None:
+    """3,000 readers; SendGrid takes two requests, then refuses the third: 2,000 have the issue."""
+    write_list(publication, generated(3000))
+    sendgrid.script(Accept(), Accept(), Respond(400, body={"errors": [{"message": "bad"}]}))
+    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert len(sendgrid.mail_requests) == 3
+
+
+@pytest.mark.parametrize("with_id", [True, False], ids=["id", "subject-and-articles"])
+def test_a_renamed_issue_folder_is_the_same_issue(publication: Path, sendgrid: SendGridDouble,
+                                                  with_id: bool) -> None:
+    """2,000 of 3,000 sent, then `mv issues/issue-1 issues/issue-1-final` and `send issue-1-final`
+    once sent those 2,000 again. The ledger records the issue's id (or, for an issue without one,
+    its subject and articles): the send is refused, naming the ledger and how to carry it over;
+    done, the send goes on with the 1,000 left."""
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    if with_id:
+        meta.write_text(meta.read_text(encoding="utf-8") + "id: i0123456789ab\n", encoding="utf-8")
+    _send_two_thirds(publication, sendgrid)
+    (publication / "issues" / "issue-1").rename(publication / "issues" / "issue-1-final")
+    if with_id:  # the id alone ties them: a subject changed after the rename does not matter
+        renamed = publication / "issues" / "issue-1-final" / "issue.yaml"
+        renamed.write_text(renamed.read_text(encoding="utf-8").replace('subject: "', 'subject: "Final: ', 1),
+                           encoding="utf-8")
+    how = "the same id, i0123456789ab" if with_id else "the same subject and articles"
+    refused = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr == (
+        f"error: sent/issue-1.sqlite records a send of this issue ({how}) under the name issue-1: if the folder "
+        "was renamed to issue-1-final, carry the record over with `mv sent/issue-1.sqlite "
+        "sent/issue-1-final.sqlite`, then send again; if issue-1-final is another issue made from a copy, give "
+        "it its own " + ("`id:` (delete that line of its issue.yaml) " if with_id else "subject or articles ")
+        + "or send with --first-send\n")
+    assert len(sendgrid.mail_requests) == 3
+    (publication / "sent" / "issue-1.sqlite").rename(publication / "sent" / "issue-1-final.sqlite")
+    carried = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    assert carried.exit_code == 0, carried.output
+    counts = Counter(sendgrid.accepted_recipients())
+    assert len(counts) == 3000 and max(counts.values()) == 1
+
+
+def test_another_issue_is_not_taken_for_a_sent_one(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`newsletter new` gives each issue its own id; an issue with other articles is another issue."""
+    write_list(publication, generated(5))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert newsletter("new", "issue-2", "--subject", "Spring").exit_code == 0
+    folder = publication / "issues" / "issue-2"
+    assert re.search(r"^id: i[0-9a-f]{12}$", (folder / "issue.yaml").read_text(encoding="utf-8"), re.MULTILINE)
+    shutil.copy(publication / "issues" / "issue-1" / "01-editorial.md", folder / "01-editorial.md")
+    text = (folder / "issue.yaml").read_text(encoding="utf-8").replace("draft: true\n", "")
+    (folder / "issue.yaml").write_text(text.replace("articles: []", "articles: [01-editorial.md]"), encoding="utf-8")
+    result = newsletter("send", "issue-2", "--yes", "--no-web-check")
+    assert result.exit_code == 0, result.output
+    assert len(sendgrid.accepted_recipients()) == 10
+
+
+def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(publication: Path,
+                                                                          sendgrid: SendGridDouble) -> None:
+    """The ledger deleted after a send: its lock file shows the issue was sent from here. A
+    plain send is refused in one line saying what to restore; --first-send says 'I know'."""
+    write_list(publication, generated(1500))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    for path in (publication / "sent").glob("issue-1.sqlite*"):
+        path.unlink()
+    refused = newsletter("send", "issue-1", "--yes")
+    assert refused.exit_code == 1
+    assert refused.stderr == ("error: sent/issue-1.sqlite is missing, but sent/issue-1.lock shows issue-1 was "
+                              "sent from here before: restore sent/issue-1.sqlite from your backup of sent/; "
+                              "only if issue-1 was never sent, send with --first-send\n")
+    assert len(sendgrid.mail_requests) == 2
+    again = newsletter("send", "issue-1", "--yes", "--first-send")
+    assert again.exit_code == 0, again.output
+    assert len(sendgrid.accepted_recipients()) == 3000
+
+
+def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, sendgrid: SendGridDouble,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock file made by a send declined at the question notes no ledger: the first real
+    send is not taken for a second one."""
+    from click.testing import CliRunner
+
+    from newsletter import cli
+
+    write_list(publication, generated(5))
+    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    declined = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n")
+    assert "Send it now?" in declined.output and sendgrid.mail_requests == []
+    sent = newsletter("send", "issue-1", "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert len(sendgrid.accepted_recipients()) == 5
+
+
+def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
+        publication: Path, sendgrid: SendGridDouble, tmp_path: Path) -> None:
+    """`newsletter backup DIR` after a kill -9 (the records still in the -wal): restored from it
+    alone, the ledger says what the original says and the re-run posts nobody twice. While a
+    send runs it refuses in one line and copies nothing."""
+    write_list(publication, generated(3500))
+    answer = threading.Event()
+    sendgrid.script(Accept(), Stall(accept=True, release=answer))
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid.mail_requests) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        during = newsletter("backup", str(tmp_path / "during"))
+        assert during.exit_code == 1
+        assert during.stderr == ("error: a send of issue-1 is running (sent/issue-1.lock is locked): back up once it "
+                                 "is over; nothing was copied\n")
+        assert not (tmp_path / "during").exists()
+    finally:
+        process.kill()
+        process.communicate()
+        answer.set()
+    assert (publication / "sent" / "issue-1.sqlite-wal").stat().st_size > 0  # the kill left the records there
+    made = newsletter("backup", str(tmp_path / "copy"))
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith(f"Backed up 1 send ledger and 1 file of subscribers/ into {tmp_path / 'copy'}/.")
+    copy = tmp_path / "copy"
+    assert sorted(p.name for p in files_under(copy)) == ["issue-1.sqlite", "main.csv"]
+    assert (copy / "subscribers" / "main.csv").read_bytes() == (publication / "subscribers" / "main.csv").read_bytes()
+    expected = status()
+    assert expected == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    shutil.rmtree(publication / "sent")
+    shutil.copytree(copy / "sent", publication / "sent")
+    assert status() == expected
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
+    counts = Counter(sendgrid.accepted_recipients())
+    assert len(counts) == 3500 and max(counts.values()) == 1

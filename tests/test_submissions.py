@@ -8,6 +8,7 @@ and sentences kept character for character.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 
@@ -25,9 +26,14 @@ def test_new_creates_the_next_numbered_draft(publication: Path) -> None:
     path = publication / "issues" / "issue-2" / "issue.yaml"
     assert f"Created issues/issue-2/issue.yaml (date {dt.date.today().isoformat()}, draft)." in result.output
     assert "Next: newsletter add issue-2 SUBMISSION..." in result.output
-    assert path.read_text(encoding="utf-8") == (
+    text = path.read_text(encoding="utf-8")
+    # A random id ties the issue to its send ledger, whatever its folder is called later.
+    issue_id = re.search(r"^id: (i[0-9a-f]{12})$", text, re.MULTILINE)
+    assert issue_id, text
+    assert text == (
         "subject: 'Spring: the garden, and the coast'\n"
         f"date: {dt.date.today().isoformat()}\n"
+        f"id: {issue_id[1]}\n"
         "draft: true\n"
         "articles: []\n"
     )
@@ -43,7 +49,8 @@ def test_new_takes_a_name_and_a_date_and_starts_at_issue_1(publication: Path) ->
     result = run("new", "spring-special", "--subject", "Spring", "--date", "2027-03-01")
     assert result.exit_code == 0, result.output
     text = (publication / "issues" / "spring-special" / "issue.yaml").read_text(encoding="utf-8")
-    assert text.startswith("subject: Spring\ndate: 2027-03-01\ndraft: true\n")
+    assert text.startswith("subject: Spring\ndate: 2027-03-01\nid: i")
+    assert "\ndraft: true\n" in text
     assert "warning: issues/issue-7/issue.yaml: no subject yet" in run("new", "issue-7").stderr
 
 

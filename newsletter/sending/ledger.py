@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import errno
 import re
+import hashlib
 import shutil
 import sqlite3
 import threading
@@ -46,12 +47,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
 from newsletter.atomic import write_failure
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 from newsletter.subscribers.addresses import address_keys
+
+if TYPE_CHECKING:  # `newsletter status` reads ledgers without loading content (Markdown)
+    from newsletter.content import Issue
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
 # A batch that got a 429 and waits to be posted again: SendGrid refused it, so it is not in
@@ -84,6 +89,38 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # meta: SEND_RUNNING while a send writes (see `Ledger.begin_send`); the issue's identity.
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 SEND_RUNNING = "send_running"
+ISSUE_NAME, ISSUE_ID, FINGERPRINT = "issue", "issue_id", "fingerprint"
+
+
+@dataclass(frozen=True)
+class IssueIdentity:
+    """What makes an issue itself, whatever its folder is called: its `id:` (issue.yaml, written
+    by `newsletter new`) and, for issues made before ids, its subject and articles.
+
+    A ledger records both when a send starts: renaming `issues/issue-1/` to `issue-1-final/`
+    once sent the issue to 2,000 readers again, `sent/issue-1.sqlite` sitting beside it.
+    """
+
+    name: str
+    issue_id: str      # '' for an issue without `id:`
+    fingerprint: str   # sha256 of the subject and the articles' files, as first sent
+
+    @classmethod
+    def of(cls, issue: Issue) -> IssueIdentity:
+        digest = hashlib.sha256(issue.subject.encode())
+        for article in issue.articles:
+            digest.update(b"\0")
+            digest.update(article.source.read_bytes())
+        return cls(issue.name, issue.issue_id, digest.hexdigest())
+
+    def matches(self, recorded: dict[str, str]) -> str:
+        """How a ledger's meta shows it is this issue: 'the same id …', 'the same subject and
+        articles', or '' when it does not."""
+        if self.issue_id and recorded.get(ISSUE_ID) == self.issue_id:
+            return f"the same id, {self.issue_id}"
+        if recorded.get(FINGERPRINT) == self.fingerprint:
+            return "the same subject and articles"
+        return ""
 # Scheduled sends (`send --at`): when SendGrid delivers a batch (unix seconds) and the
 # batch id its requests share; NULL for a send posted to go out at once. Ledgers made
 # before scheduling get the two columns the first time they are opened.
@@ -198,16 +235,22 @@ class Ledger:
             for key, value in values.items():
                 self._write(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def begin_send(self) -> None:
+    def begin_send(self, identity: IssueIdentity | None = None) -> None:
         """Say, in the ledger's main file itself, that a send is writing to it now.
 
         While a send runs, its records are in the -wal file; they reach the main file at
         the end (`end_send`), or when a later command opens the ledger after a kill -9.
         A copy of the main file alone made in between held none of them, and restoring
         it posted the issue to everyone again: the mark makes such a copy an error.
-        Checkpointed, so the mark is in the main file, not only in the -wal.
+        Checkpointed, so the mark is in the main file, not only in the -wal. The issue's
+        identity is recorded with it (its name and fingerprint as first sent, its id).
         """
-        self.set_meta({SEND_RUNNING: f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"})
+        with self.transaction():
+            self.set_meta({SEND_RUNNING: f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"})
+            if identity is not None:
+                self.set_meta({ISSUE_NAME: identity.name, FINGERPRINT: identity.fingerprint}, keep=True)
+                if identity.issue_id:
+                    self.set_meta({ISSUE_ID: identity.issue_id})
         self.checkpoint()
 
     def end_send(self) -> None:
@@ -250,18 +293,23 @@ class Ledger:
             return None
         copy = self.path.with_name(f"{self.path.stem}.saved-{time.strftime('%Y%m%d-%H%M%S')}.sqlite")
         try:
-            target = sqlite3.connect(str(copy))
-            try:
-                with self._lock:
-                    self._db.backup(target)
-                with target:  # a copy that stands on its own: no send writes to it
-                    target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
-                target.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                target.close()
+            self.copy_to(copy)
         except (sqlite3.Error, OSError):
             return None
         return copy
+
+    def copy_to(self, copy: Path) -> None:
+        """Write a copy of this ledger that stands on its own (no -wal, no send marked running):
+        SQLite's backup API, so a commit in progress is never half in it."""
+        target = sqlite3.connect(str(copy))
+        try:
+            with self._lock:
+                self._db.backup(target)
+            with target:  # no send writes to the copy
+                target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+            target.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
 
     def _write_error(self, exc: Exception, doing: str) -> LedgerWriteError:
         text = str(exc)
@@ -512,6 +560,78 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def lock_trace(settings: Settings, issue: str) -> Path | None:
+    """`sent/ISSUE.lock` when a send noted in it that the issue has a ledger (`SendLock.note_ledger`)."""
+    path = lock_path(settings, issue)
+    try:
+        return path if path.stat().st_size > 0 else None
+    except OSError:
+        return None
+
+
+def saved_copies(settings: Settings, issue: str) -> list[Path]:
+    """`sent/ISSUE.saved-*.sqlite`: what a send recorded when its ledger was deleted under it."""
+    return sorted((settings.root / SENT_DIR).glob(f"{issue}.saved-*.sqlite"))
+
+
+def _recorded_identity(path: Path) -> dict[str, str]:
+    """The meta of another ledger, read without changing it ({} when it has none or cannot be read)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        return {str(key): str(value) for key, value in db.execute("SELECT key, value FROM meta")}
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+
+
+def ledger_of_same_issue(settings: Settings, identity: IssueIdentity) -> tuple[Path, str] | None:
+    """Another issue's ledger that records a send of this one (renamed), and how it shows it."""
+    for path in sorted((settings.root / SENT_DIR).glob("*.sqlite")):
+        if ".saved-" in path.name or path.stem == identity.name:
+            continue
+        how = identity.matches(_recorded_identity(path))
+        if how:
+            return path, how
+    return None
+
+
+def earlier_send(settings: Settings, identity: IssueIdentity) -> str:
+    """Why a send of an issue whose ledger is missing must not start as a first send ('' if none).
+
+    A deleted or renamed ledger was a silent fresh start, although the publication showed
+    the issue was sent: another ledger recording it (its folder renamed), a copy a stopped
+    send saved, or its lock file noting a ledger. `--first-send` says the sender knows.
+    """
+    issue = identity.name
+    ledger = ledger_path(settings, issue)
+    other = ledger_of_same_issue(settings, identity)
+    if other is not None:
+        path, how = other
+        new_name = where(ledger)
+        return (f"{where(path)} records a send of this issue ({how}) under the name {path.stem}: if the folder "
+                f"was renamed to {issue}, carry the record over with `mv {where(path)} {new_name}`, then send "
+                f"again; if {issue} is another issue made from a copy, give it its own "
+                + ("`id:` (delete that line of its issue.yaml) " if how.startswith("the same id") else
+                   "subject or articles ")
+                + "or send with --first-send")
+    copies = saved_copies(settings, issue)
+    if copies:
+        copy = copies[-1]
+        return (f"{where(ledger)} is missing, and {where(copy)} holds what an earlier send of {issue} recorded: make "
+                f"it the ledger (`mv {where(copy)} {where(ledger)}`), check `newsletter status {issue}`, then send "
+                "again; only if none of it matters any more, send with --first-send")
+    lock = lock_trace(settings, issue)
+    if lock is not None:
+        return (f"{where(ledger)} is missing, but {where(lock)} shows {issue} was sent from here before: "
+                f"restore {where(ledger)} from your backup of {SENT_DIR}/; only if {issue} was never sent, send "
+                "with --first-send")
+    return ""
+
+
 def move_old_ledger(settings: Settings, issue: str) -> Path | None:
     """Move `build/ISSUE/ledger.sqlite` to `sent/ISSUE.sqlite`, losing nothing; the new path, if moved.
 
@@ -601,6 +721,12 @@ class SendLock:
             self._held_by_old_version = True
             self._lock.release()
         return taken
+
+    def note_ledger(self, ledger: Path) -> None:
+        """Write in the lock file (held) that the issue has a ledger: if the ledger goes missing,
+        the note shows the issue was sent (an empty lock file is made by any attempt, even one
+        refused or declined at the question)."""
+        self._lock.note(f"{ledger.name} records the sends of {ledger.stem}: without it, do not send it again\n")
 
     def release(self) -> None:
         if self._old is not None:

@@ -27,8 +27,8 @@ from newsletter.content import issue_folder
 from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
-    ACCEPTED, FAILED, SENDING, UNCERTAIN, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock, ledger_path,
-    lock_path, move_old_ledger, old_ledger_path,
+    ACCEPTED, FAILED, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
+    earlier_send, ledger_path, lock_path, move_old_ledger, old_ledger_path,
 )
 from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, Personalizer, RequestBuilder, Row
 from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
@@ -43,6 +43,7 @@ from newsletter.subscribers.store import (
 )
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
+    from newsletter.content import Issue
     from newsletter.render import RenderedEmail  # `newsletter status` starts without it
 
 T = TypeVar("T")
@@ -72,6 +73,7 @@ class SendOptions:
     concurrency: int | None = None  # None: sendgrid.concurrency of newsletter.yaml
     retry_uncertain: bool = False
     at: str | None = None  # --at WHEN: SendGrid delivers at that moment
+    first_send: bool = False  # --first-send: no ledger, whatever traces of an earlier send there are
 
     @property
     def proof(self) -> bool:
@@ -278,6 +280,10 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         api_key = None if options.dry_run else sendgrid_api_key()
     except ConfigError as exc:
         blockers.append(str(exc))
+    if not (options.dry_run or options.proof or options.first_send):
+        earlier = _earlier_send_without_ledger(settings, email.issue)
+        if earlier and not _send_running(settings, issue):  # if one runs, that is what is said
+            blockers.append(earlier)
     if blockers:
         raise SendError("\n".join(blockers))
     # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
@@ -289,6 +295,14 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy(),
                     timing)
+
+
+def _send_running(settings: Settings, issue: str) -> bool:
+    lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
+    if lock.try_acquire():
+        lock.release()
+        return False
+    return True
 
 
 def _timing(settings: Settings, issue: str, options: SendOptions) -> Timing:
@@ -384,11 +398,12 @@ class SendPlan:
                 # One ledger for the whole send; with the lock held, whatever is still in
                 # flight belongs to a dead process and becomes uncertain.
                 move_old_ledger(self.settings, self.issue)
-                ledger = Ledger(ledger_path(self.settings, self.issue), self.issue)
+                assert lock is not None
+                ledger = self._open_ledger(lock)
                 try:
                     ledger.recover()
                     known = ledger.states()
-                    ledger.begin_send()
+                    ledger.begin_send(IssueIdentity.of(self.email.issue))
                 except BaseException:
                     ledger.close()
                     raise
@@ -422,6 +437,19 @@ class SendPlan:
         return report
 
     # -- the parts of a run
+
+    def _open_ledger(self, lock: SendLock) -> Ledger:
+        """The issue's ledger, made when there is none, unless a trace shows an earlier send
+        (checked again here, under the lock: the ledger may have gone since `prepare_send`).
+        The lock file then says that the issue has a ledger: a trace if it goes missing."""
+        path = ledger_path(self.settings, self.issue)
+        if not path.exists() and not self.options.first_send:
+            earlier = _earlier_send_without_ledger(self.settings, self.email.issue)
+            if earlier:
+                raise SendError(earlier)
+        ledger = Ledger(path, self.issue)
+        lock.note_ledger(path)
+        return ledger
 
     def _start_schedule(self, report: SendReport) -> None:
         """Give every body of a scheduled send its moment and batch (created now, for a new one)."""
@@ -839,6 +867,13 @@ def _stop_on_signals(stop: threading.Event, received: list[int],
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _earlier_send_without_ledger(settings: Settings, issue: Issue) -> str:
+    """Why `issue`, whose ledger is missing, must not be sent as if for the first time ('' if nothing says so)."""
+    if ledger_path(settings, issue.name).exists() or old_ledger_path(settings, issue.name).exists():
+        return ""
+    return earlier_send(settings, IssueIdentity.of(issue))
 
 
 def _end_send(ledger: Ledger) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,11 @@ def next_issue_name(settings: Settings) -> str:
     return f"issue-{max(numbers, default=0) + 1}"
 
 
+def new_issue_id() -> str:
+    """A random id for a new issue: 12 hex digits after a letter (so YAML reads it as text)."""
+    return f"i{uuid.uuid4().hex[:12]}"
+
+
 def create_issue(settings: Settings, name: str | None, subject: str = "", date: dt.date | None = None) -> NewIssue:
     """Write `issues/<name>/issue.yaml`: subject, date, `draft: true`, no articles yet."""
     name = (name or next_issue_name(settings)).strip().rstrip("/")
@@ -90,6 +96,8 @@ def create_issue(settings: Settings, name: str | None, subject: str = "", date: 
     if not data["subject"]:
         data.yaml_add_eol_comment("required: the email's subject line", "subject")
     data["date"] = date
+    # Its send ledger records it: the issue is the same one after its folder is renamed.
+    data["id"] = new_issue_id()
     data["draft"] = True
     data["articles"] = CommentedSeq()  # `newsletter add` appends to it
     save_document(path, data, ContentError)  # its folder made with it
