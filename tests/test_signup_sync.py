@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.signup.sync import CURSOR_FILE
-from tests.send_helpers import write_list
+from tests.send_helpers import newsletter, write_list
 from tests.sendgrid_double import SendGridDouble
 from tests.signup_helpers import READER, SECRET, SignupServer, link_in, signed_out, wait_for_mails
 from tests.subscriber_helpers import MAIN_LIST, rows, run
@@ -102,3 +102,48 @@ def test_an_unreachable_server_or_another_secret_is_one_line_and_the_list_is_unc
     assert down.exit_code == 1 and down.output.startswith(f"error: could not reach the sign-up server at {server.url}")
     assert len(down.output.splitlines()) == 1
     assert MAIN_LIST.read_bytes() == before
+
+
+# -- the send's links
+
+@pytest.mark.usefixtures("published_site")
+def test_a_send_with_signup_carries_signed_one_click_links_the_server_honours(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    readers = ["ada.lovelace@example.org", "o'brien+news@lovelace.internal"]
+    write_list(publication, [[email, "", "", "subscribed", ""] for email in readers])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    body = sendgrid.accepted[0]
+    assert "asm" not in body
+    links = {}
+    for personalization in body["personalizations"]:
+        email = personalization["to"][0]["email"]
+        link = personalization["substitutions"]["[%text:unsubscribe_url%]"]
+        assert link.startswith(f"{server.url}/unsubscribe/")
+        assert personalization["substitutions"]["[%html:unsubscribe_url%]"] == link
+        assert personalization["headers"] == {"List-Unsubscribe": f"<{link}>",
+                                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        links[email] = link
+    assert sorted(links) == sorted(readers) and len(set(links.values())) == 2
+
+    one_click = server.client.post(server.path_of(links["o'brien+news@lovelace.internal"]),
+                                   content=b"List-Unsubscribe=One-Click")
+    assert one_click.status_code == 200
+    assert run("subscribers", "sync").exit_code == 0
+    assert {email: row["status"] for email, row in rows().items()} == {
+        "ada.lovelace@example.org": "subscribed", "o'brien+news@lovelace.internal": "unsubscribed"}
+
+
+@pytest.mark.usefixtures("published_site")
+def test_a_real_send_with_signup_and_no_secret_is_refused_and_check_says_which_link_wins(
+        server: SignupServer, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert ("error: NEWSLETTER_SECRET is not set: export the same long random value on the server and wherever "
+            "you send and sync") in result.output
+    assert "(signup: is set, so each email's unsubscribe link is signed with it)" in result.output
+    assert sendgrid.mail_requests == []
+    checked = newsletter("check", "issue-1")
+    assert (f"signup: is set, so each email's unsubscribe link is {server.url}/unsubscribe/<token>, signed for "
+            "its reader; unsubscribe_url is not used (remove it, or remove signup:)") in checked.output

@@ -65,11 +65,15 @@ class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
 
     def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, unsubscribe_links: Callable[[str], str] | None = None) -> None:
         html, text = email.html, email.text
         self._unsubscribe_template: str | None = None
+        # With `signup:`, each recipient's signed link to `newsletter serve` (it wins over the others).
+        self._unsubscribe_links = unsubscribe_links
         body: dict[str, Any] = {}
-        if settings.sendgrid.asm_group_id is not None:
+        if unsubscribe_links is not None:
+            pass
+        elif settings.sendgrid.asm_group_id is not None:
             # SendGrid fills its own link per recipient and adds the one-click headers itself;
             # replaced here once for the issue rather than once per recipient.
             html, text = _asm_unsubscribe(html), _asm_unsubscribe(text)
@@ -117,6 +121,8 @@ class RequestBuilder:
 
     def unsubscribe_url(self, email: str) -> str | None:
         """This recipient's unsubscribe link when the publication has its own."""
+        if self._unsubscribe_links is not None:
+            return self._unsubscribe_links(email)
         if self._unsubscribe_template is None:
             return None
         return merge.unsubscribe_link(self._unsubscribe_template, email)
@@ -137,6 +143,7 @@ class RequestBuilder:
         for merge_field in self.fields:  # a field in both parts is looked up once
             groups.setdefault((merge_field.field, merge_field.fallback), []).append(merge_field)
         template = self._unsubscribe_template
+        signed_link = self._unsubscribe_links
         # merge.unsubscribe_link, spelt out for the addresses URL-encoding leaves as they are
         # (nearly all): their link is the template's two halves, JSON-encoded once, around them.
         before, _, after = (template or "").partition("{email}")
@@ -149,7 +156,8 @@ class RequestBuilder:
         address_as_is = merge.URL_SAFE.fullmatch
         plans = []
         for (name, fallback), fields in groups.items():
-            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and template else \
+            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and (
+                template or signed_link) else \
                 -3 if name == "tags" else columns.get(name, -4)
             tags = [_string(f.tag) + ":" for f in fields]
             # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value;
@@ -177,7 +185,12 @@ class RequestBuilder:
                   else f'{{"email":{encoded_email}}}')
             url = link = headers = ""
             url_plain = False
-            if template is not None:
+            if signed_link is not None:
+                url = signed_link(email)
+                url_plain = bool(plain(url))
+                link = _string(url)[1:-1]
+                headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
+            elif template is not None:
                 if address_plain and splices:
                     link, url_plain = f"{link_before}{email}{link_after}", spliced_link_plain
                     if not url_plain:
