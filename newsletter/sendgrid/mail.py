@@ -150,6 +150,11 @@ class RequestBuilder:
         splices = template is not None and template.count("{email}") == 1
         link_before, link_after = _string(before)[1:-1], _string(after)[1:-1]
         unsafe_name, plain = _NAME_UNSAFE.search, merge.PLAIN_VALUE.fullmatch
+        # A signed link is its prefix (signup.url) and a token of base64url and a dot: when the
+        # prefix is plain too, the link is the same in JSON, in HTML and as typed (no encoding per reader).
+        signed_prefix = getattr(signed_link, "prefix", None)
+        signed_as_is = isinstance(signed_prefix, str) and bool(plain(signed_prefix)) and \
+            _string(signed_prefix)[1:-1] == signed_prefix
         # Such an address has no character that JSON, a URL or HTML escapes, so in the link
         # it leaves the halves' plainness as it is.
         spliced_link_plain = bool(plain(before) and plain(after))
@@ -187,8 +192,10 @@ class RequestBuilder:
             url_plain = False
             if signed_link is not None:
                 url = signed_link(email)
-                url_plain = bool(plain(url))
-                link = _string(url)[1:-1]
+                if signed_as_is:
+                    link, url_plain = url, True
+                else:
+                    link, url_plain = _string(url)[1:-1], bool(plain(url))
                 headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
             elif template is not None:
                 if address_plain and splices:
