@@ -1,6 +1,6 @@
 """Benchmark of `newsletter send`: dry runs and a real send to a local SendGrid double.
 
-    python benchmarks/bench_send.py [--quick]
+    python benchmarks/bench_send.py [--quick] [--signing]
 
 Each run is a child process, timed from start to exit (imports and rendering
 included), with its peak memory (ru_maxrss from wait4). The reference is the
@@ -12,7 +12,9 @@ each whole, write each to a file (dry) or POST it over one keep-alive connection
 The double runs in a process of its own, with schema validation off. Targets
 (issue 11): the dry run of 1,000,000 at most 0.7x the pipeline's time with a peak
 under 300 MB; the send of 100,000 at most 1.1x. `--quick` uses lists of 200,000
-and 20,000: indicative only. Nothing here is a test.
+and 20,000: indicative only. `--signing` compares a dry run with `signup:` set (each
+reader's unsubscribe link signed, issue 19) with the same list under `unsubscribe_url`.
+Nothing here is a test.
 """
 
 from __future__ import annotations
@@ -114,13 +116,48 @@ def compare(label: str, subscribers: int, ours: list[str], theirs: list[str], ro
     return ours_run, base
 
 
+SIGNING_RATIO = 1.05  # issue 19: signing each reader's unsubscribe link must not slow the send measurably
+
+
+def signing(quick: bool) -> None:
+    """The dry run with `signup:` set (a signed link per reader) against the same with `unsubscribe_url`."""
+    size = 200_000 if quick else 1_000_000
+    repeats = 2 if quick else 3
+    newsletter = [*NEWSLETTER, "send", ISSUE, "--dry-run"]
+    env = child_env(NEWSLETTER_SECRET="bench-secret-0123456789abcdef0123456789")
+    print(f"  {machine()}; best of {repeats}")
+    with tempfile.TemporaryDirectory(prefix="bench-signing-") as tmp:
+        plain = make_publication(Path(tmp), size, "unsubscribe-url")
+        signed = make_publication(Path(tmp), size, "signup")
+        with open(signed / "newsletter.yaml", "a", encoding="utf-8") as config:
+            config.write("signup:\n  url: https://join.riverside-writers-circle.internal\n")
+        best: dict[str, Run] = {}
+        for _ in range(repeats):
+            for root, which in ((plain, "unsubscribe_url"), (signed, "signup")):
+                clean_build(root)
+                run = run_child(newsletter, root, env)
+                if which not in best or run.seconds < best[which].seconds:
+                    best[which] = run
+    for which, run in best.items():
+        print(f"  dry run, {which:<16} {size:>9,}  {size / run.seconds:>9,.0f}/s {run.seconds:6.2f} s "
+              f"{run.peak_mb:6.0f} MB", flush=True)
+    ratio = best["signup"].seconds / best["unsubscribe_url"].seconds
+    figure(f"dry run of {size:,}: signed links over unsubscribe_url", f"{ratio:.2f}x", f"<= {SIGNING_RATIO}x",
+           ratio <= SIGNING_RATIO, quick)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller lists, one repeat")
+    parser.add_argument("--signing", action="store_true",
+                        help="only the cost of signed unsubscribe links (signup:) in a dry run")
     parser.add_argument("--baseline", choices=("dry", "send"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline:
         baseline(args.baseline, os.environ.get("NEWSLETTER_SENDGRID_URL", ""))
+        return
+    if args.signing:
+        signing(args.quick)
         return
     dry_sizes = (200_000,) if args.quick else (100_000, 1_000_000)
     send_size = 20_000 if args.quick else 100_000

@@ -232,7 +232,15 @@ def check_sending_settings(settings: Settings, report: CheckReport) -> None:
     """
     for placeholder in placeholders(settings):
         report.warn(f"{placeholder}; a real send is refused until then")
-    if settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
+    if settings.signup is not None:
+        # Which link wins: the sign-up server's signed one, then SendGrid's group, then unsubscribe_url.
+        unused = [key for key, value in (("sendgrid.asm_group_id", settings.sendgrid.asm_group_id),
+                                         ("unsubscribe_url", settings.unsubscribe_url)) if value]
+        if unused:
+            report.warn(f"signup: is set, so each email's unsubscribe link is {settings.signup.url}/unsubscribe/"
+                        f"<token>, signed for its reader; {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} "
+                        "not used (remove it, or remove signup:)")
+    elif settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
         report.warn("no way to unsubscribe yet: run `newsletter doctor --create-group NAME` to create a "
                     "SendGrid unsubscribe group (or set unsubscribe_url); a real send is refused until then")
     elif settings.sendgrid.asm_group_id is None and settings.unsubscribe_url:

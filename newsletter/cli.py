@@ -609,17 +609,19 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
 def sync(list_name: str, dry_run: bool) -> None:
     """Mark the addresses that SendGrid suppresses.
 
-    Those that unsubscribed, bounced or complained there.
+    Those that unsubscribed, bounced or complained there. With `signup:` in
+    newsletter.yaml, the sign-up server's confirmed sign-ups and unsubscribes
+    since the last sync are applied first (to the lists they name).
 
-    Needs SENDGRID_API_KEY in the environment.
+    Needs SENDGRID_API_KEY (and, with `signup:`, NEWSLETTER_SECRET) in the environment.
 
     \b
     Example:
       newsletter subscribers sync
     """
-    from newsletter.sendgrid.suppressions import sync_suppressions
+    from newsletter.signup.sync import sync_subscribers
 
-    _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
+    _echo_report(sync_subscribers(_settings(), list_name, dry_run=dry_run))
 
 
 @cli.command("serve")

@@ -17,7 +17,9 @@ import httpx
 import pytest
 
 from newsletter.config import DEFAULT_SIGNUPS_PER_IP_PER_HOUR, SignupSettings, load_settings
+from newsletter.sending.mailer import OutgoingEmail
 from newsletter.signup import tokens
+from newsletter.signup.store import DAY, Pending, SignupStore
 from tests.helpers import update_config
 from tests.sendgrid_double import Drop, Respond, SendGridDouble
 from tests.signup_helpers import (
@@ -374,3 +376,41 @@ def _answers(url: str) -> bool:
         return httpx.get(url).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# -- what the server keeps, and for how long
+
+def test_pending_signups_go_after_7_days_synced_events_after_30_and_unsynced_ones_stay(tmp_path: Path) -> None:
+    store = SignupStore(tmp_path / "signup.sqlite")
+    start = 1_800_000_000
+    mail = OutgoingEmail(to=READER, subject="s", html="h", text="t")
+    for number, email in enumerate(("old@lovelace.internal", "synced@lovelace.internal",
+                                    "unsynced@lovelace.internal", "new@lovelace.internal")):
+        store.request_signup(email, "main", Pending(email, "", start + number, "127.0.0.1", "https://x.internal/"),
+                             lambda: mail)
+    for email in ("synced@lovelace.internal", "unsynced@lovelace.internal"):
+        assert store.confirm(email, "main", "", "127.0.0.1", start + 10, lambda pending: mail)
+    synced = store.changes(0, 10)[0].cursor  # the editor's sync has the first
+    store.changes(synced, 10)
+
+    store.clean(start + 7 * DAY + 2)  # a week on: the old pending sign-up is gone, the newest is not
+    assert not store.confirm("old@lovelace.internal", "main", "", "", start + 7 * DAY + 2, lambda p: mail)
+    store.clean(start + 40 * DAY)
+    assert [c.email for c in store.changes(0, 10)] == ["unsynced@lovelace.internal"]
+    assert not store.confirm("new@lovelace.internal", "main", "", "", start + 40 * DAY, lambda p: mail)
+    store.close()
+
+
+def test_an_email_being_posted_when_the_server_died_is_uncertain_and_never_resent(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    store = SignupStore(publication / "signup.sqlite")
+    store.request_signup(READER, "main", Pending(READER, "", int(time.time()), "127.0.0.1", "https://x.internal/"),
+                         lambda: OutgoingEmail(to=READER, subject="Confirm", html="<p>h</p>", text="t"))
+    assert store.next_due(time.time()) is not None  # marked sending; then kill -9
+    store.close()
+    with SignupServer(publication) as server:
+        health = server.client.get("/health").json()
+        assert health["outbox"] == {"uncertain": 1} and health["uncertain_this_run"] == 1
+        server.subscribe("grace@hopper.internal")
+        wait_for_mails(sendgrid, "grace@hopper.internal", 1)
+    assert mails_to(sendgrid, READER) == []

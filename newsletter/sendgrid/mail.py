@@ -74,11 +74,15 @@ class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
 
     def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, unsubscribe_links: Callable[[str], str] | None = None) -> None:
         html, text = email.html, email.text
         self._unsubscribe_template: str | None = None
+        # With `signup:`, each recipient's signed link to `newsletter serve` (it wins over the others).
+        self._unsubscribe_links = unsubscribe_links
         body: dict[str, Any] = {}
-        if settings.sendgrid.asm_group_id is not None:
+        if unsubscribe_links is not None:
+            pass
+        elif settings.sendgrid.asm_group_id is not None:
             # SendGrid fills its own link per recipient and adds the one-click headers itself;
             # replaced here once for the issue rather than once per recipient.
             html, text = _asm_unsubscribe(html), _asm_unsubscribe(text)
@@ -126,6 +130,8 @@ class RequestBuilder:
 
     def unsubscribe_url(self, email: str) -> str | None:
         """This recipient's unsubscribe link when the publication has its own."""
+        if self._unsubscribe_links is not None:
+            return self._unsubscribe_links(email)
         if self._unsubscribe_template is None:
             return None
         return merge.unsubscribe_link(self._unsubscribe_template, email)
@@ -146,19 +152,26 @@ class RequestBuilder:
         for merge_field in self.fields:  # a field in both parts is looked up once
             groups.setdefault((merge_field.field, merge_field.fallback), []).append(merge_field)
         template = self._unsubscribe_template
+        signed_link = self._unsubscribe_links
         # merge.unsubscribe_link, spelt out for the addresses URL-encoding leaves as they are
         # (nearly all): their link is the template's two halves, JSON-encoded once, around them.
         before, _, after = (template or "").partition("{email}")
         splices = template is not None and template.count("{email}") == 1
         link_before, link_after = _string(before)[1:-1], _string(after)[1:-1]
         unsafe_name, plain = _NAME_UNSAFE.search, merge.PLAIN_VALUE.fullmatch
+        # A signed link is its prefix (signup.url) and a token of base64url and a dot: when the
+        # prefix is plain too, the link is the same in JSON, in HTML and as typed (no encoding per reader).
+        signed_prefix = getattr(signed_link, "prefix", None)
+        signed_as_is = isinstance(signed_prefix, str) and bool(plain(signed_prefix)) and \
+            _string(signed_prefix)[1:-1] == signed_prefix
         # Such an address has no character that JSON, a URL or HTML escapes, so in the link
         # it leaves the halves' plainness as it is.
         spliced_link_plain = bool(plain(before) and plain(after))
         address_as_is = merge.URL_SAFE.fullmatch
         plans = []
         for (name, fallback), fields in groups.items():
-            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and template else \
+            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and (
+                template or signed_link) else \
                 -3 if name == "tags" else columns.get(name, -4)
             tags = [_string(f.tag) + ":" for f in fields]
             # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value;
@@ -186,7 +199,14 @@ class RequestBuilder:
                   else f'{{"email":{encoded_email}}}')
             url = link = headers = ""
             url_plain = False
-            if template is not None:
+            if signed_link is not None:
+                url = signed_link(email)
+                if signed_as_is:
+                    link, url_plain = url, True
+                else:
+                    link, url_plain = _string(url)[1:-1], bool(plain(url))
+                headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
+            elif template is not None:
                 if address_plain and splices:
                     link, url_plain = f"{link_before}{email}{link_after}", spliced_link_plain
                     if not url_plain:

@@ -269,7 +269,8 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
                             "and --to proofs of a draft work")
     timing = _timing(settings, issue, options)
     try:
-        builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run)
+        builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run,
+                                 unsubscribe_links=_signed_unsubscribe_links(settings, options, blockers))
     except SendError as exc:  # no way to unsubscribe
         blockers.append(str(exc))
     path = list_path(settings, options.list_name)
@@ -335,6 +336,31 @@ def _timing(settings: Settings, issue: str, options: SendOptions) -> Timing:
 def output_dir(settings: Settings, issue: str) -> Path:
     """build/ISSUE, as newsletter.build has it (not imported for that alone: see above)."""
     return settings.build_dir / issue
+
+
+def _signed_unsubscribe_links(settings: Settings, options: SendOptions,
+                              blockers: list[str]) -> Callable[[str], str] | None:
+    """With `signup:`, each recipient's `<signup.url>/unsubscribe/<token>`, signed with NEWSLETTER_SECRET.
+
+    A real send without the secret is refused (one of the blockers); a dry run is made with
+    links signed by a throwaway secret, which the server refuses, and says so.
+    """
+    if settings.signup is None:
+        return None
+    import secrets
+
+    from newsletter.signup.tokens import UnsubscribeLinks, newsletter_secret
+
+    try:
+        secret = newsletter_secret()
+    except ConfigError as exc:
+        if not options.dry_run:
+            blockers.append(f"{exc} (signup: is set, so each email's unsubscribe link is signed with it)")
+            return None
+        warnings.warn(f"{exc}; the unsubscribe links of these bodies are signed with a throwaway secret, "
+                      "which the sign-up server refuses", stacklevel=2)
+        secret = secrets.token_hex(32)
+    return UnsubscribeLinks(secret, settings.signup.url, options.list_name)
 
 
 def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:

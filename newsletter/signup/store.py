@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -267,7 +266,3 @@ class SignupStore:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
         return {state: count for state, count in rows}
-
-
-def now() -> int:
-    return int(time.time())

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from binascii import b2a_base64
 import hashlib
 import hmac
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from newsletter.errors import ConfigError
 
@@ -64,22 +67,40 @@ def _derived(secret: str, use: str) -> bytes:
     return hmac.new(secret.encode(), use.encode(), hashlib.sha256).digest()
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+SIGNATURE_BYTES = 16  # HMAC-SHA256 cut to 128 bits (as RFC 4868 does): shorter links, still unforgeable
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # binascii rather than base64.urlsafe_b64encode: a third of the time, once per reader of a send.
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _mac_of(key: bytes) -> Any:
+    """An HMAC-SHA256 of `key` to `copy()` per token: OpenSSL's own object where there is one
+    (its copy, update and digest are C calls), else the standard library's."""
+    try:
+        import _hashlib
+
+        return _hashlib.hmac_new(key, digestmod="sha256")
+    except (ImportError, AttributeError, ValueError):  # a Python without OpenSSL's HMAC
+        return hmac.new(key, digestmod=hashlib.sha256)
+
+
 class Signer:
     """Makes and checks the tokens of one secret (its derived key computed once)."""
 
     def __init__(self, secret: str) -> None:
-        self._key = _derived(secret, "newsletter signup token v1")
+        self._mac = _mac_of(_derived(secret, "newsletter signup token v1"))
 
     def _signature(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+        mac = self._mac.copy()
+        mac.update(payload.encode("ascii"))
+        return _b64(mac.digest()[:SIGNATURE_BYTES])
 
     def sign(self, purpose: str, email: str, list_name: str, issued: int | None = None) -> str:
         if purpose not in PURPOSES:
@@ -107,6 +128,39 @@ class Signer:
         if purpose == CONFIRM and now - issued > CONFIRM_LIFETIME:
             raise BadToken(expired=True)
         return Token(purpose, email, list_name, issued)
+
+
+# Addresses and list names JSON writes as they are (no quote, backslash or control character):
+# their payload is spliced, not encoded.
+_JSON_AS_IS = re.compile(r"[A-Za-z0-9._~@+!#$%&'*/=?^`{|}-]+")
+
+
+class UnsubscribeLinks:
+    """Each recipient's `<signup.url>/unsubscribe/<token>` for one send (one list, one issue time).
+
+    Called once per recipient of a send, so the work common to every link (the key's
+    HMAC set-up, the payload's ends) is done once here; a link is then one JSON splice,
+    two base64s and one copy of the HMAC. The tokens are `Signer.sign`'s, byte for byte.
+    """
+
+    def __init__(self, secret: str, signup_url: str, list_name: str, issued: int | None = None) -> None:
+        self._signer = Signer(secret)
+        self._list = list_name
+        self._issued = int(time.time()) if issued is None else issued
+        self._tail = f'","{list_name}",{self._issued}]' if _JSON_AS_IS.fullmatch(list_name) else None
+        self.prefix = f"{signup_url}/unsubscribe/"
+        self._mac = self._signer._mac
+
+    def __call__(self, email: str) -> str:
+        if self._tail is None or not _JSON_AS_IS.fullmatch(email):
+            return self.prefix + self._signer.sign(UNSUBSCRIBE, email, self._list, self._issued)
+        # Signer.sign and _signature spelt out in bytes: no frame, no str round trip per reader.
+        payload = b2a_base64(f'["unsubscribe","{email}{self._tail}'.encode(), newline=False
+                             ).translate(_URL_SAFE).rstrip(b"=")
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = b2a_base64(mac.digest()[:SIGNATURE_BYTES], newline=False).translate(_URL_SAFE).rstrip(b"=")
+        return self.prefix + (payload + b"." + signature).decode("ascii")
 
 
 def changes_bearer(secret: str) -> str:

@@ -1,0 +1,149 @@
+"""`subscribers sync` with `signup:`: the sign-up server's changes into the list (issue 19)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter.signup.sync import CURSOR_FILE
+from tests.send_helpers import newsletter, write_list
+from tests.sendgrid_double import SendGridDouble
+from tests.signup_helpers import READER, SECRET, SignupServer, link_in, signed_out, wait_for_mails
+from tests.subscriber_helpers import MAIN_LIST, rows, run
+
+GRACE = "grace@hopper.internal"
+
+
+@pytest.fixture
+def server(publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> Iterator[SignupServer]:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    write_list(publication, [["ada.lovelace@example.org", "Ada", "Lovelace", "subscribed", "members"],
+                             [GRACE, "Grace", "Hopper", "unsubscribed", "members"]])
+    with SignupServer(publication, {"tags": ["web"]}) as running:
+        yield running
+
+
+def sign_up(server: SignupServer, double: SendGridDouble, email: str, first_name: str = "") -> None:
+    server.subscribe(email, first_name=first_name, page="https://riverside-writers-circle.internal/issues/")
+    link = link_in(wait_for_mails(double, email, 1)[0], "confirm")
+    assert server.client.post(server.path_of(link)).status_code == 200
+
+
+def test_sync_adds_confirmed_signups_with_evidence_resubscribes_and_unsubscribes(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    sign_up(server, sendgrid, READER, "Ada")
+    sign_up(server, sendgrid, GRACE)  # left before; a confirmed double opt-in is consent again
+    server.client.post(signed_out(server, "ada.lovelace@example.org"), content=b"List-Unsubscribe=One-Click")
+    [first, second, third] = server.changes()["changes"]
+
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert f"subscribers/main.csv: changed 3 addresses from the sign-up server ({server.url})" in result.output
+    listed = rows()
+    ada = listed[READER]
+    assert (ada["status"], ada["first_name"], ada["tags"]) == ("subscribed", "Ada", "web")
+    assert ada["subscribed_at"] == first["at"]
+    assert (ada["signup_requested_at"], ada["signup_confirmed_at"]) == (first["requested_at"], first["at"])
+    assert (ada["signup_request_ip"], ada["signup_confirm_ip"]) == ("127.0.0.1", "127.0.0.1")
+    assert ada["signup_page"] == "https://riverside-writers-circle.internal/issues/"
+    assert (listed[GRACE]["status"], listed[GRACE]["tags"]) == ("subscribed", "members;web")
+    assert listed[GRACE]["signup_confirmed_at"] == second["at"]
+    assert listed["ada.lovelace@example.org"]["status"] == "unsubscribed"
+    assert (publication / "subscribers" / CURSOR_FILE).read_text() == f"{third['cursor']}\n"
+
+    before = MAIN_LIST.read_bytes()
+    again = run("subscribers", "sync")
+    assert again.exit_code == 0 and "changed 0 addresses from the sign-up server" in again.output
+    assert MAIN_LIST.read_bytes() == before
+
+
+def test_a_sync_that_stopped_before_its_cursor_applies_nothing_twice(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    sign_up(server, sendgrid, READER)
+    assert run("subscribers", "sync").exit_code == 0
+    # Then the reader leaves: the confirmation before must never resubscribe her.
+    server.client.post(signed_out(server, READER))
+    assert run("subscribers", "sync").exit_code == 0
+    assert rows()[READER]["status"] == "unsubscribed"
+    after_both = MAIN_LIST.read_bytes()
+    # A sync killed after writing the list and before its cursor: the cursor is where it was.
+    (publication / "subscribers" / CURSOR_FILE).unlink()
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0
+    assert "changed 0 addresses" in result.output and "already so         2" in result.output
+    assert MAIN_LIST.read_bytes() == after_both  # the old confirmation did not resubscribe her
+
+
+def test_dry_run_writes_neither_list_nor_cursor(server: SignupServer, sendgrid: SendGridDouble,
+                                                publication: Path) -> None:
+    sign_up(server, sendgrid, READER)
+    before = MAIN_LIST.read_bytes()
+    result = run("subscribers", "sync", "--dry-run")
+    assert result.exit_code == 0 and "would change 1 address from the sign-up server" in result.output
+    assert MAIN_LIST.read_bytes() == before
+    assert not (publication / "subscribers" / CURSOR_FILE).exists()
+
+
+def test_an_unreachable_server_or_another_secret_is_one_line_and_the_list_is_unchanged(
+        server: SignupServer, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    sign_up(server, sendgrid, READER)
+    before = MAIN_LIST.read_bytes()
+    monkeypatch.setenv("NEWSLETTER_SECRET", "another-secret-0123456789abcdef")
+    refused = run("subscribers", "sync")
+    assert refused.exit_code == 1
+    assert refused.output == (f"error: the sign-up server at {server.url} refused this NEWSLETTER_SECRET (401): "
+                              "export the same value here as on the server; the lists are unchanged\n")
+    assert "another-secret" not in refused.output
+    server.__exit__()
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    down = run("subscribers", "sync")
+    assert down.exit_code == 1 and down.output.startswith(f"error: could not reach the sign-up server at {server.url}")
+    assert len(down.output.splitlines()) == 1
+    assert MAIN_LIST.read_bytes() == before
+
+
+# -- the send's links
+
+@pytest.mark.usefixtures("published_site")
+def test_a_send_with_signup_carries_signed_one_click_links_the_server_honours(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    readers = ["ada.lovelace@example.org", "o'brien+news@lovelace.internal"]
+    write_list(publication, [[email, "", "", "subscribed", ""] for email in readers])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    body = sendgrid.accepted[0]
+    assert "asm" not in body
+    links = {}
+    for personalization in body["personalizations"]:
+        email = personalization["to"][0]["email"]
+        link = personalization["substitutions"]["[%text:unsubscribe_url%]"]
+        assert link.startswith(f"{server.url}/unsubscribe/")
+        assert personalization["substitutions"]["[%html:unsubscribe_url%]"] == link
+        assert personalization["headers"] == {"List-Unsubscribe": f"<{link}>",
+                                              "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        links[email] = link
+    assert sorted(links) == sorted(readers) and len(set(links.values())) == 2
+
+    one_click = server.client.post(server.path_of(links["o'brien+news@lovelace.internal"]),
+                                   content=b"List-Unsubscribe=One-Click")
+    assert one_click.status_code == 200
+    assert run("subscribers", "sync").exit_code == 0
+    assert {email: row["status"] for email, row in rows().items()} == {
+        "ada.lovelace@example.org": "subscribed", "o'brien+news@lovelace.internal": "unsubscribed"}
+
+
+@pytest.mark.usefixtures("published_site")
+def test_a_real_send_with_signup_and_no_secret_is_refused_and_check_says_which_link_wins(
+        server: SignupServer, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert ("error: NEWSLETTER_SECRET is not set: export the same long random value on the server and wherever "
+            "you send and sync") in result.output
+    assert "(signup: is set, so each email's unsubscribe link is signed with it)" in result.output
+    assert sendgrid.mail_requests == []
+    checked = newsletter("check", "issue-1")
+    assert (f"signup: is set, so each email's unsubscribe link is {server.url}/unsubscribe/<token>, signed for "
+            "its reader; unsubscribe_url is not used (remove it, or remove signup:)") in checked.output
