@@ -17,8 +17,8 @@ from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
-from newsletter.markdown import RefusedLink
 from newsletter.images import LARGE_BYTES, SVG_REFUSED, ImageCache, ImageError, is_svg
+from newsletter.markdown import RefusedLink
 from newsletter.placeholders import placeholders
 from newsletter.render import RenderedEmail
 from newsletter.render.web import takes_a_site_file, takes_the_page

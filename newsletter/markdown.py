@@ -11,6 +11,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
 from markdown_it import MarkdownIt
@@ -66,8 +67,8 @@ class RefusedLink:
     """A link or image whose address markdown-it deems unsafe: shown as its text (an image as
     its alt text), never as a link; `line` is counted in the Markdown given (1 is its first)."""
 
-    kind: str  # "link" or "image"
-    url: str
+    kind: Literal["link", "image"]
+    url: str  # as written (markdown-it's normalising undone: `alert("x")`, not `alert(%22x%22)`)
     line: int | None
 
 
@@ -127,8 +128,9 @@ def _refuse_unsafe(tokens: list[Token], lines: list[str]) -> list[RefusedLink]:
         for token in block.children:
             url = str(token.attrGet("href") or token.attrGet("src") or "")
             if token.type in ("link_open", "image") and not validateLink(url):
-                refused.append(RefusedLink("link" if token.type == "link_open" else "image", url,
-                                           _line_of(url, block.map, lines)))
+                written = unquote(url)
+                refused.append(RefusedLink("link" if token.type == "link_open" else "image", written,
+                                           _line_of(written, block.map, lines)))
                 if token.type == "image":
                     kept.append(Token("text", "", 0, content=token.content))
                 unlinked = token.type == "link_open"

@@ -7,7 +7,8 @@
       <issue>/index.html    the issue's web page, at the URL the email links to
       <issue>/<image>       its processed images, at the URLs the email loads them from
 
-An issue with `draft: true` is left out of all of it. An issue published before that
+An issue with `draft: true` is left out of all of it, and so is one that `check` finds
+errors in (it is an error of the command, as it is of `build`). An issue published before that
 fails to build this time (its YAML has a typo, an image cannot be read) keeps its last
 published page, images, archive entry and feed entry: everything is rendered and
 processed before anything is written, so one issue's failure never removes another's
@@ -257,11 +258,6 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
     pages: list[RenderedPage] = []
     for issue in loaded:
         try:
-            check_errors = _check_errors(settings, issue, cache)
-            if check_errors:
-                report.errors.extend(check_errors)
-                failed.append(issue.name)
-                continue
             pages.append(render_web_page(settings, issue))
         except NewsletterError as exc:
             report.errors.append(f"{issue.name}: {exc}")
@@ -274,6 +270,16 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
                 failed.append(page.issue.name)
             else:
                 built[page.issue.name] = _BuiltIssue(page, files)
+    # Then what `check` finds, its images processed by now (in the threads above).
+    for name, issue_built in list(built.items()):
+        try:
+            check_errors = _check_errors(settings, issue_built.page.issue, cache)
+        except NewsletterError as exc:
+            check_errors = [f"{name}: {exc}"]
+        if check_errors:
+            report.errors.extend(check_errors)
+            failed.append(name)
+            del built[name]
 
     entries = [_Entry(b.page.issue, b.page.content) for b in built.values()]
     kept_files: list[Path] = []

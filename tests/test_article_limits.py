@@ -101,6 +101,8 @@ def test_javascript_and_file_links_are_errors_naming_the_article_and_line(public
 def test_an_unsafe_link_keeps_its_text_and_loses_its_address(publication: Path) -> None:
     from newsletter.markdown import render_markdown
 
+    quoted = render_markdown('A [quoted](javascript:alert("hi")) link.\n', "https://example.org/issues/unsafe/")
+    assert [(link.url, link.line) for link in quoted.refused] == [('javascript:alert("hi")', 1)], "as written"
     rendered = render_markdown(UNSAFE, "https://example.org/issues/unsafe/")
     assert "javascript" not in rendered.html.replace("vbscript:run()", "") and "file:" not in rendered.html
     assert "See this page and\nthe plan too." in rendered.html
