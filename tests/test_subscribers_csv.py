@@ -126,6 +126,13 @@ def test_a_file_of_more_than_1000_columns_is_refused_naming_the_count(publicatio
     assert MAIN_LIST.read_bytes() == before
 
 
+def test_empty_header_cells_past_the_last_named_column_do_not_count(publication: Path) -> None:
+    """Excel pads a header with empty cells when a cell far to the right was once filled in."""
+    result = import_csv("email,first_name" + "," * 2_000 + "\na@example.org,Ann\n")
+    assert result.exit_code == 0, result.output
+    assert rows()["a@example.org"]["first_name"] == "Ann"
+
+
 def test_a_giant_line_is_an_error_naming_its_row(publication: Path) -> None:
     result = import_csv("email,note\na@example.org,short\nb@example.org," + "x" * 1_000_000 + "\n")
     assert result.exit_code == 1

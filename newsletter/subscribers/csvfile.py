@@ -146,9 +146,9 @@ def open_csv(
                 delimiter = sniff_delimiter(first_line)
             rows = read_rows(handle, delimiter, first_line, limits.row_characters)
             _, header = next(rows, (1, []))
-            if len(header) > limits.columns:
+            if named_width(header) > limits.columns:
                 raise SubscriberError(
-                    f"{where(path, 1)}: the header has {len(header):,} columns; a file may have at most "
+                    f"{where(path, 1)}: the header has {named_width(header):,} columns; a file may have at most "
                     f"{limits.columns:,}: remove the columns nobody needs, then try again")
             # The header's reading has read its line(s) and no further: the rows follow.
             yield CsvReading(path, header, delimiter, rows, encoding.name)
@@ -158,6 +158,11 @@ def open_csv(
             raise SubscriberError(f"{where(path, exc.number)}: {exc.message}") from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
+
+
+def named_width(header: Row) -> int:
+    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
+    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
 
 
 def _file_encoding(path: Path, raw: io.BufferedReader) -> TextEncoding:

@@ -34,7 +34,7 @@ from datetime import datetime, UTC
 from pathlib import Path
 
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
-from newsletter.subscribers.csvfile import LIMITS, open_csv
+from newsletter.subscribers.csvfile import LIMITS, named_width, open_csv
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.textencoding import WINDOWS_1252
@@ -271,11 +271,6 @@ class ImportReport:
 # Windows-1252 reliably: the report says what was read rather than guess.
 WINDOWS_1252_NOTE = (" (Excel's \"CSV (Comma delimited)\" on Windows); if names show Ž or Ÿ where é or ü belong, "
                      "the file is Mac Roman: save it as \"CSV UTF-8\" and import it again")
-
-
-def named_width(header: Row) -> int:
-    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
-    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
 
 
 def wider_than(row: Row, width: int) -> bool:
