@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401
-from tests.sendgrid_double import SendGridDouble, Stall
+from tests.sendgrid_double import Respond, SendGridDouble, Stall
 
 # A real send first checks that the issue is online: here it is, built and served locally.
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -249,6 +249,105 @@ def test_a_dry_run_on_a_full_disk_says_nothing_was_sent(publication: Path) -> No
     assert "may or may not" not in result.stdout + result.stderr
     # Which body meets the full disk first depends on the requests written at once.
     [line] = result.stderr.splitlines()
-    assert re.fullmatch(r"error: build/issue-1/dry-run/request-\d{5}\.json: cannot write the request body "
+    assert re.fullmatch(r"error: build/issue-1/dry-run/request-\d{5}\.json: cannot write it "
                         r"\(No space left on device\); this dry run sent nothing", line), line
     assert not (publication / "sent").exists()
+
+
+def _ledger_files(publication: Path) -> list[Path]:
+    ledger = publication / "sent" / "issue-1.sqlite"
+    return [ledger, ledger.with_name("issue-1.sqlite-wal"), ledger.with_name("issue-1.sqlite-shm")]
+
+
+def _restore_alone(publication: Path, copy: Path) -> None:
+    """Put back a copy of sent/issue-1.sqlite alone, as a restore of a file-by-file backup does."""
+    for path in _ledger_files(publication):
+        path.unlink(missing_ok=True)
+    shutil.copy(copy, publication / "sent" / "issue-1.sqlite")
+
+
+def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Path, sendgrid: SendGridDouble,
+                                                                  tmp_path: Path) -> None:
+    """kill -9 while the second request is in flight: the records are in the -wal. A backup of
+    sent/issue-1.sqlite alone, restored, once said 'not sent yet' and posted everything again;
+    now `status` and `send` refuse it in one line."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid.mail_requests) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.communicate()
+    ledger = publication / "sent" / "issue-1.sqlite"
+    during = shutil.copy(ledger, tmp_path / "copied-after-the-kill.sqlite")
+    _restore_alone(publication, during)
+    for command in (("status", "issue-1"), ("send", "issue-1", "--yes")):
+        refused = newsletter(*command)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.startswith("error: sent/issue-1.sqlite was copied without its "
+                                         "sent/issue-1.sqlite-wal while a send of issue-1 was running"), refused.stderr
+        assert refused.stderr.count("\n") == 1
+    assert len(sendgrid.mail_requests) == 2
+
+
+
+def test_after_a_kill_the_next_status_makes_the_ledger_file_whole(publication: Path, sendgrid: SendGridDouble,
+                                                                  tmp_path: Path) -> None:
+    """After a kill -9 the main file is stale and the -wal holds the records; the next command
+    that opens the ledger checkpoints it, so a copy of the file alone is then the whole record.
+    So is one made after a send that ended: it leaves no -wal behind."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid.mail_requests) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.communicate()
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    _restore_alone(publication, shutil.copy(publication / "sent" / "issue-1.sqlite", tmp_path / "copy.sqlite"))
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
+    assert len(sendgrid.mail_requests) == 4
+    assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
+
+
+def _random_pages(path: Path) -> None:
+    """Random bytes over pages 4 to 7: SQLite opens the file and finds many faults, each on a line."""
+    data = bytearray(path.read_bytes())
+    data[4096 * 3:4096 * 7] = os.urandom(4096 * 4)
+    path.write_bytes(bytes(data))
+
+
+def test_random_bytes_in_a_ledger_are_one_error_line(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Random bytes in the ledger's pages once gave seven lines ('Page 11 is never used', ...)."""
+    write_list(publication, generated(9000))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    _random_pages(publication / "sent" / "issue-1.sqlite")
+    for command in (("send", "issue-1", "--yes"), ("status", "issue-1")):
+        result = newsletter(*command)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: sent/issue-1.sqlite is damaged ("), result.stderr
+        assert result.stderr.count("\n") == 1 and "***" not in result.stderr
+        assert result.stderr.endswith("restore sent/issue-1.sqlite from your backup of sent/ and send again; only "
+                                      "if issue-1 was never sent, delete the file\n")
+    assert len(sendgrid.mail_requests) == 9
+
+
+def test_a_full_disk_when_the_ledger_is_made_says_the_disk_is_full(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """A disk too small for a new ledger said 'disk I/O error'; it says the disk is full."""
+    write_list(publication, generated(10))
+    result = _on_a_small_disk(publication, "sent", "8k", ["send", "issue-1", "--yes"], sendgrid)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ("error: sent/issue-1.sqlite: the disk is full: cannot create the send ledger; "
+                             "nothing was sent: free some space and send again\n")
+    assert sendgrid.mail_requests == []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -215,9 +217,11 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     process.send_signal(signal.SIGINT)
     _read_stderr_until(process, STOPPING)
     answer.set()  # only once the send has stopped taking new batches
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr
+    # Its headline said "Sent issue-1 in 1.2 s", as if everyone had it.
+    assert re.search(rb"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet \(", stdout, re.M), stdout
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
     assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
@@ -268,6 +272,45 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]
+
+
+def _batch_states(publication: Path) -> list[str]:
+    """The states of the batches in the ledger, as a running send has committed them."""
+    ledger = publication / "sent" / "issue-1.sqlite"
+    if not ledger.exists():
+        return []
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        return [state for (state,) in db.execute("SELECT state FROM batches ORDER BY id")]
+    except sqlite3.OperationalError:  # the table is being made
+        return []
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_killed_while_waiting_out_a_429_the_rerun_reaches_that_batch(publication: Path, sendgrid: SendGridDouble,
+                                                                     concurrency: str) -> None:
+    """kill -9 while a batch waits out a 429 (Retry-After: 100): SendGrid refused it, so it was
+    never delivered. It was left uncertain, and a plain re-run never reached those 1,000; now
+    it is recorded as waiting, not in flight, and the re-run sends to them, nobody twice."""
+    write_list(publication, generated(2500))
+    sendgrid.script(Respond(429, {"Retry-After": "100"}))
+    process = _start_send(publication, sendgrid, "--concurrency", concurrency)
+    try:
+        # With 3 at once, the other two batches are answered, and recorded, while the first waits.
+        waited = ["waiting"] if concurrency == "1" else ["waiting", "accepted", "accepted"]
+        _wait_for(lambda: _batch_states(publication) == waited, seconds=60)
+    finally:
+        process.kill()
+        process.communicate()
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 0, rerun.output
+    assert "uncertain          0" in rerun.output
+    counts = Counter(sendgrid.accepted_recipients())
+    assert sorted(counts) == [f"reader{i:06d}@example.org" for i in range(2500)]
+    assert max(counts.values()) == 1
+    assert status() == {"sent": 2500, "pending": 0, "failed": 0, "uncertain": 0}
 
 
 def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Path,

@@ -12,8 +12,9 @@ No answer after the body went out: uncertain, never posted again here. Any 2xx i
 an acceptance; a 3xx or any other 4xx a definite refusal, with SendGrid's own words
 and what to do.
 
-Messages here are whole (never cut): `send` scrubs the API key out of them and only
-then shortens them (`errors.scrub`), so no part of a key survives a cut.
+Messages here are whole (never cut): `send` shortens them with `errors.scrub`, which
+hides the exact API key before anything else (every scrub here does too), so no part
+of a key survives a cut or a pattern that does not fit it.
 """
 
 from __future__ import annotations
@@ -89,12 +90,16 @@ class Outcome:
 
 # Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
 Wait = Callable[[float], bool]
+# Told True before a batch refused with a 429 waits to be posted again (it is not in flight
+# then), False just before it is posted again; the send records both (`Ledger.mark_waiting`).
+# If it raises, the batch is not posted again.
+Hold = Callable[[bool], None]
 
 STOPPED = "stopped before it was posted"
 
 
 def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
-                      wait: Wait | None = None) -> Outcome:
+                      wait: Wait | None = None, hold: Hold | None = None) -> Outcome:
     """Post `batch` until it is accepted, refused, uncertain, or the retries run out.
 
     `wait` is how it waits between attempts; once it says the send is being stopped
@@ -105,19 +110,26 @@ def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryP
     post (which may have gone out), and unsent otherwise.
     """
     try:
-        return _post_until_answered(transport, batch, policy, wait or threading.Event().wait)
+        return _post_until_answered(transport, batch, policy, wait or threading.Event().wait, hold)
     except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this batch is in doubt
         return Outcome("unsent", error=f"unexpected error while sending: {describe(exc)}", fatal=True)
 
 
 def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,
-                         wait: Wait) -> Outcome:
+                         wait: Wait, hold: Hold | None) -> Outcome:
     attempts = 0
     rate_limited = 0  # 429s in a row
     rate_limit_waited = 0.0
+    held = False  # recorded as waiting out a 429, not in flight
     while True:
         if wait(0):
             return Outcome("unsent", error=STOPPED, attempts=attempts)
+        if held and hold is not None:
+            try:
+                hold(False)  # in flight from here: a crash during the post leaves it uncertain
+            except Exception as exc:  # noqa: BLE001 - not recorded as in flight: not posted
+                return Outcome("unsent", error=str(exc) or describe(exc), attempts=attempts, fatal=True)
+            held = False
         attempts += 1
         try:
             response = transport.post(batch)
@@ -150,6 +162,12 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                         f"over {rate_limit_waited:.0f} s; try again later"))
                 rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
+                if hold is not None:
+                    try:
+                        hold(True)
+                        held = True
+                    except Exception:  # noqa: BLE001, S110 - still recorded in flight: uncertain if we die
+                        pass
                 if wait(seconds):
                     return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue

@@ -35,7 +35,11 @@ full disk) raises `LedgerWriteError`, one line naming the file.
 from __future__ import annotations
 
 import os
+import errno
+import re
+import shutil
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -44,11 +48,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newsletter.config import Settings
+from newsletter.atomic import write_failure
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 from newsletter.subscribers.addresses import address_keys
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
+# A batch that got a 429 and waits to be posted again: SendGrid refused it, so it is not in
+# flight. A send running now counts it pending; a dead one's is forgotten (`recover`), so
+# the next run posts to its recipients (once a kill -9 in the wait left 2,000 uncertain).
+WAITING = "waiting"
 # A scheduled batch cancelled before its time: SendGrid discards it, the recipients do not have it.
 CANCELLED = "cancelled"
 
@@ -70,7 +79,11 @@ CREATE TABLE IF NOT EXISTS batches (
     send_at INTEGER,
     batch_id TEXT
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# meta: SEND_RUNNING while a send writes (see `Ledger.begin_send`); the issue's identity.
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+SEND_RUNNING = "send_running"
 # Scheduled sends (`send --at`): when SendGrid delivers a batch (unix seconds) and the
 # batch id its requests share; NULL for a send posted to go out at once. Ledgers made
 # before scheduling get the two columns the first time they are opened.
@@ -129,21 +142,27 @@ class Ledger:
     `create`: make the file when there is none (a send); otherwise it must exist.
     """
 
-    def __init__(self, path: Path | None, issue: str = "", *, create: bool = True) -> None:
+    def __init__(self, path: Path | None, issue: str = "", *, create: bool = True, alone: bool = True) -> None:
+        """`alone`: the caller holds the issue's `SendLock` (no other send writes it now)."""
         self.path = path
         self.issue = issue or (path.stem if path else "")
         self._identity: tuple[int, int] | None = None
         self._in_transaction = False
+        # A worker thread marks its batch waiting out a 429 (`mark_waiting`) while the
+        # sending thread commits: one writer at a time, a transaction held whole.
+        self._lock = threading.RLock()
         if path is None:
-            self._db = sqlite3.connect(":memory:", isolation_level=None)
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._db.executescript(_SCHEMA)
             return
         if not path.exists():
             if not create:
                 raise SendError(f"{where(path)}: no such send ledger")
             _create(path)
+        # Looked at before connecting: SQLite makes a new, empty -wal for a file that has none.
+        had_wal = wal_path(path).exists()
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise SendError(f"{where(path)}: cannot open the send ledger ({exc})") from None
         try:
@@ -151,6 +170,10 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             _add_schedule_columns(self._db)
+            with self._db:
+                self._db.execute(_META)
+            if alone and not had_wal and self._meta(SEND_RUNNING) is not None:
+                raise SendError(_copied_without_wal(path, self.issue))
         except sqlite3.Error as exc:
             self._db.close()
             raise self._write_error(exc, "open") from None
@@ -159,6 +182,51 @@ class Ledger:
             raise
         status = os.stat(path)
         self._identity = (status.st_dev, status.st_ino)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def meta(self) -> dict[str, str]:
+        """What the ledger records about itself and its issue (its id, its fingerprint)."""
+        return {str(key): str(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, values: dict[str, str], *, keep: bool = False) -> None:
+        """Record `values` in one commit; with `keep`, a key already recorded keeps its value."""
+        verb = "INSERT OR IGNORE" if keep else "INSERT OR REPLACE"
+        with self.transaction():
+            for key, value in values.items():
+                self._write(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def begin_send(self) -> None:
+        """Say, in the ledger's main file itself, that a send is writing to it now.
+
+        While a send runs, its records are in the -wal file; they reach the main file at
+        the end (`end_send`), or when a later command opens the ledger after a kill -9.
+        A copy of the main file alone made in between held none of them, and restoring
+        it posted the issue to everyone again: the mark makes such a copy an error.
+        Checkpointed, so the mark is in the main file, not only in the -wal.
+        """
+        self.set_meta({SEND_RUNNING: f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"})
+        self.checkpoint()
+
+    def end_send(self) -> None:
+        """The send is over: its mark goes and every record moves into the main file, so the
+        file holds the whole record on its own (a backup may copy it alone)."""
+        with self._lock:
+            if self._meta(SEND_RUNNING) is not None:
+                self._write("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy what the -wal holds into the main file and empty the -wal (one fsync)."""
+        if self.path is None:
+            return
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                raise self._write_error(exc, "write") from None
 
     def close(self) -> None:
         try:
@@ -184,7 +252,11 @@ class Ledger:
         try:
             target = sqlite3.connect(str(copy))
             try:
-                self._db.backup(target)
+                with self._lock:
+                    self._db.backup(target)
+                with target:  # a copy that stands on its own: no send writes to it
+                    target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+                target.execute("PRAGMA journal_mode=DELETE")
             finally:
                 target.close()
         except (sqlite3.Error, OSError):
@@ -193,19 +265,20 @@ class Ledger:
 
     def _write_error(self, exc: Exception, doing: str) -> LedgerWriteError:
         text = str(exc)
-        if "full" in text or getattr(exc, "errno", None) == 28:
+        if disk_is_full(exc, self.path):
             return LedgerWriteError(f"{where(self.path or ':memory:')}: the disk is full ({text}); cannot {doing} "
                                     "the send ledger")
         return LedgerWriteError(f"{where(self.path or ':memory:')}: cannot {doing} the send ledger ({text})")
 
     def _write(self, sql: str, parameters: tuple[object, ...]) -> int | None:
-        try:
-            if self._in_transaction:  # committed with the rest of the transaction
-                return self._db.execute(sql, parameters).lastrowid
-            with self._db:
-                return self._db.execute(sql, parameters).lastrowid
-        except sqlite3.Error as exc:
-            raise self._write_error(exc, "write") from None
+        with self._lock:
+            try:
+                if self._in_transaction:  # committed with the rest of the transaction
+                    return self._db.execute(sql, parameters).lastrowid
+                with self._db:
+                    return self._db.execute(sql, parameters).lastrowid
+            except sqlite3.Error as exc:
+                raise self._write_error(exc, "write") from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -214,26 +287,27 @@ class Ledger:
         A send records the answers that came in and the next batch together: that
         batch is still on disk before it is posted, with half the fsyncs.
         """
-        if self._in_transaction:
-            yield
-            return
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._write_error(exc, "write") from None
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._write_error(exc, "write") from None
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._in_transaction = False
+                self._rollback()
+                raise
             self._in_transaction = False
-            self._rollback()
-            raise
-        self._in_transaction = False
-        try:
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise self._write_error(exc, "write") from None
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._write_error(exc, "write") from None
 
     def _rollback(self) -> None:
         try:
@@ -242,18 +316,40 @@ class Ledger:
             pass  # no transaction left to roll back (SQLite ends one itself on some errors)
 
     def recover(self) -> int:
-        """Turn batches left `sending` by a dead process into `uncertain`; how many recipients."""
-        (count,) = self._db.execute(
-            "SELECT coalesce(sum(size), 0) FROM batches WHERE state = ?", (SENDING,)).fetchone()
-        if count:
-            self._write("UPDATE batches SET state = ?, error = 'the process stopped before an answer came', "
-                        "updated = ? WHERE state = ?", (UNCERTAIN, time.time(), SENDING))
+        """Clear what a dead send left (called with the issue's lock held); how many recipients
+        are now uncertain.
+
+        Its batches still `sending` may have reached SendGrid: they become uncertain. Its
+        batches `waiting` out a 429 were refused and not posted again: they are forgotten,
+        so the next run posts to their recipients. Its mark goes, and its records move
+        from the -wal into the main file.
+        """
+        count, waiting = self._db.execute(
+            "SELECT coalesce(sum(state = ? AND size), 0), coalesce(sum(state = ?), 0) FROM batches",
+            (SENDING, WAITING)).fetchone()
+        if count or waiting:
+            with self.transaction():
+                self._write("UPDATE batches SET state = ?, error = 'the process stopped before an answer came', "
+                            "updated = ? WHERE state = ?", (UNCERTAIN, time.time(), SENDING))
+                self._write("DELETE FROM batches WHERE state = ?", (WAITING,))
+        if self._meta(SEND_RUNNING) is not None:
+            self.end_send()
         return count
+
+    def mark_waiting(self, batch: int, waiting: bool) -> None:
+        """A batch refused with a 429 waits to be posted again (`waiting`), or is about to be
+        posted again (not `waiting`: in flight, so a crash from here leaves it uncertain).
+        Called from the thread posting it; durable before it waits or posts."""
+        self._write("UPDATE batches SET state = ?, updated = ? WHERE id = ?",
+                    (WAITING if waiting else SENDING, time.time(), batch))
 
     def states(self) -> dict[str, str]:
         """Each recipient's state: that of the last batch it was posted in."""
         latest: dict[str, str] = {}
-        for state, recipients in self._db.execute("SELECT state, recipients FROM batches ORDER BY id"):
+        # A batch waiting out a 429 belongs to the send running now: pending, like one in flight.
+        for state, recipients in self._db.execute(
+                "SELECT CASE state WHEN ? THEN ? ELSE state END, recipients FROM batches ORDER BY id",
+                (WAITING, SENDING)):
             # Keyed again by today's address identity: a ledger written when keys were only
             # lower-cased holds `xn--` domains and decomposed accents as they were then.
             latest.update(dict.fromkeys(address_keys(recipients.split("\n")), state))
@@ -328,19 +424,56 @@ def _add_schedule_columns(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
 
 
+def wal_path(path: Path) -> Path:
+    """The -wal file beside a ledger: while a send runs (or after one was killed) its records."""
+    return path.with_name(path.name + "-wal")
+
+
+def _copied_without_wal(path: Path, issue: str) -> str:
+    return (f"{where(path)} was copied without its {where(wal_path(path))} while a send of {issue} was running "
+            "(or after one was killed), so it lacks that send's records: restore both files together "
+            "(`newsletter backup` makes copies that need no -wal); if the -wal is lost for good, delete the "
+            f"ledger and send with --first-send, knowing that some readers may get {issue} twice")
+
+
+# Below this much free space a write that failed is put down to a full disk: SQLite reports
+# some writes that meet ENOSPC as "disk I/O error" (creating a ledger on a full disk did).
+_FULL_BELOW = 256 * 1024
+
+
+def disk_is_full(exc: BaseException, path: Path | None) -> bool:
+    """Whether `exc`, from writing at `path`, came of a full disk."""
+    if getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc):
+        return True
+    if path is None:
+        return False
+    try:
+        return shutil.disk_usage(path if path.is_dir() else path.parent).free < _FULL_BELOW
+    except OSError:
+        return False
+
+
 def _check_readable(db: sqlite3.Connection, path: Path, issue: str) -> None:
     """Refuse a ledger that is empty, has no `batches` table, or that SQLite finds damaged."""
     try:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         damage = [row[0] for row in db.execute("PRAGMA quick_check")] if "batches" in tables else []
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
-        raise SendError(f"{where(path)} is damaged ({exc}): {_restore_advice(path, issue)}") from None
+        raise SendError(f"{where(path)} is damaged ({_one_line(str(exc))}): {_restore_advice(path, issue)}") from None
     if "batches" not in tables:
         empty = "is empty" if path.stat().st_size == 0 else "holds no send records (no batches table)"
         raise SendError(f"{where(path)} {empty}: {_restore_advice(path, issue)}")
     if damage != ["ok"]:
-        raise SendError(f"{where(path)} is damaged ({'; '.join(map(str, damage[:2]))}): "
+        # SQLite's first finding starts "*** in database main ***" and a newline: one line of
+        # the first two findings, not the seven lines random bytes once gave.
+        findings = [line.strip() for row in damage for line in str(row).splitlines()
+                    if line.strip() and not line.startswith("***")]
+        raise SendError(f"{where(path)} is damaged ({'; '.join(findings[:2])[:200]}): "
                         f"{_restore_advice(path, issue)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _create(path: Path) -> None:
@@ -362,9 +495,11 @@ def _create(path: Path) -> None:
             pass
         _fsync(path.parent)
     except (sqlite3.Error, OSError) as exc:
-        full = "full" in str(exc) or getattr(exc, "errno", None) == 28
-        raise LedgerWriteError(f"{where(path)}: {'the disk is full; ' if full else ''}cannot create the send "
-                               f"ledger ({getattr(exc, 'strerror', None) or exc})") from None
+        if disk_is_full(exc, path):
+            raise LedgerWriteError(f"{where(path)}: the disk is full: cannot create the send ledger; nothing was "
+                                   "sent: free some space and send again") from None
+        raise LedgerWriteError(f"{where(path)}: cannot create the send ledger "
+                               f"({getattr(exc, 'strerror', None) or exc})") from None
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -438,7 +573,7 @@ class SendLock:
         self._held_by_old_version = False
 
     def acquire(self, issue: str) -> None:
-        """Take the lock or raise `SendError` naming the other send."""
+        """Take the lock or raise `SendError` naming the other send (or the folder that refuses it)."""
         if not self.try_acquire():
             if self._held_by_old_version:
                 raise SendError(f"another `newsletter send {issue}` is running, by an older version of newsletter "
@@ -447,9 +582,13 @@ class SendLock:
                             "wait for it to finish")
 
     def try_acquire(self) -> bool:
+        """Whether the lock was free (and is held now); `SendError` when its file cannot be made."""
         self._held_by_old_version = False
-        if not self._lock.acquire(blocking=False):
-            return False
+        try:
+            if not self._lock.acquire(blocking=False):
+                return False
+        except OSError as exc:  # sent/ read-only, say: one line naming it, not a traceback
+            raise SendError(write_failure(self.path, exc)) from None
         if self._old is None:
             return True
         try:
@@ -467,3 +606,83 @@ class SendLock:
         if self._old is not None:
             self._old.release()
         self._lock.release()
+
+
+# -- one person's records (newsletter.rights: show and erase one address) ----------------
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    """One request of a ledger that held an address: what the ledger says of it."""
+
+    batch: int
+    state: str
+    created: float
+    updated: float
+    message_id: str | None
+    status: int | None
+    error: str | None
+    send_at: int | None
+
+
+def records_of(path: Path, key: str) -> list[RecipientRecord]:
+    """The requests of ledger `path` that hold the address whose `address_key` is `key`.
+
+    Opened read-only (`mode=ro`): a subject access request changes nothing, and may run
+    while a send writes the ledger (WAL readers do not block it).
+    """
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+            columns = ", ".join(name if name in present else "NULL"
+                                for name in ("id", "state", "created", "updated", "message_id", "status", "error",
+                                             "send_at"))
+            return [RecipientRecord(*row[:8]) for row in db.execute(f"SELECT {columns}, recipients FROM batches "
+                                                                     "ORDER BY id")
+                    if key in address_keys(row[8].split("\n"))]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise SendError(f"{where(path)}: cannot read the send ledger ({exc}); {_restore_advice(path, path.stem)}"
+                        ) from None
+
+
+def replace_recipient(path: Path, key: str, token: str, written: tuple[str, ...]) -> int:
+    """Put `token` where ledger `path` holds the address whose key is `key`; how many rows held it.
+
+    Called with every issue's `SendLock` held. The address is also cut out of the error
+    texts (`written`: the forms it may be quoted in). `secure_delete` zeroes the old
+    bytes SQLite frees, and the WAL is checkpointed and truncated, so no copy of the
+    address is left in the file or beside it.
+    """
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    replaced = 0
+    try:
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("BEGIN IMMEDIATE")
+        for batch, recipients, error in db.execute("SELECT id, recipients, error FROM batches").fetchall():
+            lines = recipients.split("\n")
+            keys = address_keys(lines)
+            if key not in keys:
+                if error and any(form.lower() in error.lower() for form in written):
+                    db.execute("UPDATE batches SET error = ? WHERE id = ?", (_without(error, written), batch))
+                continue
+            replaced += keys.count(key)
+            lines = [token if line_key == key else line for line, line_key in zip(lines, keys, strict=True)]
+            db.execute("UPDATE batches SET recipients = ?, error = ? WHERE id = ?",
+                       ("\n".join(lines), _without(error, written) if error else error, batch))
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        raise LedgerWriteError(f"{where(path)}: cannot erase the address from the send ledger ({exc}); "
+                               "run the erasure again") from None
+    finally:
+        db.close()
+    return replaced
+
+
+def _without(text: str, written: tuple[str, ...]) -> str:
+    """`text` with every form of the address in `written` replaced, whatever its case."""
+    for form in written:
+        text = re.sub(re.escape(form), "[erased]", text, flags=re.IGNORECASE)
+    return text
