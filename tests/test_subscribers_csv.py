@@ -190,6 +190,7 @@ def test_a_folder_is_one_line_error(publication: Path) -> None:
     'a@example.org,"unterminated note\nwith no address after it\n',
     "a;b;c\n;;\n",
     "email,name\rann@example.org,Ann\r\rbo@example.org,\"B\ro\"\r\r\n",  # Excel's "CSV (Macintosh)": \r endings
+    'a@example.org,"x\r\ny"\r\nb@example.org,"\rz",w\r\nc@example.org,v\r\n',  # Windows, a \r in a cell
 ])
 @pytest.mark.parametrize("chunk", [2, 1 << 16])
 def test_the_quick_reading_gives_what_csv_reader_gives(text: str, chunk: int) -> None:

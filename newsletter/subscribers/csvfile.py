@@ -229,17 +229,18 @@ def _line_batches(handle: TextIO, limit: int, chunk_size: int) -> Iterator[tuple
 
     Iterating a file holds a whole line, however long (a 1 GB line took 4.2 GB). This
     reads chunks; a line that reaches `limit` characters is _LineTooLong (raised once
-    the lines before it are given), never more than that held. A chunk without `\r`
-    (every list the tool writes) is split at `\n`, quicker than iterating the file, and
-    its lines come without their ending ("\n" is given as `ending`); one with a `\r`
-    is split as a StringIO with `newline=""` does (`\r\n`, `\r` and `\n` each end a
-    line), its lines keeping their endings (`ending` is "").
+    the lines before it are given), never more than that held. A chunk without a `\r`
+    alone (every list the tool writes; Excel's `\r\n`) is split at `\n`, quicker than
+    iterating the file, and its lines come without their `\n` (given as `ending`); one
+    with a `\r` alone is split as a StringIO with `newline=""` does (`\r\n`, `\r` and
+    `\n` each end a line), its lines keeping their endings (`ending` is ""). Either way
+    a line and its ending are the file's own text, as csv.reader needs them.
     """
     held = ""
     while chunk := handle.read(chunk_size):
         if held:
             chunk = held + chunk
-        if "\r" in chunk:
+        if "\r" in chunk and chunk.count("\r") != chunk.count("\r\n"):  # a \r alone ends a line too
             lines, ending = io.StringIO(chunk, newline="").readlines(), ""
             held = "" if lines[-1].endswith("\n") else lines.pop()  # cut by the chunk (a \r may precede a \n)
         else:
