@@ -70,8 +70,9 @@ def test_a_row_with_more_cells_than_the_header_is_left_out_named(publication: Pa
                         "a@example.org,Smith, Ann,unsubscribed\n"
                         "b@example.org,Bo,subscribed,,\n")
     assert result.exit_code == 0, result.output
-    assert ("people.csv:2: 4 cells, but the header names 3 columns: a comma (or the delimiter) inside a cell "
+    assert ("people.csv:2: 4 cells, but the header names 3 columns: a comma inside a cell "
             "that is not in quotes? put that cell in quotes, or name the extra column in row 1") in result.output
+    assert "people.csv → subscribers/main.csv: 2 rows read" in result.output
     assert "a@example.org" not in rows()
     assert rows()["b@example.org"]["status"] == "subscribed"  # empty cells past the header are padding
 

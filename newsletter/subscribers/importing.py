@@ -391,15 +391,18 @@ def wider_than(row: Row, width: int) -> bool:
     return any(cell.strip() for cell in row[width:])
 
 
-def too_wide(row: Row, width: int) -> str:
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def too_wide(row: Row, width: int, delimiter: str) -> str:
     """Why a row with more cells than the header is left out.
 
     Its cells cannot be matched to columns without a guess: a comma in a cell that is not
     quoted (`Smith, Ann`) moves every cell after it, a status or a "no" too. The row is
     left out, named, never read with its cells cut or shifted.
     """
-    return (f"{len(row):,} cells, but the header names {width:,} columns: a comma (or the delimiter) inside a "
-            "cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
+    return (f"{len(row):,} cells, but the header names {width:,} columns: a {DELIMITER_NAMES.get(delimiter, delimiter)} "
+            "inside a cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -466,7 +469,8 @@ def read_import(
         unfilled = {layout.columns[name]: name for name in extras}
         for number, row in reading.rows:
             if len(row) > width and wider_than(row, width):
-                report.invalid.append((number, too_wide(row, width)))
+                report.rows += 1
+                report.invalid.append((number, too_wide(row, width, reading.delimiter)))
                 continue
             key = _read_row(number, row, positions, layout, tags, records, report)
             if unfilled and key is not None:
