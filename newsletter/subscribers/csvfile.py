@@ -146,9 +146,9 @@ def open_csv(
                 delimiter = sniff_delimiter(first_line)
             rows = read_rows(handle, delimiter, first_line, limits.row_characters)
             _, header = next(rows, (1, []))
-            if len(header) > limits.columns:
+            if named_width(header) > limits.columns:
                 raise SubscriberError(
-                    f"{where(path, 1)}: the header has {len(header):,} columns; a file may have at most "
+                    f"{where(path, 1)}: the header has {named_width(header):,} columns; a file may have at most "
                     f"{limits.columns:,}: remove the columns nobody needs, then try again")
             # The header's reading has read its line(s) and no further: the rows follow.
             yield CsvReading(path, header, delimiter, rows, encoding.name)
@@ -158,6 +158,11 @@ def open_csv(
             raise SubscriberError(f"{where(path, exc.number)}: {exc.message}") from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
+
+
+def named_width(header: Row) -> int:
+    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
+    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
 
 
 def _file_encoding(path: Path, raw: io.BufferedReader) -> TextEncoding:
@@ -224,17 +229,18 @@ def _line_batches(handle: TextIO, limit: int, chunk_size: int) -> Iterator[tuple
 
     Iterating a file holds a whole line, however long (a 1 GB line took 4.2 GB). This
     reads chunks; a line that reaches `limit` characters is _LineTooLong (raised once
-    the lines before it are given), never more than that held. A chunk without `\r`
-    (every list the tool writes) is split at `\n`, quicker than iterating the file, and
-    its lines come without their ending ("\n" is given as `ending`); one with a `\r`
-    is split as a StringIO with `newline=""` does (`\r\n`, `\r` and `\n` each end a
-    line), its lines keeping their endings (`ending` is "").
+    the lines before it are given), never more than that held. A chunk without a `\r`
+    alone (every list the tool writes; Excel's `\r\n`) is split at `\n`, quicker than
+    iterating the file, and its lines come without their `\n` (given as `ending`); one
+    with a `\r` alone is split as a StringIO with `newline=""` does (`\r\n`, `\r` and
+    `\n` each end a line), its lines keeping their endings (`ending` is ""). Either way
+    a line and its ending are the file's own text, as csv.reader needs them.
     """
     held = ""
     while chunk := handle.read(chunk_size):
         if held:
             chunk = held + chunk
-        if "\r" in chunk:
+        if "\r" in chunk and chunk.count("\r") != chunk.count("\r\n"):  # a \r alone ends a line too
             lines, ending = io.StringIO(chunk, newline="").readlines(), ""
             held = "" if lines[-1].endswith("\n") else lines.pop()  # cut by the chunk (a \r may precede a \n)
         else:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
-from newsletter.subscribers.csvfile import LIMITS, open_csv
+from newsletter.subscribers.csvfile import LIMITS, named_width, open_csv
 from newsletter.subscribers.sources import STATUS_WORDS, Source, recognise
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
@@ -386,25 +386,23 @@ WINDOWS_1252_NOTE = (" (Excel's \"CSV (Comma delimited)\" on Windows); if names 
                      "the file is Mac Roman: save it as \"CSV UTF-8\" and import it again")
 
 
-def named_width(header: Row) -> int:
-    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
-    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
-
-
 def wider_than(row: Row, width: int) -> bool:
     """Whether `row` has a filled-in cell past the header's `width` columns (empty ones are padding)."""
     return any(cell.strip() for cell in row[width:])
 
 
-def too_wide(row: Row, width: int) -> str:
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def too_wide(row: Row, width: int, delimiter: str) -> str:
     """Why a row with more cells than the header is left out.
 
     Its cells cannot be matched to columns without a guess: a comma in a cell that is not
     quoted (`Smith, Ann`) moves every cell after it, a status or a "no" too. The row is
     left out, named, never read with its cells cut or shifted.
     """
-    return (f"{len(row):,} cells, but the header names {width:,} columns: a comma (or the delimiter) inside a "
-            "cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
+    return (f"{len(row):,} cells, but the header names {width:,} columns: a {DELIMITER_NAMES.get(delimiter, delimiter)} "
+            "inside a cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -471,7 +469,8 @@ def read_import(
         unfilled = {layout.columns[name]: name for name in extras}
         for number, row in reading.rows:
             if len(row) > width and wider_than(row, width):
-                report.invalid.append((number, too_wide(row, width)))
+                report.rows += 1
+                report.invalid.append((number, too_wide(row, width, reading.delimiter)))
                 continue
             key = _read_row(number, row, positions, layout, tags, records, report)
             if unfilled and key is not None:
