@@ -25,6 +25,16 @@ temporary file and linked into place, so a crash cannot leave an empty one. A se
 checks before each batch that its ledger is still the file at its path (same
 inode): one deleted or replaced under it would record into a file nobody reads.
 
+The file alone. While a send runs, its records are in `ISSUE.sqlite-wal`; the send
+marks the main file at its start and, at its end, clears the mark and checkpoints, so
+whenever no send runs the main file is the whole record (a backup that copied it alone
+once lost a killed send's WAL, and the restored copy posted 10,000 again). A copy with
+the mark and no -wal is refused (`begin_send`); `newsletter backup` copies ledgers whole.
+
+The issue itself. The `meta` table records the issue's id (`id:` in issue.yaml) and the
+sha256 of its subject and articles, so a send of a renamed folder finds this ledger
+(`earlier_send`), as it finds a copy a stopped send saved and a lock file noting a ledger.
+
 `synchronous=FULL`: each commit is on disk before the next request goes out, so not
 even a power loss can lose a batch that was posted. A send commits each batch
 together with the answers that came in before it (`transaction()`): one fsync per
@@ -534,12 +544,12 @@ def _create(path: Path) -> None:
             db.executescript(_SCHEMA)
         finally:
             db.close()
-        _fsync(temporary)
+        fsync(temporary)
         try:
             os.link(temporary, path)  # never over an existing ledger
         except FileExistsError:
             pass
-        _fsync(path.parent)
+        fsync(path.parent)
     except (sqlite3.Error, OSError) as exc:
         if disk_is_full(exc, path):
             raise LedgerWriteError(f"{where(path)}: the disk is full: cannot create the send ledger; nothing was "
@@ -550,7 +560,8 @@ def _create(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Make `path` (a file or a folder) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -660,9 +671,9 @@ def move_old_ledger(settings: Settings, issue: str) -> Path | None:
         if copied != source.execute("SELECT count(*), coalesce(sum(size), 0) FROM batches").fetchone():
             raise SendError(f"{where(old)}: could not copy the send ledger to {where(new)} whole; it was left "
                             "where it is")
-        _fsync(temporary)
+        fsync(temporary)
         os.link(temporary, new)
-        _fsync(new.parent)
+        fsync(new.parent)
     except (sqlite3.Error, OSError) as exc:
         raise LedgerWriteError(f"{where(old)}: could not move the send ledger to {where(new)} "
                                f"({getattr(exc, 'strerror', None) or exc}); it was left where it is") from None
