@@ -215,8 +215,7 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             _add_schedule_columns(self._db)
-            with self._db:
-                self._db.execute(_META)
+            _add_meta_table(self._db)
             if alone and not had_wal and self._meta(SEND_RUNNING) is not None:
                 raise SendError(_copied_without_wal(path, self.issue))
         except sqlite3.Error as exc:
@@ -469,6 +468,13 @@ class Ledger:
         (first,) = self._db.execute("SELECT min(coalesce(send_at, created)) FROM batches WHERE state = ?",
                                     (ACCEPTED,)).fetchone()
         return float(first) if first is not None else None
+
+
+def _add_meta_table(db: sqlite3.Connection) -> None:
+    """Give a ledger made before the meta table its table (not a write when it has one)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+        with db:
+            db.execute(_META)
 
 
 def _add_schedule_columns(db: sqlite3.Connection) -> None:
