@@ -12,11 +12,13 @@ removed and the target is left as it was.
   replaced and would be destroyed by a rename: it is written directly, as it comes.
 - Every OSError of the write itself (a full disk, a file-size limit, a folder that is
   not writable) is passed through `on_os_error`, so callers turn it into one line
-  naming the file; errors of the caller's own code inside the block are left alone.
+  naming the file (`write_failure`: the folder, when it is the folder that refuses);
+  errors of the caller's own code inside the block are left alone.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -34,9 +36,46 @@ if TYPE_CHECKING:
 OnOSError = Callable[[Path, OSError], Exception]
 
 
+class CannotWrite(NewsletterError):
+    """A file or folder of the publication could not be written (a read-only or full disk)."""
+
+
+# What a folder answers when it takes no new file: a read-only disk or mount (EROFS), no
+# write permission (EACCES), an immutable folder (EPERM). The folder is what to fix, so the
+# message names it: a read-only publication once gave tracebacks in six commands.
+FOLDER_REFUSES = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def write_failure(path: Path, exc: OSError) -> str:
+    """The one line for an OSError of writing `path` (a file or a folder being made).
+
+    `build/issue-1/email.html: cannot write it (No space left on device)`, or, when its
+    folder refuses, `build/: cannot write in this folder (Read-only file system), so
+    build/issue-1 was not written`.
+    """
+    reason = exc.strerror or str(exc)
+    if exc.errno in FOLDER_REFUSES:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        shown = where(folder)
+        shown = str(folder.resolve()) if shown == "." else shown
+        return f"{shown.rstrip('/')}/: cannot write in this folder ({reason}), so {where(path)} was not written"
+    return f"{where(path)}: cannot write it ({reason})"
+
+
 def cannot_write(path: Path, exc: OSError) -> NewsletterError:
     """The default: `build/issue-1/preview.html: cannot write it (No space left on device)`."""
-    return NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})")
+    return CannotWrite(write_failure(path, exc))
+
+
+def make_folder(path: Path, on_os_error: OnOSError = cannot_write) -> Path:
+    """`path` made (with its parents) if missing; an OSError as `on_os_error` words it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise on_os_error(path, exc) from None
+    return path
 
 
 BUFFER = 1 << 16  # bytes written at a time: a write call per 64 KB, not per row
@@ -132,7 +171,10 @@ def atomic_file(
         except OSError as exc:
             raise on_os_error(path, exc) from None
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass  # on a read-only disk even this fails (EROFS): the write's own error is the one to tell
         raise
     try:  # the rename itself is durable only once the folder is synced
         folder = os.open(target.parent, os.O_RDONLY)
@@ -173,10 +215,7 @@ def _translated(path: Path, raw: _TrackedFile, on_os_error: OnOSError) -> Iterat
 
 def write_text(path: Path, text: str, on_os_error: OnOSError = cannot_write) -> Path:
     """Write `text` to `path` atomically, creating its folder when needed."""
-    try:
-        real_path(path).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise on_os_error(path, exc) from None
+    make_folder(real_path(path).parent, lambda _folder, exc: on_os_error(path, exc))
     with atomic_file(path, on_os_error=on_os_error) as handle:
         handle.write(text)
     return path

@@ -9,7 +9,7 @@ from newsletter.atomic import write_text
 from newsletter.checks import CheckFailed, CheckReport, check_email, check_sending_settings
 from newsletter.config import Settings
 from newsletter.content import load_issue
-from newsletter.errors import NewsletterError, where
+from newsletter.errors import NewsletterError
 from newsletter.images import ImageCache
 from newsletter.render import RenderedEmail, render_issue
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
@@ -74,15 +74,11 @@ def build_issue(settings: Settings, name: str) -> BuiltIssue:
     if not report.ok:
         raise CheckFailed(report)
     folder = output_dir(settings, email.issue.name)
-    html_path = write_text(folder / "email.html", email.html, on_os_error=cannot_write)
-    text_path = write_text(folder / "email.txt", email.text, on_os_error=cannot_write)
+    html_path = write_text(folder / "email.html", email.html)
+    text_path = write_text(folder / "email.txt", email.text)
     return BuiltIssue(email, report, html_path, text_path)
 
 
 def output_dir(settings: Settings, issue_name: str) -> Path:
     return settings.build_dir / issue_name
 
-
-def cannot_write(path: Path, exc: OSError) -> NewsletterError:
-    """The one-line error for an output file that cannot be written."""
-    return NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})")

@@ -6,6 +6,7 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -40,6 +41,9 @@ class NewsletterGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `newsletter subscribers export | head`: the reader has all it wanted
+            _point_stdout_at_devnull()
+            ctx.exit(CLOSED_PIPE)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -48,6 +52,10 @@ class NewsletterGroup(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+            sys.stdout.flush()  # what is still buffered, while a closed pipe can still be handled here
+        except BrokenPipeError:
+            _point_stdout_at_devnull()
+            sys.exit(CLOSED_PIPE)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "newsletter"
             message = " ".join(exc.format_message().split())
@@ -61,6 +69,24 @@ class NewsletterGroup(click.Group):
             sys.exit(1)
         # Without standalone mode, click returns the code of a `ctx.exit(code)` (--help: 0).
         sys.exit(code if isinstance(code, int) else 0)
+
+
+# A closed pipe (`| head`) ends a command quietly with the status a shell gives a process
+# that SIGPIPE killed (128 + 13), as `cat` and `grep` end; Python ignores SIGPIPE, so it
+# comes as BrokenPipeError from a write or the final flush.
+CLOSED_PIPE = 141
+
+
+def _point_stdout_at_devnull() -> None:
+    """Standard output redirected to /dev/null, so that Python's flush at exit writes what is
+    still buffered there instead of printing "Exception ignored ... BrokenPipeError" (the
+    recipe of Python's documentation, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor to redirect (a test's captured output)
+        pass
 
 
 @click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -357,9 +383,10 @@ class _Progress:
 class _Stdout:
     """Standard output for a long stream (`list`, `export`): a write that fails is one line.
 
-    A full disk (`> /dev/full`) or a closed pipe raises OSError at a write or a flush.
-    It becomes one `error:` line, and descriptor 1 is pointed at /dev/null so that
-    Python's own flush at exit adds no second complaint about what is still buffered.
+    A full disk (`> /dev/full`) raises OSError at a write or a flush. It becomes one
+    `error:` line, and descriptor 1 is pointed at /dev/null so that Python's own flush at
+    exit adds no second complaint about what is still buffered. A closed pipe (`| head`)
+    is no error: it goes on to `NewsletterGroup`, which ends the command quietly.
     """
 
     def __init__(self, stream: IO[str]) -> None:
@@ -378,13 +405,10 @@ class _Stdout:
             raise self._failed(exc) from None
 
     @staticmethod
-    def _failed(exc: OSError) -> NewsletterError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):  # no descriptor to redirect (a test's captured output)
-            pass
+    def _failed(exc: OSError) -> Exception:
+        if isinstance(exc, BrokenPipeError):  # a closed pipe is no error: the command ends quietly
+            return exc
+        _point_stdout_at_devnull()
         return NewsletterError(f"standard output: cannot write to it ({exc.strerror or exc}); the output is incomplete")
 
 
@@ -469,17 +493,45 @@ def remove(email: str, list_name: str) -> None:
 
 @subscribers.command()
 @click.argument("email")
-@_list_option
-def delete(email: str, list_name: str) -> None:
-    """Erase the row of EMAIL (for a data-protection request).
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show(email: str, as_json: bool) -> None:
+    """Show everything held about EMAIL (a subject access request).
+
+    Its row in every list (every column, consent evidence included), every
+    request of every send that held it, and the files under build/ that hold it.
+    An address held nowhere says so (exit 0).
+
+    \b
+    Example:
+      newsletter subscribers show ada@example.org --json
+    """
+    from newsletter.rights import show_address
+
+    held = show_address(_settings(), email)
+    if as_json:
+        click.echo(held.as_json())
+    else:
+        _echo_report(held)
+
+
+@subscribers.command()
+@click.argument("email")
+def delete(email: str) -> None:
+    """Erase EMAIL everywhere (a data-protection erasure request).
+
+    Its rows go from every list, its records in the send ledgers become a keyed
+    hash (an issue it had is never sent to it twice), the files under build/
+    that hold it are removed, and the hash is kept in sent/erased.csv so that no
+    import or add brings it back without --resubscribe. Refused while a send
+    runs. To stop mail but keep the record, use `remove`.
 
     \b
     Example:
       newsletter subscribers delete ada@example.org
     """
-    from newsletter.subscribers.lists import delete_subscriber
+    from newsletter.rights import erase_address
 
-    _echo_report(delete_subscriber(_settings(), email, list_name))
+    _echo_report(erase_address(_settings(), email))
 
 
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.
@@ -566,6 +618,28 @@ def sync(list_name: str, dry_run: bool) -> None:
     from newsletter.sendgrid.suppressions import sync_suppressions
 
     _echo_report(sync_suppressions(_settings(), list_name, dry_run=dry_run))
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="The port to listen on.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The server's records (default: signup.sqlite in the publication).")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
+              help="Proxies trusted for X-Forwarded-For (the client address the rate limit counts).")
+def serve_command(host: str, port: int, db: Path | None, forwarded_allow_ips: str) -> None:
+    """Run the sign-up server, where readers join and leave.
+
+    Needs `signup:` in newsletter.yaml, NEWSLETTER_SECRET and the provider's key in the
+    environment. Run it behind a TLS proxy (README, "Sign-ups").
+
+    \b
+    Example:
+      newsletter serve --port 8080
+    """
+    from newsletter.signup.serve import serve
+
+    serve(_settings(), host, port, db, forwarded_allow_ips)
 
 
 @cli.command()
@@ -794,6 +868,15 @@ def _in_flight(report) -> str:  # noqa: ANN001
     return f"{report.in_flight} request{'s' if report.in_flight != 1 else ''} in flight"
 
 
+def _stopped_headline(report) -> str:  # noqa: ANN001
+    """`Stopped issue-2 after 3.1 s: 3,000 sent, 11,000 not yet`: a send that ended before everyone."""
+    what = (f"the dry run of {report.issue}" if report.dry_run
+            else f"the proof of {report.issue}" if report.proof else report.issue)
+    done = "written" if report.dry_run else "scheduled" if report.scheduled_at is not None else "sent"
+    return (f"Stopped {what} after {report.elapsed:.1f} s: {report.accepted:,} {done}, "
+            f"{report.remaining:,} not yet")
+
+
 def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
         from newsletter.sending.when import describe
@@ -820,8 +903,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         # A rate only where something went through, over long enough to mean something:
         # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
-        click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s "
-                   f"({rate}{report.requests:,} request{'s' if report.requests != 1 else ''})")
+        requests = f"{report.requests:,} request{'s' if report.requests != 1 else ''}"
+        if report.interrupted or (report.stopped and report.accepted):
+            # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
+            click.echo(f"{_stopped_headline(report)} ({rate}{requests})")
+        else:
+            click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s ({rate}{requests})")
     if report.output is not None:
         click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
     rows = [("would send" if report.dry_run else "accepted", report.accepted,
@@ -830,6 +917,7 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     rows += [(label, count, note) for label, count, note in (
         ("not sent", report.remaining, "the send stopped; run it again"),
         ("pending", report.pending, "in a request of the send running now"),
+        ("left", report.left, "unsubscribed during the send: not mailed"),
         ("duplicates", report.duplicates, "same address twice in the list"),
         ("not mailed", report.unsubscribed_twins, "another row of the address is not subscribed"),
         ("invalid", report.invalid, "not an email address; fix the list"),
@@ -841,13 +929,23 @@ def _print_send_report(report) -> None:  # noqa: ANN001
     if report.invalid:
         click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
                    f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
-                   f"{report.list_name} and run `newsletter send {report.issue}` again.")
+                   f"{report.list_name} and run `newsletter send {report.issue}` again:")
+        for row in report.invalid_rows:
+            click.echo(f"  {row}")
+        if report.invalid > len(report.invalid_rows):
+            click.echo(f"  … and {report.invalid - len(report.invalid_rows):,} more")
     if report.too_long:
         click.echo(f"Left out: the merge values of {report.too_long:,} subscriber"
                    f"{'s are' if report.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "
                    f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
         for address in report.too_long_emails[:20]:
             click.echo(f"  {address}")
+    if report.left:
+        click.echo(f"Not mailed: {report.left:,} unsubscribed or left the list during the send:")
+        for address in report.left_emails:
+            click.echo(f"  {address}")
+        if report.left > len(report.left_emails):
+            click.echo(f"  ... and {report.left - len(report.left_emails):,} more")
     if report.uncertain:
         click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
                    f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "

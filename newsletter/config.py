@@ -14,8 +14,8 @@ from urllib.parse import quote, urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter import colors, strings
-from newsletter.errors import ConfigError
-from newsletter.yamlfile import YamlMapping, read_mapping
+from newsletter.errors import ConfigError, keep_secret
+from newsletter.yamlfile import YamlMapping, read_mapping, unknown_key_advice
 
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"
@@ -36,6 +36,7 @@ MAX_CONCURRENCY = 16
 KNOWN_KEYS = {
     "name", "from", "reply_to", "postal_address", "base_url", "unsubscribe_url",
     "sendgrid", "language", "subscribe_url", "strings", "logo", "accent_color", "proof_prefix",
+    "provider", "smtp", "signup",
 }
 DEFAULT_PROOF_PREFIX = "[Proof]"
 # The links, rules and headings of the default templates when no `accent_color` is set.
@@ -50,6 +51,16 @@ REQUIRED_WHY = {
     "base_url": "it is where the web version of each issue lives",
 }
 SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region", "concurrency"}
+# The mail services an issue can be sent through (`provider:`); SendGrid when absent.
+PROVIDERS = ("sendgrid", "smtp")
+SMTP_KEYS = {"host", "port", "security", "username", "connections", "rate", "daily_limit", "ca_file", "timeout"}
+SMTP_SECURITIES = ("starttls", "tls", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+DEFAULT_SMTP_CONNECTIONS = 4
+DEFAULT_SMTP_TIMEOUT = 60.0
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+SIGNUP_KEYS = {"url", "list", "tags", "per_ip_per_hour"}
+DEFAULT_SIGNUPS_PER_IP_PER_HOUR = 10  # issue 19: enough for a household, too few to bomb anyone
 
 
 class ConfigWarning(UserWarning):
@@ -63,12 +74,37 @@ class Address:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """`smtp:` of newsletter.yaml: where and how to connect; the password is never in the file."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    username: str = ""
+    connections: int = DEFAULT_SMTP_CONNECTIONS
+    rate: float | None = None  # messages a second, across all connections
+    daily_limit: int | None = None  # messages a UTC day, proofs included
+    ca_file: Path | None = None  # a CA bundle trusted as well as the system's
+    timeout: float = DEFAULT_SMTP_TIMEOUT
+
+
+@dataclass(frozen=True)
 class SendGridSettings:
     asm_group_id: int | None = None
     categories: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     concurrency: int = DEFAULT_CONCURRENCY
     region: str = "global"
+
+
+@dataclass(frozen=True)
+class SignupSettings:
+    """`signup:` of newsletter.yaml: where `newsletter serve` answers readers, and what they join."""
+
+    url: str                      # the server's public address, without a trailing slash
+    list: str = "main"            # the list sign-ups join
+    tags: tuple[str, ...] = ()    # tags sign-ups get
+    per_ip_per_hour: int = DEFAULT_SIGNUPS_PER_IP_PER_HOUR
 
 
 @dataclass(frozen=True)
@@ -83,6 +119,8 @@ class Settings:
     base_url: str
     unsubscribe_url: str | None
     sendgrid: SendGridSettings
+    provider: str = "sendgrid"
+    smtp: SmtpSettings | None = None  # set when provider is smtp
     language: str = strings.DEFAULT_LANGUAGE  # as written (`fr`, `en-GB`): `<html lang>`, phrases, dates
     subscribe_url: str | None = None  # where the web edition invites readers to subscribe
     # `strings:` of newsletter.yaml: phrases that replace the built-in ones, or add to them.
@@ -91,6 +129,7 @@ class Settings:
     accent_color: str = DEFAULT_ACCENT_COLOR  # links, rules and headings
     accent_color_dark: str = DEFAULT_ACCENT_COLOR_DARK  # the same in dark mode
     proof_prefix: str = DEFAULT_PROOF_PREFIX  # before the subject of a proof (`send --to`); "" for none
+    signup: SignupSettings | None = None  # `newsletter serve`'s settings; None without `signup:`
 
     def phrases(self, markup: bool = False) -> strings.Strings:
         """The phrases of the publication's language, its overrides applied (`markup`: for HTML)."""
@@ -155,16 +194,20 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
     for key in data:
         if key not in KNOWN_KEYS:
             warnings.warn(
-                f"{config.where(key)}: unknown key {key!r} is ignored "
-                f"(known keys: {', '.join(sorted(KNOWN_KEYS))})",
+                f"{config.where(key)}: unknown key {key!r} is ignored ({unknown_key_advice(key, KNOWN_KEYS)})",
                 ConfigWarning,
                 stacklevel=2,
             )
     missing = [key for key in REQUIRED_KEYS if data.get(key) in (None, "")]
     if missing:
+        # `postal_adress: ...` leaves postal_address missing: name the line that meant it.
+        misspelt = {key: config.misspelling_of(key, KNOWN_KEYS) for key in missing}
+        typos = [f"{written!r} on line {config.lines[written]} is ignored: did you mean {key}?"
+                 for key, written in misspelt.items() if written is not None]
+        first = next((written for written in misspelt.values() if written is not None), None)
         raise ConfigError(
-            f"{config.where()}: missing required key{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}"
+            f"{config.where(first)}: missing required key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}" + (f"; {'; '.join(typos)}" if typos else "")
         )
     for key in REQUIRED_KEYS:  # `postal_address: "   "` is as good as none (and "" is in any text)
         if isinstance(data[key], str) and not data[key].strip():
@@ -184,6 +227,7 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
             "where each subscriber's address goes"
         )
     reply_to = data.get("reply_to")
+    provider, smtp = _provider(root, config)
     return Settings(
         root=root,
         name=_text(config, "name"),
@@ -193,12 +237,15 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         base_url=base_url,
         unsubscribe_url=unsubscribe_url,
         sendgrid=_sendgrid(config),
+        provider=provider,
+        smtp=smtp,
         language=_language(config),
         subscribe_url=_web_address(config, "subscribe_url"),
         string_overrides=_string_overrides(config),
         logo=root / _text(config, "logo") if _optional_text(config, "logo") else None,
         **_accent_colors(config),
         proof_prefix=_proof_prefix(config),
+        signup=_signup(config),
     )
 
 
@@ -267,6 +314,35 @@ def _proof_prefix(config: YamlMapping) -> str:
     return _text(config, "proof_prefix")
 
 
+def _signup(config: YamlMapping) -> SignupSettings | None:
+    value = config.data.get("signup")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("url"), str) \
+            or not _is_web_address(value["url"].strip()):
+        raise ConfigError(f"{config.where('signup')}: signup must be a mapping with `url`, the https:// address "
+                          "where readers reach `newsletter serve` (and, optionally, `list` and `tags`)")
+    for key in value:
+        if key not in SIGNUP_KEYS:
+            warnings.warn(f"{config.where('signup')}: unknown key signup.{key} is ignored "
+                          f"(known keys: {', '.join(sorted(SIGNUP_KEYS))})", ConfigWarning, stacklevel=3)
+    list_name = value.get("list", "main")
+    if not isinstance(list_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", list_name):
+        raise ConfigError(f"{config.where('signup')}: signup.list must be a list name (letters, digits, - and _), "
+                          f"not {list_name!r}")
+    tags = value.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) and ";" not in t for t in tags):
+        raise ConfigError(f"{config.where('signup')}: signup.tags must be a list of tags (text without ';')")
+    per_hour = value.get("per_ip_per_hour", DEFAULT_SIGNUPS_PER_IP_PER_HOUR)
+    if isinstance(per_hour, bool) or not isinstance(per_hour, int) or per_hour < 1:
+        raise ConfigError(f"{config.where('signup')}: signup.per_ip_per_hour must be a whole number of sign-ups "
+                          f"from 1 up (at most that many from one client address in an hour), not {per_hour!r}")
+    return SignupSettings(url=value["url"].strip().rstrip("/"), list=list_name,
+                          tags=tuple(dict.fromkeys(t.strip() for t in tags if t.strip())), per_ip_per_hour=per_hour)
+
+
 def _web_address(config: YamlMapping, key: str) -> str | None:
     value = _optional_text(config, key)
     if value is not None and not value.startswith(("https://", "http://")):
@@ -328,8 +404,8 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
     for key in value:
         if key not in SENDGRID_KEYS:
             warnings.warn(
-                f"{config.where('sendgrid')}: unknown key sendgrid.{key} is ignored "
-                f"(known keys: {', '.join(sorted(SENDGRID_KEYS))})",
+                f"{config.where(f'sendgrid.{key}')}: unknown key sendgrid.{key} is ignored "
+                f"({unknown_key_advice(str(key), SENDGRID_KEYS).replace('mean ', 'mean sendgrid.')})",
                 ConfigWarning,
                 stacklevel=3,
             )
@@ -372,6 +448,85 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
     )
 
 
+def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None]:
+    """`provider:` and, for SMTP, `smtp:`: each mistake one line naming the key."""
+    provider = config.data.get("provider") or "sendgrid"
+    if provider not in PROVIDERS:
+        raise ConfigError(f"{config.where('provider')}: provider must be one of {', '.join(PROVIDERS)}, "
+                          f"not {provider!r}")
+    value = config.data.get("smtp")
+    if provider != "smtp":
+        if value is not None:
+            warnings.warn(f"{config.where('smtp')}: smtp is ignored while provider is {provider} "
+                          "(add `provider: smtp` to send through it)", ConfigWarning, stacklevel=3)
+        return provider, None
+    if not isinstance(value, dict) or not value.get("host"):
+        raise ConfigError(f"{config.where('smtp' if value is not None else 'provider')}: provider smtp needs an "
+                          "`smtp:` mapping with at least `host:` (the mail service's SMTP server)")
+    for key in value:
+        if key not in SMTP_KEYS:
+            advice = unknown_key_advice(str(key), SMTP_KEYS).replace("mean ", "mean smtp.")
+            warnings.warn(f"{config.where(f'smtp.{key}')}: unknown key smtp.{key} is ignored ({advice})",
+                          ConfigWarning, stacklevel=3)
+
+    def number(key: str, default: float | None, low: float, high: float, whole: bool, what: str) -> Any:
+        given = value.get(key, default)
+        if given is None:
+            return None
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or (whole and not isinstance(given, int)) \
+                or not math.isfinite(given) or not low <= given <= high:
+            raise ConfigError(f"{config.where('smtp')}: smtp.{key} must be {what}, not {given!r}")
+        return given
+
+    host = str(value["host"]).strip()
+    security = value.get("security", "starttls")
+    if security not in SMTP_SECURITIES:
+        raise ConfigError(f"{config.where('smtp')}: smtp.security must be one of {', '.join(SMTP_SECURITIES)}, "
+                          f"not {security!r}")
+    if security == "none" and host.lower() not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{config.where('smtp')}: smtp.security none sends the password and every reader's "
+                          f"address in clear; it is allowed only to this machine (localhost), not {host}: "
+                          "use starttls or tls")
+    ca_file = None
+    if value.get("ca_file"):
+        ca_file = root / str(value["ca_file"])
+        if not ca_file.is_file():
+            raise ConfigError(f"{config.where('smtp')}: smtp.ca_file {value['ca_file']!r} is not a file "
+                              "(a PEM bundle of the CA that signed the server's certificate)")
+    username = value.get("username") or ""
+    if not isinstance(username, str):
+        raise ConfigError(f"{config.where('smtp')}: smtp.username must be text")
+    smtp = SmtpSettings(
+        host=host,
+        port=number("port", SMTP_DEFAULT_PORTS[security], 1, 65535, True, "a port number (587, 465 or 25)"),
+        security=security,
+        username=username.strip(),
+        connections=number("connections", DEFAULT_SMTP_CONNECTIONS, 1, MAX_CONCURRENCY, True,
+                           f"a whole number from 1 to {MAX_CONCURRENCY}"),
+        rate=number("rate", None, 0.001, 10_000, False, "messages a second, above 0"),
+        daily_limit=number("daily_limit", None, 1, 10_000_000, True, "a whole number of messages a day, 1 or more"),
+        ca_file=ca_file,
+        timeout=float(number("timeout", DEFAULT_SMTP_TIMEOUT, 1, 3600, False, "a number of seconds from 1 to 3600")),
+    )
+    return provider, smtp
+
+
+SMTP_PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
+
+
+def smtp_password(smtp: SmtpSettings) -> str:
+    """The SMTP password, from the environment only, and only when `smtp.username` asks to log in."""
+    if not smtp.username:
+        return ""
+    password = os.environ.get(SMTP_PASSWORD_VARIABLE, "")
+    if not password:
+        raise ConfigError(f"{SMTP_PASSWORD_VARIABLE} is not set: export it with the password (or app password) "
+                          f"of {smtp.username} at {smtp.host}; it is read from the environment only")
+    if "\n" in password or "\r" in password:
+        raise ConfigError(f"{SMTP_PASSWORD_VARIABLE} holds a line break: export the password alone")
+    return password
+
+
 API_KEY_VARIABLE = "SENDGRID_API_KEY"
 
 
@@ -404,4 +559,4 @@ def sendgrid_api_key(needs: str = SEND_MAIL) -> str:
             f"{API_KEY_VARIABLE} holds a character no API key has (a space, line break, control or "
             "non-ASCII character): copy the key again from SendGrid and export it"
         )
-    return key
+    return keep_secret(key)

@@ -9,8 +9,8 @@ from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import LocalImage, render_markdown
-from newsletter.yamlfile import YamlMapping, parse_mapping, read_mapping
+from newsletter.markdown import LocalImage, NestedTooDeep, render_markdown
+from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
 # draft and id: `newsletter new` writes them (id: what ties the issue to its send ledger, whatever its folder)
@@ -104,7 +104,8 @@ def load_issue(settings: Settings, name: str) -> Issue:
     name = folder.name
     meta = read_mapping(folder / ISSUE_FILE, ContentError)
     notes = [
-        f"{meta.where(key)}: unknown key {key!r} is ignored" for key in meta.data if key not in ISSUE_KEYS
+        f"{meta.where(key)}: unknown key {key!r} is ignored{_typo(key, ISSUE_KEYS)}"
+        for key in meta.data if key not in ISSUE_KEYS
     ]
     subject = meta.data.get("subject")
     if subject is not None and (isinstance(subject, bool) or not isinstance(subject, str | int | float)):
@@ -112,7 +113,7 @@ def load_issue(settings: Settings, name: str) -> Issue:
                            "put it in quotes if it starts with [ or {")
     subject = "" if subject is None else str(subject)
     if not subject.strip():
-        raise ContentError(f"{meta.where('subject')}: `subject` is required: the email's subject line")
+        raise ContentError(_required(meta, "subject", ISSUE_KEYS, "`subject` is required: the email's subject line"))
     preheader = meta.data.get("preheader") or ""
     if not isinstance(preheader, str):
         raise ContentError(f"{meta.where('preheader')}: `preheader` must be text")
@@ -196,12 +197,15 @@ def load_article(path: Path, base_url: str) -> Article:
     except StopIteration:
         raise ContentError(f"{where(path, 1)}: the front matter is not closed by a `---` line") from None
     meta = parse_mapping("\n".join(lines[1:end]), path, ContentError, line_offset=1)
-    warnings = [f"{meta.where(key)}: unknown front matter key {key!r} is ignored"
+    warnings = [f"{meta.where(key)}: unknown front matter key {key!r} is ignored{_typo(key, ARTICLE_KEYS)}"
                 for key in meta.data if key not in ARTICLE_KEYS]
     title = _front_text(meta, "title")
     if not title:
-        raise ContentError(f"{meta.where('title')}: `title` is required in the front matter")
-    body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
+        raise ContentError(_required(meta, "title", ARTICLE_KEYS, "`title` is required in the front matter"))
+    try:
+        body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
+    except NestedTooDeep as exc:
+        raise ContentError(f"{where(path, exc.line and end + 1 + exc.line)}: {exc}") from None
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
     return Article(
@@ -215,6 +219,20 @@ def load_article(path: Path, base_url: str) -> Article:
         warnings=tuple(warnings),
         images=body.images,
     )
+
+
+def _typo(key: str, known: set[str]) -> str:
+    """`: did you mean author?` after the warning about `autor:`, or nothing."""
+    meant = did_you_mean(key, known)
+    return f": did you mean {meant}?" if meant else ""
+
+
+def _required(meta: YamlMapping, key: str, known: set[str], message: str) -> str:
+    """The error for a missing `key`, at the line of its misspelling when there is one (`titel:`)."""
+    written = meta.misspelling_of(key, known)
+    if written is None:
+        return f"{meta.where(key)}: {message}"
+    return f"{meta.where(written)}: {message}; {written!r} here is ignored: did you mean {key}?"
 
 
 def _front_text(meta: YamlMapping, key: str) -> str:

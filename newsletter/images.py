@@ -42,6 +42,19 @@ _KEPT_INFO = ("icc_profile", "transparency")
 # The formats whose animations are published as animations; any other multi-frame file
 # (an MPO, a phone's multi-picture JPEG saved as .jpg; a multi-page TIFF) is its first picture.
 _ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
+# Bounds on the work an image may ask for, checked from its header before anything is decoded.
+# An animated GIF of 1,000 frames on a 2,000 × 2,000 canvas (4.7 MB on disk) took 5.7 GB and
+# two and a half minutes: every frame is decoded at the canvas's size and kept, scaled, until
+# the animation is written. 100 megapixels over all frames is about half a gigabyte at most
+# and a few seconds; an animation past it would be tens of megabytes in an inbox anyway.
+# It is refused, not published as its first frame: a still in place of the animation the
+# writer chose is a change to the article they should make (and see), not one made for them.
+MAX_ANIMATION_PIXELS = 100_000_000
+MAX_FRAMES = 1_000
+# No side longer than JPEG's and GIF's own limit: an image of 170,000,000 × 1 pixels, below
+# the limit on pixels, made Pillow's decoder fail with a bare MemoryError (a line that long
+# overflows its buffer).
+MAX_SIDE = 65_535
 
 
 def _quiet_size_warning() -> None:
@@ -222,9 +235,12 @@ def process(raw: bytes, source: Path) -> ProcessedImage:
     try:
         with Image.open(io.BytesIO(raw)) as image:
             kind = _format_for(source.suffix) or image.format or "PNG"
+            _refuse_too_much_work(image, source, kind)
             if _animation(image, kind):
                 return _process_animation(image, source, kind)
             return _process_still(image, source, kind)
+    except ImageError:
+        raise
     except Image.DecompressionBombError:
         raise ImageError(source, f"{_too_large(raw)}: too large to process safely (at most "
                          f"{_megapixels(2 * (Image.MAX_IMAGE_PIXELS or 0))} megapixels); "
@@ -237,7 +253,25 @@ def process(raw: bytes, source: Path) -> ProcessedImage:
 
 
 def _megapixels(pixels: int) -> str:
-    return f"{pixels / 1_000_000:.0f}"
+    return f"{pixels / 1_000_000:,.0f}"
+
+
+def _refuse_too_much_work(image: Any, source: Path, kind: str) -> None:
+    """`ImageError` for an image whose decoding would be past the bounds above, from its
+    header (and, for an animation, its count of frames, which Pillow gets without decoding them)."""
+    width, height = image.size
+    if max(width, height) > MAX_SIDE:
+        raise ImageError(source, f"is {width} × {height} pixels: too large to process safely (at most "
+                         f"{MAX_SIDE:,} pixels a side); scale it down to 1,200 pixels wide")
+    if not _animation(image, kind):
+        return
+    frames = image.n_frames
+    pixels = frames * width * height
+    if frames > MAX_FRAMES or pixels > MAX_ANIMATION_PIXELS:
+        raise ImageError(source, f"is an animation of {frames:,} frames of {width} × {height} pixels "
+                         f"({_megapixels(pixels)} megapixels in all): too large to process safely (at most "
+                         f"{MAX_FRAMES:,} frames and {_megapixels(MAX_ANIMATION_PIXELS)} megapixels in all); "
+                         "use fewer frames or a smaller size, or a still image")
 
 
 def _too_large(raw: bytes) -> str:

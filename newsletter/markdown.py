@@ -16,6 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from newsletter.errors import ContentError
 from newsletter.images import display_size
 
 TEXT_WIDTH = 78
@@ -30,9 +31,16 @@ IMAGE_WIDTH = 552
 def _image_style(width: int) -> str:
     return f"width:100%;max-width:{width}px;height:auto;display:block;border:0"
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
-    ["linkify", "strikethrough"]
-)
+# How deep lists, quotes, links and emphasis may sit inside each other in an article. An
+# article nested 50,000 deep (`> > > …`, `*****…`) was reported as "the postal address is
+# missing": markdown-it stops parsing blocks at its `maxNesting` without a word (the rest of
+# the article is lost), and emphasis it nests without limit, into HTML so deep that lxml
+# (premailer's and check's parser, 256 levels at most) silently drops the email's footer.
+# Twelve levels of a list (24 of HTML) is more than any article needs; markdown-it's own
+# limit is kept above ours, so whatever it would cut off is refused here first.
+MAX_NESTING = 24
+_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False,
+                                "maxNesting": 2 * MAX_NESTING}).enable(["linkify", "strikethrough"])
 # Bare links a writer pasted become links only when they plainly are addresses
 # (`https://…`, `www.…`, an email address): see `_keep_plain_links`.
 _LINK_PREFIXES = ("http://", "https://", "www.", "mailto:")
@@ -54,12 +62,34 @@ class RenderedMarkdown:
     images: tuple[LocalImage, ...] = ()
 
 
+class NestedTooDeep(ContentError):
+    """Markdown nested past `MAX_NESTING`; `line` is counted in the Markdown given (1 is its first)."""
+
+    def __init__(self, line: int | None) -> None:
+        self.line = line
+        super().__init__(f"the article is nested too deep (lists, quotes, links or emphasis more than "
+                         f"{MAX_NESTING} levels inside each other): flatten it")
+
+
+def _first_too_deep(tokens: list[Token]) -> Token | None:
+    """The first block nested past `MAX_NESTING`, or holding text nested past it with its own."""
+    for token in tokens:
+        children = token.children or []
+        if token.level >= MAX_NESTING or any(token.level + child.level >= MAX_NESTING for child in children):
+            return token
+    return None
+
+
 def render_markdown(source: str, base_url: str, folder: Path | None = None) -> RenderedMarkdown:
     """Render `source` to HTML and to plain text; relative links resolve under `base_url`.
 
     `folder` is where the article's relative images are on disk, to read their sizes.
+    Raises `NestedTooDeep` for Markdown nested past `MAX_NESTING`.
     """
     tokens = _md.parse(source)
+    deep = _first_too_deep(tokens)
+    if deep is not None:
+        raise NestedTooDeep(deep.map[0] + 1 if deep.map else None)
     images: list[LocalImage] = []
     _adapt_for_email(tokens, base_url, folder, images)
     html = _md.renderer.render(tokens, _md.options, {})

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newsletter.atomic import make_folder, write_text
 from newsletter.config import CONFIG_FILE, Settings, find_root
 from newsletter.errors import ConfigError, where
 from newsletter.render import PACKAGE_TEMPLATES
@@ -25,6 +26,8 @@ subscribers/*.lock
 sent/
 # `newsletter backup` copies sent/ and subscribers/ here: personal data as well.
 backups/
+# The sign-up server's records (`newsletter serve`): addresses and IP addresses, personal data.
+signup.sqlite*
 """
 
 
@@ -93,12 +96,14 @@ def eject_templates(settings: Settings, names: Sequence[str] = ()) -> EjectRepor
         raise ConfigError(f"{', '.join(where(p) for p in existing)} exists already: "
                           "move it aside to eject the default again (nothing was copied)")
     report = EjectReport()
-    target.mkdir(parents=True, exist_ok=True)
+    make_folder(target)
     for name in dict.fromkeys(names) if names else available:
         destination = target / name
         if destination.exists():
             report.kept.append(destination)
             continue
-        shutil.copyfile(PACKAGE_TEMPLATES / name, destination)
+        # Atomic, as every file the project writes: a copy stopped by a full disk once left
+        # a 0-byte template that blocked the next eject and failed `check`.
+        write_text(destination, (PACKAGE_TEMPLATES / name).read_bytes().decode("utf-8"))
         report.copied.append(destination)
     return report

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue, load_issue, marked_draft
@@ -92,6 +93,41 @@ def site_dir(settings: Settings) -> Path:
     return settings.build_dir / SITE_DIR
 
 
+def claim_folder(settings: Settings, folder: Path) -> None:
+    """Make sure `folder` is one `site` may write: its own (its record, MANIFEST, is there),
+    or new, or empty, and then claimed with an empty record before anything is written.
+
+    `site -o DIR` once replaced a hand-made index.html without a word, and `site -o /`
+    wrote its files into / as root: a folder holding files and no record is refused,
+    naming one of them, and /, the home folder and the publication's own never taken.
+    """
+    resolved = folder.expanduser().resolve()
+    forbidden = {Path("/"): "the root folder", Path.home().resolve(): "your home folder",
+                 settings.root.resolve(): "the publication's own folder"}
+    if resolved in forbidden:
+        raise NewsletterError(f"{where(folder)}: is {forbidden[resolved]}, where the web edition would mix with "
+                              "other files: give `site -o` a folder of its own (public/, say), or leave -o out "
+                              f"for {where(site_dir(settings))}/")
+    if (folder / MANIFEST).is_file():
+        return
+    try:
+        found = sorted(entry.name for entry in folder.iterdir())
+    except FileNotFoundError:
+        found = []
+    except NotADirectoryError:
+        raise NewsletterError(f"{where(folder)}: is a file, not a folder: give `site -o` a folder") from None
+    except OSError as exc:
+        raise NewsletterError(f"{where(folder)}: cannot read it ({exc.strerror or exc})") from None
+    if found:
+        raise NewsletterError(
+            f"{where(folder)}: holds files `newsletter site` did not write ({where(folder / found[0])}"
+            f"{f' and {len(found) - 1} more' if len(found) > 1 else ''}), which it would overwrite: "
+            "give `site -o` a new or empty folder, or empty this one")
+    # Claimed before the first file goes in: a build stopped half-way leaves a folder still its own.
+    write_if_changed(folder / MANIFEST, (json.dumps(
+        {"format": MANIFEST_FORMAT, "files": [], "issues": {}}, indent=1) + "\n").encode("utf-8"))
+
+
 def issue_images(issue: Issue) -> list[tuple[str, Path]]:
     """(path under the issue's folder of the site, source file) of each image it publishes.
 
@@ -129,16 +165,24 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     temporary = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     try:
         temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError as exc:
-        raise NewsletterError(f"{where(path)}: cannot write it ({exc.strerror or exc})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
+        _remove_leftover(temporary)
+        raise CannotWrite(write_failure(path, exc)) from None
     return True
+
+
+def _remove_leftover(temporary: Path) -> None:
+    """Remove a temporary file a failed write left, if any: on a read-only disk even
+    removing a file that is not there fails (EROFS), which must not hide the write's error."""
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def published_issue_names(settings: Settings) -> list[str]:
@@ -175,6 +219,7 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
     writing everything else; such an issue keeps what the last build published of it.
     """
     folder = folder if folder is not None else site_dir(settings)
+    claim_folder(settings, folder)
     report = SiteReport(folder)
     cache = image_cache(settings)
     previous = _read_manifest(folder)

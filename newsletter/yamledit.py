@@ -22,11 +22,11 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 
-from newsletter.atomic import write_text
+from newsletter.atomic import write_failure, write_text
 from newsletter.errors import NewsletterError, where
-from newsletter.yamlfile import read_yaml_text
+from newsletter.yamlfile import explain_yaml_error, read_yaml_text
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,8 @@ def parse_document(text: str, path: Path, error: type[NewsletterError]) -> Comme
     try:
         data = _yaml().load(text)
     except YAMLError as exc:
-        mark = exc.problem_mark if isinstance(exc, MarkedYAMLError) else None
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{where(path, line)}: invalid YAML: {problem}") from None
+        problem = explain_yaml_error(exc, text)
+        raise error(f"{where(path, problem.line)}: {problem.message}") from None
     if data is None:
         return CommentedMap()
     if not isinstance(data, CommentedMap):
@@ -107,7 +105,7 @@ def save_document(path: Path, data: CommentedMap, error: type[NewsletterError],
                   indentation: Indentation = DEFAULT_INDENTATION) -> Path:
     """Write `data` to `path` atomically; an OSError becomes `error` naming the file."""
     def cannot_write(target: Path, exc: OSError) -> Exception:
-        return error(f"{where(target)}: cannot write it ({exc.strerror or exc})")
+        return error(write_failure(target, exc))
 
     return write_text(path, dump_document(data, indentation), on_os_error=cannot_write)
 

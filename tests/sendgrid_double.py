@@ -40,6 +40,49 @@ SUPPRESSION_KINDS = ("unsubscribes", "bounces", "spam_reports", "invalid_emails"
 DEFAULT_PAGE_LIMIT = 500
 
 
+class KeyCatcher:
+    """A second local HTTP server, the other host a redirect points to: it records every
+    request that carries an Authorization header, and answers each with an empty 200."""
+
+    def __init__(self) -> None:
+        self.caught: list[tuple[str, str, str]] = []  # method, path, Authorization
+        catcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                if self.headers.get("Authorization") is not None:
+                    catcher.caught.append((self.command, self.path, self.headers["Authorization"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _record
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://localhost:{port}"  # another name than the double's 127.0.0.1: another host
+
+    def __enter__(self) -> KeyCatcher:
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 # -- scripted answers to POST /v3/mail/send ---------------------------------------------
 
 @dataclass
@@ -110,6 +153,7 @@ class Stall:
     seconds: float = 120.0
     accept: bool = True  # whether SendGrid "processed" it: the mail counts as accepted
     release: threading.Event | None = None  # set by the test: answer now
+    arrived: threading.Event | None = None  # set by the double once the request is read
 
 
 Fault = Respond | Accept | Drop | Cut | Trickle | Stall
@@ -150,6 +194,8 @@ class SendGridDouble:
         self.suppression_links = True  # False: pages without Link headers (offset paging only)
         self.mail_times: list[float] = []               # time.time() each mail/send body arrived
         self.connections = 0                            # TCP connections accepted (keep-alive shows)
+        # path, or "METHOD path" → (status, base URL): a GET or an account call of it is redirected there.
+        self.redirects: dict[str, tuple[int, str]] = {}
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self.account = AccountAPI(self, load_account_spec() if validate else None)  # the account API
@@ -317,6 +363,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(401, {"errors": [{"field": None, "message": "The provided authorization grant is invalid, expired, or revoked"}]})
         return False
 
+    def _redirected(self, body_read: bool = False) -> bool:
+        """Answer a redirect the test set for this path (as a misconfigured proxy might)."""
+        parts = urlsplit(self.path)
+        redirect = (self.double.redirects.get(f"{self.command} {parts.path}")
+                    or self.double.redirects.get(parts.path))
+        if redirect is None:
+            return False
+        if not body_read:
+            self._read_body()
+        status, base = redirect
+        self._send_json(status, None, {"Location": base + self.path})
+        return True
+
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -367,6 +426,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._answered_as_scripted(answer):
             return
         if isinstance(answer, Stall):
+            if answer.arrived is not None:
+                answer.arrived.set()
             if answer.accept:
                 status, headers, payload = self.double.handle_mail_send(body)
             else:
@@ -433,6 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
+        if self._redirected():
+            return
         if not self._authorized():
             return
         if self._account_answered("GET", b""):  # type: ignore[attr-defined]
@@ -853,6 +916,8 @@ class _AccountRoutes(BaseHTTPRequestHandler):
         account = self.double.account
         if not account.owns(parts.path):
             return False
+        if self._redirected(body_read=raw is not None):  # type: ignore[attr-defined]
+            return True
         if raw is None:
             raw = self._read_body()  # type: ignore[attr-defined]
         if not self._authorized():  # type: ignore[attr-defined]

@@ -152,7 +152,8 @@ def test_missing_subject(publication: Path) -> None:
 def test_invalid_yaml_in_issue_names_file_and_line(publication: Path) -> None:
     folder = write_issue(publication, "badyaml", {"a.md": article("A")})
     (folder / "issue.yaml").write_text("subject: Fine\npreheader: [unclosed\n", encoding="utf-8")
-    assert_one_line_error(run("build", "badyaml"), "issues/badyaml/issue.yaml:3", "invalid YAML")
+    assert_one_line_error(run("build", "badyaml"), "issues/badyaml/issue.yaml:2", "invalid YAML",
+                          "the [ opened on line 2 is never closed")
 
 
 @pytest.mark.parametrize("content, at, fragment", [

@@ -57,3 +57,47 @@ def test_a_setting_that_would_break_a_send_is_one_line_naming_the_line(
 
 def test_the_sample_settings_are_accepted(publication: Path) -> None:
     assert run("check", "issue-1").exit_code == 0
+
+
+SMTP_BLOCK = """provider: smtp
+smtp:
+  host: smtp.fastmail.com
+  username: letters@riverside-writers-circle.internal
+"""
+
+
+@pytest.mark.parametrize("block, marker, message", [
+    ("provider: smpt\n", "provider:", "provider must be one of sendgrid, smtp, not 'smpt'"),
+    ("provider: smtp\n", "provider:", "provider smtp needs an `smtp:` mapping with at least `host:`"),
+    (SMTP_BLOCK + "  security: starttls-please\n", "smtp:",
+     "smtp.security must be one of starttls, tls, none, not 'starttls-please'"),
+    (SMTP_BLOCK + "  security: none\n", "smtp:",
+     "smtp.security none sends the password and every reader's address in clear; it is allowed only to this "
+     "machine (localhost), not smtp.fastmail.com: use starttls or tls"),
+    (SMTP_BLOCK + "  connections: 40\n", "smtp:", "smtp.connections must be a whole number from 1 to 16, not 40"),
+    (SMTP_BLOCK + "  rate: 0\n", "smtp:", "smtp.rate must be messages a second, above 0, not 0"),
+    (SMTP_BLOCK + "  daily_limit: 1.5\n", "smtp:", "smtp.daily_limit must be a whole number of messages a day"),
+    (SMTP_BLOCK + "  ca_file: nowhere.pem\n", "smtp:", "smtp.ca_file 'nowhere.pem' is not a file"),
+])
+def test_smtp_settings_mistakes_are_one_line(publication: Path, block: str, marker: str, message: str) -> None:
+    path = publication / "newsletter.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + block, encoding="utf-8")
+    result = run("check", "issue-1")
+    assert result.exit_code == 1
+    line = line_of(publication, marker)
+    assert re.fullmatch(rf"error: newsletter\.yaml:{line}: [^\n]*\n", result.stderr), result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_smtp_settings_are_read_with_their_defaults(publication: Path) -> None:
+    from newsletter.config import load_settings
+
+    path = publication / "newsletter.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + SMTP_BLOCK + "  security: tls\n  daily_limit: 500\n",
+                    encoding="utf-8")
+    settings = load_settings(publication)
+    assert settings.provider == "smtp" and settings.smtp is not None
+    smtp = settings.smtp
+    assert (smtp.host, smtp.port, smtp.security, smtp.connections, smtp.rate, smtp.daily_limit, smtp.timeout) == (
+        "smtp.fastmail.com", 465, "tls", 4, None, 500, 60.0)
+    assert run("check", "issue-1").exit_code == 0

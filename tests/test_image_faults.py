@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
+import zlib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from PIL import ExifTags, Image
 
@@ -120,6 +123,66 @@ def test_a_very_large_image_below_the_limit_is_processed_without_an_anonymous_wa
         assert "Image size" not in result.stderr, result.stderr
     with Image.open(publication / "build" / "site" / "big" / "plan.png") as image:
         assert image.size == (1200, 1200)
+
+
+def tiny_frames_gif(frames: int, width: int, height: int) -> bytes:
+    """An animated GIF whose canvas is width × height but whose every frame paints one white pixel
+    (on black, one further along each time): a few bytes a frame on disk, width × height pixels
+    a frame once decoded."""
+    out = bytearray(b"GIF89a" + struct.pack("<HH", width, height) + bytes([0xF0, 0, 0]) + bytes(3) + b"\xff" * 3)
+    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
+    for index in range(frames):
+        out += b"\x21\xf9\x04\x00\x05\x00\x00\x00"  # 50 ms
+        out += b"\x2c" + struct.pack("<HHHH", index % width, 0, 1, 1) + b"\x00"
+        out += b"\x02\x02\x4c\x01\x00"  # LZW: clear, colour 1, end
+    return bytes(out + b"\x3b")
+
+
+def declared_png(width: int, height: int) -> bytes:
+    """A PNG header declaring width × height pixels, with no pixels: never decoded by the test."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+HEAVY_IMAGES = {
+    # The report's case: 5.7 GB and two and a half minutes before it was refused.
+    "1,000 frames of 2,000²": ("moving.gif", tiny_frames_gif(1000, 2000, 2000),
+                               "is an animation of 1,000 frames of 2000 × 2000 pixels (4,000 megapixels in all): "
+                               "too large to process safely (at most 1,000 frames and 100 megapixels in all)"),
+    "many frames": ("many.gif", tiny_frames_gif(1001, 4, 4), "is an animation of 1,001 frames of 4 × 4 pixels"),
+    # Said "cannot be read as an image (MemoryError: )".
+    "170,000,000 × 1": ("strip.png", declared_png(170_000_000, 1),
+                        "is 170000000 × 1 pixels: too large to process safely (at most 65,535 pixels a side)"),
+}
+
+
+@pytest.mark.parametrize(("name", "data", "said"), HEAVY_IMAGES.values(), ids=HEAVY_IMAGES.keys())
+def test_an_image_too_costly_to_decode_is_refused_from_its_header(publication: Path, name: str, data: bytes,
+                                                                  said: str) -> None:
+    folder = write_issue(publication, "heavy", {"a.md": article("Heavy", f"![Too much]({name})")},
+                         date=dt.date(2027, 1, 1))
+    (folder / name).write_bytes(data)
+    for command in (["check", "heavy"], ["build", "heavy"], ["site"]):
+        result = run(*command)
+        _no_traceback(result)
+        assert result.exit_code == 1, result.output
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and f"issues/heavy/a.md:4: image {name} {said}" in errors[0], result.stderr
+    assert not (publication / "build" / "site" / "heavy").exists()
+
+
+def test_an_animation_within_the_bounds_is_published_whole(publication: Path) -> None:
+    folder = write_issue(publication, "moving", {"a.md": article("Moving", "![Dots](dots.gif)")},
+                         date=dt.date(2027, 1, 1))
+    (folder / "dots.gif").write_bytes(tiny_frames_gif(1000, 100, 100))  # 10 megapixels in all
+    result = run("site")
+    assert result.exit_code == 0, result.output
+    with Image.open(publication / "build" / "site" / "moving" / "dots.gif") as image:
+        # Each frame adds a pixel to the top row: from the 100th on the frames are alike, and
+        # the GIF writer makes them one (their durations summed).
+        assert image.size == (100, 100) and image.n_frames == 100
 
 
 SCRIPTED_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'

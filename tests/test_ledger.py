@@ -279,7 +279,7 @@ def test_a_dry_run_on_a_full_disk_says_nothing_was_sent(publication: Path) -> No
     assert "may or may not" not in result.stdout + result.stderr
     # Which body meets the full disk first depends on the requests written at once.
     [line] = result.stderr.splitlines()
-    assert re.fullmatch(r"error: build/issue-1/dry-run/request-\d{5}\.json: cannot write the request body "
+    assert re.fullmatch(r"error: build/issue-1/dry-run/request-\d{5}\.json: cannot write it "
                         r"\(No space left on device\); this dry run sent nothing", line), line
     assert not (publication / "sent").exists()
 

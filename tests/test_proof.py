@@ -43,3 +43,18 @@ def test_a_dry_run_proof_writes_the_prefixed_subject(publication: Path) -> None:
     bodies = [json.loads(p.read_text(encoding="utf-8"))
               for p in sorted((publication / "build" / "issue-1" / "dry-run").glob("*.json"))]
     assert bodies and all(b["subject"] == f"[Proof] {SUBJECT}" for b in bodies)
+
+
+def test_a_line_break_in_from_name_or_proof_prefix_stays_out_of_the_request(publication: Path,
+                                                                            sendgrid: SendGridDouble) -> None:
+    """A CRLF in newsletter.yaml reached SendGrid's request as it was: a header of its own in the email."""
+    update_config(publication, proof_prefix="[Proof]\r\nBcc: someone@example.net",
+                  reply_to={"email": "editor@riverside-writers-circle.internal", "name": "The\reditor\n"},
+                  **{"from": {"email": "letters@riverside-writers-circle.internal",
+                              "name": "Riverside\r\nBcc: someone@example.net\x00"}})
+    assert newsletter("send", "issue-1", "--yes", "--to", "me@example.net").exit_code == 0
+    [body] = sendgrid.accepted
+    assert body["subject"] == f"[Proof] Bcc: someone@example.net {SUBJECT}"
+    assert body["from"] == {"email": "letters@riverside-writers-circle.internal",
+                            "name": "Riverside Bcc: someone@example.net"}
+    assert body["reply_to"]["name"] == "The editor"

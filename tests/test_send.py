@@ -285,7 +285,7 @@ def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Pa
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
     assert ("Not everyone selected got it: 1 row is not an email address; fix it in list main "
-            "and run `newsletter send issue-1` again.") in result.output
+            "and run `newsletter send issue-1` again:\n  subscribers/main.csv:4: 'not an address'\n") in result.output
 
 
 def test_a_bad_row_anywhere_in_the_list_stops_a_real_send_before_any_request(
@@ -392,11 +392,12 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
     assert not (publication / "sent" / "issue-1.lock").exists()
 
 
-def test_a_tag_matching_nobody_says_so(publication: Path, sendgrid: SendGridDouble) -> None:
+def test_a_tag_matching_nobody_is_an_error_naming_the_tags_there(publication: Path,
+                                                                  sendgrid: SendGridDouble) -> None:
     result = newsletter("send", "issue-1", "--yes", "--tag", "nosuchtag")
-    assert result.exit_code == 0, result.output
-    assert "Nothing to send: no subscribed address has tag nosuchtag in list main" in result.output
-    assert "Nothing sent: issue-1 (" in result.output and "0 requests" not in result.output
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: no subscribed address has tag nosuchtag (tags in this list: members, poetry, prose)")
     assert sendgrid.mail_requests == []
 
 

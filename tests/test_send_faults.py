@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -216,9 +217,11 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     process.send_signal(signal.SIGINT)
     _read_stderr_until(process, STOPPING)
     answer.set()  # only once the send has stopped taking new batches
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert b"Traceback" not in stderr
+    # Its headline said "Sent issue-1 in 1.2 s", as if everyone had it.
+    assert re.search(rb"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet \(", stdout, re.M), stdout
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
     assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]

@@ -20,7 +20,7 @@ from newsletter.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
 from newsletter.sendgrid.retry import RetryPolicy
 from tests.account_helpers import account_spec, quick_api_retries, ready_account
 from tests.helpers import update_config
-from tests.sendgrid_double import Drop, Respond, SendGridDouble
+from tests.sendgrid_double import Drop, KeyCatcher, Respond, SendGridDouble
 from tests.subscriber_helpers import run
 
 SCOPES = Call("the API key's permissions")
@@ -157,3 +157,31 @@ def test_a_key_quoted_back_in_a_long_error_is_hidden_before_any_cut(sendgrid: Se
     with pytest.raises(SendGridError) as raised:
         client.get("/v3/scopes", SCOPES)
     assert sendgrid.api_key[:8] not in str(raised.value)
+
+
+REDIRECTED_CALLS = [
+    (("doctor",), "/v3/scopes"),
+    (("doctor",), "/v3/verified_senders"),
+    (("doctor",), "/v3/whitelabel/domains"),
+    (("subscribers", "sync"), "/v3/suppression/unsubscribes"),
+    (("doctor", "--create-group", "Riverside letters"), "/v3/asm/groups"),
+    (("doctor", "--create-group", "Riverside letters"), "POST /v3/asm/groups"),
+]
+
+
+@pytest.mark.parametrize("status", [302, 307])
+@pytest.mark.parametrize(("command", "path"), REDIRECTED_CALLS, ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
+def test_a_redirect_to_another_host_is_refused_and_never_sent_the_key(
+        publication: Path, sendgrid: SendGridDouble, command: tuple[str, ...], path: str, status: int) -> None:
+    """A 302/307 to another host once had the library carry `Authorization: Bearer SG.…` there."""
+    sendgrid.account.authenticate_domain("riverside-writers-circle.internal", valid=False)
+    with KeyCatcher() as catcher:
+        sendgrid.redirects[path] = (status, catcher.url)
+        result = run(*command)
+    assert catcher.caught == []
+    assert result.exit_code == 1, result.output
+    host = catcher.url.removeprefix("http://")
+    [said] = [line for line in result.output.splitlines() if host in line]
+    assert f"answered {status}, a redirect to {host}" in said
+    assert "not followed" in said
+    assert sendgrid.api_key not in result.output

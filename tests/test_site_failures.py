@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import feedparser
+import pytest
 import lxml.html
 from click.testing import CliRunner, Result
 from PIL import Image
@@ -164,3 +165,45 @@ def test_the_archive_shows_a_subject_that_reads_like_a_merge_tag_as_written(publ
     archive = lxml.html.document_fromstring((site / "index.html").read_bytes())
     shown = " ".join(archive.xpath("//ul[@class='archive']/li[1]//a")[0].text_content().split())
     assert "html:email" in shown and shown.replace("\u2060", "") == "Write to [%html:email%] soon"
+
+
+def test_a_folder_of_files_site_did_not_write_is_refused_naming_one(publication: Path, tmp_path: Path) -> None:
+    """`site -o DIR` once replaced a hand-made index.html there without a word."""
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "index.html").write_text("<p>my own page</p>")
+    (public / "notes.txt").write_text("mine")
+    result = run("site", "-o", str(public))
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"error: {public}: holds files `newsletter site` did not write "
+                                    f"({public}/index.html and 1 more), which it would overwrite: ")
+    assert site_files(public) == {"index.html": b"<p>my own page</p>", "notes.txt": b"mine"}
+
+
+def test_a_new_or_empty_folder_becomes_the_sites_own(publication: Path, tmp_path: Path) -> None:
+    for public in (tmp_path / "new" / "public", tmp_path / "empty"):
+        if public.name == "empty":
+            public.mkdir()
+        assert run("site", "-o", str(public)).exit_code == 0
+        (public / "about.html").write_text("added by hand beside the site")
+        again = run("site", "-o", str(public))  # its record is there: its own folder, written again
+        assert again.exit_code == 0, again.output
+        assert (public / "about.html").read_text() == "added by hand beside the site"
+        assert (public / "issue-1" / "index.html").is_file()
+
+
+def test_root_home_and_the_publication_itself_are_refused(publication: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`site -o /` as root wrote 20 files into /."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    before = sorted(p.name for p in Path("/").iterdir())
+    for output, named in (("/", "the root folder"), ("~", "your home folder"), (str(home), "your home folder"),
+                          (".", "the publication's own folder"), (str(publication), "the publication's own folder")):
+        result = run("site", "-o", output)
+        assert result.exit_code == 1, output
+        assert result.output.count("\n") == 1 and f": is {named}, where the web edition would mix" in result.output
+    assert sorted(p.name for p in Path("/").iterdir()) == before
+    assert list(home.iterdir()) == [] and not (publication / "index.html").exists() and not Path("~").exists()

@@ -473,8 +473,12 @@ def test_adding_a_submission_twice_warns_and_an_article_listed_twice_is_an_error
 
 
 def test_adding_to_an_issue_already_sent_warns(publication: Path, inbox: Path) -> None:
+    from newsletter.sending.ledger import ACCEPTED, Ledger
+
     (publication / "sent").mkdir()
-    (publication / "sent" / "issue-2.sqlite").write_bytes(b"")  # only its being there matters to add
+    ledger = Ledger(publication / "sent" / "issue-2.sqlite", "issue-2")  # one reader has the issue
+    ledger.settle(ledger.record(["reader@example.org"]), ACCEPTED)
+    ledger.close()
     (inbox / "gates.txt").write_bytes(house_style_a())
     result = run("add", "issue-2", "inbox/gates.txt")
     assert result.exit_code == 0

@@ -81,12 +81,6 @@ def test_a_list_saved_as_utf16_says_save_as_csv_utf8(publication: Path) -> None:
     assert 'save the file as "CSV UTF-8"' in result.stderr and "\\x00" not in result.stderr
 
 
-def test_utf16_with_a_bom_says_save_as_csv_utf8(publication: Path) -> None:
-    result = import_csv("Email,First Name\nann@example.org,Ann\n", encoding="utf-16")
-    assert result.exit_code == 1
-    assert 'save the file as "CSV UTF-8"' in result.stderr
-
-
 # -- a full disk, a full standard output (item 7) ---------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,12 +20,12 @@ def test_duplicates_are_named_with_their_rows_and_the_row_kept(publication: Path
     """Each address in several rows: its rows as the spreadsheet shows them, the row whose values
     stand, and what each later row filled in."""
     result = import_csv("email,first_name,last_name,tags,status,city\n"
-                        "Dup@Example.org,Dana,,a,,\n"          # row 2: kept
-                        "solo@example.org,Solo,,,,\n"          # row 3
-                        "dup@example.ORG,Other,Upton,b,,Oslo\n"  # row 4: fills last_name and city, adds b
-                        "twice@example.org,Tia,,,,\n"          # row 5: kept
-                        "dup@example.org,,,,unsubscribed,\n"   # row 6: the stronger status
-                        "TWICE@example.org,,,,,\n")            # row 7: adds nothing
+                        "Dup@Example.org,Dana,,a,subscribed,\n"          # row 2: kept
+                        "solo@example.org,Solo,,,subscribed,\n"          # row 3
+                        "dup@example.ORG,Other,Upton,b,subscribed,Oslo\n"  # row 4: fills last_name and city, adds b
+                        "twice@example.org,Tia,,,subscribed,\n"          # row 5: kept
+                        "dup@example.org,,,,unsubscribed,\n"             # row 6: the stronger status
+                        "TWICE@example.org,,,,subscribed,\n")            # row 7: adds nothing
     assert result.exit_code == 0, result.output
     lines = report_lines(result.output)
     assert "  duplicates in file  3 (2 addresses in more than one row: the later rows merged into the first)" in lines
@@ -62,7 +62,7 @@ def test_many_duplicates_are_shortened_with_and_n_more(publication: Path) -> Non
 # -- singular and plural ------------------------------------------------------------------
 
 def test_one_row_is_row_and_several_are_rows(publication: Path) -> None:
-    one = import_csv("email,optin_time\nnot-an-address,\nok@example.org,15/03/2024\n")
+    one = import_csv("email,optin_time\nnot-an-address,\nok@example.org,03/04/2024\n")
     assert one.exit_code == 0, one.output
     assert "people.csv → subscribers/main.csv: 2 rows read" in one.output
     assert "  invalid             1 (row 2)" in report_lines(one.output)
@@ -98,11 +98,12 @@ def test_dates_kept_as_written_show_their_values(publication: Path) -> None:
 
 
 def test_a_form_timestamp_that_does_not_parse_says_where_it_is_kept(publication: Path) -> None:
-    result = import_csv("Timestamp,Email address\n3/15/2024 14:23:45,form@example.org\n")
+    result = import_csv("Timestamp,Email address\n3/4/2024 14:23:45,form@example.org\n")
     assert result.exit_code == 0, result.output
-    assert "people.csv:2: the opt-in date '3/15/2024 14:23:45' is kept as written in column 'Timestamp' only" \
+    assert "people.csv:2: the opt-in date '3/4/2024 14:23:45' is kept as written in column 'Timestamp' only" \
         in report_lines(result.output)
-    assert rows()["form@example.org"]["timestamp"] == "3/15/2024 14:23:45"
+    assert rows()["form@example.org"]["timestamp"] == "3/4/2024 14:23:45"
+    assert rows()["form@example.org"]["subscribed_at"] == ""  # not the time of the import
 
 
 # -- opt-in date headers -------------------------------------------------------------------
@@ -154,12 +155,13 @@ def test_a_yes_no_subscribed_column_beside_a_date_column_is_the_status(publicati
                         "ed@example.org,Ed,,2024-03-05\n")
     assert result.exit_code == 0, result.output
     assert ("people.csv: column 'Subscribed' read as yes/no: 2 yes (subscribed), 2 no (not subscribed), "
-            "1 blank (no answer); opt-in dates from column 'Signed up'") in report_lines(result.output)
+            "1 blank (no answer, so not subscribed); opt-in dates from column 'Signed up'") in report_lines(result.output)
+    assert "people.csv:6: column 'Subscribed' is blank: no consent, imported as unsubscribed" in report_lines(result.output)
     listed = rows()
     assert {email: listed[email]["status"] for email in ("ann@example.org", "bob@example.org", "cy@example.org",
                                                         "di@example.org", "ed@example.org")} == {
         "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "subscribed",
-        "di@example.org": "unsubscribed", "ed@example.org": "subscribed"}
+        "di@example.org": "unsubscribed", "ed@example.org": "unsubscribed"}  # a blank is no consent (issue 16)
     assert listed["bob@example.org"]["subscribed_at"] == "2024-03-02T00:00:00Z"
     assert listed["bob@example.org"]["first_name"] == "Bob"
     header = MAIN_LIST.read_text(encoding="utf-8").splitlines()[0].split(",")

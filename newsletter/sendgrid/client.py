@@ -12,6 +12,9 @@ so that every call, whatever it is for, gets:
 - the same mapping of errors to one line that says what failed and what to do,
   raised as `SendGridError`;
 - the API key scrubbed from every message, whatever a library put in it;
+- no redirect followed: urllib would carry the `Authorization` header to whatever host a
+  3xx names (a 302 or 307 to another host was sent the key on every account call), so a
+  redirect is one error naming where it pointed, and nothing is sent there;
 - `Answer.shaped`: an answer checked against the shape SendGrid's spec documents for
   it before anything is read from it, so a JSON list where an object is documented,
   or a string where a count is, is one error saying the answer was not understood,
@@ -32,13 +35,14 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from newsletter.config import Settings, sendgrid_api_key
-from newsletter.errors import SendGridError, scrub
+from newsletter.errors import SendGridError, keep_secret, scrub
 from newsletter.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
 
 LIBRARY_LOGGER = "python_http_client.client"
@@ -142,6 +146,24 @@ class Answer:
         return self.body
 
 
+class _RedirectsRefused(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the 3xx comes back as the HTTPError it is, Location and all."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _open_without_redirects(node: Any) -> Callable[..., Any]:
+    """`node._make_request` with an opener that follows no redirect (the library builds a default one)."""
+    from python_http_client.client import Client
+
+    opener = urllib.request.build_opener(_RedirectsRefused())
+
+    def make_request(_default_opener: Any, request: urllib.request.Request, timeout: float | None = None) -> Any:
+        return Client._make_request(node, opener, request, timeout=timeout)
+    return make_request
+
+
 class _BelowInfoDropped(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.DEBUG
@@ -172,7 +194,7 @@ class SendGridClient:
         self.base_url = base_url.rstrip("/")
         self._origin = (parts.scheme, parts.netloc)
         self._prefix = parts.path.rstrip("/")
-        self._key = api_key
+        self._key = keep_secret(api_key)
         self.timeout = timeout
         self.policy = policy or DEFAULT_POLICY
         self._wait = wait
@@ -229,6 +251,8 @@ class SendGridClient:
                               _headers(response.headers), method, path)
             except HTTPError as exc:
                 status = int(exc.status_code)
+                if 300 <= status < 400:
+                    raise self._redirected(status, _headers(exc.headers), call) from None
                 if status == 429:
                     rate_limited += 1
                     asked = rate_limit_wait(_headers(exc.headers))
@@ -294,6 +318,7 @@ class SendGridClient:
         node = self._api.client
         for segment in path[len("/v3/"):].split("/"):
             node = node._(segment)
+        node._make_request = _open_without_redirects(node)
         verb: Callable[..., Any] = getattr(node, method.lower())
         return verb
 
@@ -318,6 +343,16 @@ class SendGridClient:
             message = (f"SendGrid answered {status} when {call.action} {call.label} ({method} {path})"
                        + (f": {detail}" if detail and detail != "no error message" else ""))
         return SendGridError(self.scrub(message), status)
+
+    def _redirected(self, status: int, headers: Mapping[str, str], call: Call) -> SendGridError:
+        location = {k.lower(): v for k, v in headers.items()}.get("location", "")
+        target = urlsplit(location)
+        host = target.netloc or (self._origin[1] if location else "")
+        to = f" to {host}" if host else ""
+        return SendGridError(self.scrub(
+            f"SendGrid's address answered {status}, a redirect{to}, when {call.action} {call.label}: not followed, "
+            f"so the API key went nowhere else; check NEWSLETTER_SENDGRID_URL ({self.base_url}) "
+            "or a proxy between here and SendGrid"), status)
 
     def _unreachable(self, reason: object, call: Call) -> SendGridError:
         return SendGridError(self.scrub(

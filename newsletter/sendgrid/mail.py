@@ -38,8 +38,10 @@ class OversizedRecipient(ValueError):
 ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 
-# SendGrid rejects `;` and `,` in a recipient's name (and the whole request with it);
-# control characters would break the header.
+# Control characters would break a header: a CRLF in newsletter.yaml's from.name or
+# proof_prefix once reached the request as it was. SendGrid also rejects `;` and `,` in a
+# recipient's name (and the whole request with it).
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
 _NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
 _SPACES = re.compile(r"\s{2,}")
 _SUBSTITUTIONS_KEY = ',"substitutions":'
@@ -50,15 +52,22 @@ def _compact(value: Any) -> bytes:
 
 
 def _address(address: Address) -> dict[str, str]:
-    return {"email": address.email, "name": address.name} if address.name else {"email": address.email}
+    name = header_text(address.name)
+    return {"email": address.email, "name": name} if name else {"email": address.email}
+
+
+def header_text(text: str, unsafe: re.Pattern[str] = _HEADER_UNSAFE) -> str:
+    """`text` for a header (a subject, a name): each run of `unsafe` characters (control
+    characters, CR and LF among them) one space, on one line."""
+    text = text.strip()
+    if unsafe.search(text):
+        text = _SPACES.sub(" ", unsafe.sub(" ", text)).strip()
+    return text
 
 
 def display_name(first_name: str, last_name: str) -> str:
     """A name SendGrid accepts in `to`: without `,`, `;` or control characters."""
-    name = f"{first_name} {last_name}".strip()
-    if _NAME_UNSAFE.search(name):
-        name = _SPACES.sub(" ", _NAME_UNSAFE.sub(" ", name)).strip()
-    return name
+    return header_text(f"{first_name} {last_name}", _NAME_UNSAFE)
 
 
 class RequestBuilder:
@@ -89,7 +98,7 @@ class RequestBuilder:
         self.fields = merge.fields_in(text, html)
         body.update({
             "from": _address(settings.sender),
-            "subject": email.subject,
+            "subject": header_text(email.subject),  # a proof's with proof_prefix before it
             # text/plain first: SendGrid refuses any other order (RFC 1341, 7.2).
             "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
             "custom_args": {"issue": issue_name},

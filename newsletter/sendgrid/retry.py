@@ -12,8 +12,9 @@ No answer after the body went out: uncertain, never posted again here. Any 2xx i
 an acceptance; a 3xx or any other 4xx a definite refusal, with SendGrid's own words
 and what to do.
 
-Messages here are whole (never cut): `send` scrubs the API key out of them and only
-then shortens them (`errors.scrub`), so no part of a key survives a cut.
+Messages here are whole (never cut): `send` shortens them with `errors.scrub`, which
+hides the exact API key before anything else (every scrub here does too), so no part
+of a key survives a cut or a pattern that does not fit it.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ import threading
 from urllib.parse import urlsplit
 
 from newsletter import __version__
-from newsletter.errors import SendError, scrub
+from newsletter.errors import SendError, keep_secret, scrub
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, RetryableError, UncertainError
 
 # Answer headers a send acts on: rate limits and a redirect's target.
@@ -66,7 +66,7 @@ class SendGridTransport:
         self._port = port
         self._path = parts.path.rstrip("/") + MAIL_SEND_PATH
         self._timeout = timeout
-        self._key = api_key
+        self._key = keep_secret(api_key)
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",

@@ -95,7 +95,7 @@ def _copy_ledger(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         if ".saved-" in source.name:
-            db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
             copy = sqlite3.connect(temporary)
             try:
                 db.backup(copy)

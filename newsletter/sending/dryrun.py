@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.errors import where
+from newsletter.atomic import CannotWrite, make_folder, write_failure
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response
 
 FILE_PATTERN = "request-{number:05d}.json"
@@ -15,10 +15,13 @@ class DryRunTransport:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         # Files of an earlier dry run would mix with this one's.
         for old in folder.glob("request-*.json"):
-            old.unlink()
+            try:
+                old.unlink()
+            except OSError as exc:
+                raise CannotWrite(write_failure(old, exc)) from None
 
     def post(self, batch: PreparedBatch) -> Response:
         path = self.folder / FILE_PATTERN.format(number=batch.number)
@@ -26,8 +29,7 @@ class DryRunTransport:
             path.write_bytes(batch.body)
         except OSError as exc:
             # Nothing was posted, whatever the disk did: not uncertain, and no point trying again.
-            raise NotPostedError(f"{where(path)}: cannot write the request body ({exc.strerror or exc}); "
-                                 "this dry run sent nothing") from None
+            raise NotPostedError(f"{write_failure(path, exc)}; this dry run sent nothing") from None
         return Response(202, message_id=f"dry-run-{batch.number:05d}")
 
     def close(self) -> None:

@@ -44,9 +44,10 @@ full disk) raises `LedgerWriteError`, one line naming the file.
 
 from __future__ import annotations
 
-import os
 import errno
 import hashlib
+import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
+from newsletter.atomic import write_failure
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
 from newsletter.subscribers.addresses import address_keys
@@ -592,7 +594,7 @@ def saved_copies(settings: Settings, issue: str) -> list[Path]:
 def _recorded_identity(path: Path) -> dict[str, str]:
     """The meta of another ledger, read without changing it ({} when it has none or cannot be read)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return {}
     try:
@@ -708,7 +710,7 @@ class SendLock:
         self._held_by_old_version = False
 
     def acquire(self, issue: str) -> None:
-        """Take the lock or raise `SendError` naming the other send."""
+        """Take the lock or raise `SendError` naming the other send (or the folder that refuses it)."""
         if not self.try_acquire():
             if self._held_by_old_version:
                 raise SendError(f"another `newsletter send {issue}` is running, by an older version of newsletter "
@@ -717,9 +719,13 @@ class SendLock:
                             "wait for it to finish")
 
     def try_acquire(self) -> bool:
+        """Whether the lock was free (and is held now); `SendError` when its file cannot be made."""
         self._held_by_old_version = False
-        if not self._lock.acquire(blocking=False):
-            return False
+        try:
+            if not self._lock.acquire(blocking=False):
+                return False
+        except OSError as exc:  # sent/ read-only, say: one line naming it, not a traceback
+            raise SendError(write_failure(self.path, exc)) from None
         if self._old is None:
             return True
         try:
@@ -743,3 +749,91 @@ class SendLock:
         if self._old is not None:
             self._old.release()
         self._lock.release()
+
+
+# -- one person's records (newsletter.rights: show and erase one address) ----------------
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    """One request of a ledger that held an address: what the ledger says of it."""
+
+    batch: int
+    state: str
+    created: float
+    updated: float
+    message_id: str | None
+    status: int | None
+    error: str | None
+    send_at: int | None
+
+
+def records_of(path: Path, key: str) -> list[RecipientRecord]:
+    """The requests of ledger `path` that hold the address whose `address_key` is `key`.
+
+    Opened read-only (`mode=ro`): a subject access request changes nothing, and may run
+    while a send writes the ledger (WAL readers do not block it).
+    """
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
+            columns = ", ".join(name if name in present else "NULL"
+                                for name in ("id", "state", "created", "updated", "message_id", "status", "error",
+                                             "send_at"))
+            return [RecipientRecord(*row[:8]) for row in db.execute(f"SELECT {columns}, recipients FROM batches "
+                                                                     "ORDER BY id")
+                    if key in address_keys(row[8].split("\n"))]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise SendError(f"{where(path)}: cannot read the send ledger ({exc}); {_restore_advice(path, path.stem)}"
+                        ) from None
+
+
+def replace_recipient(path: Path, key: str, token: str, written: tuple[str, ...]) -> int:
+    """Put `token` where ledger `path` holds the address whose key is `key`; how many rows held it.
+
+    Called with every issue's `SendLock` held. The address is also cut out of the error
+    texts (`written`: the forms it may be quoted in). `secure_delete` zeroes the old
+    bytes SQLite frees, and the WAL is checkpointed and truncated, so no copy of the
+    address is left in the file or beside it.
+    """
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    replaced = 0
+    try:
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("BEGIN IMMEDIATE")
+        for batch, recipients, error in db.execute("SELECT id, recipients, error FROM batches").fetchall():
+            lines = recipients.split("\n")
+            keys = address_keys(lines)
+            if key not in keys:
+                if error and any(form.lower() in error.lower() for form in written):
+                    db.execute("UPDATE batches SET error = ? WHERE id = ?", (_without(error, written), batch))
+                continue
+            replaced += keys.count(key)
+            lines = [token if line_key == key else line for line, line_key in zip(lines, keys, strict=True)]
+            db.execute("UPDATE batches SET recipients = ?, error = ? WHERE id = ?",
+                       ("\n".join(lines), _without(error, written) if error else error, batch))
+        _clear_dead_send_mark(db)
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        raise LedgerWriteError(f"{where(path)}: cannot erase the address from the send ledger ({exc}); "
+                               "run the erasure again") from None
+    finally:
+        db.close()
+    return replaced
+
+
+def _clear_dead_send_mark(db: sqlite3.Connection) -> None:
+    """Clear the mark of a send that died (the caller holds the issue's lock): the checkpoint
+    that follows removes the -wal, and a mark without it would read as a copy made mid-send."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None:
+        db.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+
+
+def _without(text: str, written: tuple[str, ...]) -> str:
+    """`text` with every form of the address in `written` replaced, whatever its case."""
+    for form in written:
+        text = re.sub(re.escape(form), "[erased]", text, flags=re.IGNORECASE)
+    return text

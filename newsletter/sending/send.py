@@ -20,11 +20,11 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
-from newsletter.errors import ConfigError, SendError, scrub, where
+from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
@@ -36,7 +36,11 @@ from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
-from newsletter.subscribers.store import EMAIL, STATUS, TAGS, not_subscribed_keys, split_tags
+from newsletter.subscribers.lists import no_such_tag, tags_in_list
+from newsletter.subscribers.erasure import erased_lookup
+from newsletter.subscribers.store import (
+    EMAIL, STATUS, TAGS, ListWatch, not_subscribed_keys, split_tags, subscribed_keys,
+)
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
     from newsletter.content import Issue
@@ -47,6 +51,7 @@ T = TypeVar("T")
 DRY_RUN_DIR = "dry-run"
 ERROR_CHARS = 300  # of a server's or library's message kept in an error line and the ledger
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
+INVALID_SHOWN = 10  # rows that are not addresses a report names, with their line in the list
 
 # Cheap, not RFC 5322: keeps out what would make SendGrid refuse a whole request of 1,000.
 _ADDRESS = re.compile(r"[^@\s,;<>()\[\]\"\\]+@[^@\s,;<>()\[\]\"\\]+\.[^@\s,;<>()\[\]\"\\.]+")
@@ -107,6 +112,7 @@ class SendReport:
     remaining: int = 0     # not posted because the send stopped
     pending: int = 0       # in a request of another send running now (dry runs, counts)
     duplicates: int = 0
+    left: int = 0          # unsubscribed (or gone from the list) during the send: not mailed
     unsubscribed_twins: int = 0  # subscribed rows of an address another row holds as not subscribed
     invalid: int = 0
     too_long: int = 0      # merge values over SendGrid's limit: left out, or their request is refused
@@ -115,7 +121,9 @@ class SendReport:
     in_flight: int = 0     # requests posted and not answered yet (for progress)
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
+    left_emails: list[str] = field(default_factory=list)  # the first UNCERTAIN_SHOWN of `left`
     too_long_emails: list[str] = field(default_factory=list)
+    invalid_rows: list[str] = field(default_factory=list)  # `subscribers/main.csv:4: 'ann at example'`
     stopped: str = ""      # why the send stopped before the end
     nothing_selected: str = ""  # why there was no one to send to, when the tags match nobody
     interrupted: bool = False  # Ctrl-C (or SIGTERM, SIGHUP): no new request was posted after it
@@ -139,11 +147,49 @@ class SendReport:
     def per_second(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
+    def note_invalid(self, path: Path, number: int, address: str) -> None:
+        """A row that is not an email address: counted, and named while few (a report names
+        them so that they can be found and fixed; it once gave only their count)."""
+        self.invalid += 1
+        if len(self.invalid_rows) < INVALID_SHOWN:
+            self.invalid_rows.append(f"{where(path, number)}: {address!r}" if address else f"{where(path, number)}: "
+                                     "(no address)")
+
+    def note_left(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.left += 1
+            if len(self.left_emails) < UNCERTAIN_SHOWN:
+                self.left_emails.append(key)
+
     def note_uncertain(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.uncertain += 1
             if len(self.uncertain_emails) < UNCERTAIN_SHOWN:
                 self.uncertain_emails.append(key)
+
+
+@dataclass(frozen=True)
+class _Batch(PreparedBatch):
+    """A batch with the personalizations its body was built from, to build it again without
+    someone who unsubscribed while it waited to be posted."""
+
+    personalizations: list[str] = field(default_factory=list, repr=False)
+
+
+class _Leavers:
+    """Who the list still holds as subscribed, read again only when the list file changed.
+
+    `subscribed` is None while the file is as the send read it: then a batch costs a stat().
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.watch = ListWatch(path)
+        self.subscribed: set[str] | None = None
+
+    def refresh(self) -> set[str] | None:
+        if self.watch.changed():
+            self.subscribed = subscribed_keys(self.watch.path)
+        return self.subscribed
 
 
 class SendStopped(SendError):
@@ -330,6 +376,7 @@ class SendPlan:
         """Stream the list once: how many would get the issue now, and how many already have."""
         report = SendReport(self.issue, self.subject, self.options.list_name)
         to_send = sum(1 for _ in self._recipients(self._earlier_outcomes(), report))
+        self._refuse_unknown_tags(report)
         return Audience(to_send, report.skipped, report.uncertain, self._nothing_selected(report))
 
     def run(self, progress: Progress | None = None, on_stop: Callable[[], None] | None = None) -> SendReport:
@@ -364,10 +411,12 @@ class SendPlan:
                 known, ledger = self._earlier_outcomes(), Ledger(None)
             transport = self.transport
             stop = threading.Event()
+            # Looked at before the list is read, so a change made during the reading is seen too.
+            leavers = None if self.options.proof else _Leavers(self.list_file)
             try:
                 self._start_schedule(report)
                 with _stop_on_signals(stop, report.signals, on_stop):
-                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop)
+                    self._run(ledger, transport, self._recipients(known, report), report, progress, stop, leavers)
             finally:
                 transport.close()
                 if self._records_sending:
@@ -377,6 +426,7 @@ class SendPlan:
             if lock is not None:
                 lock.release()
         report.elapsed = time.monotonic() - started
+        self._refuse_unknown_tags(report)
         report.nothing_selected = self._nothing_selected(report)
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
@@ -422,13 +472,20 @@ class SendPlan:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.
         return not (self.options.dry_run or self.options.proof)
 
+    def _refuse_unknown_tags(self, report: SendReport) -> None:
+        """An error when `--tag` selected no one although the list has subscribed addresses:
+        `--tag member` for `members` sent to nobody and exited 0."""
+        if self.options.proof or report.selected or not self.options.tags:
+            return
+        subscribed, found = tags_in_list(self.list_file, "subscribed")
+        if subscribed:
+            raise SendError(no_such_tag(self.options.tags, found, "subscribed"))
+
     def _nothing_selected(self, report: SendReport) -> str:
         if self.options.proof or report.selected:
             return ""
-        if not self.options.tags:
-            return f"Nothing to send: list {self.options.list_name} has no subscribed address"
-        tags = " or ".join(self.options.tags)
-        return f"Nothing to send: no subscribed address has tag {tags} in list {self.options.list_name}"
+        # With --tag, a list with subscribed addresses, none tagged so, was refused before this.
+        return f"Nothing to send: list {self.options.list_name} has no subscribed address"
 
     def _earlier_outcomes(self) -> dict[str, str]:
         """Each recipient of earlier sends, with the state the ledger gives them (for counts, dry runs)."""
@@ -452,9 +509,12 @@ class SendPlan:
         # An address held twice, once not subscribed, is mailed from neither row; a real
         # send reads the whole list for it, so a bad row stops it before any request.
         not_subscribed = not_subscribed_keys(self.list_file, read_whole=not self.options.dry_run)
+        # A reader erased after they had the issue is in the ledger as a keyed hash: looked up
+        # by it too, so that subscribing again does not mail them the issue a second time.
+        hashed = erased_lookup(self.settings, known)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
-            for _, row in listing.rows:
+            for number, row in listing.rows:
                 if row[STATUS] != "subscribed" or (tags and tags.isdisjoint(split_tags(row[TAGS]))):
                     continue
                 report.selected += 1
@@ -464,6 +524,8 @@ class SendPlan:
                     report.unsubscribed_twins += 1
                     continue
                 state = known.get(key)
+                if state is None and hashed is not None:
+                    state = known.get(hashed.token(key))
                 if state == _TAKEN:
                     report.duplicates += 1
                     continue
@@ -472,7 +534,7 @@ class SendPlan:
                     if _ADDRESS.fullmatch(address):
                         yield key, address, row, personalization
                     else:
-                        report.invalid += 1
+                        report.note_invalid(self.list_file, number, address)
                 elif state == ACCEPTED:
                     report.skipped += 1
                 elif state == SENDING:  # in a request of the send running now (see open_ledger)
@@ -480,7 +542,7 @@ class SendPlan:
                 elif state == UNCERTAIN and skip_uncertain:
                     report.note_uncertain((key,))
                 elif not _ADDRESS.fullmatch(address):
-                    report.invalid += 1
+                    report.note_invalid(self.list_file, number, address)
                 else:
                     yield key, address, row, personalization
 
@@ -513,13 +575,27 @@ class SendPlan:
             keys.append(key)
             if len(keys) == BATCH_SIZE:
                 number += 1
-                yield PreparedBatch(number, keys, builder.body(personalizations))
+                yield _Batch(number, keys, builder.body(personalizations), personalizations)
                 keys, personalizations = [], []
         if keys:
-            yield PreparedBatch(number + 1, keys, builder.body(personalizations))
+            yield _Batch(number + 1, keys, builder.body(personalizations), personalizations)
+
+    def _without_leavers(self, batch: _Batch, leavers: _Leavers, report: SendReport) -> _Batch | None:
+        """`batch` without the recipients no longer subscribed (named in the report); None if none is left."""
+        subscribed = leavers.refresh()
+        if subscribed is None or all(key in subscribed for key in batch.keys):
+            return batch
+        kept = [position for position, key in enumerate(batch.keys) if key in subscribed]
+        report.note_left(key for key in batch.keys if key not in subscribed)
+        if not kept:
+            return None
+        personalizations = [batch.personalizations[position] for position in kept]
+        return _Batch(batch.number, [batch.keys[position] for position in kept],
+                      self.builder.body(personalizations), personalizations)
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[Recipient],
-             report: SendReport, progress: Progress | None, stop: threading.Event) -> None:
+             report: SendReport, progress: Progress | None, stop: threading.Event,
+             leavers: _Leavers | None = None) -> None:
         """Post every batch, at most `concurrency` in flight; only this thread writes the ledger.
 
         Each batch is recorded before it is posted, in one commit with the answers that
@@ -527,7 +603,8 @@ class SendPlan:
         every answer is on disk before the next request goes out. Once `stop` is set
         (Ctrl-C, or the ledger failing), no new request is posted, waits for a retry end
         at once, and the requests already in flight get their answer recorded. Before
-        each batch the ledger must still be the file at its path.
+        each batch the ledger must still be the file at its path, and its recipients still
+        subscribed when the list file changed since the send read it (`leavers`).
 
         A dry run writes each body in this thread, one at a time: a file waits on no
         one, and writing from worker threads made each body pass the GIL between
@@ -599,6 +676,18 @@ class SendPlan:
                     collect([future for future in in_flight if future.done()])
                     while len(in_flight) >= concurrency:
                         collect(wait(in_flight, return_when=FIRST_COMPLETED)[0])
+                    if leavers is not None and not stopping():
+                        try:  # just before it is recorded and posted: as late as can be
+                            fresh = self._without_leavers(cast(_Batch, batch), leavers, report)
+                        except SubscriberError as exc:
+                            report.stopped = (f"{exc}: the list changed during the send and cannot be read again; "
+                                              f"the send stopped and posted nothing more: fix it and run "
+                                              f"`{self.command}` again")
+                            stop.set()
+                        else:
+                            if fresh is None:
+                                continue
+                            batch = fresh
                     if not ledger_problem and not ledger.still_at_path():
                         ledger_problem = (f"{where(ledger.path or '')} was deleted or replaced during the send; "
                                           "its records are not where the next send looks")

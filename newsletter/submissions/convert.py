@@ -100,8 +100,7 @@ def create_issue(settings: Settings, name: str | None, subject: str = "", date: 
     data["id"] = new_issue_id()
     data["draft"] = True
     data["articles"] = CommentedSeq()  # `newsletter add` appends to it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_document(path, data, ContentError)
+    save_document(path, data, ContentError)  # its folder made with it
     return NewIssue(name, path, data["subject"], date)
 
 
@@ -208,10 +207,7 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
     plan = _Plan(folder, [str(item) for item in listed], {p.name for p in folder.iterdir()})
     converted = [_convert(path, plan, title, author, footer) for path in files]
     notes.extend(_added_twice(folder, [str(item) for item in listed], converted))
-    sent = ledger_path(settings, folder.name)
-    if sent.exists():
-        notes.append(f"{where(sent)}: {folder.name} has been sent already: whoever has it will not get "
-                     "this article; it is in the web edition once you run `newsletter site`")
+    notes.extend(_sent_already(settings, folder.name))
     if not dry_run:
         for article in converted:
             for image in article.images:
@@ -228,6 +224,31 @@ def add_submissions(settings: Settings, issue: str, files: Sequence[Path], title
         save_document(yaml_path, data, ContentError, indentation)
     return AddReport(folder.name, yaml_path, tuple(converted), dry_run,
                      tuple(plan.listed) if dry_run else tuple(str(item) for item in listed), tuple(notes))
+
+
+def _sent_already(settings: Settings, issue: str) -> list[str]:
+    """A note when readers have the issue, or have it scheduled, without the new article.
+
+    From the ledger's counts, not its existence: a scheduled send that was cancelled (or
+    one SendGrid refused) leaves a ledger but no reader with the issue, and `add` said
+    "has been sent already" then.
+    """
+    from newsletter.sending.send import issue_schedule, issue_status  # only `add` needs the ledger read
+    from newsletter.sending.when import describe
+
+    path = ledger_path(settings, issue)
+    if not path.exists():
+        return []
+    counts = issue_status(settings, issue)
+    if not (counts.sent or counts.pending or counts.uncertain):
+        return []
+    schedule = issue_schedule(settings, issue)
+    if schedule is not None and schedule.send_at > dt.datetime.now(dt.UTC).timestamp():
+        when = describe(dt.datetime.fromtimestamp(schedule.send_at, dt.UTC))
+        return [f"{where(path)}: {issue} is scheduled for {when} without this article; to include it, "
+                f"`newsletter cancel {issue}` and send it again"]
+    return [f"{where(path)}: {issue} has been sent already: whoever has it will not get "
+            "this article; it is in the web edition once you run `newsletter site`"]
 
 
 def _added_twice(folder: Path, listed: Sequence[str], converted: Sequence[ConvertedArticle]) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.errors import ContentError, where
+from newsletter.textencoding import UTF8_BOM, UndecodableText, text_encoding
 from newsletter.submissions.draft import (
     Block,
     Draft,
@@ -35,37 +36,21 @@ from newsletter.submissions.draft import (
 
 
 def decode_text(raw: bytes, source: Path) -> tuple[str, str]:
-    """The text of a submission and the encoding it was in.
+    """The text of a submission and the encoding it was in (`textencoding` decides which).
 
-    UTF-8 is tried strictly first: text in any other encoding with a character past
-    ASCII almost never decodes as UTF-8, so success is proof. What fails is read as
-    Windows-1252, what Word and Outlook on Windows save as "plain text"; the few
-    bytes it leaves undefined make a clear error rather than a silent guess among
-    dozens of code pages, which is what a statistical detector would give on a
-    text this short.
+    UTF-8, else Windows-1252, what Word and Outlook on Windows save as "plain text";
+    UTF-16 after a BOM (Notepad's "Unicode").
     """
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Notepad's "Unicode"
-        try:
-            return raw.decode("utf-16"), "UTF-16"
-        except UnicodeDecodeError:
-            pass
-    if raw.startswith(b"\xef\xbb\xbf"):
-        try:
-            return raw[3:].decode("utf-8"), "UTF-8 with a BOM"
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start + 3) + 1
+    try:
+        encoding = text_encoding([raw])
+    except UndecodableText as exc:
+        line = raw.count(b"\n", 0, exc.offset) + 1
+        if exc.encoding is UTF8_BOM:
             raise ContentError(f"{where(source, line)}: "
                                f"starts as UTF-8 but is not ({exc.reason}): save it as UTF-8") from None
-    try:
-        return raw.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "Windows-1252"
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
         raise ContentError(f"{where(source, line)}: neither UTF-8 nor Windows-1252 text "
-                           f"(byte 0x{raw[exc.start]:02X}): save it as UTF-8") from None
+                           f"(byte 0x{exc.byte:02X}): save it as UTF-8") from None
+    return raw.decode(encoding.codec), encoding.name
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,68 @@
 """Opening a CSV that a person or a tool wrote: the one way lists and imports are read.
 
-- UTF-8, with or without a BOM. Anything else is refused, with the row where it stops
-  being UTF-8 and the advice to save the file as "CSV UTF-8".
+- A list: UTF-8, with or without a BOM (the tool writes it). Anything else is refused,
+  with the row where it stops being UTF-8 and the advice to save the file as "CSV UTF-8".
+  An import (`any_encoding`): as `textencoding` tells it (UTF-16 after a BOM, UTF-8,
+  else Windows-1252, Excel's "CSV (Comma delimited)"), named in `CsvReading.encoding`.
 - The delimiter: the one an Excel `sep=;` first line names (Excel hides that line, so
   the header stays row 1), or else the one the header line uses most (comma, semicolon
   or tab), so a file a spreadsheet saved in a semicolon locale reads too.
 - Rows are numbered as a spreadsheet shows them: the header is row 1.
 - A spreadsheet's own file (.xlsx, .xls, .ods, .numbers) given instead of its CSV is
   told by its first bytes, whatever its name, and refused with how to save it as CSV.
-- No limit on the size of a cell (the csv module's default is 128 KB): whatever a list
-  was given, every command can read it back. Imports refuse cells over their own,
-  stated limit (`importing.CELL_LIMIT`), naming the row, so lists stay sane.
+- No limit on the size of a cell (the csv module's default is 128 KB) below that of a
+  row: whatever a list was given, every command can read it back. Imports refuse cells
+  over their own, stated limit (`importing.CELL_LIMIT`), naming the row, so lists stay sane.
+- Bounded work on any input (`Limits`): so many columns, a row of fewer than so many
+  characters (read with `readline(limit)`, never whole), regular files only.
+- A quote left open never merges two people (`read_rows`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import functools
 import io
 import itertools
+import os
 import re
+import stat
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from newsletter.errors import SubscriberError, where
+from newsletter.textencoding import UTF8_BOM, TextEncoding, UndecodableText, text_encoding
 
 Row = list[str]
 
 DELIMITERS = (",", ";", "\t")
-# The csv module's limit on a cell, process-wide: as large as a cell can be written.
+# The csv module's limit on a cell, process-wide: as large as a cell can be written
+# (a row is bounded by `Limits.row_characters`).
 FIELD_LIMIT = sys.maxsize
+ENCODING_CHUNK = 1 << 20  # bytes read at a time to tell an imported file's encoding
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of any file is read, so that no input (`/dev/zero`, a 1 GB line) costs unbounded work.
+
+    A file of 100,000 columns once grew a list of 5,000 rows from 529 KB to 501 MB, and a
+    1 GB line took 4.2 GB of memory (7.4 GB with a quote left open).
+    """
+
+    columns: int = 1_000  # in the header
+    # Characters in one row (its line, or its lines when a quoted cell holds line breaks):
+    # 100 cells of the 10,000 characters an import allows (importing.CELL_LIMIT) at most.
+    row_characters: int = 1_000_000
+
+
+LIMITS = Limits()
 
 
 @dataclass
@@ -43,6 +73,7 @@ class CsvReading:
     header: Row
     delimiter: str
     rows: Iterator[tuple[int, Row]]
+    encoding: str = "UTF-8"  # as a person reads it: "Windows-1252", "UTF-16"
 
 
 def cannot_read(path: Path, exc: OSError) -> SubscriberError:
@@ -54,66 +85,137 @@ def no_such_file(path: Path) -> SubscriberError:
     return SubscriberError(f"{where(path)}: no such file")
 
 
+class RowError(Exception):
+    """A row that cannot be read as written: its number (as a spreadsheet shows it) and why."""
+
+    def __init__(self, number: int, message: str) -> None:
+        super().__init__(message)
+        self.number, self.message = number, message
+
+
 @contextmanager
 def open_csv(
     path: Path, missing: Callable[[Path], Exception] = no_such_file, unreadable: str = "unreadable row",
+    any_encoding: bool = False, limits: Limits = LIMITS,
 ) -> Iterator[CsvReading]:
     """Open `path` for streaming; a missing file raises `missing(path)`.
 
     Bytes that are not UTF-8, or a row the csv module cannot parse, met while the rows
     are read inside the `with` block, become one-line errors naming the row
-    (`unreadable` begins the second kind). The rows are those the csv module reads
-    (see `split_rows`), numbered by `enumerate`.
+    (`unreadable` begins the second kind). The rows are those `read_rows` reads.
+    With `any_encoding` (an import) the file is first read through once to tell its
+    encoding (`textencoding`: UTF-16 after a BOM, UTF-8, else Windows-1252); a list is
+    UTF-8 only, as the tool writes it.
     """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise missing(path) from None
+    except OSError as exc:
+        raise cannot_read(path, exc) from None
+    if stat.S_ISDIR(mode):
+        if path.suffix.lower() == ".numbers":  # Numbers saves a document as a folder too
+            raise not_csv(path, "Numbers")
+        raise cannot_read(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    if not stat.S_ISREG(mode):
+        # A FIFO or a device (`/dev/zero`) may never end, and a FIFO cannot be read twice.
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
+        raise SubscriberError(f"{where(path)}: this is {what}, not a CSV file: save the CSV as a file and use that")
     try:
         raw = path.open("rb")
     except FileNotFoundError:
         raise missing(path) from None
-    except IsADirectoryError as exc:
-        if path.suffix.lower() == ".numbers":  # Numbers saves a document as a folder too
-            raise not_csv(path, "Numbers") from None
-        raise cannot_read(path, exc) from None
     except OSError as exc:
         raise cannot_read(path, exc) from None
-    try:
-        kind = spreadsheet_kind(path, raw.peek(len(OLE2_SIGNATURE))[:len(OLE2_SIGNATURE)])
-    except OSError as exc:
-        raw.close()
-        raise cannot_read(path, exc) from None
-    if kind is not None:
-        raw.close()
-        raise not_csv(path, kind)
-    handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    csv.field_size_limit(FIELD_LIMIT)
-    with handle:
+    with raw:
+        try:
+            kind = spreadsheet_kind(path, raw.peek(len(OLE2_SIGNATURE))[:len(OLE2_SIGNATURE)])
+            if kind is not None:
+                raise not_csv(path, kind)
+            encoding = _file_encoding(path, raw) if any_encoding else UTF8_BOM
+        except OSError as exc:
+            raise cannot_read(path, exc) from None
+        handle = io.TextIOWrapper(raw, encoding=encoding.codec, newline="")
+        csv.field_size_limit(FIELD_LIMIT)
         delimiter, sep_lines = ",", 0
         try:
-            first_line = handle.readline()
-            if "\x00" in first_line:  # NUL, the other half of every ASCII letter in UTF-16
-                raise SubscriberError(
-                    f"{where(path, 1)}: this is UTF-16 text, not UTF-8; save the file as \"CSV UTF-8\" and try again"
-                )
-            if first_line.lower().startswith("sep=") and len(first_line.rstrip("\r\n")) == 5:
-                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline()
+            first_line = handle.readline(limits.row_characters)
+            if "\x00" in first_line:
+                raise nul_bytes(path, first_line)
+            if is_sep_line(first_line):
+                delimiter, sep_lines, first_line = first_line[4], 1, handle.readline(limits.row_characters)
             else:
                 delimiter = sniff_delimiter(first_line)
-            reader = csv.reader(itertools.chain([first_line], handle), delimiter=delimiter)
-            header = next(reader, [])
+            rows = read_rows(handle, delimiter, first_line, limits.row_characters)
+            _, header = next(rows, (1, []))
+            if len(header) > limits.columns:
+                raise SubscriberError(
+                    f"{where(path, 1)}: the header has {len(header):,} columns; a file may have at most "
+                    f"{limits.columns:,}: remove the columns nobody needs, then try again")
+            # The header's reading has read its line(s) and no further: the rows follow.
+            yield CsvReading(path, header, delimiter, rows, encoding.name)
         except UnicodeDecodeError:
             raise not_utf8(path, delimiter, sep_lines) from None
-        except csv.Error as exc:
-            raise SubscriberError(f"{where(path, 1)}: unreadable header ({exc})") from None
-        try:
-            # The header's reader has read its line(s) and no further: the rows follow in `handle`.
-            yield CsvReading(path, header, delimiter, enumerate(split_rows(handle, delimiter), start=2))
-        except UnicodeDecodeError:
-            raise not_utf8(path, delimiter, sep_lines) from None
+        except RowError as exc:
+            raise SubscriberError(f"{where(path, exc.number)}: {exc.message}") from None
         except csv.Error as exc:
             raise SubscriberError(f"{where(path, _row_of_error(path, delimiter, sep_lines))}: {unreadable} ({exc})") from None
 
 
-def split_rows(lines: Iterator[str], delimiter: str) -> Iterator[Row]:
-    """The rows the csv module reads from `lines`, the quick way where that is the same.
+def _file_encoding(path: Path, raw: io.BufferedReader) -> TextEncoding:
+    """The encoding of the whole file, read through once in chunks; the file is left at its start."""
+
+    def chunks() -> Iterator[bytes]:
+        while chunk := raw.read(ENCODING_CHUNK):
+            yield chunk
+
+    try:
+        encoding = text_encoding(chunks())
+    except UndecodableText as exc:
+        codec = "utf-8-sig" if exc.encoding is UTF8_BOM else exc.encoding.codec
+        with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
+            first_line = handle.readline(8)
+        row = undecodable_row(path, codec=codec, skip_lines=int(is_sep_line(first_line)))
+        reason = ("starts as UTF-8 but is not" if exc.encoding is UTF8_BOM
+                  else f"neither UTF-8 nor Windows-1252 text (byte 0x{exc.byte:02X})")
+        raise SubscriberError(f"{where(path, row)}: {reason}; save the file as \"CSV UTF-8\" and try again") from None
+    raw.seek(0)
+    return encoding
+
+
+def is_sep_line(line: str) -> bool:
+    """Whether `line` is Excel's `sep=;` line, which names the delimiter and is not a row."""
+    return line.lower().startswith("sep=") and len(line.rstrip("\r\n")) == 5
+
+
+def nul_bytes(path: Path, first_line: str) -> SubscriberError:
+    """The error for a file with NUL bytes: UTF-16 without a BOM when every other byte is one, else binary."""
+    if first_line[1::2].count("\x00") * 2 >= len(first_line) - 1 or first_line[::2].count("\x00") * 2 >= len(first_line) - 1:
+        if first_line.strip("\x00"):
+            return SubscriberError(
+                f"{where(path, 1)}: this is UTF-16 text, not UTF-8; save the file as \"CSV UTF-8\" and try again")
+    return SubscriberError(f"{where(path)}: this is not text (it holds NUL bytes), not a CSV file: "
+                           "save it as \"CSV UTF-8\" and use that file")
+
+
+# What starts another person's row: an address in a cell of its own (trimmed of spaces
+# and quotes: text@text.text without spaces, quotes, commas, semicolons or angle
+# brackets). A line of two cells or more that a quoted cell runs into and that holds one
+# is another row swallowed by a quote left open; a note's line ("write to me at
+# ann@example.org") or a lone address on a line of its own is not.
+_ADDRESS_LIKE = re.compile(r"[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[^\s@\"',;<>]+")
+
+
+def _starts_a_row(line: str, delimiter: str) -> str | None:
+    """The address-like cell of `line` when it has more than one cell; None otherwise."""
+    if delimiter not in line or "@" not in line:
+        return None
+    return next((cell.strip() for cell in line.split(delimiter)
+                 if _ADDRESS_LIKE.fullmatch(cell.strip().strip('"'))), None)
+
+
+def read_rows(lines: TextIO, delimiter: str, first_line: str, limit: int) -> Iterator[tuple[int, Row]]:
+    """The rows the csv module reads from `first_line` and the lines of `lines`, numbered from 1.
 
     A line without a quote (nearly every line of a list) is one row: its cells are the
     text between delimiters, without the line ending (the lines come from a file opened
@@ -121,27 +223,61 @@ def split_rows(lines: Iterator[str], delimiter: str) -> Iterator[Row]:
     gives for it, in a `str.split` that costs half as much at a million rows. A line with
     a quote goes to one csv.reader, which reads on from `lines` as far as its row goes
     (a quoted cell may hold line breaks), so quoting is the csv module's alone.
+
+    Two guards, each a RowError naming the row:
+    - A row takes fewer than `limit` characters (its lines read with `readline(limit)`),
+      so a 1 GB line, or a quote left open in a 1 GB file, is never held in memory.
+    - A quoted cell that runs on into a line holding an address in a cell of its own
+      (`u2@example.org,C,D`) is a quote left open (or a stray one) that swallowed
+      another person's row: never read as one cell. A note with a line break reads.
     """
+    number = 0
+    opening, taken = "", 0  # the first line of the quoted row being read, and its characters so far
     pending: list[str] = []
+    source = itertools.chain([first_line], iter(functools.partial(lines.readline, limit), ""))
 
     def quoted_lines() -> Iterator[str]:
+        nonlocal taken
         while True:
             if pending:
                 yield pending.pop()
                 continue
-            line = next(lines, None)
+            line = next(source, None)
             if line is None:
                 return
+            taken += len(line)
+            if taken >= limit:
+                raise RowError(number, too_long(limit))
+            address = _starts_a_row(line, delimiter)
+            if address is not None:
+                raise RowError(number, _open_quote(opening, delimiter, address))
             yield line
 
     quoted = csv.reader(quoted_lines(), delimiter=delimiter)
-    for line in lines:
+    for line in source:
+        number += 1
+        if len(line) >= limit:
+            raise RowError(number, too_long(limit))
         if '"' in line:
             pending.append(line)
-            yield next(quoted)
+            opening, taken = line, len(line)
+            yield number, next(quoted)
             continue
         content = line.rstrip("\r\n")
-        yield content.split(delimiter) if content else []
+        yield number, content.split(delimiter) if content else []
+
+
+def too_long(limit: int) -> str:
+    return (f"the row holds {limit:,} characters or more; a row holds fewer: is this a CSV file? "
+            "(a quote left open makes a cell run on to the end of the file)")
+
+
+def _open_quote(first_line: str, delimiter: str, address: str) -> str:
+    """Why a row whose quoted cell ran into another person's row is refused, and what to do."""
+    cells = next(csv.reader([first_line], delimiter=delimiter), [])
+    return (f"the quote that opens cell {len(cells)} is not closed on its line, so the cell would run on into "
+            f"the next line, which starts another row ({address}): close the quote or remove it, "
+            "then try again (nothing was read from the file)")
 
 
 # The first bytes of a spreadsheet's own files: Office Open XML (.xlsx), OpenDocument
@@ -219,14 +355,14 @@ def sniff_delimiter(header_line: str) -> str:
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, as surrogateescape keeps them
 
 
-def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0) -> int | None:
-    """The row (the header is 1) of the first bytes of `path` that are not UTF-8; None if none.
+def undecodable_row(path: Path, delimiter: str = ",", skip_lines: int = 0, codec: str = "utf-8-sig") -> int | None:
+    """The row (the header is 1) of the first bytes of `path` that are not `codec` (UTF-8); None if none.
 
     Decoding errors surface per chunk of 8 KB, not per row: this second reading finds the row.
     `skip_lines` lines before the header are not rows (Excel's `sep=;`).
     """
     try:
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        with path.open(encoding=codec, errors="surrogateescape", newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
             for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):

@@ -1,19 +1,25 @@
 """Import a CSV exported from anywhere (a spreadsheet, Mailchimp, a form tool) into a list.
 
 Reading a foreign file: as `csvfile.open_csv` reads any CSV (UTF-8 with or without
-BOM, the delimiter from Excel's `sep=` line or the header line, row numbers as a
-spreadsheet shows them); header names in any case, with common aliases.
+BOM, Windows-1252 or UTF-16 after a BOM, named in the report; the delimiter from Excel's
+`sep=` line or the header line; row numbers as a spreadsheet shows them; a quote left
+open that would merge two people refused); header names in any case, with common
+aliases. A row with filled-in cells past the header is left out, named (`too_wide`).
 
-Tools' own layouts: Mailchimp's per-status exports have no status column but an
-`UNSUB_TIME` or `CLEAN_TIME` one; a filled-in `CLEAN_TIME` means bounced, `UNSUB_TIME`
-unsubscribed (never subscribed). Mailchimp's `TAGS` (`"VIP","Donor"`) become tags
-VIP;Donor. A form tool's whole-name column (`Name`, `Full name`) goes into first_name
-as written when there is no first-name column (a split would guess wrong for
-"Mary Ann Smith"); its `Timestamp` becomes subscribed_at only when it parses as a
-time, and is kept as written in the extra column `timestamp` either way. A form's
-`Subscribed` column of yes/no answers (true/false, 1/0, or ticks and blanks) is the
-status: no is unsubscribed; the column is not copied into the list unless it also holds
-something else (a date), and the report says how it was read.
+Tools' own layouts: the exports people migrate from (Ghost, Substack, listmonk,
+Buttondown, Kit, MailerLite, beehiiv, Mailchimp) are told by their header line and
+their own status columns read (`sources.py`, one entry per tool); Mailchimp's `TAGS`
+(`"VIP","Donor"`) become tags VIP;Donor. A form tool's whole-name column (`Name`,
+`Full name`) goes into first_name as written when there is no first-name column (a
+split would guess wrong for "Mary Ann Smith"); its `Timestamp` becomes subscribed_at
+only when it parses as a time, and is kept as written in the extra column `timestamp`
+either way. A form's `Subscribed` or consent column of yes/no answers (true/false, 1/0,
+or ticks and blanks) is the status: no is unsubscribed; the column is not copied into
+the list unless it also holds something else (a date), and the report says how it was read.
+
+Consent is read, never assumed: a blank status or answer is no consent (the row is
+imported unsubscribed, named), a word the import cannot read leaves the row out, named,
+and subscribed_at is the file's opt-in evidence or empty, never the time of the import.
 
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
@@ -26,15 +32,18 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
+from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, address_key, normalize_address
-from newsletter.subscribers.csvfile import open_csv
+from newsletter.subscribers.csvfile import LIMITS, open_csv
+from newsletter.subscribers.sources import STATUS_WORDS, Source, recognise
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
+from newsletter.textencoding import WINDOWS_1252
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,
@@ -60,7 +69,7 @@ ALIAS_TO_COLUMN = {alias: column for column, aliases in HEADER_ALIASES.items() f
 DATE_HEADERS = (
     "subscribed_at", "optin_time", "opt_in_time", "opt_in_date", "optin_date", "signup_date", "sign_up_date",
     "signed_up", "signed_up_at", "signed_up_on", "subscribed_on", "subscription_date", "date_subscribed",
-    "date_added", "created", "created_at", "created_on", "subscribed",
+    "date_added", "created", "created_at", "created_on", "creation_date", "subscribed",
 )
 # "Subscribed" is an opt-in date in some exports and a yes/no answer in others (a form's
 # "Subscribed? Yes"), sometimes both in one file. It is decided cell by cell, by the value:
@@ -74,9 +83,20 @@ ANSWERS = {
     **dict.fromkeys(("no", "n", "false", "0", "unsubscribed", "unchecked", "non", "nein", "nej", "nee", "não",
                      "nao"), "unsubscribed"),
 }
-# A spreadsheet's tick: in a column of ticks and blanks, a blank is an unticked box, a "no"
-# (where a yes/no column's blank is no answer at all, which leaves the status as it is).
+# A spreadsheet's tick. A blank in an answer column is never a yes: an unticked box, or
+# no answer at all, is no consent (issue 16: a form's blank imported the person as subscribed).
 TICKS = frozenset(("x", "✓", "✔", "☑"))
+# A consent question as a form tool heads its column ("I agree to receive the newsletter",
+# "Subscribe to updates?"): a header with one of these word stems is a column of answers
+# when the file has none of ANSWER_HEADERS. A ticked box of Google Forms or Microsoft Forms
+# is written as the option's text ("Yes, send me the newsletter"): a cell with one of these
+# stems, or that begins with a yes, and without a word of negation, is a tick.
+CONSENT_STEMS = ("subscribe", "newsletter", "consent", "agree", "accept", "optin", "permission")
+YES_FIRST = frozenset(("yes", "y", "oui", "ja", "si", "sí", "sim"))
+NEGATIONS = frozenset(("no", "not", "don", "dont", "never", "nicht", "kein", "keine", "pas", "non", "nein", "nej",
+                       "nee", "não", "nao", "ne"))
+# Headers that are evidence or identifiers, never an answer (`OPTIN_TIME`, `newsletter_id`).
+NOT_ANSWERS = ("_at", "_on", "_time", "_date", "_ip", "_id")
 
 
 def read_answer(cell: str) -> str | None:
@@ -84,7 +104,33 @@ def read_answer(cell: str) -> str | None:
     text = cell.strip()
     if text.lower() in TICKS:
         return "subscribed"
-    return ANSWERS.get(header_key(text))
+    key = header_key(text)
+    answer = ANSWERS.get(key)
+    if answer is None and key and _is_option_text(key):
+        return "subscribed"
+    return answer
+
+
+def _is_option_text(key: str) -> bool:
+    """A form's ticked checkbox, written as its option's text: a consent word or a leading yes, no negation."""
+    parts = key.split("_")
+    if NEGATIONS.intersection(parts):
+        return False
+    return parts[0] in YES_FIRST or any(part.startswith(CONSENT_STEMS) for part in parts)
+
+
+def consent_header(keys: Sequence[str]) -> str | None:
+    """The header key of the file's column of yes/no answers or consent ticks, if it has one."""
+    exact = next((key for key in ANSWER_HEADERS if key in keys), None)
+    if exact is not None:
+        return exact
+    for key in keys:
+        if key in ALIAS_TO_COLUMN or key in DATE_HEADERS or key.endswith(NOT_ANSWERS):
+            continue
+        parts = key.split("_")
+        if any(part.startswith(CONSENT_STEMS) for part in parts) or "opt_in" in key:
+            return key
+    return None
 
 
 @dataclass
@@ -120,7 +166,7 @@ class AnswerColumn:
             how = "cell by cell" if self.other else "as yes/no"
             text = f"column {name} read {how}: {self.yes + self.ticks:,} yes (subscribed), {self.no:,} no (not subscribed)"
             if self.blank:
-                text += f", {self.blank:,} blank (no answer)"
+                text += f", {self.blank:,} blank (no answer, so not subscribed)"
             if self.other:
                 text += f", {self.other:,} other " + (
                     "read as opt-in dates" if self.is_date_column else f"kept as written in column {self.name!r}")
@@ -128,12 +174,6 @@ class AnswerColumn:
             text += f"; opt-in dates from column {date_column!r}"
         return text
 
-STATUS_ALIASES = {
-    **{status: status for status in STATUS_RANK},
-    "active": "subscribed", "subscribe": "subscribed",
-    "unsubscribe": "unsubscribed", "cleaned": "bounced", "bounce": "bounced",
-    "spam": "complained", "spam_report": "complained", "complaint": "complained",
-}
 
 # An imported address is held as one string, its fields joined by this separator:
 # about half the memory of a tuple of strings, which matters at a million rows.
@@ -216,12 +256,66 @@ class ImportReport:
     date_column: str = ""
     dates_dropped: bool = False
     answers: AnswerColumn | None = None  # the file's "Subscribed" column of yes/no answers
+    # The known export the file was recognised as (sources.SOURCES); None: read by its columns.
+    export: Source | None = None
+    # How many rows took each status from each source of status, by (status, the file's
+    # column as its header writes it, the word read there: "" for a blank cell); a column
+    # of "" is a row whose file says nothing about its status.
+    status_counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # Rows whose consent or status cell is blank, so imported as unsubscribed: how many,
+    # and the first SHOWN_INVALID as (row, column).
+    blanks: int = 0
+    blanks_shown: list[tuple[int, str]] = field(default_factory=list)
+    consent_column: str = ""  # the column the file's statuses or answers are read from
+    consent_rows: int = 0  # rows that reached it
+    # Rows not imported because the tool says the person is gone (Ghost's deleted_at).
+    left_out: list[tuple[int, str]] = field(default_factory=list)
+    # Opt-in dates no reading took at first, in file order: (row, as written, address key).
+    unparsed_dates: list[tuple[int, str, str]] = field(default_factory=list, repr=False)
+    # Slashed dates read in the order the file shows (day-first or month-first): how many,
+    # the order, and the (row, value) that shows it.
+    dates_ordered: int = 0
+    date_order: str = ""
+    date_order_shown_by: tuple[int, str] = (0, "")
+
+    erased: list[tuple[int, str]] = field(default_factory=list)  # rows of erased addresses (subscribers delete)
+    encoding: str = "UTF-8"  # the file's, as csvfile.open_csv read it
+    new_columns: tuple[str, ...] = ()  # the file's extra columns the list did not have
+
+    def count_status(self, status: str, column: str, word: str) -> None:
+        """One more row took `status` from `column` saying `word`."""
+        key = (status, column, word)
+        self.status_counts[key] = self.status_counts.get(key, 0) + 1
+
+    def blank(self, number: int, column: str) -> None:
+        """Row `number` left its consent or status cell blank: no consent."""
+        self.blanks += 1
+        if len(self.blanks_shown) < SHOWN_INVALID:
+            self.blanks_shown.append((number, column))
+
+    def _status_lines(self) -> list[str]:
+        """One line per source of status: `  unsubscribed        14 (Ghost: subscribed_to_emails=false)`."""
+        name = self.export.name if self.export is not None else ""
+        lines = []
+        for (status, column, word), count in sorted(self.status_counts.items(),
+                                                    key=lambda item: (STATUS_RANK[item[0][0]], -item[1])):
+            if not column:
+                said = (f"{name}: no {' or '.join(column.upper() for column, _ in self.export.filled)}"
+                        if self.export is not None and self.export.filled else "no status or consent column in the file")
+            elif not word:
+                said = f"{name + ': ' if name else ''}{column} blank, no consent"
+            elif word == FILLED:
+                said = f"{name + ': ' if name else ''}{column} filled in"
+            else:
+                said = f"{name + ': ' if name else 'column '}{column}={word}"
+            lines.append(f"  {status:<19} {count:,} ({said})")
+        return lines
 
     def lines(self) -> list[str]:
         """The report as a person reads it."""
         dates_note = (
             "not ISO 8601 or epoch seconds, and not guessed at (03/04/2024 could be March or April), so kept "
-            + (f"as written in column {self.date_column!r} only; subscribed_at is the time of the import"
+            + (f"as written in column {self.date_column!r} only; subscribed_at is left empty"
                if self.dates_dropped else "as written")
         )
         lines = [
@@ -241,9 +335,39 @@ class ImportReport:
             + _in_rows([n for n, _ in self.dates_shown], self.dates_as_written)
             + (f": {dates_note}" if self.dates_as_written else ""),
         ]
+        if self.left_out:
+            lines.append(f"  left out            {len(self.left_out):,}"
+                         + _in_rows([n for n, _ in self.left_out[:SHOWN_INVALID]], len(self.left_out)))
+        if self.blanks:
+            lines.append(f"  blank consent       {self.blanks:,}"
+                         + _in_rows([n for n, _ in self.blanks_shown], self.blanks) + ": imported as unsubscribed")
+        lines += self._status_lines()
+        if self.export is not None:
+            lines.append(f"{where(self.source)}: read as a {self.export.name} export (by its header)")
+        if self.consent_column and self.consent_rows and self.blanks == self.consent_rows:
+            lines.append(f"{where(self.source)}: warning: column {self.consent_column!r} is blank in every row: "
+                         "the file gives no consent information, so nobody in it is imported as subscribed")
+        if self.encoding not in ("UTF-8", "UTF-8 with a BOM"):
+            lines.append(f"{where(self.source)}: read as {self.encoding} text, not UTF-8"
+                         + (WINDOWS_1252_NOTE if self.encoding == WINDOWS_1252.name else ""))
+        if self.new_columns:
+            lines.append(f"{where(self.source)}: {plural(len(self.new_columns), 'column')} added to "
+                         f"{where(self.target)} (filled in by the file's rows): {', '.join(self.new_columns)}")
         if self.answers is not None:
             lines.append(f"{where(self.source)}: {self.answers.line(self.date_column)}")
+        if self.dates_ordered:
+            row, value = self.date_order_shown_by
+            other = "month" if self.date_order == "day-first" else "day"
+            lines.append(f"{where(self.source)}: {plural(self.dates_ordered, 'slashed date')} read {self.date_order}: "
+                         f"row {row}'s {value!r} shows the order, and no date says otherwise (no {other} over 12 "
+                         "in that place)")
+        lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.left_out[:SHOWN_INVALID]]
+        lines += _more(self.source, len(self.left_out) - SHOWN_INVALID, "row left out")
+        lines += [f"{where(self.source, number)}: column {column!r} is blank: no consent, imported as unsubscribed"
+                  for number, column in self.blanks_shown]
+        lines += _more(self.source, self.blanks - len(self.blanks_shown), "blank consent cell")
         lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.invalid[:SHOWN_INVALID]]
+        lines += [f"{where(self.source, number)}: {reason}" for number, reason in self.erased]
         lines += _more(self.source, len(self.invalid) - SHOWN_INVALID, "invalid row")
         lines += [f"{where(self.source, d.kept)}: {d.line()}" for d in self.duplicated.values()]
         lines += _more(self.source, self.duplicate_addresses - len(self.duplicated), "address in more than one row",
@@ -254,6 +378,33 @@ class ImportReport:
         lines += _more(self.source, self.dates_as_written - len(self.dates_shown), "date kept as written",
                        "dates kept as written")
         return lines
+
+
+# Excel's "CSV (Comma delimited)" on a Mac is Mac Roman, which no byte tells from
+# Windows-1252 reliably: the report says what was read rather than guess.
+WINDOWS_1252_NOTE = (" (Excel's \"CSV (Comma delimited)\" on Windows); if names show Ž or Ÿ where é or ü belong, "
+                     "the file is Mac Roman: save it as \"CSV UTF-8\" and import it again")
+
+
+def named_width(header: Row) -> int:
+    """How many columns the header names: up to its last named one (Excel pads with empty cells)."""
+    return next((position + 1 for position in range(len(header) - 1, -1, -1) if header[position].strip()), 0)
+
+
+def wider_than(row: Row, width: int) -> bool:
+    """Whether `row` has a filled-in cell past the header's `width` columns (empty ones are padding)."""
+    return any(cell.strip() for cell in row[width:])
+
+
+def too_wide(row: Row, width: int) -> str:
+    """Why a row with more cells than the header is left out.
+
+    Its cells cannot be matched to columns without a guess: a comma in a cell that is not
+    quoted (`Smith, Ann`) moves every cell after it, a status or a "no" too. The row is
+    left out, named, never read with its cells cut or shifted.
+    """
+    return (f"{len(row):,} cells, but the header names {width:,} columns: a comma (or the delimiter) inside a "
+            "cell that is not in quotes? put that cell in quotes, or name the extra column in row 1")
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -296,11 +447,15 @@ def read_import(
 ) -> tuple[ImportedRows, ImportReport]:
     """Read a foreign CSV: its valid rows merged by address, and a report of what was skipped."""
     report = ImportReport(source=path, target=path)
-    with open_csv(path, unreadable="unreadable CSV") as reading:
+    with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
         header = reading.header
+        report.encoding = reading.encoding
         if not "".join(header).strip():
             raise SubscriberError(f"{where(path, 1)}: the file is empty; it needs a header row with an email column")
+        width = named_width(header)
         layout = _map_header(path, header)
+        report.export = layout.export
+        report.consent_column = layout.status_header or layout.answers_header
         extras = layout.extras
         if "subscribed_at" in layout.columns:
             report.date_column = header[layout.columns["subscribed_at"]].strip()
@@ -311,50 +466,106 @@ def read_import(
         records: dict[str, str] = {}
         answers = None if layout.answers is None else AnswerColumn(
             layout.answers, layout.answers_header, layout.columns.get("subscribed_at") == layout.answers)
-        unanswered: set[str] = set()  # addresses of rows with a blank answer
+        # The extra columns no imported row has filled in yet: those left at the end are
+        # not carried into the list (a file's empty columns would be empty for everyone).
+        unfilled = {layout.columns[name]: name for name in extras}
         for number, row in reading.rows:
+            if len(row) > width and wider_than(row, width):
+                report.invalid.append((number, too_wide(row, width)))
+                continue
             key = _read_row(number, row, positions, layout, tags, records, report)
+            if unfilled and key is not None:
+                _note_filled(row, unfilled)
             if answers is not None and key is not None:
-                _count_answer(answers, row[answers.position] if answers.position < len(row) else "", key, unanswered)
+                _count_answer(answers, row[answers.position] if answers.position < len(row) else "")
             if number % PROGRESS_EVERY == 0:
                 progress(f"reading {where(path)}", number - 1)
+    _read_slashed_dates(records, report, layout.strict_time)
     fields = tuple(range(len(PACKED_COLUMNS), len(PACKED_COLUMNS) + len(extras)))
     if answers is not None:
         report.answers = answers
-        if answers.is_checkbox:
-            _unsubscribe(records, unanswered)
         if not answers.kept_as_extra and answers.name and header_key(answers.name) in extras:
             # Only answers: the status says it all, so the column is not copied into the list.
             dropped = extras.index(header_key(answers.name))
             extras = extras[:dropped] + extras[dropped + 1:]
             fields = fields[:dropped] + fields[dropped + 1:]
+    if unfilled:
+        empty = set(unfilled.values())
+        kept = [(name, field_) for name, field_ in zip(extras, fields, strict=True) if name not in empty]
+        extras, fields = tuple(name for name, _ in kept), tuple(field_ for _, field_ in kept)
     return ImportedRows(extra_columns=extras, records=records, extra_fields=fields), report
 
 
-def _count_answer(answers: AnswerColumn, cell: str, key: str, unanswered: set[str]) -> None:
-    """Count one row's cell of the "Subscribed" column; note the address when it is blank."""
+def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
+    """Take out of `unfilled` (position → extra column) the columns `row` fills in."""
+    width = len(row)
+    for position in [p for p in unfilled if p < width and row[p].strip()]:
+        del unfilled[position]
+
+
+def _count_answer(answers: AnswerColumn, cell: str) -> None:
+    """Count one row's cell of the "Subscribed" column."""
     answer = read_answer(cell)
     if answer == "unsubscribed":
         answers.no += 1
     elif answer is not None:
-        if cell.strip().lower() in TICKS:
-            answers.ticks += 1
-        else:
+        if header_key(cell) in ANSWERS:
             answers.yes += 1
+        else:  # a tick, or a form's option text
+            answers.ticks += 1
     elif cell.strip():
         answers.other += 1
     else:
         answers.blank += 1
-        unanswered.add(key)
 
 
-def _unsubscribe(records: dict[str, str], keys: set[str]) -> None:
-    """Mark the imported addresses `keys` unsubscribed (unless their status is stronger)."""
-    for key in keys:
-        values = records[key].split(PACK)
-        if STATUS_RANK.get(values[P_STATUS], -1) < STATUS_RANK["unsubscribed"]:
-            values[P_STATUS] = "unsubscribed"
+# A date as spreadsheets and form tools write it: 15/03/2024, 3/15/2024 14:23:45, 15.03.24.
+SLASHED = re.compile(r"(\d{1,2})([/.])(\d{1,2})\2(\d{4}|\d{2})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def _read_slashed_dates(records: dict[str, str], report: ImportReport, strict_time: bool) -> None:
+    """Read the file's slashed opt-in dates in the one order its dates show, if they show one.
+
+    `15/03/2024` has a day over 12: day-first. When some date shows day-first and none shows
+    month-first (a second number over 12), every slashed date of the file is day-first, and
+    likewise the other way; a file that shows neither, or both, is ambiguous and its dates
+    stay as written. The rest go into the report's dates as written.
+    """
+    slashed = [(number, given, key, match) for number, given, key in report.unparsed_dates
+               if (match := SLASHED.fullmatch(given))]
+    day_first = next(((number, given) for number, given, _, match in slashed if int(match[1]) > 12), None)
+    month_first = next(((number, given) for number, given, _, match in slashed if int(match[3]) > 12), None)
+    unread = report.unparsed_dates
+    if (day_first is None) != (month_first is None):
+        report.date_order = "day-first" if day_first is not None else "month-first"
+        report.date_order_shown_by = day_first or month_first or (0, "")
+        done: set[int] = set()
+        for number, given, key, match in slashed:
+            iso = _slashed_iso(match, day_first is not None)
+            values = records[key].split(PACK) if iso and key in records else None
+            if values is None or values[P_SUBSCRIBED_AT] != ("" if strict_time else given):
+                continue
+            values[P_SUBSCRIBED_AT] = iso
             records[key] = PACK.join(values)
+            done.add(number)
+        report.dates_ordered = len(done)
+        unread = [entry for entry in unread if entry[0] not in done]
+    report.dates_as_written = len(unread)
+    report.dates_shown = [(number, given) for number, given, _ in unread[:SHOWN_INVALID]]
+    report.unparsed_dates = []
+
+
+def _slashed_iso(match: re.Match[str], day_first: bool) -> str:
+    """A SLASHED match as ISO 8601 UTC, day or month first; "" for no such date (31/02/2024)."""
+    first, second, year = int(match[1]), int(match[3]), int(match[4])
+    day, month = (first, second) if day_first else (second, first)
+    if len(match[4]) == 2:
+        year += 2000 if year < 69 else 1900  # as strptime's %y
+    try:
+        moment = datetime(year, month, day, int(match[5] or 0), int(match[6] or 0), int(match[7] or 0), tzinfo=UTC)
+    except ValueError:
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -373,10 +584,23 @@ class Layout:
     answers: int | None = None
     answers_header: str = ""  # that column's name as the file writes it, for messages
     names: tuple[str, ...] = ()  # the fields of a packed record: PACKED_COLUMNS, then the extras
+    export: Source | None = None  # the known export the header shows, if any
+    # The status column's header as the file writes it ("": none), and how its words read.
+    status_header: str = ""
+    words: Mapping[str, str] = field(default_factory=lambda: STATUS_WORDS)
+    # A column whose filled cell leaves the row out (Ghost's deleted_at): position, header.
+    left_out: int | None = None
+    left_out_header: str = ""
+    # The header of each implied-status column (IMPLIED_STATUS), by position, for the report.
+    implied_headers: dict[int, str] = field(default_factory=dict)
 
 
-# Columns that imply a status when the file has no status column, strongest first.
+# Columns that imply a status when the file has no status column, strongest first (a
+# Mailchimp export not recognised by its whole header still has them).
 IMPLIED_STATUS = (("clean_time", "bounced"), ("unsub_time", "unsubscribed"))
+FILLED = "\x00filled"  # the "word" of an implied status, in ImportReport.status_counts
+# Microsoft Forms writes "Completion time" where Google Forms writes "Timestamp".
+FORM_TIMES = ("timestamp", "completion_time")
 # A whole name ("Name", "Full name" in a form tool) goes into first_name, when the file has
 # no first-name column: splitting it would guess wrong for "Mary Ann Smith" or "van Gogh",
 # and "Hello {{ first_name }}" still reads right with a whole name.
@@ -388,11 +612,17 @@ def _map_header(path: Path, header: Row) -> Layout:
     columns: dict[str, int] = {}
     extras: list[str] = []
     keys = [header_key(name) for name in header]
+    export = recognise(keys)
     date_header = next((key for key in DATE_HEADERS if key in keys), None)
     for position, key in enumerate(keys):
         if not key:
             continue
-        column = "subscribed_at" if key == date_header else ALIAS_TO_COLUMN.get(key, key)
+        if export is not None and key == export.status_column:
+            column = "status"
+        elif export is not None and key == "status" and export.status_column != "status":
+            column = key  # another column is this export's status: keep this one as written
+        else:
+            column = "subscribed_at" if key == date_header else ALIAS_TO_COLUMN.get(key, key)
         if column in columns:
             raise SubscriberError(
                 f"{where(path, 1)}: columns {columns[column] + 1} and {position + 1} both hold {column}; "
@@ -407,20 +637,31 @@ def _map_header(path: Path, header: Row) -> Layout:
             f"{where(path, 1)}: no email column (headers found: {found}); "
             "name the column of addresses \"email\""
         )
-    layout = Layout(columns, ())
-    answer_header = next((key for key in ANSWER_HEADERS if key in keys), None)
-    if answer_header is not None:
-        layout.answers = keys.index(answer_header)
-        layout.answers_header = header[layout.answers].strip()
+    layout = Layout(columns, (), export=export)
+    if export is not None:
+        layout.words = export.words
+        if export.left_out in keys:
+            layout.left_out = keys.index(export.left_out)
+            layout.left_out_header = header[layout.left_out].strip()
+    else:
+        answer_header = consent_header(keys)
+        if answer_header is not None:
+            layout.answers = keys.index(answer_header)
+            layout.answers_header = header[layout.answers].strip()
+    if "status" in columns:
+        layout.status_header = header[columns["status"]].strip()
     whole_name = next((name for name in WHOLE_NAME if name in columns), None)
     if "first_name" not in columns and whole_name is not None:
         columns["first_name"] = columns.pop(whole_name)
         extras.remove(whole_name)
-    if "subscribed_at" not in columns and "timestamp" in columns:
-        columns["subscribed_at"] = columns["timestamp"]
+    form_time = next((name for name in FORM_TIMES if name in columns), None)
+    if "subscribed_at" not in columns and form_time is not None:
+        columns["subscribed_at"] = columns[form_time]
         layout.strict_time = True
     if "status" not in columns:
-        layout.implied_status = tuple((columns[name], status) for name, status in IMPLIED_STATUS if name in columns)
+        implied = export.filled if export is not None else IMPLIED_STATUS
+        layout.implied_status = tuple((columns[name], status) for name, status in implied if name in columns)
+        layout.implied_headers = {position: header[position].strip() for position, _ in layout.implied_status}
     layout.extras = tuple(extras)
     layout.names = (*PACKED_COLUMNS, *layout.extras)
     return layout
@@ -461,21 +702,46 @@ def _read_row(
     except EmailNotValidError as exc:
         report.invalid.append((number, f"{given!r} is not a valid address ({exc})"))
         return None
-    if values[P_STATUS]:
+    if layout.left_out is not None and layout.left_out < len(row) and row[layout.left_out].strip():
+        report.left_out.append((number, (
+            f"{values[P_EMAIL]} has {layout.left_out_header} {row[layout.left_out].strip()!r}: the member was deleted "
+            f"in {layout.export.name if layout.export else 'the tool'}, so the row is not imported")))
+        return None
+    if layout.status_header:
         given_status = values[P_STATUS]
-        values[P_STATUS] = STATUS_ALIASES.get(header_key(given_status), "")
-        if not values[P_STATUS]:
-            report.invalid.append((number, f"unknown status {given_status!r} (one of {', '.join(STATUS_RANK)})"))
-            return None
+        if given_status:
+            word = header_key(given_status)
+            status = layout.words.get(word)
+            if status is None:
+                report.invalid.append((number, _unknown_status(layout, given_status)))
+                return None
+        else:  # a blank is no consent (issue 16)
+            word, status = "", "unsubscribed"
+            report.blank(number, layout.status_header)
+        values[P_STATUS] = status
+        report.consent_rows += 1
+        report.count_status(status, layout.status_header, word)
     else:
-        values[P_STATUS] = next((status for position, status in layout.implied_status
-                                 if position < len(row) and row[position].strip()), "")
-    if layout.answers is not None and layout.answers < len(row):
-        answer = read_answer(row[layout.answers])
-        if answer is None and _unreadable_answer(row[layout.answers]):
+        values[P_STATUS] = ""
+        for position, status in layout.implied_status:
+            if position < len(row) and row[position].strip():
+                values[P_STATUS] = status
+                if layout.answers is None:
+                    report.count_status(status, layout.implied_headers[position], FILLED)
+                break
+        else:
+            if layout.answers is None:
+                report.count_status("subscribed", "", "")
+    if layout.answers is not None:
+        cell = row[layout.answers].strip() if layout.answers < len(row) else ""
+        report.consent_rows += 1
+        answer = read_answer(cell) if cell else "unsubscribed"
+        if not cell:  # an unticked box, or no answer: never a yes
+            report.blank(number, layout.answers_header)
+        elif answer is None and _unreadable_answer(cell):
             # Perhaps a "no" in words this tool does not know: never a reason to mail someone.
             report.invalid.append((number, (
-                f"column {layout.answers_header!r} says {row[layout.answers].strip()!r}, which is neither yes, no nor a date: "
+                f"column {layout.answers_header!r} says {cell!r}, which is neither yes, no nor a date: "
                 "write yes or no (a row is never imported as subscribed on an answer it cannot read)")))
             return None
         if answer is not None:
@@ -487,12 +753,11 @@ def _read_row(
     if values[P_TAGS] or tags:
         values[P_TAGS] = merge_tags(imported_tags(values[P_TAGS]), tags)
     given_time = values[P_SUBSCRIBED_AT]
+    unparsed = ""
     if given_time:
         values[P_SUBSCRIBED_AT] = iso_time(given_time)
         if not values[P_SUBSCRIBED_AT]:
-            report.dates_as_written += 1
-            if len(report.dates_shown) < SHOWN_INVALID:
-                report.dates_shown.append((number, given_time))
+            unparsed = given_time  # read after the whole file, when its order of slashed dates is known
             # A form's Timestamp is used only when it parses (the column keeps it as written).
             values[P_SUBSCRIBED_AT] = "" if layout.strict_time else given_time
     values[P_ROW] = str(number)
@@ -500,6 +765,8 @@ def _read_row(
     if packed.count(PACK) != len(values) - 1:  # a separator inside a cell: take it out
         packed = PACK.join(value.replace(PACK, " ") for value in values)
     key = address_key(values[P_EMAIL])
+    if unparsed:
+        report.unparsed_dates.append((number, unparsed, key))
     earlier = records.get(key)
     if earlier is None:
         records[key] = packed
@@ -522,6 +789,15 @@ def _read_row(
         _note_duplicate(duplicate, number, first, later, merged, layout.names)
     records[key] = PACK.join(merged)
     return key
+
+
+def _unknown_status(layout: Layout, given: str) -> str:
+    """Why a row whose status word the import cannot read is left out."""
+    if layout.export is None:
+        return f"unknown status {given!r} (one of {', '.join(STATUS_RANK)})"
+    known = ", ".join(layout.words)
+    return (f"column {layout.status_header!r} says {given!r}, which a {layout.export.name} export does not write "
+            f"(it writes {known}); the row is left out rather than imported on a word the import cannot read")
 
 
 def _unreadable_answer(cell: str) -> bool:
@@ -549,6 +825,9 @@ def imported_tags(text: str) -> tuple[str, ...]:
 
 
 EPOCH = re.compile(r"\d{9,10}(\.\d+)?|\d{12,13}")  # seconds or milliseconds since 1970
+# Go's time.Time.String(), as listmonk's export writes created_at:
+# `2024-03-15 10:00:00.123456789 +0000 UTC`.
+GO_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d{1,6})?\d* ([+-]\d\d)(\d\d)(?: [A-Z]+)?")
 
 
 def iso_time(text: str) -> str:
@@ -562,6 +841,9 @@ def iso_time(text: str) -> str:
         if EPOCH.fullmatch(text):
             seconds = float(text) / (1000 if len(text) >= 12 and "." not in text else 1)
             moment = datetime.fromtimestamp(seconds, UTC)
+        elif go_time := GO_TIME.fullmatch(text):
+            moment = datetime.fromisoformat(
+                f"{go_time[1]}{go_time[2] or ''}{go_time[3]}:{go_time[4]}")
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
@@ -616,6 +898,7 @@ def import_file(
     tags = clean_tags(tags)
     imported, report = read_import(source, tags, progress)
     report.target, report.dry_run = target, dry_run
+    returning = _refuse_erased(settings, imported.records, resubscribe, report)
     if not imported.records:  # checked before the lock: the list is not even opened
         raise NothingImported(report)
     stamp = now_iso()
@@ -625,13 +908,45 @@ def import_file(
         report.new_list = not listing.exists
         existing = {header_key(name) or name: name for name in listing.extra_columns}
         targets = tuple(existing.get(name, name) for name in imported.extra_columns)
-        extras = listing.extra_columns + tuple(name for name in targets if name not in listing.extra_columns)
+        report.new_columns = tuple(name for name in targets if name not in listing.extra_columns)
+        extras = listing.extra_columns + report.new_columns
+        if len(COLUMNS) + len(extras) > LIMITS.columns:
+            raise SubscriberError(
+                f"{where(source)}: importing it would give {where(target)} {len(COLUMNS) + len(extras):,} columns "
+                f"({len(report.new_columns):,} new); a list holds at most {LIMITS.columns:,}: remove the columns "
+                "nobody needs from the file or the list, then import again")
         return extras, _merged_rows(listing, extras, targets, imported, resubscribe, stamp, report, progress)
 
     # A list no imported row changes is left as it was (not rewritten with the file's
     # extra columns as new, empty ones).
     rewrite_list(target, merge, dry_run=dry_run, create=True, changed=lambda: bool(report.added or report.updated))
+    if returning and not dry_run:
+        forget_erasure(settings, returning)  # they asked to subscribe again: a later import may update them
     return report
+
+
+def _refuse_erased(settings: Settings, records: dict[str, str], resubscribe: bool, report: ImportReport) -> list[str]:
+    """Leave out, named, the rows of addresses erased at their owner's request; with
+    `resubscribe` keep them (the addresses returned) and say so."""
+    erased = erased_addresses(settings)
+    if erased.hasher is None:
+        return []  # nothing was ever erased: no hashing
+    returning: list[str] = []
+    for key, packed in list(records.items()):
+        values = packed.split(PACK)
+        when = erased.erased_on(values[P_EMAIL])
+        if when is None:
+            continue
+        row = int(values[P_ROW].lstrip(DUPLICATED))
+        if resubscribe:
+            returning.append(values[P_EMAIL])
+            report.erased.append((row, f"{values[P_EMAIL].strip()} was erased on {when}; imported again "
+                                       "(--resubscribe)"))
+        else:
+            del records[key]
+            report.erased.append((row, erased.refusal(values[P_EMAIL])))
+    report.erased.sort()
+    return returning
 
 
 class NothingImported(SubscriberError):
@@ -688,7 +1003,8 @@ def _merged_rows(
         row[EMAIL], row[FIRST_NAME], row[LAST_NAME] = values[P_EMAIL], values[P_FIRST], values[P_LAST]
         row[STATUS] = values[P_STATUS] or "subscribed"
         row[TAGS] = values[P_TAGS]
-        row[SUBSCRIBED_AT] = values[P_SUBSCRIBED_AT] or stamp
+        # The opt-in evidence, or nothing: never the time of the import, which is no evidence.
+        row[SUBSCRIBED_AT] = values[P_SUBSCRIBED_AT]
         row[UPDATED_AT] = stamp
         for source, target in extra_positions:
             row[target] = values[source]

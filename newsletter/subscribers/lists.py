@@ -10,11 +10,12 @@ import csv
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
 from newsletter.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
@@ -109,6 +110,10 @@ def add_subscriber(
     An address that unsubscribed, bounced or complained stays so unless `resubscribe`.
     """
     email = valid_address(email)
+    erased_on = erased_addresses(settings).erased_on(email)
+    if erased_on is not None and not resubscribe:
+        raise SubscriberError(f"{email} was erased on {erased_on} at their request; not added (use --resubscribe "
+                              "if they asked to subscribe again)")
     first_name, last_name, tags = first_name.strip(), last_name.strip(), clean_tags(tags)
     stamp = now_iso()
     kept: list[str] = []
@@ -128,6 +133,8 @@ def add_subscriber(
 
     new = [email, first_name, last_name, "subscribed", join_tags(tags), stamp, stamp]
     found = _edit_one(settings, list_name, email, edit, create=new)
+    if erased_on is not None:
+        forget_erasure(settings, [email])  # subscribed again at their request: no longer refused
     path, note = found.path, found.note()
     if found.before is None:
         return EditReport(f"{where(path)}: added {email}")
@@ -171,15 +178,13 @@ def remove_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_L
     return EditReport(f"{where(path)}: {email} is {before[STATUS]} and stays so (it receives no mail){note}")
 
 
-def delete_subscriber(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> EditReport:
-    """Erase the row of `email` entirely (a data-protection request)."""
-    found = _edit_one(settings, list_name, email.strip(), lambda row: None)
-    if found.before is None:
-        raise SubscriberError(f"{where(found.path)}: {email.strip()} is not on the list; nothing deleted")
-    rows = f" ({found.rows} rows)" if found.rows > 1 else ""
-    return EditReport(
-        f"{where(found.path)}: deleted {email.strip()}{rows} (note: a later import may add the address again)"
-    )
+def erase_rows(settings: Settings, email: str, list_name: str = DEFAULT_LIST) -> int:
+    """Remove every row of `email` from a list (under its lock, atomically); how many there were.
+
+    Only `newsletter.rights.erase_address` calls it, for every list at once: erasing a
+    person from one list and not the others would not erase them.
+    """
+    return _edit_one(settings, list_name, email.strip(), lambda row: None).rows
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -198,14 +203,48 @@ def _matching_rows(listing: ListFile, status: str | None, tag: str | None) -> It
         yield row
 
 
+def tags_in_list(path: Path, status: str | None = None) -> tuple[int, list[str]]:
+    """How many rows of the list have `status` (any, when None), and the tags those rows
+    carry, sorted: what to show when a `--tag` selects nobody."""
+    rows, tag_strings = 0, set()
+    with open_list(path) as listing:
+        for _, row in listing.rows:
+            if status is None or row[STATUS] == status:
+                rows += 1
+                tag_strings.add(row[TAGS])
+    return rows, sorted({tag for text in tag_strings for tag in split_tags(text)})
+
+
+def no_such_tag(tags: Iterable[str], found: Sequence[str], status: str | None = None) -> str:
+    """`no subscribed address has tag member (tags in this list: members, writers)`: a mistyped
+    `--tag` once selected nobody and said nothing (list, export) or only "Nothing to send", exit 0."""
+    return (f"no {status + ' ' if status else ''}address has tag {' or '.join(tags)} "
+            f"(tags in this list: {', '.join(found) if found else 'none'})")
+
+
+def _refuse_unknown_tag(path: Path, tag: str | None) -> None:
+    """After a listing or an export that matched no row: an error when no row at all has `tag`
+    (a typo); a tag some rows have, but not of the status asked for, is an empty answer."""
+    if tag is None:
+        return
+    _, found = tags_in_list(path)
+    if tag not in found:
+        raise SubscriberError(no_such_tag([tag], found))
+
+
 def select_subscribers(
     settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
 ) -> Iterator[Subscriber]:
     """Stream the subscribers of a list with this status and tag (either may be None: any)."""
     _check_status(status)
-    with open_list(list_path(settings, list_name)) as listing:
+    path = list_path(settings, list_name)
+    matched = False
+    with open_list(path) as listing:
         for row in _matching_rows(listing, status, tag):
+            matched = True
             yield subscriber_from_row(row, listing.extra_columns)
+    if not matched:
+        _refuse_unknown_tag(path, tag)
 
 
 @dataclass
@@ -295,6 +334,8 @@ def export_list(
         for row in _matching_rows(listing, status, tag):
             writer.writerow([defuse(cell) for cell in row])
             count += 1
+    if not count:
+        _refuse_unknown_tag(path, tag)
     return ExportReport(path, count)
 
 

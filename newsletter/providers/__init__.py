@@ -1,0 +1,1 @@
+"""Mail services the issue is sent through, one package each."""

@@ -1,0 +1,1 @@
+"""Sending over SMTP: one MIME message per recipient, through pooled connections."""

@@ -1,0 +1,227 @@
+"""One SMTP connection: TLS verified, logged in, and every answer sorted into what a send does next.
+
+smtplib does the protocol; this module decides what each answer means for exactly-once:
+
+- a message is *accepted* only on a 2xx after the final `.` of DATA;
+- a 4xx at MAIL, RCPT or the end of data is *deferred*: nothing was delivered, post it
+  again later, with backoff, as a 429 is;
+- a 5xx for one recipient (`550 5.1.1 no such user`) *refuses* that recipient alone;
+- a provider's quota answer (Gmail's `550 5.4.5 Daily user sending quota exceeded`,
+  SES's `454 Throttling failure`) is a *quota* stop for the whole send, never a refusal
+  of every recipient after it;
+- a connection lost before the whole message was written cannot have delivered it
+  (the server acts only on the final `.`): *retry* on a new connection;
+- a connection lost, reset or timed out after the final `.` and before the reply is
+  *uncertain* (RFC 1047): the server may have taken the message. It is never posted
+  again without the user's say-so.
+
+smtplib's `sendmail` and `data` raise the same `SMTPServerDisconnected` for a drop
+while writing the message and a drop while waiting for the reply, which are the two
+cases above; so `deliver` writes DATA's steps itself (smtplib's `data`, split in two).
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+
+from newsletter.config import SmtpSettings
+from newsletter.errors import SendError, scrub
+
+
+# What providers answer when a quota or rate is reached: a stop for the whole send.
+QUOTA_ANSWERS = re.compile(
+    r"quota|limit (?:exceeded|reached)|exceeded .*limit|throttl|rate exceeded|too many (?:messages|emails)|"
+    r"\b[45]\.4\.5\b|\b4\.7\.28\b",
+    re.IGNORECASE,
+)
+_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class SmtpSetupError(SendError):
+    """The connection, TLS or login failed: nothing can be sent until the settings change."""
+
+
+class Deferred(Exception):
+    """A 4xx: not delivered; post it again later."""
+
+
+class Refused(Exception):
+    """A 5xx for this recipient alone: fail them, go on with the others."""
+
+
+class QuotaReached(Exception):
+    """The provider's quota or rate answer: stop the send, say so in its words."""
+
+
+class Reconnect(Exception):
+    """The connection went away before the message was complete (or a 421): nothing was
+    delivered; post it again on a new connection."""
+
+
+class Uncertain(Exception):
+    """The connection was lost after the final `.` and before the reply."""
+
+
+def _answer(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return f"{code} {' '.join(text.split())}"
+
+
+def _failure(code: int, reply: bytes | str, password: str) -> Exception:
+    """What a non-2xx answer means for this message."""
+    answer = scrub(_answer(code, reply), password, limit=300)
+    if QUOTA_ANSWERS.search(answer):
+        return QuotaReached(answer)
+    if code == 421:
+        return Reconnect(answer)
+    if 400 <= code < 500:
+        return Deferred(answer)
+    return Refused(answer)
+
+
+class SmtpConnection:
+    """A connection to the provider, opened on first use and reused for many messages."""
+
+    def __init__(self, server: SmtpSettings, password: str) -> None:
+        self.server = server
+        self._password = password
+        self._smtp: smtplib.SMTP | None = None
+        self.smtputf8 = False
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.server.ca_file is not None:
+            context.load_verify_locations(cafile=str(self.server.ca_file))
+        return context
+
+    def _where(self) -> str:
+        return f"{self.server.host}:{self.server.port}"
+
+    def open(self) -> None:
+        """Connect, secure, log in: one `SmtpSetupError` line naming what to change."""
+        server, where_ = self.server, self._where()
+        try:
+            if server.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout,
+                                                      context=self._context())
+            else:
+                smtp = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+            smtp.ehlo()
+            if server.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    smtp.close()
+                    raise SmtpSetupError(
+                        f"{where_} does not offer STARTTLS; with security: tls use its TLS port (usually 465)")
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+            if server.username:
+                smtp.login(server.username, self._password)
+        except SmtpSetupError:
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            raise SmtpSetupError(
+                f"{where_}: its TLS certificate cannot be trusted ({exc.verify_message}); check the host name, "
+                "or give the provider's CA bundle as smtp.ca_file") from None
+        except ssl.SSLError as exc:
+            hint = ("this port speaks plain SMTP: use security: starttls" if "WRONG_VERSION" in str(exc)
+                    else "check smtp.security and smtp.port")
+            raise SmtpSetupError(f"{where_}: TLS failed ({exc.reason or exc}); {hint}") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SmtpSetupError(
+                f"{where_} refused the login of {server.username!r} ({scrub(_answer(exc.smtp_code, exc.smtp_error), self._password, limit=200)}); "
+                "check smtp.username and NEWSLETTER_SMTP_PASSWORD") from None
+        except smtplib.SMTPNotSupportedError:
+            raise SmtpSetupError(
+                f"{where_} does not offer AUTH on this connection; check smtp.security, or leave out smtp.username") from None
+        except socket.gaierror:
+            raise SmtpSetupError(f"{server.host!r} does not resolve; check smtp.host") from None
+        except ConnectionRefusedError:
+            raise SmtpSetupError(f"{where_} refuses connections; check smtp.host and smtp.port") from None
+        except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+            # smtplib turns a timeout while reading the greeting into "Connection unexpectedly closed".
+            if not isinstance(exc, TimeoutError) and not isinstance(exc.__context__, TimeoutError):
+                raise SmtpSetupError(f"{where_} closed the connection ({exc}); check smtp.port and smtp.security") from None
+            hint = "; on a TLS port (such as 465) use security: tls" if server.security != "tls" else ""
+            raise SmtpSetupError(f"{where_} did not answer within {server.timeout:g} s{hint}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SmtpSetupError(f"{where_}: {scrub(str(exc) or type(exc).__name__, self._password, limit=200)}") from None
+        self._smtp = smtp
+        self.smtputf8 = smtp.has_extn("smtputf8")
+
+    def deliver(self, sender: str, recipient: str, message: bytes) -> str:
+        """Post one message to one recipient; the server's 2xx answer, or one of this module's exceptions.
+
+        `message` has LF or CRLF line ends; a non-ASCII address needs a server with SMTPUTF8.
+        """
+        if self._smtp is None:
+            self.open()
+        smtp = self._smtp
+        assert smtp is not None
+        options = []
+        if not (sender + recipient).isascii():
+            if not self.smtputf8:
+                raise Refused(f"{self._where()} does not take addresses with non-ASCII letters (no SMTPUTF8)")
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        try:
+            code, reply = smtp.mail(sender, options)
+            if code != 250:
+                raise _failure(code, reply, self._password)
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise _failure(code, reply, self._password)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                raise _failure(code, reply, self._password)
+        except (Deferred, Refused, QuotaReached) as exc:
+            self._reset()
+            raise exc from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # Nothing of the message has gone: whatever happened, nothing was delivered.
+            self.close()
+            raise Reconnect(scrub(str(exc) or type(exc).__name__, self._password, limit=200)) from None
+        # What smtplib's data() does: CRLF line ends, a leading dot doubled (RFC 5321 4.5.2).
+        data = _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", message))
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        try:
+            smtp.send(data + b".\r\n")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # sendall() did not finish, so the final `.` never reached the server.
+            self.close()
+            raise Reconnect(scrub(str(exc) or type(exc).__name__, self._password, limit=200)) from None
+        try:
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            raise Uncertain(
+                f"the connection to {self._where()} was lost after the message was sent and before the "
+                f"server answered ({scrub(str(exc) or type(exc).__name__, self._password, limit=120)})") from None
+        if code // 100 != 2:
+            failure = _failure(code, reply, self._password)
+            if isinstance(failure, Reconnect):
+                self.close()
+            raise failure
+        return _answer(code, reply)
+
+    def _reset(self) -> None:
+        """RSET after a refused step, so the next message starts clean; a dead connection is closed."""
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()

@@ -1,0 +1,195 @@
+"""One MIME message per recipient, as an SMTP server receives it.
+
+An issue is rendered once, with merge-field tags in both parts (see `merge`). Over
+SMTP each recipient gets a whole message of their own: their greeting and their
+unsubscribe link filled in, `To` naming them and nobody else. Building each message
+with `email.message.EmailMessage` costs about 3.4 ms here (a send of 10,000 spends
+34 s of CPU on it), so the parts are encoded once, as pieces:
+
+- each part (text, then HTML) is split at its merge tags; the literal pieces are
+  quoted-printable encoded once, by `binascii` (C), and joined per recipient with
+  their values, each encoded on its own;
+- a soft line break (`=` at the end of a line, RFC 2045 6.7) ends every piece, so
+  each piece's lines stay under 76 characters whatever stands beside it, and the
+  decoded part is exactly the filled-in text;
+- the boundary starts with `=_`, which quoted-printable text can never hold (it
+  writes `=` as `=3D`), so no part can end the body early.
+
+The headers come from the standard library's own encoders (`email.utils.formataddr`,
+`email.header.Header`): RFC 2047 encoded words where a name or the subject needs them.
+The tests parse every message with the `email` package, as a mail program would.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formataddr, formatdate
+
+import idna
+
+from newsletter import merge
+from newsletter.config import Address
+
+# Control characters (CR and LF above all) in a header would end it and start another:
+# a name from a list row, the subject, the publication's name.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"\s{2,}")
+SOFT_BREAK = b"=\n"
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the body of the one-click POST
+
+
+def header_text(value: str) -> str:
+    """`value` safe in a header: control characters (CR, LF) taken out, spaces collapsed."""
+    if _HEADER_UNSAFE.search(value):
+        value = _SPACES.sub(" ", _HEADER_UNSAFE.sub(" ", value))
+    return value.strip()
+
+
+def _encoded_header(name: str, value: str) -> str:
+    """`Name: value` folded at 78 columns, RFC 2047-encoded where `value` is not ASCII."""
+    value = header_text(value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return f"{name}: " + Header(value, charset, maxlinelen=78, header_name=name).encode(linesep="\n")
+
+
+def ascii_address(email: str) -> str:
+    """`email` with its domain in IDNA (`xn--`) form: what a server without SMTPUTF8 takes."""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+
+
+def needs_smtputf8(email: str) -> bool:
+    """An address whose local part is not ASCII: only a server that offers SMTPUTF8 takes it."""
+    return not email.rpartition("@")[0].isascii()
+
+
+def mailbox(address: Address) -> str:
+    """`Name <email>` for a header, the name quoted or RFC 2047-encoded as it needs.
+
+    An address with a non-ASCII local part is written as UTF-8 (RFC 6532): the message
+    then goes only to a server that offers SMTPUTF8 (`needs_smtputf8`).
+    """
+    email = ascii_address(address.email)
+    if email.isascii():
+        return formataddr((header_text(address.name), email), charset="utf-8")
+    local, _, domain = email.rpartition("@")
+    return formataddr((header_text(address.name), f"x@{domain}"), charset="utf-8").replace("<x@", f"<{local}@")
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A part between two merge tags: its literal text encoded once, then the tag after it."""
+
+    encoded: bytes
+    field: merge.MergeField | None
+
+
+def _pieces(document: str) -> tuple[_Piece, ...]:
+    """`document` cut at its merge tags, the literal text quoted-printable encoded."""
+    document = document.replace("\r\n", "\n")
+    pieces: list[_Piece] = []
+    start = 0
+    for match in merge.TAG_PATTERN.finditer(document):
+        pieces.append(_Piece(_qp(document[start:match.start()]), merge.fields_in(match[0])[0]))
+        start = match.end()
+    pieces.append(_Piece(_qp(document[start:]), None))
+    return tuple(pieces)
+
+
+def _filled(pieces: tuple[_Piece, ...], values: Mapping[str, str]) -> bytes:
+    """The encoded part for one recipient: every piece and value, each ended by a soft break."""
+    out: list[bytes] = []
+    for piece in pieces:
+        out.append(piece.encoded)
+        out.append(SOFT_BREAK)
+        if piece.field is not None:
+            out.append(_qp(piece.field.value_for(values).replace("\r\n", "\n")))
+            out.append(SOFT_BREAK)
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who one message is for: the address as sent, the name, their merge values."""
+
+    email: str
+    name: str
+    values: Mapping[str, str]  # every merge field's value, the unsubscribe link included
+    unsubscribe_url: str | None = None
+
+
+class MessageBuilder:
+    """Builds the messages of one issue (or one proof): everything shared encoded once."""
+
+    def __init__(
+        self, *, sender: Address, reply_to: Address | None, subject: str, text: str, html: str,
+        list_id: str, message_id_domain: str, one_click: bool, identity: str,
+    ) -> None:
+        """`identity` names the issue in Message-IDs; `one_click`: the unsubscribe link
+        takes RFC 8058's one-click POST (it is the publication's own handler)."""
+        self.sender = sender
+        self._text = _pieces(text)
+        self._html = _pieces(html)
+        self._one_click = one_click
+        self._identity = identity
+        self._domain = ascii_address("x@" + message_id_domain).rpartition("@")[2]
+        self._boundary = f"=_{secrets.token_hex(12)}"
+        shared = [
+            f"From: {mailbox(sender)}",
+            *([f"Reply-To: {mailbox(reply_to)}"] if reply_to is not None else []),
+            _encoded_header("Subject", subject),
+            _encoded_header("List-Id", list_id),
+            "MIME-Version: 1.0",
+        ]
+        self._shared_headers = "\n".join(shared).encode("ascii")
+        self._body = (
+            f'Content-Type: multipart/alternative; boundary="{self._boundary}"\n\n'
+            f"--{self._boundary}\n"
+            'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'
+        ).encode("ascii")
+        self._between = (
+            f"\n--{self._boundary}\n"
+            'Content-Type: text/html; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'
+        ).encode("ascii")
+        self._end = f"\n--{self._boundary}--\n".encode("ascii")
+
+    def message_id(self, email: str) -> str:
+        """The same Message-ID for the same issue and address on every run.
+
+        A message posted again after an uncertain end (`--retry-uncertain`) then
+        carries the Message-ID of the first, which receivers such as Gmail use to
+        drop the second copy. It holds a digest, not the address.
+        """
+        digest = hashlib.sha256(f"{self._identity}\0{email.lower()}".encode()).hexdigest()[:32]
+        return f"<{digest}@{self._domain}>"
+
+    def message(self, recipient: Recipient) -> bytes:
+        """The whole message for `recipient`, lines ending in LF (smtplib sends them as CRLF)."""
+        headers = [
+            self._shared_headers,
+            f"To: {mailbox(Address(recipient.email, recipient.name))}".encode(),
+            f"Date: {formatdate(usegmt=True)}".encode("ascii"),
+            f"Message-ID: {self.message_id(recipient.email)}".encode("ascii"),
+        ]
+        if recipient.unsubscribe_url:
+            headers.append(f"List-Unsubscribe: <{header_text(recipient.unsubscribe_url)}>".encode())
+            if self._one_click:
+                headers.append(f"List-Unsubscribe-Post: {ONE_CLICK}".encode("ascii"))
+        return b"".join((
+            b"\n".join(headers), b"\n", self._body,
+            _filled(self._text, recipient.values), self._between,
+            _filled(self._html, recipient.values), self._end,
+        ))
+

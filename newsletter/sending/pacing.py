@@ -1,0 +1,141 @@
+"""Pacing a send inside a provider's quotas: a rate across every connection, and a daily allowance.
+
+Small senders live inside quotas: Gmail takes 500 messages a day from one account, Amazon
+SES 14 a second in a new account, Brevo's free plan 300 a day. Going over is not a
+failure of the messages but of the send, and providers answer it by refusing
+everything after (or, worse, by suspending the account). So a send paces itself:
+
+- `Pace` spreads messages over time, at most `rate` a second across all the threads
+  that post (a token bucket one message deep, so nothing bursts);
+- `DailyAllowance` counts what was handed to the provider per UTC day, in a small
+  SQLite file beside the ledgers, proofs included (they count against the same quota).
+  Two sends of two issues at once share it: each reservation is one `BEGIN IMMEDIATE`
+  transaction, so no two processes take the last message of the day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.errors import SendError, where
+
+USAGE_FILE = "daily-usage.sqlite"  # in sent/
+
+
+class Pace:
+    """At most `rate` messages a second, across every thread that calls `wait`."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for this message's turn; False if `stop` was set meanwhile (post nothing then)."""
+        if not self._interval:
+            return not stop.is_set()
+        with self._lock:
+            now = self._clock()
+            turn = max(now, self._next)
+            self._next = turn + self._interval
+        delay = turn - now
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
+    @property
+    def per_second(self) -> float | None:
+        return 1.0 / self._interval if self._interval else None
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What is left of the day's quota: `left` is None without a limit."""
+
+    limit: int | None
+    used: int
+    day: dt.date
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.used, 0)
+
+    @property
+    def resets_at(self) -> dt.datetime:
+        """Midnight UTC after `day`: when the next day's quota starts."""
+        return dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+class DailyAllowance:
+    """Messages handed to the provider per UTC day, against `limit`, shared by every send."""
+
+    def __init__(self, folder: Path, limit: int | None, today: Callable[[], dt.date] = utc_today) -> None:
+        self.path = folder / USAGE_FILE
+        self.limit = limit
+        self._today = today
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("CREATE TABLE IF NOT EXISTS usage (day TEXT PRIMARY KEY, sent INTEGER NOT NULL)")
+        except (OSError, sqlite3.Error) as exc:
+            raise SendError(f"{where(self.path)}: cannot keep the day's count of messages ({exc}); "
+                            "check that sent/ is writable") from None
+        return connection
+
+    def _used(self, connection: sqlite3.Connection, day: dt.date) -> int:
+        row = connection.execute("SELECT sent FROM usage WHERE day = ?", (day.isoformat(),)).fetchone()
+        return int(row[0]) if row else 0
+
+    def status(self) -> Allowance:
+        day = self._today()
+        if not self.path.exists():
+            return Allowance(self.limit, 0, day)
+        connection = self._connect()
+        try:
+            return Allowance(self.limit, self._used(connection, day), day)
+        finally:
+            connection.close()
+
+    def take(self, count: int = 1) -> int:
+        """Reserve up to `count` of today's messages; how many were granted (0: the day is used up)."""
+        day = self._today()
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                used = self._used(connection, day)
+                granted = count if self.limit is None else max(min(count, self.limit - used), 0)
+                if granted:
+                    connection.execute(
+                        "INSERT INTO usage (day, sent) VALUES (?, ?) "
+                        "ON CONFLICT(day) DO UPDATE SET sent = sent + excluded.sent", (day.isoformat(), granted))
+                connection.execute("COMMIT")
+                return granted
+            except sqlite3.Error as exc:
+                raise SendError(f"{where(self.path)}: cannot keep the day's count of messages ({exc})") from None
+            finally:
+                connection.close()
+
+    def give_back(self, count: int, day: dt.date) -> None:
+        """Return reservations that never reached the provider (the send stopped before them)."""
+        if count <= 0:
+            return
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("UPDATE usage SET sent = MAX(sent - ?, 0) WHERE day = ?", (count, day.isoformat()))
+            finally:
+                connection.close()

@@ -1,0 +1,96 @@
+"""The server's two emails: the confirmation (a signed link) and the welcome (`welcome.md`).
+
+Both are rendered by Jinja templates the publication may override (`signup-email.html`,
+`signup-email.txt`), with what readers typed passed in as values, escaped: text from a
+reader is never evaluated as a template. `welcome.md` is Markdown with a `subject:` in
+its front matter, read once when the server starts, so a broken one is an error at
+`newsletter serve`, not a failed email later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from newsletter.config import Settings
+from newsletter.errors import ContentError, where
+from newsletter.markdown import render_markdown
+from newsletter.render.templates import environment, render, shared_context
+from newsletter.sending.mailer import OutgoingEmail
+from newsletter.signup.phrases import signup_phrases
+from newsletter.yamlfile import parse_mapping
+
+WELCOME_FILE = "welcome.md"
+
+
+@dataclass(frozen=True)
+class Welcome:
+    subject: str
+    html: str   # the body, rendered from Markdown
+    text: str
+
+
+def load_welcome(settings: Settings) -> Welcome:
+    """`welcome.md` of the publication, or the short default in its language."""
+    path = settings.root / WELCOME_FILE
+    phrases = signup_phrases(settings, markup=False)
+    if not path.is_file():
+        text = phrases("welcome")
+        return Welcome(phrases("welcome_subject", publication=settings.name), f"<p>{escape(text)}</p>", text)
+    try:
+        source = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContentError(f"{where(path)}: cannot read the welcome email ({exc}): save it as UTF-8 text") from None
+    lines = source.split("\n")
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None) \
+        if lines and lines[0].strip() == "---" else None
+    if end is None:
+        raise ContentError(f"{where(path, 1)}: the welcome email starts with front matter: a `---` line, "
+                           "`subject: ...`, then another `---` line")
+    meta = parse_mapping("\n".join(lines[1:end]), path, ContentError, line_offset=1)
+    subject = meta.data.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise ContentError(f"{meta.where('subject')}: the welcome email needs a `subject:` in its front matter")
+    body = render_markdown("\n".join(lines[end + 1:]), settings.base_url, path.parent)
+    return Welcome(" ".join(subject.split()), body.html, body.text.strip())
+
+
+class EmailMaker:
+    """Renders the confirmation and welcome emails of one publication."""
+
+    def __init__(self, settings: Settings, welcome: Welcome) -> None:
+        self._settings = settings
+        self._welcome = welcome
+        self._env = environment(settings.templates_dir)
+
+    def _render(self, to: str, subject: str, html_body: str, text_body: str, action_url: str = "",
+                after: tuple[str, ...] = (), unsubscribe_url: str = "") -> OutgoingEmail:
+        settings = self._settings
+        context: dict[str, Any] = {**shared_context(settings, markup=True), "subject": subject,
+                                   "action_url": action_url, "unsubscribe_url": unsubscribe_url, "after": after}
+        context["t"] = signup_phrases(settings, markup=True)
+        html = render(self._env, "signup-email.html", {**context, "body": Markup(html_body)})
+        context["t"] = signup_phrases(settings, markup=False)
+        text = render(self._env, "signup-email.txt", {**context, "body": text_body})
+        headers: dict[str, str] = {}
+        if unsubscribe_url:  # RFC 8058: a mail client's own button unsubscribes in one POST
+            headers = {"List-Unsubscribe": f"<{unsubscribe_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return OutgoingEmail(to=to, subject=subject, html=html, text=text, headers=headers)
+
+    def confirmation(self, to: str, confirm_url: str) -> OutgoingEmail:
+        t = signup_phrases(self._settings, markup=False)
+        name = self._settings.name
+        intro = t("confirm_email", publication=name)
+        return self._render(to, t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>", intro,
+                            action_url=confirm_url, after=(t("confirm_ignore"),))
+
+    def welcome(self, to: str, unsubscribe_url: str) -> OutgoingEmail:
+        welcome = self._welcome
+        return self._render(to, welcome.subject, welcome.html, welcome.text, unsubscribe_url=unsubscribe_url)
+
+
+def welcome_path(settings: Settings) -> Path:
+    return settings.root / WELCOME_FILE

@@ -1,0 +1,376 @@
+"""`newsletter serve` (issue 19): the real app under uvicorn, spoken to over HTTP, emails caught
+by the SendGrid double."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.config import DEFAULT_SIGNUPS_PER_IP_PER_HOUR, SignupSettings, load_settings
+from newsletter.signup import tokens
+from tests.helpers import update_config
+from tests.sendgrid_double import Drop, Respond, SendGridDouble
+from tests.signup_helpers import (
+    READER, SECRET, SignupServer, html_of, link_in, listening_socket, mails_to, signed_out, text_of, wait_for_mails,
+    wait_until,
+)
+from tests.subscriber_helpers import run
+
+
+@pytest.fixture
+def server(publication: Path, sendgrid: SendGridDouble) -> Iterator[SignupServer]:
+    with SignupServer(publication, {"tags": ["web"]}) as running:
+        yield running
+
+
+def confirmed(server: SignupServer, double: SendGridDouble, email: str = READER) -> str:
+    """Sign `email` up and confirm it as a reader does; the confirm link's path."""
+    assert server.subscribe(email, first_name="Ada").status_code == 200
+    path = server.path_of(link_in(wait_for_mails(double, email, 1)[0], "confirm"))
+    assert server.client.post(path).status_code == 200
+    return path
+
+
+# -- tokens
+
+def test_a_token_carries_address_list_and_purpose_and_refuses_any_change() -> None:
+    signer = tokens.Signer(SECRET)
+    token = signer.sign(tokens.CONFIRM, "zoë@例え.jp", "main")
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)  # sits in a URL path as it is
+    found = signer.verify(token, tokens.CONFIRM)
+    assert (found.email, found.list_name, found.purpose) == ("zoë@例え.jp", "main", "confirm")
+    payload, signature = token.split(".")
+    altered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + signature
+    for bad in (altered, payload, token + "x", "", tokens.Signer("another-secret-0123456789").sign(
+            tokens.CONFIRM, "zoë@例え.jp", "main")):
+        with pytest.raises(tokens.BadToken):
+            signer.verify(bad, tokens.CONFIRM)
+    with pytest.raises(tokens.BadToken):  # a confirm token is no unsubscribe token
+        signer.verify(token, tokens.UNSUBSCRIBE)
+
+
+def test_a_confirm_token_expires_after_7_days_an_unsubscribe_token_never() -> None:
+    signer = tokens.Signer(SECRET)
+    issued = int(time.time())
+    week = tokens.CONFIRM_LIFETIME
+    confirm = signer.sign(tokens.CONFIRM, READER, "main", issued)
+    assert signer.verify(confirm, tokens.CONFIRM, now=issued + week).email == READER
+    with pytest.raises(tokens.BadToken) as expired:
+        signer.verify(confirm, tokens.CONFIRM, now=issued + week + 1)
+    assert expired.value.expired
+    unsubscribe = signer.sign(tokens.UNSUBSCRIBE, READER, "main", issued)
+    assert signer.verify(unsubscribe, tokens.UNSUBSCRIBE, now=issued + 20 * 365 * 86400).email == READER
+
+
+# -- the reader's way in
+
+def test_the_signup_page_has_the_form_in_the_publications_look_and_language(server: SignupServer) -> None:
+    page = server.client.get("/")
+    assert page.status_code == 200
+    assert '<html lang="en-GB"' in page.text
+    assert "Subscribe to The Riverside Writers&#39; Circle" in page.text
+    assert f'action="{server.url}/subscribe"' in page.text
+    for field in ('name="email"', 'name="first_name"', 'name="website"'):
+        assert field in page.text
+    assert f'href="{server.url}/style.css"' in page.text
+    style = server.client.get("/style.css")
+    assert style.status_code == 200 and "--link:#1d5a8c" in style.text
+
+
+def test_a_reader_signs_up_confirms_in_one_post_and_is_welcomed_once(server: SignupServer,
+                                                                      sendgrid: SendGridDouble) -> None:
+    answer = server.subscribe(READER, first_name="Ada", page="https://riverside-writers-circle.internal/issues/")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    confirmation = wait_for_mails(sendgrid, READER, 1)[0]
+    assert confirmation["subject"] == "Confirm your subscription to The Riverside Writers' Circle"
+    confirm_url = link_in(confirmation, "confirm")
+    path = server.path_of(confirm_url)
+
+    page = server.client.get(path)  # what a link scanner does: nothing is confirmed
+    assert page.status_code == 200
+    assert '<form class="signup" id="confirm" method="post" action="">' in page.text
+    assert 'document.getElementById("confirm").submit()' in page.text
+    assert server.changes()["changes"] == []
+
+    done = server.client.post(path)
+    assert done.status_code == 200 and "You're subscribed" in done.text.replace("&#39;", "'")
+    changes = server.changes()
+    [change] = changes["changes"]
+    assert change["kind"] == "subscribed" and change["email"] == READER and change["list"] == "main"
+    assert change["first_name"] == "Ada" and change["tags"] == "web"
+    assert change["request_ip"] == "127.0.0.1" and change["confirm_ip"] == "127.0.0.1"
+    assert change["page"] == "https://riverside-writers-circle.internal/issues/"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", change["requested_at"])
+    assert changes["next"] == change["cursor"]
+
+    welcome = wait_for_mails(sendgrid, READER, 2)[1]
+    assert welcome["subject"] == "Welcome to The Riverside Writers' Circle"
+    unsubscribe = link_in(welcome, "unsubscribe")
+    assert welcome["headers"] == {"List-Unsubscribe": f"<{unsubscribe}>",
+                                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+    assert server.client.post(path).status_code == 200  # a second click (or a reload)
+    assert server.changes(changes["next"])["changes"] == []
+    # The outbox is in order: once a later email has gone, no second welcome is coming.
+    confirmed(server, sendgrid, "grace@hopper.internal")
+    wait_for_mails(sendgrid, "grace@hopper.internal", 2)
+    assert len(mails_to(sendgrid, READER)) == 2
+
+
+def test_the_welcome_email_is_welcome_md_with_the_readers_name_never_evaluated(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    (publication / "welcome.md").write_text("---\nsubject: Glad you're here\n---\nOur **first** issue is out "
+                                            "in [the archive](https://riverside-writers-circle.internal/issues/).\n",
+                                            encoding="utf-8")
+    with SignupServer(publication) as server:
+        confirmed(server, sendgrid, READER)
+        welcome = wait_for_mails(sendgrid, READER, 2)[1]
+    assert welcome["subject"] == "Glad you're here"
+    assert "<strong>first</strong>" in html_of(welcome)
+    assert "Our first issue is out" in text_of(welcome)
+    assert "14 Mill Lane" in text_of(welcome)
+
+
+def test_the_answer_is_the_same_whatever_the_address_and_one_confirmation_a_day(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    first = server.subscribe(READER)
+    again = server.subscribe(READER)
+    confirmed(server, sendgrid, "grace@hopper.internal")
+    known = server.subscribe("grace@hopper.internal")  # subscribed now
+    assert first.text == again.text == known.text and first.status_code == known.status_code == 200
+    # The outbox sends in order: grace's confirmation and welcome came after ada's one confirmation.
+    wait_for_mails(sendgrid, "grace@hopper.internal", 2)
+    assert len(mails_to(sendgrid, READER)) == 1
+    assert len(mails_to(sendgrid, "grace@hopper.internal")) == 2  # no second confirmation within 24 h
+
+
+# -- what the server refuses
+
+def test_a_bot_filling_the_honeypot_is_answered_alike_and_nobody_is_mailed(server: SignupServer,
+                                                                           sendgrid: SendGridDouble) -> None:
+    bot = server.subscribe("victim@lovelace.internal", website="https://spam.example.net")
+    assert bot.status_code == 200 and "Check your inbox" in bot.text
+    server.subscribe(READER)
+    wait_for_mails(sendgrid, READER, 1)
+    assert mails_to(sendgrid, "victim@lovelace.internal") == []
+
+
+@pytest.mark.parametrize("email", ["not-an-address", "ada@example.com", "ada@lovelace.test", ""])
+def test_an_address_the_list_refuses_or_at_a_reserved_domain_is_refused(server: SignupServer,
+                                                                       sendgrid: SendGridDouble, email: str) -> None:
+    answer = server.subscribe(email)
+    assert answer.status_code == 400 and "That address cannot join" in answer.text
+    assert 'name="email"' in answer.text  # the form again, to correct it
+    server.subscribe(READER)
+    wait_for_mails(sendgrid, READER, 1)
+    assert len(sendgrid.accepted) == 1
+
+
+def test_eleven_signups_from_one_address_in_an_hour_get_429(publication: Path, sendgrid: SendGridDouble) -> None:
+    with SignupServer(publication, {"per_ip_per_hour": 3}) as server:
+        answers = [server.subscribe(f"reader{i}@lovelace.internal").status_code for i in range(4)]
+        assert answers == [200, 200, 200, 429]
+        # Not trusted as a proxy (forwarded_allow_ips empty): X-Forwarded-For changes nothing.
+        faked = server.client.post("/subscribe", data={"email": READER}, headers={"X-Forwarded-For": "203.0.113.9"})
+        assert faked.status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(publication: Path,
+                                                                        sendgrid: SendGridDouble) -> None:
+    with SignupServer(publication, {"per_ip_per_hour": 1}, forwarded_allow_ips="127.0.0.1") as server:
+        def from_ip(ip: str, email: str) -> int:
+            return server.client.post("/subscribe", data={"email": email},
+                                      headers={"X-Forwarded-For": ip}).status_code
+        assert [from_ip("203.0.113.1", READER), from_ip("203.0.113.2", "b@lovelace.internal"),
+                from_ip("203.0.113.1", "c@lovelace.internal")] == [200, 200, 429]
+        path = server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm"))
+        server.client.post(path, headers={"X-Forwarded-For": "198.51.100.7"})
+        [change] = server.changes()["changes"]
+    assert (change["request_ip"], change["confirm_ip"]) == ("203.0.113.1", "198.51.100.7")
+
+
+def test_a_body_over_10_kb_gets_413_and_a_post_from_another_site_403(server: SignupServer,
+                                                                     sendgrid: SendGridDouble) -> None:
+    big = server.subscribe(READER, first_name="A" * 11_000)
+    assert big.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b"email=ada%40lovelace.internal&first_name="
+        for _ in range(12):
+            yield b"B" * 1024
+    streamed = server.client.post("/subscribe", content=chunks(),
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    foreign = server.client.post("/subscribe", data={"email": READER}, headers={"Origin": "https://evil.internal"})
+    assert foreign.status_code == 403
+    ours = server.client.post("/subscribe", data={"email": READER},
+                              headers={"Origin": "https://riverside-writers-circle.internal"})
+    assert ours.status_code == 200
+    wait_for_mails(sendgrid, READER, 1)
+    assert len(sendgrid.accepted) == 1  # only the one from the publication's own page
+
+
+def test_forged_altered_or_expired_links_get_a_page_saying_so_and_change_nothing(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    server.subscribe(READER)
+    path = server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm"))
+    signer = tokens.Signer(SECRET)
+    forged = "/confirm/" + tokens.Signer("someone-elses-secret-123456").sign(tokens.CONFIRM, READER, "main")
+    expired = "/confirm/" + signer.sign(tokens.CONFIRM, READER, "main", int(time.time()) - 8 * 86400)
+    wrong_purpose = "/unsubscribe/" + path.rsplit("/", 1)[1]
+    for bad in (forged, path[:-3] + "abc", expired, wrong_purpose, "/unsubscribe/nonsense"):
+        for method in ("GET", "POST"):
+            answer = server.client.request(method, bad)
+            assert answer.status_code == 400, (method, bad)
+            assert "This link does not work" in answer.text
+    assert "expired" in server.client.post(expired).text
+    assert server.changes()["changes"] == []
+
+
+# -- leaving
+
+def test_unsubscribe_needs_a_post_a_form_gets_a_page_one_click_gets_200(server: SignupServer) -> None:
+    path = signed_out(server)
+    page = server.client.get(path)
+    assert page.status_code == 200 and "Stop sending The Riverside Writers&#39; Circle to ada@lovelace.internal?" \
+        in page.text
+    assert server.changes()["changes"] == []  # a GET never unsubscribes
+
+    done = server.client.post(path, data={})
+    assert done.status_code == 200 and "unsubscribed" in done.text
+    grace = signed_out(server, "grace@hopper.internal")
+    one_click = server.client.post(grace, content=b"List-Unsubscribe=One-Click",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert one_click.status_code == 200
+    changes = server.changes()["changes"]
+    assert [(c["kind"], c["email"]) for c in changes] == [("unsubscribed", READER),
+                                                         ("unsubscribed", "grace@hopper.internal")]
+    server.client.post(path)  # the same click twice: recorded once
+    assert len(server.changes()["changes"]) == 2
+
+
+# -- the editor's feed
+
+def test_changes_need_the_bearer_derived_from_the_secret_and_page_by_cursor(server: SignupServer) -> None:
+    assert server.client.get("/changes").status_code == 401
+    assert server.client.get("/changes", headers={"Authorization": f"Bearer {SECRET}"}).status_code == 401
+    for email in ("a@lovelace.internal", "b@lovelace.internal", "c@lovelace.internal"):
+        server.client.post(signed_out(server, email))
+    first = server.changes()
+    assert [c["email"] for c in first["changes"]] == ["a@lovelace.internal", "b@lovelace.internal",
+                                                      "c@lovelace.internal"]
+    cursors = [c["cursor"] for c in first["changes"]]
+    assert cursors == sorted(cursors)
+    assert [c["email"] for c in server.changes(cursors[0])["changes"]] == ["b@lovelace.internal",
+                                                                           "c@lovelace.internal"]
+    assert server.changes(first["next"]) == {"changes": [], "next": first["next"], "more": False}
+    assert server.client.get("/changes?after=-1", headers={
+        "Authorization": f"Bearer {tokens.changes_bearer(SECRET)}"}).status_code == 400
+
+
+# -- the outbox
+
+def test_a_provider_that_is_down_keeps_the_signup_and_sends_when_it_is_back(server: SignupServer,
+                                                                           sendgrid: SendGridDouble) -> None:
+    sendgrid.script(Respond(503), Respond(503))
+    answer = server.subscribe(READER)
+    assert answer.status_code == 200 and "few minutes" in answer.text
+    [confirmation] = wait_for_mails(sendgrid, READER, 1)  # the third attempt, after two 503s
+    assert len([b for b in sendgrid.mail_requests if b["personalizations"][0]["to"][0]["email"] == READER]) == 3
+    assert link_in(confirmation, "confirm")
+    wait_until(lambda: server.client.get("/health").json()["outbox"] == {"sent": 1}, "the email marked sent")
+
+
+def test_an_email_that_may_have_gone_out_is_never_sent_again(server: SignupServer, sendgrid: SendGridDouble) -> None:
+    sendgrid.script(Drop(accept=True))  # SendGrid took it, then the connection broke before the answer
+    server.subscribe(READER)
+    health = wait_until(lambda: (h := server.client.get("/health").json())["outbox"].get("uncertain") and h,
+                        "the email marked uncertain")
+    assert health["uncertain_this_run"] == 1
+    server.subscribe("grace@hopper.internal")
+    wait_for_mails(sendgrid, "grace@hopper.internal", 1)
+    assert len(mails_to(sendgrid, READER)) == 1  # the one SendGrid took; not posted again
+
+
+# -- the command
+
+def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: NEWSLETTER_SECRET is not set: export")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_serve_without_signup_settings_says_what_to_add(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert "no `signup:` section" in result.output
+
+
+def test_signup_settings_are_read_typed_with_defaults(publication: Path) -> None:
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal/", "tags": ["web"]})
+    assert load_settings(publication).signup == SignupSettings(
+        url="https://join.riverside-writers-circle.internal", list="main", tags=("web",),
+        per_ip_per_hour=DEFAULT_SIGNUPS_PER_IP_PER_HOUR)
+    update_config(publication, signup={"url": "join.riverside-writers-circle.internal"})
+    result = run("serve")
+    assert result.exit_code == 1
+    assert re.match(r"error: newsletter\.yaml:\d+: signup must be a mapping with `url`, the https:// address",
+                    result.output)
+
+
+def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_confirmed_signup(
+        publication: Path, sendgrid: SendGridDouble, tmp_path: Path) -> None:
+    """The command itself, as a process: a copy of the publication without subscribers/ or sent/."""
+    copy = tmp_path / "server"
+    shutil.copytree(publication, copy, ignore=shutil.ignore_patterns("subscribers", "sent"))
+    probe = listening_socket()
+    port = probe.getsockname()[1]
+    probe.close()
+    url = f"http://127.0.0.1:{port}"
+    update_config(copy, signup={"url": url})
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port", str(port)], cwd=copy,
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: process.poll() is not None or _answers(f"{url}/health"), "the server to answer")
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        return process
+
+    server = start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/subscribe", data={"email": READER}).status_code == 200
+            link = link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm")
+            assert client.post(link[len(url):]).status_code == 200
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        assert (copy / "signup.sqlite").is_file() and not (copy / "subscribers").exists()
+        server = start()
+        with httpx.Client(base_url=url) as client:
+            changes = client.get("/changes", headers={"Authorization": f"Bearer {tokens.changes_bearer(SECRET)}"})
+        assert [c["email"] for c in changes.json()["changes"]] == [READER]
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -1,0 +1,95 @@
+"""`newsletter subscribers import` of the exports people migrate from: nobody who opted out is subscribed.
+
+The cases are data: tests/data/imports/<case>.csv (a tool's export, with its real header
+line) and <case>.expect (what the list and the report must say); see the README there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.subscriber_helpers import import_csv, rows, run
+
+CASES = Path(__file__).parent / "data" / "imports"
+
+
+def expectations(case: Path) -> list[tuple[str, str]]:
+    """The statements of a case's .expect file as (kind, rest of the line)."""
+    lines = case.with_suffix(".expect").read_text(encoding="utf-8").splitlines()
+    return [(line.split(" ", 1)[0], line.split(" ", 1)[1]) for line in lines if line.strip()]
+
+
+@pytest.mark.parametrize("case", sorted(CASES.glob("*.csv")), ids=lambda case: case.stem)
+def test_an_export_is_imported_as_its_tool_meant_it(publication: Path, case: Path) -> None:
+    result = import_csv(case.read_text(encoding="utf-8"))
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    report = result.output.splitlines()
+    subscribed = run("subscribers", "list", "--status", "subscribed").stdout
+    statuses = 0
+    for kind, rest in expectations(case):
+        if kind == "status":
+            address, status = rest.split(" ")
+            assert listed[address]["status"] == status, (address, result.output)
+            # As a send would see it: only the subscribed are listed as subscribed.
+            assert (f"{address}\t" in subscribed) == (status == "subscribed"), address
+            statuses += status != "subscribed"
+        elif kind == "absent":
+            assert rest not in listed, result.output
+            assert rest not in subscribed
+        elif kind == "field":
+            address, column, *value = rest.split(" ", 2)
+            assert listed[address][column] == (value[0] if value else ""), (address, column)
+        elif kind == "line":
+            assert rest in report, f"{rest!r} not in:\n{result.output}"
+        else:
+            raise AssertionError(f"{case.with_suffix('.expect').name}: unknown statement {kind!r}")
+    # Each shape shows someone who opted out (Mailchimp's subscribed export is the one shape without).
+    assert statuses or "absent" in dict(expectations(case)) or case.stem.endswith("_subscribed"), \
+        "a case needs someone who opted out"
+
+
+def test_every_case_has_its_expectations() -> None:
+    assert all(case.with_suffix(".expect").is_file() for case in CASES.glob("*.csv"))
+
+
+def test_a_status_word_a_known_export_does_not_write_leaves_the_row_out_named(publication: Path) -> None:
+    result = import_csv("uuid,email,name,attributes,status,created_at,updated_at\n"
+                        "u1,ann@example.org,Ann,{},enabled,,\n"
+                        "u2,bob@example.org,Bob,{},paused,,\n")
+    assert result.exit_code == 0, result.output
+    assert "bob@example.org" not in rows()
+    assert ("people.csv:3: column 'status' says 'paused', which a listmonk export does not write "
+            "(it writes enabled, disabled, blocklisted); the row is left out rather than imported on a word "
+            "the import cannot read") in result.output.splitlines()
+
+
+def test_a_consent_column_blank_in_every_row_warns_that_the_file_gives_no_consent(publication: Path) -> None:
+    result = import_csv("Timestamp,Email Address,Join our mailing list? (newsletter)\n"
+                        "2024-03-15 10:00:00,ann@example.org,\n"
+                        "2024-03-15 11:00:00,bob@example.org,\n")
+    assert result.exit_code == 0, result.output
+    assert ("people.csv: warning: column 'Join our mailing list? (newsletter)' is blank in every row: the file "
+            "gives no consent information, so nobody in it is imported as subscribed") in result.output.splitlines()
+    assert {row["status"] for row in rows().values() if row["email"].startswith(("ann@", "bob@"))} == {"unsubscribed"}
+
+
+def test_a_ghost_export_without_status_column_cells_is_not_subscribed(publication: Path) -> None:
+    """A short row (its subscribed_to_emails cell missing altogether) is a blank: no consent."""
+    result = import_csv("id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,created_at,"
+                        "deleted_at,labels,tiers\n1,short@example.org,Short\n")
+    assert result.exit_code == 0, result.output
+    assert rows()["short@example.org"]["status"] == "unsubscribed"
+    assert "  unsubscribed        1 (Ghost: subscribed_to_emails blank, no consent)" in result.output.splitlines()
+
+
+def test_a_file_no_source_recognises_is_read_as_before(publication: Path) -> None:
+    result = import_csv("email,first_name,city\nplain@example.org,Pia,Oslo\n")
+    assert result.exit_code == 0, result.output
+    row = rows()["plain@example.org"]
+    assert (row["status"], row["city"], row["subscribed_at"]) == ("subscribed", "Oslo", "")
+    lines = result.output.splitlines()
+    assert "  subscribed          1 (no status or consent column in the file)" in lines
+    assert not any("read as a" in line for line in lines)
