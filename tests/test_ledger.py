@@ -495,3 +495,19 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 3500 and max(counts.values()) == 1
+
+
+def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`subscribers delete` checkpoints the ledger, which removes its -wal; after a kill -9 the
+    ledger still carried the dead send's mark, so the next command took it for a copy made
+    mid-send. The erasure clears the mark: status reads it, the re-run posts nobody twice."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Accept(), Stall(30.0, accept=True))
+    _killed_at_request(publication, sendgrid, 2)
+    erased = newsletter("subscribers", "delete", "reader000001@example.org")
+    assert erased.exit_code == 0, erased.output
+    assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
+    assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
