@@ -24,10 +24,10 @@ subscribers/*.csv
 subscribers/*.lock
 # Send ledgers: who has received each issue (addresses, so personal data too). Back them up.
 sent/
-# The sign-up server's records (`newsletter serve`): addresses and IP addresses, personal data.
-signup.sqlite*
 # `newsletter backup` copies sent/ and subscribers/ here: personal data as well.
 backups/
+# The sign-up server's records (`newsletter serve`): addresses and IP addresses, personal data.
+signup.sqlite*
 """
 
 

@@ -140,6 +140,23 @@ def _start_send(publication: Path, sendgrid: SendGridDouble, *options: str) -> s
                             cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _wait_for_requests(sendgrid: SendGridDouble, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(sendgrid.mail_requests) < count:
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _killed_at_request(publication: Path, sendgrid: SendGridDouble, count: int) -> None:
+    """A send, one request at a time, killed (-9) once the double has its `count`th request."""
+    process = _start_send(publication, sendgrid, "--concurrency", "1")
+    try:
+        _wait_for_requests(sendgrid, count)
+    finally:
+        process.kill()
+        process.communicate()
+
+
 @pytest.mark.parametrize("replace", [False, True], ids=["deleted", "replaced"])
 def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, sendgrid: SendGridDouble,
                                                              replace: bool) -> None:
@@ -151,10 +168,7 @@ def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, 
     sendgrid.script(Stall(accept=True, release=answer))
     process = _start_send(publication, sendgrid, "--concurrency", "1")
     try:
-        deadline = time.monotonic() + 60
-        while len(sendgrid.mail_requests) < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_for_requests(sendgrid, 1)
         ledger = publication / "sent" / "issue-1.sqlite"
         if replace:
             shutil.copy(ledger, ledger.with_name("copy.sqlite"))
@@ -289,15 +303,7 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Pa
     now `status` and `send` refuse it in one line."""
     write_list(publication, generated(3500))
     sendgrid.script(Stall(30.0, accept=True))
-    process = _start_send(publication, sendgrid, "--concurrency", "1")
-    try:
-        deadline = time.monotonic() + 60
-        while len(sendgrid.mail_requests) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        process.kill()
-        process.communicate()
+    _killed_at_request(publication, sendgrid, 2)
     ledger = publication / "sent" / "issue-1.sqlite"
     during = shutil.copy(ledger, tmp_path / "copied-after-the-kill.sqlite")
     _restore_alone(publication, during)
@@ -318,15 +324,7 @@ def test_after_a_kill_the_next_status_makes_the_ledger_file_whole(publication: P
     So is one made after a send that ended: it leaves no -wal behind."""
     write_list(publication, generated(3500))
     sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
-    process = _start_send(publication, sendgrid, "--concurrency", "1")
-    try:
-        deadline = time.monotonic() + 60
-        while len(sendgrid.mail_requests) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-    finally:
-        process.kill()
-        process.communicate()
+    _killed_at_request(publication, sendgrid, 2)
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
     _restore_alone(publication, shutil.copy(publication / "sent" / "issue-1.sqlite", tmp_path / "copy.sqlite"))
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
@@ -471,10 +469,7 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     sendgrid.script(Accept(), Stall(accept=True, release=answer))
     process = _start_send(publication, sendgrid, "--concurrency", "1")
     try:
-        deadline = time.monotonic() + 60
-        while len(sendgrid.mail_requests) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_for_requests(sendgrid, 2)
         during = newsletter("backup", str(tmp_path / "during"))
         assert during.exit_code == 1
         assert during.stderr == ("error: a send of issue-1 is running (sent/issue-1.lock is locked): back up once it "
@@ -500,3 +495,19 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 3500 and max(counts.values()) == 1
+
+
+def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`subscribers delete` checkpoints the ledger, which removes its -wal; after a kill -9 the
+    ledger still carried the dead send's mark, so the next command took it for a copy made
+    mid-send. The erasure clears the mark: status reads it, the re-run posts nobody twice."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Accept(), Stall(30.0, accept=True))
+    _killed_at_request(publication, sendgrid, 2)
+    erased = newsletter("subscribers", "delete", "reader000001@example.org")
+    assert erased.exit_code == 0, erased.output
+    assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
+    assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1

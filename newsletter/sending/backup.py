@@ -21,7 +21,7 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
-from newsletter.sending.ledger import SENT_DIR, Ledger, SendLock, lock_path
+from newsletter.sending.ledger import SENT_DIR, Ledger, SendLock, fsync, lock_path
 from newsletter.subscribers.store import lock_path as list_lock_path
 
 BACKUPS_DIR = "backups"  # the default place: backups/YYYY-MM-DD-HHMMSS/, kept out of git like sent/
@@ -95,7 +95,7 @@ def _copy_ledger(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         if ".saved-" in source.name:
-            db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+            db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
             copy = sqlite3.connect(temporary)
             try:
                 db.backup(copy)
@@ -109,7 +109,7 @@ def _copy_ledger(source: Path, target: Path) -> None:
                 ledger.copy_to(temporary)
             finally:
                 ledger.close()
-        _fsync(temporary)
+        fsync(temporary)
         os.replace(temporary, target)
     except (sqlite3.Error, OSError) as exc:
         raise SendError(f"{where(source)}: cannot copy it to {where(target)} "
@@ -123,7 +123,7 @@ def _copy_file(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         shutil.copyfile(source, temporary)
-        _fsync(temporary)
+        fsync(temporary)
         os.replace(temporary, target)
     except OSError as exc:
         raise SendError(f"{where(source)}: cannot copy it to {where(target)} ({exc.strerror or exc}); the backup "
@@ -131,10 +131,3 @@ def _copy_file(source: Path, target: Path) -> None:
     finally:
         temporary.unlink(missing_ok=True)
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -25,6 +25,16 @@ temporary file and linked into place, so a crash cannot leave an empty one. A se
 checks before each batch that its ledger is still the file at its path (same
 inode): one deleted or replaced under it would record into a file nobody reads.
 
+The file alone. While a send runs, its records are in `ISSUE.sqlite-wal`; the send
+marks the main file at its start and, at its end, clears the mark and checkpoints, so
+whenever no send runs the main file is the whole record (a backup that copied it alone
+once lost a killed send's WAL, and the restored copy posted 10,000 again). A copy with
+the mark and no -wal is refused (`begin_send`); `newsletter backup` copies ledgers whole.
+
+The issue itself. The `meta` table records the issue's id (`id:` in issue.yaml) and the
+sha256 of its subject and articles, so a send of a renamed folder finds this ledger
+(`earlier_send`), as it finds a copy a stopped send saved and a lock file noting a ledger.
+
 `synchronous=FULL`: each commit is on disk before the next request goes out, so not
 even a power loss can lose a batch that was posted. A send commits each batch
 together with the answers that came in before it (`transaction()`): one fsync per
@@ -34,10 +44,10 @@ full disk) raises `LedgerWriteError`, one line naming the file.
 
 from __future__ import annotations
 
-import os
 import errno
-import re
 import hashlib
+import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -207,8 +217,7 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             _add_schedule_columns(self._db)
-            with self._db:
-                self._db.execute(_META)
+            _add_meta_table(self._db)
             if alone and not had_wal and self._meta(SEND_RUNNING) is not None:
                 raise SendError(_copied_without_wal(path, self.issue))
         except sqlite3.Error as exc:
@@ -463,6 +472,13 @@ class Ledger:
         return float(first) if first is not None else None
 
 
+def _add_meta_table(db: sqlite3.Connection) -> None:
+    """Give a ledger made before the meta table its table (not a write when it has one)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+        with db:
+            db.execute(_META)
+
+
 def _add_schedule_columns(db: sqlite3.Connection) -> None:
     """Give a ledger made before scheduled sends its two columns (NULL: sent at once)."""
     present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
@@ -536,12 +552,12 @@ def _create(path: Path) -> None:
             db.executescript(_SCHEMA)
         finally:
             db.close()
-        _fsync(temporary)
+        fsync(temporary)
         try:
             os.link(temporary, path)  # never over an existing ledger
         except FileExistsError:
             pass
-        _fsync(path.parent)
+        fsync(path.parent)
     except (sqlite3.Error, OSError) as exc:
         if disk_is_full(exc, path):
             raise LedgerWriteError(f"{where(path)}: the disk is full: cannot create the send ledger; nothing was "
@@ -552,7 +568,8 @@ def _create(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Make `path` (a file or a folder) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -577,7 +594,7 @@ def saved_copies(settings: Settings, issue: str) -> list[Path]:
 def _recorded_identity(path: Path) -> dict[str, str]:
     """The meta of another ledger, read without changing it ({} when it has none or cannot be read)."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return {}
     try:
@@ -662,9 +679,9 @@ def move_old_ledger(settings: Settings, issue: str) -> Path | None:
         if copied != source.execute("SELECT count(*), coalesce(sum(size), 0) FROM batches").fetchone():
             raise SendError(f"{where(old)}: could not copy the send ledger to {where(new)} whole; it was left "
                             "where it is")
-        _fsync(temporary)
+        fsync(temporary)
         os.link(temporary, new)
-        _fsync(new.parent)
+        fsync(new.parent)
     except (sqlite3.Error, OSError) as exc:
         raise LedgerWriteError(f"{where(old)}: could not move the send ledger to {where(new)} "
                                f"({getattr(exc, 'strerror', None) or exc}); it was left where it is") from None
@@ -797,6 +814,7 @@ def replace_recipient(path: Path, key: str, token: str, written: tuple[str, ...]
             lines = [token if line_key == key else line for line, line_key in zip(lines, keys, strict=True)]
             db.execute("UPDATE batches SET recipients = ?, error = ? WHERE id = ?",
                        ("\n".join(lines), _without(error, written) if error else error, batch))
+        _clear_dead_send_mark(db)
         db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
@@ -805,6 +823,13 @@ def replace_recipient(path: Path, key: str, token: str, written: tuple[str, ...]
     finally:
         db.close()
     return replaced
+
+
+def _clear_dead_send_mark(db: sqlite3.Connection) -> None:
+    """Clear the mark of a send that died (the caller holds the issue's lock): the checkpoint
+    that follows removes the -wal, and a mark without it would read as a copy made mid-send."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None:
+        db.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
 
 
 def _without(text: str, written: tuple[str, ...]) -> str:
