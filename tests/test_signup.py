@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 
 from newsletter.config import DEFAULT_SIGNUPS_PER_IP_PER_HOUR, SignupSettings, load_settings
 from newsletter.sending.mailer import OutgoingEmail
@@ -414,3 +415,26 @@ def test_an_email_being_posted_when_the_server_died_is_uncertain_and_never_resen
         server.subscribe("grace@hopper.internal")
         wait_for_mails(sendgrid, "grace@hopper.internal", 1)
     assert mails_to(sendgrid, READER) == []
+
+
+# -- the web edition's form
+
+def test_with_signup_the_web_editions_pages_carry_a_form_that_joins_through_the_server(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    assert run("site").exit_code == 0
+    site = publication / "build" / "site"
+    pages = {"https://riverside-writers-circle.internal/issues/": site / "index.html",
+             "https://riverside-writers-circle.internal/issues/issue-1/": site / "issue-1" / "index.html"}
+    for url, page in pages.items():
+        form = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find("form")
+        assert form is not None and form["action"] == f"{server.url}/subscribe" and form["method"] == "post"
+        fields = {field["name"]: field.get("value", "") for field in form.find_all("input")}
+        assert fields == {"email": "", "page": url, "website": ""}
+        assert "Subscribe to The Riverside Writers' Circle" in form.get_text()
+    # The form as a browser posts it from the issue's page: its Origin is base_url's.
+    answer = server.client.post(form["action"][len(server.url):], data={**fields, "email": READER},
+                                headers={"Origin": "https://riverside-writers-circle.internal"})
+    assert answer.status_code == 200
+    server.client.post(server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm")))
+    assert server.changes()["changes"][0]["page"] == "https://riverside-writers-circle.internal/issues/issue-1/"
+    assert "<form" not in server.client.get("/").text.split('<footer class="site-footer">')[1]

@@ -124,7 +124,7 @@ class SignupEndpoints:
             **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
             "view": view, "title": title, "paragraphs": paragraphs, "signup_url": self.signup.url,
             "home": f"{settings.base_url}/", "stylesheet_url": f"{self.signup.url}/style.css",
-            "feed_url": f"{settings.base_url}/{FEED}",
+            "feed_url": f"{settings.base_url}/{FEED}", "signup_page": True,
         }
         # Robots and caches keep none of these pages: they answer one reader, once.
         return HTMLResponse(render(self.env, "signup-page.html", context), status,
