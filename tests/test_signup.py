@@ -387,18 +387,18 @@ def test_pending_signups_go_after_7_days_synced_events_after_30_and_unsynced_one
     mail = OutgoingEmail(to=READER, subject="s", html="h", text="t")
     for number, email in enumerate(("old@lovelace.internal", "synced@lovelace.internal",
                                     "unsynced@lovelace.internal", "new@lovelace.internal")):
-        store.request_signup(email, "main", Pending(email, "", start + number, "127.0.0.1", "https://x.internal/"),
-                             lambda: mail)
+        assert store.request_signup(email, "main", Pending(email, "", start + number, "127.0.0.1",
+                                                           "https://x.internal/"), mail, limit=10)
     for email in ("synced@lovelace.internal", "unsynced@lovelace.internal"):
         assert store.confirm(email, "main", "", "127.0.0.1", start + 10, lambda pending: mail)
     synced = store.changes(0, 10)[0].cursor  # the editor's sync has the first
     store.changes(synced, 10)
 
-    store.clean(start + 7 * DAY + 2)  # a week on: the old pending sign-up is gone, the newest is not
+    store.clean(start + 7 * DAY + 2)  # a week on: the oldest pending sign-up is gone, the newest is not
     assert not store.confirm("old@lovelace.internal", "main", "", "", start + 7 * DAY + 2, lambda p: mail)
-    store.clean(start + 40 * DAY)
-    assert [c.email for c in store.changes(0, 10)] == ["unsynced@lovelace.internal"]
-    assert not store.confirm("new@lovelace.internal", "main", "", "", start + 40 * DAY, lambda p: mail)
+    assert store.confirm("new@lovelace.internal", "main", "", "", start + 7 * DAY + 2, lambda p: mail)
+    store.clean(start + 40 * DAY)  # the synced event is gone; those the editor has not synced stay
+    assert [c.email for c in store.changes(0, 10)] == ["unsynced@lovelace.internal", "new@lovelace.internal"]
     store.close()
 
 
@@ -406,7 +406,7 @@ def test_an_email_being_posted_when_the_server_died_is_uncertain_and_never_resen
         publication: Path, sendgrid: SendGridDouble) -> None:
     store = SignupStore(publication / "signup.sqlite")
     store.request_signup(READER, "main", Pending(READER, "", int(time.time()), "127.0.0.1", "https://x.internal/"),
-                         lambda: OutgoingEmail(to=READER, subject="Confirm", html="<p>h</p>", text="t"))
+                         OutgoingEmail(to=READER, subject="Confirm", html="<p>h</p>", text="t"), limit=10)
     assert store.next_due(time.time()) is not None  # marked sending; then kill -9
     store.close()
     with SignupServer(publication) as server:

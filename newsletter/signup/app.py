@@ -150,29 +150,35 @@ class SignupEndpoints:
         form = await request.form()
         ip = client_ip(request)
         now = int(time.time())
-        if not await run_in_threadpool(self.store.take_rate, ip, self.signup.per_ip_per_hour, now):
-            return self.page("message", self.phrase("too_many_title"), self.phrase("too_many"), status=429)
-        if str(form.get(HONEYPOT) or ""):
-            return self.check_inbox()  # a bot: answered as anyone, told nothing, sent nothing
+        limit = self.signup.per_ip_per_hour
         try:
             email = checked_address(str(form.get("email") or ""))
         except SubscriberError:
+            email = ""
+        if str(form.get(HONEYPOT) or "") or not email:  # counted against the IP all the same
+            if not await run_in_threadpool(self.store.take_rate, ip, limit, now):
+                return self.too_many()
+            if email:
+                return self.check_inbox()  # a bot: answered as anyone, told nothing, sent nothing
             return self.page("signup", self.phrase("bad_address_title"), self.phrase("bad_address"), status=400)
         first_name = " ".join(str(form.get("first_name") or "").split())[:MAX_FIRST_NAME]
         pending = Pending(email=email, first_name=first_name, requested_at=now, ip=ip,
                           page=form_page(str(form.get("page") or request.headers.get("referer") or ""),
                                          f"{self.signup.url}/"))
         list_name = self.signup.list
-
-        def confirmation() -> Any:
-            token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
-            return self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
-
+        token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
+        # Rendered before the transaction, which then holds the database for a few writes only.
+        confirmation = self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
         queued = await run_in_threadpool(self.store.request_signup, address_key(email), list_name, pending,
-                                         confirmation)
+                                         confirmation, limit)
+        if queued is None:
+            return self.too_many()
         if queued:
             self.worker.wake()
         return self.check_inbox()  # the same answer, whatever the address's state
+
+    def too_many(self) -> HTMLResponse:
+        return self.page("message", self.phrase("too_many_title"), self.phrase("too_many"), status=429)
 
     async def confirm_page(self, request: Request) -> Response:
         try:
