@@ -148,7 +148,9 @@ def main() -> None:
             listed = {row["email"] for row in csv.DictReader(handle) if row["status"] == "subscribed"}
     lost = before_kill - listed
     print(f"  sign-ups answered {answered}/{len(emails)}; p50 {percentile(latencies, 0.5):.0f} ms, "
-          f"p99 {percentile(latencies, 0.99):.0f} ms, slowest {max(latencies):.0f} ms")
+          f"p99 {percentile(latencies, 0.99):.0f} ms, slowest {max(latencies):.0f} ms; over 200 ms: "
+          f"{sum(1 for ms in latencies if ms > 200)}, of which among the first {args.clients}: "
+          f"{sum(1 for ms in latencies[:args.clients] if ms > 200)}")
     print(f"  confirmations answered before the kill -9: {len(before_kill)}; after the restart: "
           f"{len(confirmed) - len(before_kill)}; subscribed in the list after sync: {len(listed)}")
     figure("sign-ups answered", f"{answered}/{len(emails)}", "all", answered == len(emails))

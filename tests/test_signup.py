@@ -438,3 +438,17 @@ def test_with_signup_the_web_editions_pages_carry_a_form_that_joins_through_the_
     server.client.post(server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm")))
     assert server.changes()["changes"][0]["page"] == "https://riverside-writers-circle.internal/issues/issue-1/"
     assert "<form" not in server.client.get("/").text.split('<footer class="site-footer">')[1]
+
+
+def test_a_welcome_md_holding_the_link_placeholder_is_refused_at_serve(publication: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter.signup.emails import _LINK
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-for-the-error.abcdef")
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    (publication / "welcome.md").write_text(f"---\nsubject: Hi\n---\nSee {_LINK}.\n", encoding="utf-8")
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert result.output == (f"error: welcome.md: the welcome email holds {_LINK!r}, the placeholder of its "
+                             "unsubscribe link: take it out\n")

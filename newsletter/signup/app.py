@@ -106,6 +106,11 @@ class SignupEndpoints:
         self.worker = OutboxWorker(self.store, mailer, first_retry)
         self.env = environment(settings.templates_dir)
         self.stylesheet_text = render_stylesheet(settings)
+        self.check_inbox_page: HTMLResponse | None = None
+        # Rendered now rather than by the first readers (a burst of sign-ups right after a start).
+        self.check_inbox()
+        emails.confirmation("", "")
+        emails.welcome("", "")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -138,7 +143,12 @@ class SignupEndpoints:
                          self.phrase("expired_link" if problem.expired else "bad_link"), status=400)
 
     def check_inbox(self) -> HTMLResponse:
-        return self.page("message", self.phrase("check_inbox_title"), self.phrase("check_inbox"))
+        # The one answer to every sign-up, the same for all: rendered once.
+        if self.check_inbox_page is None:
+            self.check_inbox_page = self.page("message", self.phrase("check_inbox_title"), self.phrase("check_inbox"))
+        page = self.check_inbox_page
+        return HTMLResponse(page.body, page.status_code, headers={k: v for k, v in page.headers.items()
+                                                                   if k != "content-length"})
 
     # -- handlers
 

@@ -65,6 +65,11 @@ class EmailMaker:
         self._settings = settings
         self._welcome = welcome
         self._env = environment(settings.templates_dir)
+        if _LINK in welcome.html or _LINK in welcome.text:
+            raise ContentError(f"{where(welcome_path(settings))}: the welcome email holds {_LINK!r}, the "
+                               "placeholder of its unsubscribe link: take it out")
+        self._confirmation: OutgoingEmail | None = None
+        self._welcome_email: OutgoingEmail | None = None
 
     def _render(self, to: str, subject: str, html_body: str, text_body: str, action_url: str = "",
                 after: tuple[str, ...] = (), unsubscribe_url: str = "") -> OutgoingEmail:
@@ -81,15 +86,31 @@ class EmailMaker:
         return OutgoingEmail(to=to, subject=subject, html=html, text=text, headers=headers)
 
     def confirmation(self, to: str, confirm_url: str) -> OutgoingEmail:
-        t = signup_phrases(self._settings, markup=False)
-        name = self._settings.name
-        intro = t("confirm_email", publication=name)
-        return self._render(to, t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>", intro,
-                            action_url=confirm_url, after=(t("confirm_ignore"),))
+        if self._confirmation is None:
+            t = signup_phrases(self._settings, markup=False)
+            name = self._settings.name
+            intro = t("confirm_email", publication=name)
+            self._confirmation = self._render("", t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>",
+                                              intro, action_url=_LINK, after=(t("confirm_ignore"),))
+        return _with_link(self._confirmation, to, confirm_url)
 
     def welcome(self, to: str, unsubscribe_url: str) -> OutgoingEmail:
-        welcome = self._welcome
-        return self._render(to, welcome.subject, welcome.html, welcome.text, unsubscribe_url=unsubscribe_url)
+        if self._welcome_email is None:
+            welcome = self._welcome
+            self._welcome_email = self._render("", welcome.subject, welcome.html, welcome.text, unsubscribe_url=_LINK)
+        return _with_link(self._welcome_email, to, unsubscribe_url)
+
+
+# Each email differs from reader to reader by one link only: it is rendered once, with this in the
+# link's place, and each reader's link put there (escaped for HTML). Made of letters only, so no
+# template or escaping changes it; a text that holds it already cannot be told apart, so it is refused.
+_LINK = "QzLinkPlaceholderXq"
+
+
+def _with_link(email: OutgoingEmail, to: str, url: str) -> OutgoingEmail:
+    return OutgoingEmail(to=to, subject=email.subject, html=email.html.replace(_LINK, str(escape(url))),
+                         text=email.text.replace(_LINK, url),
+                         headers={name: value.replace(_LINK, url) for name, value in email.headers.items()})
 
 
 def welcome_path(settings: Settings) -> Path:
