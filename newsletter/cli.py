@@ -722,6 +722,16 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
         for warning in web_check(plan.settings, plan.email):
             click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if not (dry_run or proof_to) and plan.settings.signup is not None:  # before the list is read
+        from newsletter.signup.sync import pull_before_send
+
+        pulled = pull_before_send(plan.settings)
+        for line in pulled.lines():
+            click.echo(line)
+        if pulled.unreachable:
+            click.secho(f"warning: {pulled.unreachable}", fg="yellow", err=True)
+            if ask:
+                click.confirm("Go on without the sign-up server's latest changes?", abort=True)
     total = None
     if ask or sys.stdout.isatty():
         audience = plan.count()
