@@ -131,9 +131,11 @@ class SignupEndpoints:
             "home": f"{settings.base_url}/", "stylesheet_url": f"{self.signup.url}/style.css",
             "feed_url": f"{settings.base_url}/{FEED}", "signup_page": True,
         }
-        # Robots and caches keep none of these pages: they answer one reader, once.
+        # Caches keep none of these pages: they answer one reader, once. "same-origin": the signed link in the
+        # address bar never goes to another host (the logo's) as a Referer, and a form posting back here still
+        # carries its real Origin ("no-referrer" made Chromium send `Origin: null`, refused: no one could confirm).
         return HTMLResponse(render(self.env, "signup-page.html", context), status,
-                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
 
     def phrase(self, key: str, **values: str) -> str:
         return signup_phrases(self.settings, markup=False)(key, **values)
