@@ -324,7 +324,7 @@ def test_a_reader_joins_from_the_web_edition_confirms_in_one_click_and_leaves_wi
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     with StaticSite(publication / "build" / "site", "/issues") as site:
         point_base_url(publication, site.base_url)
-        with SignupServer(publication) as server:
+        with SignupServer(publication):
             build_site(load_settings(publication))
             # 1-3: the issue's page, its form, the email's link, "You're subscribed".
             browser.get(f"{site.base_url}/issue-1/")
