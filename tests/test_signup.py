@@ -452,3 +452,31 @@ def test_a_welcome_md_holding_the_link_placeholder_is_refused_at_serve(publicati
     assert result.exit_code == 1
     assert result.output == (f"error: welcome.md: the welcome email holds {_LINK!r}, the placeholder of its "
                              "unsubscribe link: take it out\n")
+
+
+def test_any_asgi_server_runs_the_app_from_the_publication_named_in_the_environment(
+        publication: Path, sendgrid: SendGridDouble, tmp_path: Path) -> None:
+    probe = listening_socket()
+    port = probe.getsockname()[1]
+    probe.close()
+    update_config(publication, signup={"url": f"http://127.0.0.1:{port}"})
+    command = [sys.executable, "-m", "uvicorn", "newsletter.signup.asgi:app", "--port", str(port)]
+    env = {**os.environ, "NEWSLETTER_PUBLICATION": str(publication),
+           "NEWSLETTER_SIGNUP_DB": str(tmp_path / "elsewhere.sqlite")}
+    env.pop("NEWSLETTER_SECRET", None)
+    refused = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "error: NEWSLETTER_SECRET is not set: export the same long random value on the server and wherever you "
+        "send and sync (for instance `openssl rand -hex 32`); it is read from the environment only"]
+    server = subprocess.Popen(command, cwd=tmp_path, env={**env, "NEWSLETTER_SECRET": SECRET},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: server.poll() is not None or _answers(f"http://127.0.0.1:{port}/health"),
+                   "uvicorn to answer")
+        assert server.poll() is None
+        assert httpx.post(f"http://127.0.0.1:{port}/subscribe", data={"email": READER}).status_code == 200
+        wait_for_mails(sendgrid, READER, 1)
+        assert (tmp_path / "elsewhere.sqlite").is_file() and not (publication / "signup.sqlite").exists()
+    finally:
+        server.terminate()
+        server.wait()
