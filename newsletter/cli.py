@@ -133,10 +133,12 @@ def build(issue: str) -> None:
 
 
 @cli.command()
-@click.argument("issue")
+@click.argument("issue", required=False)
 @click.option("--links", is_flag=True,
               help="Also fetch every link and image URL of the email; exit 1 when any is broken.")
-def check(issue: str, links: bool) -> None:
+@click.option("--welcome", is_flag=True,
+              help="Check welcome.md, the welcome email of `newsletter serve`, instead of an issue.")
+def check(issue: str | None, links: bool, welcome: bool) -> None:
     """Report what is wrong with ISSUE, writing nothing.
 
     Errors exit 1 and stop a send; warnings exit 0.
@@ -148,7 +150,18 @@ def check(issue: str, links: bool) -> None:
     Example:
       newsletter check issue-12
       newsletter check issue-12 --links
+      newsletter check --welcome
     """
+    if welcome:
+        from newsletter.signup.emails import check_welcome
+
+        checked = check_welcome(_settings())
+        for error in checked.errors:
+            click.secho(f"error: {error}", fg="red", err=True)
+        _echo_report(checked)
+        sys.exit(0 if checked.ok else 1)
+    if issue is None:
+        raise click.UsageError("Missing argument 'ISSUE'", ctx=click.get_current_context())
     if links:
         return _check_links(issue)
     from newsletter.build import check_issue

@@ -480,3 +480,22 @@ def test_any_asgi_server_runs_the_app_from_the_publication_named_in_the_environm
     finally:
         server.terminate()
         server.wait()
+
+
+def test_check_welcome_says_which_welcome_readers_get_and_what_is_wrong(publication: Path) -> None:
+    result = run("check", "--welcome")
+    assert result.exit_code == 0
+    assert result.output == ("no welcome.md: the built-in welcome: subject \"Welcome to The Riverside Writers' "
+                             "Circle\"; no errors\n")
+    (publication / "welcome.md").write_text("---\ntitle: Hello\n---\nGlad you came.\n", encoding="utf-8")
+    missing = run("check", "--welcome")
+    assert missing.exit_code == 1
+    assert missing.output == "error: welcome.md:2: the welcome email needs a `subject:` in its front matter\n"
+    (publication / "welcome.md").write_text("---\nsubject: Hello\n---\nGlad you came.\n", encoding="utf-8")
+    (publication / "templates" / "signup-email.txt").write_text("{{ body }}\n", encoding="utf-8")
+    dropped = run("check", "--welcome")
+    assert dropped.exit_code == 1
+    assert dropped.output == ("error: the text part has no unsubscribe link: keep {{ unsubscribe_url }} in "
+                              "templates/signup-email.txt\nwelcome.md: subject 'Hello'; 1 error\n")
+    usage = run("check")
+    assert usage.exit_code == 2 and "Missing argument 'ISSUE'" in usage.output

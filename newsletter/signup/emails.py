@@ -115,3 +115,41 @@ def _with_link(email: OutgoingEmail, to: str, url: str) -> OutgoingEmail:
 
 def welcome_path(settings: Settings) -> Path:
     return settings.root / WELCOME_FILE
+
+
+@dataclass
+class WelcomeCheck:
+    """`check --welcome`: what readers' welcome email will be, and what is wrong with it."""
+
+    source: str            # "welcome.md", or the built-in default
+    subject: str
+    errors: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: subject {self.subject!r}; "
+                f"{'no errors' if self.ok else f'{len(self.errors)} error' + ('s' if len(self.errors) != 1 else '')}"]
+
+
+def check_welcome(settings: Settings) -> WelcomeCheck:
+    """Render the welcome email as a reader gets it; a ContentError for a welcome.md that cannot be read.
+
+    Errors: an email without the reader's unsubscribe link in both parts (a template of the
+    publication's that dropped it), or a welcome.md without text.
+    """
+    path = welcome_path(settings)
+    welcome = load_welcome(settings)
+    source = where(path) if path.is_file() else f"no {WELCOME_FILE}: the built-in welcome"
+    link = "https://example.invalid/unsubscribe/CHECK"
+    email = EmailMaker(settings, welcome).welcome("reader@example.invalid", link)
+    errors = []
+    if not welcome.text.strip():
+        errors.append(f"{where(path)}: the welcome email has no text after its front matter")
+    for part, body in (("HTML", email.html), ("text", email.text)):
+        if link not in body:
+            errors.append(f"the {part} part has no unsubscribe link: keep {{{{ unsubscribe_url }}}} in "
+                          f"templates/signup-email.{'html' if part == 'HTML' else 'txt'}")
+    return WelcomeCheck(source, welcome.subject, errors)
