@@ -349,9 +349,9 @@ def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_
 
     def start() -> subprocess.Popen[bytes]:
         process = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port", str(port)], cwd=copy,
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wait_until(lambda: process.poll() is not None or _answers(f"{url}/health"), "the server to answer")
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
         return process
 
     server = start()
@@ -362,6 +362,9 @@ def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_
             assert client.post(link[len(url):]).status_code == 200
         server.send_signal(signal.SIGKILL)
         server.wait()
+        logged = server.stdout.read().decode() if server.stdout else ""
+        assert "/confirm/" not in logged and "/subscribe" not in logged  # no access log: tokens hold addresses
+        assert "Uvicorn running on" in logged
         assert (copy / "signup.sqlite").is_file() and not (copy / "subscribers").exists()
         server = start()
         with httpx.Client(base_url=url) as client:
