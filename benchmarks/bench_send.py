@@ -98,16 +98,22 @@ SEND_RATIO = 1.1
 MAX_PEAK_MB = 300.0  # for the dry run at 1,000,000
 
 
-def compare(label: str, subscribers: int, ours: list[str], theirs: list[str], root: Path,
-            env: dict[str, str], repeats: int) -> tuple[Run, Run]:
-    """Run both `repeats` times, alternating; the best run of each. Prints one line."""
+def best_runs(cases: list[tuple[str, list[str], Path]], env: dict[str, str], repeats: int) -> dict[str, Run]:
+    """Each case (name, command, folder) run `repeats` times, in turn, each as a first send: the best of each."""
     best: dict[str, Run] = {}
     for _ in range(repeats):
-        for args, which in ((theirs, "base"), (ours, "ours")):
+        for which, args, root in cases:
             clean_build(root)
             run = run_child(args, root, env)
             if which not in best or run.seconds < best[which].seconds:
                 best[which] = run
+    return best
+
+
+def compare(label: str, subscribers: int, ours: list[str], theirs: list[str], root: Path,
+            env: dict[str, str], repeats: int) -> tuple[Run, Run]:
+    """Run both `repeats` times, alternating; the best run of each. Prints one line."""
+    best = best_runs([("base", theirs, root), ("ours", ours, root)], env, repeats)
     ours_run, base = best["ours"], best["base"]
     print(f"  {label:<20} {subscribers:>9,}  ours {subscribers / ours_run.seconds:>9,.0f}/s "
           f"{ours_run.seconds:6.2f} s {ours_run.peak_mb:6.0f} MB   baseline "
@@ -131,13 +137,7 @@ def signing(quick: bool) -> None:
         signed = make_publication(Path(tmp), size, "signup")
         with open(signed / "newsletter.yaml", "a", encoding="utf-8") as config:
             config.write("signup:\n  url: https://join.riverside-writers-circle.internal\n")
-        best: dict[str, Run] = {}
-        for _ in range(repeats):
-            for root, which in ((plain, "unsubscribe_url"), (signed, "signup")):
-                clean_build(root)
-                run = run_child(newsletter, root, env)
-                if which not in best or run.seconds < best[which].seconds:
-                    best[which] = run
+        best = best_runs([("unsubscribe_url", newsletter, plain), ("signup", newsletter, signed)], env, repeats)
     for which, run in best.items():
         print(f"  dry run, {which:<16} {size:>9,}  {size / run.seconds:>9,.0f}/s {run.seconds:6.2f} s "
               f"{run.peak_mb:6.0f} MB", flush=True)

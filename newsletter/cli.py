@@ -159,10 +159,12 @@ def build(issue: str) -> None:
 
 
 @cli.command()
-@click.argument("issue")
+@click.argument("issue", required=False)
 @click.option("--links", is_flag=True,
               help="Also fetch every link and image URL of the email; exit 1 when any is broken.")
-def check(issue: str, links: bool) -> None:
+@click.option("--welcome", is_flag=True,
+              help="Check welcome.md, the welcome email of `newsletter serve`, instead of an issue.")
+def check(issue: str | None, links: bool, welcome: bool) -> None:
     """Report what is wrong with ISSUE, writing nothing.
 
     Errors exit 1 and stop a send; warnings exit 0.
@@ -174,7 +176,18 @@ def check(issue: str, links: bool) -> None:
     Example:
       newsletter check issue-12
       newsletter check issue-12 --links
+      newsletter check --welcome
     """
+    if welcome:
+        from newsletter.signup.emails import check_welcome
+
+        checked = check_welcome(_settings())
+        for error in checked.errors:
+            click.secho(f"error: {error}", fg="red", err=True)
+        _echo_report(checked)
+        sys.exit(0 if checked.ok else 1)
+    if issue is None:
+        raise click.UsageError("Missing argument 'ISSUE'", ctx=click.get_current_context())
     if links:
         return _check_links(issue)
     from newsletter.build import check_issue
@@ -780,6 +793,16 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
         for warning in web_check(plan.settings, plan.email):
             click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if not (dry_run or proof_to) and plan.settings.signup is not None:  # before the list is read
+        from newsletter.signup.sync import pull_before_send
+
+        pulled = pull_before_send(plan.settings)
+        for line in pulled.lines():
+            click.echo(line)
+        if pulled.unreachable:
+            click.secho(f"warning: {pulled.unreachable}", fg="yellow", err=True)
+            if ask:
+                click.confirm("Go on without the sign-up server's latest changes?", abort=True)
     total = None
     if ask or sys.stdout.isatty():
         audience = plan.count()

@@ -301,3 +301,52 @@ def test_serve_reloads_the_open_page_after_a_rebuild(browser, publication: Path)
             lambda d: d.execute_script("return !window.notReloaded && document.readyState === 'complete'"))
         frame = browser.execute_script("return document.querySelector('iframe').getAttribute('srcdoc')")
         assert "The river in deep December" in frame
+
+
+def test_a_reader_joins_from_the_web_edition_confirms_in_one_click_and_leaves_with_the_button(
+        browser, publication: Path, sendgrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19's walk: the web edition's form, the confirmation email's link (one click: the page
+    posts itself), sync, then a sent issue's unsubscribe link and its button, sync again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from newsletter.config import load_settings
+    from newsletter.site import build_site
+    from tests.signup_helpers import READER, SECRET, SignupServer, link_in, wait_for_mails
+    from tests.site_server import StaticSite, point_base_url
+    from tests.subscriber_helpers import rows
+
+    def heading_is(text: str) -> None:  # the page may be replaced while it is read (the confirm page posts itself)
+        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: d.find_element(By.TAG_NAME, "h1").text == text)
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    with StaticSite(publication / "build" / "site", "/issues") as site:
+        point_base_url(publication, site.base_url)
+        with SignupServer(publication):
+            build_site(load_settings(publication))
+            # 1-3: the issue's page, its form, the email's link, "You're subscribed".
+            browser.get(f"{site.base_url}/issue-1/")
+            browser.find_element(By.ID, "signup-email").send_keys(READER)
+            browser.find_element(By.CSS_SELECTOR, "form.signup button").click()
+            heading_is("Check your inbox")
+            browser.get(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm"))
+            heading_is("You're subscribed")
+            # 4-5: sync; the reader is in the list with the evidence of their consent.
+            assert CliRunner().invoke(cli, ["subscribers", "sync"]).exit_code == 0
+            reader = rows()[READER]
+            assert reader["status"] == "subscribed"
+            assert reader["signup_page"] == f"{site.base_url}/issue-1/"
+            assert reader["signup_confirmed_at"] and reader["signup_confirm_ip"] == "127.0.0.1"
+            # 6: a sent issue's unsubscribe link, the button, sync: unsubscribed.
+            sent = CliRunner().invoke(cli, ["send", "issue-1", "--yes"])
+            assert sent.exit_code == 0, sent.output
+            [issue] = [p for body in sendgrid.accepted if "substitutions" in body["personalizations"][0]
+                       for p in body["personalizations"] if p["to"][0]["email"] == READER]
+            browser.get(issue["substitutions"]["[%html:unsubscribe_url%]"])
+            heading_is("Unsubscribe from The Riverside Writers' Circle")
+            browser.find_element(By.CSS_SELECTOR, "form.signup button").click()
+            heading_is("You're unsubscribed")
+            assert CliRunner().invoke(cli, ["subscribers", "sync"]).exit_code == 0
+            assert rows()[READER]["status"] == "unsubscribed"

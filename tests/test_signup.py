@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 
 from newsletter.config import DEFAULT_SIGNUPS_PER_IP_PER_HOUR, SignupSettings, load_settings
 from newsletter.sending.mailer import OutgoingEmail
@@ -348,9 +349,9 @@ def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_
 
     def start() -> subprocess.Popen[bytes]:
         process = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port", str(port)], cwd=copy,
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wait_until(lambda: process.poll() is not None or _answers(f"{url}/health"), "the server to answer")
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
         return process
 
     server = start()
@@ -361,6 +362,9 @@ def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_
             assert client.post(link[len(url):]).status_code == 200
         server.send_signal(signal.SIGKILL)
         server.wait()
+        logged = server.stdout.read().decode() if server.stdout else ""
+        assert "/confirm/" not in logged and "/subscribe" not in logged  # no access log: tokens hold addresses
+        assert "Uvicorn running on" in logged
         assert (copy / "signup.sqlite").is_file() and not (copy / "subscribers").exists()
         server = start()
         with httpx.Client(base_url=url) as client:
@@ -386,18 +390,18 @@ def test_pending_signups_go_after_7_days_synced_events_after_30_and_unsynced_one
     mail = OutgoingEmail(to=READER, subject="s", html="h", text="t")
     for number, email in enumerate(("old@lovelace.internal", "synced@lovelace.internal",
                                     "unsynced@lovelace.internal", "new@lovelace.internal")):
-        store.request_signup(email, "main", Pending(email, "", start + number, "127.0.0.1", "https://x.internal/"),
-                             lambda: mail)
+        assert store.request_signup(email, "main", Pending(email, "", start + number, "127.0.0.1",
+                                                           "https://x.internal/"), mail, limit=10)
     for email in ("synced@lovelace.internal", "unsynced@lovelace.internal"):
         assert store.confirm(email, "main", "", "127.0.0.1", start + 10, lambda pending: mail)
     synced = store.changes(0, 10)[0].cursor  # the editor's sync has the first
     store.changes(synced, 10)
 
-    store.clean(start + 7 * DAY + 2)  # a week on: the old pending sign-up is gone, the newest is not
+    store.clean(start + 7 * DAY + 2)  # a week on: the oldest pending sign-up is gone, the newest is not
     assert not store.confirm("old@lovelace.internal", "main", "", "", start + 7 * DAY + 2, lambda p: mail)
-    store.clean(start + 40 * DAY)
-    assert [c.email for c in store.changes(0, 10)] == ["unsynced@lovelace.internal"]
-    assert not store.confirm("new@lovelace.internal", "main", "", "", start + 40 * DAY, lambda p: mail)
+    assert store.confirm("new@lovelace.internal", "main", "", "", start + 7 * DAY + 2, lambda p: mail)
+    store.clean(start + 40 * DAY)  # the synced event is gone; those the editor has not synced stay
+    assert [c.email for c in store.changes(0, 10)] == ["unsynced@lovelace.internal", "new@lovelace.internal"]
     store.close()
 
 
@@ -405,7 +409,7 @@ def test_an_email_being_posted_when_the_server_died_is_uncertain_and_never_resen
         publication: Path, sendgrid: SendGridDouble) -> None:
     store = SignupStore(publication / "signup.sqlite")
     store.request_signup(READER, "main", Pending(READER, "", int(time.time()), "127.0.0.1", "https://x.internal/"),
-                         lambda: OutgoingEmail(to=READER, subject="Confirm", html="<p>h</p>", text="t"))
+                         OutgoingEmail(to=READER, subject="Confirm", html="<p>h</p>", text="t"), limit=10)
     assert store.next_due(time.time()) is not None  # marked sending; then kill -9
     store.close()
     with SignupServer(publication) as server:
@@ -414,3 +418,87 @@ def test_an_email_being_posted_when_the_server_died_is_uncertain_and_never_resen
         server.subscribe("grace@hopper.internal")
         wait_for_mails(sendgrid, "grace@hopper.internal", 1)
     assert mails_to(sendgrid, READER) == []
+
+
+# -- the web edition's form
+
+def test_with_signup_the_web_editions_pages_carry_a_form_that_joins_through_the_server(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    assert run("site").exit_code == 0
+    site = publication / "build" / "site"
+    pages = {"https://riverside-writers-circle.internal/issues/": site / "index.html",
+             "https://riverside-writers-circle.internal/issues/issue-1/": site / "issue-1" / "index.html"}
+    for url, page in pages.items():
+        form = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").find("form")
+        assert form is not None and form["action"] == f"{server.url}/subscribe" and form["method"] == "post"
+        fields = {field["name"]: field.get("value", "") for field in form.find_all("input")}
+        assert fields == {"email": "", "page": url, "website": ""}
+        assert "Subscribe to The Riverside Writers' Circle" in form.get_text()
+    # The form as a browser posts it from the issue's page: its Origin is base_url's.
+    answer = server.client.post(form["action"][len(server.url):], data={**fields, "email": READER},
+                                headers={"Origin": "https://riverside-writers-circle.internal"})
+    assert answer.status_code == 200
+    server.client.post(server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm")))
+    assert server.changes()["changes"][0]["page"] == "https://riverside-writers-circle.internal/issues/issue-1/"
+    assert "<form" not in server.client.get("/").text.split('<footer class="site-footer">')[1]
+
+
+def test_a_welcome_md_holding_the_link_placeholder_is_refused_at_serve(publication: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter.signup.emails import _LINK
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-for-the-error.abcdef")
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    (publication / "welcome.md").write_text(f"---\nsubject: Hi\n---\nSee {_LINK}.\n", encoding="utf-8")
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert result.output == (f"error: welcome.md: the welcome email holds {_LINK!r}, the placeholder of its "
+                             "unsubscribe link: take it out\n")
+
+
+def test_any_asgi_server_runs_the_app_from_the_publication_named_in_the_environment(
+        publication: Path, sendgrid: SendGridDouble, tmp_path: Path) -> None:
+    probe = listening_socket()
+    port = probe.getsockname()[1]
+    probe.close()
+    update_config(publication, signup={"url": f"http://127.0.0.1:{port}"})
+    command = [sys.executable, "-m", "uvicorn", "newsletter.signup.asgi:app", "--port", str(port)]
+    env = {**os.environ, "NEWSLETTER_PUBLICATION": str(publication),
+           "NEWSLETTER_SIGNUP_DB": str(tmp_path / "elsewhere.sqlite")}
+    env.pop("NEWSLETTER_SECRET", None)
+    refused = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "error: NEWSLETTER_SECRET is not set: export the same long random value on the server and wherever you "
+        "send and sync (for instance `openssl rand -hex 32`); it is read from the environment only"]
+    server = subprocess.Popen(command, cwd=tmp_path, env={**env, "NEWSLETTER_SECRET": SECRET},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: server.poll() is not None or _answers(f"http://127.0.0.1:{port}/health"),
+                   "uvicorn to answer")
+        assert server.poll() is None
+        assert httpx.post(f"http://127.0.0.1:{port}/subscribe", data={"email": READER}).status_code == 200
+        wait_for_mails(sendgrid, READER, 1)
+        assert (tmp_path / "elsewhere.sqlite").is_file() and not (publication / "signup.sqlite").exists()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_check_welcome_says_which_welcome_readers_get_and_what_is_wrong(publication: Path) -> None:
+    result = run("check", "--welcome")
+    assert result.exit_code == 0
+    assert result.output == ("no welcome.md: the built-in welcome: subject \"Welcome to The Riverside Writers' "
+                             "Circle\"; no errors\n")
+    (publication / "welcome.md").write_text("---\ntitle: Hello\n---\nGlad you came.\n", encoding="utf-8")
+    missing = run("check", "--welcome")
+    assert missing.exit_code == 1
+    assert missing.output == "error: welcome.md:2: the welcome email needs a `subject:` in its front matter\n"
+    (publication / "welcome.md").write_text("---\nsubject: Hello\n---\nGlad you came.\n", encoding="utf-8")
+    (publication / "templates" / "signup-email.txt").write_text("{{ body }}\n", encoding="utf-8")
+    dropped = run("check", "--welcome")
+    assert dropped.exit_code == 1
+    assert dropped.output == ("error: the text part has no unsubscribe link: keep {{ unsubscribe_url }} in "
+                              "templates/signup-email.txt\nwelcome.md: subject 'Hello'; 1 error\n")
+    usage = run("check")
+    assert usage.exit_code == 2 and "Missing argument 'ISSUE'" in usage.output

@@ -147,3 +147,27 @@ def test_a_real_send_with_signup_and_no_secret_is_refused_and_check_says_which_l
     checked = newsletter("check", "issue-1")
     assert (f"signup: is set, so each email's unsubscribe link is {server.url}/unsubscribe/<token>, signed for "
             "its reader; unsubscribe_url is not used (remove it, or remove signup:)") in checked.output
+
+
+@pytest.mark.usefixtures("published_site")
+def test_a_real_send_pulls_the_servers_changes_first_so_this_mornings_unsubscribe_is_honoured(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    server.client.post(signed_out(server, "ada.lovelace@example.org"), content=b"List-Unsubscribe=One-Click")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"subscribers/main.csv: changed 1 address from the sign-up server ({server.url})" in result.output
+    assert sendgrid.accepted_recipients() == []  # grace is unsubscribed, ada left this morning
+    assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
+
+
+@pytest.mark.usefixtures("published_site")
+def test_a_send_that_cannot_reach_the_server_says_how_old_the_last_sync_is(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    assert run("subscribers", "sync").exit_code == 0
+    server.__exit__()
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: could not reach the sign-up server at {server.url} ([Errno 111] Connection refused); the "
+            "lists are unchanged: try again once it is up; the last sync was less than a minute ago: "
+            "unsubscribes made on the server since then are not in the list") in result.output
+    assert sendgrid.accepted_recipients() == ["ada.lovelace@example.org"]

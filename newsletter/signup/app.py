@@ -106,6 +106,11 @@ class SignupEndpoints:
         self.worker = OutboxWorker(self.store, mailer, first_retry)
         self.env = environment(settings.templates_dir)
         self.stylesheet_text = render_stylesheet(settings)
+        self.check_inbox_page: HTMLResponse | None = None
+        # Rendered now rather than by the first readers (a burst of sign-ups right after a start).
+        self.check_inbox()
+        emails.confirmation("", "")
+        emails.welcome("", "")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -124,11 +129,13 @@ class SignupEndpoints:
             **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
             "view": view, "title": title, "paragraphs": paragraphs, "signup_url": self.signup.url,
             "home": f"{settings.base_url}/", "stylesheet_url": f"{self.signup.url}/style.css",
-            "feed_url": f"{settings.base_url}/{FEED}",
+            "feed_url": f"{settings.base_url}/{FEED}", "signup_page": True,
         }
-        # Robots and caches keep none of these pages: they answer one reader, once.
+        # Caches keep none of these pages: they answer one reader, once. "same-origin": the signed link in the
+        # address bar never goes to another host (the logo's) as a Referer, and a form posting back here still
+        # carries its real Origin ("no-referrer" made Chromium send `Origin: null`, refused: no one could confirm).
         return HTMLResponse(render(self.env, "signup-page.html", context), status,
-                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
 
     def phrase(self, key: str, **values: str) -> str:
         return signup_phrases(self.settings, markup=False)(key, **values)
@@ -138,7 +145,12 @@ class SignupEndpoints:
                          self.phrase("expired_link" if problem.expired else "bad_link"), status=400)
 
     def check_inbox(self) -> HTMLResponse:
-        return self.page("message", self.phrase("check_inbox_title"), self.phrase("check_inbox"))
+        # The one answer to every sign-up, the same for all: rendered once.
+        if self.check_inbox_page is None:
+            self.check_inbox_page = self.page("message", self.phrase("check_inbox_title"), self.phrase("check_inbox"))
+        page = self.check_inbox_page
+        return HTMLResponse(page.body, page.status_code, headers={k: v for k, v in page.headers.items()
+                                                                   if k != "content-length"})
 
     # -- handlers
 
@@ -150,29 +162,35 @@ class SignupEndpoints:
         form = await request.form()
         ip = client_ip(request)
         now = int(time.time())
-        if not await run_in_threadpool(self.store.take_rate, ip, self.signup.per_ip_per_hour, now):
-            return self.page("message", self.phrase("too_many_title"), self.phrase("too_many"), status=429)
-        if str(form.get(HONEYPOT) or ""):
-            return self.check_inbox()  # a bot: answered as anyone, told nothing, sent nothing
+        limit = self.signup.per_ip_per_hour
         try:
             email = checked_address(str(form.get("email") or ""))
         except SubscriberError:
+            email = ""
+        if str(form.get(HONEYPOT) or "") or not email:  # counted against the IP all the same
+            if not await run_in_threadpool(self.store.take_rate, ip, limit, now):
+                return self.too_many()
+            if email:
+                return self.check_inbox()  # a bot: answered as anyone, told nothing, sent nothing
             return self.page("signup", self.phrase("bad_address_title"), self.phrase("bad_address"), status=400)
         first_name = " ".join(str(form.get("first_name") or "").split())[:MAX_FIRST_NAME]
         pending = Pending(email=email, first_name=first_name, requested_at=now, ip=ip,
                           page=form_page(str(form.get("page") or request.headers.get("referer") or ""),
                                          f"{self.signup.url}/"))
         list_name = self.signup.list
-
-        def confirmation() -> Any:
-            token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
-            return self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
-
+        token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
+        # Rendered before the transaction, which then holds the database for a few writes only.
+        confirmation = self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
         queued = await run_in_threadpool(self.store.request_signup, address_key(email), list_name, pending,
-                                         confirmation)
+                                         confirmation, limit)
+        if queued is None:
+            return self.too_many()
         if queued:
             self.worker.wake()
         return self.check_inbox()  # the same answer, whatever the address's state
+
+    def too_many(self) -> HTMLResponse:
+        return self.page("message", self.phrase("too_many_title"), self.phrase("too_many"), status=429)
 
     async def confirm_page(self, request: Request) -> Response:
         try:

@@ -65,6 +65,11 @@ class EmailMaker:
         self._settings = settings
         self._welcome = welcome
         self._env = environment(settings.templates_dir)
+        if _LINK in welcome.html or _LINK in welcome.text:
+            raise ContentError(f"{where(welcome_path(settings))}: the welcome email holds {_LINK!r}, the "
+                               "placeholder of its unsubscribe link: take it out")
+        self._confirmation: OutgoingEmail | None = None
+        self._welcome_email: OutgoingEmail | None = None
 
     def _render(self, to: str, subject: str, html_body: str, text_body: str, action_url: str = "",
                 after: tuple[str, ...] = (), unsubscribe_url: str = "") -> OutgoingEmail:
@@ -81,16 +86,70 @@ class EmailMaker:
         return OutgoingEmail(to=to, subject=subject, html=html, text=text, headers=headers)
 
     def confirmation(self, to: str, confirm_url: str) -> OutgoingEmail:
-        t = signup_phrases(self._settings, markup=False)
-        name = self._settings.name
-        intro = t("confirm_email", publication=name)
-        return self._render(to, t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>", intro,
-                            action_url=confirm_url, after=(t("confirm_ignore"),))
+        if self._confirmation is None:
+            t = signup_phrases(self._settings, markup=False)
+            name = self._settings.name
+            intro = t("confirm_email", publication=name)
+            self._confirmation = self._render("", t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>",
+                                              intro, action_url=_LINK, after=(t("confirm_ignore"),))
+        return _with_link(self._confirmation, to, confirm_url)
 
     def welcome(self, to: str, unsubscribe_url: str) -> OutgoingEmail:
-        welcome = self._welcome
-        return self._render(to, welcome.subject, welcome.html, welcome.text, unsubscribe_url=unsubscribe_url)
+        if self._welcome_email is None:
+            welcome = self._welcome
+            self._welcome_email = self._render("", welcome.subject, welcome.html, welcome.text, unsubscribe_url=_LINK)
+        return _with_link(self._welcome_email, to, unsubscribe_url)
+
+
+# Each email differs from reader to reader by one link only: it is rendered once, with this in the
+# link's place, and each reader's link put there (escaped for HTML). Made of letters only, so no
+# template or escaping changes it; a text that holds it already cannot be told apart, so it is refused.
+_LINK = "QzLinkPlaceholderXq"
+
+
+def _with_link(email: OutgoingEmail, to: str, url: str) -> OutgoingEmail:
+    return OutgoingEmail(to=to, subject=email.subject, html=email.html.replace(_LINK, str(escape(url))),
+                         text=email.text.replace(_LINK, url),
+                         headers={name: value.replace(_LINK, url) for name, value in email.headers.items()})
 
 
 def welcome_path(settings: Settings) -> Path:
     return settings.root / WELCOME_FILE
+
+
+@dataclass
+class WelcomeCheck:
+    """`check --welcome`: what readers' welcome email will be, and what is wrong with it."""
+
+    source: str            # "welcome.md", or the built-in default
+    subject: str
+    errors: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: subject {self.subject!r}; "
+                f"{'no errors' if self.ok else f'{len(self.errors)} error' + ('s' if len(self.errors) != 1 else '')}"]
+
+
+def check_welcome(settings: Settings) -> WelcomeCheck:
+    """Render the welcome email as a reader gets it; a ContentError for a welcome.md that cannot be read.
+
+    Errors: an email without the reader's unsubscribe link in both parts (a template of the
+    publication's that dropped it), or a welcome.md without text.
+    """
+    path = welcome_path(settings)
+    welcome = load_welcome(settings)
+    source = where(path) if path.is_file() else f"no {WELCOME_FILE}: the built-in welcome"
+    link = "https://example.invalid/unsubscribe/CHECK"
+    email = EmailMaker(settings, welcome).welcome("reader@example.invalid", link)
+    errors = []
+    if not welcome.text.strip():
+        errors.append(f"{where(path)}: the welcome email has no text after its front matter")
+    for part, body in (("HTML", email.html), ("text", email.text)):
+        if link not in body:
+            errors.append(f"the {part} part has no unsubscribe link: keep {{{{ unsubscribe_url }}}} in "
+                          f"templates/signup-email.{'html' if part == 'HTML' else 'txt'}")
+    return WelcomeCheck(source, welcome.subject, errors)

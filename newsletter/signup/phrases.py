@@ -2,6 +2,7 @@
 
 Kept beside the server rather than in strings.py's table: only the server's pages and
 emails use them, and they are merged under the publication's overrides the same way.
+The two the web edition's form shares (`email_label`, `subscribe_button`) are in strings.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from newsletter.strings import Strings, base_language
 SIGNUP_PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "signup_intro": "Every issue by email. We will send you a link to confirm: nothing happens until you click it.",
-        "email_label": "Your email address",
         "first_name_label": "First name (optional)",
-        "subscribe_button": "Subscribe",
         "check_inbox_title": "Check your inbox",
         "check_inbox": "If the address can join, an email with a link to confirm is on its way; it may take a "
                        "few minutes to arrive. Nothing happens until you click it.",
@@ -45,9 +44,7 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
     "fr": {
         "signup_intro": "Chaque numéro par e-mail. Nous vous enverrons un lien de confirmation : rien ne se passe "
                         "avant que vous ne cliquiez dessus.",
-        "email_label": "Votre adresse e-mail",
         "first_name_label": "Prénom (facultatif)",
-        "subscribe_button": "M’abonner",
         "check_inbox_title": "Consultez votre boîte de réception",
         "check_inbox": "Si l’adresse peut s’abonner, un e-mail avec un lien de confirmation est en route ; il peut "
                        "mettre quelques minutes à arriver. Rien ne se passe avant que vous ne cliquiez dessus.",
@@ -80,9 +77,7 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
     "de": {
         "signup_intro": "Jede Ausgabe per E-Mail. Wir schicken Ihnen einen Link zur Bestätigung: Erst wenn Sie "
                         "ihn anklicken, geschieht etwas.",
-        "email_label": "Ihre E-Mail-Adresse",
         "first_name_label": "Vorname (freiwillig)",
-        "subscribe_button": "Abonnieren",
         "check_inbox_title": "Sehen Sie in Ihr Postfach",
         "check_inbox": "Wenn die Adresse abonnieren kann, ist eine E-Mail mit einem Bestätigungslink unterwegs; "
                        "das kann einige Minuten dauern. Erst wenn Sie ihn anklicken, geschieht etwas.",
@@ -116,9 +111,7 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
     "es": {
         "signup_intro": "Cada número por correo. Te enviaremos un enlace para confirmar: no pasa nada hasta que "
                         "lo abras.",
-        "email_label": "Tu dirección de correo",
         "first_name_label": "Nombre (opcional)",
-        "subscribe_button": "Suscribirme",
         "check_inbox_title": "Revisa tu bandeja de entrada",
         "check_inbox": "Si la dirección puede suscribirse, va de camino un correo con un enlace para confirmar; "
                        "puede tardar unos minutos. No pasa nada hasta que lo abras.",

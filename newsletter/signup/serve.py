@@ -53,5 +53,6 @@ def serve(settings: Settings, host: str, port: int, db: Path | None, forwarded_a
     import uvicorn
 
     app = app_for(settings, db)
+    # No access log: its lines would hold the links' tokens, and so readers' addresses (base64 is no secret).
     uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
-                server_header=False, log_level="info")
+                server_header=False, log_level="info", access_log=False)

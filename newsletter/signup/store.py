@@ -136,22 +136,29 @@ class SignupStore:
 
     # -- sign-ups
 
-    def take_rate(self, ip: str, limit: int, now: float) -> bool:
-        """Count one sign-up from `ip` in this hour; whether it is within `limit`."""
+    @staticmethod
+    def _counted(db: sqlite3.Connection, ip: str, limit: int, now: float) -> bool:
         hour = int(now // 3600)
-        with self._transaction() as db:
-            db.execute("INSERT INTO rates VALUES (?, ?, 1) ON CONFLICT (ip, hour) DO UPDATE SET count = count + 1",
-                       (ip, hour))
-            (count,) = db.execute("SELECT count FROM rates WHERE ip = ? AND hour = ?", (ip, hour)).fetchone()
+        db.execute("INSERT INTO rates VALUES (?, ?, 1) ON CONFLICT (ip, hour) DO UPDATE SET count = count + 1",
+                   (ip, hour))
+        (count,) = db.execute("SELECT count FROM rates WHERE ip = ? AND hour = ?", (ip, hour)).fetchone()
         return bool(count <= limit)
 
-    def request_signup(self, address: str, list_name: str, pending: Pending,
-                       confirmation: Callable[[], OutgoingEmail]) -> bool:
-        """Keep a pending sign-up; queue `confirmation()` unless this address had one in 24 h.
+    def take_rate(self, ip: str, limit: int, now: float) -> bool:
+        """Count one sign-up from `ip` in this hour; whether it is within `limit`."""
+        with self._transaction() as db:
+            return self._counted(db, ip, limit, now)
 
-        Whether an email was queued. One transaction: a sign-up is never kept without its email.
+    def request_signup(self, address: str, list_name: str, pending: Pending, confirmation: OutgoingEmail,
+                       limit: int) -> bool | None:
+        """Count the sign-up against its IP's `limit` (None when over it: nothing else is kept), then keep
+        it pending and queue `confirmation` unless this address had one in 24 h (False then).
+
+        One transaction, one write to disk: a sign-up is never kept without its email.
         """
         with self._transaction() as db:
+            if not self._counted(db, pending.ip, limit, pending.requested_at):
+                return None
             db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (address, list_name, pending.email, pending.first_name, pending.requested_at,
                         pending.ip, pending.page))
@@ -159,7 +166,7 @@ class SignupStore:
             if last is not None and pending.requested_at - last[0] < CONFIRMATION_INTERVAL:
                 return False
             db.execute("INSERT OR REPLACE INTO confirmations VALUES (?, ?)", (address, pending.requested_at))
-            self._queue(db, "confirmation", confirmation(), pending.requested_at)
+            self._queue(db, "confirmation", confirmation, pending.requested_at)
             return True
 
     def confirm(self, address: str, list_name: str, tags: str, confirm_ip: str, now: int,

@@ -18,6 +18,7 @@ not on the list leaves the list alone.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -216,9 +217,9 @@ def sync_signups(settings: Settings, dry_run: bool = False) -> SignupSyncReport:
         if dry_run:
             report.more = bool(page.get("more"))
             return report
-        if page["next"] != report.cursor:
-            write_text(cursor_path(settings), f"{page['next']}\n")  # after the lists: nothing lost
-            report.cursor = page["next"]
+        # After the lists: nothing lost. Written even when unchanged: its time is the last sync's.
+        write_text(cursor_path(settings), f"{page['next']}\n")
+        report.cursor = page["next"]
         if not page.get("more") or not page["changes"]:
             return report
 
@@ -240,3 +241,38 @@ def sync_subscribers(settings: Settings, list_name: str, dry_run: bool = False) 
     reports: list[Any] = [sync_signups(settings, dry_run)] if settings.signup is not None else []
     reports.append(sync_suppressions(settings, list_name, dry_run=dry_run))
     return SyncReports(reports)
+
+
+@dataclass
+class PullBeforeSend:
+    """What a real send pulled from the sign-up server first, or why it could not."""
+
+    report: SignupSyncReport | None
+    unreachable: str = ""  # the warning when the changes could not be pulled
+
+    def lines(self) -> list[str]:
+        return self.report.lines()[:1] if self.report is not None else []
+
+
+def pull_before_send(settings: Settings) -> PullBeforeSend:
+    """The sign-up server's changes into the lists before a real send reads them, so an unsubscribe
+    made this morning is honoured. A server that cannot be reached is a warning saying how old the
+    list's last sync is; the send asks before going on (cli.py)."""
+    try:
+        return PullBeforeSend(sync_signups(settings))
+    except SubscriberError as exc:
+        return PullBeforeSend(None, f"{exc}; {_last_sync(settings)}: unsubscribes made on the server since then "
+                                    "are not in the list")
+
+
+def _last_sync(settings: Settings) -> str:
+    """When the lists last had the server's changes, as a clause."""
+    try:
+        age = time.time() - cursor_path(settings).stat().st_mtime
+    except OSError:
+        return "the lists have never had its changes (no `subscribers sync` yet)"
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if age >= seconds:
+            count = int(age // seconds)
+            return f"the last sync was {count} {unit}{'s' if count != 1 else ''} ago"
+    return "the last sync was less than a minute ago"
