@@ -944,6 +944,13 @@ def _print_send_report(report) -> None:  # noqa: ANN001
                    f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
         for address in report.too_long_emails[:20]:
             click.echo(f"  {address}")
+    if report.rejected:
+        click.echo(f"Refused by {report.provider}: {report.failed:,} recipient{'s' if report.failed != 1 else ''} "
+                   "(the others were sent); fix or remove them in the list:")
+        for line in report.rejected:
+            click.echo(f"  {line}")
+        if report.failed > len(report.rejected):
+            click.echo(f"  ... and {report.failed - len(report.rejected):,} more (newsletter status {report.issue})")
     if report.left:
         click.echo(f"Not mailed: {report.left:,} unsubscribed or left the list during the send:")
         for address in report.left_emails:
@@ -951,9 +958,9 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         if report.left > len(report.left_emails):
             click.echo(f"  ... and {report.left - len(report.left_emails):,} more")
     if report.uncertain:
-        click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
-                   f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "
-                   "sends to them:")
+        click.echo(f"Uncertain: {report.provider} may or may not have accepted these {report.uncertain:,} "
+                   f"(check {'its activity feed' if report.provider == 'SendGrid' else 'the sent mail of the account'}); "
+                   f"`newsletter send {report.issue} --retry-uncertain` sends to them:")
         for address in report.uncertain_emails:
             click.echo(f"  {address}")
         if report.uncertain > len(report.uncertain_emails):

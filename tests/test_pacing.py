@@ -30,20 +30,20 @@ def test_the_pace_gives_each_message_its_own_turn() -> None:
             return False
 
     stop = RecordingStop()
-    assert all(pace.wait(stop) for _ in range(4))
-    assert waits == [0.1, 0.2, 0.3]  # the first goes at once, each next one 0.1 s after the last
+    assert all(pace.wait(stop.wait) for _ in range(4))
+    assert waits == [0.0, 0.1, 0.2, 0.3]  # the first goes at once, each next one 0.1 s after the last
 
 
 def test_a_stop_ends_the_wait_and_nothing_is_posted() -> None:
     pace = Pace(rate=0.001)
     stop = threading.Event()
-    assert pace.wait(stop)
+    assert pace.wait(stop.wait)
     stop.set()
-    assert not pace.wait(stop)  # its turn was 1,000 s away: the stop ends the wait at once
+    assert not pace.wait(stop.wait)  # its turn was 1,000 s away: the stop ends the wait at once
 
 
 def test_without_a_rate_nothing_waits() -> None:
-    assert Pace(None).wait(threading.Event())
+    assert Pace(None).wait(threading.Event().wait)
     assert Pace(None).per_second is None
 
 

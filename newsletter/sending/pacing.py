@@ -37,16 +37,18 @@ class Pace:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Wait for this message's turn; False if `stop` was set meanwhile (post nothing then)."""
+    def wait(self, wait: Callable[[float], bool]) -> bool:
+        """Wait for this message's turn; False if the send was stopped meanwhile (post nothing then).
+
+        `wait(seconds)` is the send's: it returns True as soon as the send is being stopped.
+        """
         if not self._interval:
-            return not stop.is_set()
+            return not wait(0)
         with self._lock:
             now = self._clock()
             turn = max(now, self._next)
             self._next = turn + self._interval
-        delay = turn - now
-        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+        return not wait(max(turn - now, 0.0))
 
     @property
     def per_second(self) -> float | None:

@@ -53,6 +53,10 @@ class Refused(Exception):
     """A 5xx for this recipient alone: fail them, go on with the others."""
 
 
+class SenderRefused(SmtpSetupError):
+    """A 5xx to MAIL FROM: the server takes nothing from this sender; the send stops."""
+
+
 class QuotaReached(Exception):
     """The provider's quota or rate answer: stop the send, say so in its words."""
 
@@ -169,7 +173,12 @@ class SmtpConnection:
         try:
             code, reply = smtp.mail(sender, options)
             if code != 250:
-                raise _failure(code, reply, self._password)
+                failure = _failure(code, reply, self._password)
+                if isinstance(failure, Refused):  # the sender, not this recipient: nobody would get it
+                    raise SenderRefused(
+                        f"{self._where()} refuses mail from {sender} ({failure}); send from an address the "
+                        "account may use (`from` in newsletter.yaml), or check smtp.username")
+                raise failure
             code, reply = smtp.rcpt(recipient)
             if code not in (250, 251):
                 raise _failure(code, reply, self._password)
@@ -177,7 +186,7 @@ class SmtpConnection:
             code, reply = smtp.getreply()
             if code != 354:
                 raise _failure(code, reply, self._password)
-        except (Deferred, Refused, QuotaReached) as exc:
+        except (Deferred, Refused, QuotaReached, SenderRefused) as exc:
             self._reset()
             raise exc from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
