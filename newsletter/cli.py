@@ -1071,10 +1071,12 @@ def cancel(issue: str, yes: bool) -> None:
 @click.option("--create-group", metavar="NAME",
               help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
 def doctor(as_json: bool, create_group: str | None) -> None:
-    """Check the SendGrid account against newsletter.yaml.
+    """Check the SendGrid account, or the SMTP server, against newsletter.yaml.
 
     One line per finding, with what to do; exit status 1 on any error. Needs
-    SENDGRID_API_KEY in the environment.
+    SENDGRID_API_KEY (or, with provider: smtp, NEWSLETTER_SMTP_PASSWORD) in the
+    environment. Through SMTP it connects, checks TLS and the certificate, logs in
+    and asks MAIL FROM for the sender, then RSET: nothing is sent.
 
     \b
     Example:
@@ -1083,9 +1085,10 @@ def doctor(as_json: bool, create_group: str | None) -> None:
     """
     import json
 
-    from newsletter.sendgrid.account import run_doctor
+    from newsletter.providers import provider_for
 
-    report = run_doctor(_settings(), create_group)
+    settings = _settings()
+    report = provider_for(settings).doctor(create_group)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:

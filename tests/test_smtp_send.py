@@ -4,6 +4,7 @@ reads it, and exactly-once held through refusals, deferrals, drops after the fin
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -225,3 +226,59 @@ def test_a_dry_run_writes_messages_a_mail_program_opens(publication: Path, smtp:
     assert opened["To"].addresses[0].addr_spec == "reader000000@example.org"
     assert "Reader0" in text_of(opened)
     assert smtp.received == []
+
+
+def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: SmtpServer) -> None:
+    result = newsletter("doctor")
+    assert result.exit_code == 0, result.output + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"ok: 127\.0\.0\.1:\d+ answers, over TLSv1\.[23] with a certificate valid for 127\.0\.0\.1",
+                        lines[0])
+    assert lines[1] == "ok: logged in as letters@riverside.example.org"
+    assert lines[2].startswith("ok: the server takes mail from letters@riverside-writers-circle.internal (250 ")
+    assert lines[2].endswith("nothing was sent")
+    assert smtp.received == []
+    report = json.loads(newsletter("doctor", "--json").stdout)
+    assert report["ok"] is True and [f["check"] for f in report["findings"]][:3] == ["tls", "login", "sender"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"NEWSLETTER_SMTP_PASSWORD": "wrong"}, r"error: 127\.0\.0\.1:\d+ refused the login of .*\(535 .*"),
+    ({"ca_file": None}, r"error: 127\.0\.0\.1:\d+: its TLS certificate cannot be trusted .*"),
+])
+def test_doctor_names_what_fails(publication: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+                                 change: dict[str, object], expected: str) -> None:
+    if "NEWSLETTER_SMTP_PASSWORD" in change:
+        monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", str(change["NEWSLETTER_SMTP_PASSWORD"]))
+    else:
+        config = publication / "newsletter.yaml"
+        config.write_text(re.sub(r"(?m)^  ca_file: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("doctor")
+    assert result.exit_code == 1
+    assert re.fullmatch(expected, result.stdout.splitlines()[0]), result.stdout
+    assert "wrong" not in result.stdout
+
+
+def test_doctor_says_an_smtp_send_needs_an_unsubscribe_link(publication: Path, smtp: SmtpServer) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("doctor")
+    assert result.exit_code == 1
+    assert ("error: an SMTP send has no SendGrid unsubscribe page: set unsubscribe_url (with {email}) or signup: "
+            "(newsletter serve) in newsletter.yaml") in result.stdout.splitlines()
+    refused = newsletter("send", "issue-1", "--yes")
+    assert refused.exit_code == 1 and "an SMTP send needs unsubscribe_url" in refused.stderr
+    assert smtp.received == []
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    (("cancel", "issue-1", "--yes"), "error: cancel is for sends scheduled with send --at, which needs SendGrid"),
+    (("stats", "issue-1"), "error: smtp reports no figures: delivered, opens, clicks and bounces are what SendGrid keeps"),
+    (("stats",), "error: smtp reports no figures"),
+    (("doctor", "--create-group", "Letters"), "error: doctor --create-group makes a SendGrid unsubscribe group"),
+])
+def test_what_only_sendgrid_does_is_one_line(publication: Path, smtp: SmtpServer, command: tuple[str, ...],
+                                            expected: str) -> None:
+    result = newsletter(*command)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr

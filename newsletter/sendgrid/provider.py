@@ -12,6 +12,7 @@ from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import PreparedBatch, Transport
 
 if TYPE_CHECKING:
+    from newsletter.doctor import DoctorReport
     from newsletter.render import RenderedEmail
 
 
@@ -38,6 +39,11 @@ class SendGridProvider:
         from newsletter.sendgrid.transport import SendGridTransport  # the HTTP client: a real send only
 
         return SendGridTransport(self._settings.sendgrid_url, secret, self._settings.sendgrid.timeout)
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        from newsletter.sendgrid.account import run_doctor
+
+        return run_doctor(self._settings, create_group)
 
     def post(self, transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:

@@ -27,6 +27,7 @@ from newsletter.sending.transport import PreparedBatch, Transport
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
+    from newsletter.doctor import DoctorReport
     from newsletter.render import RenderedEmail
 
 Row = list[str]
@@ -129,5 +130,9 @@ class Provider(Protocol):
     def post(self, transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:
         """Post `batch` until it has a definite outcome; never raises."""
+        ...
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        """`newsletter doctor`: the account or server checked against newsletter.yaml."""
         ...
 

@@ -217,6 +217,35 @@ class SmtpConnection:
             raise failure
         return _answer(code, reply)
 
+    def describe_tls(self) -> str:
+        """`TLSv1.3` for an open TLS connection, "" for plain SMTP."""
+        sock = self._smtp.sock if self._smtp is not None else None
+        version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+        return version or ""
+
+    def probe_sender(self, sender: str) -> str:
+        """Ask MAIL FROM for `sender`, then RSET: the server's answer; nothing is sent.
+
+        `SenderRefused` when it refuses, one of this module's other exceptions otherwise.
+        """
+        if self._smtp is None:
+            self.open()
+        smtp = self._smtp
+        assert smtp is not None
+        try:
+            code, reply = smtp.mail(sender)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            raise Reconnect(scrub(str(exc) or type(exc).__name__, self._password, limit=200)) from None
+        self._reset()
+        if code != 250:
+            failure = _failure(code, reply, self._password)
+            if isinstance(failure, Refused):
+                raise SenderRefused(f"{self._where()} refuses mail from {sender} ({failure}); send from an address "
+                                    "the account may use (`from` in newsletter.yaml), or check smtp.username")
+            raise failure
+        return _answer(code, reply)
+
     def _reset(self) -> None:
         """RSET after a refused step, so the next message starts clean; a dead connection is closed."""
         if self._smtp is None:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from newsletter.config import Settings, SmtpSettings, smtp_password
+from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
 from newsletter.errors import SendError, scrub
 from newsletter.providers.smtp.connection import (
     Deferred, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
@@ -28,6 +28,7 @@ from newsletter.sending.transport import PreparedBatch, Response
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
 if TYPE_CHECKING:
+    from newsletter.doctor import DoctorReport
     from newsletter.render import RenderedEmail
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -152,6 +153,14 @@ class SmtpProvider:
 
     def transport(self, secret: str) -> SmtpTransport:
         return SmtpTransport(self._smtp, secret, self._settings.sender.email)
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        if create_group is not None:
+            raise ConfigError("doctor --create-group makes a SendGrid unsubscribe group; with provider: smtp "
+                              "readers unsubscribe at unsubscribe_url or through signup: (newsletter serve)")
+        from newsletter.providers.smtp.doctor import check_smtp
+
+        return check_smtp(self._settings)
 
     def post(self, transport: Any, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:
