@@ -860,8 +860,9 @@ class _SendProgress:
             self.bar.update(self.task, completed=report.done, description=f"sending, {_in_flight(report)}")
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
             self.last_line = time.monotonic()
+            unit = "request" if report.provider == "SendGrid" else "message"
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
-                       f"request{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
+                       f"{unit}{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -907,7 +908,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         # A rate only where something went through, over long enough to mean something:
         # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
-        requests = f"{report.requests:,} request{'s' if report.requests != 1 else ''}"
+        unit = "request" if report.provider == "SendGrid" else "message"  # SMTP: one message a recipient
+        requests = f"{report.requests:,} {unit}{'s' if report.requests != 1 else ''}"
         if report.interrupted or (report.stopped and report.accepted):
             # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
             click.echo(f"{_stopped_headline(report)} ({rate}{requests})")

@@ -282,3 +282,36 @@ def test_what_only_sendgrid_does_is_one_line(publication: Path, smtp: SmtpServer
     result = newsletter(*command)
     assert result.exit_code == 1
     assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_send_stopped_through_sendgrid_and_run_again_through_smtp_sends_nobody_twice(
+        publication: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sendgrid_double import Accept, Respond, SendGridDouble
+
+    config = publication / "newsletter.yaml"
+    with_smtp = config.read_text(encoding="utf-8")
+    config.write_text(with_smtp.replace("provider: smtp\n", "provider: sendgrid\n"), encoding="utf-8")
+    write_list(publication, generated(1500))
+    with SendGridDouble() as sendgrid:
+        monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", sendgrid.url)
+        monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
+        # The second request of 1,000 is refused: its 500 recipients are not sent, and the send stops.
+        sendgrid.script(Accept(), Respond(400, body={"errors": [{"field": None, "message": "refused"}]}))
+        first = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+        assert first.exit_code == 1
+        through_sendgrid = set(sendgrid.accepted_recipients())
+    assert len(through_sendgrid) == 1000
+    config.write_text(with_smtp, encoding="utf-8")
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    through_smtp = [r.rcpt_tos[0] for r in smtp.received]
+    assert len(through_smtp) == 500 and not through_sendgrid & set(through_smtp)
+
+
+def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, smtp: SmtpServer) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0
+    assert ("warning: no way to unsubscribe yet: an SMTP send has no SendGrid unsubscribe page, so it needs "
+            "unsubscribe_url (with {email}) or signup: (newsletter serve); a real send is refused until then"
+            ) in result.stdout + result.stderr
