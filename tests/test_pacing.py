@@ -77,3 +77,16 @@ def test_two_processes_never_take_more_than_the_limit_together(tmp_path: Path) -
         worker.join()
     assert sum(granted) == 30
     assert DailyAllowance(tmp_path, 30, today=lambda: dt.date(2026, 12, 6)).status().used == 30
+
+
+def test_a_send_leases_its_messages_and_gives_back_what_it_did_not_use(tmp_path: Path) -> None:
+    day = dt.date(2026, 12, 6)
+    first = DailyAllowance(tmp_path, limit=120, today=lambda: day)
+    second = DailyAllowance(tmp_path, limit=120, today=lambda: day)
+    assert all(first.use() for _ in range(3))
+    assert first.status().used == DailyAllowance.LEASE  # one transaction for many messages
+    assert sum(second.use() for _ in range(200)) == 120 - DailyAllowance.LEASE
+    first.unuse()  # one that never reached the server
+    first.release()
+    assert first.status().used == 120 - DailyAllowance.LEASE + 2
+    assert DailyAllowance(tmp_path, limit=None).use()  # no limit: nothing counted, nothing written

@@ -98,10 +98,12 @@ class SmtpBuilder:
 class SmtpTransport:
     """Delivers each one-message batch over the calling thread's own connection."""
 
-    def __init__(self, smtp: SmtpSettings, password: str, sender: str) -> None:
+    def __init__(self, smtp: SmtpSettings, password: str, sender: str,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._smtp = smtp
         self._password = password
         self.sender = sender
+        self._on_close = on_close
         self._local = threading.local()
         self._connections: list[SmtpConnection] = []
         self._lock = threading.Lock()
@@ -125,6 +127,8 @@ class SmtpTransport:
             connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()
+        if self._on_close is not None:
+            self._on_close()
 
 
 class SmtpProvider:
@@ -152,7 +156,8 @@ class SmtpProvider:
         return SmtpBuilder(settings, email, issue, proof=proof, dry_run=dry_run, unsubscribe_links=unsubscribe_links)
 
     def transport(self, secret: str) -> SmtpTransport:
-        return SmtpTransport(self._smtp, secret, self._settings.sender.email)
+        # The day's allowance this send leased and did not use goes back when it ends.
+        return SmtpTransport(self._smtp, secret, self._settings.sender.email, on_close=self._allowance.release)
 
     def doctor(self, create_group: str | None = None) -> DoctorReport:
         if create_group is not None:
@@ -169,7 +174,7 @@ class SmtpProvider:
         while True:
             if not self._pace.wait(wait):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
-            if not self._allowance.take(1):
+            if not self._allowance.use():
                 status = self._allowance.status()
                 return Outcome("unsent", fatal=True, attempts=attempts, resume_at=status.resets_at.timestamp(),
                                error=(f"the day's limit of {status.limit:,} messages (smtp.daily_limit) is reached: "
@@ -186,11 +191,11 @@ class SmtpProvider:
                 return Outcome("unsent", fatal=True, attempts=attempts - 1, error=(
                     f"the provider's quota is used up ({exc}); nothing more was posted"))
             except SmtpSetupError as exc:
-                self._allowance.give_back(1, self._allowance.status().day)
+                self._allowance.unuse()
                 return Outcome("unsent", fatal=True, attempts=attempts - 1, error=str(exc))
             except (Reconnect, Deferred) as exc:
                 # Nothing was delivered: the message goes again on a fresh exchange, later.
-                self._allowance.give_back(1, self._allowance.status().day)
+                self._allowance.unuse()
                 problem = f"{exc}"
             except Exception as exc:  # noqa: BLE001 - it may have gone out: uncertain, and stop
                 return Outcome("uncertain", fatal=True, attempts=attempts, error=(
