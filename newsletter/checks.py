@@ -240,6 +240,15 @@ def check_sending_settings(settings: Settings, report: CheckReport) -> None:
             report.warn(f"signup: is set, so each email's unsubscribe link is {settings.signup.url}/unsubscribe/"
                         f"<token>, signed for its reader; {' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} "
                         "not used (remove it, or remove signup:)")
+    elif settings.provider == "smtp":
+        # No SendGrid page through SMTP: the group does nothing, the publication's own page is all there is.
+        if not settings.unsubscribe_url:
+            report.warn("no way to unsubscribe yet: an SMTP send has no SendGrid unsubscribe page, so it needs "
+                        "unsubscribe_url (with {email}) or signup: (newsletter serve); a real send is refused until then")
+        else:
+            report.warn("unsubscribe_url is a page of your own: its unsubscribes must come back into the list before "
+                        "each send (`newsletter subscribers import FILE` with a status column), or use signup: "
+                        "(newsletter serve), whose unsubscribes `subscribers sync` brings back")
     elif settings.sendgrid.asm_group_id is None and not settings.unsubscribe_url:
         report.warn("no way to unsubscribe yet: run `newsletter doctor --create-group NAME` to create a "
                     "SendGrid unsubscribe group (or set unsubscribe_url); a real send is refused until then")

@@ -883,8 +883,9 @@ class _SendProgress:
             self.bar.update(self.task, completed=report.done, description=f"sending, {_in_flight(report)}")
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
             self.last_line = time.monotonic()
+            unit = "request" if report.provider == "SendGrid" else "message"
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
-                       f"request{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
+                       f"{unit}{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -930,7 +931,8 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         # A rate only where something went through, over long enough to mean something:
         # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
         rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
-        requests = f"{report.requests:,} request{'s' if report.requests != 1 else ''}"
+        unit = "request" if report.provider == "SendGrid" else "message"  # SMTP: one message a recipient
+        requests = f"{report.requests:,} {unit}{'s' if report.requests != 1 else ''}"
         if report.interrupted or (report.stopped and report.accepted):
             # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
             click.echo(f"{_stopped_headline(report)} ({rate}{requests})")
@@ -967,6 +969,13 @@ def _print_send_report(report) -> None:  # noqa: ANN001
                    f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
         for address in report.too_long_emails[:20]:
             click.echo(f"  {address}")
+    if report.rejected:
+        click.echo(f"Refused by {report.provider}: {report.failed:,} recipient{'s' if report.failed != 1 else ''} "
+                   "(the others were sent); fix or remove them in the list:")
+        for line in report.rejected:
+            click.echo(f"  {line}")
+        if report.failed > len(report.rejected):
+            click.echo(f"  ... and {report.failed - len(report.rejected):,} more (newsletter status {report.issue})")
     if report.left:
         click.echo(f"Not mailed: {report.left:,} unsubscribed or left the list during the send:")
         for address in report.left_emails:
@@ -974,9 +983,9 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         if report.left > len(report.left_emails):
             click.echo(f"  ... and {report.left - len(report.left_emails):,} more")
     if report.uncertain:
-        click.echo(f"Uncertain: SendGrid may or may not have accepted these {report.uncertain:,} "
-                   f"(check its activity feed); `newsletter send {report.issue} --retry-uncertain` "
-                   "sends to them:")
+        click.echo(f"Uncertain: {report.provider} may or may not have accepted these {report.uncertain:,} "
+                   f"(check {'its activity feed' if report.provider == 'SendGrid' else 'the sent mail of the account'}); "
+                   f"`newsletter send {report.issue} --retry-uncertain` sends to them:")
         for address in report.uncertain_emails:
             click.echo(f"  {address}")
         if report.uncertain > len(report.uncertain_emails):
@@ -1087,10 +1096,12 @@ def cancel(issue: str, yes: bool) -> None:
 @click.option("--create-group", metavar="NAME",
               help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
 def doctor(as_json: bool, create_group: str | None) -> None:
-    """Check the SendGrid account against newsletter.yaml.
+    """Check the SendGrid account, or the SMTP server, against newsletter.yaml.
 
     One line per finding, with what to do; exit status 1 on any error. Needs
-    SENDGRID_API_KEY in the environment.
+    SENDGRID_API_KEY (or, with provider: smtp, NEWSLETTER_SMTP_PASSWORD) in the
+    environment. Through SMTP it connects, checks TLS and the certificate, logs in
+    and asks MAIL FROM for the sender, then RSET: nothing is sent.
 
     \b
     Example:
@@ -1099,9 +1110,10 @@ def doctor(as_json: bool, create_group: str | None) -> None:
     """
     import json
 
-    from newsletter.sendgrid.account import run_doctor
+    from newsletter.providers import provider_for
 
-    report = run_doctor(_settings(), create_group)
+    settings = _settings()
+    report = provider_for(settings).doctor(create_group)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:

@@ -42,6 +42,10 @@ SHOWN: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+class NoFiguresKept(NewsletterError):
+    """The provider keeps no figures of what it sent (SMTP)."""
+
+
 class NotSentYet(NewsletterError):
     """Stats were asked for an issue SendGrid never accepted a request of."""
 
@@ -95,8 +99,16 @@ def _window(first: float, today: dt.date) -> tuple[dt.datetime, dt.date]:
     return sent, min(start, today)
 
 
+def _figures_kept_by_provider(settings: Settings) -> None:
+    """Only SendGrid keeps an issue's figures; an SMTP server hands mail on and reports nothing back."""
+    if settings.provider != "sendgrid":
+        raise NoFiguresKept(f"{settings.provider} reports no figures: delivered, opens, clicks and bounces are what "
+                         "SendGrid keeps (provider: sendgrid); `newsletter status ISSUE` shows what was sent")
+
+
 def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = None) -> IssueFigures:
     """The figures of one sent issue."""
+    _figures_kept_by_provider(settings)
     name = issue_folder(settings, issue).name  # refuses an unknown issue
     first = first_delivered_at(settings, name)
     if first is None:
@@ -111,6 +123,7 @@ def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = 
 
 def all_stats(settings: Settings, client: SendGridClient | None = None) -> list[IssueFigures]:
     """The figures of every sent issue, newest first; a few requests for them all."""
+    _figures_kept_by_provider(settings)
     sent: list[tuple[str, float]] = []
     for path in sorted(settings.issues_dir.glob(f"*/{ISSUE_FILE}")):
         first = first_delivered_at(settings, path.parent.name)

@@ -30,20 +30,20 @@ def test_the_pace_gives_each_message_its_own_turn() -> None:
             return False
 
     stop = RecordingStop()
-    assert all(pace.wait(stop) for _ in range(4))
-    assert waits == [0.1, 0.2, 0.3]  # the first goes at once, each next one 0.1 s after the last
+    assert all(pace.wait(stop.wait) for _ in range(4))
+    assert waits == [0.0, 0.1, 0.2, 0.3]  # the first goes at once, each next one 0.1 s after the last
 
 
 def test_a_stop_ends_the_wait_and_nothing_is_posted() -> None:
     pace = Pace(rate=0.001)
     stop = threading.Event()
-    assert pace.wait(stop)
+    assert pace.wait(stop.wait)
     stop.set()
-    assert not pace.wait(stop)  # its turn was 1,000 s away: the stop ends the wait at once
+    assert not pace.wait(stop.wait)  # its turn was 1,000 s away: the stop ends the wait at once
 
 
 def test_without_a_rate_nothing_waits() -> None:
-    assert Pace(None).wait(threading.Event())
+    assert Pace(None).wait(threading.Event().wait)
     assert Pace(None).per_second is None
 
 
@@ -77,3 +77,16 @@ def test_two_processes_never_take_more_than_the_limit_together(tmp_path: Path) -
         worker.join()
     assert sum(granted) == 30
     assert DailyAllowance(tmp_path, 30, today=lambda: dt.date(2026, 12, 6)).status().used == 30
+
+
+def test_a_send_leases_its_messages_and_gives_back_what_it_did_not_use(tmp_path: Path) -> None:
+    day = dt.date(2026, 12, 6)
+    first = DailyAllowance(tmp_path, limit=120, today=lambda: day)
+    second = DailyAllowance(tmp_path, limit=120, today=lambda: day)
+    assert all(first.use() for _ in range(3))
+    assert first.status().used == DailyAllowance.LEASE  # one transaction for many messages
+    assert sum(second.use() for _ in range(200)) == 120 - DailyAllowance.LEASE
+    first.unuse()  # one that never reached the server
+    first.release()
+    assert first.status().used == 120 - DailyAllowance.LEASE + 2
+    assert DailyAllowance(tmp_path, limit=None).use()  # no limit: nothing counted, nothing written

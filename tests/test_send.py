@@ -163,7 +163,7 @@ def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Should a bad header get past the key check, the worker's error is one line without the key,
     and the batch (never posted) is neither pending nor uncertain: the next run sends it."""
-    from newsletter.sending import send as send_module
+    from newsletter.sendgrid import provider as send_module  # where a send reads the key
 
     real_key = send_module.sendgrid_api_key
     monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")

@@ -1,1 +1,25 @@
-"""Mail services the issue is sent through, one package each."""
+"""The mail services an issue is sent through, chosen in one place from `provider:` of newsletter.yaml.
+
+Each provider implements `newsletter/sending/provider.py`: SendGrid (`newsletter/sendgrid/`)
+and SMTP (`smtp/`). The sending core calls `provider_for` and never names one; each is
+imported only when chosen, so `newsletter status` loads neither.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.sending.provider import Provider
+
+
+def provider_for(settings: Settings) -> Provider:
+    """The provider `settings` name (SendGrid when `provider:` is absent)."""
+    if settings.provider == "smtp":
+        from newsletter.providers.smtp.provider import SmtpProvider
+
+        return SmtpProvider(settings)
+    from newsletter.sendgrid.provider import SendGridProvider
+
+    return SendGridProvider(settings)

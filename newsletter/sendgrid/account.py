@@ -17,17 +17,17 @@ in place.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from newsletter.config import Settings, load_settings
+from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
 from newsletter.sendgrid.client import Call, Fields, ListOf, SendGridClient
 from newsletter.subscribers.addresses import address_key
 from newsletter.yamledit import edit_document, set_value
 
-Level = Literal["ok", "warning", "error"]
 
 GROUP_NAME_MAX = 30          # SendGrid's limits on an unsubscribe group
 GROUP_DESCRIPTION_MAX = 100
@@ -59,36 +59,6 @@ def scope_needs(settings: Settings) -> list[ScopeNeed]:
         ScopeNeed(("user.scheduled_sends.create",), "newsletter cancel", "warning"),
     ]
     return needs
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    check: str       # key, scopes, sender, group, placeholder
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.message}"
-
-
-@dataclass
-class DoctorReport:
-    findings: list[Finding] = field(default_factory=list)
-    created_group: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.level == "error" for f in self.findings)
-
-    def add(self, level: Level, check: str, message: str) -> None:
-        self.findings.append(Finding(level, check, message))
-
-    def lines(self) -> list[str]:
-        return [str(f) for f in self.findings]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "created_group": self.created_group,
-                "findings": [asdict(f) for f in self.findings]}
 
 
 # The parts of each answer read here, as SendGrid's spec documents them (sendgrid-account.oas.json).

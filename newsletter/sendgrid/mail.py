@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
+from newsletter.sending.provider import OversizedRecipient, Row
 from newsletter.sendgrid.categories import message_categories
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
 if TYPE_CHECKING:
     from newsletter.render import RenderedEmail
 
-Row = list[str]
 Personalizer = Callable[[str, Row], str]  # (address as sent, canonical list row) -> JSON text
 
 BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
@@ -32,8 +32,6 @@ BATCH_SIZE = 1000  # SendGrid's limit of recipients per request
 SUBSTITUTIONS_MAX_BYTES = 10_000
 
 
-class OversizedRecipient(ValueError):
-    """A recipient's merge values are over SendGrid's limit: their request would be refused."""
 # SendGrid's per-recipient unsubscribe link when an unsubscribe group (asm) is set.
 ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
@@ -72,6 +70,8 @@ def display_name(first_name: str, last_name: str) -> str:
 
 class RequestBuilder:
     """Builds the personalizations and bodies of one issue's requests."""
+
+    batch_size = BATCH_SIZE
 
     def __init__(self, settings: Settings, email: RenderedEmail, issue_name: str, proof: bool = False,
                  dry_run: bool = False, unsubscribe_links: Callable[[str], str] | None = None) -> None:

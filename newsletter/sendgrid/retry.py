@@ -25,19 +25,15 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
 
 from newsletter.errors import scrub
 from newsletter.retry_after import retry_after_seconds
 
+from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import (
     NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
 )
-
-# unsent: nothing of this batch reached SendGrid in a way it could act on (the ledger forgets it).
-State = Literal["accepted", "failed", "uncertain", "refused", "unsent"]
 
 # What a person can do about each refusal. With --concurrency, requests posted before the
 # refusal came back still get their answer; none is posted after it.
@@ -52,50 +48,6 @@ _ADVICE = {
 # Where SendGrid's 400 points at one recipient of the request: `personalizations.3.to`.
 _PERSONALIZATION = re.compile(r"\bpersonalizations\.(\d+)\b")
 NAMED_AT_MOST = 3
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try; tests shrink `backoff` so they do not sleep for seconds."""
-
-    attempts: int = 6              # posts of one batch after 5xx or connection failures
-    backoff: float = 1.0           # seconds before the second attempt; doubles each time
-    max_backoff: float = 60.0
-    max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
-    max_rate_limited: int = 30           # 429s in a row one batch may get before the send stops
-    # The longest one wait on a 429 may be; a reset further off stops the send at once,
-    # saying when to resume, rather than waiting in silence (or on a skewed clock).
-    max_reset_wait: float = 120.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
-        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-        # Jitter keeps concurrent workers (and other senders) from retrying in lockstep.
-        return base * random.uniform(0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What came of posting one batch."""
-
-    state: State
-    message_id: str = ""
-    status: int | None = None
-    error: str = ""   # what SendGrid or the connection said: scrubbed and shortened where shown
-    advice: str = ""  # what to do about it, our own words: always shown whole
-    attempts: int = 1
-    fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
-    resume_at: float | None = None  # unix time SendGrid's rate limit resets, when the send stopped for it
-
-
-# Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
-Wait = Callable[[float], bool]
-# Told True before a batch refused with a 429 waits to be posted again (it is not in flight
-# then), False just before it is posted again; the send records both (`Ledger.mark_waiting`).
-# If it raises, the batch is not posted again.
-Hold = Callable[[bool], None]
-
-STOPPED = "stopped before it was posted"
 
 
 def post_with_retries(transport: Transport, batch: PreparedBatch, policy: RetryPolicy,

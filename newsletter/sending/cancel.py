@@ -71,6 +71,9 @@ class CancelReport:
 
 def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None) -> CancelPlan:
     """The standing scheduled send of `issue`, refused at once when it is too late to cancel."""
+    if settings.provider != "sendgrid":
+        raise ScheduleError(f"cancel is for sends scheduled with send --at, which needs SendGrid (provider: sendgrid); "
+                            f"through {settings.provider} an issue goes when it is sent, so there is nothing to cancel")
     name = issue_folder(settings, issue).name
     schedule = issue_schedule(settings, name)
     if schedule is None:

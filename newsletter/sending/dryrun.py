@@ -1,30 +1,33 @@
-"""The dry-run transport: each request body goes to a file instead of SendGrid."""
+"""The dry-run transport: each request body (or message) goes to a file instead of the provider."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from newsletter.atomic import CannotWrite, make_folder, write_failure
-from newsletter.sending.transport import NotPostedError, PreparedBatch, Response
+from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
+from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, Transport
 
-FILE_PATTERN = "request-{number:05d}.json"
+FILE_PATTERN = "request-{number:05d}.json"  # SendGrid's; each provider names its own
 
 
 class DryRunTransport:
-    """Writes each body, byte for byte what would be POSTed, to `folder/request-NNNNN.json`."""
+    """Writes each body, byte for byte what would be posted, to `folder/<file_pattern>`
+    (`request-NNNNN.json` for SendGrid, `message-NNNNN.eml` for SMTP, which a mail program opens)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, file_pattern: str = FILE_PATTERN) -> None:
         self.folder = folder
+        self.file_pattern = file_pattern
         make_folder(folder)
-        # Files of an earlier dry run would mix with this one's.
-        for old in folder.glob("request-*.json"):
+        # Files of an earlier dry run would mix with this one's, whichever provider wrote them.
+        for old in [*folder.glob("request-*.json"), *folder.glob("message-*.eml")]:
             try:
                 old.unlink()
             except OSError as exc:
                 raise CannotWrite(write_failure(old, exc)) from None
 
     def post(self, batch: PreparedBatch) -> Response:
-        path = self.folder / FILE_PATTERN.format(number=batch.number)
+        path = self.folder / self.file_pattern.format(number=batch.number)
         try:
             path.write_bytes(batch.body)
         except OSError as exc:
@@ -34,3 +37,13 @@ class DryRunTransport:
 
     def close(self) -> None:
         pass
+
+
+def post_dry_run(transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
+                 hold: Hold | None = None) -> Outcome:
+    """A dry run's post: the file is written, or nothing was (and nothing will be)."""
+    try:
+        response = transport.post(batch)
+    except NotPostedError as exc:
+        return Outcome("unsent", error=str(exc), fatal=True)
+    return Outcome("accepted", message_id=response.message_id, status=response.status)

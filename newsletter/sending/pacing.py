@@ -37,16 +37,18 @@ class Pace:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def wait(self, stop: threading.Event) -> bool:
-        """Wait for this message's turn; False if `stop` was set meanwhile (post nothing then)."""
+    def wait(self, wait: Callable[[float], bool]) -> bool:
+        """Wait for this message's turn; False if the send was stopped meanwhile (post nothing then).
+
+        `wait(seconds)` is the send's: it returns True as soon as the send is being stopped.
+        """
         if not self._interval:
-            return not stop.is_set()
+            return not wait(0)
         with self._lock:
             now = self._clock()
             turn = max(now, self._next)
             self._next = turn + self._interval
-        delay = turn - now
-        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+        return not wait(max(turn - now, 0.0))
 
     @property
     def per_second(self) -> float | None:
@@ -76,13 +78,22 @@ class Allowance:
 
 
 class DailyAllowance:
-    """Messages handed to the provider per UTC day, against `limit`, shared by every send."""
+    """Messages handed to the provider per UTC day, against `limit`, shared by every send.
+
+    A send leases its messages `LEASE` at a time (one transaction, one fsync, for many
+    messages) and gives back what it did not use when it ends (`release`). A send killed
+    in between leaves its lease counted: the day sends fewer than it might, never more.
+    """
+
+    LEASE = 50
 
     def __init__(self, folder: Path, limit: int | None, today: Callable[[], dt.date] = utc_today) -> None:
         self.path = folder / USAGE_FILE
         self.limit = limit
         self._today = today
         self._lock = threading.Lock()
+        self._leased = 0  # taken from the file and not used yet
+        self._leased_day: dt.date | None = None
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -111,31 +122,71 @@ class DailyAllowance:
 
     def take(self, count: int = 1) -> int:
         """Reserve up to `count` of today's messages; how many were granted (0: the day is used up)."""
-        day = self._today()
         with self._lock:
-            connection = self._connect()
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                used = self._used(connection, day)
-                granted = count if self.limit is None else max(min(count, self.limit - used), 0)
-                if granted:
-                    connection.execute(
-                        "INSERT INTO usage (day, sent) VALUES (?, ?) "
-                        "ON CONFLICT(day) DO UPDATE SET sent = sent + excluded.sent", (day.isoformat(), granted))
-                connection.execute("COMMIT")
-                return granted
-            except sqlite3.Error as exc:
-                raise SendError(f"{where(self.path)}: cannot keep the day's count of messages ({exc})") from None
-            finally:
-                connection.close()
+            return self._take_locked(count, self._today())
+
+    def _take_locked(self, count: int, day: dt.date) -> int:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            used = self._used(connection, day)
+            granted = count if self.limit is None else max(min(count, self.limit - used), 0)
+            if granted:
+                connection.execute(
+                    "INSERT INTO usage (day, sent) VALUES (?, ?) "
+                    "ON CONFLICT(day) DO UPDATE SET sent = sent + excluded.sent", (day.isoformat(), granted))
+            connection.execute("COMMIT")
+            return granted
+        except sqlite3.Error as exc:
+            raise SendError(f"{where(self.path)}: cannot keep the day's count of messages ({exc})") from None
+        finally:
+            connection.close()
+
+    def use(self) -> bool:
+        """One message of today's allowance for this send; False when the day is used up.
+
+        Without a limit nothing is counted (and nothing written): there is nothing to hold it to.
+        """
+        if self.limit is None:
+            return True
+        with self._lock:
+            today = self._today()
+            if self._leased_day != today:
+                self._give_back_lease()
+                self._leased_day = today
+            if not self._leased:
+                self._leased = self._take_locked(self.LEASE, today)
+            if not self._leased:
+                return False
+            self._leased -= 1
+            return True
+
+    def unuse(self) -> None:
+        """A message `use` counted that never reached the provider: back into the lease."""
+        if self.limit is not None:
+            with self._lock:
+                self._leased += 1
+
+    def release(self) -> None:
+        """The send is over: what it leased and did not use goes back to the day."""
+        with self._lock:
+            self._give_back_lease()
+
+    def _give_back_lease(self) -> None:
+        if self._leased and self._leased_day is not None:
+            self._update(-self._leased, self._leased_day)
+        self._leased = 0
 
     def give_back(self, count: int, day: dt.date) -> None:
         """Return reservations that never reached the provider (the send stopped before them)."""
         if count <= 0:
             return
         with self._lock:
-            connection = self._connect()
-            try:
-                connection.execute("UPDATE usage SET sent = MAX(sent - ?, 0) WHERE day = ?", (count, day.isoformat()))
-            finally:
-                connection.close()
+            self._update(-count, day)
+
+    def _update(self, change: int, day: dt.date) -> None:
+        connection = self._connect()
+        try:
+            connection.execute("UPDATE usage SET sent = MAX(sent + ?, 0) WHERE day = ?", (change, day.isoformat()))
+        finally:
+            connection.close()

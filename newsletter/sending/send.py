@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from newsletter.config import Settings, sendgrid_api_key
+from newsletter.config import Settings
 from newsletter.content import issue_folder
 from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
@@ -30,8 +30,11 @@ from newsletter.sending.ledger import (
     ACCEPTED, FAILED, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
     earlier_send, ledger_path, lock_path, move_old_ledger, old_ledger_path,
 )
-from newsletter.sendgrid.mail import BATCH_SIZE, OversizedRecipient, Personalizer, RequestBuilder, Row
-from newsletter.sendgrid.retry import Outcome, RetryPolicy, post_with_retries
+from newsletter.providers import provider_for
+from newsletter.sending.dryrun import post_dry_run
+from newsletter.sending.provider import (
+    MessageBuilder, Outcome, OversizedRecipient, Personalizer, Provider, RetryPolicy, Row,
+)
 from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
@@ -70,7 +73,7 @@ class SendOptions:
     tags: tuple[str, ...] = ()
     dry_run: bool = False
     proof_to: tuple[str, ...] = ()
-    concurrency: int | None = None  # None: sendgrid.concurrency of newsletter.yaml
+    concurrency: int | None = None  # None: the provider's (sendgrid.concurrency, smtp.connections)
     retry_uncertain: bool = False
     at: str | None = None  # --at WHEN: SendGrid delivers at that moment
     first_send: bool = False  # --first-send: no ledger, whatever traces of an earlier send there are
@@ -121,6 +124,8 @@ class SendReport:
     in_flight: int = 0     # requests posted and not answered yet (for progress)
     elapsed: float = 0.0
     uncertain_emails: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # `ann@example.org: 550 5.1.1 …`, refused one by one
+    provider: str = "SendGrid"  # who accepts, refuses or leaves in doubt, as messages name it
     left_emails: list[str] = field(default_factory=list)  # the first UNCERTAIN_SHOWN of `left`
     too_long_emails: list[str] = field(default_factory=list)
     invalid_rows: list[str] = field(default_factory=list)  # `subscribers/main.csv:4: 'ann at example'`
@@ -173,7 +178,7 @@ class _Batch(PreparedBatch):
     """A batch with the personalizations its body was built from, to build it again without
     someone who unsubscribed while it waited to be posted."""
 
-    personalizations: list[str] = field(default_factory=list, repr=False)
+    personalizations: list[Any] = field(default_factory=list, repr=False)
 
 
 class _Leavers:
@@ -231,8 +236,9 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
 def prepare_send(settings: Settings, issue: str, options: SendOptions,
                  retry: RetryPolicy | None = None) -> SendPlan:
     """Render and check `issue` once, and refuse early whatever would stop the send."""
+    provider = provider_for(settings)
     if options.concurrency is None:
-        options = replace(options, concurrency=settings.sendgrid.concurrency)
+        options = replace(options, concurrency=provider.concurrency)
     elif options.concurrency < 1:
         raise SendError("--concurrency must be 1 or more")
     proof_addresses(options.proof_to)
@@ -267,18 +273,22 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
             blockers.append(f"{at}: {issue} is a draft (`draft: true`): "
                             "remove that line when it is ready, publish the site, then send; dry runs "
                             "and --to proofs of a draft work")
+    if options.at and not provider.can_schedule:
+        raise ScheduleError(f"send --at needs SendGrid (provider: sendgrid); through {provider.name} an issue goes "
+                            "when it is sent: run the send at that time (a cron job or a systemd timer)")
     timing = _timing(settings, issue, options)
     try:
-        builder = RequestBuilder(settings, email, issue, proof=options.proof, dry_run=options.dry_run,
-                                 unsubscribe_links=_signed_unsubscribe_links(settings, options, blockers))
+        builder = provider.builder(settings, email, issue, proof=options.proof, dry_run=options.dry_run,
+                                   unsubscribe_links=_signed_unsubscribe_links(settings, options, blockers))
     except SendError as exc:  # no way to unsubscribe
         blockers.append(str(exc))
     path = list_path(settings, options.list_name)
     if not path.is_file():
         blockers.append(f"{where(path)}: no such subscriber list (--list {options.list_name})")
-    # The key is read (and missing keys refused) before anything is sent; a dry run needs none.
+    # The key or password is read (and refused when missing) before anything is sent; a dry run needs none.
+    secret = None
     try:
-        api_key = None if options.dry_run else sendgrid_api_key()
+        secret = None if options.dry_run else provider.secret()
     except ConfigError as exc:
         blockers.append(str(exc))
     if not (options.dry_run or options.proof or options.first_send):
@@ -288,14 +298,14 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     if blockers:
         raise SendError("\n".join(blockers))
     # Built (and so checked) here, before the confirmation and the lock; it connects on the first post.
-    transport = _transport(settings, issue, options, api_key)
+    transport = _transport(settings, issue, options, provider, secret)
     if not (options.dry_run or options.proof):
         # Say so before the question; `run()` takes the lock for real.
         probe = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))  # older versions' too
         probe.acquire(issue)
         probe.release()
-    return SendPlan(settings, issue, options, email, builder, path, api_key, transport, retry or RetryPolicy(),
-                    timing)
+    return SendPlan(settings, issue, options, email, builder, path, secret, transport, retry or RetryPolicy(),
+                    timing, provider)
 
 
 def _send_running(settings: Settings, issue: str) -> bool:
@@ -363,16 +373,15 @@ def _signed_unsubscribe_links(settings: Settings, options: SendOptions,
     return UnsubscribeLinks(secret, settings.signup.url, options.list_name)
 
 
-def _transport(settings: Settings, issue: str, options: SendOptions, api_key: str | None) -> Transport:
+def _transport(settings: Settings, issue: str, options: SendOptions, provider: Provider,
+               secret: str | None) -> Transport:
     """The one place that picks where bodies go."""
     if options.dry_run:
         from newsletter.sending.dryrun import DryRunTransport
 
-        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR)
-    from newsletter.sendgrid.transport import SendGridTransport
-
-    assert api_key is not None
-    return SendGridTransport(settings.sendgrid_url, api_key, settings.sendgrid.timeout)
+        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR, provider.dry_run_file)
+    assert secret is not None
+    return provider.transport(secret)
 
 
 @dataclass
@@ -383,12 +392,17 @@ class SendPlan:
     issue: str
     options: SendOptions
     email: RenderedEmail
-    builder: RequestBuilder
+    builder: MessageBuilder
     list_file: Path
-    _api_key: str | None = field(repr=False)
+    _secret: str | None = field(repr=False)  # the API key or SMTP password (None: a dry run)
     transport: Transport = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timing: Timing = field(default_factory=Timing)
+    provider: Provider = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.provider is None:
+            self.provider = provider_for(self.settings)
 
     @property
     def subject(self) -> str:
@@ -412,7 +426,8 @@ class SendPlan:
         so the CLI can say that the requests in flight are being waited for.
         """
         report = SendReport(self.issue, self.subject, self.options.list_name,
-                            dry_run=self.options.dry_run, proof=self.options.proof)
+                            dry_run=self.options.dry_run, proof=self.options.proof,
+                            provider="SendGrid" if self.provider.name == "sendgrid" else "the SMTP server")
         started = time.monotonic()
         lock = None
         if self._records_sending:
@@ -486,8 +501,8 @@ class SendPlan:
             from newsletter.sendgrid.client import SendGridClient
             from newsletter.sendgrid.schedule import create_batch
 
-            assert self._api_key is not None
-            client = SendGridClient(self.settings.sendgrid_url, self._api_key, self.settings.sendgrid.timeout)
+            assert self._secret is not None
+            client = SendGridClient(self.settings.sendgrid_url, self._secret, self.settings.sendgrid.timeout)
             batch_id = create_batch(client)
             self.timing = replace(self.timing, batch_id=batch_id)
         self.builder.schedule(int(send_at.timestamp()), batch_id)
@@ -588,8 +603,10 @@ class SendPlan:
 
     def _batches(self, recipients: Iterator[Recipient], report: SendReport) -> Iterator[_Batch]:
         builder = self.builder
+        size = builder.batch_size
         keys: list[str] = []
-        personalizations: list[str] = []
+        addresses: list[str] = []
+        personalizations: list[Any] = []
         number = 0
         for key, address, row, personalization in recipients:
             try:
@@ -599,12 +616,13 @@ class SendPlan:
                 report.too_long_emails.append(address)
                 continue
             keys.append(key)
-            if len(keys) == BATCH_SIZE:
+            addresses.append(address)
+            if len(keys) == size:
                 number += 1
-                yield _Batch(number, keys, builder.body(personalizations), personalizations)
-                keys, personalizations = [], []
+                yield _Batch(number, keys, builder.body(personalizations), tuple(addresses), personalizations)
+                keys, addresses, personalizations = [], [], []
         if keys:
-            yield _Batch(number + 1, keys, builder.body(personalizations), personalizations)
+            yield _Batch(number + 1, keys, builder.body(personalizations), tuple(addresses), personalizations)
 
     def _while_readable(self, batches: Iterator[_Batch], report: SendReport,
                         stop: threading.Event) -> Iterator[_Batch]:
@@ -633,8 +651,8 @@ class SendPlan:
         if not kept:
             return None
         personalizations = [batch.personalizations[position] for position in kept]
-        return _Batch(batch.number, [batch.keys[position] for position in kept],
-                      self.builder.body(personalizations), personalizations)
+        return _Batch(batch.number, [batch.keys[position] for position in kept], self.builder.body(personalizations),
+                      tuple(batch.addresses[position] for position in kept), personalizations)
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[Recipient],
              report: SendReport, progress: Progress | None, stop: threading.Event,
@@ -712,6 +730,8 @@ class SendPlan:
 
         pool: Executor = (_InThisThread() if self.options.dry_run
                           else ThreadPoolExecutor(concurrency, thread_name_prefix="send"))
+        # A dry run's transport writes files, which any provider's answers would only misread.
+        post = post_dry_run if self.options.dry_run else self.provider.post
         with pool:
             try:
                 # Each batch is built while the ones before it are in flight.
@@ -740,7 +760,7 @@ class SendPlan:
                         report.remaining += len(batch)
                         break
                     report.requests += 1
-                    in_flight[pool.submit(post_with_retries, transport, batch, self.retry, stop.wait,
+                    in_flight[pool.submit(post, transport, batch, self.retry, stop.wait,
                                           _holding(ledger, batch_id))] = (batch_id, batch)
                     report.in_flight = len(in_flight)
                     if progress is not None:
@@ -785,7 +805,7 @@ class SendPlan:
     def _error(self, outcome: Outcome) -> str:
         # Scrubbed before it is cut, so no part of the key survives (on stderr or in the ledger);
         # only what the server said is cut, never the advice after it.
-        error = scrub(outcome.error, self._api_key or "", limit=ERROR_CHARS)
+        error = scrub(outcome.error, self._secret or "", limit=ERROR_CHARS)
         return f"{error}: {outcome.advice}" if outcome.advice else error
 
     def _record_outcome(self, ledger: Ledger, batch_id: int, outcome: Outcome) -> None:
@@ -795,7 +815,7 @@ class SendPlan:
         elif outcome.state == "uncertain":
             ledger.settle(batch_id, UNCERTAIN, error=self._error(outcome))
         elif outcome.state == "unsent":
-            ledger.forget(batch_id)  # nothing reached SendGrid: its recipients are sent next run
+            ledger.forget(batch_id)  # nothing reached the provider: its recipients are sent next run
         else:
             ledger.settle(batch_id, FAILED, status=outcome.status, error=self._error(outcome))
 
@@ -811,6 +831,10 @@ class SendPlan:
             report.remaining += len(batch)
             if outcome.resume_at is not None:
                 error += f": run `{self.command}` again after then for the rest"
+        elif outcome.state == "rejected":  # these recipients alone (SMTP's 550): the send goes on
+            report.failed += len(batch)
+            if len(report.rejected) < UNCERTAIN_SHOWN:
+                report.rejected.extend(f"{address}: {error}" for address in batch.addresses)
         else:
             report.failed += len(batch)
             if outcome.state != "refused":

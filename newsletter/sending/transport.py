@@ -1,7 +1,8 @@
 """The seam between a send and the outside world: post one prepared batch, get an answer.
 
-Two implementations: `sendgrid.SendGridTransport` (HTTP) and
-`dryrun.DryRunTransport` (files). The core never knows which one it talks to.
+Implementations: `sendgrid.SendGridTransport` (HTTP), `providers.smtp.SmtpTransport`
+(SMTP) and `dryrun.DryRunTransport` (files). The core never knows which one it talks to;
+what a provider is beyond its transport is in `provider.py`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """One request: its number in this run, its recipients' ledger keys, its JSON body."""
+    """One request: its number in this run, its recipients' ledger keys, its body, and the
+    addresses as sent (an SMTP envelope names them; a SendGrid body holds them)."""
 
     number: int
     keys: list[str]
     body: bytes
+    addresses: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -24,7 +27,7 @@ class PreparedBatch:
 
 @dataclass(frozen=True)
 class Response:
-    """What SendGrid (or a stand-in) answered."""
+    """What the provider (or a stand-in) answered: an HTTP status, or SMTP's 250."""
 
     status: int
     message_id: str = ""

@@ -53,6 +53,10 @@ class Refused(Exception):
     """A 5xx for this recipient alone: fail them, go on with the others."""
 
 
+class SenderRefused(SmtpSetupError):
+    """A 5xx to MAIL FROM: the server takes nothing from this sender; the send stops."""
+
+
 class QuotaReached(Exception):
     """The provider's quota or rate answer: stop the send, say so in its words."""
 
@@ -169,7 +173,12 @@ class SmtpConnection:
         try:
             code, reply = smtp.mail(sender, options)
             if code != 250:
-                raise _failure(code, reply, self._password)
+                failure = _failure(code, reply, self._password)
+                if isinstance(failure, Refused):  # the sender, not this recipient: nobody would get it
+                    raise SenderRefused(
+                        f"{self._where()} refuses mail from {sender} ({failure}); send from an address the "
+                        "account may use (`from` in newsletter.yaml), or check smtp.username")
+                raise failure
             code, reply = smtp.rcpt(recipient)
             if code not in (250, 251):
                 raise _failure(code, reply, self._password)
@@ -177,7 +186,7 @@ class SmtpConnection:
             code, reply = smtp.getreply()
             if code != 354:
                 raise _failure(code, reply, self._password)
-        except (Deferred, Refused, QuotaReached) as exc:
+        except (Deferred, Refused, QuotaReached, SenderRefused) as exc:
             self._reset()
             raise exc from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -205,6 +214,35 @@ class SmtpConnection:
             failure = _failure(code, reply, self._password)
             if isinstance(failure, Reconnect):
                 self.close()
+            raise failure
+        return _answer(code, reply)
+
+    def describe_tls(self) -> str:
+        """`TLSv1.3` for an open TLS connection, "" for plain SMTP."""
+        sock = self._smtp.sock if self._smtp is not None else None
+        version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+        return version or ""
+
+    def probe_sender(self, sender: str) -> str:
+        """Ask MAIL FROM for `sender`, then RSET: the server's answer; nothing is sent.
+
+        `SenderRefused` when it refuses, one of this module's other exceptions otherwise.
+        """
+        if self._smtp is None:
+            self.open()
+        smtp = self._smtp
+        assert smtp is not None
+        try:
+            code, reply = smtp.mail(sender)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            raise Reconnect(scrub(str(exc) or type(exc).__name__, self._password, limit=200)) from None
+        self._reset()
+        if code != 250:
+            failure = _failure(code, reply, self._password)
+            if isinstance(failure, Refused):
+                raise SenderRefused(f"{self._where()} refuses mail from {sender} ({failure}); send from an address "
+                                    "the account may use (`from` in newsletter.yaml), or check smtp.username")
             raise failure
         return _answer(code, reply)
 

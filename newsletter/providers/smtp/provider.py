@@ -1,0 +1,215 @@
+"""SMTP as a provider of the sending core (`sending/provider.py`): one message per recipient.
+
+A batch is one message to one recipient: the ledger records it before it is posted and
+its answer after, so every reader's message has its own exactly-once record. The
+connections (`smtp.connections`, 4 by default) are the send's workers, one per thread,
+each kept open for many messages. Before each message the send waits its turn under
+`smtp.rate` and takes one from the day's allowance (`smtp.daily_limit`); a day used up,
+or the provider's own quota answer, stops the send in one line saying when to go on.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
+from newsletter.errors import SendError, scrub
+from newsletter.providers.smtp.connection import (
+    Deferred, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
+)
+from newsletter.providers.smtp.message import MessageBuilder, Recipient
+from newsletter.sending.pacing import DailyAllowance, Pace
+from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Row, Wait
+from newsletter.sending.transport import PreparedBatch, Response
+from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
+
+if TYPE_CHECKING:
+    from newsletter.doctor import DoctorReport
+    from newsletter.render import RenderedEmail
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def list_id(settings: Settings) -> str:
+    """`Name <label.domain>` (RFC 2919): the same for every issue, so mail programs can filter on it."""
+    label = _SLUG.sub("-", settings.name.lower()).strip("-") or "newsletter"
+    return f"{settings.name} <{label}.{settings.sender.email.rpartition('@')[2]}>"
+
+
+class SmtpBuilder:
+    """One issue's messages: the parts encoded once, each recipient's message joined from them."""
+
+    batch_size = 1  # one message, one recipient, one record in the ledger
+
+    def __init__(self, settings: Settings, email: RenderedEmail, issue: str, *, proof: bool, dry_run: bool,
+                 unsubscribe_links: Callable[[str], str] | None) -> None:
+        self._links = unsubscribe_links
+        self._template = settings.unsubscribe_url if unsubscribe_links is None else None
+        if unsubscribe_links is None and self._template is None:
+            why = (f"{settings.config_path.name}: no way to unsubscribe: an SMTP send needs unsubscribe_url "
+                   "(with {email}) or signup: (newsletter serve's signed links)")
+            if not dry_run:
+                raise SendError(why + ", before sending")
+            warnings.warn(why + "; these messages have an empty unsubscribe link, and a real send is refused",
+                          stacklevel=2)
+        self.sender = settings.sender.email
+        self._messages = MessageBuilder(
+            sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
+            html=email.html, list_id=list_id(settings),
+            message_id_domain=settings.sender.email.rpartition("@")[2],
+            # Both kinds of own link are the publication's to answer: the signed one by
+            # `newsletter serve`, unsubscribe_url by the page the editor set up for it.
+            one_click=True, identity=f"{issue}{'-proof' if proof else ''}",
+        )
+
+    def unsubscribe_url(self, email: str) -> str:
+        if self._links is not None:
+            return self._links(email)
+        if self._template is not None:
+            from newsletter.merge import unsubscribe_link
+
+            return unsubscribe_link(self._template, email)
+        return ""
+
+    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Callable[[str, Row], bytes]:
+        names = (*COLUMNS, *extra_columns)
+
+        def message(address: str, row: Row) -> bytes:
+            values = dict(zip(names, row, strict=False))
+            link = self.unsubscribe_url(address)
+            values.update(email=address, tags=join_tags(split_tags(row[TAGS])), unsubscribe_url=link)
+            name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
+            return self._messages.message(Recipient(address, name, values, link or None))
+
+        return message
+
+    def body(self, personalizations: list[Any]) -> bytes:
+        (message,) = personalizations
+        return bytes(message)
+
+    def schedule(self, send_at: int, batch_id: str | None) -> None:
+        raise SendError("scheduled sends (send --at) need SendGrid: with provider: smtp, run the send at that time")
+
+
+class SmtpTransport:
+    """Delivers each one-message batch over the calling thread's own connection."""
+
+    def __init__(self, smtp: SmtpSettings, password: str, sender: str,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self._smtp = smtp
+        self._password = password
+        self.sender = sender
+        self._on_close = on_close
+        self._local = threading.local()
+        self._connections: list[SmtpConnection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> SmtpConnection:
+        connection: SmtpConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = SmtpConnection(self._smtp, self._password)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def post(self, batch: PreparedBatch) -> Response:
+        (recipient,) = batch.addresses
+        answer = self._connection().deliver(self.sender, recipient, batch.body)
+        return Response(250, message_id=answer)
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        if self._on_close is not None:
+            self._on_close()
+
+
+class SmtpProvider:
+    """SMTP: any mail service's submission server, with its own pace and quota."""
+
+    name = "smtp"
+    can_schedule = False
+    dry_run_file = "message-{number:05d}.eml"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.smtp is not None
+        self._settings = settings
+        self._smtp = settings.smtp
+        self.concurrency = settings.smtp.connections
+        self._pace = Pace(settings.smtp.rate)
+        self._allowance = DailyAllowance(settings.root / "sent", settings.smtp.daily_limit)
+        self._password = ""
+
+    def secret(self) -> str:
+        self._password = smtp_password(self._smtp)
+        return self._password
+
+    def builder(self, settings: Settings, email: RenderedEmail, issue: str, *, proof: bool, dry_run: bool,
+                unsubscribe_links: Callable[[str], str] | None) -> SmtpBuilder:
+        return SmtpBuilder(settings, email, issue, proof=proof, dry_run=dry_run, unsubscribe_links=unsubscribe_links)
+
+    def transport(self, secret: str) -> SmtpTransport:
+        # The day's allowance this send leased and did not use goes back when it ends.
+        return SmtpTransport(self._smtp, secret, self._settings.sender.email, on_close=self._allowance.release)
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        if create_group is not None:
+            raise ConfigError("doctor --create-group makes a SendGrid unsubscribe group; with provider: smtp "
+                              "readers unsubscribe at unsubscribe_url or through signup: (newsletter serve)")
+        from newsletter.providers.smtp.doctor import check_smtp
+
+        return check_smtp(self._settings)
+
+    def post(self, transport: Any, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
+             hold: Hold | None = None) -> Outcome:
+        """Deliver one message: pace, allowance, retries of what may be retried; never raises."""
+        attempts = 0
+        while True:
+            if not self._pace.wait(wait):
+                return Outcome("unsent", error=STOPPED, attempts=attempts)
+            if not self._allowance.use():
+                status = self._allowance.status()
+                return Outcome("unsent", fatal=True, attempts=attempts, resume_at=status.resets_at.timestamp(),
+                               error=(f"the day's limit of {status.limit:,} messages (smtp.daily_limit) is reached: "
+                                      f"{status.used:,} sent today; it resets at "
+                                      f"{status.resets_at:%Y-%m-%d %H:%M} UTC, nothing more was posted"))
+            attempts += 1
+            try:
+                response = transport.post(batch)
+            except Uncertain as exc:
+                return Outcome("uncertain", error=str(exc), attempts=attempts)
+            except Refused as exc:
+                return Outcome("rejected", error=f"the server refused it: {exc}", attempts=attempts)
+            except QuotaReached as exc:
+                return Outcome("unsent", fatal=True, attempts=attempts - 1, error=(
+                    f"the provider's quota is used up ({exc}); nothing more was posted"))
+            except SmtpSetupError as exc:
+                self._allowance.unuse()
+                return Outcome("unsent", fatal=True, attempts=attempts - 1, error=str(exc))
+            except (Reconnect, Deferred) as exc:
+                # Nothing was delivered: the message goes again on a fresh exchange, later.
+                self._allowance.unuse()
+                problem = f"{exc}"
+            except Exception as exc:  # noqa: BLE001 - it may have gone out: uncertain, and stop
+                return Outcome("uncertain", fatal=True, attempts=attempts, error=(
+                    f"unexpected error while posting: {type(exc).__name__}: {scrub(str(exc), self._password)}"))
+            else:
+                return Outcome("accepted", message_id=response.message_id, status=response.status,
+                               attempts=attempts)
+            if attempts >= policy.attempts:
+                return Outcome("failed", attempts=attempts,
+                               error=f"{problem} (gave up after {attempts} attempts)")
+            if hold is not None:
+                hold(True)
+            if wait(policy.delay(attempts)):
+                return Outcome("unsent", error=STOPPED, attempts=attempts)
+            if hold is not None:
+                hold(False)
+

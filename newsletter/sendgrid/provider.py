@@ -1,0 +1,50 @@
+"""SendGrid as a provider of the sending core (`sending/provider.py`): its builder, transport and answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from newsletter.config import Settings, sendgrid_api_key
+from newsletter.sendgrid.mail import RequestBuilder
+from newsletter.sendgrid.retry import post_with_retries
+from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
+from newsletter.sending.transport import PreparedBatch, Transport
+
+if TYPE_CHECKING:
+    from newsletter.doctor import DoctorReport
+    from newsletter.render import RenderedEmail
+
+
+class SendGridProvider:
+    """Requests of 1,000 recipients to POST /v3/mail/send; it can schedule (`send --at`)."""
+
+    name = "sendgrid"
+    can_schedule = True
+    dry_run_file = "request-{number:05d}.json"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.concurrency = settings.sendgrid.concurrency
+
+    def secret(self) -> str:
+        return sendgrid_api_key()
+
+    def builder(self, settings: Settings, email: RenderedEmail, issue: str, *, proof: bool, dry_run: bool,
+                unsubscribe_links: Callable[[str], str] | None) -> RequestBuilder:
+        return RequestBuilder(settings, email, issue, proof=proof, dry_run=dry_run,
+                              unsubscribe_links=unsubscribe_links)
+
+    def transport(self, secret: str) -> Transport:
+        from newsletter.sendgrid.transport import SendGridTransport  # the HTTP client: a real send only
+
+        return SendGridTransport(self._settings.sendgrid_url, secret, self._settings.sendgrid.timeout)
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        from newsletter.sendgrid.account import run_doctor
+
+        return run_doctor(self._settings, create_group)
+
+    def post(self, transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
+             hold: Hold | None = None) -> Outcome:
+        return post_with_retries(transport, batch, policy, wait, hold)

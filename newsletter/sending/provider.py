@@ -1,0 +1,138 @@
+"""The seam between the sending core and a mail service: what a provider is, and what it answers.
+
+A provider (SendGrid, SMTP) is two things, in the shape django-anymail gives each of its
+backends:
+
+- a `MessageBuilder`: what one request or message carries for a batch of recipients,
+  how many recipients a batch holds, and whether it can be scheduled;
+- a `Transport` (`transport.py`): posts one prepared batch, once.
+
+Its `post` turns the transport's answers into one `Outcome` per batch, retrying what
+may be retried within a `RetryPolicy`: accepted, refused (the send stops), rejected
+(these recipients alone, the send goes on), uncertain (it may have gone: never posted
+again without the user's say-so) or unsent (nothing went; the ledger forgets it).
+
+A provider imports this module and `transport.py`, nothing else of `sending/`; the core
+chooses one through `newsletter.providers.provider_for(settings)` and never names one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from newsletter.sending.transport import PreparedBatch, Transport
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.doctor import DoctorReport
+    from newsletter.render import RenderedEmail
+
+Row = list[str]
+# (address as sent, canonical list row) -> that recipient's part of a batch: each provider's own
+# (SendGrid's JSON text, SMTP's whole message), handed back to its `body` as it is.
+Personalizer = Callable[[str, Row], Any]
+
+# unsent: nothing of this batch reached the provider in a way it could act on (the ledger forgets it).
+# rejected: the provider refused these recipients for good (550 no such user); the send goes on.
+State = Literal["accepted", "failed", "uncertain", "refused", "rejected", "unsent"]
+
+STOPPED = "stopped before it was posted"
+
+
+class OversizedRecipient(ValueError):
+    """A recipient's merge values are over the provider's limit: their request would be refused."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try; tests shrink `backoff` so they do not sleep for seconds."""
+
+    attempts: int = 6              # posts of one batch after 5xx or connection failures
+    backoff: float = 1.0           # seconds before the second attempt; doubles each time
+    max_backoff: float = 60.0
+    max_rate_limit_wait: float = 1800.0  # total seconds one batch may wait on 429s
+    max_rate_limited: int = 30           # 429s in a row one batch may get before the send stops
+    # The longest one wait on a 429 may be; a reset further off stops the send at once,
+    # saying when to resume, rather than waiting in silence (or on a skewed clock).
+    max_reset_wait: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
+        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        # Jitter keeps concurrent workers (and other senders) from retrying in lockstep.
+        return base * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of posting one batch."""
+
+    state: State
+    message_id: str = ""
+    status: int | None = None
+    error: str = ""   # what the provider or the connection said: scrubbed and shortened where shown
+    advice: str = ""  # what to do about it, our own words: always shown whole
+    attempts: int = 1
+    fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
+    resume_at: float | None = None  # unix time a rate limit or quota resets, when the send stopped for it
+
+
+# Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
+Wait = Callable[[float], bool]
+# Told True before a batch the provider asked to wait (a 429, a 4xx) waits to be posted again
+# (it is not in flight then), False just before it is posted again; the send records both
+# (`Ledger.mark_waiting`). If it raises, the batch is not posted again.
+Hold = Callable[[bool], None]
+
+
+class MessageBuilder(Protocol):
+    """One issue's requests (or messages) for one provider, everything shared built once."""
+
+    batch_size: int  # recipients per request
+
+    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Personalizer:
+        """How to write one recipient's part of a batch from their canonical list row."""
+        ...
+
+    def body(self, personalizations: list[Any]) -> bytes:
+        """One request: these recipients' parts and the shared content."""
+        ...
+
+    def schedule(self, send_at: int, batch_id: str | None) -> None:
+        """Deliver every later body at `send_at` (providers that can schedule)."""
+        ...
+
+
+class Provider(Protocol):
+    """One mail service: its builder, its transport, how it reads its answers."""
+
+    name: str          # as `provider:` of newsletter.yaml says it
+    can_schedule: bool
+    concurrency: int   # batches in flight at once unless --concurrency says otherwise
+    dry_run_file: str  # the name of each body a dry run writes: `request-{number:05d}.json`
+
+    def secret(self) -> str:
+        """The key or password a real send needs, from the environment; `ConfigError` when missing."""
+        ...
+
+    def builder(self, settings: Settings, email: RenderedEmail, issue: str, *, proof: bool, dry_run: bool,
+                unsubscribe_links: Callable[[str], str] | None) -> MessageBuilder:
+        """The issue's builder; `SendError` when the issue cannot be sent this way (no unsubscribe link)."""
+        ...
+
+    def transport(self, secret: str) -> Transport:
+        """Where real batches go; it connects on the first post."""
+        ...
+
+    def post(self, transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
+             hold: Hold | None = None) -> Outcome:
+        """Post `batch` until it has a definite outcome; never raises."""
+        ...
+
+    def doctor(self, create_group: str | None = None) -> DoctorReport:
+        """`newsletter doctor`: the account or server checked against newsletter.yaml."""
+        ...
+

@@ -1,0 +1,317 @@
+"""`provider: smtp`: the sample issue sent through a real SMTP server (aiosmtpd on 127.0.0.1, STARTTLS on
+a certificate the tests make, AUTH), each message read back with the `email` package as a mail program
+reads it, and exactly-once held through refusals, deferrals, drops after the final dot and quotas."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401 - a fixture
+from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, smtp_server
+
+
+def use_smtp(root: Path, server: SmtpServer, **extra: object) -> None:
+    """newsletter.yaml's provider set to the test server, as an editor writes it."""
+    lines = ["provider: smtp", "smtp:", "  host: 127.0.0.1", f"  port: {server.port}", f"  username: {USERNAME}",
+             f"  ca_file: {server.ca_file}", "  timeout: 20"]
+    lines += [f"  {key}: {value}" for key, value in extra.items()]
+    config = root / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def smtp(publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    folder = tmp_path / "smtp"
+    folder.mkdir()
+    with smtp_server(folder) as server:
+        use_smtp(publication, server)
+        yield server
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content().replace("\r\n", "\n")
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    return part.get_content()
+
+
+def status(*args: str) -> str:
+    return newsletter("status", "issue-1", *args).stdout
+
+
+def errors(stderr: str) -> list[str]:
+    """The `error:` lines (a real send of the sample also warns that its web page is not online)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_each_reader_gets_one_message_of_their_own(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, [["ann@example.org", "Ann", "Lee"], ["bob@example.org", "Bob", "Roe"],
+                             ["zoe@example.org", "", ""]])
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["ann@example.org", "bob@example.org", "zoe@example.org"]
+    for received in smtp.received:
+        message, (address,) = received.message, received.rcpt_tos
+        assert received.mail_from == "letters@riverside-writers-circle.internal"
+        assert message["To"].addresses[0].addr_spec == address and len(message["To"].addresses) == 1
+        assert message["Cc"] is None and message["Bcc"] is None
+        assert message["From"] == "Riverside Writers' Circle <letters@riverside-writers-circle.internal>"
+        assert message["Reply-To"] == "editor@riverside-writers-circle.internal"
+        assert message["Date"].datetime is not None and message["MIME-Version"] == "1.0"
+        assert re.fullmatch(r"<[0-9a-f]{32}@riverside-writers-circle\.internal>", message["Message-ID"])
+        link = f"https://riverside-writers-circle.internal/unsubscribe?email={address}"
+        assert message["List-Unsubscribe"] == f"<{link}>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["List-Id"].endswith("<the-riverside-writers-circle.riverside-writers-circle.internal>")
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+        assert link in text_of(message) and link in html_of(message)
+        assert "[%" not in text_of(message) + html_of(message)
+    by_address = {r.rcpt_tos[0]: r.message for r in smtp.received}
+    assert "Hello Ann," in text_of(by_address["ann@example.org"])
+    assert "Hello Bob," in text_of(by_address["bob@example.org"])
+    assert "Hello friend," in text_of(by_address["zoe@example.org"])  # no first name: the greeting's fallback
+    assert "Ann" not in text_of(by_address["bob@example.org"])
+    assert '"sent": 3' in status("--json")
+
+
+def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(6))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    again = newsletter("send", "issue-1", "--yes")
+    assert again.exit_code == 0
+    assert len(smtp.received) == 6
+
+
+def test_a_refused_recipient_is_named_and_the_others_are_sent(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(4))
+    smtp.faults.refuse = {"reader000001@example.org"}
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert len(smtp.received) == 3
+    assert ("reader000001@example.org: the server refused it: 550 5.1.1 <reader000001@example.org>: "
+            "Recipient address rejected: no such user") in result.stdout
+    assert '"failed": 1' in status("--json")
+    smtp.faults.refuse = set()  # the address fixed at the provider: a re-run tries the one who never got it
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
+
+
+def test_a_drop_after_the_final_dot_is_uncertain_and_never_sent_again_unasked(
+        publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(3))
+    smtp.faults.drop_after_dot = {"reader000002@example.org"}
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert "Uncertain: the SMTP server may or may not have accepted these 1" in result.stdout
+    assert "reader000002@example.org" in status("--uncertain")
+    assert "reader000001@example.org" not in status("--uncertain")
+    smtp.faults.drop_after_dot = set()
+    assert newsletter("send", "issue-1", "--yes").exit_code == 1
+    assert len(smtp.to("reader000002@example.org")) == 1  # the server had it: not posted again
+    assert newsletter("send", "issue-1", "--yes", "--retry-uncertain").exit_code == 0
+    assert len(smtp.to("reader000002@example.org")) == 2  # asked for: the same Message-ID, so it can be dropped
+    first, second = (r.message["Message-ID"] for r in smtp.to("reader000002@example.org"))
+    assert first == second
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(3))
+    smtp.faults.defer_data = 2
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
+
+
+def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
+        publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(5))
+    smtp.faults.quota_from = 3
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert errors(result.stderr) == ["error: the provider's quota is used up (550 5.4.5 Daily user sending quota "
+                                     "exceeded.); nothing more was posted"]
+    assert len(smtp.received) == 2
+    smtp.faults.quota_from = None
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(5)]
+
+
+def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path, smtp: SmtpServer) -> None:
+    use_smtp(publication, smtp, daily_limit=3)  # the later smtp: block wins
+    config = publication / "newsletter.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text[:text.index("provider: smtp")] + text[text.rindex("provider: smtp"):], encoding="utf-8")
+    write_list(publication, generated(5))
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert len(smtp.received) == 3
+    (error,) = errors(result.stderr)
+    assert re.fullmatch(r"error: the day's limit of 3 messages \(smtp\.daily_limit\) is reached: 3 sent today; it "
+                        r"resets at \d{4}-\d\d-\d\d 00:00 UTC, nothing more was posted: run `newsletter send issue-1` "
+                        r"again after then for the rest", error), error
+    assert newsletter("send", "issue-1", "--yes").exit_code == 1
+    assert len(smtp.received) == 3
+    # A day later (the count's day moved back, as the clock would have moved on): the rest go.
+    with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:
+        usage.execute("UPDATE usage SET day = '2000-01-01'")
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert len(smtp.received) == 5 and len({r.rcpt_tos[0] for r in smtp.received}) == 5
+
+
+def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp: SmtpServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "not the password")
+    write_list(publication, generated(2))
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    (error,) = errors(result.stderr)
+    assert re.match(r"error: 127\.0\.0\.1:\d+ refused the login of 'letters@riverside\.example\.org' \(535 .*\); "
+                    r"check smtp\.username and NEWSLETTER_SMTP_PASSWORD", error), error
+    assert "not the password" not in result.output + result.stderr
+    assert smtp.received == []
+    assert '"sent": 0' in status("--json") and '"uncertain": 0' in status("--json")
+
+
+def test_a_missing_password_is_refused_before_anything(publication: Path, smtp: SmtpServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SMTP_PASSWORD")
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: NEWSLETTER_SMTP_PASSWORD is not set: export it with the password")
+    assert smtp.received == []
+
+
+def test_scheduling_needs_sendgrid(publication: Path, smtp: SmtpServer) -> None:
+    result = newsletter("send", "issue-1", "--yes", "--at", "tomorrow 09:00")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: send --at needs SendGrid (provider: sendgrid)")
+    assert result.stderr.count("\n") == 1 and smtp.received == []
+
+
+def test_a_proof_goes_through_smtp(publication: Path, smtp: SmtpServer) -> None:
+    result = newsletter("send", "issue-1", "--to", "editor@example.org", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = smtp.received
+    assert received.rcpt_tos == ["editor@example.org"]
+    assert received.message["Subject"].startswith("[Proof] ")
+
+
+def test_a_dry_run_writes_messages_a_mail_program_opens(publication: Path, smtp: SmtpServer) -> None:
+    import email
+    import email.policy
+
+    write_list(publication, generated(3))
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    files = sorted((publication / "build" / "issue-1" / "dry-run").glob("message-*.eml"))
+    assert [f.name for f in files] == ["message-00001.eml", "message-00002.eml", "message-00003.eml"]
+    opened = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert isinstance(opened, EmailMessage)
+    assert opened["To"].addresses[0].addr_spec == "reader000000@example.org"
+    assert "Reader0" in text_of(opened)
+    assert smtp.received == []
+
+
+def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: SmtpServer) -> None:
+    result = newsletter("doctor")
+    assert result.exit_code == 0, result.output + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"ok: 127\.0\.0\.1:\d+ answers, over TLSv1\.[23] with a certificate valid for 127\.0\.0\.1",
+                        lines[0])
+    assert lines[1] == "ok: logged in as letters@riverside.example.org"
+    assert lines[2].startswith("ok: the server takes mail from letters@riverside-writers-circle.internal (250 ")
+    assert lines[2].endswith("nothing was sent")
+    assert smtp.received == []
+    report = json.loads(newsletter("doctor", "--json").stdout)
+    assert report["ok"] is True and [f["check"] for f in report["findings"]][:3] == ["tls", "login", "sender"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"NEWSLETTER_SMTP_PASSWORD": "wrong"}, r"error: 127\.0\.0\.1:\d+ refused the login of .*\(535 .*"),
+    ({"ca_file": None}, r"error: 127\.0\.0\.1:\d+: its TLS certificate cannot be trusted .*"),
+])
+def test_doctor_names_what_fails(publication: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+                                 change: dict[str, object], expected: str) -> None:
+    if "NEWSLETTER_SMTP_PASSWORD" in change:
+        monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", str(change["NEWSLETTER_SMTP_PASSWORD"]))
+    else:
+        config = publication / "newsletter.yaml"
+        config.write_text(re.sub(r"(?m)^  ca_file: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("doctor")
+    assert result.exit_code == 1
+    assert re.fullmatch(expected, result.stdout.splitlines()[0]), result.stdout
+    assert "wrong" not in result.stdout
+
+
+def test_doctor_says_an_smtp_send_needs_an_unsubscribe_link(publication: Path, smtp: SmtpServer) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("doctor")
+    assert result.exit_code == 1
+    assert ("error: an SMTP send has no SendGrid unsubscribe page: set unsubscribe_url (with {email}) or signup: "
+            "(newsletter serve) in newsletter.yaml") in result.stdout.splitlines()
+    refused = newsletter("send", "issue-1", "--yes")
+    assert refused.exit_code == 1 and "an SMTP send needs unsubscribe_url" in refused.stderr
+    assert smtp.received == []
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    (("cancel", "issue-1", "--yes"), "error: cancel is for sends scheduled with send --at, which needs SendGrid"),
+    (("stats", "issue-1"), "error: smtp reports no figures: delivered, opens, clicks and bounces are what SendGrid keeps"),
+    (("stats",), "error: smtp reports no figures"),
+    (("doctor", "--create-group", "Letters"), "error: doctor --create-group makes a SendGrid unsubscribe group"),
+])
+def test_what_only_sendgrid_does_is_one_line(publication: Path, smtp: SmtpServer, command: tuple[str, ...],
+                                            expected: str) -> None:
+    result = newsletter(*command)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_send_stopped_through_sendgrid_and_run_again_through_smtp_sends_nobody_twice(
+        publication: Path, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sendgrid_double import Accept, Respond, SendGridDouble
+
+    config = publication / "newsletter.yaml"
+    with_smtp = config.read_text(encoding="utf-8")
+    config.write_text(with_smtp.replace("provider: smtp\n", "provider: sendgrid\n"), encoding="utf-8")
+    write_list(publication, generated(1500))
+    with SendGridDouble() as sendgrid:
+        monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", sendgrid.url)
+        monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
+        # The second request of 1,000 is refused: its 500 recipients are not sent, and the send stops.
+        sendgrid.script(Accept(), Respond(400, body={"errors": [{"field": None, "message": "refused"}]}))
+        first = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+        assert first.exit_code == 1
+        through_sendgrid = set(sendgrid.accepted_recipients())
+    assert len(through_sendgrid) == 1000
+    config.write_text(with_smtp, encoding="utf-8")
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    through_smtp = [r.rcpt_tos[0] for r in smtp.received]
+    assert len(through_smtp) == 500 and not through_sendgrid & set(through_smtp)
+
+
+def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, smtp: SmtpServer) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
+    result = newsletter("check", "issue-1")
+    assert result.exit_code == 0
+    assert ("warning: no way to unsubscribe yet: an SMTP send has no SendGrid unsubscribe page, so it needs "
+            "unsubscribe_url (with {email}) or signup: (newsletter serve); a real send is refused until then"
+            ) in result.stdout + result.stderr
