@@ -19,7 +19,7 @@ import httpx
 import uvicorn
 
 from newsletter.config import load_settings
-from newsletter.sendgrid.mailer import SendGridMailer
+from newsletter.providers import mailer_for
 from newsletter.signup import tokens
 from newsletter.signup.app import create_app
 from tests.helpers import update_config
@@ -51,7 +51,7 @@ class SignupServer:
         update_config(root, signup={"url": self.url, **(signup or {})})
         self.settings = load_settings(root)
         self.db = db or root / "signup.sqlite"
-        app = create_app(self.settings, self.db, SendGridMailer(self.settings), SECRET, first_retry=first_retry)
+        app = create_app(self.settings, self.db, mailer_for(self.settings), SECRET, first_retry=first_retry)
         config = uvicorn.Config(app, lifespan="on", proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
                                 log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

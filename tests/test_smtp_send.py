@@ -315,3 +315,21 @@ def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, sm
     assert ("warning: no way to unsubscribe yet: an SMTP send has no SendGrid unsubscribe page, so it needs "
             "unsubscribe_url (with {email}) or signup: (newsletter serve); a real send is refused until then"
             ) in result.stdout + result.stderr
+
+
+def test_the_signup_servers_emails_go_through_smtp_too(publication: Path, smtp: SmtpServer) -> None:
+    from tests.signup_helpers import SignupServer, wait_until
+
+    with SignupServer(publication) as server:
+        assert server.subscribe("ada@lovelace.internal", first_name="Ada").status_code == 200
+        (confirmation,) = wait_until(lambda: smtp.to("ada@lovelace.internal"), "the confirmation email")
+        message = confirmation.message
+        assert message["Subject"] == "Confirm your subscription to The Riverside Writers' Circle"
+        link = re.search(r"http://127\.0\.0\.1:\d+/confirm/\S+", text_of(message))
+        assert link is not None
+        assert server.client.post(server.path_of(link[0])).status_code == 200
+        welcome = wait_until(lambda: smtp.to("ada@lovelace.internal")[1:], "the welcome email")[0].message
+        assert welcome["Subject"] == "Welcome to The Riverside Writers' Circle"
+        assert welcome["List-Unsubscribe"].startswith(f"<{server.url}/unsubscribe/")
+        assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert welcome["Message-ID"] != message["Message-ID"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
+    from newsletter.sending.mailer import Mailer
     from newsletter.sending.provider import Provider
 
 
@@ -23,3 +24,14 @@ def provider_for(settings: Settings) -> Provider:
     from newsletter.sendgrid.provider import SendGridProvider
 
     return SendGridProvider(settings)
+
+
+def mailer_for(settings: Settings) -> Mailer:
+    """How the sign-up server sends its single emails, through the same provider as the issues."""
+    if settings.provider == "smtp":
+        from newsletter.providers.smtp.mailer import SmtpMailer
+
+        return SmtpMailer(settings)
+    from newsletter.sendgrid.mailer import SendGridMailer
+
+    return SendGridMailer(settings)

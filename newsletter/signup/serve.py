@@ -12,19 +12,12 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from newsletter.config import Settings, load_settings
-from newsletter.sending.mailer import Mailer
+from newsletter.providers import mailer_for
 from newsletter.signup.app import create_app, require_signup
 from newsletter.signup.store import DEFAULT_DB
 
 PUBLICATION_VARIABLE = "NEWSLETTER_PUBLICATION"  # the publication folder, for `newsletter.signup.asgi:app`
 DB_VARIABLE = "NEWSLETTER_SIGNUP_DB"
-
-
-def mailer_for(settings: Settings) -> Mailer:
-    """The provider the server's emails go through (the one factory that names one)."""
-    from newsletter.sendgrid.mailer import SendGridMailer
-
-    return SendGridMailer(settings)
 
 
 def db_path(settings: Settings, db: Path | None) -> Path:

@@ -27,7 +27,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
 
@@ -52,8 +52,14 @@ def header_text(value: str) -> str:
 
 
 def _encoded_header(name: str, value: str) -> str:
-    """`Name: value` folded at 78 columns, RFC 2047-encoded where `value` is not ASCII."""
+    """`Name: value` folded at 78 columns, RFC 2047-encoded where `value` is not ASCII.
+
+    An ASCII value with nowhere to fold (a link) is written whole on its line: folding
+    it before its first character would put a space in front of it.
+    """
     value = header_text(value)
+    if value.isascii() and " " not in value:
+        return f"{name}: {value}"
     charset = "us-ascii" if value.isascii() else "utf-8"
     return f"{name}: " + Header(value, charset, maxlinelen=78, header_name=name).encode(linesep="\n")
 
@@ -128,6 +134,7 @@ class Recipient:
     name: str
     values: Mapping[str, str]  # every merge field's value, the unsubscribe link included
     unsubscribe_url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # more, as given (a sign-up email's)
 
 
 class MessageBuilder:
@@ -187,6 +194,8 @@ class MessageBuilder:
             headers.append(f"List-Unsubscribe: <{header_text(recipient.unsubscribe_url)}>".encode())
             if self._one_click:
                 headers.append(f"List-Unsubscribe-Post: {ONE_CLICK}".encode("ascii"))
+        for name, value in recipient.headers.items():
+            headers.append(_encoded_header(header_text(name), value).encode("ascii"))
         return b"".join((
             b"\n".join(headers), b"\n", self._body,
             _filled(self._text, recipient.values), self._between,
