@@ -39,6 +39,7 @@ class Faults:
     mail_421: int = 0  # how many MAIL commands get 421 (the server closes the connection)
     quota_from: int | None = None  # from the Nth message on (1-based), the quota answer
     hold: threading.Event | None = None  # when set on a test's event, the end-of-data reply waits for it
+    hold_from: int = 1  # ... from the Nth message on (1-based)
     held: threading.Event = field(default_factory=threading.Event)  # set once a reply is held
 
 
@@ -83,7 +84,7 @@ class _Handler:
         if faults.defer_data > 0:
             faults.defer_data -= 1
             return "451 4.3.0 Temporary failure, try again later"
-        if faults.hold is not None:
+        if faults.hold is not None and self.server.data_count >= faults.hold_from:
             faults.held.set()
             await asyncio.get_running_loop().run_in_executor(None, faults.hold.wait, 30)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)

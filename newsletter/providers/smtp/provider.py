@@ -170,7 +170,16 @@ class SmtpProvider:
     def post(self, transport: Any, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:
         """Deliver one message: pace, allowance, retries of what may be retried; never raises."""
+        try:
+            return self._deliver_until_answered(transport, batch, policy, wait, hold)
+        except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this message is in doubt
+            return Outcome("unsent", fatal=True, error=(
+                f"unexpected error while sending: {type(exc).__name__}: {scrub(str(exc), self._password)}"))
+
+    def _deliver_until_answered(self, transport: Any, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
+                                hold: Hold | None) -> Outcome:
         attempts = 0
+        held = False  # recorded as waiting to be posted again, not in flight
         while True:
             if not self._pace.wait(wait):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
@@ -180,6 +189,13 @@ class SmtpProvider:
                                error=(f"the day's limit of {status.limit:,} messages (smtp.daily_limit) is reached: "
                                       f"{status.used:,} sent today; it resets at "
                                       f"{status.resets_at:%Y-%m-%d %H:%M} UTC, nothing more was posted"))
+            if held and hold is not None:
+                try:
+                    hold(False)  # in flight from here: a crash during the post leaves it uncertain
+                except Exception as exc:  # noqa: BLE001 - not recorded as in flight: not posted
+                    self._allowance.unuse()
+                    return Outcome("unsent", error=str(exc) or type(exc).__name__, attempts=attempts, fatal=True)
+                held = False
             attempts += 1
             try:
                 response = transport.post(batch)
@@ -206,10 +222,11 @@ class SmtpProvider:
             if attempts >= policy.attempts:
                 return Outcome("failed", attempts=attempts,
                                error=f"{problem} (gave up after {attempts} attempts)")
-            if hold is not None:
-                hold(True)
+            if hold is not None and not held:
+                try:
+                    hold(True)  # waiting, not in flight: a crash now leaves nothing in doubt
+                    held = True
+                except Exception:  # noqa: BLE001, S110 - still recorded in flight: uncertain if we die
+                    pass
             if wait(policy.delay(attempts)):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
-            if hold is not None:
-                hold(False)
-
