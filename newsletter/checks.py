@@ -138,16 +138,22 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     for article in email.issue.articles:
         for repeated in _repeated_heading(article):
             report.warn(repeated)
-    for article in email.issue.articles:
-        for link in article.refused:
-            report.error(_refused(article, link))
     if not email.issue.preheader:
         report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
                     "of the email instead; set `preheader` in issue.yaml")
-    check_images(report, email.issue, images or ImageCache(None))
+    check_content(report, email.issue, images or ImageCache(None))
     if brand:
         check_brand(report, settings, images or ImageCache(None))
     return report
+
+
+def check_content(report: CheckReport, issue: Issue, images: ImageCache) -> None:
+    """What `check` finds in the issue's own articles, without rendering its email: unsafe links
+    and images, and its local images. The web edition holds an issue to these (`site`)."""
+    for article in issue.articles:
+        for link in article.refused:
+            report.error(_refused(article, link))
+    check_images(report, issue, images)
 
 
 def _written(settings: Settings, issue: Issue, attribute: str, url: str, without_alt: bool = False) -> str:

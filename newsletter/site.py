@@ -34,13 +34,12 @@ from typing import Any
 
 from newsletter.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
-from newsletter.checks import check_email
+from newsletter.checks import CheckReport, check_content
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue, load_issue, marked_draft
 from newsletter.errors import NewsletterError, where
 from newsletter.images import ImageCache, ImageError
 from newsletter.markdown import LocalImage
-from newsletter.render import render_issue
 from newsletter.render.web import (
     FEED,
     MANIFEST,
@@ -339,10 +338,14 @@ def build_site(settings: Settings, folder: Path | None = None) -> SiteReport:
 
 
 def _check_errors(settings: Settings, issue: Issue, cache: ImageCache) -> list[str]:
-    """The errors `newsletter check` finds in `issue`, each naming where it is: an issue that
-    `check` fails is not published (an image outside its folder was, as a broken image), as
-    `build` and `send` refuse it. The logo is checked once, for the whole site, below."""
-    report = check_email(settings, render_issue(settings, issue), images=cache, brand=False)
+    """The errors `newsletter check` finds in `issue`'s own articles, each naming where it is: an
+    issue with an unsafe link or a bad image is not published (an image outside its folder was,
+    as a broken image), as `build` and `send` refuse it. Its email is not rendered for this: the
+    templates' own errors are the email's, which check, build and send hold it to, and rendering
+    every issue's email doubled the time of a site of 100 issues (benchmarks/bench_site.py).
+    The logo is checked once, for the whole site, below."""
+    report = CheckReport(issue.name)
+    check_content(report, issue, cache)
     named = f"{where(issue.folder)}/"
     return [error.message if error.message.startswith(named) else f"{issue.name}: {error.message}"
             for error in report.errors]
