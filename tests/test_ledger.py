@@ -437,6 +437,10 @@ def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(public
                               "sent from here before: restore sent/issue-1.sqlite from your backup of sent/; "
                               "only if issue-1 was never sent, send with --first-send\n")
     assert len(sendgrid.mail_requests) == 2
+    tried = newsletter("send", "issue-1", "--dry-run")  # says now what the real send will refuse
+    assert tried.exit_code == 0 and tried.stderr.startswith(
+        "warning: sent/issue-1.sqlite is missing, but sent/issue-1.lock shows issue-1 was sent from here before: ")
+    assert tried.stderr.count("\n") == 1 and "(a real send is refused until then)" in tried.stderr
     again = newsletter("send", "issue-1", "--yes", "--first-send")
     assert again.exit_code == 0, again.output
     assert len(sendgrid.accepted_recipients()) == 3000
