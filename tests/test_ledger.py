@@ -437,6 +437,10 @@ def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(public
                               "sent from here before: restore sent/issue-1.sqlite from your backup of sent/; "
                               "only if issue-1 was never sent, send with --first-send\n")
     assert len(sendgrid.mail_requests) == 2
+    tried = newsletter("send", "issue-1", "--dry-run")  # says now what the real send will refuse
+    assert tried.exit_code == 0 and tried.stderr.startswith(
+        "warning: sent/issue-1.sqlite is missing, but sent/issue-1.lock shows issue-1 was sent from here before: ")
+    assert tried.stderr.count("\n") == 1 and "(a real send is refused until then)" in tried.stderr
     again = newsletter("send", "issue-1", "--yes", "--first-send")
     assert again.exit_code == 0, again.output
     assert len(sendgrid.accepted_recipients()) == 3000
@@ -500,7 +504,8 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
 def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, sendgrid: SendGridDouble) -> None:
     """`subscribers delete` checkpoints the ledger, which removes its -wal; after a kill -9 the
     ledger still carried the dead send's mark, so the next command took it for a copy made
-    mid-send. The erasure clears the mark: status reads it, the re-run posts nobody twice."""
+    mid-send. The erasure clears the mark: status reads it, the re-run posts nobody twice. And
+    `newsletter backup` copies what the erasure keeps in sent/ (erased.csv, erasure.key)."""
     write_list(publication, generated(3500))
     sendgrid.script(Accept(), Stall(30.0, accept=True))
     _killed_at_request(publication, sendgrid, 2)
@@ -511,3 +516,12 @@ def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, s
     rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
+    # What the erasure keeps in sent/ is backed up with the ledgers, the key as private as it is.
+    made = newsletter("backup", "copy")
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("Backed up 1 send ledger, erased.csv, erasure.key of sent/ and 1 file of "
+                                  "subscribers/ into ")
+    for name in ("erased.csv", "erasure.key"):
+        original, copy = publication / "sent" / name, publication / "copy" / "sent" / name
+        assert copy.read_bytes() == original.read_bytes()
+        assert copy.stat().st_mode & 0o777 == original.stat().st_mode & 0o777

@@ -33,11 +33,14 @@ class BackupReport:
     folder: Path
     ledgers: list[Path] = field(default_factory=list)  # sent/ISSUE.sqlite and saved copies
     lists: list[Path] = field(default_factory=list)    # everything in subscribers/ but locks
+    others: list[Path] = field(default_factory=list)   # the other files of sent/: erased.csv, erasure.key
 
     def lines(self) -> list[str]:
-        return [f"Backed up {len(self.ledgers)} send ledger{'s' if len(self.ledgers) != 1 else ''} "
-                f"and {len(self.lists)} file{'s' if len(self.lists) != 1 else ''} of {SUBSCRIBERS_DIR}/ "
-                f"into {where(self.folder)}/.",
+        parts = [f"{len(self.ledgers)} send ledger{'s' if len(self.ledgers) != 1 else ''}"]
+        if self.others:
+            parts.append(f"{', '.join(p.name for p in self.others)} of {SENT_DIR}/")
+        parts.append(f"{len(self.lists)} file{'s' if len(self.lists) != 1 else ''} of {SUBSCRIBERS_DIR}/")
+        return [f"Backed up {', '.join(parts[:-1])} and {parts[-1]} into {where(self.folder)}/.",
                 f"To restore, copy its {SENT_DIR}/ and {SUBSCRIBERS_DIR}/ back into the publication "
                 "(each ledger is whole: no -wal file goes with it)."]
 
@@ -50,8 +53,9 @@ def make_backup(settings: Settings, folder: Path | None = None) -> BackupReport:
     _check_target(root, folder)
     sent, subscribers = root / SENT_DIR, root / SUBSCRIBERS_DIR
     ledgers = sorted(sent.glob("*.sqlite")) if sent.is_dir() else []
-    lists = sorted(p for p in subscribers.iterdir() if p.is_file() and p.suffix != ".lock"
-                   and ".tmp" not in p.name) if subscribers.is_dir() else []
+    # Beside the ledgers: what an erasure keeps (erased.csv and erasure.key), copied as files.
+    kept = [p for p in _data_files(sent) if p.suffix != ".sqlite"]
+    lists = _data_files(subscribers)
     report = BackupReport(folder)
     with ExitStack() as held:
         for ledger in ledgers:
@@ -75,10 +79,21 @@ def make_backup(settings: Settings, folder: Path | None = None) -> BackupReport:
         for ledger in ledgers:
             _copy_ledger(ledger, folder / SENT_DIR / ledger.name)
             report.ledgers.append(ledger)
+        for other in kept:
+            _copy_file(other, folder / SENT_DIR / other.name)
+            report.others.append(other)
         for listing in lists:
             _copy_file(listing, folder / SUBSCRIBERS_DIR / listing.name)
             report.lists.append(listing)
     return report
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """The files of `folder` that hold data: not locks, -wal/-shm files or temporary files."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".lock" and not p.name.startswith(".")
+                  and ".tmp" not in p.name and not p.name.endswith(("-wal", "-shm", "-journal")))
 
 
 def _check_target(root: Path, folder: Path) -> None:
@@ -119,11 +134,16 @@ def _copy_ledger(source: Path, target: Path) -> None:
 
 
 def _copy_file(source: Path, target: Path) -> None:
-    """Copied whole into a temporary file, synced, then renamed: never a half-written list."""
+    """Copied whole into a temporary file, synced, then renamed: never a half-written list.
+    Made with the source's permissions from the start: erasure.key is readable by its owner only."""
     temporary = target.with_name(f".{target.name}.tmp")
     try:
-        shutil.copyfile(source, temporary)
-        fsync(temporary)
+        mode = source.stat().st_mode & 0o777
+        with source.open("rb") as reader, os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                                            mode), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+            writer.flush()
+            os.fsync(writer.fileno())
         os.replace(temporary, target)
     except OSError as exc:
         raise SendError(f"{where(source)}: cannot copy it to {where(target)} ({exc.strerror or exc}); the backup "

@@ -291,9 +291,11 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         secret = None if options.dry_run else provider.secret()
     except ConfigError as exc:
         blockers.append(str(exc))
-    if not (options.dry_run or options.proof or options.first_send):
+    if not (options.proof or options.first_send):
         earlier = _earlier_send_without_ledger(settings, email.issue)
-        if earlier and not _send_running(settings, issue):  # if one runs, that is what is said
+        if earlier and options.dry_run:  # the editor learns now what the real send will say
+            warnings.warn(f"{earlier} (a real send is refused until then)", stacklevel=2)
+        elif earlier and not _send_running(settings, issue):  # if one runs, that is what is said
             blockers.append(earlier)
     if blockers:
         raise SendError("\n".join(blockers))
