@@ -305,6 +305,10 @@ def test_a_send_stopped_through_sendgrid_and_run_again_through_smtp_sends_nobody
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     through_smtp = [r.rcpt_tos[0] for r in smtp.received]
     assert len(through_smtp) == 500 and not through_sendgrid & set(through_smtp)
+    with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as ledger:
+        by_provider = dict(ledger.execute(
+            "SELECT provider, sum(size) FROM batches WHERE state = 'accepted' GROUP BY provider").fetchall())
+    assert by_provider == {"sendgrid": 1000, "smtp": 500}  # the ledger says which provider took each
 
 
 def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, smtp: SmtpServer) -> None:

@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL,
     updated REAL NOT NULL,
     send_at INTEGER,
-    batch_id TEXT
+    batch_id TEXT,
+    provider TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -134,7 +135,8 @@ class IssueIdentity:
 # Scheduled sends (`send --at`): when SendGrid delivers a batch (unix seconds) and the
 # batch id its requests share; NULL for a send posted to go out at once. Ledgers made
 # before scheduling get the two columns the first time they are opened.
-_SCHEDULE_COLUMNS = {"send_at": "INTEGER", "batch_id": "TEXT"}
+# Columns added since the first ledgers: scheduled sends, then the provider each batch went through.
+_LATER_COLUMNS = {"send_at": "INTEGER", "batch_id": "TEXT", "provider": "TEXT"}
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ class Ledger:
             _check_readable(self._db, path, self.issue)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            _add_schedule_columns(self._db)
+            _add_later_columns(self._db)
             _add_meta_table(self._db)
             if alone and not had_wal and self._meta(SEND_RUNNING) is not None:
                 raise SendError(_copied_without_wal(path, self.issue))
@@ -416,13 +418,14 @@ class Ledger:
         """The recipients whose last request is in one of `states`."""
         return {key for key, state in self.states().items() if state in states}
 
-    def record(self, keys: list[str], schedule: Schedule | None = None) -> int:
-        """Write a batch and its recipients as in flight, durably, before it is posted."""
+    def record(self, keys: list[str], schedule: Schedule | None = None, provider: str | None = None) -> int:
+        """Write a batch and its recipients as in flight, durably, before it is posted
+        (through `provider`: a re-run through another one still knows who has the issue)."""
         now = time.time()
         send_at, batch_id = (schedule.send_at, schedule.batch_id) if schedule else (None, None)
-        batch = self._write("INSERT INTO batches (state, size, recipients, created, updated, send_at, batch_id) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (SENDING, len(keys), "\n".join(keys), now, now, send_at, batch_id))
+        batch = self._write("INSERT INTO batches (state, size, recipients, created, updated, send_at, batch_id, "
+                            "provider) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (SENDING, len(keys), "\n".join(keys), now, now, send_at, batch_id, provider))
         assert batch is not None
         return batch
 
@@ -479,10 +482,10 @@ def _add_meta_table(db: sqlite3.Connection) -> None:
             db.execute(_META)
 
 
-def _add_schedule_columns(db: sqlite3.Connection) -> None:
-    """Give a ledger made before scheduled sends its two columns (NULL: sent at once)."""
+def _add_later_columns(db: sqlite3.Connection) -> None:
+    """Give an older ledger the columns added since (NULL: sent at once; through SendGrid, the only one then)."""
     present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
-    for name, kind in _SCHEDULE_COLUMNS.items():
+    for name, kind in _LATER_COLUMNS.items():
         if name not in present:
             with db:
                 db.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")

@@ -702,7 +702,7 @@ class SendPlan:
                         self._record_outcome(ledger, answer_id, outcome)
                     if batch is not None:
                         # Before the post: the crash-safe part (with its moment and batch, when scheduled).
-                        batch_id = ledger.record(batch.keys, self.timing.schedule)
+                        batch_id = ledger.record(batch.keys, self.timing.schedule, self.provider.name)
             except LedgerWriteError as exc:
                 # Nothing of that commit is on disk, and `batch` is not posted. The answers alone
                 # may still fit (a full disk has room for an update more often than for 1,000
