@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -502,3 +503,26 @@ def test_check_welcome_says_which_welcome_readers_get_and_what_is_wrong(publicat
                               "templates/signup-email.txt\nwelcome.md: subject 'Hello'; 1 error\n")
     usage = run("check")
     assert usage.exit_code == 2 and "Missing argument 'ISSUE'" in usage.output
+
+
+def test_a_write_that_fails_is_undone_alone_and_raised_to_its_caller(tmp_path: Path) -> None:
+    """Writes share commits (group commit); one that fails leaves nothing behind and the others stand."""
+    store = SignupStore(tmp_path / "signup.sqlite")
+
+    def failing(db: object) -> None:
+        db.execute("INSERT INTO meta VALUES ('half-done', '1')")  # type: ignore[attr-defined]
+        raise ValueError("the second statement failed")
+
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(store.unsubscribe(
+        f"r{i}@lovelace.internal", f"r{i}@lovelace.internal", "main", 1_800_000_000))) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    with pytest.raises(ValueError, match="the second statement failed"):
+        store._write(failing)
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 20
+    assert len(store.changes(0, 100)) == 20
+    assert store._write(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'half-done'").fetchone()[0]) == 0
+    store.close()

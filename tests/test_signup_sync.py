@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.signup import app as signup_app
 from newsletter.signup.sync import CURSOR_FILE
 from tests.send_helpers import newsletter, write_list
 from tests.sendgrid_double import SendGridDouble
@@ -171,3 +172,20 @@ def test_a_send_that_cannot_reach_the_server_says_how_old_the_last_sync_is(
             "lists are unchanged: try again once it is up; the last sync was less than a minute ago: "
             "unsubscribes made on the server since then are not in the list") in result.output
     assert sendgrid.accepted_recipients() == ["ada.lovelace@example.org"]
+
+
+def test_sync_follows_every_page_of_changes(server: SignupServer, publication: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signup_app, "CHANGES_PAGE", 2)
+    leaving = [f"reader{i}@lovelace.internal" for i in range(5)]
+    write_list(publication, [[email, "", "", "subscribed", ""] for email in leaving])
+    for email in leaving:
+        server.client.post(signed_out(server, email))
+    assert server.changes()["more"] is True
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "changed 5 addresses from the sign-up server" in result.output
+    assert {row["status"] for row in rows().values()} == {"unsubscribed"}
+    assert (publication / "subscribers" / CURSOR_FILE).read_text() == "5\n"  # the fifth event's cursor
+    again = run("subscribers", "sync")
+    assert "changed 0 addresses from the sign-up server" in again.output

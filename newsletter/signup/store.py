@@ -15,24 +15,28 @@ What it keeps, and for how long (README, "Sign-ups"):
   other way round. Deleted 7 days after it is sent (or given up).
 - `rates`: sign-ups per client IP per hour. Deleted when the hour is over.
 
-Every write is one `BEGIN IMMEDIATE` transaction, committed with synchronous=FULL: what
-the server answered is on disk, a kill -9 included.
+Every write is committed with synchronous=FULL before its caller returns, so what the
+server answered is on disk, a kill -9 included; the writes waiting at one moment share
+one commit (see `SignupStore`).
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from newsletter.sending.mailer import OutgoingEmail
 
+T = TypeVar("T")
 DEFAULT_DB = "signup.sqlite"
+MAX_BATCH = 200  # writes committed together at most
 PENDING_DAYS = 7
 SYNCED_EVENT_DAYS = 30
 SENT_EMAIL_DAYS = 7
@@ -107,32 +111,80 @@ class OutboxItem:
 
 
 class SignupStore:
-    """The records of one server. Safe to use from several threads (one connection, one lock:
-    SQLite takes one writer at a time anyway)."""
+    """The records of one server. Safe to use from several threads.
+
+    Writes are group-committed: each is a function of the connection, handed to one writer
+    thread, which runs every write waiting (each in a savepoint of its own, so one that
+    fails undoes only itself) in one transaction and commits it, one fsync for them all,
+    before any of them returns. A commit with synchronous=FULL takes about 3 ms on this
+    disk: one per sign-up held 50 concurrent readers to a p99 of 470 ms.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection: the writer's batches and the reads
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._writes: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = \
+            queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_batches, name="signup-store", daemon=True)
+        self._writer.start()
 
     def close(self) -> None:
+        self._writes.put(None)
+        self._writer.join()
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in a transaction; return its result once it is committed (on disk)."""
+        done: Future[Any] = Future()
+        self._writes.put((work, done))
+        result: T = done.result()
+        return result
+
+    def _write_batches(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._writes.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+            with self._lock:
+                db = self._db
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    for work, done in batch:
+                        db.execute("SAVEPOINT one_write")
+                        try:
+                            outcomes.append((done, work(db), None))
+                        except Exception as exc:  # noqa: BLE001 - handed to the caller, whose write it was
+                            db.execute("ROLLBACK TO one_write")
+                            outcomes.append((done, None, exc))
+                        db.execute("RELEASE one_write")
+                    db.execute("COMMIT")
+                except Exception as exc:  # noqa: BLE001 - the commit failed: none of the batch is written
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    outcomes = [(done, None, exc) for _, done in batch]
+            for done, result, error in outcomes:
+                if error is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(result)
 
     # -- sign-ups
 
@@ -146,17 +198,16 @@ class SignupStore:
 
     def take_rate(self, ip: str, limit: int, now: float) -> bool:
         """Count one sign-up from `ip` in this hour; whether it is within `limit`."""
-        with self._transaction() as db:
-            return self._counted(db, ip, limit, now)
+        return self._write(lambda db: self._counted(db, ip, limit, now))
 
     def request_signup(self, address: str, list_name: str, pending: Pending, confirmation: OutgoingEmail,
                        limit: int) -> bool | None:
         """Count the sign-up against its IP's `limit` (None when over it: nothing else is kept), then keep
         it pending and queue `confirmation` unless this address had one in 24 h (False then).
 
-        One transaction, one write to disk: a sign-up is never kept without its email.
+        One transaction: a sign-up is never kept without its email.
         """
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> bool | None:
             if not self._counted(db, pending.ip, limit, pending.requested_at):
                 return None
             db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -168,6 +219,7 @@ class SignupStore:
             db.execute("INSERT OR REPLACE INTO confirmations VALUES (?, ?)", (address, pending.requested_at))
             self._queue(db, "confirmation", confirmation, pending.requested_at)
             return True
+        return self._write(work)
 
     def confirm(self, address: str, list_name: str, tags: str, confirm_ip: str, now: int,
                 welcome: Callable[[Pending], OutgoingEmail]) -> bool:
@@ -176,7 +228,7 @@ class SignupStore:
         False when nothing is pending (confirmed already, or expired): nothing changes then,
         so a second click sends no second welcome.
         """
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> bool:
             row = db.execute("SELECT email, first_name, requested_at, ip, page FROM pending "
                              "WHERE address = ? AND list = ?", (address, list_name)).fetchone()
             if row is None:
@@ -189,10 +241,11 @@ class SignupStore:
                         pending.requested_at, pending.ip, pending.page, confirm_ip, now))
             self._queue(db, "welcome", welcome(pending), now)
             return True
+        return self._write(work)
 
     def unsubscribe(self, email: str, address: str, list_name: str, now: int) -> bool:
         """Record an unsubscribe (and drop any pending sign-up); False when it was the last thing recorded."""
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> bool:
             db.execute("DELETE FROM pending WHERE address = ? AND list = ?", (address, list_name))
             last = db.execute("SELECT kind FROM events WHERE address = ? AND list = ? ORDER BY cursor DESC LIMIT 1",
                               (address, list_name)).fetchone()
@@ -201,13 +254,14 @@ class SignupStore:
             db.execute("INSERT INTO events (kind, email, address, list, at) VALUES (?, ?, ?, ?, ?)",
                        (UNSUBSCRIBED, email, address, list_name, now))
             return True
+        return self._write(work)
 
     # -- the changes feed
 
     def changes(self, after: int, limit: int) -> list[Change]:
         """Events after `after`, oldest first. Asking for them acknowledges those up to `after`:
         the editor's sync asks only once it has written them into the list."""
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> list[Change]:
             top = db.execute("SELECT COALESCE(MAX(cursor), 0) FROM events").fetchone()[0]
             synced = min(after, top)
             db.execute("INSERT INTO meta VALUES ('synced_through', ?) ON CONFLICT (key) DO UPDATE SET "
@@ -215,13 +269,14 @@ class SignupStore:
             rows = db.execute("SELECT cursor, kind, email, list, at, first_name, tags, requested_at, request_ip, page, "
                               "confirm_ip FROM events WHERE cursor > ? ORDER BY cursor LIMIT ?",
                               (after, limit)).fetchall()
-        return [Change(*row) for row in rows]
+            return [Change(*row) for row in rows]
+        return self._write(work)
 
     # -- retention
 
     def clean(self, now: float) -> None:
         """Delete what is no longer needed (the periods are in the module's docstring)."""
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM pending WHERE requested_at < ?", (now - PENDING_DAYS * DAY,))
             db.execute("DELETE FROM confirmations WHERE sent_at <= ?", (now - CONFIRMATION_INTERVAL,))
             db.execute("DELETE FROM rates WHERE hour < ?", (int(now // 3600),))
@@ -230,6 +285,7 @@ class SignupStore:
                        (int(synced[0]) if synced else 0, now - SYNCED_EVENT_DAYS * DAY))
             db.execute("DELETE FROM outbox WHERE state IN (?, ?, ?) AND done_at < ?",
                        (SENT, UNCERTAIN, FAILED, now - SENT_EMAIL_DAYS * DAY))
+        self._write(work)
 
     # -- the outbox
 
@@ -240,19 +296,20 @@ class SignupStore:
 
     def recover_interrupted(self, now: float) -> int:
         """Emails left `sending` by a server that stopped mid-post: uncertain, never resent blindly."""
-        with self._transaction() as db:
-            return db.execute("UPDATE outbox SET state = ?, done_at = ?, error = 'the server stopped while posting it' "
-                              "WHERE state = ?", (UNCERTAIN, int(now), SENDING)).rowcount
+        return self._write(lambda db: int(db.execute(
+            "UPDATE outbox SET state = ?, done_at = ?, error = 'the server stopped while posting it' "
+            "WHERE state = ?", (UNCERTAIN, int(now), SENDING)).rowcount))
 
     def next_due(self, now: float) -> OutboxItem | None:
         """The oldest email due, marked `sending` (committed) before anyone posts it."""
-        with self._transaction() as db:
+        def work(db: sqlite3.Connection) -> OutboxItem | None:
             row = db.execute("SELECT id, kind, message, attempts FROM outbox WHERE state = ? AND next_attempt_at <= ? "
                              "ORDER BY id LIMIT 1", (QUEUED, now)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE outbox SET state = ?, attempts = attempts + 1 WHERE id = ?", (SENDING, row[0]))
-        return OutboxItem(row[0], row[1], OutgoingEmail(**json.loads(row[2])), row[3] + 1)
+            return OutboxItem(row[0], row[1], OutgoingEmail(**json.loads(row[2])), row[3] + 1)
+        return self._write(work)
 
     def next_attempt_at(self) -> float | None:
         with self._lock:
@@ -260,14 +317,12 @@ class SignupStore:
         return row[0]
 
     def finish(self, item_id: int, state: str, now: float, error: str = "") -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE outbox SET state = ?, done_at = ?, error = ? WHERE id = ?",
-                       (state, int(now), error, item_id))
+        self._write(lambda db: db.execute("UPDATE outbox SET state = ?, done_at = ?, error = ? WHERE id = ?",
+                                          (state, int(now), error, item_id)))
 
     def retry_later(self, item_id: int, at: float, error: str) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE outbox SET state = ?, next_attempt_at = ?, error = ? WHERE id = ?",
-                       (QUEUED, at, error, item_id))
+        self._write(lambda db: db.execute("UPDATE outbox SET state = ?, next_attempt_at = ?, error = ? WHERE id = ?",
+                                          (QUEUED, at, error, item_id)))
 
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:
