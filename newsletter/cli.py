@@ -1022,9 +1022,9 @@ def backup(folder: Path | None) -> None:
 def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     """Show how far the sending of ISSUE got.
 
-    Sent: accepted by SendGrid. Pending: in a request in flight now. Failed:
-    refused or never delivered to SendGrid (the next send retries them).
-    Uncertain: the request got no answer (see `send --retry-uncertain`).
+    Sent: accepted by the provider (SendGrid, or the SMTP server). Pending: in a
+    request in flight now. Failed: refused or never delivered (the next send
+    retries them). Uncertain: no answer came (see `send --retry-uncertain`).
     Cancelled: in a scheduled send that was cancelled. A scheduled send shows
     when SendGrid delivers it.
 

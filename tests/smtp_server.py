@@ -34,6 +34,7 @@ QUOTA_ANSWER = "550 5.4.5 Daily user sending quota exceeded."
 @dataclass
 class Faults:
     refuse: set[str] = field(default_factory=set)  # recipients answered 550 5.1.1 at RCPT
+    full: set[str] = field(default_factory=set)  # recipients whose mailbox is over quota (552 5.2.2 at RCPT)
     defer_data: int = 0  # how many messages get 451 at the end of data (then accepted)
     drop_after_dot: set[str] = field(default_factory=set)  # recipients whose reply never comes
     mail_421: int = 0  # how many MAIL commands get 421 (the server closes the connection)
@@ -72,6 +73,8 @@ class _Handler:
                           options: list[str]) -> str:
         if address in self.server.faults.refuse:
             return f"550 5.1.1 <{address}>: Recipient address rejected: no such user"
+        if address in self.server.faults.full:
+            return f"552 5.2.2 <{address}>: The email account that you tried to reach is over quota."
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -137,3 +137,12 @@ def test_implicit_tls_on_its_own_port(tmp_path: Path) -> None:
         with pytest.raises(SmtpSetupError, match=r"did not answer within 1 s; on a TLS port \(such as 465\) use security: tls$"):
             starttls_on_tls_port.open()
     assert len(server.to("ann@example.org")) == 1
+
+
+def test_a_ca_file_that_holds_no_certificates_is_named(server: SmtpServer, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("this is not a certificate\n", encoding="utf-8")
+    connection = connect(server, ca_file=bad)
+    with pytest.raises(SmtpSetupError, match=r"^smtp\.ca_file '.*not-a-ca\.pem' cannot be read as certificates .*: "
+                                             r"give a PEM bundle of the CA that signed the server's certificate$"):
+        connection.open()

@@ -366,3 +366,16 @@ def test_killed_while_the_server_holds_its_reply_and_rerun_nobody_gets_two(
     # connection; a real server may not): it is left uncertain, not posted again.
     (uncertain,) = [line.strip() for line in status("--uncertain").splitlines() if "@example.org" in line]
     assert set(counts) == {f"reader{i:06d}@example.org" for i in range(30)} - {uncertain}
+
+
+def test_one_readers_full_mailbox_fails_that_reader_not_the_send(publication: Path, smtp: SmtpServer) -> None:
+    """'over quota' about a reader's mailbox (552 5.2.2) is not the sender's quota: the others get it."""
+    write_list(publication, generated(5))
+    smtp.faults.full = {"reader000002@example.org"}
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [
+        f"reader{i:06d}@example.org" for i in (0, 1, 3, 4)]
+    assert ("reader000002@example.org: the server refused it: 552 5.2.2 <reader000002@example.org>: The email "
+            "account that you tried to reach is over quota.") in result.stdout
+    assert not errors(result.stderr)

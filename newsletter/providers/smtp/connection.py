@@ -31,12 +31,18 @@ from newsletter.config import SmtpSettings
 from newsletter.errors import SendError, scrub
 
 
-# What providers answer when a quota or rate is reached: a stop for the whole send.
+# What providers answer when the *sender's* quota or rate is reached: a stop for the whole send.
+# Gmail: "550 5.4.5 Daily user sending quota exceeded", "421 4.7.28 ... unusual rate"; SES:
+# "454 Throttling failure: Maximum sending rate exceeded"; others say "sending limit".
 QUOTA_ANSWERS = re.compile(
-    r"quota|limit (?:exceeded|reached)|exceeded .*limit|throttl|rate exceeded|too many (?:messages|emails)|"
-    r"\b[45]\.4\.5\b|\b4\.7\.28\b",
+    r"\b[45]\.4\.5\b|\b4\.7\.28\b|sending (?:quota|limit|rate)|throttl|rate (?:limit )?exceeded|"
+    r"too many (?:messages|emails)|daily (?:user )?(?:sending )?(?:quota|limit)",
     re.IGNORECASE,
 )
+# A reader's own mailbox answering full or over its quota (x.2.2, RFC 3463) is about that
+# reader alone, whatever words come with it: it never stops the send for the others.
+RECIPIENT_MAILBOX = re.compile(r"\b[45]\.2\.[0-9]\b")
+
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
@@ -78,7 +84,7 @@ def _answer(code: int, reply: bytes | str) -> str:
 def _failure(code: int, reply: bytes | str, password: str) -> Exception:
     """What a non-2xx answer means for this message."""
     answer = scrub(_answer(code, reply), password, limit=300)
-    if QUOTA_ANSWERS.search(answer):
+    if QUOTA_ANSWERS.search(answer) and not RECIPIENT_MAILBOX.search(answer):
         return QuotaReached(answer)
     if code == 421:
         return Reconnect(answer)
@@ -99,7 +105,12 @@ class SmtpConnection:
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         if self.server.ca_file is not None:
-            context.load_verify_locations(cafile=str(self.server.ca_file))
+            try:
+                context.load_verify_locations(cafile=str(self.server.ca_file))
+            except (ssl.SSLError, OSError) as exc:
+                raise SmtpSetupError(f"smtp.ca_file {str(self.server.ca_file)!r} cannot be read as certificates "
+                                     f"({getattr(exc, 'reason', None) or exc}): give a PEM bundle of the CA that "
+                                     "signed the server's certificate") from None
         return context
 
     def _where(self) -> str:
