@@ -98,6 +98,12 @@ def wait_until(condition: Callable[[], Any], what: str) -> Any:
         time.sleep(0.01)
 
 
+def outbox_idle(server: SignupServer) -> None:
+    """Wait until the server's outbox has nothing queued or being sent: every email it will send is sent."""
+    wait_until(lambda: not {"queued", "sending"} & set(server.client.get("/health").json()["outbox"]),
+               "the outbox to be idle")
+
+
 def mails_to(double: SendGridDouble, email: str) -> list[dict[str, Any]]:
     """The bodies SendGrid accepted for `email`, in order."""
     return [body for body in list(double.accepted) for p in body["personalizations"] for to in p["to"]
