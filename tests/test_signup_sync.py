@@ -77,6 +77,23 @@ def test_a_sync_that_stopped_before_its_cursor_applies_nothing_twice(
     assert MAIN_LIST.read_bytes() == after_both  # the old confirmation did not resubscribe her
 
 
+def test_an_unsubscribe_after_a_resubscription_made_by_the_editor_is_never_lost(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    """The server never sees `subscribers add --resubscribe`: a second unsubscribe must still reach the list."""
+    server.client.post(signed_out(server, "ada.lovelace@example.org"))
+    assert run("subscribers", "sync").exit_code == 0
+    assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
+    back = run("subscribers", "add", "ada.lovelace@example.org", "--resubscribe")  # she asked by email
+    assert back.exit_code == 0, back.output
+    assert rows()["ada.lovelace@example.org"]["status"] == "subscribed"
+
+    assert server.client.post(signed_out(server, "ada.lovelace@example.org")).status_code == 200
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "ada.lovelace@example.org: subscribed → unsubscribed" in result.output
+    assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
+
+
 def test_dry_run_writes_neither_list_nor_cursor(server: SignupServer, sendgrid: SendGridDouble,
                                                 publication: Path) -> None:
     sign_up(server, sendgrid, READER)

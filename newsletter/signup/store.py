@@ -243,18 +243,19 @@ class SignupStore:
             return True
         return self._write(work)
 
-    def unsubscribe(self, email: str, address: str, list_name: str, now: int) -> bool:
-        """Record an unsubscribe (and drop any pending sign-up); False when it was the last thing recorded."""
-        def work(db: sqlite3.Connection) -> bool:
+    def unsubscribe(self, email: str, address: str, list_name: str, now: int) -> None:
+        """Record an unsubscribe (and drop any pending sign-up), every time.
+
+        Never skipped because the last event recorded here was an unsubscribe too: the editor
+        may have resubscribed the reader since (`subscribers add --resubscribe`), which this
+        server never sees, and a skipped second unsubscribe was silently lost. Applying one
+        twice changes nothing in the list.
+        """
+        def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM pending WHERE address = ? AND list = ?", (address, list_name))
-            last = db.execute("SELECT kind FROM events WHERE address = ? AND list = ? ORDER BY cursor DESC LIMIT 1",
-                              (address, list_name)).fetchone()
-            if last is not None and last[0] == UNSUBSCRIBED:
-                return False
             db.execute("INSERT INTO events (kind, email, address, list, at) VALUES (?, ?, ?, ?, ?)",
                        (UNSUBSCRIBED, email, address, list_name, now))
-            return True
-        return self._write(work)
+        self._write(work)
 
     # -- the changes feed
 
