@@ -10,7 +10,9 @@ import pytest
 from newsletter.signup import app as signup_app
 from newsletter.signup.sync import CURSOR_FILE
 from tests.send_helpers import newsletter, write_list
-from tests.sendgrid_double import SendGridDouble
+from tests.helpers import update_config
+from tests.sendgrid_double import KeyCatcher, SendGridDouble
+from tests.site_server import StaticSite
 from tests.signup_helpers import READER, SECRET, SignupServer, link_in, signed_out, wait_for_mails
 from tests.subscriber_helpers import MAIN_LIST, rows, run
 
@@ -120,6 +122,24 @@ def test_an_unreachable_server_or_another_secret_is_one_line_and_the_list_is_unc
     assert down.exit_code == 1 and down.output.startswith(f"error: could not reach the sign-up server at {server.url}")
     assert len(down.output.splitlines()) == 1
     assert MAIN_LIST.read_bytes() == before
+
+
+def test_a_server_that_redirects_is_refused_in_one_line_and_the_token_never_leaves(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path, tmp_path: Path) -> None:
+    sign_up(server, sendgrid, READER)
+    before = MAIN_LIST.read_bytes()
+    with StaticSite(tmp_path, prefix="") as redirecting, KeyCatcher() as catcher:
+        redirecting.redirects["/changes"] = f"{catcher.url}/changes"
+        update_config(publication, signup={"url": redirecting.root})
+        result = run("subscribers", "sync")
+    assert result.exit_code == 1
+    assert result.output == (f"error: the sign-up server at {redirecting.root} answered GET /changes with a "
+                             f"redirect (301) to {catcher.url}/changes, which is not followed (it would get the "
+                             "sign-up token): set signup.url to the server's own address; the lists are unchanged\n")
+    assert ("GET", "/changes?after=0") in redirecting.requests
+    assert catcher.caught == []
+    assert MAIN_LIST.read_bytes() == before
+    assert not (publication / "subscribers" / CURSOR_FILE).exists()
 
 
 # -- the send's links

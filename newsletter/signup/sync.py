@@ -92,15 +92,33 @@ def read_cursor(settings: Settings) -> int:
     return int(text)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would send the bearer token to wherever it points (it copies the
+    Authorization header), and take that host's answer as the server's consent records. The 3xx
+    comes back as an HTTPError instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def fetch_changes(url: str, secret: str, after: int) -> dict[str, Any]:
     """One page of the server's changes after `after`; a SubscriberError in words, never the secret."""
     request = urllib.request.Request(f"{url}/changes?after={after}", headers={
         "Authorization": f"Bearer {tokens.changes_bearer(secret)}", "Accept": "application/json",
         "User-Agent": f"newsletter/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310 - signup.url is http(s)
+        with _OPENER.open(request, timeout=TIMEOUT) as answer:
             body = answer.read()
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            target = " ".join(str(exc.headers.get("Location") or "nowhere").split())[:200]
+            raise SubscriberError(scrub(
+                f"the sign-up server at {url} answered GET /changes with a redirect ({exc.code}) to {target}, "
+                "which is not followed (it would get the sign-up token): set signup.url to the server's own "
+                "address; the lists are unchanged", secret)) from None
         if exc.code == 401:
             raise SubscriberError(f"the sign-up server at {url} refused this NEWSLETTER_SECRET (401): export the "
                                   "same value here as on the server; the lists are unchanged") from None
