@@ -96,6 +96,33 @@ def test_an_unsubscribe_after_a_resubscription_made_by_the_editor_is_never_lost(
     assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
 
 
+def test_an_erased_readers_old_signup_never_comes_back_and_a_later_one_does(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    sign_up(server, sendgrid, READER, "Ada")
+    assert run("subscribers", "sync").exit_code == 0
+    erased = newsletter("subscribers", "delete", READER)
+    assert erased.exit_code == 0, erased.output
+    assert READER not in rows()
+    (publication / "subscribers" / CURSOR_FILE).unlink()  # a restored backup, a cursor reset
+
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert READER not in rows()
+    assert READER not in MAIN_LIST.read_text(encoding="utf-8")
+    assert "  erased             1 (sign-ups from before the erasure, left out)" in result.output
+    assert f"{READER}: left out, erased on " in result.output
+
+    # A double opt-in confirmed on a later day than the erasure is consent: the register says yesterday.
+    register = publication / "sent" / "erased.csv"
+    [header, entry] = register.read_text(encoding="utf-8").splitlines()
+    register.write_text(f"{header}\n{entry.split(',')[0]},2000-01-01\n", encoding="utf-8")
+    (publication / "subscribers" / CURSOR_FILE).unlink()
+    again = run("subscribers", "sync")
+    assert again.exit_code == 0, again.output
+    assert (rows()[READER]["status"], rows()[READER]["first_name"]) == ("subscribed", "Ada")
+    assert register.read_text(encoding="utf-8").splitlines() == [header]  # no longer refused
+
+
 def test_dry_run_writes_neither_list_nor_cursor(server: SignupServer, sendgrid: SendGridDouble,
                                                 publication: Path) -> None:
     sign_up(server, sendgrid, READER)
