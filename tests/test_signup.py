@@ -158,6 +158,20 @@ def test_the_answer_is_the_same_whatever_the_address_and_one_confirmation_a_day(
     assert len(mails_to(sendgrid, "grace@hopper.internal")) == 2  # no second confirmation within 24 h
 
 
+def test_a_second_request_without_a_new_confirmation_keeps_the_first_ones_evidence(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    first_page = "https://riverside-writers-circle.internal/issues/"
+    assert server.subscribe(READER, first_name="Ada", page=first_page).status_code == 200
+    confirmation = wait_for_mails(sendgrid, READER, 1)[0]
+    # Someone else posts her address with their own name and page: no confirmation goes out for it.
+    assert server.subscribe(READER, first_name="Mallory", page="https://elsewhere.internal/").status_code == 200
+    assert server.client.post(server.path_of(link_in(confirmation, "confirm"))).status_code == 200
+    [change] = server.changes()["changes"]
+    assert (change["first_name"], change["page"]) == ("Ada", first_page)
+    welcome = wait_for_mails(sendgrid, READER, 2)[1]
+    assert "Mallory" not in text_of(welcome) and "Mallory" not in html_of(welcome)
+
+
 # -- what the server refuses
 
 def test_a_bot_filling_the_honeypot_is_answered_alike_and_nobody_is_mailed(server: SignupServer,

@@ -210,11 +210,14 @@ class SignupStore:
         def work(db: sqlite3.Connection) -> bool | None:
             if not self._counted(db, pending.ip, limit, pending.requested_at):
                 return None
-            db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
+            last = db.execute("SELECT sent_at FROM confirmations WHERE address = ?", (address,)).fetchone()
+            sends = last is None or pending.requested_at - last[0] >= CONFIRMATION_INTERVAL
+            # Only a request that sends a confirmation replaces a pending one: anyone may post any address,
+            # and the evidence (and first name) of the request whose email is out must be what is confirmed.
+            db.execute(f"INSERT OR {'REPLACE' if sends else 'IGNORE'} INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (address, list_name, pending.email, pending.first_name, pending.requested_at,
                         pending.ip, pending.page))
-            last = db.execute("SELECT sent_at FROM confirmations WHERE address = ?", (address,)).fetchone()
-            if last is not None and pending.requested_at - last[0] < CONFIRMATION_INTERVAL:
+            if not sends:
                 return False
             db.execute("INSERT OR REPLACE INTO confirmations VALUES (?, ?)", (address, pending.requested_at))
             self._queue(db, "confirmation", confirmation, pending.requested_at)
