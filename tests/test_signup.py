@@ -325,7 +325,7 @@ def test_an_email_that_may_have_gone_out_is_never_sent_again(server: SignupServe
 def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert result.output.startswith("error: NEWSLETTER_SECRET is not set: export")
     assert len(result.output.strip().splitlines()) == 1
@@ -333,7 +333,7 @@ def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: py
 
 def test_serve_without_signup_settings_says_what_to_add(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert "no `signup:` section" in result.output
 
@@ -348,6 +348,42 @@ def test_signup_settings_are_read_typed_with_defaults(publication: Path) -> None
     assert result.exit_code == 1
     assert re.match(r"error: newsletter\.yaml:\d+: signup must be a mapping with `url`, the https:// address",
                     result.output)
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://[::1", "signup must be a mapping with `url`, the https:// address"),
+    ("https://join.riverside-writers-circle.internal/?x=1", "signup.url must be the server's address without a query"),
+    ("https://editor:hunter2-pw@join.riverside-writers-circle.internal",
+     "signup.url must not hold a user name or password"),
+])
+def test_a_signup_url_that_is_no_plain_address_is_one_line_and_no_password_is_shown(
+        publication: Path, url: str, said: str) -> None:
+    update_config(publication, signup={"url": url})
+    result = run("serve", "--port", "8080")
+    assert result.exit_code == 1
+    assert re.match(rf"error: newsletter\.yaml:\d+: {re.escape(said)}", result.output), result.output
+    assert len(result.output.splitlines()) == 1 and "hunter2" not in result.output
+
+
+@pytest.mark.usefixtures("sendgrid")
+def test_serve_with_a_db_it_cannot_open_or_a_port_out_of_range_is_one_line(
+        publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    not_a_database = tmp_path / "notes.sqlite"
+    not_a_database.write_bytes(b"these are my notes, not a database" * 100)
+    for db, code, said in ((tmp_path / "missing" / "signup.sqlite", 1, "does not exist; create it"),
+                           (tmp_path, 2, "is a directory"),  # click's own check of --db
+                           (not_a_database, 1, "cannot be opened as the sign-up server's records (file is not a "
+                                               "database)")):
+        result = run("serve", "--port", "8080", "--db", str(db))
+        assert result.exit_code == code, result.output
+        assert result.output.startswith("error: ") and said in result.output, result.output
+        assert len(result.output.splitlines()) == 1
+    assert not_a_database.read_bytes() == b"these are my notes, not a database" * 100
+    out_of_range = run("serve", "--port", "99999")
+    assert out_of_range.exit_code == 2 and "99999 is not in the range 1<=x<=65535" in out_of_range.output
+    assert "Traceback" not in out_of_range.output
 
 
 def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_confirmed_signup(
@@ -466,7 +502,7 @@ def test_a_welcome_md_holding_the_link_placeholder_is_refused_at_serve(publicati
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-for-the-error.abcdef")
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
     (publication / "welcome.md").write_text(f"---\nsubject: Hi\n---\nSee {_LINK}.\n", encoding="utf-8")
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert result.output == (f"error: welcome.md: the welcome email holds {_LINK!r}, the placeholder of its "
                              "unsubscribe link: take it out\n")

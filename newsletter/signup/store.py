@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from newsletter.errors import ConfigError, where
 from newsletter.sending.mailer import OutgoingEmail
 
 T = TypeVar("T")
@@ -123,15 +124,35 @@ class SignupStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()  # the connection: the writer's batches and the reads
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db = self._open(path)
         self._writes: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = \
             queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_batches, name="signup-store", daemon=True)
         self._writer.start()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """The connection, ready; a ConfigError in one line for a path that is no SQLite file of ours
+        (a missing folder, a directory, another kind of file: `serve --db` printed a traceback)."""
+        if path.is_dir():
+            raise ConfigError(f"{where(path)}: is a folder, not the sign-up server's records; give --db a file name "
+                              f"(such as {where(path / DEFAULT_DB)})")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{where(path)}: the folder {where(path.parent)} does not exist; create it or give "
+                              "--db a file in a folder that does")
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            raise ConfigError(f"{where(path)}: cannot be opened as the sign-up server's records ({exc}); give --db "
+                              "a new file name or this server's own signup.sqlite") from None
+        return db
 
     def close(self) -> None:
         self._writes.put(None)
