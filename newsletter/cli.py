@@ -639,7 +639,7 @@ def sync(list_name: str, dry_run: bool) -> None:
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option("--port", default=8080, show_default=True, help="The port to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="The port to listen on.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The server's records (default: signup.sqlite in the publication).")
 @click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,

@@ -322,6 +322,13 @@ def _signup(config: YamlMapping) -> SignupSettings | None:
             or not _is_web_address(value["url"].strip()):
         raise ConfigError(f"{config.where('signup')}: signup must be a mapping with `url`, the https:// address "
                           "where readers reach `newsletter serve` (and, optionally, `list` and `tags`)")
+    url = urlsplit(value["url"].strip())
+    if url.query or url.fragment or "?" in value["url"] or "#" in value["url"]:
+        raise ConfigError(f"{config.where('signup')}: signup.url must be the server's address without a query or "
+                          "fragment (`?`, `#`): the server's paths (/subscribe, /changes) are added to it")
+    if "@" in url.netloc:  # never echoed: what is before the @ may be a password
+        raise ConfigError(f"{config.where('signup')}: signup.url must not hold a user name or password (`user:pw@`): "
+                          "remove it; the sync authenticates with NEWSLETTER_SECRET")
     for key in value:
         if key not in SIGNUP_KEYS:
             warnings.warn(f"{config.where('signup')}: unknown key signup.{key} is ignored "
@@ -388,7 +395,10 @@ def _checked_email(config: YamlMapping, key: str, text: str) -> str:
 
 def _is_web_address(url: str) -> bool:
     """An http(s) URL with a host: what a mail client opens (never `javascript:` and the like)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # `http://[::1`: an unclosed IPv6 bracket
+        return False
     return parts.scheme.lower() in ("https", "http") and bool(parts.netloc) and url.lower().startswith(("https://", "http://"))
 
 

@@ -155,6 +155,20 @@ def test_the_answer_is_the_same_whatever_the_address_and_one_confirmation_a_day(
     assert len(mails_to(sendgrid, "grace@hopper.internal")) == 2  # no second confirmation within 24 h
 
 
+def test_a_second_request_without_a_new_confirmation_keeps_the_first_ones_evidence(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    first_page = "https://riverside-writers-circle.internal/issues/"
+    assert server.subscribe(READER, first_name="Ada", page=first_page).status_code == 200
+    confirmation = wait_for_mails(sendgrid, READER, 1)[0]
+    # Someone else posts her address with their own name and page: no confirmation goes out for it.
+    assert server.subscribe(READER, first_name="Mallory", page="https://elsewhere.internal/").status_code == 200
+    assert server.client.post(server.path_of(link_in(confirmation, "confirm"))).status_code == 200
+    [change] = server.changes()["changes"]
+    assert (change["first_name"], change["page"]) == ("Ada", first_page)
+    welcome = wait_for_mails(sendgrid, READER, 2)[1]
+    assert "Mallory" not in text_of(welcome) and "Mallory" not in html_of(welcome)
+
+
 # -- what the server refuses
 
 def test_a_bot_filling_the_honeypot_is_answered_alike_and_nobody_is_mailed(server: SignupServer,
@@ -259,8 +273,8 @@ def test_unsubscribe_needs_a_post_a_form_gets_a_page_one_click_gets_200(server: 
     changes = server.changes()["changes"]
     assert [(c["kind"], c["email"]) for c in changes] == [("unsubscribed", READER),
                                                          ("unsubscribed", "grace@hopper.internal")]
-    server.client.post(path)  # the same click twice: recorded once
-    assert len(server.changes()["changes"]) == 2
+    server.client.post(path)  # the same click twice: recorded again (the list applies it once)
+    assert [c["kind"] for c in server.changes()["changes"]] == ["unsubscribed"] * 3
 
 
 # -- the editor's feed
@@ -311,7 +325,7 @@ def test_an_email_that_may_have_gone_out_is_never_sent_again(server: SignupServe
 def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert result.output.startswith("error: NEWSLETTER_SECRET is not set: export")
     assert len(result.output.strip().splitlines()) == 1
@@ -319,7 +333,7 @@ def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: py
 
 def test_serve_without_signup_settings_says_what_to_add(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert "no `signup:` section" in result.output
 
@@ -334,6 +348,42 @@ def test_signup_settings_are_read_typed_with_defaults(publication: Path) -> None
     assert result.exit_code == 1
     assert re.match(r"error: newsletter\.yaml:\d+: signup must be a mapping with `url`, the https:// address",
                     result.output)
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://[::1", "signup must be a mapping with `url`, the https:// address"),
+    ("https://join.riverside-writers-circle.internal/?x=1", "signup.url must be the server's address without a query"),
+    ("https://editor:hunter2-pw@join.riverside-writers-circle.internal",
+     "signup.url must not hold a user name or password"),
+])
+def test_a_signup_url_that_is_no_plain_address_is_one_line_and_no_password_is_shown(
+        publication: Path, url: str, said: str) -> None:
+    update_config(publication, signup={"url": url})
+    result = run("serve", "--port", "8080")
+    assert result.exit_code == 1
+    assert re.match(rf"error: newsletter\.yaml:\d+: {re.escape(said)}", result.output), result.output
+    assert len(result.output.splitlines()) == 1 and "hunter2" not in result.output
+
+
+@pytest.mark.usefixtures("sendgrid")
+def test_serve_with_a_db_it_cannot_open_or_a_port_out_of_range_is_one_line(
+        publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    not_a_database = tmp_path / "notes.sqlite"
+    not_a_database.write_bytes(b"these are my notes, not a database" * 100)
+    for db, code, said in ((tmp_path / "missing" / "signup.sqlite", 1, "does not exist; create it"),
+                           (tmp_path, 2, "is a directory"),  # click's own check of --db
+                           (not_a_database, 1, "cannot be opened as the sign-up server's records (file is not a "
+                                               "database)")):
+        result = run("serve", "--port", "8080", "--db", str(db))
+        assert result.exit_code == code, result.output
+        assert result.output.startswith("error: ") and said in result.output, result.output
+        assert len(result.output.splitlines()) == 1
+    assert not_a_database.read_bytes() == b"these are my notes, not a database" * 100
+    out_of_range = run("serve", "--port", "99999")
+    assert out_of_range.exit_code == 2 and "99999 is not in the range 1<=x<=65535" in out_of_range.output
+    assert "Traceback" not in out_of_range.output
 
 
 def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_confirmed_signup(
@@ -452,7 +502,7 @@ def test_a_welcome_md_holding_the_link_placeholder_is_refused_at_serve(publicati
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-for-the-error.abcdef")
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
     (publication / "welcome.md").write_text(f"---\nsubject: Hi\n---\nSee {_LINK}.\n", encoding="utf-8")
-    result = run("serve", "--port", "0")
+    result = run("serve", "--port", "8080")
     assert result.exit_code == 1
     assert result.output == (f"error: welcome.md: the welcome email holds {_LINK!r}, the placeholder of its "
                              "unsubscribe link: take it out\n")
@@ -522,7 +572,7 @@ def test_a_write_that_fails_is_undone_alone_and_raised_to_its_caller(tmp_path: P
         store._write(failing)
     for thread in threads:
         thread.join()
-    assert results == [True] * 20
+    assert results == [None] * 20
     assert len(store.changes(0, 100)) == 20
     assert store._write(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'half-done'").fetchone()[0]) == 0
     store.close()

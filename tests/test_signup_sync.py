@@ -10,7 +10,9 @@ import pytest
 from newsletter.signup import app as signup_app
 from newsletter.signup.sync import CURSOR_FILE
 from tests.send_helpers import newsletter, write_list
-from tests.sendgrid_double import SendGridDouble
+from tests.helpers import update_config
+from tests.sendgrid_double import KeyCatcher, SendGridDouble
+from tests.site_server import StaticSite
 from tests.signup_helpers import READER, SECRET, SignupServer, link_in, signed_out, wait_for_mails
 from tests.subscriber_helpers import MAIN_LIST, rows, run
 
@@ -77,6 +79,50 @@ def test_a_sync_that_stopped_before_its_cursor_applies_nothing_twice(
     assert MAIN_LIST.read_bytes() == after_both  # the old confirmation did not resubscribe her
 
 
+def test_an_unsubscribe_after_a_resubscription_made_by_the_editor_is_never_lost(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    """The server never sees `subscribers add --resubscribe`: a second unsubscribe must still reach the list."""
+    server.client.post(signed_out(server, "ada.lovelace@example.org"))
+    assert run("subscribers", "sync").exit_code == 0
+    assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
+    back = run("subscribers", "add", "ada.lovelace@example.org", "--resubscribe")  # she asked by email
+    assert back.exit_code == 0, back.output
+    assert rows()["ada.lovelace@example.org"]["status"] == "subscribed"
+
+    assert server.client.post(signed_out(server, "ada.lovelace@example.org")).status_code == 200
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert "ada.lovelace@example.org: subscribed → unsubscribed" in result.output
+    assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
+
+
+def test_an_erased_readers_old_signup_never_comes_back_and_a_later_one_does(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
+    sign_up(server, sendgrid, READER, "Ada")
+    assert run("subscribers", "sync").exit_code == 0
+    erased = newsletter("subscribers", "delete", READER)
+    assert erased.exit_code == 0, erased.output
+    assert READER not in rows()
+    (publication / "subscribers" / CURSOR_FILE).unlink()  # a restored backup, a cursor reset
+
+    result = run("subscribers", "sync")
+    assert result.exit_code == 0, result.output
+    assert READER not in rows()
+    assert READER not in MAIN_LIST.read_text(encoding="utf-8")
+    assert "  erased             1 (sign-ups from before the erasure, left out)" in result.output
+    assert f"{READER}: left out, erased on " in result.output
+
+    # A double opt-in confirmed on a later day than the erasure is consent: the register says yesterday.
+    register = publication / "sent" / "erased.csv"
+    [header, entry] = register.read_text(encoding="utf-8").splitlines()
+    register.write_text(f"{header}\n{entry.split(',')[0]},2000-01-01\n", encoding="utf-8")
+    (publication / "subscribers" / CURSOR_FILE).unlink()
+    again = run("subscribers", "sync")
+    assert again.exit_code == 0, again.output
+    assert (rows()[READER]["status"], rows()[READER]["first_name"]) == ("subscribed", "Ada")
+    assert register.read_text(encoding="utf-8").splitlines() == [header]  # no longer refused
+
+
 def test_dry_run_writes_neither_list_nor_cursor(server: SignupServer, sendgrid: SendGridDouble,
                                                 publication: Path) -> None:
     sign_up(server, sendgrid, READER)
@@ -103,6 +149,24 @@ def test_an_unreachable_server_or_another_secret_is_one_line_and_the_list_is_unc
     assert down.exit_code == 1 and down.output.startswith(f"error: could not reach the sign-up server at {server.url}")
     assert len(down.output.splitlines()) == 1
     assert MAIN_LIST.read_bytes() == before
+
+
+def test_a_server_that_redirects_is_refused_in_one_line_and_the_token_never_leaves(
+        server: SignupServer, sendgrid: SendGridDouble, publication: Path, tmp_path: Path) -> None:
+    sign_up(server, sendgrid, READER)
+    before = MAIN_LIST.read_bytes()
+    with StaticSite(tmp_path, prefix="") as redirecting, KeyCatcher() as catcher:
+        redirecting.redirects["/changes"] = f"{catcher.url}/changes"
+        update_config(publication, signup={"url": redirecting.root})
+        result = run("subscribers", "sync")
+    assert result.exit_code == 1
+    assert result.output == (f"error: the sign-up server at {redirecting.root} answered GET /changes with a "
+                             f"redirect (301) to {catcher.url}/changes, which is not followed (it would get the "
+                             "sign-up token): set signup.url to the server's own address; the lists are unchanged\n")
+    assert ("GET", "/changes?after=0") in redirecting.requests
+    assert catcher.caught == []
+    assert MAIN_LIST.read_bytes() == before
+    assert not (publication / "subscribers" / CURSOR_FILE).exists()
 
 
 # -- the send's links

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from newsletter.errors import ConfigError, where
 from newsletter.sending.mailer import OutgoingEmail
 
 T = TypeVar("T")
@@ -123,15 +124,35 @@ class SignupStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()  # the connection: the writer's batches and the reads
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db = self._open(path)
         self._writes: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = \
             queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_batches, name="signup-store", daemon=True)
         self._writer.start()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """The connection, ready; a ConfigError in one line for a path that is no SQLite file of ours
+        (a missing folder, a directory, another kind of file: `serve --db` printed a traceback)."""
+        if path.is_dir():
+            raise ConfigError(f"{where(path)}: is a folder, not the sign-up server's records; give --db a file name "
+                              f"(such as {where(path / DEFAULT_DB)})")
+        if not path.parent.is_dir():
+            raise ConfigError(f"{where(path)}: the folder {where(path.parent)} does not exist; create it or give "
+                              "--db a file in a folder that does")
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            raise ConfigError(f"{where(path)}: cannot be opened as the sign-up server's records ({exc}); give --db "
+                              "a new file name or this server's own signup.sqlite") from None
+        return db
 
     def close(self) -> None:
         self._writes.put(None)
@@ -210,11 +231,14 @@ class SignupStore:
         def work(db: sqlite3.Connection) -> bool | None:
             if not self._counted(db, pending.ip, limit, pending.requested_at):
                 return None
-            db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
+            last = db.execute("SELECT sent_at FROM confirmations WHERE address = ?", (address,)).fetchone()
+            sends = last is None or pending.requested_at - last[0] >= CONFIRMATION_INTERVAL
+            # Only a request that sends a confirmation replaces a pending one: anyone may post any address,
+            # and the evidence (and first name) of the request whose email is out must be what is confirmed.
+            db.execute(f"INSERT OR {'REPLACE' if sends else 'IGNORE'} INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (address, list_name, pending.email, pending.first_name, pending.requested_at,
                         pending.ip, pending.page))
-            last = db.execute("SELECT sent_at FROM confirmations WHERE address = ?", (address,)).fetchone()
-            if last is not None and pending.requested_at - last[0] < CONFIRMATION_INTERVAL:
+            if not sends:
                 return False
             db.execute("INSERT OR REPLACE INTO confirmations VALUES (?, ?)", (address, pending.requested_at))
             self._queue(db, "confirmation", confirmation, pending.requested_at)
@@ -243,18 +267,19 @@ class SignupStore:
             return True
         return self._write(work)
 
-    def unsubscribe(self, email: str, address: str, list_name: str, now: int) -> bool:
-        """Record an unsubscribe (and drop any pending sign-up); False when it was the last thing recorded."""
-        def work(db: sqlite3.Connection) -> bool:
+    def unsubscribe(self, email: str, address: str, list_name: str, now: int) -> None:
+        """Record an unsubscribe (and drop any pending sign-up), every time.
+
+        Never skipped because the last event recorded here was an unsubscribe too: the editor
+        may have resubscribed the reader since (`subscribers add --resubscribe`), which this
+        server never sees, and a skipped second unsubscribe was silently lost. Applying one
+        twice changes nothing in the list.
+        """
+        def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM pending WHERE address = ? AND list = ?", (address, list_name))
-            last = db.execute("SELECT kind FROM events WHERE address = ? AND list = ? ORDER BY cursor DESC LIMIT 1",
-                              (address, list_name)).fetchone()
-            if last is not None and last[0] == UNSUBSCRIBED:
-                return False
             db.execute("INSERT INTO events (kind, email, address, list, at) VALUES (?, ?, ?, ?, ?)",
                        (UNSUBSCRIBED, email, address, list_name, now))
-            return True
-        return self._write(work)
+        self._write(work)
 
     # -- the changes feed
 

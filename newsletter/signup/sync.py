@@ -33,6 +33,7 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, scrub, where
 from newsletter.signup import tokens
 from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.store import (
     COLUMNS, EMAIL, FIRST_NAME, STATUS, TAGS, UPDATED_AT, ListFile, Row, list_path, merge_tags,
     now_iso, rewrite_list, split_tags, subscribe_row, widen,
@@ -66,6 +67,8 @@ class SignupSyncReport:
                   f"  unsubscribed       {self.counts['unsubscribed']}",
                   f"  already so         {self.counts['already']}",
                   f"  not on the list    {self.counts['not on the list']} (unsubscribes, left alone)"]
+        if self.counts["erased"]:
+            lines.append(f"  erased             {self.counts['erased']} (sign-ups from before the erasure, left out)")
         lines += [f"  {change}" for change in self.changes[:SHOWN_CHANGES]]
         if len(self.changes) > SHOWN_CHANGES:
             lines.append(f"  … and {len(self.changes) - SHOWN_CHANGES} more")
@@ -92,15 +95,33 @@ def read_cursor(settings: Settings) -> int:
     return int(text)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would send the bearer token to wherever it points (it copies the
+    Authorization header), and take that host's answer as the server's consent records. The 3xx
+    comes back as an HTTPError instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def fetch_changes(url: str, secret: str, after: int) -> dict[str, Any]:
     """One page of the server's changes after `after`; a SubscriberError in words, never the secret."""
     request = urllib.request.Request(f"{url}/changes?after={after}", headers={
         "Authorization": f"Bearer {tokens.changes_bearer(secret)}", "Accept": "application/json",
         "User-Agent": f"newsletter/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310 - signup.url is http(s)
+        with _OPENER.open(request, timeout=TIMEOUT) as answer:
             body = answer.read()
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            target = " ".join(str(exc.headers.get("Location") or "nowhere").split())[:200]
+            raise SubscriberError(scrub(
+                f"the sign-up server at {url} answered GET /changes with a redirect ({exc.code}) to {target}, "
+                "which is not followed (it would get the sign-up token): set signup.url to the server's own "
+                "address; the lists are unchanged", secret)) from None
         if exc.code == 401:
             raise SubscriberError(f"the sign-up server at {url} refused this NEWSLETTER_SECRET (401): export the "
                                   "same value here as on the server; the lists are unchanged") from None
@@ -130,6 +151,7 @@ def fetch_changes(url: str, secret: str, after: int) -> dict[str, Any]:
 def apply_changes(settings: Settings, changes: list[dict[str, Any]], report: SignupSyncReport,
                   dry_run: bool) -> None:
     """Apply `changes` (oldest first) to their lists, each list rewritten once."""
+    changes, readmitted = _leave_out_erased(settings, changes, report)
     by_list: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         by_list.setdefault(change["list"], []).append(change)
@@ -174,6 +196,39 @@ def apply_changes(settings: Settings, changes: list[dict[str, Any]], report: Sig
             return extras, rows()
 
         rewrite_list(path, transform, dry_run=dry_run, create=True)
+    if readmitted and not dry_run:
+        forget_erasure(settings, readmitted)  # they signed up again: a later import or add is not refused
+
+
+def _leave_out_erased(settings: Settings, changes: list[dict[str, Any]], report: SignupSyncReport
+                      ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The changes without the confirmed sign-ups of addresses erased at their owner's request
+    (`subscribers delete`), each named in the report; and the addresses that signed up again since.
+
+    The server still holds an erased reader's old sign-up, with its evidence, until 30 days after a
+    sync acknowledged it: a sync from an older cursor would add them back. A sign-up confirmed on
+    a later day than the erasure (the register keeps the day only) is new consent and is applied;
+    one confirmed that day or before is left out: within the day the order is unknown, and an
+    erasure the person asked for is not undone on a guess (the editor can `add --resubscribe`).
+    """
+    erased = erased_addresses(settings)
+    if erased.hasher is None:
+        return changes, []  # nothing was ever erased: no hashing
+    kept: list[dict[str, Any]] = []
+    readmitted: list[str] = []
+    for change in changes:
+        erased_on = erased.erased_on(change["email"]) if change["kind"] == "subscribed" else None
+        if erased_on is None:
+            kept.append(change)
+        elif str(change.get("at") or "")[:10] > erased_on:
+            kept.append(change)
+            readmitted.append(change["email"])
+        else:
+            report.counts["erased"] += 1
+            report.changes.append(f"{change['email']}: left out, erased on {erased_on} at their request "
+                                  f"(a sign-up confirmed {change.get('at') or 'before'}; "
+                                  "`subscribers add --resubscribe` if they asked to come back)")
+    return kept, readmitted
 
 
 def _apply(row: Row, columns: tuple[str, ...], change: dict[str, Any], report: SignupSyncReport, stamp: str,
