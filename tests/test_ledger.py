@@ -313,7 +313,34 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Pa
         assert refused.stderr.startswith("error: sent/issue-1.sqlite was copied without its "
                                          "sent/issue-1.sqlite-wal while a send of issue-1 was running"), refused.stderr
         assert refused.stderr.count("\n") == 1
+        # Never advice that mails again those the lost -wal recorded.
+        assert refused.stderr.endswith("this ledger cannot say who got issue-1: check your provider's activity "
+                                       "(SendGrid's activity feed, the SMTP server's log) before sending it again\n")
+        assert "--first-send" not in refused.stderr and "delete" not in refused.stderr
     assert len(sendgrid.mail_requests) == 2
+
+
+def test_a_look_at_the_ledger_after_a_kill_is_a_killed_send_not_a_copy(publication: Path,
+                                                                     sendgrid: SendGridDouble) -> None:
+    """kill -9, then `sqlite3` opens and closes the ledger for a look: the last connection to
+    close checkpoints the -wal into the main file and removes it. `status` once took that for a
+    copy made without its -wal and advised deleting it and --first-send (everyone again). The
+    main file holds batches recorded after the send's mark: it recovers as after any kill."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
+    _killed_at_request(publication, sendgrid, 2)
+    ledger = publication / "sent" / "issue-1.sqlite"
+    assert ledger.with_name("issue-1.sqlite-wal").exists()
+    db = sqlite3.connect(ledger)
+    assert db.execute("SELECT count(*) FROM batches").fetchall() == [(2,)]
+    db.close()
+    assert not ledger.with_name("issue-1.sqlite-wal").exists()
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
+    posted = Counter(to["email"] for request in sendgrid.mail_requests
+                     for personalization in request["personalizations"] for to in personalization["to"])
+    assert len(sendgrid.mail_requests) == 4 and sorted(posted) == everyone(3500) and max(posted.values()) == 1
 
 
 
