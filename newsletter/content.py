@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -97,6 +98,14 @@ def marked_draft(settings: Settings, name: str) -> bool:
     except ContentError:
         return False
     return meta.data.get("draft") is True
+
+
+def new_issue_id() -> str:
+    """A random id for an issue: 12 hex digits after a letter (so YAML reads it as text).
+
+    `newsletter new` writes one; a send writes one into an issue that has none, so that
+    its ledger knows the issue after its folder is renamed and its text edited."""
+    return f"i{uuid.uuid4().hex[:12]}"
 
 
 def load_issue(settings: Settings, name: str) -> Issue:

@@ -313,7 +313,34 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Pa
         assert refused.stderr.startswith("error: sent/issue-1.sqlite was copied without its "
                                          "sent/issue-1.sqlite-wal while a send of issue-1 was running"), refused.stderr
         assert refused.stderr.count("\n") == 1
+        # Never advice that mails again those the lost -wal recorded.
+        assert refused.stderr.endswith("this ledger cannot say who got issue-1: check your provider's activity "
+                                       "(SendGrid's activity feed, the SMTP server's log) before sending it again\n")
+        assert "--first-send" not in refused.stderr and "delete" not in refused.stderr
     assert len(sendgrid.mail_requests) == 2
+
+
+def test_a_look_at_the_ledger_after_a_kill_is_a_killed_send_not_a_copy(publication: Path,
+                                                                     sendgrid: SendGridDouble) -> None:
+    """kill -9, then `sqlite3` opens and closes the ledger for a look: the last connection to
+    close checkpoints the -wal into the main file and removes it. `status` once took that for a
+    copy made without its -wal and advised deleting it and --first-send (everyone again). The
+    main file holds batches recorded after the send's mark: it recovers as after any kill."""
+    write_list(publication, generated(3500))
+    sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
+    _killed_at_request(publication, sendgrid, 2)
+    ledger = publication / "sent" / "issue-1.sqlite"
+    assert ledger.with_name("issue-1.sqlite-wal").exists()
+    db = sqlite3.connect(ledger)
+    assert db.execute("SELECT count(*) FROM batches").fetchall() == [(2,)]
+    db.close()
+    assert not ledger.with_name("issue-1.sqlite-wal").exists()
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
+    posted = Counter(to["email"] for request in sendgrid.mail_requests
+                     for personalization in request["personalizations"] for to in personalization["to"])
+    assert len(sendgrid.mail_requests) == 4 and sorted(posted) == everyone(3500) and max(posted.values()) == 1
 
 
 
@@ -385,7 +412,13 @@ def test_a_renamed_issue_folder_is_the_same_issue(publication: Path, sendgrid: S
     meta = publication / "issues" / "issue-1" / "issue.yaml"
     if with_id:
         meta.write_text(meta.read_text(encoding="utf-8") + "id: i0123456789ab\n", encoding="utf-8")
+    before = meta.read_text(encoding="utf-8")
     _send_two_thirds(publication, sendgrid)
+    if not with_id:  # as a ledger made before sends wrote an id: the subject and articles alone
+        meta.write_text(before, encoding="utf-8")
+        with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as db:
+            db.execute("DELETE FROM meta WHERE key = 'issue_id'")
+        db.close()
     (publication / "issues" / "issue-1").rename(publication / "issues" / "issue-1-final")
     if with_id:  # the id alone ties them: a subject changed after the rename does not matter
         renamed = publication / "issues" / "issue-1-final" / "issue.yaml"
@@ -406,6 +439,47 @@ def test_a_renamed_issue_folder_is_the_same_issue(publication: Path, sendgrid: S
     assert carried.exit_code == 0, carried.output
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 3000 and max(counts.values()) == 1
+
+
+def test_an_issue_without_id_renamed_then_edited_is_still_the_same_issue(publication: Path,
+                                                                        sendgrid: SendGridDouble) -> None:
+    """The sample issue has no `id:`: it was known only by its subject and articles, so
+    `mv issues/issue-1 issues/issue-1-final` and one typo fixed sent it to everyone again.
+    The first send writes an id into its issue.yaml (its comments kept) and the ledger."""
+    meta = publication / "issues" / "issue-1" / "issue.yaml"
+    meta.write_text("# The editor's note stays.\n" + meta.read_text(encoding="utf-8"), encoding="utf-8")
+    write_list(publication, generated(1500))
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    text = meta.read_text(encoding="utf-8")
+    [issue_id] = re.findall(r"^id: (i[0-9a-f]{12})$", text, re.MULTILINE)
+    assert text.startswith("# The editor's note stays.\n") and "  - 03-what-were-reading.md\n" in text
+    (publication / "issues" / "issue-1").rename(publication / "issues" / "issue-1-final")
+    editorial = publication / "issues" / "issue-1-final" / "01-editorial.md"
+    editorial.write_text(editorial.read_text(encoding="utf-8") + "\nA typo fixed.\n", encoding="utf-8")
+    refused = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.startswith(
+        f"error: sent/issue-1.sqlite records a send of this issue (the same id, {issue_id}) under the name issue-1: "
+        "if the folder was renamed to issue-1-final, carry the record over with `mv sent/issue-1.sqlite "
+        "sent/issue-1-final.sqlite`, then send again"), refused.stderr
+    assert refused.stderr.count("\n") == 1
+    counts = Counter(sendgrid.accepted_recipients())
+    assert len(counts) == 1500 and max(counts.values()) == 1
+
+
+def test_an_issue_yaml_a_send_cannot_give_an_id_stops_it(publication: Path, sendgrid: SendGridDouble) -> None:
+    """Without the id written, a renamed and edited issue would be sent again: nothing is sent."""
+    from tests.mounts import read_only
+
+    write_list(publication, generated(5))
+    with read_only(publication / "issues" / "issue-1"):
+        refused = newsletter("send", "issue-1", "--yes")
+    assert refused.exit_code == 1, refused.output
+    assert re.fullmatch(r"error: issues/issue-1.*: a send writes `id: i[0-9a-f]{12}` into an issue without one, "
+                        r"so that its ledger still knows it after the folder is renamed; make issues/issue-1/issue"
+                        r"\.yaml writable \(or add that line yourself\) and send again; nothing was sent\n",
+                        refused.stderr), refused.stderr
+    assert sendgrid.mail_requests == []
 
 
 def test_another_issue_is_not_taken_for_a_sent_one(publication: Path, sendgrid: SendGridDouble) -> None:

@@ -29,7 +29,9 @@ The file alone. While a send runs, its records are in `ISSUE.sqlite-wal`; the se
 marks the main file at its start and, at its end, clears the mark and checkpoints, so
 whenever no send runs the main file is the whole record (a backup that copied it alone
 once lost a killed send's WAL, and the restored copy posted 10,000 again). A copy with
-the mark and no -wal is refused (`begin_send`); `newsletter backup` copies ledgers whole.
+the mark and no -wal is refused (`begin_send`) unless the main file holds batches
+recorded after the mark: a killed send's -wal checkpointed whole by whatever closed the
+ledger last; `newsletter backup` copies ledgers whole.
 
 The issue itself. The `meta` table records the issue's id (`id:` in issue.yaml) and the
 sha256 of its subject and articles, so a send of a renamed folder finds this ledger
@@ -100,6 +102,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # meta: SEND_RUNNING while a send writes (see `Ledger.begin_send`); the issue's identity.
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 SEND_RUNNING = "send_running"
+# The last batch id recorded when the mark was set: a batch after it in the main file, with no
+# -wal beside it, came there by a whole checkpoint (see `Ledger._recorded_since_mark`).
+MARKED_AFTER = "send_running_after_batch"
 ISSUE_NAME, ISSUE_ID, FINGERPRINT = "issue", "issue_id", "fingerprint"
 
 
@@ -220,7 +225,7 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=FULL")
             _add_later_columns(self._db)
             _add_meta_table(self._db)
-            if alone and not had_wal and self._meta(SEND_RUNNING) is not None:
+            if alone and not had_wal and self._meta(SEND_RUNNING) is not None and not self._recorded_since_mark():
                 raise SendError(_copied_without_wal(path, self.issue))
         except sqlite3.Error as exc:
             self._db.close()
@@ -234,6 +239,21 @@ class Ledger:
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    def _recorded_since_mark(self) -> bool:
+        """Whether the main file holds batches recorded after the send mark was set.
+
+        Then the -wal is gone because a whole checkpoint moved it in: a send killed -9,
+        then anything that opened and closed the ledger (`sqlite3` for a look) checkpoints
+        it as the last connection and removes the -wal. That is a killed send, to recover;
+        `newsletter status` once told it apart from nothing and advised a full re-send. A
+        send never checkpoints while it runs (`begin_send`), so a copy of the main file
+        alone holds no batch after the mark. A mark set by an older version names no batch.
+        """
+        after = self._meta(MARKED_AFTER)
+        if after is None or not after.isdigit():
+            return False
+        return self._db.execute("SELECT 1 FROM batches WHERE id > ? LIMIT 1", (int(after),)).fetchone() is not None
 
     def meta(self) -> dict[str, str]:
         """What the ledger records about itself and its issue (its id, its fingerprint)."""
@@ -257,19 +277,26 @@ class Ledger:
         identity is recorded with it (its name and fingerprint as first sent, its id).
         """
         with self.transaction():
-            self.set_meta({SEND_RUNNING: f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"})
+            (last,) = self._db.execute("SELECT coalesce(max(id), 0) FROM batches").fetchone()
+            self.set_meta({SEND_RUNNING: f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                           MARKED_AFTER: str(last)})
             if identity is not None:
                 self.set_meta({ISSUE_NAME: identity.name, FINGERPRINT: identity.fingerprint}, keep=True)
                 if identity.issue_id:
                     self.set_meta({ISSUE_ID: identity.issue_id})
         self.checkpoint()
+        # No automatic checkpoint until `end_send`: the send's batches stay in the -wal, so a
+        # main file holding one after the mark was checkpointed whole (`_recorded_since_mark`).
+        if self.path is not None:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
 
     def end_send(self) -> None:
         """The send is over: its mark goes and every record moves into the main file, so the
         file holds the whole record on its own (a backup may copy it alone)."""
         with self._lock:
             if self._meta(SEND_RUNNING) is not None:
-                self._write("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+                with self.transaction():
+                    self._write("DELETE FROM meta WHERE key IN (?, ?)", (SEND_RUNNING, MARKED_AFTER))
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -317,7 +344,7 @@ class Ledger:
             with self._lock:
                 self._db.backup(target)
             with target:  # no send writes to the copy
-                target.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+                target.execute("DELETE FROM meta WHERE key IN (?, ?)", (SEND_RUNNING, MARKED_AFTER))
             target.execute("PRAGMA journal_mode=DELETE")
         finally:
             target.close()
@@ -497,10 +524,12 @@ def wal_path(path: Path) -> Path:
 
 
 def _copied_without_wal(path: Path, issue: str) -> str:
+    # Never advice that sends again: the lost -wal may hold thousands who have the issue.
     return (f"{where(path)} was copied without its {where(wal_path(path))} while a send of {issue} was running "
-            "(or after one was killed), so it lacks that send's records: restore both files together "
-            "(`newsletter backup` makes copies that need no -wal); if the -wal is lost for good, delete the "
-            f"ledger and send with --first-send, knowing that some readers may get {issue} twice")
+            "(or after one was killed), so it lacks that send's records: put back the -wal from where the "
+            "ledger was copied, both files together (`newsletter backup` makes copies that need no -wal); if "
+            f"the -wal is lost for good, this ledger cannot say who got {issue}: check your provider's activity "
+            "(SendGrid's activity feed, the SMTP server's log) before sending it again")
 
 
 # Below this much free space a write that failed is put down to a full disk: SQLite reports
@@ -832,7 +861,7 @@ def _clear_dead_send_mark(db: sqlite3.Connection) -> None:
     """Clear the mark of a send that died (the caller holds the issue's lock): the checkpoint
     that follows removes the -wal, and a mark without it would read as a copy made mid-send."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None:
-        db.execute("DELETE FROM meta WHERE key = ?", (SEND_RUNNING,))
+        db.execute("DELETE FROM meta WHERE key IN (?, ?)", (SEND_RUNNING, MARKED_AFTER))
 
 
 def _without(text: str, written: tuple[str, ...]) -> str:

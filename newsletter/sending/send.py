@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings
-from newsletter.content import issue_folder
+from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
 from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
-    ACCEPTED, FAILED, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
+    ACCEPTED, FAILED, ISSUE_ID, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
     earlier_send, ledger_path, lock_path, move_old_ledger, old_ledger_path,
 )
 from newsletter.providers import provider_for
@@ -41,6 +41,7 @@ from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import no_such_tag, tags_in_list
 from newsletter.subscribers.erasure import erased_lookup
+from newsletter.yamledit import edit_document, set_value
 from newsletter.subscribers.store import (
     EMAIL, STATUS, TAGS, ListWatch, not_subscribed_keys, split_tags, subscribed_keys,
 )
@@ -446,7 +447,7 @@ class SendPlan:
                 try:
                     ledger.recover()
                     known = ledger.states()
-                    ledger.begin_send(IssueIdentity.of(self.email.issue))
+                    ledger.begin_send(self._identity_with_id(ledger))
                 except BaseException:
                     ledger.close()
                     raise
@@ -493,6 +494,29 @@ class SendPlan:
         ledger = Ledger(path, self.issue)
         lock.note_ledger(path)
         return ledger
+
+    def _identity_with_id(self, ledger: Ledger) -> IssueIdentity:
+        """The issue's identity, after giving an issue without `id:` one in its issue.yaml.
+
+        Without an id, an issue was known only by its subject and articles: renamed and
+        then a typo fixed, it was sent to everyone again. The id is written (comments kept)
+        before the first request, and recorded in the ledger by `begin_send`; the one the
+        ledger already records, if the line was lost. An issue.yaml that cannot be written
+        stops the send: the link would be lost.
+        """
+        identity = IssueIdentity.of(self.email.issue)
+        if identity.issue_id:
+            return identity
+        issue_id = ledger.meta().get(ISSUE_ID) or new_issue_id()
+        path = self.email.issue.folder / ISSUE_FILE
+        try:
+            with edit_document(path, SendError) as data:
+                set_value(data, ("id",), issue_id, path, SendError)
+        except SendError as exc:
+            raise SendError(f"{exc}: a send writes `id: {issue_id}` into an issue without one, so that its "
+                            f"ledger still knows it after the folder is renamed; make {where(path)} writable "
+                            "(or add that line yourself) and send again; nothing was sent") from None
+        return replace(identity, issue_id=issue_id)
 
     def _start_schedule(self, report: SendReport) -> None:
         """Give every body of a scheduled send its moment and batch (created now, for a new one)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from newsletter.atomic import write_text
 from newsletter.config import Settings
-from newsletter.content import ISSUE_FILE, issue_folder
+from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
 from newsletter.errors import ContentError, where
 from newsletter.sending.ledger import ledger_path
 from newsletter.submissions import documents, pictures, plaintext
@@ -72,11 +71,6 @@ def next_issue_name(settings: Settings) -> str:
     numbers = [int(m.group(1)) for p in settings.issues_dir.glob("issue-*")
                if p.is_dir() and (m := _NUMBERED_ISSUE.match(p.name))]
     return f"issue-{max(numbers, default=0) + 1}"
-
-
-def new_issue_id() -> str:
-    """A random id for a new issue: 12 hex digits after a letter (so YAML reads it as text)."""
-    return f"i{uuid.uuid4().hex[:12]}"
 
 
 def create_issue(settings: Settings, name: str | None, subject: str = "", date: dt.date | None = None) -> NewIssue:
