@@ -103,3 +103,43 @@ def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Pa
     assert result.exit_code == 0, result.output
     row = rows()["ann.kit@example.org"]
     assert (row["status"], row["status_in_kit"]) == ("unsubscribed", "VIP member")
+
+
+def test_a_multiple_choice_consent_column_reads_only_yes_and_no(publication: Path) -> None:
+    """Several answer texts are a multiple-choice question, not a checkbox: a refusal in words
+    the import does not know ("Without newsletter") was read as a tick and subscribed."""
+    refusals = ("Unsubscribe me from the newsletter", "Without newsletter", "Ohne Newsletter", "Stop the newsletter",
+                "Only events please - newsletter off")
+    people = [(f"r{n}@example.org", answer) for n, answer in enumerate(refusals)]
+    people += [("sub@example.org", "Subscribe me to the newsletter"), ("yes@example.org", "Yes"),
+               ("no@example.org", "No"),
+               ("maybe@example.org", "Maybe in 2025")]  # neither an answer nor a date (no date column here)
+    result = import_csv("Timestamp,Email Address,Newsletter preference\n"
+                        + "".join(f"2024-03-15 10:00:00,{address},{answer}\n" for address, answer in people))
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert {address: listed[address]["status"] for address, _ in people if address in listed} == {
+        "yes@example.org": "subscribed", "no@example.org": "unsubscribed"}
+    lines = result.output.splitlines()
+    assert ("people.csv:3: column 'Newsletter preference' says 'Without newsletter', one of 6 different option "
+            "texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read there; "
+            "write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert "  invalid             7 (rows 2, 3, 4, 5, 6, 7, 10)" in lines
+    assert ("people.csv:10: column 'Newsletter preference' says 'Maybe in 2025', which is neither yes, no nor a date: "
+            "write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert ("people.csv: column 'Newsletter preference' read as yes/no: 1 yes (subscribed), 1 no (not subscribed); "
+            "opt-in dates from column 'Timestamp'") in lines
+    assert not any("checkbox: " in line for line in lines)
+
+
+def test_a_consent_column_of_one_option_text_is_read_as_a_checkbox(publication: Path) -> None:
+    result = import_csv("Timestamp,Email Address,Newsletter\n"
+                        "2024-03-15 10:00:00,ann@example.org,Send me the newsletter\n"
+                        "2024-03-15 11:00:00,bob@example.org,\n"
+                        "2024-03-15 12:00:00,cy@example.org,Send me the newsletter\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert {address: listed[address]["status"] for address in ("ann@example.org", "bob@example.org", "cy@example.org")} == {
+        "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "subscribed"}
+    assert ("people.csv: column 'Newsletter' read as a checkbox: 2 ticked (subscribed), 1 blank (not subscribed); "
+            "opt-in dates from column 'Timestamp'") in result.output.splitlines()

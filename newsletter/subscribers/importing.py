@@ -90,7 +90,12 @@ TICKS = frozenset(("x", "✓", "✔", "☑"))
 # "Subscribe to updates?"): a header with one of these word stems is a column of answers
 # when the file has none of ANSWER_HEADERS. A ticked box of Google Forms or Microsoft Forms
 # is written as the option's text ("Yes, send me the newsletter"): a cell with one of these
-# stems, or that begins with a yes, and without a word of negation, is a tick.
+# stems, or that begins with a yes, and without a word of negation, is a tick, but only
+# when it is the column's one option text (a checkbox has one label). A column of several
+# ("Subscribe me to the newsletter", "Without newsletter", "Ohne Newsletter") is a
+# multiple-choice answer: a refusal has a consent stem too and no negation word this list
+# could ever hold, so there only yes/no words are read and any other text leaves the row
+# out, named (a reviewer's form of six answers was imported as six subscribed).
 CONSENT_STEMS = ("subscribe", "newsletter", "consent", "agree", "accept", "optin", "permission")
 YES_FIRST = frozenset(("yes", "y", "oui", "ja", "si", "sí", "sim"))
 NEGATIONS = frozenset(("no", "not", "don", "dont", "never", "nicht", "kein", "keine", "pas", "non", "nein", "nej",
@@ -99,16 +104,26 @@ NEGATIONS = frozenset(("no", "not", "don", "dont", "never", "nicht", "kein", "ke
 NOT_ANSWERS = ("_at", "_on", "_time", "_date", "_ip", "_id")
 
 
-def read_answer(cell: str) -> str | None:
-    """A "Subscribed" cell's answer: "subscribed" (yes, a tick), "unsubscribed" (no) or None."""
+def read_answer(cell: str, checkbox: bool = True) -> str | None:
+    """A "Subscribed" cell's answer: "subscribed" (yes, a tick), "unsubscribed" (no) or None.
+
+    `checkbox`: the column has one option text at most, so that text is a tick; otherwise
+    an option text is no answer this tool reads (None).
+    """
     text = cell.strip()
     if text.lower() in TICKS:
         return "subscribed"
     key = header_key(text)
     answer = ANSWERS.get(key)
-    if answer is None and key and _is_option_text(key):
+    if answer is None and checkbox and key and _is_option_text(key):
         return "subscribed"
     return answer
+
+
+def is_option_text(cell: str) -> bool:
+    """Whether `cell` reads as a form's option text (not a yes/no word nor a tick): see CONSENT_STEMS."""
+    key = header_key(cell.strip())
+    return bool(key) and key not in ANSWERS and cell.strip().lower() not in TICKS and _is_option_text(key)
 
 
 def _is_option_text(key: str) -> bool:
@@ -453,6 +468,8 @@ def read_import(
         width = named_width(header)
         layout = _map_header(path, header)
         report.export = layout.export
+        if layout.answers is not None:
+            layout.option_texts = _count_option_texts(path, layout.answers)
         report.consent_column = layout.status_header or layout.answers_header
         extras = layout.extras
         if "subscribed_at" in layout.columns:
@@ -476,7 +493,8 @@ def read_import(
             if unfilled and key is not None:
                 _note_filled(row, unfilled)
             if answers is not None and key is not None:
-                _count_answer(answers, row[answers.position] if answers.position < len(row) else "")
+                _count_answer(answers, row[answers.position] if answers.position < len(row) else "",
+                              layout.option_texts <= 1)
             if number % PROGRESS_EVERY == 0:
                 progress(f"reading {where(path)}", number - 1)
     _read_slashed_dates(records, report, layout.strict_time)
@@ -502,9 +520,24 @@ def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
         del unfilled[position]
 
 
-def _count_answer(answers: AnswerColumn, cell: str) -> None:
-    """Count one row's cell of the "Subscribed" column."""
-    answer = read_answer(cell)
+def _count_option_texts(path: Path, position: int) -> int:
+    """How many different option texts (`is_option_text`) the file's column at `position` holds.
+
+    Read before the rows are, in a pass of its own: whether a text is a tick depends on
+    the whole column (one label: a checkbox; several: a multiple-choice answer).
+    """
+    texts: set[str] = set()
+    with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
+        for _, row in reading.rows:
+            cell = row[position] if position < len(row) else ""
+            if is_option_text(cell):
+                texts.add(header_key(cell.strip()))
+    return len(texts)
+
+
+def _count_answer(answers: AnswerColumn, cell: str, checkbox: bool) -> None:
+    """Count one row's cell of the "Subscribed" column (`checkbox`: as read_answer's)."""
+    answer = read_answer(cell, checkbox)
     if answer == "unsubscribed":
         answers.no += 1
     elif answer is not None:
@@ -582,6 +615,9 @@ class Layout:
     # The position of a "Subscribed" column, whose yes/no answers are a status (see ANSWERS).
     answers: int | None = None
     answers_header: str = ""  # that column's name as the file writes it, for messages
+    # How many different option texts that column holds (see CONSENT_STEMS): at most one
+    # is a checkbox's label, read as a tick; more are a multiple choice, not read.
+    option_texts: int = 0
     names: tuple[str, ...] = ()  # the fields of a packed record: PACKED_COLUMNS, then the extras
     export: Source | None = None  # the known export the header shows, if any
     # The status column's header as the file writes it ("": none), and how its words read.
@@ -737,10 +773,19 @@ def _read_row(
     if layout.answers is not None:
         cell = row[layout.answers].strip() if layout.answers < len(row) else ""
         report.consent_rows += 1
-        answer = read_answer(cell) if cell else "unsubscribed"
+        checkbox = layout.option_texts <= 1
+        answer = read_answer(cell, checkbox) if cell else "unsubscribed"
         if not cell:  # an unticked box, or no answer: never a yes
             report.blank(number, layout.answers_header)
-        elif answer is None and _unreadable_answer(cell):
+        elif answer is None and not checkbox and is_option_text(cell):
+            report.invalid.append((number, (
+                f"column {layout.answers_header!r} says {cell!r}, one of {layout.option_texts:,} different option "
+                "texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read "
+                "there; write yes or no (a row is never imported as subscribed on an answer it cannot read)")))
+            return None
+        elif answer is None and (_unreadable_answer(cell) or header_key(layout.answers_header) not in DATE_HEADERS):
+            # Only a "Subscribed" column may hold dates too; in any other a text with a
+            # digit ("Maybe in 2025") is no answer either, not a yes.
             # Perhaps a "no" in words this tool does not know: never a reason to mail someone.
             report.invalid.append((number, (
                 f"column {layout.answers_header!r} says {cell!r}, which is neither yes, no nor a date: "
