@@ -321,6 +321,8 @@ class ImportReport:
                 said = f"{name + ': ' if name else ''}{column} blank, no consent"
             elif word == FILLED:
                 said = f"{name + ': ' if name else ''}{column} filled in"
+            elif word == EXPORT_STATUS:
+                said = f"{name}: {column} blank: every row of its export is {status}"
             else:
                 said = f"{name + ': ' if name else 'column '}{column}={word}"
             lines.append(f"  {status:<19} {count:,} ({said})")
@@ -609,6 +611,9 @@ class Layout:
     # Without a status column: (position, status) of columns whose being filled in implies
     # a status, strongest first (Mailchimp's per-status exports: CLEAN_TIME, UNSUB_TIME).
     implied_status: tuple[tuple[int, str], ...] = ()
+    # A known export's implied-status column is its per-status export: its status holds for
+    # every row, a blank cell too (sources.Source.filled).
+    implied_by_column: bool = False
     # subscribed_at comes from a form tool's Timestamp: used only when it parses as a time
     # (the column is kept as written in the extra column `timestamp` as well).
     strict_time: bool = False
@@ -634,6 +639,7 @@ class Layout:
 # Mailchimp export not recognised by its whole header still has them).
 IMPLIED_STATUS = (("clean_time", "bounced"), ("unsub_time", "unsubscribed"))
 FILLED = "\x00filled"  # the "word" of an implied status, in ImportReport.status_counts
+EXPORT_STATUS = "\x00export"  # the "word" of a known export's implied status on a blank cell
 # Microsoft Forms writes "Completion time" where Google Forms writes "Timestamp".
 FORM_TIMES = ("timestamp", "completion_time")
 # A whole name ("Name", "Full name" in a form tool) goes into first_name, when the file has
@@ -700,6 +706,7 @@ def _map_header(path: Path, header: Row) -> Layout:
         implied = export.filled if export is not None else IMPLIED_STATUS
         layout.implied_status = tuple((columns[name], status) for name, status in implied if name in columns)
         layout.implied_headers = {position: header[position].strip() for position, _ in layout.implied_status}
+        layout.implied_by_column = export is not None
     layout.extras = tuple(extras)
     layout.names = (*PACKED_COLUMNS, *layout.extras)
     return layout
@@ -768,7 +775,14 @@ def _read_row(
                     report.count_status(status, layout.implied_headers[position], FILLED)
                 break
         else:
-            if layout.answers is None:
+            if layout.implied_by_column and layout.implied_status:
+                # Mailchimp's export of the unsubscribed with an UNSUB_TIME left blank: the
+                # file is still that export (a blank was imported as subscribed).
+                position, status = layout.implied_status[0]
+                values[P_STATUS] = status
+                if layout.answers is None:
+                    report.count_status(status, layout.implied_headers[position], EXPORT_STATUS)
+            elif layout.answers is None:
                 report.count_status("subscribed", "", "")
     if layout.answers is not None:
         cell = row[layout.answers].strip() if layout.answers < len(row) else ""
