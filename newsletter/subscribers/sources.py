@@ -80,7 +80,12 @@ SOURCES: tuple[Source, ...] = (
     # listmonk, Subscribers › Export: cmd/subscribers.go handleExportSubscribers writes
     # uuid,email,name,attributes,status,created_at,updated_at; status is the subscriber's
     # enabled / disabled / blocklisted (models.SubscriberStatus*). A disabled subscriber gets
-    # no campaigns in listmonk, so is not subscribed here either.
+    # no campaigns in listmonk, so is not subscribed here either. The export has no column
+    # for a list subscription's own status (unconfirmed / confirmed / unsubscribed, in
+    # subscriber_lists): queries.sql query-subscribers-for-export selects only the
+    # subscriber's columns, even when filtered by list or subscription status. So `enabled`
+    # cannot tell someone who unsubscribed from the list; the README tells the editor to
+    # filter the export in listmonk (nothing in the file could be read instead).
     Source(
         name="listmonk",
         signature=frozenset(("uuid", "email", "attributes", "status", "created_at", "updated_at")),
