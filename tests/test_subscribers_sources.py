@@ -94,7 +94,15 @@ def test_a_file_no_source_recognises_is_read_as_before(publication: Path) -> Non
     assert (row["status"], row["city"], row["subscribed_at"]) == ("subscribed", "Oslo", "")
     lines = result.output.splitlines()
     assert "  subscribed          1 (no status or consent column in the file)" in lines
+    assert ("people.csv: warning: the file gives no status or consent column, so everyone in it is imported as "
+            "subscribed on your word alone: import only people who asked for the newsletter") in lines
     assert not any("read as a" in line for line in lines)
+
+
+def test_a_file_with_a_consent_column_has_no_warning_about_it(publication: Path) -> None:
+    result = import_csv("email,status\nann@example.org,subscribed\n")
+    assert result.exit_code == 0, result.output
+    assert not any("no status or consent column" in line for line in result.output.splitlines())
 
 
 def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Path) -> None:

@@ -282,6 +282,9 @@ class ImportReport:
     blanks: int = 0
     blanks_shown: list[tuple[int, str]] = field(default_factory=list)
     consent_column: str = ""  # the column the file's statuses or answers are read from
+    # The file has no column that says anything about consent (no status, answer or
+    # implied-status column, and no known export): everyone is subscribed on the editor's word.
+    no_consent_column: bool = False
     consent_rows: int = 0  # rows that reached it
     # Rows not imported because the tool says the person is gone (Ghost's deleted_at).
     left_out: list[tuple[int, str]] = field(default_factory=list)
@@ -361,6 +364,11 @@ class ImportReport:
         lines += self._status_lines()
         if self.export is not None:
             lines.append(f"{where(self.source)}: read as a {self.export.name} export (by its header)")
+        if self.no_consent_column and self.status_counts.get(("subscribed", "", "")):
+            # Read as before (an unrecognised file is no reason to refuse it), but never silently.
+            lines.append(f"{where(self.source)}: warning: the file gives no status or consent column, so everyone in "
+                         "it is imported as subscribed on your word alone: import only people who asked for the "
+                         "newsletter")
         if self.consent_column and self.consent_rows and self.blanks == self.consent_rows:
             lines.append(f"{where(self.source)}: warning: column {self.consent_column!r} is blank in every row: "
                          "the file gives no consent information, so nobody in it is imported as subscribed")
@@ -473,6 +481,7 @@ def read_import(
         if layout.answers is not None:
             layout.option_texts = _count_option_texts(path, layout.answers)
         report.consent_column = layout.status_header or layout.answers_header
+        report.no_consent_column = not (report.consent_column or layout.implied_status or layout.export)
         extras = layout.extras
         if "subscribed_at" in layout.columns:
             report.date_column = header[layout.columns["subscribed_at"]].strip()
