@@ -17,9 +17,11 @@ either way. A form's `Subscribed` or consent column of yes/no answers (true/fals
 or ticks and blanks) is the status: no is unsubscribed; the column is not copied into
 the list unless it also holds something else (a date), and the report says how it was read.
 
-Consent is read, never assumed: a blank status or answer is no consent (the row is
+Consent is read, never guessed: a blank status or answer is no consent (the row is
 imported unsubscribed, named), a word the import cannot read leaves the row out, named,
 and subscribed_at is the file's opt-in evidence or empty, never the time of the import.
+A file with no status or consent column at all is imported subscribed, as before, on the
+editor's word, and the report warns so.
 
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
