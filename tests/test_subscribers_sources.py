@@ -126,17 +126,17 @@ def test_a_multiple_choice_consent_column_reads_only_yes_and_no(publication: Pat
                         + "".join(f"2024-03-15 10:00:00,{address},{answer}\n" for address, answer in people))
     assert result.exit_code == 0, result.output
     listed = rows()
+    # Each refusal is a no, as "No" is; a text neither a yes nor a refusal is left out, named.
     assert {address: listed[address]["status"] for address, _ in people if address in listed} == {
-        "yes@example.org": "subscribed", "no@example.org": "unsubscribed"}
+        "yes@example.org": "subscribed", "no@example.org": "unsubscribed",
+        **{f"r{n}@example.org": "unsubscribed" for n in range(len(refusals))}}
     lines = result.output.splitlines()
-    assert ("people.csv:3: column 'Newsletter preference' says 'Without newsletter', one of 6 different option "
-            "texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read there; "
-            "write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
-    assert "  invalid             7 (rows 2, 3, 4, 5, 6, 7, 10)" in lines
+    assert ("people.csv:7: column 'Newsletter preference' says 'Subscribe me to the newsletter', one of 6 different "
+            "option texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read "
+            "there; write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert "  invalid             2 (rows 7, 10)" in lines
     assert ("people.csv:10: column 'Newsletter preference' says 'Maybe in 2025', which is neither yes, no nor a date: "
             "write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
-    assert ("people.csv: column 'Newsletter preference' read as yes/no: 1 yes (subscribed), 1 no (not subscribed); "
-            "opt-in dates from column 'Timestamp'") in lines
     assert not any("checkbox: " in line for line in lines)
 
 
@@ -151,3 +151,14 @@ def test_a_consent_column_of_one_option_text_is_read_as_a_checkbox(publication: 
         "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "subscribed"}
     assert ("people.csv: column 'Newsletter' read as a checkbox: 2 ticked (subscribed), 1 blank (not subscribed); "
             "opt-in dates from column 'Timestamp'") in result.output.splitlines()
+
+
+def test_a_consent_column_whose_one_text_is_a_refusal_subscribes_nobody(publication: Path) -> None:
+    """One option text is a checkbox's label, unless it is a refusal ("Stop the newsletter")."""
+    path = publication / "refusals.csv"
+    path.write_text("Timestamp,Email,Newsletter preference\n"
+                    "2026/03/01 10:00:00,ann@example.org,Stop the newsletter\n"
+                    "2026/03/01 10:05:00,bob@example.org,Stop the newsletter\n", encoding="utf-8")
+    result = run("subscribers", "import", str(path))
+    listing = run("subscribers", "list", "--status", "subscribed")
+    assert "ann@example.org" not in listing.output and "bob@example.org" not in listing.output, result.output

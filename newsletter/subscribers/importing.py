@@ -101,7 +101,11 @@ TICKS = frozenset(("x", "✓", "✔", "☑"))
 CONSENT_STEMS = ("subscribe", "newsletter", "consent", "agree", "accept", "optin", "permission")
 YES_FIRST = frozenset(("yes", "y", "oui", "ja", "si", "sí", "sim"))
 NEGATIONS = frozenset(("no", "not", "don", "dont", "never", "nicht", "kein", "keine", "pas", "non", "nein", "nej",
-                       "nee", "não", "nao", "ne"))
+                       "nee", "não", "nao", "ne",
+                       # Words of a refusal: a column whose one option text is "Stop the newsletter"
+                       # or "Ohne Newsletter" is a column of refusals, never of ticks.
+                       "unsubscribe", "unsubscribed", "stop", "without", "ohne", "sans", "sin", "sem", "off",
+                       "remove", "cancel", "optout", "decline", "refuse"))
 # Headers that are evidence or identifiers, never an answer (`OPTIN_TIME`, `newsletter_id`).
 NOT_ANSWERS = ("_at", "_on", "_time", "_date", "_ip", "_id")
 
@@ -117,9 +121,17 @@ def read_answer(cell: str, checkbox: bool = True) -> str | None:
         return "subscribed"
     key = header_key(text)
     answer = ANSWERS.get(key)
-    if answer is None and checkbox and key and _is_option_text(key):
-        return "subscribed"
-    return answer
+    if answer is not None or not key:
+        return answer
+    if checkbox:
+        return "subscribed" if _is_option_text(key) else None
+    # One option of several ("Yes, send me the newsletter" / "I do not agree"): a refusal or a
+    # negation is a no, an option that begins with a yes and refuses nothing a yes; any other
+    # text ("Subscribe me to the newsletter" beside five refusals) is no answer read on a guess.
+    parts = key.split("_")
+    if NEGATIONS.intersection(parts):
+        return "unsubscribed"
+    return "subscribed" if parts[0] in YES_FIRST else None
 
 
 def is_option_text(cell: str) -> bool:
@@ -534,7 +546,7 @@ def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
 
 
 def _count_option_texts(path: Path, position: int) -> int:
-    """How many different option texts (`is_option_text`) the file's column at `position` holds.
+    """How many different answers in words (`_answer_in_words`) the file's column at `position` holds.
 
     Read before the rows are, in a pass of its own: whether a text is a tick depends on
     the whole column (one label: a checkbox; several: a multiple-choice answer).
@@ -543,9 +555,18 @@ def _count_option_texts(path: Path, position: int) -> int:
     with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
         for _, row in reading.rows:
             cell = row[position] if position < len(row) else ""
-            if is_option_text(cell):
+            if _answer_in_words(cell):
                 texts.add(header_key(cell.strip()))
     return len(texts)
+
+
+def _answer_in_words(cell: str) -> bool:
+    """A cell that is neither blank, a yes/no word, a tick nor a date: an option's text, a
+    refusal's ("Stop the newsletter") as much as a consent's. Two of them in a column make it
+    a multiple-choice answer, whose texts are never read as ticks."""
+    text = cell.strip()
+    return bool(text) and header_key(text) not in ANSWERS and text.lower() not in TICKS \
+        and not any(character.isdigit() for character in text)
 
 
 def _count_answer(answers: AnswerColumn, cell: str, checkbox: bool) -> None:
