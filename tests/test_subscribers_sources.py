@@ -94,7 +94,15 @@ def test_a_file_no_source_recognises_is_read_as_before(publication: Path) -> Non
     assert (row["status"], row["city"], row["subscribed_at"]) == ("subscribed", "Oslo", "")
     lines = result.output.splitlines()
     assert "  subscribed          1 (no status or consent column in the file)" in lines
+    assert ("people.csv: warning: the file gives no status or consent column, so everyone in it is imported as "
+            "subscribed on your word alone: import only people who asked for the newsletter") in lines
     assert not any("read as a" in line for line in lines)
+
+
+def test_a_file_with_a_consent_column_has_no_warning_about_it(publication: Path) -> None:
+    result = import_csv("email,status\nann@example.org,subscribed\n")
+    assert result.exit_code == 0, result.output
+    assert not any("no status or consent column" in line for line in result.output.splitlines())
 
 
 def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Path) -> None:
@@ -103,3 +111,54 @@ def test_a_status_column_beside_the_exports_own_is_kept_not_read(publication: Pa
     assert result.exit_code == 0, result.output
     row = rows()["ann.kit@example.org"]
     assert (row["status"], row["status_in_kit"]) == ("unsubscribed", "VIP member")
+
+
+def test_a_multiple_choice_consent_column_reads_only_yes_and_no(publication: Path) -> None:
+    """Several answer texts are a multiple-choice question, not a checkbox: a refusal in words
+    the import does not know ("Without newsletter") was read as a tick and subscribed."""
+    refusals = ("Unsubscribe me from the newsletter", "Without newsletter", "Ohne Newsletter", "Stop the newsletter",
+                "Only events please - newsletter off")
+    people = [(f"r{n}@example.org", answer) for n, answer in enumerate(refusals)]
+    people += [("sub@example.org", "Subscribe me to the newsletter"), ("yes@example.org", "Yes"),
+               ("no@example.org", "No"),
+               ("maybe@example.org", "Maybe in 2025")]  # neither an answer nor a date (no date column here)
+    result = import_csv("Timestamp,Email Address,Newsletter preference\n"
+                        + "".join(f"2024-03-15 10:00:00,{address},{answer}\n" for address, answer in people))
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    # Each refusal is a no, as "No" is; a text neither a yes nor a refusal is left out, named.
+    assert {address: listed[address]["status"] for address, _ in people if address in listed} == {
+        "yes@example.org": "subscribed", "no@example.org": "unsubscribed",
+        **{f"r{n}@example.org": "unsubscribed" for n in range(len(refusals))}}
+    lines = result.output.splitlines()
+    assert ("people.csv:7: column 'Newsletter preference' says 'Subscribe me to the newsletter', one of 6 different "
+            "option texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read "
+            "there; write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert "  invalid             2 (rows 7, 10)" in lines
+    assert ("people.csv:10: column 'Newsletter preference' says 'Maybe in 2025', which is neither yes, no nor a date: "
+            "write yes or no (a row is never imported as subscribed on an answer it cannot read)") in lines
+    assert not any("checkbox: " in line for line in lines)
+
+
+def test_a_consent_column_of_one_option_text_is_read_as_a_checkbox(publication: Path) -> None:
+    result = import_csv("Timestamp,Email Address,Newsletter\n"
+                        "2024-03-15 10:00:00,ann@example.org,Send me the newsletter\n"
+                        "2024-03-15 11:00:00,bob@example.org,\n"
+                        "2024-03-15 12:00:00,cy@example.org,Send me the newsletter\n")
+    assert result.exit_code == 0, result.output
+    listed = rows()
+    assert {address: listed[address]["status"] for address in ("ann@example.org", "bob@example.org", "cy@example.org")} == {
+        "ann@example.org": "subscribed", "bob@example.org": "unsubscribed", "cy@example.org": "subscribed"}
+    assert ("people.csv: column 'Newsletter' read as a checkbox: 2 ticked (subscribed), 1 blank (not subscribed); "
+            "opt-in dates from column 'Timestamp'") in result.output.splitlines()
+
+
+def test_a_consent_column_whose_one_text_is_a_refusal_subscribes_nobody(publication: Path) -> None:
+    """One option text is a checkbox's label, unless it is a refusal ("Stop the newsletter")."""
+    path = publication / "refusals.csv"
+    path.write_text("Timestamp,Email,Newsletter preference\n"
+                    "2026/03/01 10:00:00,ann@example.org,Stop the newsletter\n"
+                    "2026/03/01 10:05:00,bob@example.org,Stop the newsletter\n", encoding="utf-8")
+    result = run("subscribers", "import", str(path))
+    listing = run("subscribers", "list", "--status", "subscribed")
+    assert "ann@example.org" not in listing.output and "bob@example.org" not in listing.output, result.output

@@ -17,9 +17,11 @@ either way. A form's `Subscribed` or consent column of yes/no answers (true/fals
 or ticks and blanks) is the status: no is unsubscribed; the column is not copied into
 the list unless it also holds something else (a date), and the report says how it was read.
 
-Consent is read, never assumed: a blank status or answer is no consent (the row is
+Consent is read, never guessed: a blank status or answer is no consent (the row is
 imported unsubscribed, named), a word the import cannot read leaves the row out, named,
 and subscribed_at is the file's opt-in evidence or empty, never the time of the import.
+A file with no status or consent column at all is imported subscribed, as before, on the
+editor's word, and the report warns so.
 
 Merging: only the *imported* rows are held in memory, one packed string per address;
 the list itself is streamed once through `rewrite_list`, so importing into a list of a
@@ -90,25 +92,52 @@ TICKS = frozenset(("x", "✓", "✔", "☑"))
 # "Subscribe to updates?"): a header with one of these word stems is a column of answers
 # when the file has none of ANSWER_HEADERS. A ticked box of Google Forms or Microsoft Forms
 # is written as the option's text ("Yes, send me the newsletter"): a cell with one of these
-# stems, or that begins with a yes, and without a word of negation, is a tick.
+# stems, or that begins with a yes, and without a word of negation, is a tick, but only
+# when it is the column's one option text (a checkbox has one label). A column of several
+# ("Subscribe me to the newsletter", "Without newsletter", "Ohne Newsletter") is a
+# multiple-choice answer: a refusal has a consent stem too and no negation word this list
+# could ever hold, so there only yes/no words are read and any other text leaves the row
+# out, named (a reviewer's form of six answers was imported as six subscribed).
 CONSENT_STEMS = ("subscribe", "newsletter", "consent", "agree", "accept", "optin", "permission")
 YES_FIRST = frozenset(("yes", "y", "oui", "ja", "si", "sí", "sim"))
 NEGATIONS = frozenset(("no", "not", "don", "dont", "never", "nicht", "kein", "keine", "pas", "non", "nein", "nej",
-                       "nee", "não", "nao", "ne"))
+                       "nee", "não", "nao", "ne",
+                       # Words of a refusal: a column whose one option text is "Stop the newsletter"
+                       # or "Ohne Newsletter" is a column of refusals, never of ticks.
+                       "unsubscribe", "unsubscribed", "stop", "without", "ohne", "sans", "sin", "sem", "off",
+                       "remove", "cancel", "optout", "decline", "refuse"))
 # Headers that are evidence or identifiers, never an answer (`OPTIN_TIME`, `newsletter_id`).
 NOT_ANSWERS = ("_at", "_on", "_time", "_date", "_ip", "_id")
 
 
-def read_answer(cell: str) -> str | None:
-    """A "Subscribed" cell's answer: "subscribed" (yes, a tick), "unsubscribed" (no) or None."""
+def read_answer(cell: str, checkbox: bool = True) -> str | None:
+    """A "Subscribed" cell's answer: "subscribed" (yes, a tick), "unsubscribed" (no) or None.
+
+    `checkbox`: the column has one option text at most, so that text is a tick; otherwise
+    an option text is no answer this tool reads (None).
+    """
     text = cell.strip()
     if text.lower() in TICKS:
         return "subscribed"
     key = header_key(text)
     answer = ANSWERS.get(key)
-    if answer is None and key and _is_option_text(key):
-        return "subscribed"
-    return answer
+    if answer is not None or not key:
+        return answer
+    if checkbox:
+        return "subscribed" if _is_option_text(key) else None
+    # One option of several ("Yes, send me the newsletter" / "I do not agree"): a refusal or a
+    # negation is a no, an option that begins with a yes and refuses nothing a yes; any other
+    # text ("Subscribe me to the newsletter" beside five refusals) is no answer read on a guess.
+    parts = key.split("_")
+    if NEGATIONS.intersection(parts):
+        return "unsubscribed"
+    return "subscribed" if parts[0] in YES_FIRST else None
+
+
+def is_option_text(cell: str) -> bool:
+    """Whether `cell` reads as a form's option text (not a yes/no word nor a tick): see CONSENT_STEMS."""
+    key = header_key(cell.strip())
+    return bool(key) and key not in ANSWERS and cell.strip().lower() not in TICKS and _is_option_text(key)
 
 
 def _is_option_text(key: str) -> bool:
@@ -267,6 +296,9 @@ class ImportReport:
     blanks: int = 0
     blanks_shown: list[tuple[int, str]] = field(default_factory=list)
     consent_column: str = ""  # the column the file's statuses or answers are read from
+    # The file has no column that says anything about consent (no status, answer or
+    # implied-status column, and no known export): everyone is subscribed on the editor's word.
+    no_consent_column: bool = False
     consent_rows: int = 0  # rows that reached it
     # Rows not imported because the tool says the person is gone (Ghost's deleted_at).
     left_out: list[tuple[int, str]] = field(default_factory=list)
@@ -306,6 +338,8 @@ class ImportReport:
                 said = f"{name + ': ' if name else ''}{column} blank, no consent"
             elif word == FILLED:
                 said = f"{name + ': ' if name else ''}{column} filled in"
+            elif word == EXPORT_STATUS:
+                said = f"{name}: {column} blank: every row of its export is {status}"
             else:
                 said = f"{name + ': ' if name else 'column '}{column}={word}"
             lines.append(f"  {status:<19} {count:,} ({said})")
@@ -344,6 +378,11 @@ class ImportReport:
         lines += self._status_lines()
         if self.export is not None:
             lines.append(f"{where(self.source)}: read as a {self.export.name} export (by its header)")
+        if self.no_consent_column and self.status_counts.get(("subscribed", "", "")):
+            # Read as before (an unrecognised file is no reason to refuse it), but never silently.
+            lines.append(f"{where(self.source)}: warning: the file gives no status or consent column, so everyone in "
+                         "it is imported as subscribed on your word alone: import only people who asked for the "
+                         "newsletter")
         if self.consent_column and self.consent_rows and self.blanks == self.consent_rows:
             lines.append(f"{where(self.source)}: warning: column {self.consent_column!r} is blank in every row: "
                          "the file gives no consent information, so nobody in it is imported as subscribed")
@@ -453,7 +492,10 @@ def read_import(
         width = named_width(header)
         layout = _map_header(path, header)
         report.export = layout.export
+        if layout.answers is not None:
+            layout.option_texts = _count_option_texts(path, layout.answers)
         report.consent_column = layout.status_header or layout.answers_header
+        report.no_consent_column = not (report.consent_column or layout.implied_status or layout.export)
         extras = layout.extras
         if "subscribed_at" in layout.columns:
             report.date_column = header[layout.columns["subscribed_at"]].strip()
@@ -476,7 +518,8 @@ def read_import(
             if unfilled and key is not None:
                 _note_filled(row, unfilled)
             if answers is not None and key is not None:
-                _count_answer(answers, row[answers.position] if answers.position < len(row) else "")
+                _count_answer(answers, row[answers.position] if answers.position < len(row) else "",
+                              layout.option_texts <= 1)
             if number % PROGRESS_EVERY == 0:
                 progress(f"reading {where(path)}", number - 1)
     _read_slashed_dates(records, report, layout.strict_time)
@@ -502,9 +545,33 @@ def _note_filled(row: Row, unfilled: dict[int, str]) -> None:
         del unfilled[position]
 
 
-def _count_answer(answers: AnswerColumn, cell: str) -> None:
-    """Count one row's cell of the "Subscribed" column."""
-    answer = read_answer(cell)
+def _count_option_texts(path: Path, position: int) -> int:
+    """How many different answers in words (`_answer_in_words`) the file's column at `position` holds.
+
+    Read before the rows are, in a pass of its own: whether a text is a tick depends on
+    the whole column (one label: a checkbox; several: a multiple-choice answer).
+    """
+    texts: set[str] = set()
+    with open_csv(path, unreadable="unreadable CSV", any_encoding=True) as reading:
+        for _, row in reading.rows:
+            cell = row[position] if position < len(row) else ""
+            if _answer_in_words(cell):
+                texts.add(header_key(cell.strip()))
+    return len(texts)
+
+
+def _answer_in_words(cell: str) -> bool:
+    """A cell that is neither blank, a yes/no word, a tick nor a date: an option's text, a
+    refusal's ("Stop the newsletter") as much as a consent's. Two of them in a column make it
+    a multiple-choice answer, whose texts are never read as ticks."""
+    text = cell.strip()
+    return bool(text) and header_key(text) not in ANSWERS and text.lower() not in TICKS \
+        and not any(character.isdigit() for character in text)
+
+
+def _count_answer(answers: AnswerColumn, cell: str, checkbox: bool) -> None:
+    """Count one row's cell of the "Subscribed" column (`checkbox`: as read_answer's)."""
+    answer = read_answer(cell, checkbox)
     if answer == "unsubscribed":
         answers.no += 1
     elif answer is not None:
@@ -576,12 +643,18 @@ class Layout:
     # Without a status column: (position, status) of columns whose being filled in implies
     # a status, strongest first (Mailchimp's per-status exports: CLEAN_TIME, UNSUB_TIME).
     implied_status: tuple[tuple[int, str], ...] = ()
+    # A known export's implied-status column is its per-status export: its status holds for
+    # every row, a blank cell too (sources.Source.filled).
+    implied_by_column: bool = False
     # subscribed_at comes from a form tool's Timestamp: used only when it parses as a time
     # (the column is kept as written in the extra column `timestamp` as well).
     strict_time: bool = False
     # The position of a "Subscribed" column, whose yes/no answers are a status (see ANSWERS).
     answers: int | None = None
     answers_header: str = ""  # that column's name as the file writes it, for messages
+    # How many different option texts that column holds (see CONSENT_STEMS): at most one
+    # is a checkbox's label, read as a tick; more are a multiple choice, not read.
+    option_texts: int = 0
     names: tuple[str, ...] = ()  # the fields of a packed record: PACKED_COLUMNS, then the extras
     export: Source | None = None  # the known export the header shows, if any
     # The status column's header as the file writes it ("": none), and how its words read.
@@ -598,6 +671,7 @@ class Layout:
 # Mailchimp export not recognised by its whole header still has them).
 IMPLIED_STATUS = (("clean_time", "bounced"), ("unsub_time", "unsubscribed"))
 FILLED = "\x00filled"  # the "word" of an implied status, in ImportReport.status_counts
+EXPORT_STATUS = "\x00export"  # the "word" of a known export's implied status on a blank cell
 # Microsoft Forms writes "Completion time" where Google Forms writes "Timestamp".
 FORM_TIMES = ("timestamp", "completion_time")
 # A whole name ("Name", "Full name" in a form tool) goes into first_name, when the file has
@@ -664,6 +738,7 @@ def _map_header(path: Path, header: Row) -> Layout:
         implied = export.filled if export is not None else IMPLIED_STATUS
         layout.implied_status = tuple((columns[name], status) for name, status in implied if name in columns)
         layout.implied_headers = {position: header[position].strip() for position, _ in layout.implied_status}
+        layout.implied_by_column = export is not None
     layout.extras = tuple(extras)
     layout.names = (*PACKED_COLUMNS, *layout.extras)
     return layout
@@ -732,15 +807,31 @@ def _read_row(
                     report.count_status(status, layout.implied_headers[position], FILLED)
                 break
         else:
-            if layout.answers is None:
+            if layout.implied_by_column and layout.implied_status:
+                # Mailchimp's export of the unsubscribed with an UNSUB_TIME left blank: the
+                # file is still that export (a blank was imported as subscribed).
+                position, status = layout.implied_status[0]
+                values[P_STATUS] = status
+                if layout.answers is None:
+                    report.count_status(status, layout.implied_headers[position], EXPORT_STATUS)
+            elif layout.answers is None:
                 report.count_status("subscribed", "", "")
     if layout.answers is not None:
         cell = row[layout.answers].strip() if layout.answers < len(row) else ""
         report.consent_rows += 1
-        answer = read_answer(cell) if cell else "unsubscribed"
+        checkbox = layout.option_texts <= 1
+        answer = read_answer(cell, checkbox) if cell else "unsubscribed"
         if not cell:  # an unticked box, or no answer: never a yes
             report.blank(number, layout.answers_header)
-        elif answer is None and _unreadable_answer(cell):
+        elif answer is None and not checkbox and is_option_text(cell):
+            report.invalid.append((number, (
+                f"column {layout.answers_header!r} says {cell!r}, one of {layout.option_texts:,} different option "
+                "texts in the column: a multiple-choice answer, not a checkbox's label, so only yes or no is read "
+                "there; write yes or no (a row is never imported as subscribed on an answer it cannot read)")))
+            return None
+        elif answer is None and (_unreadable_answer(cell) or header_key(layout.answers_header) not in DATE_HEADERS):
+            # Only a "Subscribed" column may hold dates too; in any other a text with a
+            # digit ("Maybe in 2025") is no answer either, not a yes.
             # Perhaps a "no" in words this tool does not know: never a reason to mail someone.
             report.invalid.append((number, (
                 f"column {layout.answers_header!r} says {cell!r}, which is neither yes, no nor a date: "

@@ -5,8 +5,10 @@ that source's export (the first that matches, in the order of SOURCES):
 - `status_column`: the column that says whether the person may be mailed, read through
   `words` (a cell's `header_key` → one of our statuses). A word the source does not write
   leaves the row out, named; a blank is no consent (the row is imported unsubscribed).
-- `filled`: columns whose being filled in is the status (Mailchimp's per-status exports
-  have no status column, only `UNSUB_TIME` or `CLEAN_TIME`), strongest first.
+- `filled`: columns whose presence is the status of every row (Mailchimp's per-status
+  exports have no status column, only `UNSUB_TIME` or `CLEAN_TIME`: a file with one is the
+  export of the unsubscribed or the cleaned, so a row whose cell is blank is so too),
+  strongest first; a filled cell says its own column's status.
 - `left_out`: a column whose being filled in means the person is gone from the tool
   (Ghost's `deleted_at`): the row is not imported, and the report names it.
 The opt-in evidence (`created_at`, `OPTIN_TIME`, `OPTIN_IP`, `CONFIRM_TIME`...) is read by
@@ -78,7 +80,12 @@ SOURCES: tuple[Source, ...] = (
     # listmonk, Subscribers › Export: cmd/subscribers.go handleExportSubscribers writes
     # uuid,email,name,attributes,status,created_at,updated_at; status is the subscriber's
     # enabled / disabled / blocklisted (models.SubscriberStatus*). A disabled subscriber gets
-    # no campaigns in listmonk, so is not subscribed here either.
+    # no campaigns in listmonk, so is not subscribed here either. The export has no column
+    # for a list subscription's own status (unconfirmed / confirmed / unsubscribed, in
+    # subscriber_lists): queries.sql query-subscribers-for-export selects only the
+    # subscriber's columns, even when filtered by list or subscription status. So `enabled`
+    # cannot tell someone who unsubscribed from the list; the README tells the editor to
+    # filter the export in listmonk (nothing in the file could be read instead).
     Source(
         name="listmonk",
         signature=frozenset(("uuid", "email", "attributes", "status", "created_at", "updated_at")),
@@ -141,7 +148,8 @@ SOURCES: tuple[Source, ...] = (
     ),
     # Mailchimp, Audience › Export: one file per status. The subscribed one has OPTIN_TIME,
     # OPTIN_IP, CONFIRM_TIME, CONFIRM_IP (kept: the evidence of the opt-in) and no status;
-    # the unsubscribed and cleaned ones add UNSUB_TIME or CLEAN_TIME.
+    # the unsubscribed and cleaned ones add UNSUB_TIME or CLEAN_TIME (and UNSUB_* or
+    # CLEAN_CAMPAIGN_*), which makes every row of them unsubscribed or bounced.
     Source(
         name="Mailchimp",
         signature=frozenset(("email_address", "member_rating", "optin_time", "leid", "euid")),
