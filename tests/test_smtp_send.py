@@ -379,3 +379,11 @@ def test_one_readers_full_mailbox_fails_that_reader_not_the_send(publication: Pa
     assert ("reader000002@example.org: the server refused it: 552 5.2.2 <reader000002@example.org>: The email "
             "account that you tried to reach is over quota.") in result.stdout
     assert not errors(result.stderr)
+
+
+def test_sync_through_smtp_pulls_no_sendgrid_suppressions(publication: Path, smtp: SmtpServer) -> None:
+    result = newsletter("subscribers", "sync")
+    assert result.exit_code == 1
+    assert result.stderr == ("error: nothing to sync: through smtp there is no suppression list to pull (SendGrid "
+                             "keeps one); set signup: (newsletter serve) for readers to leave on your own page, and "
+                             "sync brings their changes\n")

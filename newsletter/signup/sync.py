@@ -290,11 +290,16 @@ class SyncReports:
 
 
 def sync_subscribers(settings: Settings, list_name: str, dry_run: bool = False) -> SyncReports:
-    from newsletter.sendgrid.suppressions import sync_suppressions
-
     # The server's changes first: an unsubscribe made there is in the list even if SendGrid cannot be reached.
     reports: list[Any] = [sync_signups(settings, dry_run)] if settings.signup is not None else []
-    reports.append(sync_suppressions(settings, list_name, dry_run=dry_run))
+    if settings.provider == "sendgrid":
+        from newsletter.sendgrid.suppressions import sync_suppressions
+
+        reports.append(sync_suppressions(settings, list_name, dry_run=dry_run))
+    elif not reports:  # an SMTP server keeps no list of who unsubscribed or bounced
+        raise SubscriberError(f"nothing to sync: through {settings.provider} there is no suppression list to pull "
+                              "(SendGrid keeps one); set signup: (newsletter serve) for readers to leave on your "
+                              "own page, and sync brings their changes")
     return SyncReports(reports)
 
 
