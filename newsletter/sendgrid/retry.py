@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from newsletter.errors import scrub
 from newsletter.retry_after import retry_after_seconds
 
-from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Wait
+from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Wait, mark_held
 from newsletter.sending.transport import (
     NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
 )
@@ -76,11 +76,10 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
     while True:
         if wait(0):
             return Outcome("unsent", error=STOPPED, attempts=attempts)
-        if held and hold is not None:
-            try:
-                hold(False)  # in flight from here: a crash during the post leaves it uncertain
-            except Exception as exc:  # noqa: BLE001 - not recorded as in flight: not posted
-                return Outcome("unsent", error=str(exc) or describe(exc), attempts=attempts, fatal=True)
+        if held:
+            problem = mark_held(hold, False)  # in flight from here: a crash during the post leaves it uncertain
+            if problem:  # not recorded as in flight: not posted
+                return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
             held = False
         attempts += 1
         try:
@@ -114,12 +113,7 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                         f"over {rate_limit_waited:.0f} s; try again later"))
                 rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
-                if hold is not None:
-                    try:
-                        hold(True)
-                        held = True
-                    except Exception:  # noqa: BLE001, S110 - still recorded in flight: uncertain if we die
-                        pass
+                held = hold is not None and not mark_held(hold, True)
                 if wait(seconds):
                     return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue

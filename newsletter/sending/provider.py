@@ -88,6 +88,22 @@ Wait = Callable[[float], bool]
 Hold = Callable[[bool], None]
 
 
+def mark_held(hold: Hold | None, waiting: bool) -> str:
+    """Tell the send that a batch now waits to be posted again (`waiting`), or is about to be posted.
+
+    "" when that is recorded (or there is nothing to tell); otherwise why not. A batch that
+    could not be recorded in flight again must not be posted; one that could not be
+    recorded as waiting stays in flight, and so uncertain should the process die.
+    """
+    if hold is None:
+        return ""
+    try:
+        hold(waiting)
+    except Exception as exc:  # noqa: BLE001 - the ledger's failure, reported as the batch's outcome
+        return str(exc) or type(exc).__name__
+    return ""
+
+
 class MessageBuilder(Protocol):
     """One issue's requests (or messages) for one provider, everything shared built once."""
 

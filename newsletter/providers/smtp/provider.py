@@ -23,7 +23,7 @@ from newsletter.providers.smtp.connection import (
 )
 from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.sending.pacing import DailyAllowance, Pace
-from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Row, Wait
+from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Row, Wait, mark_held
 from newsletter.sending.transport import PreparedBatch, Response
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
@@ -189,12 +189,11 @@ class SmtpProvider:
                                error=(f"the day's limit of {status.limit:,} messages (smtp.daily_limit) is reached: "
                                       f"{status.used:,} sent today; it resets at "
                                       f"{status.resets_at:%Y-%m-%d %H:%M} UTC, nothing more was posted"))
-            if held and hold is not None:
-                try:
-                    hold(False)  # in flight from here: a crash during the post leaves it uncertain
-                except Exception as exc:  # noqa: BLE001 - not recorded as in flight: not posted
+            if held:
+                problem = mark_held(hold, False)  # in flight from here: a crash during the post leaves it uncertain
+                if problem:  # not recorded as in flight: not posted
                     self._allowance.unuse()
-                    return Outcome("unsent", error=str(exc) or type(exc).__name__, attempts=attempts, fatal=True)
+                    return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
                 held = False
             attempts += 1
             try:
@@ -222,11 +221,7 @@ class SmtpProvider:
             if attempts >= policy.attempts:
                 return Outcome("failed", attempts=attempts,
                                error=f"{problem} (gave up after {attempts} attempts)")
-            if hold is not None and not held:
-                try:
-                    hold(True)  # waiting, not in flight: a crash now leaves nothing in doubt
-                    held = True
-                except Exception:  # noqa: BLE001, S110 - still recorded in flight: uncertain if we die
-                    pass
+            if not held:  # waiting, not in flight: a crash now leaves nothing in doubt
+                held = hold is not None and not mark_held(hold, True)
             if wait(policy.delay(attempts)):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
