@@ -1036,7 +1036,7 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     import datetime as dt
     import json
 
-    from newsletter.sending.send import issue_schedule, issue_status, uncertain_recipients
+    from newsletter.sending.ledger import issue_schedule, issue_status, uncertain_recipients
     from newsletter.sending.when import describe
 
     settings = _settings()

@@ -20,7 +20,7 @@ from newsletter.errors import NewsletterError
 from newsletter.sendgrid.client import SendGridClient
 from newsletter.sendgrid.categories import issue_category
 from newsletter.sendgrid.stats import METRICS, Metrics, category_totals
-from newsletter.sending.send import first_delivered_at
+from newsletter.sending.ledger import first_delivered_at
 
 KEY_NEEDS = "can read category statistics (Stats: read access)"
 KEPT_DAYS = 395  # SendGrid keeps category stats for 13 months

@@ -1,9 +1,10 @@
-"""Sending an issue: recipients → request bodies → a transport, recorded in a ledger.
+"""Sending an issue: recipients → batches → a provider, recorded in a ledger.
 
-`send.py` holds the core (`prepare_send`, `SendPlan.run`); `transport.py` is the
-one seam for side effects, with SendGrid's transport (`newsletter/sendgrid/
-transport.py`, HTTP) and `dryrun.py` (files) behind it; `ledger.py` makes a send
-resumable and keeps anyone from getting an issue twice. The request bodies, the
-retry policy and everything else in SendGrid's wire format live in
-`newsletter/sendgrid/`: no SendGrid JSON is built here.
+`send.py` holds the core (`prepare_send`, `SendPlan.run`); `provider.py` is the seam to
+a mail service (a message builder and a transport: SendGrid in `newsletter/sendgrid/`,
+SMTP in `newsletter/providers/smtp/`, chosen by `newsletter.providers.provider_for`), and
+`dryrun.py` the transport that writes files instead; `ledger.py` makes a send resumable,
+keeps anyone from getting an issue twice, and answers `status`, `stats`, `cancel` and
+`add` without the send core; `pacing.py` keeps a send inside a provider's quotas. No
+provider's wire format is built here.
 """

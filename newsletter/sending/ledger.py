@@ -55,11 +55,11 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from newsletter.config import Settings
 from newsletter.atomic import write_failure
@@ -869,3 +869,74 @@ def _without(text: str, written: tuple[str, ...]) -> str:
     for form in written:
         text = re.sub(re.escape(form), "[erased]", text, flags=re.IGNORECASE)
     return text
+
+
+# -- an issue's ledger read, for status, stats, cancel and add (not a send) ------------------
+
+T = TypeVar("T")
+
+
+def open_ledger(settings: Settings, issue: str) -> Ledger | None:
+    """The issue's ledger for reading, or None when it was never sent.
+
+    When no send holds the issue's lock, a batch still in flight was left by a dead
+    process: it is made uncertain here (under the lock), and a ledger still in the
+    old place (`build/ISSUE/`) is moved to `sent/`. Otherwise it is pending.
+    """
+    from newsletter.content import issue_folder  # content is not loaded by every ledger reader
+
+    issue = issue_folder(settings, issue).name  # refuses an unknown issue
+    path = ledger_path(settings, issue)
+    if not (path.exists() or old_ledger_path(settings, issue).exists()):
+        return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
+    # An older version sending it (its build/ISSUE/send.lock held) is not idle: its ledger stays put.
+    lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
+    idle = lock.try_acquire()
+    try:
+        if idle:
+            move_old_ledger(settings, issue)
+        if not path.exists():
+            return None
+        ledger = Ledger(path, issue, create=False, alone=idle)
+        if idle:
+            try:
+                ledger.recover()
+            except BaseException:
+                ledger.close()
+                raise
+    finally:
+        lock.release()
+    return ledger
+
+
+def read_ledger(settings: Settings, issue: str, read: Callable[[Ledger], T], never_sent: T) -> T:
+    """`read(ledger)` on the issue's ledger, opened as `open_ledger` opens it, then closed;
+    `never_sent` when the issue has no ledger."""
+    ledger = open_ledger(settings, issue)
+    if ledger is None:
+        return never_sent
+    try:
+        return read(ledger)
+    finally:
+        ledger.close()
+
+
+def issue_status(settings: Settings, issue: str) -> LedgerCounts:
+    """The ledger's counts for `issue`; zeros when it was never sent."""
+    return read_ledger(settings, issue, Ledger.counts, LedgerCounts())
+
+
+def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
+    """Every recipient of `issue` whose request got no answer, sorted (in flight now: not listed)."""
+    return read_ledger(settings, issue, lambda ledger: sorted(ledger.keys_in(UNCERTAIN)), [])
+
+
+def first_delivered_at(settings: Settings, issue: str) -> float | None:
+    """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
+    time of a scheduled one, else when it was accepted; None when none was (or all were cancelled)."""
+    return read_ledger(settings, issue, Ledger.first_delivered_at, None)
+
+
+def issue_schedule(settings: Settings, issue: str) -> Schedule | None:
+    """The scheduled send of `issue` still standing (not cancelled), if any."""
+    return read_ledger(settings, issue, Ledger.schedule, None)

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings
-from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
+from newsletter.content import ISSUE_FILE, new_issue_id
 from newsletter.errors import ConfigError, SendError, SubscriberError, scrub, where
 from newsletter.placeholders import PlaceholderError, refuse_placeholders, warn_placeholders
 from newsletter.sending.ledger import (
-    ACCEPTED, FAILED, ISSUE_ID, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerCounts, LedgerWriteError, Schedule, SendLock,
-    earlier_send, ledger_path, lock_path, move_old_ledger, old_ledger_path,
+    ACCEPTED, FAILED, ISSUE_ID, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerWriteError, Schedule, SendLock,
+    earlier_send, issue_schedule, ledger_path, lock_path, move_old_ledger, old_ledger_path, read_ledger,
 )
 from newsletter.providers import provider_for
 from newsletter.sending.dryrun import post_dry_run
@@ -959,67 +959,3 @@ def _end_send(ledger: Ledger) -> None:
         ledger.end_send()
     except LedgerWriteError:
         pass
-
-
-def open_ledger(settings: Settings, issue: str) -> Ledger | None:
-    """The issue's ledger for reading, or None when it was never sent.
-
-    When no send holds the issue's lock, a batch still in flight was left by a dead
-    process: it is made uncertain here (under the lock), and a ledger still in the
-    old place (`build/ISSUE/`) is moved to `sent/`. Otherwise it is pending.
-    """
-    issue = issue_folder(settings, issue).name  # refuses an unknown issue
-    path = ledger_path(settings, issue)
-    if not (path.exists() or old_ledger_path(settings, issue).exists()):
-        return None  # never sent: nothing to lock, and no sent/ folder made by a status or dry run
-    # An older version sending it (its build/ISSUE/send.lock held) is not idle: its ledger stays put.
-    lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
-    idle = lock.try_acquire()
-    try:
-        if idle:
-            move_old_ledger(settings, issue)
-        if not path.exists():
-            return None
-        ledger = Ledger(path, issue, create=False, alone=idle)
-        if idle:
-            try:
-                ledger.recover()
-            except BaseException:
-                ledger.close()
-                raise
-    finally:
-        lock.release()
-    return ledger
-
-
-def read_ledger(settings: Settings, issue: str, read: Callable[[Ledger], T], never_sent: T) -> T:
-    """`read(ledger)` on the issue's ledger, opened as `open_ledger` opens it, then closed;
-    `never_sent` when the issue has no ledger."""
-    ledger = open_ledger(settings, issue)
-    if ledger is None:
-        return never_sent
-    try:
-        return read(ledger)
-    finally:
-        ledger.close()
-
-
-def issue_status(settings: Settings, issue: str) -> LedgerCounts:
-    """The ledger's counts for `issue`; zeros when it was never sent."""
-    return read_ledger(settings, issue, Ledger.counts, LedgerCounts())
-
-
-def uncertain_recipients(settings: Settings, issue: str) -> list[str]:
-    """Every recipient of `issue` whose request got no answer, sorted (in flight now: not listed)."""
-    return read_ledger(settings, issue, lambda ledger: sorted(ledger.keys_in(UNCERTAIN)), [])
-
-
-def first_delivered_at(settings: Settings, issue: str) -> float | None:
-    """When SendGrid delivers the first request of `issue` it accepted (unix seconds): the send
-    time of a scheduled one, else when it was accepted; None when none was (or all were cancelled)."""
-    return read_ledger(settings, issue, Ledger.first_delivered_at, None)
-
-
-def issue_schedule(settings: Settings, issue: str) -> Schedule | None:
-    """The scheduled send of `issue` still standing (not cancelled), if any."""
-    return read_ledger(settings, issue, Ledger.schedule, None)
