@@ -765,7 +765,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
     from newsletter.errors import SendError
     from newsletter.sending.when import CANCEL_CUTOFF, describe
-    from newsletter.sending.send import SendInterrupted, SendOptions, SendStopped, prepare_send
+    from newsletter.sending.report import SendInterrupted, SendStopped
+    from newsletter.sending.send import SendOptions, prepare_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
