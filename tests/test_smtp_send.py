@@ -256,6 +256,31 @@ def test_a_dry_run_writes_messages_a_mail_program_opens(publication: Path, smtp:
     assert opened["To"].addresses[0].addr_spec == "reader000000@example.org"
     assert "Reader0" in text_of(opened)
     assert smtp.received == []
+    assert "Messages: build/issue-1/dry-run/ (all 3, as a mail program opens them; nothing was sent)" in result.stdout
+
+
+def test_a_dry_run_of_a_long_list_writes_the_first_100_messages_and_counts_them_all(
+        publication: Path, smtp: SmtpServer) -> None:
+    """One message a recipient: a list of 1,000,000 would be a million files (21 GB of the sample issue)."""
+    import email
+    import email.policy
+
+    write_list(publication, generated(103))
+    folder = publication / "build" / "issue-1" / "dry-run"
+    folder.mkdir(parents=True)
+    (folder / "message-00102.eml").write_bytes(b"an earlier dry run's")
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    files = sorted(folder.iterdir())
+    assert [f.name for f in files] == [f"message-{n:05d}.eml" for n in range(1, 101)]
+    opened = email.message_from_bytes(files[-1].read_bytes(), policy=email.policy.default)
+    assert isinstance(opened, EmailMessage)
+    assert opened["To"].addresses[0].addr_spec == "reader000099@example.org"
+    assert ("Messages: build/issue-1/dry-run/ (the first 100 of 103, as a mail program opens them; "
+            "nothing was sent)") in result.stdout
+    assert re.search(r"(?m)^  would send +103  \(written, not sent\)$", result.stdout), result.stdout
+    assert smtp.received == []
+    assert '"sent": 0' in status("--json")
 
 
 def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: SmtpServer) -> None:

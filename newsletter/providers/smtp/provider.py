@@ -137,6 +137,9 @@ class SmtpProvider:
     name = "smtp"
     can_schedule = False
     dry_run_file = "message-{number:05d}.eml"
+    # One message a recipient: a dry run of 100,000 wrote 100,000 files of ~21 KB (2.3 GB, 35 s;
+    # a list of 1,000,000, 23 GB). The first 100 show what readers get; every message is still built.
+    dry_run_sample: int | None = 100
 
     def __init__(self, settings: Settings) -> None:
         assert settings.smtp is not None
