@@ -720,7 +720,8 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
 @click.option("--tag", "tags", multiple=True, metavar="T",
               help="Only subscribers with this tag (repeat: any of several).")
 @click.option("--dry-run", is_flag=True,
-              help="Send nothing: write each request body to build/ISSUE/dry-run/. Needs no API key.")
+              help="Send nothing: write each request body to build/ISSUE/dry-run/ (SMTP: the first 100 "
+                   "messages, all counted). Needs no API key.")
 @click.option("--to", "proof_to", multiple=True, metavar="EMAIL",
               help="Send a proof to EMAIL only (repeatable); not counted as sending the issue.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -940,7 +941,12 @@ def _print_send_report(report) -> None:  # noqa: ANN001
         else:
             click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s ({rate}{requests})")
     if report.output is not None:
-        click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
+        if report.provider == "SendGrid":
+            click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
+        else:  # one message a recipient: a sample of them (every one was built and counted)
+            which = (f"the first {report.written:,} of {report.requests:,}" if report.written < report.requests
+                     else f"all {report.written:,}")
+            click.echo(f"Messages: {where(report.output)}/ ({which}, as a mail program opens them; nothing was sent)")
     rows = [("would send" if report.dry_run else "accepted", report.accepted,
              "written, not sent" if report.dry_run else ""), ("skipped", report.skipped, "already sent"),
             ("failed", report.failed, ""), ("uncertain", report.uncertain, "no answer came")]

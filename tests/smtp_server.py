@@ -4,7 +4,7 @@ It speaks STARTTLS (or implicit TLS, or plain SMTP), takes AUTH with one usernam
 and injects the faults a send must survive, each set on `server.faults` by the test:
 a `550` for chosen recipients, `451` at the end of data, a connection dropped after the
 final `.` (the message is kept: the server did receive it), a reply held until the test
-releases it, `421` at MAIL, and a provider's quota answer from message N on. Every message
+releases it, `421` as the greeting or at MAIL, and a provider's quota answer from message N on. Every message
 received is parsed with the standard library's `email` package, as a mail program reads it.
 """
 
@@ -38,6 +38,7 @@ class Faults:
     defer_data: int = 0  # how many messages get 451 at the end of data (then accepted)
     drop_after_dot: set[str] = field(default_factory=set)  # recipients whose reply never comes
     mail_421: int = 0  # how many MAIL commands get 421 (the server closes the connection)
+    connect_421: int = 0  # how many connections are greeted 421 instead of 220, then closed
     quota_from: int | None = None  # from the Nth message on (1-based), the quota answer
     hold: threading.Event | None = None  # when set on a test's event, the end-of-data reply waits for it
     hold_from: int = 1  # ... from the Nth message on (1-based)
@@ -102,6 +103,22 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
+class _GreetingSMTP(SMTP):
+    """aiosmtpd's server, greeting with `421` (then closing) while `faults.connect_421` says so."""
+
+    async def _handle_client(self) -> None:
+        handler = self.event_handler
+        assert isinstance(handler, _Handler)
+        if handler.server.faults.connect_421 > 0:
+            handler.server.faults.connect_421 -= 1
+            handler.server.greeted_421 += 1
+            await self.push("421 4.3.2 Service not available, closing transmission channel")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
 class _Authenticator:
     def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                  auth_data: Any) -> AuthResult:
@@ -112,6 +129,9 @@ class _Authenticator:
 
 class _Controller(Controller):
     """aiosmtpd's controller on a port the system chooses (port=0), so parallel tests never clash."""
+
+    def factory(self) -> SMTP:
+        return _GreetingSMTP(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
         if self.port == 0 and self.server is not None:
@@ -127,6 +147,7 @@ class SmtpServer:
         self.faults = Faults()
         self.received: list[Received] = []
         self.data_count = 0
+        self.greeted_421 = 0  # connections greeted 421 (faults.connect_421)
         ca = trustme.CA()
         self.ca_file = folder / "test-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))

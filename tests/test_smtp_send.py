@@ -138,6 +138,36 @@ def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: 
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
 
 
+@pytest.mark.usefixtures("quick_retries")
+def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(3))
+    smtp.faults.connect_421 = 2  # a busy server: the first two connections are turned away
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert smtp.greeted_421 == 2
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
+    assert '"sent": 3' in status("--json")
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_server_that_always_greets_421_stops_the_send_in_one_line(publication: Path, smtp: SmtpServer) -> None:
+    write_list(publication, generated(3))
+    smtp.faults.connect_421 = 1_000_000
+    result = newsletter("send", "issue-1", "--yes")
+    assert result.exit_code == 1
+    (error,) = errors(result.stderr)
+    assert re.fullmatch(r"error: 127\.0\.0\.1:\d+ answered 421 4\.3\.2 Service not available, closing transmission "
+                        r"channel at connect, 6 times; nothing was posted: the server is busy or down, try again later",
+                        error), error
+    assert "Traceback" not in result.output + result.stderr
+    assert smtp.received == [] and smtp.greeted_421 >= 6
+    assert '"sent": 0' in status("--json") and '"uncertain": 0' in status("--json")
+    assert '"failed": 0' in status("--json")
+    smtp.faults.connect_421 = 0  # the server is back: everyone gets it, once
+    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
+
+
 def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
         publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(5))
@@ -226,6 +256,31 @@ def test_a_dry_run_writes_messages_a_mail_program_opens(publication: Path, smtp:
     assert opened["To"].addresses[0].addr_spec == "reader000000@example.org"
     assert "Reader0" in text_of(opened)
     assert smtp.received == []
+    assert "Messages: build/issue-1/dry-run/ (all 3, as a mail program opens them; nothing was sent)" in result.stdout
+
+
+def test_a_dry_run_of_a_long_list_writes_the_first_100_messages_and_counts_them_all(
+        publication: Path, smtp: SmtpServer) -> None:
+    """One message a recipient: a list of 1,000,000 would be a million files (21 GB of the sample issue)."""
+    import email
+    import email.policy
+
+    write_list(publication, generated(103))
+    folder = publication / "build" / "issue-1" / "dry-run"
+    folder.mkdir(parents=True)
+    (folder / "message-00102.eml").write_bytes(b"an earlier dry run's")
+    result = newsletter("send", "issue-1", "--dry-run")
+    assert result.exit_code == 0, result.output + result.stderr
+    files = sorted(folder.iterdir())
+    assert [f.name for f in files] == [f"message-{n:05d}.eml" for n in range(1, 101)]
+    opened = email.message_from_bytes(files[-1].read_bytes(), policy=email.policy.default)
+    assert isinstance(opened, EmailMessage)
+    assert opened["To"].addresses[0].addr_spec == "reader000099@example.org"
+    assert ("Messages: build/issue-1/dry-run/ (the first 100 of 103, as a mail program opens them; "
+            "nothing was sent)") in result.stdout
+    assert re.search(r"(?m)^  would send +103  \(written, not sent\)$", result.stdout), result.stdout
+    assert smtp.received == []
+    assert '"sent": 0' in status("--json")
 
 
 def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: SmtpServer) -> None:

@@ -22,6 +22,7 @@ class SendGridProvider:
     name = "sendgrid"
     can_schedule = True
     dry_run_file = "request-{number:05d}.json"
+    dry_run_sample: int | None = None  # every request body: 1,000 recipients each, so a list of 1,000,000 is 1,000 files
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

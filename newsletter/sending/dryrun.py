@@ -13,11 +13,18 @@ FILE_PATTERN = "request-{number:05d}.json"  # SendGrid's; each provider names it
 
 class DryRunTransport:
     """Writes each body, byte for byte what would be posted, to `folder/<file_pattern>`
-    (`request-NNNNN.json` for SendGrid, `message-NNNNN.eml` for SMTP, which a mail program opens)."""
+    (`request-NNNNN.json` for SendGrid, `message-NNNNN.eml` for SMTP, which a mail program opens).
 
-    def __init__(self, folder: Path, file_pattern: str = FILE_PATTERN) -> None:
+    With `sample`, only the first `sample` bodies are written; the others are still built
+    (a recipient whose body cannot be made is still found, and the counts stay exact) and
+    taken as if written. `written` counts the files.
+    """
+
+    def __init__(self, folder: Path, file_pattern: str = FILE_PATTERN, sample: int | None = None) -> None:
         self.folder = folder
         self.file_pattern = file_pattern
+        self.sample = sample
+        self.written = 0
         make_folder(folder)
         # Files of an earlier dry run would mix with this one's, whichever provider wrote them.
         for old in [*folder.glob("request-*.json"), *folder.glob("message-*.eml")]:
@@ -27,12 +34,15 @@ class DryRunTransport:
                 raise CannotWrite(write_failure(old, exc)) from None
 
     def post(self, batch: PreparedBatch) -> Response:
+        if self.sample is not None and self.written >= self.sample:
+            return Response(202, message_id=f"dry-run-{batch.number:05d}")
         path = self.folder / self.file_pattern.format(number=batch.number)
         try:
             path.write_bytes(batch.body)
         except OSError as exc:
             # Nothing was posted, whatever the disk did: not uncertain, and no point trying again.
             raise NotPostedError(f"{write_failure(path, exc)}; this dry run sent nothing") from None
+        self.written += 1
         return Response(202, message_id=f"dry-run-{batch.number:05d}")
 
     def close(self) -> None:

@@ -129,6 +129,8 @@ class Provider(Protocol):
     can_schedule: bool
     concurrency: int   # batches in flight at once unless --concurrency says otherwise
     dry_run_file: str  # the name of each body a dry run writes: `request-{number:05d}.json`
+    # How many bodies a dry run writes as files, the first ones (None: every one); the rest are built and counted.
+    dry_run_sample: int | None
 
     def secret(self) -> str:
         """The key or password a real send needs, from the environment; `ConfigError` when missing."""

@@ -53,6 +53,7 @@ class SendReport:
     batch_id: str | None = None
     signals: list[int] = field(default_factory=list)  # the stop signals received, first first
     output: Path | None = None  # where a dry run wrote the bodies
+    written: int = 0  # how many of them it wrote as files (a provider may write only the first ones)
 
     @property
     def done(self) -> int:

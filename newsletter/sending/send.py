@@ -31,7 +31,7 @@ from newsletter.sending.ledger import (
     earlier_send, issue_schedule, ledger_path, lock_path, move_old_ledger, old_ledger_path, read_ledger,
 )
 from newsletter.providers import provider_for
-from newsletter.sending.dryrun import post_dry_run
+from newsletter.sending.dryrun import DryRunTransport, post_dry_run
 from newsletter.sending.report import Audience, SendInterrupted, SendReport, SendStopped
 from newsletter.sending.provider import (
     MessageBuilder, Outcome, OversizedRecipient, Personalizer, Provider, RetryPolicy, Row,
@@ -283,9 +283,8 @@ def _transport(settings: Settings, issue: str, options: SendOptions, provider: P
                secret: str | None) -> Transport:
     """The one place that picks where bodies go."""
     if options.dry_run:
-        from newsletter.sending.dryrun import DryRunTransport
-
-        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR, provider.dry_run_file)
+        return DryRunTransport(output_dir(settings, issue) / DRY_RUN_DIR, provider.dry_run_file,
+                               sample=provider.dry_run_sample)
     assert secret is not None
     return provider.transport(secret)
 
@@ -377,6 +376,7 @@ class SendPlan:
         report.nothing_selected = self._nothing_selected(report)
         if self.options.dry_run:
             report.output = self.folder / DRY_RUN_DIR
+            report.written = transport.written if isinstance(transport, DryRunTransport) else report.requests
         if report.interrupted:
             raise SendInterrupted(f"interrupted: run `{self.command}` again to send to the rest", report)
         if report.stopped:

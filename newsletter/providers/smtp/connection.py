@@ -72,6 +72,11 @@ class Reconnect(Exception):
     delivered; post it again on a new connection."""
 
 
+class NotConnected(Reconnect):
+    """The server answered 4xx at connect (`421 Service not available`): nothing was posted; try again
+    later. A server that keeps answering so stops the send, since every message would meet the same."""
+
+
 class Uncertain(Exception):
     """The connection was lost after the final `.` and before the reply."""
 
@@ -162,6 +167,18 @@ class SmtpConnection:
                 raise SmtpSetupError(f"{where_} closed the connection ({exc}); check smtp.port and smtp.security") from None
             hint = "; on a TLS port (such as 465) use security: tls" if server.security != "tls" else ""
             raise SmtpSetupError(f"{where_} did not answer within {server.timeout:g} s{hint}") from None
+        except smtplib.SMTPConnectError as exc:
+            # A greeting other than 220. smtplib raises SMTPConnectError, an SMTPException, which
+            # stopped the send as if the settings were wrong; a busy server's 421 delivered
+            # nothing and asks to be tried again (RFC 5321 3.8), a 554 refuses this client.
+            answer = scrub(_answer(exc.smtp_code, exc.smtp_error), self._password, limit=200)
+            failure = _failure(exc.smtp_code, exc.smtp_error, self._password)
+            if isinstance(failure, QuotaReached):
+                raise failure from None
+            if 400 <= exc.smtp_code < 500:
+                raise NotConnected(f"{where_} answered {answer} at connect") from None
+            raise SmtpSetupError(f"{where_} refused the connection ({answer}); check smtp.host and smtp.port, "
+                                 "or ask the provider why") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise SmtpSetupError(f"{where_}: {scrub(str(exc) or type(exc).__name__, self._password, limit=200)}") from None
         self._smtp = smtp

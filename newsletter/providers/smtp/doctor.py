@@ -12,7 +12,7 @@ from newsletter.config import ConfigError, Settings, smtp_password
 from newsletter.doctor import DoctorReport
 from newsletter.placeholders import placeholders
 from newsletter.providers.smtp.connection import (
-    Deferred, QuotaReached, Reconnect, SenderRefused, SmtpConnection, SmtpSetupError,
+    Deferred, NotConnected, QuotaReached, Reconnect, SenderRefused, SmtpConnection, SmtpSetupError,
 )
 
 
@@ -44,6 +44,8 @@ def check_smtp(settings: Settings) -> DoctorReport:
             report.add("error", "sender", str(exc))
         except SmtpSetupError as exc:
             report.add("error", "connection", str(exc))
+        except NotConnected as exc:
+            report.add("warning", "connection", f"{exc}: the server is busy; try again later")
         except (Deferred, QuotaReached, Reconnect) as exc:
             report.add("warning", "sender", f"{where} answered MAIL FROM with {exc}: try again later")
         finally:

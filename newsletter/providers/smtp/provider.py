@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
 from newsletter.errors import SendError, scrub
 from newsletter.providers.smtp.connection import (
-    Deferred, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
+    Deferred, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
 )
 from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.sending.pacing import DailyAllowance, Pace
@@ -137,6 +137,9 @@ class SmtpProvider:
     name = "smtp"
     can_schedule = False
     dry_run_file = "message-{number:05d}.eml"
+    # One message a recipient: a dry run of 100,000 wrote 100,000 files of ~21 KB (2.3 GB, 35 s;
+    # a list of 1,000,000, 23 GB). The first 100 show what readers get; every message is still built.
+    dry_run_sample: int | None = 100
 
     def __init__(self, settings: Settings) -> None:
         assert settings.smtp is not None
@@ -212,6 +215,12 @@ class SmtpProvider:
                 # Nothing was delivered: the message goes again on a fresh exchange, later.
                 self._allowance.unuse()
                 problem = f"{exc}"
+                if isinstance(exc, NotConnected) and attempts >= policy.attempts:
+                    # Not this reader's failure: every message would meet the same greeting. The send
+                    # stops in one line, this reader among those not yet sent.
+                    return Outcome("unsent", fatal=True, attempts=attempts - 1, error=(
+                        f"{problem}, {attempts} times; nothing was posted: the server is busy or down, "
+                        "try again later"))
             except Exception as exc:  # noqa: BLE001 - it may have gone out: uncertain, and stop
                 return Outcome("uncertain", fatal=True, attempts=attempts, error=(
                     f"unexpected error while posting: {type(exc).__name__}: {scrub(str(exc), self._password)}"))
