@@ -513,8 +513,9 @@ def show(email: str, as_json: bool) -> None:
     """Show everything held about EMAIL (a subject access request).
 
     Its row in every list (every column, consent evidence included), every
-    request of every send that held it, and the files under build/ that hold it.
-    An address held nowhere says so (exit 0).
+    request of every send that held it, the files under build/ that hold it, and
+    the sign-up server's records of it (signup.sqlite, when it is in the
+    publication folder). An address held nowhere says so (exit 0).
 
     \b
     Example:
@@ -536,7 +537,8 @@ def delete(email: str) -> None:
 
     Its rows go from every list, its records in the send ledgers become a keyed
     hash (an issue it had is never sent to it twice), the files under build/
-    that hold it are removed, and the hash is kept in sent/erased.csv so that no
+    that hold it are removed, its rows in signup.sqlite (the sign-up server's
+    records, when in the publication folder) are deleted, and the hash is kept in sent/erased.csv so that no
     import or add brings it back without --resubscribe. Refused while a send
     runs. To stop mail but keep the record, use `remove`.
 

@@ -12,6 +12,11 @@ hold it are removed (all of build/ is made again by the next build or dry run), 
 hash is kept in `sent/erased.csv` so that no import of an old spreadsheet adds the person
 back quietly.
 
+Both also cover the sign-up server's records, `signup.sqlite` in the publication folder
+(`newsletter serve`'s default), when that file is here: pending and confirmed sign-ups with
+their IPs and page, unsubscribes, the emails of its outbox (`signup/records.py`). A server
+run elsewhere keeps its own file: the delete's report says to erase the address there too.
+
 Addresses are matched by `address_key`, the one address identity. This module sits
 above `subscribers/` and `sending/` (it reads both), not inside `subscribers/` as
 LAYOUT.md sketched: the ledgers belong to `sending/`, which `subscribers/` must not import.
@@ -32,6 +37,8 @@ from urllib.parse import quote
 
 from newsletter.config import Settings
 from newsletter.errors import SendError, SubscriberError, where
+from newsletter.signup.records import SignupRecords, erase_records, read_records
+from newsletter.signup.store import DEFAULT_DB
 from newsletter.sending.ledger import (
     OLD_LEDGER, OLD_LOCK, SENT_DIR, RecipientRecord, SendLock, lock_path, old_ledger_path, records_of,
     replace_recipient,
@@ -95,10 +102,15 @@ class HeldData:
     build_files: list[Path] = field(default_factory=list)
     erased_on: str | None = None  # the date it was erased, when the register holds its hash
     register: Path | None = None
+    signup: SignupRecords | None = None  # the sign-up server's records, when its signup.sqlite is here
+
+    @property
+    def signup_records(self) -> int:
+        return len(self.signup.records) if self.signup else 0
 
     @property
     def held(self) -> bool:
-        return bool(self.lists or self.sends or self.build_files)
+        return bool(self.lists or self.sends or self.build_files or self.signup_records)
 
     def lines(self) -> list[str]:
         if not self.held:
@@ -106,13 +118,15 @@ class HeldData:
         else:
             lines = [f"{self.address}: held in {_count(len(self.lists), 'list row')}, "
                      f"{_count(len(self.sends), 'send ledger request')}, "
-                     f"{_count(len(self.build_files), 'file')} under build/"]
+                     f"{_count(len(self.build_files), 'file')} under build/"
+                     + (f", {_count(self.signup_records, 'sign-up server record')}" if self.signup_records else "")]
         for entry in self.lists:
             lines.append(f"{where(entry.path, entry.row)}:")
             width = max(map(len, entry.columns))
             lines += [f"  {name:<{width}}  {value}" for name, value in entry.columns.items()]
         lines += [entry.line() for entry in self.sends]
         lines += [f"{where(path)}: holds the address (made by a build or dry run)" for path in self.build_files]
+        lines += self.signup.lines() if self.signup else []
         if self.erased_on is not None and self.register is not None:
             lines.append(f"{where(self.register)}: erased on {self.erased_on}, kept as a keyed hash so that no "
                          "import adds it back")
@@ -126,6 +140,7 @@ class HeldData:
                        "columns": entry.columns} for entry in self.lists],
             "sends": [entry.as_json() for entry in self.sends],
             "build_files": [where(path) for path in self.build_files],
+            "signup": self.signup.as_json() if self.signup else None,
             "erased_on": self.erased_on,
         }, ensure_ascii=False, indent=2)
 
@@ -143,6 +158,8 @@ def show_address(settings: Settings, email: str) -> HeldData:
     for issue, path in _ledgers(settings):
         held.sends += [LedgerEntry(issue, path, record) for record in records_of(path, key)]
     held.build_files = list(_build_files_holding(settings, _written_forms(address, held)))
+    signup_db = _signup_db(settings)
+    held.signup = read_records(signup_db, address) if signup_db else None
     erased = erased_addresses(settings)
     held.erased_on = erased.erased_on(address)
     held.register = register_path(settings)
@@ -160,12 +177,18 @@ class ErasureReport:
     build_files: list[Path] = field(default_factory=list)
     register: Path | None = None
     build_dir: Path = Path("build")
+    signup_db: Path | None = None  # the sign-up server's records erased here, and how many rows held it
+    signup_rows: int = 0
+    signup_elsewhere: str | None = None  # signup.url, when `signup:` is set but its records are not here
 
     def lines(self) -> list[str]:
         register = where(self.register) if self.register else f"{SENT_DIR}/"
-        if not (self.list_rows or self.ledger_rows or self.build_files):
+        elsewhere = ([f"  the sign-up server at {self.signup_elsewhere} keeps its own records where it runs: erase "
+                      "the address there too (run this delete in its folder)"] if self.signup_elsewhere else [])
+        if not (self.list_rows or self.ledger_rows or self.build_files or self.signup_rows):
             return [f"{self.address} was held nowhere (no list, send ledger or file under build/); recorded as "
-                    f"erased in {register} (a keyed hash, since {self.erased_on}), so no import adds it back"]
+                    f"erased in {register} (a keyed hash, since {self.erased_on}), so no import adds it back",
+                    *elsewhere]
         lines = [f"Erased {self.address}; {register} keeps a keyed hash of it (erased on {self.erased_on}), so no "
                  "import adds it back without --resubscribe"]
         lines += [f"  {where(path)}: {_count(rows, 'row')} removed" for path, rows in self.list_rows.items()]
@@ -174,7 +197,10 @@ class ErasureReport:
         if self.build_files:
             lines.append(f"  {where(self.build_dir)}/: {_count(len(self.build_files), 'file')} removed (dry-run "
                          "request bodies and caches; made again by the next build or dry run)")
-        return lines
+        if self.signup_db and self.signup_rows:
+            lines.append(f"  {where(self.signup_db)}: {_count(self.signup_rows, 'record')} of the sign-up server "
+                         "erased (sign-ups, unsubscribes, emails)")
+        return lines + elsewhere
 
 
 def erase_address(settings: Settings, email: str) -> ErasureReport:
@@ -192,6 +218,13 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
         hasher = create_hasher(settings)
         report = ErasureReport(address, record_erasure(settings, hasher, address), register=register_path(settings),
                                build_dir=settings.build_dir)
+        # The server's records before the lists: a running server that holds its file's lock
+        # stops the erasure here, the lists still untouched, and the delete is simply run again.
+        signup_db = _signup_db(settings)
+        if signup_db is not None:
+            report.signup_db, report.signup_rows = signup_db, erase_records(signup_db, address)
+        elif settings.signup is not None:
+            report.signup_elsewhere = settings.signup.url
         for path in sorted({entry.path for entry in held.lists}):
             report.list_rows[path] = erase_rows(settings, address, path.stem)
         forms = _written_forms(address, held)
@@ -217,6 +250,12 @@ def _address(email: str) -> str:
     if "@" not in address:
         raise SubscriberError(f"{address!r} is not an email address (no @)")
     return address
+
+
+def _signup_db(settings: Settings) -> Path | None:
+    """The sign-up server's records in the publication folder (`newsletter serve`'s default), if there."""
+    path = settings.root / DEFAULT_DB
+    return path if path.is_file() else None
 
 
 def _lists(settings: Settings) -> list[Path]:

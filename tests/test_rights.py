@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +14,11 @@ import pytest
 from click.testing import Result
 
 from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
+from newsletter.signup import records as signup_records
+from newsletter.signup.store import SignupStore
+from tests.helpers import update_config
 from tests.sendgrid_double import SendGridDouble, Stall
+from tests.signup_helpers import READER, SignupServer, link_in, mails_to, outbox_idle, wait_for_mails
 from tests.subscriber_helpers import import_csv, rows
 
 pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
@@ -204,3 +209,90 @@ def test_during_a_send_show_reads_the_ledger_and_delete_is_refused(publication: 
                                                      "locked): erase once it has finished; nothing was erased\n")
     assert results[0].exit_code == 0 and ADA in rows()
     assert not (publication / "sent" / "erased.csv").exists()
+
+
+# -- the sign-up server's records (signup.sqlite)
+
+GRACE = "grace@hopper.internal"
+PAGE = "https://riverside-writers-circle.internal/issues/"
+
+
+def signup_bytes(publication: Path) -> bytes:
+    """Every byte of signup.sqlite and the files beside it (-wal, -shm), lower-cased."""
+    return b"".join(path.read_bytes() for path in sorted(publication.glob("signup.sqlite*"))).lower()
+
+
+def test_show_lists_and_delete_erases_the_signup_servers_records_and_it_still_serves_others(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    with SignupServer(publication) as server:
+        assert server.subscribe(READER, first_name="Ada", page=PAGE).status_code == 200
+        confirm = server.path_of(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm"))
+        assert server.client.post(confirm).status_code == 200
+        wait_for_mails(sendgrid, READER, 2)  # the welcome
+        assert server.subscribe(GRACE, first_name="Grace").status_code == 200
+        grace_confirm = server.path_of(link_in(wait_for_mails(sendgrid, GRACE, 1)[0], "confirm"))
+        outbox_idle(server)
+
+        shown = newsletter("subscribers", "show", READER.upper(), "--json")
+        assert shown.exit_code == 0, shown.output
+        held = json.loads(shown.stdout)
+        assert held["held"] is True and held["signup"]["file"] == "signup.sqlite"
+        [last, event, confirmation, welcome] = sorted(held["signup"]["records"],
+                                                      key=lambda record: (record["table"], record.get("id", 0)))
+        assert (event["table"], event["kind"], event["email"], event["list"], event["first_name"], event["page"],
+                event["request_ip"], event["confirm_ip"]) == (
+            "events", "subscribed", READER, "main", "Ada", PAGE, "127.0.0.1", "127.0.0.1")
+        assert event["requested_at"] <= event["confirmed_at"]
+        assert [(mail["table"], mail["kind"], mail["state"]) for mail in (confirmation, welcome)] == [
+            ("outbox", "confirmation", "sent"), ("outbox", "welcome", "sent")]
+        assert last["table"] == "confirmations"
+        text = newsletter("subscribers", "show", READER).stdout.splitlines()
+        assert text[0] == (f"{READER}: held in 0 list rows, 0 send ledger requests, 0 files under build/, "
+                           "4 sign-up server records")
+        assert any(line.startswith("signup.sqlite: confirmed sign-up to main (event 1), requested ")
+                   and f"from IP 127.0.0.1, on the page {PAGE}, first name 'Ada'" in line for line in text)
+        assert READER.encode() in signup_bytes(publication)
+
+        erased = newsletter("subscribers", "delete", READER)
+        assert erased.exit_code == 0, erased.output
+        assert erased.stdout.splitlines()[1:] == [
+            "  signup.sqlite: 4 records of the sign-up server erased (sign-ups, unsubscribes, emails)"]
+        assert READER.encode() not in signup_bytes(publication)  # no row, freed page, WAL frame holds it
+        assert GRACE.encode() in signup_bytes(publication)
+        assert json.loads(newsletter("subscribers", "show", READER, "--json").stdout)["signup"]["records"] == []
+
+        # The server runs on: Grace confirms, the feed has her alone; Ada may sign up again at once.
+        assert server.client.post(grace_confirm).status_code == 200
+        assert [change["email"] for change in server.changes()["changes"]] == [GRACE]
+        assert server.subscribe(READER).status_code == 200
+        wait_for_mails(sendgrid, READER, 3)
+    assert len(mails_to(sendgrid, GRACE)) >= 1
+
+
+def test_delete_while_the_server_holds_its_records_locked_is_one_line_and_leaves_the_lists(
+        publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    two_lists(publication)
+    SignupStore(publication / "signup.sqlite").close()
+    monkeypatch.setattr(signup_records, "BUSY_SECONDS", 0.1)
+    writer = sqlite3.connect(publication / "signup.sqlite", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # the server's writer, mid-commit
+        erased = newsletter("subscribers", "delete", ADA)
+    finally:
+        writer.close()
+    assert (erased.exit_code, erased.stderr) == (
+        1, "error: signup.sqlite: the sign-up server is using it (still locked after 0.1 s): stop `newsletter "
+           "serve` or retry the delete; the erasure is not finished\n")
+    assert ADA in rows()
+    again = newsletter("subscribers", "delete", ADA)
+    assert again.exit_code == 0, again.output
+    assert ADA not in rows()
+
+
+def test_delete_with_a_signup_server_run_elsewhere_says_to_erase_it_there(publication: Path) -> None:
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    erased = newsletter("subscribers", "delete", "stranger@example.org")
+    assert erased.exit_code == 0, erased.output
+    assert erased.stdout.splitlines()[1:] == [
+        "  the sign-up server at https://join.riverside-writers-circle.internal keeps its own records where it "
+        "runs: erase the address there too (run this delete in its folder)"]

@@ -20,11 +20,17 @@ GRACE = "grace@hopper.internal"
 
 
 @pytest.fixture
-def server(publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> Iterator[SignupServer]:
+def server(publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch,
+           request: pytest.FixtureRequest) -> Iterator[SignupServer]:
+    """The server on the publication's signup.sqlite, or (parametrized "elsewhere") on a file of its own."""
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     write_list(publication, [["ada.lovelace@example.org", "Ada", "Lovelace", "subscribed", "members"],
                              [GRACE, "Grace", "Hopper", "unsubscribed", "members"]])
-    with SignupServer(publication, {"tags": ["web"]}) as running:
+    db = None
+    if getattr(request, "param", None) == "elsewhere":
+        (publication.parent / "server").mkdir()
+        db = publication.parent / "server" / "signup.sqlite"
+    with SignupServer(publication, {"tags": ["web"]}, db=db) as running:
         yield running
 
 
@@ -96,12 +102,16 @@ def test_an_unsubscribe_after_a_resubscription_made_by_the_editor_is_never_lost(
     assert rows()["ada.lovelace@example.org"]["status"] == "unsubscribed"
 
 
+# A server run elsewhere keeps its records: delete erases only the publication's own signup.sqlite.
+@pytest.mark.parametrize("server", ["elsewhere"], indirect=True)
 def test_an_erased_readers_old_signup_never_comes_back_and_a_later_one_does(
         server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
     sign_up(server, sendgrid, READER, "Ada")
     assert run("subscribers", "sync").exit_code == 0
     erased = newsletter("subscribers", "delete", READER)
     assert erased.exit_code == 0, erased.output
+    assert erased.stdout.splitlines()[-1] == (f"  the sign-up server at {server.url} keeps its own records where it "
+                                              "runs: erase the address there too (run this delete in its folder)")
     assert READER not in rows()
     (publication / "subscribers" / CURSOR_FILE).unlink()  # a restored backup, a cursor reset
 
