@@ -576,3 +576,18 @@ def test_a_write_that_fails_is_undone_alone_and_raised_to_its_caller(tmp_path: P
     assert len(store.changes(0, 100)) == 20
     assert store._write(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'half-done'").fetchone()[0]) == 0
     store.close()
+
+
+def test_serve_on_a_port_in_use_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch,
+                                             sendgrid: SendGridDouble) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
+    taken = listening_socket()
+    try:
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    finally:
+        taken.close()
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: 127.0.0.1:{port}: cannot listen there (Address already in use): ")
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output

@@ -7,11 +7,12 @@ list: it runs in a copy of the publication without `subscribers/` or `sent/`.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from starlette.applications import Starlette
 
-from newsletter.config import Settings, load_settings
+from newsletter.config import ConfigError, Settings, load_settings
 from newsletter.providers import mailer_for
 from newsletter.signup.app import create_app, require_signup
 from newsletter.signup.store import DEFAULT_DB
@@ -46,6 +47,26 @@ def serve(settings: Settings, host: str, port: int, db: Path | None, forwarded_a
     import uvicorn
 
     app = app_for(settings, db)
+    sock = _listening(host, port)  # bound here, so a port in use is our one line, not uvicorn's log
     # No access log: its lines would hold the links' tokens, and so readers' addresses (base64 is no secret).
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
-                server_header=False, log_level="info", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
+                            server_header=False, log_level="info", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` and listening, or a ConfigError saying why it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        raise ConfigError(f"--host {host!r} is no address of this machine (it does not resolve)") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{host}:{port}: cannot listen there ({exc.strerror or exc}): another program may be "
+                          "using the port; stop it or choose another --port") from None
+    return sock
