@@ -6,6 +6,7 @@ list: it runs in a copy of the publication without `subscribers/` or `sent/`.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -51,6 +52,9 @@ def serve(settings: Settings, host: str, port: int, db: Path | None, forwarded_a
     # No access log: its lines would hold the links' tokens, and so readers' addresses (base64 is no secret).
     config = uvicorn.Config(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
                             server_header=False, log_level="info", access_log=False)
+    # uvicorn says where it listens only for a socket it bound itself: said here, in its words.
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port)
     uvicorn.Server(config).run(sockets=[sock])
 
 
