@@ -32,7 +32,7 @@ class SmtpMailer:
         settings = self._settings
         builder = MessageBuilder(
             sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
-            html=email.html, list_id=list_id(settings), message_id_domain=settings.sender.email.rpartition("@")[2],
+            html=email.html, list_id=list_id(settings),
             one_click=False, identity=f"signup-{secrets.token_hex(8)}")  # each email its own Message-ID
         message = builder.message(Recipient(email.to, "", {}, None, email.headers))
         with self._lock:

@@ -142,16 +142,16 @@ class MessageBuilder:
 
     def __init__(
         self, *, sender: Address, reply_to: Address | None, subject: str, text: str, html: str,
-        list_id: str, message_id_domain: str, one_click: bool, identity: str,
+        list_id: str, one_click: bool, identity: str, message_id_domain: str = "",
     ) -> None:
         """`identity` names the issue in Message-IDs; `one_click`: the unsubscribe link
-        takes RFC 8058's one-click POST (it is the publication's own handler)."""
-        self.sender = sender
+        takes RFC 8058's one-click POST (it is the publication's own handler); Message-IDs are
+        at `message_id_domain`, the sender's domain unless given."""
         self._text = _pieces(text)
         self._html = _pieces(html)
         self._one_click = one_click
         self._identity = identity
-        self._domain = ascii_address("x@" + message_id_domain).rpartition("@")[2]
+        self._domain = ascii_address("x@" + (message_id_domain or sender.email.rpartition("@")[2])).rpartition("@")[2]
         self._boundary = f"=_{secrets.token_hex(12)}"
         shared = [
             f"From: {mailbox(sender)}",

@@ -14,10 +14,12 @@ import re
 import threading
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
 from newsletter.errors import SendError, scrub
+from newsletter.merge import unsubscribe_link
 from newsletter.providers.smtp.connection import (
     Deferred, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
 )
@@ -47,40 +49,33 @@ class SmtpBuilder:
 
     def __init__(self, settings: Settings, email: RenderedEmail, issue: str, *, proof: bool, dry_run: bool,
                  unsubscribe_links: Callable[[str], str] | None) -> None:
-        self._links = unsubscribe_links
-        self._template = settings.unsubscribe_url if unsubscribe_links is None else None
-        if unsubscribe_links is None and self._template is None:
+        # Each reader's link, chosen once: the signed one (signup:), unsubscribe_url, or none (a dry run).
+        template = settings.unsubscribe_url
+        self.unsubscribe_url: Callable[[str], str] = (
+            unsubscribe_links if unsubscribe_links is not None
+            else partial(unsubscribe_link, template) if template is not None else lambda _email: "")
+        if unsubscribe_links is None and template is None:
             why = (f"{settings.config_path.name}: no way to unsubscribe: an SMTP send needs unsubscribe_url "
                    "(with {email}) or signup: (newsletter serve's signed links)")
             if not dry_run:
                 raise SendError(why + ", before sending")
             warnings.warn(why + "; these messages have an empty unsubscribe link, and a real send is refused",
                           stacklevel=2)
-        self.sender = settings.sender.email
         self._messages = MessageBuilder(
             sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
             html=email.html, list_id=list_id(settings),
-            message_id_domain=settings.sender.email.rpartition("@")[2],
             # Both kinds of own link are the publication's to answer: the signed one by
             # `newsletter serve`, unsubscribe_url by the page the editor set up for it.
             one_click=True, identity=f"{issue}{'-proof' if proof else ''}",
         )
 
-    def unsubscribe_url(self, email: str) -> str:
-        if self._links is not None:
-            return self._links(email)
-        if self._template is not None:
-            from newsletter.merge import unsubscribe_link
-
-            return unsubscribe_link(self._template, email)
-        return ""
-
     def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Callable[[str, Row], bytes]:
         names = (*COLUMNS, *extra_columns)
+        unsubscribe_url = self.unsubscribe_url
 
         def message(address: str, row: Row) -> bytes:
             values = dict(zip(names, row, strict=False))
-            link = self.unsubscribe_url(address)
+            link = unsubscribe_url(address)
             values.update(email=address, tags=join_tags(split_tags(row[TAGS])), unsubscribe_url=link)
             name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
             return self._messages.message(Recipient(address, name, values, link or None))
