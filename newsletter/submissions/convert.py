@@ -25,7 +25,7 @@ from newsletter.atomic import write_text
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
 from newsletter.errors import ContentError, where
-from newsletter.sending.ledger import ledger_path
+from newsletter.sending.ledger import LedgerCounts, Schedule, ledger_path, read_ledger
 from newsletter.submissions import documents, pictures, plaintext
 from newsletter.submissions.draft import (
     Block,
@@ -227,16 +227,16 @@ def _sent_already(settings: Settings, issue: str) -> list[str]:
     one SendGrid refused) leaves a ledger but no reader with the issue, and `add` said
     "has been sent already" then.
     """
-    from newsletter.sending.ledger import issue_schedule, issue_status  # only `add` needs the ledger read
     from newsletter.sending.when import describe
 
     path = ledger_path(settings, issue)
     if not path.exists():
         return []
-    counts = issue_status(settings, issue)
+    # One opening of the ledger for both (each reader opens it, locks it and recovers it).
+    never_sent: tuple[LedgerCounts, Schedule | None] = (LedgerCounts(), None)
+    counts, schedule = read_ledger(settings, issue, lambda ledger: (ledger.counts(), ledger.schedule()), never_sent)
     if not (counts.sent or counts.pending or counts.uncertain):
         return []
-    schedule = issue_schedule(settings, issue)
     if schedule is not None and schedule.send_at > dt.datetime.now(dt.UTC).timestamp():
         when = describe(dt.datetime.fromtimestamp(schedule.send_at, dt.UTC))
         return [f"{where(path)}: {issue} is scheduled for {when} without this article; to include it, "
