@@ -75,13 +75,12 @@ class CheckFailed(NewsletterError):
 
 
 def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence[str] | None = None,
-                images: ImageCache | None = None, brand: bool = True) -> CheckReport:
+                images: ImageCache | None = None) -> CheckReport:
     """Check a rendered issue; never raises for what it finds.
 
     With `list_columns`, merge fields that are no column of the list are reported:
     a misspelt `subscriber.frist_name` would give every recipient the fallback.
     `images` is where processed images are looked up (default: processed in memory).
-    `brand=False` leaves out the accent colour and the logo, which `site` checks once for all issues.
     """
     import lxml.html  # premailer's parser, already loaded by rendering
 
@@ -142,8 +141,7 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
         report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
                     "of the email instead; set `preheader` in issue.yaml")
     check_content(report, email.issue, images or ImageCache(None))
-    if brand:
-        check_brand(report, settings, images or ImageCache(None))
+    check_brand(report, settings, images or ImageCache(None))
     return report
 
 

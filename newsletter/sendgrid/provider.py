@@ -20,6 +20,7 @@ class SendGridProvider:
     """Requests of 1,000 recipients to POST /v3/mail/send; it can schedule (`send --at`)."""
 
     name = "sendgrid"
+    display_name = "SendGrid"
     can_schedule = True
     dry_run_file = "request-{number:05d}.json"
     dry_run_sample: int | None = None  # every request body: 1,000 recipients each, so a list of 1,000,000 is 1,000 files

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, where
-from newsletter.sending.ledger import Ledger, Schedule, SendLock, ledger_path, lock_path, old_ledger_path
-from newsletter.sending.ledger import issue_schedule
+from newsletter.sending.ledger import (
+    Ledger, Schedule, SendLock, issue_schedule, ledger_path, lock_path, old_ledger_path,
+)
 from newsletter.sendgrid.client import SendGridClient
 from newsletter.sendgrid.schedule import cancel_batch
 from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe

@@ -126,6 +126,7 @@ class Provider(Protocol):
     """One mail service: its builder, its transport, how it reads its answers."""
 
     name: str          # as `provider:` of newsletter.yaml says it
+    display_name: str  # as messages name it: "SendGrid", "the SMTP server"
     can_schedule: bool
     concurrency: int   # batches in flight at once unless --concurrency says otherwise
     dry_run_file: str  # the name of each body a dry run writes: `request-{number:05d}.json`

@@ -210,8 +210,8 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         probe = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))  # older versions' too
         probe.acquire(issue)
         probe.release()
-    return SendPlan(settings, issue, options, email, builder, path, secret, transport, retry or RetryPolicy(),
-                    timing, provider)
+    return SendPlan(settings, issue, options, email, builder, path, secret, transport, provider,
+                    retry or RetryPolicy(), timing)
 
 
 def _send_running(settings: Settings, issue: str) -> bool:
@@ -301,13 +301,9 @@ class SendPlan:
     list_file: Path
     _secret: str | None = field(repr=False)  # the API key or SMTP password (None: a dry run)
     transport: Transport = field(repr=False)
+    provider: Provider = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timing: Timing = field(default_factory=Timing)
-    provider: Provider = field(default=None, repr=False)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.provider is None:
-            self.provider = provider_for(self.settings)
 
     @property
     def subject(self) -> str:
@@ -332,7 +328,7 @@ class SendPlan:
         """
         report = SendReport(self.issue, self.subject, self.options.list_name,
                             dry_run=self.options.dry_run, proof=self.options.proof,
-                            provider="SendGrid" if self.provider.name == "sendgrid" else "the SMTP server")
+                            provider=self.provider.display_name)
         started = time.monotonic()
         lock = None
         if self._records_sending:

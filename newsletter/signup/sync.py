@@ -166,7 +166,7 @@ def apply_changes(settings: Settings, changes: list[dict[str, Any]], report: Sig
         def transform(listing: ListFile, by_address: dict[str, list[dict[str, Any]]] = by_address
                       ) -> tuple[tuple[str, ...], Iterator[Row]]:
             extras = listing.extra_columns + tuple(c for c in EVIDENCE if c not in listing.extra_columns)
-            columns = (*COLUMNS, *extras)
+            column = {name: index for index, name in enumerate((*COLUMNS, *extras))}
 
             def rows() -> Iterator[Row]:
                 seen: set[str] = set()
@@ -174,7 +174,7 @@ def apply_changes(settings: Settings, changes: list[dict[str, Any]], report: Sig
                     row = widen(row, listing.extra_columns, extras)
                     key = address_key(row[EMAIL])
                     for change in by_address.get(key, ()):
-                        _apply(row, columns, change, report, stamp)
+                        _apply(row, column, change, report, stamp)
                     seen.add(key)
                     yield row
                 for key, found in by_address.items():
@@ -186,11 +186,11 @@ def apply_changes(settings: Settings, changes: list[dict[str, Any]], report: Sig
                             added = [change["email"], "", "", "unsubscribed", "", "", ""] + [""] * len(extras)
                             report.counts["new"] += 1
                             report.changes.append(f"{change['email']}: added (confirmed sign-up)")
-                            _apply(added, columns, change, report, stamp, new=True)
+                            _apply(added, column, change, report, stamp, new=True)
                         elif added is None:
                             report.counts["not on the list"] += 1
                         else:
-                            _apply(added, columns, change, report, stamp)
+                            _apply(added, column, change, report, stamp)
                     if added is not None:
                         yield added
             return extras, rows()
@@ -231,9 +231,9 @@ def _leave_out_erased(settings: Settings, changes: list[dict[str, Any]], report:
     return kept, readmitted
 
 
-def _apply(row: Row, columns: tuple[str, ...], change: dict[str, Any], report: SignupSyncReport, stamp: str,
+def _apply(row: Row, column: dict[str, int], change: dict[str, Any], report: SignupSyncReport, stamp: str,
            new: bool = False) -> None:
-    column = {name: index for index, name in enumerate(columns)}
+    """Apply one change to `row`; `column`: where each column of the list is, worked out once a list."""
     if change["kind"] == "subscribed":
         confirmed = str(change.get("at") or "")
         if confirmed and row[column["signup_confirmed_at"]] == confirmed:

@@ -130,6 +130,7 @@ class SmtpProvider:
     """SMTP: any mail service's submission server, with its own pace and quota."""
 
     name = "smtp"
+    display_name = "the SMTP server"
     can_schedule = False
     dry_run_file = "message-{number:05d}.eml"
     # One message a recipient: a dry run of 100,000 wrote 100,000 files of ~21 KB (2.3 GB, 35 s;
