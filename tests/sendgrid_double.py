@@ -18,6 +18,7 @@ import itertools
 import json
 import re
 import secrets
+import sys
 import select
 import socket
 import struct
@@ -165,6 +166,17 @@ def load_schema() -> dict[str, Any] | None:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client gone mid-answer (a send killed, or timed out while a Stall held its answer) is no
+    error of the double's: socketserver would print its traceback to sys.stderr, which is the
+    captured stderr of whatever command a test runs in-process at that moment."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class SendGridDouble:
     """Start with `start()` (returns the base URL), stop with `stop()`."""
 
@@ -203,7 +215,7 @@ class SendGridDouble:
     # -- life cycle
     def start(self) -> str:
         handler = type("Handler", (_AccountRoutes, _Handler), {"double": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval (0.5 s by default, per test).
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
