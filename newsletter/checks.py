@@ -137,12 +137,107 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
     for article in email.issue.articles:
         for repeated in _repeated_heading(article):
             report.warn(repeated)
+    check_readability(report, email, settings.language)
     if not email.issue.preheader:
         report.warn(f"{where(email.issue.folder / ISSUE_FILE)}: no preheader: inboxes will show the first words "
                     "of the email instead; set `preheader` in issue.yaml")
     check_content(report, email.issue, images or ImageCache(None))
     check_brand(report, settings, images or ImageCache(None))
     return report
+
+
+# Link texts that say nothing of where they lead, by the language's base (`fr` of `fr-CA`); a
+# language not here is held to English's. Screen readers list a page's links by their text
+# alone ("here, here, read more"), and a reader skimming the email looks for them.
+VAGUE_LINK_TEXTS: dict[str, frozenset[str]] = {
+    "en": frozenset({"here", "click here", "click", "read more", "more", "this", "this link", "link",
+                     "learn more", "more here", "see here"}),
+    "fr": frozenset({"ici", "cliquez ici", "cliquer ici", "clique ici", "lire la suite", "la suite", "plus",
+                     "en savoir plus", "ceci", "ce lien", "lien", "voir ici"}),
+    "de": frozenset({"hier", "hier klicken", "klicken sie hier", "klick hier", "weiterlesen", "mehr lesen", "mehr",
+                     "mehr erfahren", "dies", "das", "dieser link", "link", "diesen link"}),
+    "es": frozenset({"aquí", "aqui", "haz clic aquí", "haga clic aquí", "pulsa aquí", "clic aquí", "leer más",
+                     "seguir leyendo", "más", "más información", "esto", "este enlace", "enlace"}),
+}
+# Characters around a link's text that do not change what it says ("Read more →", "here.").
+_AROUND_LINK_TEXT = " \t.,:;!?¡¿…«»“”‘’\"'()[]<>→←»-–—"
+# RFC 5322 2.1.1: a line of a message is at most 998 characters; servers may cut longer ones.
+MAX_LINE_CHARS = 998
+
+
+def check_readability(report: CheckReport, email: RenderedEmail, language: str) -> None:
+    """What makes the issue hard to read for some: links whose text says nothing out of context,
+    headings that skip a level, images whose alt text is their file name, and over-long lines in
+    the text part. Each warning names the article's file and line."""
+    from newsletter.strings import base_language
+
+    vague = VAGUE_LINK_TEXTS.get(base_language(language), VAGUE_LINK_TEXTS["en"])
+    for article in email.issue.articles:
+        found: list[tuple[int, str]] = []  # (line, warning), told in the article's order
+        for link in article.links:
+            if link.kind == "link" and _link_words(link.text) in vague:
+                found.append((link.line or 0, f"{where(article.source, link.line)}: the link “{link.text}” says nothing of where it "
+                            "goes: screen readers list links by their text alone, and readers skim for them; "
+                            "name what it leads to (“the full programme”, not “here”)"))
+            elif link.kind == "image" and link.text and _is_file_name(link.text, link.url):
+                found.append((link.line or 0, f"{where(article.source, link.line)}: image {link.url} has its file "
+                              f"name as alt text (“{link.text}”): a screen reader reads that out; describe what "
+                              "the image shows"))
+        found.extend(_skipped_headings(article))
+        for _line, warning in sorted(found, key=lambda pair: pair[0]):
+            report.warn(warning)
+    for number, line in enumerate(email.text.splitlines(), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            report.warn(f"{_where_in_text(email.issue, line, number)}: the text part has a line of {len(line):,} characters: "
+                        f"mail servers may cut lines over {MAX_LINE_CHARS} (RFC 5322), breaking a word or link "
+                        "in two; shorten it or put a line break in it")
+
+
+def _link_words(text: str) -> str:
+    return " ".join(text.strip(_AROUND_LINK_TEXT).casefold().split())
+
+
+def _is_file_name(alt: str, src: str) -> bool:
+    """`IMG_2041.jpg` or `IMG_2041` as the alt text of `photos/IMG_2041.jpg`."""
+    from urllib.parse import unquote, urlsplit
+
+    name = unquote(urlsplit(src).path).rstrip("/").rsplit("/", 1)[-1].casefold()
+    alt = alt.strip().casefold()
+    return bool(name) and alt in {name, name.rsplit(".", 1)[0]}
+
+
+def _skipped_headings(article: Article) -> list[tuple[int, str]]:
+    """A heading more than one level below the one before it (`##` then `####`). The article's
+    top level is shown right under its title, so its first heading may not start deeper either."""
+    if not article.headings:
+        return []
+    found = []
+    top = min(heading.level for heading in article.headings)
+    previous_level, previous = top - 1, "the article's title"
+    for heading in article.headings:
+        if heading.level > previous_level + 1:
+            found.append((heading.line or 0, f"{where(article.source, heading.line)}: the heading “{heading.text}” "
+                         f"({'#' * heading.level}) skips a level after {previous}: screen-reader users move "
+                         f"by heading levels and would look for the one missing; make it "
+                         f"{'#' * (previous_level + 1)}"))
+        previous_level, previous = heading.level, f"“{heading.text}” ({'#' * heading.level})"
+    return found
+
+
+def _where_in_text(issue: Issue, line: str, number: int) -> str:
+    """The article (and line) a line of the text part comes from, found by its longest word (a
+    link, most often); else its line in the text part (a template's)."""
+    longest = max(line.split(), key=len, default="")[:60]
+    for article in issue.articles:
+        if line.strip() not in article.text:
+            continue
+        try:
+            source = article.source.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return where(article.source)
+        written = next((n for n, text in enumerate(source, start=1) if longest and longest in text), None)
+        return where(article.source, written)
+    return f"a template of the email (line {number} of the text part)"
 
 
 def check_content(report: CheckReport, issue: Issue, images: ImageCache) -> None:

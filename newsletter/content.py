@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import LocalImage, NestedTooDeep, RefusedLink, render_markdown
+from newsletter.markdown import Heading, LocalImage, NestedTooDeep, RefusedLink, WrittenLink, render_markdown
 from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -31,6 +31,8 @@ class Article:
     warnings: tuple[str, ...] = ()
     images: tuple[LocalImage, ...] = ()  # the images it gives relative to itself, files on disk
     refused: tuple[RefusedLink, ...] = ()  # links and images shown as text: `javascript:`, `file:`…; lines in its file
+    headings: tuple[Heading, ...] = ()  # as written, lines in its file (for `check`)
+    links: tuple[WrittenLink, ...] = ()  # links and images as written, lines in its file (for `check`)
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,8 @@ def load_article(path: Path, base_url: str) -> Article:
     except NestedTooDeep as exc:
         raise ContentError(f"{where(path, exc.line and end + 1 + exc.line)}: {exc}") from None
     refused = tuple(RefusedLink(link.kind, link.url, link.line and end + 1 + link.line) for link in body.refused)
+    headings = tuple(replace(h, line=h.line and end + 1 + h.line) for h in body.headings)
+    links = tuple(replace(link, line=link.line and end + 1 + link.line) for link in body.links)
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
     return Article(
@@ -230,6 +234,8 @@ def load_article(path: Path, base_url: str) -> Article:
         warnings=tuple(warnings),
         images=body.images,
         refused=refused,
+        headings=headings,
+        links=links,
     )
 
 

@@ -73,11 +73,34 @@ class RefusedLink:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A heading as the writer wrote it: `level` 2 for `## …` (or a `---` underline); `line` is
+    counted in the Markdown given. The email shifts every level alike (see `FIRST_ARTICLE_HEADING`)."""
+
+    level: int
+    text: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class WrittenLink:
+    """A link or image as written, for `check`: its address as written, its text (an image's alt
+    text), and its line in the Markdown given."""
+
+    kind: Literal["link", "image"]
+    url: str
+    text: str
+    line: int | None
+
+
+@dataclass(frozen=True)
 class RenderedMarkdown:
     html: str
     text: str
     images: tuple[LocalImage, ...] = ()
     refused: tuple[RefusedLink, ...] = ()
+    headings: tuple[Heading, ...] = ()
+    links: tuple[WrittenLink, ...] = ()
 
 
 class NestedTooDeep(ContentError):
@@ -109,11 +132,41 @@ def render_markdown(source: str, base_url: str, folder: Path | None = None) -> R
     if deep is not None:
         raise NestedTooDeep(deep.map[0] + 1 if deep.map else None)
     refused = _refuse_unsafe(tokens, source.split("\n"))
+    headings, links = _as_written(tokens)  # before the levels are shifted and the addresses resolved
     images: list[LocalImage] = []
     _adapt_for_email(tokens, base_url, folder, images)
     html = _md.renderer.render(tokens, _md.options, {})
     return RenderedMarkdown(html=html, text=_PlainText().render(tokens), images=tuple(images),
-                            refused=tuple(refused))
+                            refused=tuple(refused), headings=headings, links=links)
+
+
+def _as_written(tokens: list[Token]) -> tuple[tuple[Heading, ...], tuple[WrittenLink, ...]]:
+    """The headings, links and images of the Markdown, each with its line (a link's counted from its
+    block's first line by the line breaks before it)."""
+    headings: list[Heading] = []
+    links: list[WrittenLink] = []
+    for index, block in enumerate(tokens):
+        if block.type == "heading_open" and index + 1 < len(tokens):
+            text = "".join(c.content for c in tokens[index + 1].children or [] if c.type in ("text", "code_inline"))
+            headings.append(Heading(int(block.tag[1]), " ".join(text.split()), block.map[0] + 1 if block.map else None))
+        if block.type != "inline":
+            continue
+        line = block.map[0] + 1 if block.map else None
+        open_links: list[tuple[str, int | None, list[str]]] = []  # (href, line, text so far), innermost last
+        for child in block.children or []:
+            if child.type in ("softbreak", "hardbreak"):
+                line = line and line + 1
+            elif child.type in ("text", "code_inline"):
+                for _href, _line, text_parts in open_links:
+                    text_parts.append(child.content)
+            elif child.type == "link_open":
+                open_links.append((str(child.attrGet("href") or ""), line, []))
+            elif child.type == "link_close" and open_links:
+                href, at, text_parts = open_links.pop()
+                links.append(WrittenLink("link", href, " ".join("".join(text_parts).split()), at))
+            elif child.type == "image":
+                links.append(WrittenLink("image", str(child.attrGet("src") or ""), child.content, line))
+    return tuple(headings), tuple(links)
 
 
 def _refuse_unsafe(tokens: list[Token], lines: list[str]) -> list[RefusedLink]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from newsletter.cli import cli
-from tests.helpers import article, write_issue
+from tests.helpers import article, update_config, write_issue
 
 
 def run(*args: str) -> Result:
@@ -112,3 +113,90 @@ def test_no_preheader_names_the_issue_file(publication: Path) -> None:
     assert result.exit_code == 0, result.output
     assert ("warning: issues/bare/issue.yaml: no preheader: inboxes will show the first words of the email "
             "instead; set `preheader` in issue.yaml") in warnings_of(result)
+
+
+VAGUE = ("says nothing of where it goes: screen readers list links by their text alone, and readers skim for them; "
+         "name what it leads to (“the full programme”, not “here”)")
+
+
+def test_links_whose_whole_text_is_here_or_read_more_name_their_line(publication: Path) -> None:
+    write_issue(publication, "vague", {
+        "a.md": article("Readings", "The programme is [here](https://example.org/p).\n"
+                                    "[Click here.](https://example.org/q) to book, or\n"
+                                    "[Read more →](https://example.org/r).\n\n"
+                                    "More in [this](https://example.org/s) and in [the winter programme]"
+                                    "(https://example.org/t), or read [here and now](https://example.org/u).\n"),
+    })
+    result = run("check", "vague")
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings_of(result) if "says nothing" in w] == [
+        f"warning: issues/vague/a.md:4: the link “here” {VAGUE}",
+        f"warning: issues/vague/a.md:5: the link “Click here.” {VAGUE}",
+        f"warning: issues/vague/a.md:6: the link “Read more →” {VAGUE}",
+        f"warning: issues/vague/a.md:8: the link “this” {VAGUE}",
+    ]
+
+
+@pytest.mark.parametrize(("language", "vague", "fine"), [
+    ("fr", "cliquez ici", "hier"),  # "hier" is yesterday in French: a link to yesterday's news says where it goes
+    ("de", "hier klicken", "here"),
+    ("es", "Leer más", "here"),
+    ("en-GB", "read more", "ici"),
+])
+def test_vague_link_texts_are_those_of_the_publications_language(publication: Path, language: str, vague: str,
+                                                                  fine: str) -> None:
+    update_config(publication, language=language)
+    write_issue(publication, "vague", {
+        "a.md": article("Readings", f"The programme: [{vague}](https://example.org/p), or "
+                                    f"[{fine}](https://example.org/q).\n"),
+    })
+    result = run("check", "vague")
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings_of(result) if "says nothing" in w] == [
+        f"warning: issues/vague/a.md:4: the link “{vague}” {VAGUE}"]
+
+
+def test_a_heading_that_skips_a_level_names_its_line(publication: Path) -> None:
+    write_issue(publication, "outline", {
+        "a.md": article("Readings", "## Winter\n\nText.\n\n#### Dates\n\nText.\n\n### Places\n\n## Spring\n\nText.\n"),
+        # Its top level, whatever it is, is shown right under the title: # then ## is no skip.
+        "b.md": article("Notes", "# Small\n\nText.\n\n## Smaller\n\n# Again\n"),
+        # The first heading deeper than a later one is a level below the title.
+        "c.md": article("First deeper", "#### Deep first\n\nText.\n\n## Top\n"),
+    }, articles=["a.md", "b.md", "c.md"])
+    result = run("check", "outline")
+    assert result.exit_code == 0, result.output
+    why = "screen-reader users move by heading levels and would look for the one missing"
+    assert [w for w in warnings_of(result) if "skips a level" in w] == [
+        f"warning: issues/outline/a.md:8: the heading “Dates” (####) skips a level after “Winter” (##): {why}; "
+        "make it ###",
+        f"warning: issues/outline/c.md:4: the heading “Deep first” (####) skips a level after the article's title: "
+        f"{why}; make it ##",
+    ]
+
+
+def test_an_image_whose_alt_text_is_its_file_name_names_its_line(publication: Path) -> None:
+    folder = write_issue(publication, "pics", {
+        "a.md": article("Herons", "![heron.png](heron.png)\n\n![IMG_2041](IMG_2041.png)\n\n"
+                                  "![A heron on the weir](heron.png)\n"),
+    })
+    for name in ("heron.png", "IMG_2041.png"):
+        (folder / name).write_bytes((publication / "issues" / "issue-1" / "towpath.png").read_bytes())
+    result = run("check", "pics")
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings_of(result) if "file name" in w] == [
+        "warning: issues/pics/a.md:4: image heron.png has its file name as alt text (“heron.png”): "
+        "a screen reader reads that out; describe what the image shows",
+        "warning: issues/pics/a.md:6: image IMG_2041.png has its file name as alt text (“IMG_2041”): "
+        "a screen reader reads that out; describe what the image shows",
+    ]
+
+
+def test_a_text_part_line_over_998_characters_names_the_article_line(publication: Path) -> None:
+    long_link = "https://example.org/archive?" + "&".join(f"item{n}=value{n}" for n in range(80))
+    write_issue(publication, "long", {"a.md": article("Archive", f"Everything:\n\n{long_link}\n")})
+    result = run("check", "long")
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings_of(result) if "998" in w] == [
+        f"warning: issues/long/a.md:6: the text part has a line of {len(long_link):,} characters: mail servers may "
+        "cut lines over 998 (RFC 5322), breaking a word or link in two; shorten it or put a line break in it"]
