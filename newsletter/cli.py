@@ -162,9 +162,12 @@ def build(issue: str) -> None:
 @click.argument("issue", required=False)
 @click.option("--links", is_flag=True,
               help="Also fetch every link and image URL of the email; exit 1 when any is broken.")
+@click.option("--spam", is_flag=True,
+              help="Also score the message a reader would get with SpamAssassin (network tests off): "
+                   "its rules and points; from 5 exits 1, over 3 warns.")
 @click.option("--welcome", is_flag=True,
               help="Check welcome.md, the welcome email of `newsletter serve`, instead of an issue.")
-def check(issue: str | None, links: bool, welcome: bool) -> None:
+def check(issue: str | None, links: bool, spam: bool, welcome: bool) -> None:
     """Report what is wrong with ISSUE, writing nothing.
 
     Errors exit 1 and stop a send; warnings exit 0.
@@ -172,10 +175,15 @@ def check(issue: str | None, links: bool, welcome: bool) -> None:
     With --links, every link and image of the email is fetched (concurrently, HEAD
     then GET, following redirects): run it once the web edition is published.
 
+    With --spam, SpamAssassin scores the whole message a reader would get, headers
+    included, and lists the rules that fired; where it is not installed, it says how
+    to install it.
+
     \b
     Example:
       newsletter check issue-12
       newsletter check issue-12 --links
+      newsletter check issue-12 --spam
       newsletter check --welcome
     """
     if welcome:
@@ -188,11 +196,21 @@ def check(issue: str | None, links: bool, welcome: bool) -> None:
         sys.exit(0 if checked.ok else 1)
     if issue is None:
         raise click.UsageError("Missing argument 'ISSUE'", ctx=click.get_current_context())
+    if links and spam:
+        raise click.UsageError("--links and --spam are two checks: run one, then the other",
+                               ctx=click.get_current_context())
     if links:
         return _check_links(issue)
-    from newsletter.build import check_issue
+    if spam:
+        from newsletter.spam import check_issue_spam
 
-    report = check_issue(_settings(), issue)
+        scored = check_issue_spam(_settings(), issue)
+        _echo_report(scored)
+        report = scored.checks
+    else:
+        from newsletter.build import check_issue
+
+        report = check_issue(_settings(), issue)
     _print_findings(report)
     if not report.ok:
         sys.exit(1)
