@@ -77,7 +77,7 @@ class SpamReport:
     def lines(self) -> list[str]:
         if self.score is None:
             return []
-        lines = [f"spam score: {self.score.score:.1f} for the message a reader gets ({self.score.version}, network "
+        lines = [f"spam score: {self.score.score or 0.0:.1f} for the message a reader gets ({self.score.version}, network "
                  f"tests off; over {WARNING_SCORE:.0f} is a warning, {SPAM_SCORE:.0f} or more an error), rules fired:"]
         width = max((len(rule.name) for rule in self.score.rules), default=0)
         lines.extend(f"  {rule.points:5.1f}  {rule.name:<{width}}  {rule.description}"

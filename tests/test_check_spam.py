@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import article, update_config, write_issue
+from tests.helpers import article, write_issue
 from tests.test_check_locations import run, warnings_of
 
 needs_spamassassin = pytest.mark.skipif(
@@ -59,8 +59,14 @@ def test_the_sample_issue_scores_under_3_with_its_rules_and_the_address_in_its_u
 
 
 @needs_spamassassin
-def test_the_sign_up_servers_signed_unsubscribe_link_does_not_fire_the_address_rule(publication: Path) -> None:
-    update_config(publication, unsubscribe_url=None, signup={"url": "https://join.riverside-writers-circle.internal"})
+def test_inits_example_prefers_the_sign_up_servers_signed_links_which_do_not_fire_the_address_rule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("init", str(tmp_path / "new")).exit_code == 0
+    monkeypatch.chdir(tmp_path / "new")
+    config = Path("newsletter.yaml").read_text(encoding="utf-8")
+    # The example's own page: `signup:`, commented out, before unsubscribe_url's ?email=.
+    assert config.index("# signup:\n#   url: ") < config.index("# unsubscribe_url: https://example.org/unsubscribe?email=")
+    Path("newsletter.yaml").write_text(config.replace("# signup:\n#   url: ", "signup:\n  url: "), encoding="utf-8")
     result = run("check", "issue-1", "--spam")
     assert result.exit_code == 0, result.output
     score, rules = scored(result.stdout)
