@@ -123,6 +123,20 @@ def test_a_gmail_address_sent_through_sendgrid_is_refused(publication: Path, sen
     assert dns.questions == []  # nothing of gmail.com's DNS is the editor's to change
 
 
+def test_a_placeholder_from_is_left_to_its_placeholder_finding(publication: Path, sendgrid: SendGridDouble,
+                                                               dns: DnsZone) -> None:
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text().replace(f"email: {SENDER}", "email: newsletter@example.org"))
+    dns.txt("example.org", "v=spf1 -all")  # what example.org publishes: nobody sends from it
+    sendgrid.account.verify_sender("newsletter@example.org")
+    result = newsletter("doctor")
+    assert result.exit_code == 1
+    assert output_lines(result.output)[-1].startswith("error: newsletter.yaml:6: from newsletter@example.org is a "
+                                                      "placeholder")
+    assert not any("SPF" in line or "DKIM" in line or "DMARC" in line for line in output_lines(result.output))
+    assert dns.questions == []
+
+
 def test_a_gmail_address_through_gmails_own_server_is_fine(publication: Path, dns: DnsZone) -> None:
     dns.address("smtp.gmail.com", "142.250.27.108")
     dns.ptr("142.250.27.108", "rb-in-f108.1e100.net")

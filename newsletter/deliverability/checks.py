@@ -29,6 +29,7 @@ from newsletter.deliverability.records import (
 )
 from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import NewsletterError
+from newsletter.placeholders import is_reserved
 
 # One budget for every DNS query of a doctor run; a resolver that answers nothing costs this once.
 DNS_DEADLINE = 10.0
@@ -76,6 +77,8 @@ def check_sending_domain(settings: Settings, service: MailService, report: Docto
                          lookup: DnsLookup | None = None) -> None:
     """Add the DNS findings for `settings`' `from` domain sent through `service` to `report`."""
     domain = settings.sender.email.rpartition("@")[2].lower().rstrip(".")
+    if is_reserved(domain):
+        return  # a placeholder (example.org, what `init` writes): its finding says to put the real address there
     parts = ["SPF", "DKIM", "DMARC"] + (["reverse DNS"] if service.smtp_host else [])
     try:
         lookup = lookup or DnsLookup.from_environment(DNS_DEADLINE)
