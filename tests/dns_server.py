@@ -26,7 +26,7 @@ def _key(name: str) -> str:
     return name.lower().rstrip(".")
 
 
-class DnsZone(BaseResolver):  # type: ignore[misc]
+class DnsZone(BaseResolver):
     """The records the server answers; a test adds them, the conftest fixture clears them."""
 
     def __init__(self) -> None:

@@ -213,3 +213,12 @@ def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) ->
     assert result.stderr == (f"error: newsletter.yaml:{line}: smtp.dkim_selector must be the DKIM selector your provider "
                              "gave, the name before ._domainkey (fm1 for fm1._domainkey.example.org), "
                              "not 'fm1._domainkey'\n")
+
+
+def test_a_mistyped_newsletter_dns_is_one_finding_after_the_accounts(
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DNS", "127.0.0.1:99999")
+    lines = doctor(sendgrid, publication)
+    assert lines[0].startswith("ok: the API key works")
+    assert lines[-1] == ("error: NEWSLETTER_DNS=127.0.0.1:99999: give the DNS server as host[:port], such as "
+                         "127.0.0.1:5353 or [::1]:53 (the port is 1 to 65535)")

@@ -28,7 +28,7 @@ from newsletter.deliverability.records import (
     SPF_LOOKUP_LIMIT, dkim_key, dmarc_records, read_spf, spf_records, with_include,
 )
 from newsletter.doctor import DoctorReport, Level
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.placeholders import is_reserved
 
 # One budget for every DNS query of a doctor run; a resolver that answers nothing costs this once.
@@ -68,11 +68,6 @@ class MailService:
     spf_by_dkim_cname: str | None = None
 
 
-@dataclass
-class DkimResult:
-    signed: bool | None          # None: cannot tell (no selector known)
-
-
 def check_sending_domain(settings: Settings, service: MailService, report: DoctorReport,
                          lookup: DnsLookup | None = None) -> None:
     """Add the DNS findings for `settings`' `from` domain sent through `service` to `report`."""
@@ -82,6 +77,10 @@ def check_sending_domain(settings: Settings, service: MailService, report: Docto
     parts = ["SPF", "DKIM", "DMARC"] + (["reverse DNS"] if service.smtp_host else [])
     try:
         lookup = lookup or DnsLookup.from_environment(DNS_DEADLINE)
+    except ConfigError as exc:  # a mistyped NEWSLETTER_DNS: said, and the account's findings still shown
+        report.add("error", "dns", str(exc))
+        return
+    try:
         if is_free_mail(domain):
             if domain in service.signs_for:
                 report.add("ok", "from-domain", f"from {domain} goes through {service.name}, {domain}'s own "
@@ -91,11 +90,11 @@ def check_sending_domain(settings: Settings, service: MailService, report: Docto
                            f"{service.name}: send from your own domain")
             parts = parts[3:]
         else:
-            spf_ok = _check_spf(lookup, domain, service, report)
+            _check_spf(lookup, domain, service, report)
             parts.remove("SPF")
-            dkim = _check_dkim(lookup, domain, service, report)
+            signed = _check_dkim(lookup, domain, service, report)
             parts.remove("DKIM")
-            _check_dmarc(lookup, domain, service, settings, dkim.signed, spf_ok, report)
+            _check_dmarc(lookup, domain, service, settings, signed, report)
             parts.remove("DMARC")
         if service.smtp_host:
             _check_reverse_dns(lookup, service.smtp_host, report)
@@ -187,12 +186,13 @@ def _spf_by_dkim_cname(lookup: DnsLookup, domain: str, service: MailService) -> 
                                    or target.endswith("." + service.spf_by_dkim_cname))
 
 
-def _check_dkim(lookup: DnsLookup, domain: str, service: MailService, report: DoctorReport) -> DkimResult:
+def _check_dkim(lookup: DnsLookup, domain: str, service: MailService, report: DoctorReport) -> bool | None:
+    """DKIM's findings; whether the service can sign for the domain (None: cannot tell, no selector known)."""
     if not service.dkim_selectors:
         report.add("warning", "dkim", f"cannot tell whether {service.name} signs mail from {domain} with DKIM: "
                    "set smtp.dkim_selector in newsletter.yaml to the selector your provider gave "
                    "(the name before ._domainkey)")
-        return DkimResult(None)
+        return None
     keys: dict[str, str | None] = {}
     for selector in service.dkim_selectors:
         keys[selector] = dkim_key(lookup.txt(f"{selector}._domainkey.{domain}"))
@@ -205,7 +205,7 @@ def _check_dkim(lookup: DnsLookup, domain: str, service: MailService, report: Do
     if with_key and (not service.all_selectors or not missing):
         names = ", ".join(f"{selector}._domainkey.{domain}" for selector in with_key)
         report.add("ok", "dkim", f"DKIM: {service.name} can sign mail from {domain} (a key at {names})")
-        return DkimResult(True)
+        return True
     if service.all_selectors:
         missing = [selector for selector in service.dkim_selectors if not keys[selector]]
     names = " and ".join(f"{selector}._domainkey.{domain}" for selector in missing)
@@ -218,11 +218,11 @@ def _check_dkim(lookup: DnsLookup, domain: str, service: MailService, report: Do
     if missing:
         report.add("error", "dkim", f"no DKIM key at {names}, so receivers cannot tell mail from {domain} is yours: "
                    f"{advice}")
-    return DkimResult(False)
+    return False
 
 
 def _check_dmarc(lookup: DnsLookup, domain: str, service: MailService, settings: Settings,
-                 signed: bool | None, spf_ok: bool, report: DoctorReport) -> None:
+                 signed: bool | None, report: DoctorReport) -> None:
     labels = domain.split(".")
     # RFC 7489 §6.6.3: without a record of its own, a subdomain's mail falls under its organisational domain's.
     for start in range(0, max(len(labels) - 1, 1)):
