@@ -1105,7 +1105,7 @@ def cancel(issue: str, yes: bool) -> None:
 @click.option("--create-group", metavar="NAME",
               help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
 def doctor(as_json: bool, create_group: str | None) -> None:
-    """Check the SendGrid account or the SMTP server, and the from domain's DNS.
+    """Check the account or SMTP server, and the DNS.
 
     One line per finding, with what to do; exit status 1 on any error. Needs
     SENDGRID_API_KEY (or, with provider: smtp, NEWSLETTER_SMTP_PASSWORD) in the
