@@ -1123,12 +1123,15 @@ def cancel(issue: str, yes: bool) -> None:
 @click.option("--create-group", metavar="NAME",
               help="First create a SendGrid unsubscribe group NAME and write its id into newsletter.yaml.")
 def doctor(as_json: bool, create_group: str | None) -> None:
-    """Check the SendGrid account or the SMTP server.
+    """Check the account or SMTP server, and the DNS.
 
     One line per finding, with what to do; exit status 1 on any error. Needs
     SENDGRID_API_KEY (or, with provider: smtp, NEWSLETTER_SMTP_PASSWORD) in the
     environment. Through SMTP it connects, checks TLS and the certificate, logs in
-    and asks MAIL FROM for the sender, then RSET: nothing is sent.
+    and asks MAIL FROM for the sender, then RSET: nothing is sent. The DNS part
+    checks SPF, DKIM and DMARC for the provider (and the SMTP host's reverse DNS),
+    each finding naming the record to publish; NEWSLETTER_DNS=host[:port] asks
+    another DNS server than the system's.
 
     \b
     Example:

@@ -53,7 +53,10 @@ REQUIRED_WHY = {
 SENDGRID_KEYS = {"asm_group_id", "categories", "timeout", "region", "concurrency"}
 # The mail services an issue can be sent through (`provider:`); SendGrid when absent.
 PROVIDERS = ("sendgrid", "smtp")
-SMTP_KEYS = {"host", "port", "security", "username", "connections", "rate", "daily_limit", "ca_file", "timeout"}
+SMTP_KEYS = {"host", "port", "security", "username", "connections", "rate", "daily_limit", "ca_file", "timeout",
+             "dkim_selector"}
+# A DKIM selector: one or more DNS labels, the name before `._domainkey.` (RFC 6376 §3.1).
+_DKIM_SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*")
 SMTP_SECURITIES = ("starttls", "tls", "none")
 SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 DEFAULT_SMTP_CONNECTIONS = 4
@@ -86,6 +89,7 @@ class SmtpSettings:
     daily_limit: int | None = None  # messages a UTC day, proofs included
     ca_file: Path | None = None  # a CA bundle trusted as well as the system's
     timeout: float = DEFAULT_SMTP_TIMEOUT
+    dkim_selector: str | None = None  # the provider's DKIM selector, for doctor's DNS check
 
 
 @dataclass(frozen=True)
@@ -506,6 +510,11 @@ def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None
     username = value.get("username") or ""
     if not isinstance(username, str):
         raise ConfigError(f"{config.where('smtp')}: smtp.username must be text")
+    selector = value.get("dkim_selector")
+    if selector is not None and (not isinstance(selector, str) or not _DKIM_SELECTOR.fullmatch(selector.strip())
+                                 or "._domainkey" in selector.lower()):
+        raise ConfigError(f"{config.where('smtp.dkim_selector')}: smtp.dkim_selector must be the DKIM selector your provider gave, "
+                          f"the name before ._domainkey (fm1 for fm1._domainkey.example.org), not {selector!r}")
     smtp = SmtpSettings(
         host=host,
         port=number("port", SMTP_DEFAULT_PORTS[security], 1, 65535, True, "a port number (587, 465 or 25)"),
@@ -517,6 +526,7 @@ def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None
         daily_limit=number("daily_limit", None, 1, 10_000_000, True, "a whole number of messages a day, 1 or more"),
         ca_file=ca_file,
         timeout=float(number("timeout", DEFAULT_SMTP_TIMEOUT, 1, 3600, False, "a number of seconds from 1 to 3600")),
+        dkim_selector=selector.strip() if selector else None,
     )
     return provider, smtp
 

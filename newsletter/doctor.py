@@ -15,7 +15,8 @@ Level = Literal["ok", "warning", "error"]
 @dataclass(frozen=True)
 class Finding:
     level: Level
-    check: str       # key, scopes, sender, group, placeholder; connection, tls, login for SMTP
+    check: str       # key, scopes, sender, group, placeholder; connection, tls, login for SMTP;
+                     # from-domain, spf, dkim, dmarc, reverse-dns, dns for the sending domain's DNS
     message: str
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from newsletter.sendgrid import client
 from newsletter.sendgrid.retry import RetryPolicy
+from tests.dns_server import DnsZone
 from tests.sendgrid_double import ACCOUNT_SPEC_FILE, SendGridDouble
 
 
@@ -26,6 +27,16 @@ def account_spec() -> None:
 
 
 SENDER = "letters@riverside-writers-circle.internal"  # the sample publication's from
+SENDER_DOMAIN = "riverside-writers-circle.internal"
+DKIM_KEY = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zwt"
+
+
+def sendgrid_authenticated(dns: DnsZone) -> None:
+    """The DKIM CNAMEs SendGrid's domain authentication (automated security) has an editor publish."""
+    for selector in ("s1", "s2"):
+        target = f"{selector}.domainkey.u1234.wl001.sendgrid.net"
+        dns.cname(f"{selector}._domainkey.{SENDER_DOMAIN}", target)
+        dns.txt(target, DKIM_KEY)
 
 
 def enable_group(publication: Path, group: int) -> None:

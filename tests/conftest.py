@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dns_server import DnsZone, dns_server
 from tests.sendgrid_double import SHARED_SENDGRID, SendGridDouble
 from tests.site_server import StaticSite, point_base_url
 
@@ -67,3 +68,21 @@ def inbox(publication: Path) -> Path:
     folder = publication / "inbox"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="session")
+def _dns_server() -> Iterator[tuple[DnsZone, str]]:
+    with dns_server() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def dns(_dns_server: tuple[DnsZone, str], monkeypatch: pytest.MonkeyPatch) -> DnsZone:
+    """The DNS every test's doctor asks (NEWSLETTER_DNS), empty: no test asks the system's resolver.
+
+    Without a record it refuses every query, and doctor warns that the DNS cannot be checked;
+    a test of the DNS checks adds the records it needs."""
+    zone, address = _dns_server
+    zone.clear()
+    monkeypatch.setenv("NEWSLETTER_DNS", address)
+    return zone

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.account_helpers import SENDER, account_spec, enable_group, quick_api_retries, ready_account, spec_kept
+from tests.account_helpers import (
+    SENDER, account_spec, enable_group, quick_api_retries, ready_account, sendgrid_authenticated, spec_kept,
+)
+from tests.account_helpers import SENDER_DOMAIN as DOMAIN
+from tests.dns_server import DnsZone
 from tests.sendgrid_double import SendGridDouble
 from tests.subscriber_helpers import run
 
@@ -18,18 +23,26 @@ def lines(text: str) -> list[str]:
     return text.strip().splitlines()
 
 
-def test_a_ready_account_passes(publication: Path, sendgrid: SendGridDouble) -> None:
+def test_a_ready_account_passes(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     group = ready_account(sendgrid, publication)
+    sendgrid_authenticated(dns)
+    dns.txt(DOMAIN, "v=spf1 include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ~all")
+    dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none; rua=mailto:dmarc@riverside-writers-circle.internal")
     result = run("doctor")
     assert result.exit_code == 0, result.output
     assert lines(result.output) == [
         f"ok: the API key works and has every permission the commands need ({len(sendgrid.account.scopes)} scopes)",
         f"ok: from {SENDER} is a verified sender",
         f"ok: unsubscribe group {group} (Riverside letters) exists",
+        f"ok: SPF: {DOMAIN} has one record (1 DNS lookup), and SendGrid's automated security checks its own "
+        f"em….{DOMAIN} return path",
+        f"ok: DKIM: SendGrid can sign mail from {DOMAIN} (a key at s1._domainkey.{DOMAIN}, s2._domainkey.{DOMAIN})",
+        f"ok: DMARC: _dmarc.{DOMAIN} has policy none (receivers deliver mail that fails and only report it)",
     ]
     shown = json.loads(run("doctor", "--json").output)
     assert shown["ok"] is True
-    assert [f["check"] for f in shown["findings"]] == ["scopes", "sender", "group"]
+    assert [f["check"] for f in shown["findings"]] == ["scopes", "sender", "group", "spf", "dkim", "dmarc"]
     assert {f["level"] for f in shown["findings"]} == {"ok"}
 
 
@@ -86,7 +99,7 @@ def test_a_missing_group_is_an_error(publication: Path, sendgrid: SendGridDouble
     enable_group(publication, 999)
     result = run("doctor")
     assert result.exit_code == 1
-    assert lines(result.output)[-1] == (
+    assert lines(result.output)[2] == (
         "error: newsletter.yaml: sendgrid.asm_group_id 999 is no unsubscribe group of this account: set the id "
         "of one (SendGrid > Suppressions > Unsubscribe Groups), or remove it and run "
         "`newsletter doctor --create-group \"NAME\"`")
@@ -96,7 +109,7 @@ def test_an_own_unsubscribe_page_is_a_warning(publication: Path, sendgrid: SendG
     sendgrid.account.verify_sender(SENDER)
     result = run("doctor")
     assert result.exit_code == 0, result.output
-    assert lines(result.output)[-1].startswith(
+    assert lines(result.output)[2].startswith(
         "warning: unsubscribe_url is a page of your own: its unsubscribes must come back with "
         "`newsletter subscribers import FILE`")
 
@@ -106,9 +119,12 @@ def test_a_rejected_key_is_one_finding(publication: Path, sendgrid: SendGridDoub
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-the-right-key")
     result = run("doctor")
     assert result.exit_code == 1
+    # The account can tell no more; the DNS still can (here it refuses every query).
     assert lines(result.output) == [
         "error: SendGrid does not accept the key in SENDGRID_API_KEY (401): create one under "
-        "SendGrid > Settings > API Keys and export it"]
+        "SendGrid > Settings > API Keys and export it",
+        f"warning: cannot check SPF, DKIM and DMARC for {DOMAIN}: {os.environ['NEWSLETTER_DNS']} (NEWSLETTER_DNS) gave "
+        "no usable answer (REFUSED); run doctor again once the DNS answers"]
     assert "SG.not-the-right-key" not in result.output
 
 

@@ -5,6 +5,8 @@
 - `from` is a verified sender (`GET /v3/verified_senders`) or at an authenticated
   domain (`GET /v3/whitelabel/domains`).
 - `sendgrid.asm_group_id`, when set, is a group of the account (`GET /v3/asm/groups/{id}`).
+- The `from` domain's DNS: SPF naming sendgrid.net (or SendGrid's automated-security CNAMEs),
+  the DKIM CNAMEs s1 and s2, DMARC (`newsletter/deliverability/`).
 - No address or web address of newsletter.yaml is a placeholder (RFC 2606 domains).
 
 A 403 on a check call means the key may not ask (FACTS.md): "cannot tell", a warning,
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsletter.config import Settings, load_settings
+from newsletter.deliverability.checks import MailService, check_sending_domain
 from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
@@ -73,6 +76,15 @@ SENDERS = Call("verified senders")
 DOMAINS = Call("authenticated domains")
 GROUPS = Call("unsubscribe groups", needs="Suppressions > Unsubscribe Groups read access")
 
+# What a `from` domain publishes for SendGrid: its SPF include, or (automated security, SendGrid's
+# default) CNAMEs s1._domainkey and s2._domainkey → s1.domainkey.u<n>.wl<n>.sendgrid.net, whose
+# em<n> sibling carries SPF on the return path; SendGrid rotates the two keys, so both must resolve.
+SENDGRID_DNS = MailService(
+    name="SendGrid", spf_include="sendgrid.net", dkim_selectors=("s1", "s2"), all_selectors=True,
+    dkim_advice="(CNAMEs whose values SendGrid shows under Settings > Sender Authentication)",
+    spf_by_dkim_cname="sendgrid.net",
+)
+
 
 def run_doctor(settings: Settings, create_group: str | None = None,
                client: SendGridClient | None = None) -> DoctorReport:
@@ -82,10 +94,10 @@ def run_doctor(settings: Settings, create_group: str | None = None,
     if create_group is not None:
         settings = _create_group(settings, create_group, client, report)
     scopes = _check_key(client, settings, report)
-    if scopes is None:
-        return report  # the key does not work: every other call would say the same
-    _check_sender(client, settings, report)
-    _check_group(client, settings, report)
+    if scopes is not None:  # when the key does not work, every other call would say the same
+        _check_sender(client, settings, report)
+        _check_group(client, settings, report)
+    check_sending_domain(settings, SENDGRID_DNS, report)
     for placeholder in placeholders(settings):
         report.add("error", "placeholder", f"{placeholder}; a real send is refused until then")
     return report

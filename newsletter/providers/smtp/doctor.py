@@ -3,17 +3,20 @@
 It connects, secures the connection (STARTTLS or TLS, the certificate verified against the
 system's CAs and `smtp.ca_file`), logs in, and asks `MAIL FROM` for the sender, then `RSET`:
 what a real send would meet first, without a message. Then what a send through SMTP needs of
-newsletter.yaml: a way to unsubscribe of the publication's own, and no placeholders.
+newsletter.yaml: a way to unsubscribe of the publication's own; the `from` domain's DNS for the
+service behind the host (`services.py`) and the host's reverse DNS; and no placeholders.
 """
 
 from __future__ import annotations
 
 from newsletter.config import ConfigError, Settings, smtp_password
+from newsletter.deliverability.checks import check_sending_domain
 from newsletter.doctor import DoctorReport
 from newsletter.placeholders import placeholders
 from newsletter.providers.smtp.connection import (
     Deferred, NotConnected, QuotaReached, Reconnect, SenderRefused, SmtpConnection, SmtpSetupError,
 )
+from newsletter.providers.smtp.services import smtp_service
 
 
 def check_smtp(settings: Settings) -> DoctorReport:
@@ -58,6 +61,7 @@ def check_smtp(settings: Settings) -> DoctorReport:
     report.add("ok" if shown else "warning", "limits", f"sends pace themselves at {shown}" if shown else
                "no smtp.rate or smtp.daily_limit: set your provider's limits (Gmail 500 a day, SES 14 a second…) "
                "so a send stays inside them")
+    check_sending_domain(settings, smtp_service(smtp), report)
     for placeholder in placeholders(settings):
         report.add("error", "placeholder", f"{placeholder}; a real send is refused until then")
     return report

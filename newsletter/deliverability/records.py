@@ -1,0 +1,133 @@
+"""SPF, DKIM and DMARC records read as receivers read them (RFC 7208, RFC 6376, RFC 7489).
+
+Only what doctor needs: whether an SPF record names a service (directly or through its
+includes), how many DNS lookups it costs, whether a DKIM selector holds a key, and a DMARC
+record's policy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from newsletter.deliverability.lookup import DnsLookup
+
+# RFC 7208 §4.6.4: a receiver evaluating SPF stops with permerror after 10 of these.
+SPF_LOOKUP_LIMIT = 10
+_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+# Past this many lookups the record is far over the limit: it is not read further.
+_SPF_WALK_LIMIT = 30
+_SPF_START = re.compile(r"(?i)v=spf1(\s|$)")
+_DMARC_START = re.compile(r"(?i)v\s*=\s*DMARC1\s*(;|$)")
+
+
+def spf_records(texts: list[str]) -> list[str]:
+    """The TXT records that are SPF records (`v=spf1` followed by a space or nothing)."""
+    return [text.strip() for text in texts if _SPF_START.match(text.strip())]
+
+
+def spf_terms(record: str) -> list[tuple[str, str]]:
+    """Each term of an SPF record as (name, value): `include:x.org` → ("include", "x.org"),
+    `-all` → ("all", ""), `redirect=x.org` → ("redirect", "x.org"); qualifiers dropped."""
+    terms = []
+    for term in record.split()[1:]:
+        term = term.lstrip("+-~?")
+        name, _, value = term.partition("=") if "=" in term.partition(":")[0] else term.partition(":")
+        if "/" in name and not value:  # `a/24`, `mx/24`: a mechanism with a prefix length only
+            name = name.partition("/")[0]
+        terms.append((name.lower(), value))
+    return terms
+
+
+def with_include(record: str, include: str) -> str:
+    """`record` with `include:INCLUDE` added before its `all` (or redirect), as one record."""
+    words = record.split()
+    at = next((i for i, word in enumerate(words)
+               if word.lstrip("+-~?").lower() == "all" or word.lower().startswith("redirect=")), len(words))
+    return " ".join([*words[:at], f"include:{include}", *words[at:]])
+
+
+@dataclass
+class SpfTree:
+    """An SPF record with every include and redirect under it read."""
+
+    lookups: int = 0
+    includes: set[str] = field(default_factory=set)           # every include: and redirect= target, lower case
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    hosts: set[str] = field(default_factory=set)              # the names of a: mechanisms
+    broken: list[str] = field(default_factory=list)           # what makes receivers fail it (permerror)
+    walked_all: bool = True                                   # False when it was too deep to read whole
+
+    def names(self, include: str) -> bool:
+        return include.lower() in self.includes
+
+    def authorises(self, addresses: list[str]) -> bool:
+        """Whether one of `addresses` is in an ip4:/ip6: network of the record or its includes."""
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            if any(address.version == network.version and address in network for network in self.networks):
+                return True
+        return False
+
+
+def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
+    """Count `record`'s DNS lookups, its includes' and redirects' included, and collect what it names."""
+    tree = SpfTree()
+    seen: set[str] = {domain.lower()}
+
+    def walk(record: str) -> None:
+        for name, value in spf_terms(record):
+            if name in ("ip4", "ip6"):
+                try:
+                    tree.networks.append(ipaddress.ip_network(value, strict=False))
+                except ValueError:
+                    tree.broken.append(f"{name}:{value} is no address")
+                continue
+            if name not in _LOOKUP_TERMS:
+                continue
+            tree.lookups += 1
+            if name == "a" and value:
+                tree.hosts.add(value.partition("/")[0].lower())
+            if name not in ("include", "redirect") or not value:
+                continue
+            target = value.lower().rstrip(".")
+            tree.includes.add(target)
+            if "%" in target or target in seen:
+                continue  # a macro is expanded per message, not here; a loop is counted once
+            if tree.lookups > _SPF_WALK_LIMIT:
+                tree.walked_all = False
+                return
+            seen.add(target)
+            found = spf_records(lookup.txt(target))
+            if len(found) != 1:
+                tree.broken.append(f"{name}:{value} " + ("publishes no SPF record" if not found
+                                                         else f"publishes {len(found)} SPF records"))
+                continue
+            walk(found[0])
+
+    walk(record)
+    return tree
+
+
+def dkim_key(texts: list[str]) -> str | None:
+    """The key (`p=`) of a DKIM key record, "" for a revoked one, None when there is no key record."""
+    for text in texts:
+        tags = dict(_tags(text))
+        if "p" in tags and tags.get("v", "DKIM1").upper() == "DKIM1":
+            return tags["p"].replace(" ", "")
+    return None
+
+
+def dmarc_records(texts: list[str]) -> list[dict[str, str]]:
+    """The DMARC records among TXT records, as their tags (`p`, `sp`, `rua` …)."""
+    return [dict(_tags(text)) for text in texts if _DMARC_START.match(text.strip())]
+
+
+def _tags(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in text.split(";"):
+        name, equals, value = part.partition("=")
+        if equals:
+            pairs.append((name.strip().lower(), value.strip()))
+    return pairs
