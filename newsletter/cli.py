@@ -1134,7 +1134,9 @@ def doctor(as_json: bool, create_group: str | None) -> None:
 @cli.command("stats")
 @click.argument("issue", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON, with SendGrid's metric names.")
-def issue_figures(issue: str | None, as_json: bool) -> None:
+@click.option("--report", is_flag=True,
+              help="Write build/stats/index.html: the list's growth and every issue's rates as charts and tables.")
+def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
     """Show how ISSUE did: opens, clicks, bounces, spam reports, unsubscribes.
 
     The figures are SendGrid's for the issue's own category, which every send adds,
@@ -1143,18 +1145,28 @@ def issue_figures(issue: str | None, as_json: bool) -> None:
     warning) and 0.3% limit (an error, exit 1), bounces against 2% of requests.
     Without ISSUE, one row for each sent issue, newest first, and the newest
     against the mean of those before it (with --json, a list of them). Needs
-    SENDGRID_API_KEY.
+    SENDGRID_API_KEY. With --report, a page to open in a browser (offline): the
+    list's growth by month and each issue's rates as charts, each with its table;
+    with provider: smtp, the growth only.
 
     \b
     Example:
       newsletter stats issue-12
       newsletter stats --json
+      newsletter stats --report
     """
     import json
 
     from newsletter.issue_stats import all_stats, issue_stats
 
+    if report and (issue is not None or as_json):
+        raise click.UsageError("--report writes the page of every issue: give it no ISSUE and no --json")
     settings = _settings()
+    if report:
+        from newsletter.stats_report import write_stats_report
+
+        _echo_report(write_stats_report(settings))
+        return
     if issue is not None:
         figures = issue_stats(settings, issue)
         findings = figures.findings()
