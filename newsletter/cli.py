@@ -1137,7 +1137,7 @@ def doctor(as_json: bool, create_group: str | None) -> None:
 @click.option("--report", is_flag=True,
               help="Write build/stats/index.html: the list's growth and every issue's rates as charts and tables.")
 def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
-    """Show how ISSUE did: opens, clicks, bounces, spam reports, unsubscribes.
+    """Show how ISSUE did: opens, clicks, bounces, spam reports.
 
     The figures are SendGrid's for the issue's own category, which every send adds,
     from the day before its first send (SendGrid does not say in which time zone it
