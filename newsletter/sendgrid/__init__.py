@@ -6,6 +6,6 @@
 - `mail.py`: mail-send bodies (content serialized once, personalizations spliced in);
 - `transport.py`: mail send over kept-alive connections (the hot path), implementing
   `newsletter/sending/transport.py`'s protocol without importing the rest of sending/;
-- `suppressions.py`, `account.py`, `schedule.py`, `stats.py`: what `subscribers sync`,
+- `suppressions.py`, `account.py`, `schedule.py`, `category_stats.py`: what `subscribers sync`,
   `doctor`, `send --at`/`cancel` and `stats` ask of the client.
 """

@@ -1,7 +1,7 @@
 """The categories on every message of an issue, by which SendGrid counts it.
 
 Every send adds the issue's own category (`issue_category`) to the configured ones, so
-`GET /v3/categories/stats` (`sendgrid/stats.py`) can answer for one issue alone. SendGrid
+`GET /v3/categories/stats` (`sendgrid/category_stats.py`) can answer for one issue alone. SendGrid
 takes at most 10 categories a message, each ASCII and at most 255 characters. Apart from
 the stats, which need the HTTP client, so that building a body loads none.
 """

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import IO
 
 from newsletter.subscribers.erasure import erased_addresses, forget_erasure
+from newsletter.subscribers.list_growth import ListGrowth
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
 from newsletter.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (
-    COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, TAGS,
+    COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUSES, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, Subscriber, cannot_write, clean_tags, join_tags, list_path, merge_tags,
     now_iso, open_list, rewrite_list, split_tags, subscribe_row, subscriber_from_row, widen,
 )
@@ -255,12 +256,13 @@ def select_subscribers(
 
 @dataclass
 class ListStats:
-    """Counts of one list by status and by tag."""
+    """Counts of one list by status, by tag and by month."""
 
     path: Path
     by_status: Counter[str] = field(default_factory=Counter)
     by_tag: Counter[str] = field(default_factory=Counter)
     subscribed_by_tag: Counter[str] = field(default_factory=Counter)
+    growth: ListGrowth = field(default_factory=ListGrowth)
     # (row, earlier row, address) of rows holding an address an earlier row holds.
     repeats: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -272,6 +274,7 @@ class ListStats:
             lines.append(f"  {'tag':<14}{'all':>10}{'subscribed':>12}")
             lines += [f"  {tag:<14}{count:>10}{self.subscribed_by_tag[tag]:>12}"
                       for tag, count in sorted(self.by_tag.items())]
+        lines += self.growth.lines()
         lines += [f"{where(self.path, number)}: {email} is the address of row {earlier} again "
                   "(one reader, two rows): merge them" for number, earlier, email in self.repeats[:SHOWN_REPEATS]]
         if len(self.repeats) > SHOWN_REPEATS:
@@ -280,12 +283,16 @@ class ListStats:
 
 
 def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
-    """Count a list's addresses by status and tag, streaming it."""
+    """Count a list's addresses by status, tag and month, streaming it."""
     path = list_path(settings, list_name)
     stats = ListStats(path)
     by_status, by_tag, subscribed_by_tag = stats.by_status, stats.by_tag, stats.subscribed_by_tag
     # Most rows carry the same few tag strings: count the strings, split them once at the end.
     tag_strings: Counter[tuple[str, str]] = Counter()
+    # The months a row joined and last changed in, as (status, YYYY-MM, YYYY-MM): a few hundred keys.
+    dates: Counter[tuple[str, str, str]] = Counter()
+    joined_of, changed_of, month_of = (operator.itemgetter(SUBSCRIBED_AT), operator.itemgetter(UPDATED_AT),
+                                       operator.itemgetter(slice(0, 7)))
     finder = RepeatFinder()
     status_of, tags_of, email_of = (operator.itemgetter(column) for column in (STATUS, TAGS, EMAIL))
     with open_list(path) as listing:
@@ -295,6 +302,8 @@ def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
             by_status.update(map(status_of, chunk))
             tag_strings.update(zip(map(tags_of, chunk), map(status_of, chunk), strict=True))
             finder.add_all(list(map(email_of, chunk)))
+            dates.update(zip(map(status_of, chunk), map(month_of, map(joined_of, chunk)),
+                             map(month_of, map(changed_of, chunk)), strict=True))
     suspects = finder.suspects()
     if suspects:  # a second reading, only for a list that seems to hold an address twice
         with open_list(path) as listing:
@@ -304,6 +313,7 @@ def list_stats(settings: Settings, list_name: str = DEFAULT_LIST) -> ListStats:
             by_tag[tag] += count
             if status == "subscribed":
                 subscribed_by_tag[tag] += count
+    stats.growth = ListGrowth.from_counts(dates)
     return stats
 
 
