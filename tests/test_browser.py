@@ -113,6 +113,31 @@ def test_email_keeps_its_600px_column_on_a_desktop(browser, built: Path) -> None
     assert width == 600
 
 
+JUMP_WITHOUT_IDS = """
+// What Gmail, Yahoo and Outlook for Windows leave: no id at all, so only an <a name> can be a target.
+document.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
+const link = document.querySelectorAll('.contents a')[arguments[0]];
+const title = [...document.querySelectorAll('h2')].find(h => h.textContent === link.textContent);
+const before = title.getBoundingClientRect().top;
+link.click();
+return {before: before, ids: document.querySelectorAll('[id]').length};
+"""
+
+
+def test_contents_links_jump_in_a_client_that_honours_only_named_anchors(browser, built: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    at_width(browser, 1024, (built / "preview-email.html").as_uri())
+    found = browser.execute_script(JUMP_WITHOUT_IDS, 1)
+    assert found["ids"] == 0 and found["before"] > 800, found  # the second article starts below the fold
+    # The jump scrolls the page: wait for it, then the article's title is at the top of the window.
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(lambda b: b.execute_script("return window.scrollY") > 0)
+    top = browser.execute_script(
+        "return [...document.querySelectorAll('h2')].find(h => h.textContent === arguments[0])"
+        ".getBoundingClientRect().top", "The river in December")
+    assert 0 <= top <= 40, top  # below it only the title's own top margin
+
+
 def test_preview_page_shows_both_widths_on_a_phone(browser, built: Path) -> None:
     at_width(browser, PHONE_WIDTH, (built / "preview.html").as_uri())
     frames = browser.execute_script(
