@@ -232,6 +232,7 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         )
     reply_to = data.get("reply_to")
     provider, smtp = _provider(root, config)
+    overrides = _string_overrides(config)
     return Settings(
         root=root,
         name=_text(config, "name"),
@@ -243,9 +244,9 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
         sendgrid=_sendgrid(config),
         provider=provider,
         smtp=smtp,
-        language=_language(config),
+        language=_language(config, overrides),
         subscribe_url=_web_address(config, "subscribe_url"),
-        string_overrides=_string_overrides(config),
+        string_overrides=overrides,
         logo=root / _text(config, "logo") if _optional_text(config, "logo") else None,
         **_accent_colors(config),
         proof_prefix=_proof_prefix(config),
@@ -253,15 +254,21 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
     )
 
 
-def _language(config: YamlMapping) -> str:
+def _language(config: YamlMapping, overrides: tuple[tuple[str, str], ...]) -> str:
+    """`language:`, a built-in one, or any language Babel knows whose every phrase `strings:` gives."""
     language = _optional_text(config, "language") or strings.DEFAULT_LANGUAGE
+    built_in = f"{', '.join(strings.built_in_languages())} (a region may follow, as in en-GB)"
     try:
         strings.babel_locale(language)
     except strings.UnknownLanguage:
-        raise ConfigError(
-            f"{config.where('language')}: language {language!r} is not built in; the built-in languages are "
-            f"{', '.join(strings.built_in_languages())} (a region may follow, as in en-GB)"
-        ) from None
+        raise ConfigError(f"{config.where('language')}: language {language!r} is not built in, nor a language "
+                          f"code dates can be written in; the built-in languages are {built_in}") from None
+    if not strings.is_built_in(language):
+        missing = sorted(set(strings.BUILT_IN[strings.DEFAULT_LANGUAGE]) - {key for key, _ in overrides})
+        if missing:
+            raise ConfigError(
+                f"{config.where('language')}: language {language!r} is not built in: give every phrase in it "
+                f"under `strings:` (missing: {', '.join(missing)}), or use a built-in language: {built_in}")
     return language
 
 

@@ -15,6 +15,10 @@ before it ("Dans ce numéro :").
 Dates are written by Babel from the Unicode CLDR data, so "10 mars 2023" needs no
 table of month names here. A language may carry a region (`en-GB`, `de-CH`): the
 phrases come from the language, the date's form from the region.
+
+A language not built in (Arabic, Hebrew, Dutch…) is allowed when `strings:` gives
+every phrase; its dates and its direction (right to left for Arabic, Hebrew, Persian,
+Urdu, Yiddish…) still come from Babel.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from markupsafe import Markup, escape
 
@@ -127,7 +132,7 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 class UnknownLanguage(ValueError):
-    """A `language` that is neither built in nor a language Babel knows."""
+    """A `language` Babel does not know."""
 
 
 class MissingPhrase(LookupError):
@@ -143,6 +148,11 @@ def base_language(language: str) -> str:
     return re.split(r"[-_]", language, maxsplit=1)[0].lower()
 
 
+def is_built_in(language: str) -> bool:
+    """Whether the table has a column for `language` (a language not built in needs every phrase in `strings:`)."""
+    return base_language(language) in BUILT_IN
+
+
 def babel_locale(language: str) -> str:
     """`en_GB` of `en-GB`: the name of the locale in Babel's data. Raises `UnknownLanguage`.
 
@@ -151,13 +161,23 @@ def babel_locale(language: str) -> str:
     """
     from babel import localedata
 
-    if base_language(language) not in BUILT_IN:
-        raise UnknownLanguage(language)
     parts = re.split(r"[-_]", language)
     name = "_".join([parts[0].lower(), *(p.title() if len(p) == 4 else p.upper() for p in parts[1:])])
     if not all(parts) or not localedata.exists(name):
         raise UnknownLanguage(language)
     return name
+
+
+@cache
+def text_direction(language: str) -> str:
+    """`rtl` for a language written right to left (Arabic, Hebrew, Persian, Urdu, Yiddish…), else `ltr`.
+
+    From Babel's CLDR data, which knows every script's direction (a list here would miss
+    some); read when a template is rendered, not when newsletter.yaml is.
+    """
+    from babel import Locale
+
+    return "rtl" if Locale.parse(babel_locale(language)).text_direction == "rtl" else "ltr"
 
 
 @dataclass(frozen=True)
@@ -175,7 +195,8 @@ class Strings:
 
     @property
     def phrases(self) -> dict[str, str]:
-        return {**BUILT_IN[base_language(self.language)], **self.overrides}
+        # A language not built in has every phrase in the overrides (`config` sees to it).
+        return {**BUILT_IN.get(base_language(self.language), {}), **self.overrides}
 
     def __call__(self, key: str, **values: object) -> str:
         phrases = self.phrases

@@ -15,16 +15,21 @@ from tests.site_server import StaticSite, point_base_url
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def publication(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the repository's sample publication, as the current directory."""
-    root = tmp_path / "pub"
+def copy_sample(root: Path) -> Path:
+    """The repository's sample publication copied into `root` (made here)."""
     root.mkdir()
     shutil.copy(REPO / "newsletter.yaml", root / "newsletter.yaml")
     shutil.copytree(REPO / "issues", root / "issues")
     shutil.copytree(REPO / "templates", root / "templates")
     (root / "subscribers").mkdir()
     shutil.copy(REPO / "subscribers" / "main.csv", root / "subscribers" / "main.csv")
+    return root
+
+
+@pytest.fixture
+def publication(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's sample publication, as the current directory."""
+    root = copy_sample(tmp_path / "pub")
     monkeypatch.chdir(root)
     return root
 

@@ -28,6 +28,33 @@ def article(title: str, body: str = "Some text.", author: str = "") -> str:
     return "---\n" + yaml.safe_dump(front, allow_unicode=True) + "---\n" + textwrap.dedent(body).lstrip()
 
 
+# Every phrase of the default templates in Hebrew, a language that is not built in and is written
+# right to left: `strings:` must give them all.
+HEBREW_PHRASES = {
+    "hello": "שלום",
+    "friend": "לכולם",
+    "greeting": "{hello} {name},",
+    "label": "{text}:",
+    "in_this_issue": "בגיליון הזה",
+    "by": "מאת {author}",
+    "read_on_web": "לקריאה באתר",
+    "read_issue_on_web": "לקריאת הגיליון באתר",
+    "unsubscribe": "הסרה מרשימת התפוצה",
+    "reply": "יש לך מה לומר על הגיליון? אפשר להשיב למייל הזה: אנחנו קוראים כל תשובה.",
+    "why_you_get_it": "{publication} נשלח אליך כי נרשמת לקבל אותו.",
+    "subscribe": "הרשמה ל־{publication}",
+    "subscribe_why": "כדי לקבל כל גיליון במייל.",
+    "email_label": "כתובת המייל שלך",
+    "subscribe_button": "הרשמה",
+    "all_issues": "כל הגיליונות",
+    "feed": "הזנת Atom",
+    "archive_title": "{publication}: כל הגיליונות",
+    "archive_description": "כל הגיליונות של {publication}, מהחדש לישן.",
+    "archive_dateline": "כל הגיליונות, מהחדש לישן",
+    "no_issue_yet": "עדיין לא פורסם גיליון.",
+}
+
+
 def update_config(root: Path, **changes: object) -> None:
     """Change keys of `newsletter.yaml` (None removes a key)."""
     path = root / "newsletter.yaml"

@@ -58,7 +58,9 @@ def built_article(root: Path, issue: str, title: str) -> BuiltArticle:
     box = heading.getparent()
     assert box is not None
     bylines = [flat(p.text_content()) for p in box.iter("p") if "byline" in (p.get("class") or "")]
-    body = [el for el in box if el is not heading and "byline" not in (el.get("class") or "")]
+    # The article's own elements: not its title, byline, or the email's named anchor for the contents.
+    body = [el for el in box if el is not heading and "byline" not in (el.get("class") or "")
+            and not (el.tag == "a" and el.get("name"))]
     return BuiltArticle(
         title=title,
         byline=bylines[0] if bylines else "",

@@ -113,6 +113,31 @@ def test_email_keeps_its_600px_column_on_a_desktop(browser, built: Path) -> None
     assert width == 600
 
 
+JUMP_WITHOUT_IDS = """
+// What Gmail, Yahoo and Outlook for Windows leave: no id at all, so only an <a name> can be a target.
+document.querySelectorAll('[id]').forEach(el => el.removeAttribute('id'));
+const link = document.querySelectorAll('.contents a')[arguments[0]];
+const title = [...document.querySelectorAll('h2')].find(h => h.textContent === link.textContent);
+const before = title.getBoundingClientRect().top;
+link.click();
+return {before: before, ids: document.querySelectorAll('[id]').length};
+"""
+
+
+def test_contents_links_jump_in_a_client_that_honours_only_named_anchors(browser, built: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    at_width(browser, 1024, (built / "preview-email.html").as_uri())
+    found = browser.execute_script(JUMP_WITHOUT_IDS, 1)
+    assert found["ids"] == 0 and found["before"] > 800, found  # the second article starts below the fold
+    # The jump scrolls the page: wait for it, then the article's title is at the top of the window.
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(lambda b: b.execute_script("return window.scrollY") > 0)
+    top = browser.execute_script(
+        "return [...document.querySelectorAll('h2')].find(h => h.textContent === arguments[0])"
+        ".getBoundingClientRect().top", "The river in December")
+    assert 0 <= top <= 40, top  # below it only the title's own top margin
+
+
 def test_preview_page_shows_both_widths_on_a_phone(browser, built: Path) -> None:
     at_width(browser, PHONE_WIDTH, (built / "preview.html").as_uri())
     frames = browser.execute_script(
@@ -350,3 +375,44 @@ def test_a_reader_joins_from_the_web_edition_confirms_in_one_click_and_leaves_wi
             heading_is("You're unsubscribed")
             assert CliRunner().invoke(cli, ["subscribers", "sync"]).exit_code == 0
             assert rows()[READER]["status"] == "unsubscribed"
+
+
+MIRRORING = """
+// The box the article text fills (the email's .content cell, the web page's main), less its padding.
+const box = document.querySelector(arguments[0]);
+const style = getComputedStyle(box), outer = box.getBoundingClientRect();
+const left = outer.left + parseFloat(style.paddingLeft), right = outer.right - parseFloat(style.paddingRight);
+// A paragraph of several lines whose last line is short: where that line sits says the alignment.
+const lines = p => { const r = document.createRange(); r.selectNodeContents(p);
+  return [...r.getClientRects()].filter(x => x.width > 0); };
+const paragraph = [...document.querySelectorAll('.article p:not(.byline)')].find(p => {
+  const l = lines(p); return l.length > 1 && l[l.length - 1].width < (right - left) / 2; });
+const last = lines(paragraph).pop();
+const item = document.querySelector('.article ol li').getBoundingClientRect();
+return {direction: getComputedStyle(paragraph).direction, dir: document.documentElement.dir,
+        left: left, right: right, lastLeft: last.left, lastRight: last.right, itemLeft: item.left, itemRight: item.right,
+        quoteBorderRight: getComputedStyle(document.querySelector('.article blockquote')).borderRightWidth};
+"""
+
+
+def test_a_right_to_left_issue_previews_mirrored(browser, publication: Path) -> None:
+    """In Hebrew (not built in: every phrase under `strings:`) the email and the web page read from the right."""
+    from tests.helpers import HEBREW_PHRASES, update_config
+
+    update_config(publication, language="he", strings=HEBREW_PHRASES)
+    for command in (["preview", "issue-1", "--no-open"], ["site"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0, result.output
+    pages = {".content": publication / "build" / "issue-1" / "preview-email.html",
+             "main.content": publication / "build" / "site" / "issue-1" / "index.html"}
+    for box, page in pages.items():
+        at_width(browser, 1024, page.as_uri())
+        found = browser.execute_script(MIRRORING, box)
+        assert found["direction"] == "rtl" and found["dir"] == "rtl", (page.name, found)
+        # A short last line ends at the right edge of the column and stops well short of its left.
+        assert abs(found["lastRight"] - found["right"]) <= 1, (page.name, found)
+        assert found["lastLeft"] > found["left"] + 100, (page.name, found)
+        # A list's items are indented from the right (their numbers there), flush with the column on the left.
+        assert abs(found["itemLeft"] - found["left"]) <= 1, (page.name, found)
+        assert abs(found["right"] - found["itemRight"] - 24) <= 1, (page.name, found)
+        assert found["quoteBorderRight"] == "3px", (page.name, found)

@@ -15,7 +15,7 @@ from newsletter.content import load_issue
 from newsletter.render import render_issue
 from newsletter.render.web import render_archive, render_web_page
 from newsletter.strings import BUILT_IN
-from tests.helpers import update_config
+from tests.helpers import HEBREW_PHRASES, update_config
 from tests.test_cli import assert_one_line_error
 
 
@@ -95,6 +95,39 @@ def test_an_unknown_language_is_one_line_listing_the_built_in_ones(publication: 
     assert_one_line_error(result, "newsletter.yaml", "language 'nl' is not built in", "de, en, es, fr")
     update_config(publication, language="fr-XX-nonsense")
     assert_one_line_error(CliRunner().invoke(cli, ["build", "issue-1"]), "language 'fr-XX-nonsense'")
+
+
+def test_a_language_not_built_in_needs_every_phrase_in_strings(publication: Path) -> None:
+    """Refused with the missing phrases named, not with "not built in" alone."""
+    partial = {key: text for key, text in HEBREW_PHRASES.items() if key not in ("feed", "unsubscribe")}
+    update_config(publication, language="he", strings=partial)
+    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "newsletter.yaml",
+                          "language 'he' is not built in", "missing: feed, unsubscribe", "de, en, es, fr")
+    update_config(publication, language="xx", strings=HEBREW_PHRASES)
+    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "language 'xx' is not built in",
+                          "nor a language code dates can be written in")
+
+
+@pytest.mark.parametrize("language", ["he", "ar"])
+def test_a_right_to_left_language_mirrors_the_email_and_the_web_page(publication: Path, language: str) -> None:
+    update_config(publication, language=language, strings=HEBREW_PHRASES)
+    email, page = rendered(publication)
+    tree = lxml.html.document_fromstring(email.html)
+    assert tree.getroottree().getroot().get("dir") == "rtl"
+    assert tree.xpath(f"//center[@lang='{language}' and @dir='rtl']")  # webmails drop <html>
+    assert tree.xpath("//td[@class='masthead' and @align='right']")
+    for element in tree.xpath("//ul | //ol"):
+        assert "margin-right:24px" in element.get("style").replace(" ", ""), element.get("style")
+        assert "margin-left" not in element.get("style")
+    quote = tree.xpath("//blockquote")[0].get("style").replace(" ", "")
+    assert "border-right:3px" in quote and "padding-right:16px" in quote and "left" not in quote
+    assert "blockquote{margin-right:16px!important}" in email.html  # Outlook's indent, on the right
+    assert "שלום [%html:first_name|לכולם%]," in email.html and "בגיליון הזה" in email.text
+    web = lxml.html.document_fromstring(page.html).getroottree().getroot()
+    assert (web.get("lang"), web.get("dir")) == (language, "rtl")
+    update_config(publication, language="fr", strings=None)
+    email, page = rendered(publication)
+    assert 'dir="ltr"' in email.html and 'dir="ltr"' in page.html
 
 
 def test_strings_must_be_a_mapping_of_text(publication: Path) -> None:

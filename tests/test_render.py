@@ -69,12 +69,68 @@ def test_one_h1_and_heading_levels_never_skip(sample) -> None:
 def test_links_are_styled_inline_and_safe(sample) -> None:
     _, tree = sample
     for a in tree.iter("a"):
+        if a.get("href") is None:
+            assert a.get("name") and not a.text_content(), "an <a> is a link or an empty named anchor"
+            continue
         style = a.get("style", "")
         assert "color" in style and "text-decoration" in style, a.get("href")
         href = a.get("href")
         assert href.startswith(("https:", "mailto:", "tel:")) or merge.TAG_PATTERN.fullmatch(href) or (
-            href.startswith("#") and tree.xpath(f"//*[@id='{href[1:]}']")), href  # the contents' in-page links
+            href.startswith("#") and tree.xpath(f"//a[@name='{href[1:]}']")), href  # the contents' in-page links
     assert "!important" not in " ".join(tree.xpath("//*[@style]/@style"))
+
+
+def test_contents_links_jump_where_clients_honour_only_named_anchors(sample) -> None:
+    """Gmail, Yahoo and Outlook for Windows jump only to an `<a name>`, never to an `id`."""
+    email, tree = sample
+    hrefs = tree.xpath("//ul[@class='contents']//a/@href")
+    assert len(hrefs) == len(email.issue.articles) == 3
+    for href in hrefs:
+        assert href.startswith("#"), href
+        targets = tree.xpath(f"//a[@name='{href[1:]}']")
+        assert len(targets) == 1, href
+        target = targets[0]
+        # Empty, with the id for the clients that follow ids, and right before the article's title.
+        assert target.get("id") == href[1:] and not target.text_content() and len(target) == 0
+        assert target.getnext().tag == "h2"
+    titles = [h2.text_content() for h2 in tree.iter("h2")]
+    assert [a.text_content() for a in tree.xpath("//ul[@class='contents']//a")] == titles
+    # Where a client cannot jump, the list still says what the issue holds: each title, with its author.
+    contents = " ".join(tree.xpath("//ul[@class='contents']")[0].text_content().split())
+    assert "The river in December by Tomasz Wiśniewski" in contents
+    assert len(tree.xpath("//*[@id]")) == len(set(tree.xpath("//*[@id]/@id"))), "no id twice"
+
+
+def test_the_web_page_keeps_ids_without_the_emails_named_anchors(publication: Path) -> None:
+    """`<a name>` is obsolete in HTML5: the web edition's contents go to the titles' ids."""
+    from newsletter.render.web import render_web_page
+
+    settings = load_settings(publication)
+    page = lxml.html.document_fromstring(render_web_page(settings, load_issue(settings, SAMPLE_ISSUE)).html)
+    assert not page.xpath("//a[@name]")
+    for href in page.xpath("//ul[@class='contents']//a/@href"):
+        assert page.xpath(f"//h2[@id='{href[1:]}']"), href
+
+
+def test_outlook_keeps_list_and_quote_indents_and_exact_line_heights(sample) -> None:
+    """Word (Outlook for Windows) ignores padding outside table cells and needs `mso-line-height-rule`."""
+    email, tree = sample
+    lists = tree.xpath("//ul | //ol")
+    assert len(lists) >= 3  # the contents, and the sample's lists
+    for element in lists:
+        style = element.get("style").replace(" ", "")
+        assert "margin-left:24px" in style and "padding:0" in style and "padding-left" not in style, style
+    quotes = tree.xpath("//blockquote")
+    assert quotes, "the sample issue has a quote"
+    mso_css = " ".join(re.findall(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", email.html, re.S))
+    assert re.search(r"blockquote\{margin-left:16px!important\}", mso_css), "Outlook indents a quote by its margin"
+    styled = tree.xpath("//*[contains(@style, 'line-height') and not(contains(@style, 'mso-hide:all'))]")
+    assert len(styled) > 20
+    for element in styled:
+        declarations = [d.strip() for d in element.get("style").split(";")]
+        names = [d.split(":", 1)[0] for d in declarations]
+        assert "mso-line-height-rule:exactly" in declarations, (element.tag, element.get("style"))
+        assert names.index("mso-line-height-rule") < names.index("line-height"), element.get("style")
 
 
 def test_images_have_alt_absolute_https_src_and_integer_width(sample) -> None:
@@ -115,7 +171,12 @@ def test_preheader_comes_first_and_is_hidden(sample) -> None:
     body = tree.find("body")
     first = body[0]
     assert first.text_content().strip() == email.issue.preheader
-    assert "mso-hide:all" in first.get("style").replace(" ", "")
+    # Hidden the ways every client honours: display:none (Yahoo on Android ignores overflow),
+    # mso-hide:all (Outlook's display:none misses nested tables), zero height with overflow hidden.
+    for part in (first, body[1]):
+        style = part.get("style").replace(" ", "")
+        for rule in ("display:none", "mso-hide:all", "max-height:0", "overflow:hidden", "opacity:0"):
+            assert rule in style.split(";"), (rule, style)
     assert body[1].get("aria-hidden") == "true"
     assert email.issue.preheader not in email.text, "the preheader stays out of the text part"
 
@@ -205,7 +266,7 @@ def test_text_part_reads_on_its_own(sample) -> None:
         assert len(line) <= 78 or re.fullmatch(r"\s*\(?https?://\S+", line), line
     tree = lxml.html.document_fromstring(email.html)
     # Every link but the contents' in-page ones (the text part has no anchors to go to).
-    for href in {a.get("href") for a in tree.iter("a") if not a.get("href").startswith("#")}:
+    for href in {href for href in tree.xpath("//a/@href") if not href.startswith("#")}:
         plain = href.replace("[%html:", "[%text:")
         assert plain in text, f"{href} is missing from the text part"
     assert text.rstrip().endswith("14 Mill Lane, Oxbury OX9 4QT, United Kingdom")

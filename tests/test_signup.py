@@ -331,6 +331,20 @@ def test_serve_without_the_secret_is_one_line(publication: Path, monkeypatch: py
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_serve_in_a_language_not_built_in_names_the_servers_missing_phrases(
+        publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import HEBREW_PHRASES
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    update_config(publication, language="he", strings=HEBREW_PHRASES,
+                  signup={"url": "https://join.riverside-writers-circle.internal"})
+    result = run("serve", "--port", "8080")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1, result.output
+    assert "language 'he' is not built in: give the sign-up server's phrases under `strings:` too" in result.output
+    assert "confirm_button" in result.output
+
+
 def test_serve_without_signup_settings_says_what_to_add(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     result = run("serve", "--port", "8080")

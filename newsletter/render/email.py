@@ -66,9 +66,11 @@ def render_issue(settings: Settings, issue: Issue, write_cache: bool = True) -> 
 
 
 def _merge_context(part: merge.Part) -> dict[str, Any]:
-    """What only the email has: the subscriber's fields and the unsubscribe link, as tags."""
+    """What only the email has: the subscriber's fields and the unsubscribe link, as tags;
+    `in_email` lets the templates shared with the web (article.html) add what only mail
+    clients need, such as the named anchors the contents jump to."""
     return {"subscriber": merge.SubscriberFields(part),
-            "unsubscribe_url": merge.MergeTag(part, merge.UNSUBSCRIBE_FIELD)}
+            "unsubscribe_url": merge.MergeTag(part, merge.UNSUBSCRIBE_FIELD), "in_email": True}
 
 
 _PREMAILER_OPTIONS: dict[str, Any] = {

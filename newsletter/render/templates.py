@@ -23,7 +23,7 @@ from newsletter.content import Issue
 from newsletter.errors import TemplateError, where
 from newsletter.images import display_size
 from newsletter.markdown import wrap
-from newsletter.strings import DEFAULT_LANGUAGE, Strings
+from newsletter.strings import DEFAULT_LANGUAGE, Strings, text_direction
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -153,9 +153,14 @@ def logo_of(settings: Settings) -> Logo | None:
 
 
 def shared_context(settings: Settings, markup: bool) -> dict[str, Any]:
-    """What every template of both targets gets: the publication, its phrases, its logo."""
+    """What every template of both targets gets: the publication, its phrases, its logo, and its
+    language's direction: `dir` (`ltr`, or `rtl` for Arabic, Hebrew, Persian…) and the sides a
+    line `start`s and `end`s on, for the email's CSS (clients know too few logical properties)."""
+    direction = text_direction(settings.language)
+    start, end = ("right", "left") if direction == "rtl" else ("left", "right")
     return {"publication": settings, "t": settings.phrases(markup=markup), "logo": logo_of(settings),
-            "accent": settings.accent_color, "accent_dark": settings.accent_color_dark}
+            "accent": settings.accent_color, "accent_dark": settings.accent_color_dark,
+            "dir": direction, "start": start, "end": end}
 
 
 def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:

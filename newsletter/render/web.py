@@ -103,6 +103,7 @@ def _context(settings: Settings, issue: Issue) -> dict[str, Any]:
         # The shared parts (article.html, contents.html) may greet by name: on the web
         # every subscriber field shows its fallback. There is no `unsubscribe_url` here.
         "subscriber": merge.SubscriberFields("html"),
+        "in_email": False,  # the titles keep their id, without the email's <a name> (obsolete in HTML5)
     }
 
 

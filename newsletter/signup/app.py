@@ -45,7 +45,7 @@ from newsletter.sending.mailer import Mailer
 from newsletter.signup import tokens
 from newsletter.signup.emails import EmailMaker, load_welcome
 from newsletter.signup.outbox import FIRST_RETRY, OutboxWorker
-from newsletter.signup.phrases import signup_phrases
+from newsletter.signup.phrases import missing_signup_phrases, signup_phrases
 from newsletter.signup.store import Pending, SignupStore
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import valid_address
@@ -89,6 +89,10 @@ def require_signup(settings: Settings) -> None:
     if settings.signup is None:
         raise ConfigError(f"{where(settings.config_path)}: no `signup:` section: add one with `url:`, the address "
                           "where readers reach this server (README, \"Sign-ups\")")
+    missing = missing_signup_phrases(settings)
+    if missing:
+        raise ConfigError(f"{where(settings.config_path)}: language {settings.language!r} is not built in: give the "
+                          f"sign-up server's phrases under `strings:` too (missing: {', '.join(missing)})")
 
 
 class SignupEndpoints:

@@ -144,5 +144,12 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
 
 def signup_phrases(settings: Settings, markup: bool) -> Strings:
     """The publication's phrases with the server's added, its `strings:` overrides winning."""
-    own = SIGNUP_PHRASES[base_language(settings.language)]
+    own = SIGNUP_PHRASES.get(base_language(settings.language), {})
     return Strings(settings.language, {**own, **dict(settings.string_overrides)}, markup=markup)
+
+
+def missing_signup_phrases(settings: Settings) -> list[str]:
+    """The server's phrases a language that is not built in lacks under `strings:` (none for a built-in one)."""
+    if base_language(settings.language) in SIGNUP_PHRASES:
+        return []
+    return sorted(set(SIGNUP_PHRASES["en"]) - {key for key, _ in settings.string_overrides})
