@@ -230,4 +230,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     reference = (tmp_path / "site" / "reference" / "commands.html").read_text(encoding="utf-8")
     for path, _ in commands():
         assert f'id="newsletter-{"-".join(path)}"' in reference, path
+    # Each command's examples one a line, as typed (docs/hooks/examples.py), not run into a paragraph.
+    assert "<p>Example:\n" not in reference
+    assert reference.count("<p>Example:</p>") == len(list(commands())) + 1
 
