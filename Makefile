@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 SAMPLE_ISSUE ?= issue-1
 
-.PHONY: demo test lint golden bench clean
+.PHONY: demo test lint docs golden bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check newsletter/
 	$(BIN)/mypy
 
+## docs: the documentation site (docs/, mkdocs.yml) built offline into site/; any warning fails it
+docs: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 ## golden: regenerate the golden files of the sample issue after an intended change
 golden: $(TEST_STAMP)
 	$(BIN)/python -m tests.golden
@@ -47,4 +51,4 @@ bench: $(STAMP)
 
 # Only the tools: build/ is disposable, and the send ledgers live in sent/ (never removed here).
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site
