@@ -1,6 +1,6 @@
 """The mail services an issue is sent through, chosen in one place from `provider:` of newsletter.yaml.
 
-Each provider implements `newsletter/sending/provider.py`: SendGrid (`newsletter/sendgrid/`)
+Each provider implements `newsletter/sending/provider.py`: SendGrid (`sendgrid/`)
 and SMTP (`smtp/`). The sending core calls `provider_for` and never names one; each is
 imported only when chosen, so `newsletter status` loads neither.
 """
@@ -21,7 +21,7 @@ def provider_for(settings: Settings) -> Provider:
         from newsletter.providers.smtp.provider import SmtpProvider
 
         return SmtpProvider(settings)
-    from newsletter.sendgrid.provider import SendGridProvider
+    from newsletter.providers.sendgrid.provider import SendGridProvider
 
     return SendGridProvider(settings)
 
@@ -32,6 +32,6 @@ def mailer_for(settings: Settings) -> Mailer:
         from newsletter.providers.smtp.mailer import SmtpMailer
 
         return SmtpMailer(settings)
-    from newsletter.sendgrid.mailer import SendGridMailer
+    from newsletter.providers.sendgrid.mailer import SendGridMailer
 
     return SendGridMailer(settings)

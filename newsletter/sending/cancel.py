@@ -18,8 +18,8 @@ from newsletter.errors import SendError, where
 from newsletter.sending.ledger import (
     Ledger, Schedule, SendLock, issue_schedule, ledger_path, lock_path, old_ledger_path,
 )
-from newsletter.sendgrid.client import SendGridClient
-from newsletter.sendgrid.schedule import cancel_batch
+from newsletter.providers.sendgrid.client import SendGridClient
+from newsletter.providers.sendgrid.schedule import cancel_batch
 from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe
 
 KEY_NEEDS = "can cancel scheduled sends (Mail Send > Scheduled Sends)"

@@ -423,8 +423,8 @@ class SendPlan:
         if send_at is None:
             return
         if batch_id is None and not self.options.dry_run:
-            from newsletter.sendgrid.client import SendGridClient
-            from newsletter.sendgrid.schedule import create_batch
+            from newsletter.providers.sendgrid.client import SendGridClient
+            from newsletter.providers.sendgrid.schedule import create_batch
 
             assert self._secret is not None
             client = SendGridClient(self.settings.sendgrid_url, self._secret, self.settings.sendgrid.timeout)

@@ -19,7 +19,7 @@ from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
 from newsletter.sending.provider import OversizedRecipient, Row
-from newsletter.sendgrid.categories import message_categories
+from newsletter.providers.sendgrid.categories import message_categories
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
 if TYPE_CHECKING:

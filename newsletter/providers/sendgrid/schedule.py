@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from newsletter.errors import SendGridError
-from newsletter.sendgrid.client import Call, SendGridClient
+from newsletter.providers.sendgrid.client import Call, SendGridClient
 from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe
 
 CREATE_BATCH = Call("a batch id for the scheduled send", "creating",

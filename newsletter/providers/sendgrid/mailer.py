@@ -15,8 +15,8 @@ from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import scrub
 from newsletter.sending.mailer import MailerDown, MailerRefused, MailerUncertain, OutgoingEmail
 from newsletter.sending.transport import NotPostedError, PreparedBatch, RetryableError, UncertainError
-from newsletter.sendgrid.retry import sendgrid_errors
-from newsletter.sendgrid.transport import SendGridTransport
+from newsletter.providers.sendgrid.retry import sendgrid_errors
+from newsletter.providers.sendgrid.transport import SendGridTransport
 
 
 class SendGridMailer:
