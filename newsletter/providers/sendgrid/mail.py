@@ -45,7 +45,8 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _address(address: Address) -> dict[str, str]:
+def json_address(address: Address) -> dict[str, str]:
+    """`from` or `reply_to` as SendGrid's JSON has it, the name cleaned for a header."""
     name = header_text(address.name)
     return {"email": address.email, "name": name} if name else {"email": address.email}
 
@@ -88,14 +89,14 @@ class RequestBuilder:
                 "(a SendGrid unsubscribe group), or set unsubscribe_url (with {email}), before sending")
         self.fields = merge.fields_in(text, html)
         body.update({
-            "from": _address(settings.sender),
+            "from": json_address(settings.sender),
             "subject": header_text(email.subject),  # a proof's with proof_prefix before it
             # text/plain first: SendGrid refuses any other order (RFC 1341, 7.2).
             "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
             "custom_args": {"issue": issue_name},
         })
         if settings.reply_to is not None:
-            body["reply_to"] = _address(settings.reply_to)
+            body["reply_to"] = json_address(settings.reply_to)
         # The issue's own category too: `newsletter stats` reads its figures by it (a proof's
         # opens are the editors', so it gets a category of its own).
         body["categories"] = message_categories(settings.sendgrid.categories, issue_name, proof)
