@@ -785,7 +785,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     import datetime as dt
 
     from newsletter.errors import SendError
-    from newsletter.sending.when import CANCEL_CUTOFF, describe
+    from newsletter.providers import scheduler_for
+    from newsletter.when import describe, minutes
     from newsletter.sending.report import SendInterrupted, SendStopped
     from newsletter.sending.send import SendOptions, prepare_send
 
@@ -804,8 +805,10 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     if timing.send_at is not None:
         again = " (as the earlier run of this send)" if timing.reused else ""
         click.echo(f"When:     {describe(timing.send_at)}{again}: SendGrid holds every request until then")
-        if not dry_run and timing.send_at - dt.datetime.now(dt.UTC) < CANCEL_CUTOFF:
-            click.secho(f"warning: {describe(timing.send_at)} is less than {CANCEL_CUTOFF.seconds // 60} minutes away: "
+        scheduler = scheduler_for(plan.settings)  # there is one: prepare_send refused --at otherwise
+        cutoff = scheduler.cancel_cutoff if scheduler else dt.timedelta(0)
+        if not dry_run and timing.send_at - dt.datetime.now(dt.UTC) < cutoff:
+            click.secho(f"warning: {describe(timing.send_at)} is less than {minutes(cutoff)} minutes away: "
                         "SendGrid lets no one cancel it any more once it is sent", fg="yellow", err=True)
     if timing.passed is not None:
         click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
@@ -929,7 +932,7 @@ def _stopped_headline(report) -> str:  # noqa: ANN001
 
 def _print_send_report(report) -> None:  # noqa: ANN001
     if report.scheduled_at is not None and report.requests:
-        from newsletter.sending.when import describe
+        from newsletter.when import describe
 
         if report.dry_run:
             click.echo(f"Scheduled: a real send would be delivered at {describe(report.scheduled_at)}")
@@ -1064,7 +1067,7 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     import json
 
     from newsletter.sending.ledger import issue_schedule, issue_status, uncertain_recipients
-    from newsletter.sending.when import describe
+    from newsletter.when import describe
 
     settings = _settings()
     counts = issue_status(settings, issue)
@@ -1108,7 +1111,7 @@ def cancel(issue: str, yes: bool) -> None:
     """
     from newsletter.errors import SendError
     from newsletter.sending.cancel import prepare_cancel
-    from newsletter.sending.when import describe
+    from newsletter.when import describe
 
     if not yes and not _can_ask():
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")

@@ -1,6 +1,6 @@
 """`newsletter doctor`'s report: one finding a line, whichever provider it checked.
 
-Each provider checks its own account or server (`sendgrid/account.py`, `providers/smtp/doctor.py`);
+Each provider checks its own account or server (`providers/sendgrid/account.py`, `providers/smtp/doctor.py`);
 the report and its levels are shared, so the CLI prints and `--json` writes them alike.
 """
 

@@ -20,9 +20,9 @@ from newsletter.checks import Finding
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import NewsletterError
-from newsletter.sendgrid.client import SendGridClient
-from newsletter.sendgrid.categories import issue_category
-from newsletter.sendgrid.category_stats import METRICS, Metrics, category_totals
+from newsletter.providers.sendgrid.client import SendGridClient
+from newsletter.providers.sendgrid.categories import issue_category
+from newsletter.providers.sendgrid.category_stats import METRICS, Metrics, category_totals
 from newsletter.sending.ledger import first_delivered_at
 
 KEY_NEEDS = "can read category statistics (Stats: read access)"

@@ -29,7 +29,7 @@ from newsletter.errors import where
 from newsletter.issue_stats import (
     GUIDELINES, OPENS_NOTE, RATES, SPAM_LIMIT, SPAM_TARGET, IssueFigures, NoFiguresKept, SentIssues, all_stats,
 )
-from newsletter.sendgrid.client import SendGridClient
+from newsletter.providers.sendgrid.client import SendGridClient
 from newsletter.subscribers.list_growth import ListGrowth
 from newsletter.subscribers.lists import list_stats
 from newsletter.subscribers.store import DEFAULT_LIST

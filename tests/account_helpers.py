@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sendgrid import client
-from newsletter.sendgrid.retry import RetryPolicy
+from newsletter.providers.sendgrid import client
+from newsletter.providers.sendgrid.retry import RetryPolicy
 from tests.dns_server import DnsZone
 from tests.sendgrid_double import ACCOUNT_SPEC_FILE, SendGridDouble
 

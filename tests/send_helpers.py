@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from newsletter.cli import cli
 from newsletter.sending import send as send_module
-from newsletter.sendgrid.retry import RetryPolicy
+from newsletter.providers.sendgrid.retry import RetryPolicy
 
 HEADER = ["email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at"]
 

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter import cli as cli_module
-from newsletter.sending.when import ScheduleError, parse_when
+from newsletter.providers.sendgrid.schedule import parse_when
+from newsletter.when import ScheduleError
 from tests.account_helpers import account_spec, quick_api_retries, spec_kept
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import Accept, SendGridDouble, Stall

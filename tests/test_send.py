@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sendgrid.mail import ASM_UNSUBSCRIBE_URL
+from newsletter.providers.sendgrid.mail import ASM_UNSUBSCRIBE_URL
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
 
@@ -163,7 +163,7 @@ def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Should a bad header get past the key check, the worker's error is one line without the key,
     and the batch (never posted) is neither pending nor uncertain: the next run sends it."""
-    from newsletter.sendgrid import provider as send_module  # where a send reads the key
+    from newsletter.providers.sendgrid import provider as send_module  # where a send reads the key
 
     real_key = send_module.sendgrid_api_key
     monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")
@@ -314,7 +314,7 @@ def test_personalization_fills_tags_as_merge_does(publication: Path) -> None:
     from newsletter import merge
     from newsletter.build import render_and_check
     from newsletter.config import load_settings
-    from newsletter.sendgrid.mail import RequestBuilder
+    from newsletter.providers.sendgrid.mail import RequestBuilder
     from newsletter.subscribers import Subscriber
 
     settings = load_settings()
@@ -344,7 +344,7 @@ def test_personalization_from_a_row_is_what_merge_gives(publication: Path, first
     from newsletter import merge
     from newsletter.build import render_and_check
     from newsletter.config import load_settings
-    from newsletter.sendgrid.mail import RequestBuilder, display_name
+    from newsletter.providers.sendgrid.mail import RequestBuilder, display_name
     from newsletter.subscribers import Subscriber
 
     settings = load_settings()

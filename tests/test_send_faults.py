@@ -343,8 +343,8 @@ def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Pa
 ])
 def test_rate_limit_waits_are_never_shorter_than_the_backoff(sendgrid: SendGridDouble, limited: Respond) -> None:
     """A 429 that says "now" still waits the backoff of that attempt, growing, before posting again."""
-    from newsletter.sendgrid.retry import RetryPolicy, post_with_retries
-    from newsletter.sendgrid.transport import SendGridTransport
+    from newsletter.providers.sendgrid.retry import RetryPolicy, post_with_retries
+    from newsletter.providers.sendgrid.transport import SendGridTransport
     from newsletter.sending.transport import PreparedBatch
 
     policy = RetryPolicy(backoff=0.5, max_backoff=8.0)
@@ -369,7 +369,7 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A cap on 429s in a row (a RetryPolicy setting): then a clear stop, nothing counted as sent."""
     from newsletter.sending import send as send_module
-    from newsletter.sendgrid.retry import RetryPolicy
+    from newsletter.providers.sendgrid.retry import RetryPolicy
 
     monkeypatch.setattr(send_module, "RetryPolicy",
                         lambda: RetryPolicy(backoff=0.01, max_backoff=0.05, max_rate_limited=4))

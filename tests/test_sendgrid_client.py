@@ -16,8 +16,8 @@ from sendgrid import SendGridAPIClient
 
 from newsletter.config import load_settings
 from newsletter.errors import SendGridError
-from newsletter.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
-from newsletter.sendgrid.retry import RetryPolicy
+from newsletter.providers.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
+from newsletter.providers.sendgrid.retry import RetryPolicy
 from tests.account_helpers import account_spec, quick_api_retries, ready_account
 from tests.helpers import update_config
 from tests.sendgrid_double import Drop, KeyCatcher, Respond, SendGridDouble

@@ -169,6 +169,21 @@ def test_a_second_request_without_a_new_confirmation_keeps_the_first_ones_eviden
     assert "Mallory" not in text_of(welcome) and "Mallory" not in html_of(welcome)
 
 
+def test_a_line_break_in_from_name_stays_out_of_the_sign_up_emails(publication: Path,
+                                                                   sendgrid: SendGridDouble) -> None:
+    """The sign-up mailer wrote `from` and `reply_to` itself, names as newsletter.yaml had
+    them: a CRLF there reached SendGrid's request, where an issue's send takes it out."""
+    update_config(publication, reply_to={"email": "editor@riverside-writers-circle.internal", "name": "The\reditor\n"},
+                  **{"from": {"email": "letters@riverside-writers-circle.internal",
+                              "name": "Riverside\r\nBcc: someone@example.net\x00"}})
+    with SignupServer(publication) as server:
+        assert server.subscribe(READER).status_code == 200
+        confirmation = wait_for_mails(sendgrid, READER, 1)[0]
+    assert confirmation["from"] == {"email": "letters@riverside-writers-circle.internal",
+                                    "name": "Riverside Bcc: someone@example.net"}
+    assert confirmation["reply_to"] == {"email": "editor@riverside-writers-circle.internal", "name": "The editor"}
+
+
 # -- what the server refuses
 
 def test_a_bot_filling_the_honeypot_is_answered_alike_and_nobody_is_mailed(server: SignupServer,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sendgrid.categories import issue_category
+from newsletter.providers.sendgrid.categories import issue_category
 from tests.account_helpers import account_spec, quick_api_retries, spec_kept
 from tests.helpers import article, update_config, write_issue
 from tests.sendgrid_double import SendGridDouble

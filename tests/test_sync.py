@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.sendgrid import suppressions
+from newsletter.providers.sendgrid import suppressions
 from tests.account_helpers import quick_api_retries
 from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall
 from tests.subscriber_helpers import MAIN_LIST, rows, run

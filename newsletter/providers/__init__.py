@@ -1,8 +1,8 @@
 """The mail services an issue is sent through, chosen in one place from `provider:` of newsletter.yaml.
 
-Each provider implements `newsletter/sending/provider.py`: SendGrid (`newsletter/sendgrid/`)
-and SMTP (`smtp/`). The sending core calls `provider_for` and never names one; each is
-imported only when chosen, so `newsletter status` loads neither.
+Each provider implements `newsletter/sending/provider.py`: SendGrid (`sendgrid/`, which also
+schedules) and SMTP (`smtp/`). The sending core calls `provider_for` (and `scheduler_for`) and
+never names one; each is imported only when chosen, so `newsletter status` loads neither.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from newsletter.config import Settings
     from newsletter.sending.mailer import Mailer
-    from newsletter.sending.provider import Provider
+    from newsletter.sending.provider import Provider, Scheduler
 
 
 def provider_for(settings: Settings) -> Provider:
@@ -21,7 +21,7 @@ def provider_for(settings: Settings) -> Provider:
         from newsletter.providers.smtp.provider import SmtpProvider
 
         return SmtpProvider(settings)
-    from newsletter.sendgrid.provider import SendGridProvider
+    from newsletter.providers.sendgrid.provider import SendGridProvider
 
     return SendGridProvider(settings)
 
@@ -32,6 +32,15 @@ def mailer_for(settings: Settings) -> Mailer:
         from newsletter.providers.smtp.mailer import SmtpMailer
 
         return SmtpMailer(settings)
-    from newsletter.sendgrid.mailer import SendGridMailer
+    from newsletter.providers.sendgrid.mailer import SendGridMailer
 
     return SendGridMailer(settings)
+
+
+def scheduler_for(settings: Settings) -> Scheduler | None:
+    """How the provider `settings` name holds mail until a moment (`send --at`, `cancel`); None if it cannot."""
+    if settings.provider == "smtp":
+        return None
+    from newsletter.providers.sendgrid.schedule import SendGridScheduler  # its HTTP client: a scheduled send only
+
+    return SendGridScheduler(settings)

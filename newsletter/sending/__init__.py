@@ -1,7 +1,7 @@
 """Sending an issue: recipients → batches → a provider, recorded in a ledger.
 
 `send.py` holds the core (`prepare_send`, `SendPlan.run`); `provider.py` is the seam to
-a mail service (a message builder and a transport: SendGrid in `newsletter/sendgrid/`,
+a mail service (a message builder and a transport: SendGrid in `newsletter/providers/sendgrid/`,
 SMTP in `newsletter/providers/smtp/`, chosen by `newsletter.providers.provider_for`), and
 `dryrun.py` the transport that writes files instead; `ledger.py` makes a send resumable,
 keeps anyone from getting an issue twice, and answers `status`, `stats`, `cancel` and

@@ -21,7 +21,7 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.errors import SendError, where
 from newsletter.locking import FileLock
-from newsletter.sending.ledger import SENT_DIR, Ledger, SendLock, fsync, lock_path
+from newsletter.sending.ledger import SENT_DIR, Ledger, SendLock, fsync, lock_path, read_only
 from newsletter.subscribers.store import lock_path as list_lock_path
 
 BACKUPS_DIR = "backups"  # the default place: backups/YYYY-MM-DD-HHMMSS/, kept out of git like sent/
@@ -110,7 +110,7 @@ def _copy_ledger(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         if ".saved-" in source.name:
-            db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+            db = read_only(source)
             copy = sqlite3.connect(temporary)
             try:
                 db.backup(copy)

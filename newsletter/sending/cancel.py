@@ -1,9 +1,10 @@
-"""`newsletter cancel ISSUE`: call off a scheduled send before SendGrid delivers it.
+"""`newsletter cancel ISSUE`: call off a scheduled send before the provider delivers it.
 
-The cancel is for the batch the send's requests share (`POST /v3/user/scheduled_sends`,
-status `cancel`). SendGrid refuses one later than 10 minutes before the send time, so
-that is checked first, and then SendGrid is asked nothing. Once SendGrid has it, the
-ledger marks those recipients cancelled: they do not have the issue, and a later
+The cancel is for the batch the send's requests share, through the provider's
+`Scheduler` (SendGrid's: `POST /v3/user/scheduled_sends`, status `cancel`). A provider
+refuses one later than its cutoff before the send time (SendGrid: 10 minutes), so that
+is checked first, and then it is asked nothing. Once the provider has it, the ledger
+marks those recipients cancelled: they do not have the issue, and a later
 `newsletter send ISSUE` (now, or `--at` a new time, in a new batch) sends to them again.
 """
 
@@ -12,17 +13,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from newsletter.config import Settings, sendgrid_api_key
+from newsletter.config import Settings
 from newsletter.content import issue_folder
 from newsletter.errors import SendError, where
+from newsletter.providers import scheduler_for
 from newsletter.sending.ledger import (
     Ledger, Schedule, SendLock, issue_schedule, ledger_path, lock_path, old_ledger_path,
 )
-from newsletter.sendgrid.client import SendGridClient
-from newsletter.sendgrid.schedule import cancel_batch
-from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe
-
-KEY_NEEDS = "can cancel scheduled sends (Mail Send > Scheduled Sends)"
+from newsletter.sending.provider import Scheduler
+from newsletter.when import ScheduleError, describe, minutes, too_late_to_cancel
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,17 @@ class CancelPlan:
     settings: Settings
     issue: str
     schedule: Schedule
+    scheduler: Scheduler
 
     @property
     def send_at(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.schedule.send_at, dt.UTC)
 
     def run(self) -> CancelReport:
-        api_key = sendgrid_api_key(KEY_NEEDS)
         lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
         lock.acquire(self.issue)  # no send of the issue posts into the batch while it is cancelled
         try:
-            client = SendGridClient(self.settings.sendgrid_url, api_key, self.settings.sendgrid.timeout)
-            cancelled = cancel_batch(client, self.schedule.batch_id, self.send_at)
+            already = self.scheduler.cancel(self.schedule.batch_id, self.send_at)
             ledger = Ledger(ledger_path(self.settings, self.issue), self.issue, create=False)
             try:
                 recipients = ledger.cancel(self.schedule.batch_id)
@@ -51,7 +49,7 @@ class CancelPlan:
                 ledger.close()
         finally:
             lock.release()
-        return CancelReport(self.issue, self.send_at, self.schedule.batch_id, recipients, cancelled.already)
+        return CancelReport(self.issue, self.send_at, self.schedule.batch_id, recipients, already)
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,8 @@ class CancelReport:
 
 def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None) -> CancelPlan:
     """The standing scheduled send of `issue`, refused at once when it is too late to cancel."""
-    if settings.provider != "sendgrid":
+    scheduler = scheduler_for(settings)
+    if scheduler is None:
         raise ScheduleError(f"cancel is for sends scheduled with send --at, which needs SendGrid (provider: sendgrid); "
                             f"through {settings.provider} an issue goes when it is sent, so there is nothing to cancel")
     name = issue_folder(settings, issue).name
@@ -81,10 +80,11 @@ def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = Non
         path = ledger_path(settings, name)
         raise SendError(f"{name} has no scheduled send to cancel"
                         + (f" ({where(path)} records none standing)" if path.exists() else " (it was never sent)"))
-    plan = CancelPlan(settings, name, schedule)
-    now = now or dt.datetime.now(dt.UTC)
-    if plan.send_at - now < CANCEL_CUTOFF:
-        when = "has passed" if plan.send_at <= now else "is less than 10 minutes away"
-        raise ScheduleError(f"too late to cancel {name}: its send time {describe(plan.send_at)} {when}, and "
-                            "SendGrid refuses a cancel later than 10 minutes before it; SendGrid was not asked")
+    plan = CancelPlan(settings, name, schedule, scheduler)
+    too_late = too_late_to_cancel(plan.send_at, now or dt.datetime.now(dt.UTC), scheduler.cancel_cutoff)
+    if too_late:
+        service = scheduler.display_name
+        raise ScheduleError(f"too late to cancel {name}: its send time {describe(plan.send_at)} {too_late}, and "
+                            f"{service} refuses a cancel later than {minutes(scheduler.cancel_cutoff)} minutes "
+                            f"before it; {service} was not asked")
     return plan

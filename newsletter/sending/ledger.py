@@ -623,10 +623,16 @@ def saved_copies(settings: Settings, issue: str) -> list[Path]:
     return sorted((settings.root / SENT_DIR).glob(f"{issue}.saved-*.sqlite"))
 
 
+def read_only(path: Path) -> sqlite3.Connection:
+    """Ledger `path` opened read-only (`mode=ro`): nothing is written to it or made beside it,
+    and a send writing it meanwhile is not blocked (WAL readers do not block writers)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def _recorded_identity(path: Path) -> dict[str, str]:
     """The meta of another ledger, read without changing it ({} when it has none or cannot be read)."""
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = read_only(path)
     except sqlite3.Error:
         return {}
     try:
@@ -802,11 +808,11 @@ class RecipientRecord:
 def records_of(path: Path, key: str) -> list[RecipientRecord]:
     """The requests of ledger `path` that hold the address whose `address_key` is `key`.
 
-    Opened read-only (`mode=ro`): a subject access request changes nothing, and may run
-    while a send writes the ledger (WAL readers do not block it).
+    Opened `read_only`: a subject access request changes nothing, and may run while a send
+    writes the ledger.
     """
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = read_only(path)
         try:
             present = {row[1] for row in db.execute("PRAGMA table_info(batches)")}
             columns = ", ".join(name if name in present else "NULL"

@@ -2,7 +2,7 @@
 
 A send posts batches through `transport.Transport`; the sign-up server sends single
 messages, each when a reader asks, through a `Mailer`. Each provider implements it
-(SendGrid: `newsletter/sendgrid/mailer.py`); the server never knows which one it has.
+(SendGrid: `newsletter/providers/sendgrid/mailer.py`); the server never knows which one it has.
 """
 
 from __future__ import annotations

@@ -12,12 +12,17 @@ may be retried within a `RetryPolicy`: accepted, refused (the send stops), rejec
 (these recipients alone, the send goes on), uncertain (it may have gone: never posted
 again without the user's say-so) or unsent (nothing went; the ledger forgets it).
 
+A provider that can hold mail until a moment (`send --at`) and call it off (`cancel`) also
+has a `Scheduler`, with its own limits.
+
 A provider imports this module and `transport.py`, nothing else of `sending/`; the core
-chooses one through `newsletter.providers.provider_for(settings)` and never names one.
+chooses one through `newsletter.providers.provider_for(settings)` (and `scheduler_for`)
+and never names one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,3 +160,27 @@ class Provider(Protocol):
         """`newsletter doctor`: the account or server checked against newsletter.yaml."""
         ...
 
+
+class Scheduler(Protocol):
+    """A provider that holds an issue's mail until a moment (`send --at`) and can call it off (`cancel`).
+
+    Its limits are its own (SendGrid: at most 72 hours ahead, no cancel in the last 10 minutes).
+    """
+
+    display_name: str            # as messages name it: "SendGrid"
+    cancel_cutoff: dt.timedelta  # no cancel is accepted later than this before the send time
+
+    def parse_when(self, text: str, now: dt.datetime) -> dt.datetime:
+        """`--at WHEN` as the moment to deliver at; `ScheduleError` when this provider would not hold mail until then."""
+        ...
+
+    def new_batch(self, secret: str) -> str:
+        """The id every body of a new scheduled send shares, so that it is cancelled together."""
+        ...
+
+    def cancel(self, batch_id: str, send_at: dt.datetime) -> bool:
+        """Call the batch off (reading the key it needs); True when the provider had it cancelled already.
+
+        `ScheduleError`, and the provider not asked, when it is too late by `cancel_cutoff`.
+        """
+        ...

@@ -30,19 +30,19 @@ from newsletter.sending.ledger import (
     ACCEPTED, FAILED, ISSUE_ID, SENDING, UNCERTAIN, IssueIdentity, Ledger, LedgerWriteError, Schedule, SendLock,
     earlier_send, issue_schedule, ledger_path, lock_path, move_old_ledger, old_ledger_path, read_ledger,
 )
-from newsletter.providers import provider_for
+from newsletter.providers import provider_for, scheduler_for
 from newsletter.sending.dryrun import DryRunTransport, post_dry_run
 from newsletter.sending.report import Audience, SendInterrupted, SendReport, SendStopped
 from newsletter.sending.provider import (
     MessageBuilder, Outcome, OversizedRecipient, Personalizer, Provider, RetryPolicy, Row,
 )
-from newsletter.sending.when import ScheduleError, describe, parse_when
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import no_such_tag, tags_in_list
 from newsletter.subscribers.erasure import erased_lookup
 from newsletter.yamledit import edit_document, set_value
+from newsletter.when import ScheduleError, describe
 from newsletter.subscribers.store import (
     EMAIL, STATUS, TAGS, ListWatch, not_subscribed_keys, split_tags, subscribed_keys,
 )
@@ -234,7 +234,8 @@ def _timing(settings: Settings, issue: str, options: SendOptions) -> Timing:
             raise ScheduleError("--at schedules the issue; a proof (--to) is sent at once: leave out one of them")
         return Timing()
     now = dt.datetime.now(dt.UTC)
-    wanted = parse_when(options.at, now) if options.at else None
+    scheduler = scheduler_for(settings) if options.at else None  # prepare_send refused --at if there is none
+    wanted = scheduler.parse_when(options.at, now) if scheduler and options.at else None
     standing = issue_schedule(settings, issue)
     if standing is not None:
         at = dt.datetime.fromtimestamp(standing.send_at, dt.UTC)
@@ -423,12 +424,9 @@ class SendPlan:
         if send_at is None:
             return
         if batch_id is None and not self.options.dry_run:
-            from newsletter.sendgrid.client import SendGridClient
-            from newsletter.sendgrid.schedule import create_batch
-
-            assert self._secret is not None
-            client = SendGridClient(self.settings.sendgrid_url, self._secret, self.settings.sendgrid.timeout)
-            batch_id = create_batch(client)
+            scheduler = scheduler_for(self.settings)
+            assert scheduler is not None and self._secret is not None  # prepare_send refused --at without one
+            batch_id = scheduler.new_batch(self._secret)
             self.timing = replace(self.timing, batch_id=batch_id)
         self.builder.schedule(int(send_at.timestamp()), batch_id)
         report.scheduled_at, report.batch_id = send_at, batch_id

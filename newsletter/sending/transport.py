@@ -1,6 +1,6 @@
 """The seam between a send and the outside world: post one prepared batch, get an answer.
 
-Implementations: `sendgrid.SendGridTransport` (HTTP), `providers.smtp.SmtpTransport`
+Implementations: `providers.sendgrid.SendGridTransport` (HTTP), `providers.smtp.SmtpTransport`
 (SMTP) and `dryrun.DryRunTransport` (files). The core never knows which one it talks to;
 what a provider is beyond its transport is in `provider.py`.
 """

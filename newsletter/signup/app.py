@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, SubscriberError, where
+from newsletter.headers import ONE_CLICK
 from newsletter.placeholders import is_reserved
 from newsletter.render.templates import environment, render, shared_context
 from newsletter.render.web import FEED, render_stylesheet
@@ -56,7 +57,6 @@ HONEYPOT = "website"          # hidden from people; bots fill in every field
 MAX_FIRST_NAME = 100
 MAX_PAGE = 500
 CHANGES_PAGE = 1000           # events per /changes answer
-ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 def create_app(settings: Settings, db_path: Path, mailer: Mailer, secret: str | None = None,

@@ -293,7 +293,7 @@ def sync_subscribers(settings: Settings, list_name: str, dry_run: bool = False) 
     # The server's changes first: an unsubscribe made there is in the list even if SendGrid cannot be reached.
     reports: list[Any] = [sync_signups(settings, dry_run)] if settings.signup is not None else []
     if settings.provider == "sendgrid":
-        from newsletter.sendgrid.suppressions import sync_suppressions
+        from newsletter.providers.sendgrid.suppressions import sync_suppressions
 
         reports.append(sync_suppressions(settings, list_name, dry_run=dry_run))
     elif not reports:  # an SMTP server keeps no list of who unsubscribed or bounced

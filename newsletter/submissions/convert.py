@@ -227,7 +227,7 @@ def _sent_already(settings: Settings, issue: str) -> list[str]:
     one SendGrid refused) leaves a ledger but no reader with the issue, and `add` said
     "has been sent already" then.
     """
-    from newsletter.sending.when import describe
+    from newsletter.when import describe
 
     path = ledger_path(settings, issue)
     if not path.exists():

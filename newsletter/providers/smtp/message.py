@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,20 +34,9 @@ import idna
 
 from newsletter import merge
 from newsletter.config import Address
+from newsletter.headers import ONE_CLICK, header_text
 
-# Control characters (CR and LF above all) in a header would end it and start another:
-# a name from a list row, the subject, the publication's name.
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
-_SPACES = re.compile(r"\s{2,}")
 SOFT_BREAK = b"=\n"
-ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the body of the one-click POST
-
-
-def header_text(value: str) -> str:
-    """`value` safe in a header: control characters (CR, LF) taken out, spaces collapsed."""
-    if _HEADER_UNSAFE.search(value):
-        value = _SPACES.sub(" ", _HEADER_UNSAFE.sub(" ", value))
-    return value.strip()
 
 
 def _encoded_header(name: str, value: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from newsletter.sendgrid.categories import MAX_CATEGORIES
-from newsletter.sendgrid.client import Call, Fields, ListOf, SendGridClient
+from newsletter.providers.sendgrid.categories import MAX_CATEGORIES
+from newsletter.providers.sendgrid.client import Call, Fields, ListOf, SendGridClient
 
 # SendGrid's names of the 16 integers of each day's `metrics`.
 METRICS = ("requests", "processed", "delivered", "opens", "unique_opens", "clicks", "unique_clicks",

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
+from newsletter.headers import ONE_CLICK, header_text
 from newsletter.sending.provider import OversizedRecipient, Row
-from newsletter.sendgrid.categories import message_categories
+from newsletter.providers.sendgrid.categories import message_categories
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
 
 if TYPE_CHECKING:
@@ -34,14 +35,9 @@ SUBSTITUTIONS_MAX_BYTES = 10_000
 
 # SendGrid's per-recipient unsubscribe link when an unsubscribe group (asm) is set.
 ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
-ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
-
-# Control characters would break a header: a CRLF in newsletter.yaml's from.name or
-# proof_prefix once reached the request as it was. SendGrid also rejects `;` and `,` in a
-# recipient's name (and the whole request with it).
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+# SendGrid rejects `;` and `,` in a recipient's name (and the whole request with it), besides
+# what would break any header (`newsletter/headers.py`).
 _NAME_UNSAFE = re.compile(r"[,;\x00-\x1f\x7f]+")
-_SPACES = re.compile(r"\s{2,}")
 _SUBSTITUTIONS_KEY = ',"substitutions":'
 
 
@@ -49,18 +45,10 @@ def _compact(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _address(address: Address) -> dict[str, str]:
+def json_address(address: Address) -> dict[str, str]:
+    """`from` or `reply_to` as SendGrid's JSON has it, the name cleaned for a header."""
     name = header_text(address.name)
     return {"email": address.email, "name": name} if name else {"email": address.email}
-
-
-def header_text(text: str, unsafe: re.Pattern[str] = _HEADER_UNSAFE) -> str:
-    """`text` for a header (a subject, a name): each run of `unsafe` characters (control
-    characters, CR and LF among them) one space, on one line."""
-    text = text.strip()
-    if unsafe.search(text):
-        text = _SPACES.sub(" ", unsafe.sub(" ", text)).strip()
-    return text
 
 
 def display_name(first_name: str, last_name: str) -> str:
@@ -101,14 +89,14 @@ class RequestBuilder:
                 "(a SendGrid unsubscribe group), or set unsubscribe_url (with {email}), before sending")
         self.fields = merge.fields_in(text, html)
         body.update({
-            "from": _address(settings.sender),
+            "from": json_address(settings.sender),
             "subject": header_text(email.subject),  # a proof's with proof_prefix before it
             # text/plain first: SendGrid refuses any other order (RFC 1341, 7.2).
             "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
             "custom_args": {"issue": issue_name},
         })
         if settings.reply_to is not None:
-            body["reply_to"] = _address(settings.reply_to)
+            body["reply_to"] = json_address(settings.reply_to)
         # The issue's own category too: `newsletter stats` reads its figures by it (a proof's
         # opens are the editors', so it gets a category of its own).
         body["categories"] = message_categories(settings.sendgrid.categories, issue_name, proof)

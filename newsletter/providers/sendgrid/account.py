@@ -27,7 +27,7 @@ from newsletter.deliverability.checks import MailService, check_sending_domain
 from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
-from newsletter.sendgrid.client import Call, Fields, ListOf, SendGridClient
+from newsletter.providers.sendgrid.client import Call, Fields, ListOf, SendGridClient
 from newsletter.subscribers.addresses import address_key
 from newsletter.yamledit import edit_document, set_value
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from newsletter.config import READ_SUPPRESSIONS, Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
+from newsletter.providers.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
     DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,

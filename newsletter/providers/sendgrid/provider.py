@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from newsletter.config import Settings, sendgrid_api_key
-from newsletter.sendgrid.mail import RequestBuilder
-from newsletter.sendgrid.retry import post_with_retries
+from newsletter.providers.sendgrid.mail import RequestBuilder
+from newsletter.providers.sendgrid.retry import post_with_retries
 from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import PreparedBatch, Transport
 
@@ -38,12 +38,12 @@ class SendGridProvider:
                               unsubscribe_links=unsubscribe_links)
 
     def transport(self, secret: str) -> Transport:
-        from newsletter.sendgrid.transport import SendGridTransport  # the HTTP client: a real send only
+        from newsletter.providers.sendgrid.transport import SendGridTransport  # the HTTP client: a real send only
 
         return SendGridTransport(self._settings.sendgrid_url, secret, self._settings.sendgrid.timeout)
 
     def doctor(self, create_group: str | None = None) -> DoctorReport:
-        from newsletter.sendgrid.account import run_doctor
+        from newsletter.providers.sendgrid.account import run_doctor
 
         return run_doctor(self._settings, create_group)
 

@@ -25,7 +25,7 @@ so that every call, whatever it is for, gets:
   the client cannot turn it back on.
 
 Mail send does not go through here: it keeps its kept-alive transport
-(`newsletter/sendgrid/transport.py` says why).
+(`newsletter/providers/sendgrid/transport.py` says why).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import SendGridError, keep_secret, scrub
-from newsletter.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
+from newsletter.providers.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
 
 LIBRARY_LOGGER = "python_http_client.client"
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import scrub
+from newsletter.providers.sendgrid.mail import json_address
 from newsletter.sending.mailer import MailerDown, MailerRefused, MailerUncertain, OutgoingEmail
 from newsletter.sending.transport import NotPostedError, PreparedBatch, RetryableError, UncertainError
-from newsletter.sendgrid.retry import sendgrid_errors
-from newsletter.sendgrid.transport import SendGridTransport
+from newsletter.providers.sendgrid.retry import sendgrid_errors
+from newsletter.providers.sendgrid.transport import SendGridTransport
 
 
 class SendGridMailer:
@@ -27,18 +28,14 @@ class SendGridMailer:
 
     def body(self, email: OutgoingEmail) -> dict[str, Any]:
         settings = self._settings
-        sender: dict[str, str] = {"email": settings.sender.email}
-        if settings.sender.name:
-            sender["name"] = settings.sender.name
         body: dict[str, Any] = {
             "personalizations": [{"to": [{"email": email.to}]}],
-            "from": sender,
+            "from": json_address(settings.sender),
             "subject": email.subject,
             "content": [{"type": "text/plain", "value": email.text}, {"type": "text/html", "value": email.html}],
         }
         if settings.reply_to is not None:
-            body["reply_to"] = {"email": settings.reply_to.email, **({"name": settings.reply_to.name}
-                                                                    if settings.reply_to.name else {})}
+            body["reply_to"] = json_address(settings.reply_to)
         if email.headers:
             body["headers"] = dict(email.headers)
         # Sign-up mail is transactional: SendGrid's click tracking would rewrite the signed links.

@@ -1,8 +1,10 @@
-"""When a send goes out: `--at WHEN` read against SendGrid's limits, and moments as people read them.
+"""When a send goes out, as people write and read it: `--at WHEN` read, moments said back.
 
-Apart from `sendgrid/schedule.py` (which asks SendGrid) so that a dry run, `status`
-and a send at once load no HTTP client. SendGrid's rules (FACTS.md, "Scheduled sends"):
-`send_at` at most 72 hours ahead; no pause or cancel later than 10 minutes before it.
+Neutral: the core, the CLI and a provider that schedules all import it. How far ahead
+a provider holds mail, and how late it still calls a send off, are that provider's own
+(SendGrid's: `providers/sendgrid/schedule.py`), asked through `sending/provider.py`'s
+`Scheduler`. Nothing here loads an HTTP client, so a dry run, `status` and a send at
+once load none.
 """
 
 from __future__ import annotations
@@ -12,21 +14,18 @@ import re
 
 from newsletter.errors import SendError
 
-MAX_AHEAD = dt.timedelta(hours=72)
-CANCEL_CUTOFF = dt.timedelta(minutes=10)
 _LOCAL = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
 class ScheduleError(SendError):
-    """A time SendGrid would not schedule at, or a cancel it would refuse."""
+    """A time the provider would not schedule at, or a cancel it would refuse."""
 
 
-def parse_when(text: str, now: dt.datetime | None = None) -> dt.datetime:
-    """`--at WHEN` as an aware datetime: ISO 8601 with an offset, or `YYYY-MM-DD HH:MM` local time.
+def read_when(text: str, now: dt.datetime) -> dt.datetime:
+    """`--at WHEN` as an aware datetime in the future: ISO 8601 with an offset, or `YYYY-MM-DD HH:MM` local time.
 
-    It must be in the future and at most 72 hours ahead (SendGrid's limit).
+    How far ahead it may be is the provider's to say (`Scheduler.parse_when`).
     """
-    now = now or dt.datetime.now(dt.UTC)
     given = text.strip()
     if _LOCAL.fullmatch(given):
         when = dt.datetime.strptime(given, "%Y-%m-%d %H:%M").astimezone()  # the machine's time zone
@@ -42,11 +41,19 @@ def parse_when(text: str, now: dt.datetime | None = None) -> dt.datetime:
     if when <= now:
         raise ScheduleError(f"--at {describe(when)} is not in the future (it is {describe(now)}): "
                             "nothing was sent")
-    if when - now > MAX_AHEAD:
-        raise ScheduleError(f"--at {describe(when)} is more than 72 hours ahead, which SendGrid refuses: "
-                            "nothing was sent")
-    # SendGrid takes whole seconds.
+    # Whole seconds: the ledger keeps a send time as unix seconds (and SendGrid takes no less).
     return when.replace(microsecond=0)
+
+
+def too_late_to_cancel(send_at: dt.datetime, now: dt.datetime, cutoff: dt.timedelta) -> str:
+    """Why a provider that refuses a cancel later than `cutoff` before `send_at` refuses it now; "" if it does not."""
+    if send_at - now >= cutoff:
+        return ""
+    return "has passed" if send_at <= now else f"is less than {minutes(cutoff)} minutes away"
+
+
+def minutes(span: dt.timedelta) -> int:
+    return int(span.total_seconds()) // 60
 
 
 def describe(when: dt.datetime) -> str:
