@@ -13,9 +13,10 @@ hash is kept in `sent/erased.csv` so that no import of an old spreadsheet adds t
 back quietly.
 
 Both also cover the sign-up server's records, `signup.sqlite` in the publication folder
-(`newsletter serve`'s default), when that file is here: pending and confirmed sign-ups with
-their IPs and page, unsubscribes, the emails of its outbox (`signup/records.py`). A server
-run elsewhere keeps its own file: the delete's report says to erase the address there too.
+(`newsletter serve`'s default) when that file is here, or the file given as `--db` (as to
+`serve --db`): pending and confirmed sign-ups with their IPs and page, unsubscribes, the
+emails of its outbox (`signup/records.py`). A server run elsewhere keeps its own file: the
+delete's report says to erase the address there too.
 
 Addresses are matched by `address_key`, the one address identity. This module sits
 above `subscribers/` and `sending/` (it reads both), not inside `subscribers/` as
@@ -145,8 +146,9 @@ class HeldData:
         }, ensure_ascii=False, indent=2)
 
 
-def show_address(settings: Settings, email: str) -> HeldData:
-    """Everything held about `email`: list rows, ledger requests, files under build/."""
+def show_address(settings: Settings, email: str, signup_db: Path | None = None) -> HeldData:
+    """Everything held about `email`: list rows, ledger requests, files under build/, and the sign-up
+    server's records (`signup_db`, default signup.sqlite in the publication when it is there)."""
     address = _address(email)
     key = address_key(address)
     held = HeldData(address)
@@ -158,8 +160,8 @@ def show_address(settings: Settings, email: str) -> HeldData:
     for issue, path in _ledgers(settings):
         held.sends += [LedgerEntry(issue, path, record) for record in records_of(path, key)]
     held.build_files = list(_build_files_holding(settings, _written_forms(address, held)))
-    signup_db = _signup_db(settings)
-    held.signup = read_records(signup_db, address) if signup_db else None
+    db = _signup_db(settings, signup_db)
+    held.signup = read_records(db, address) if db else None
     erased = erased_addresses(settings)
     held.erased_on = erased.erased_on(address)
     held.register = register_path(settings)
@@ -203,8 +205,9 @@ class ErasureReport:
         return lines + elsewhere
 
 
-def erase_address(settings: Settings, email: str) -> ErasureReport:
-    """Erase `email` from every list, ledger and file under build/; keep its keyed hash.
+def erase_address(settings: Settings, email: str, signup_db: Path | None = None) -> ErasureReport:
+    """Erase `email` from every list, ledger and file under build/, and from the sign-up server's
+    records (`signup_db`, as for `show_address`); keep its keyed hash.
 
     Refused while any send runs: every issue's send lock is held throughout, so no send
     reads the list before the erasure and records the address after it.
@@ -212,7 +215,7 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
     address = _address(email)
     key = address_key(address)
     with _every_send_lock(settings):
-        held = show_address(settings, address)
+        held = show_address(settings, address, signup_db)
         # The hash first: an erasure stopped half-way still keeps the person from being
         # imported again, and running it again finishes it.
         hasher = create_hasher(settings)
@@ -220,9 +223,9 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
                                build_dir=settings.build_dir)
         # The server's records before the lists: a running server that holds its file's lock
         # stops the erasure here, the lists still untouched, and the delete is simply run again.
-        signup_db = _signup_db(settings)
-        if signup_db is not None:
-            report.signup_db, report.signup_rows = signup_db, erase_records(signup_db, address)
+        db = _signup_db(settings, signup_db)
+        if db is not None:
+            report.signup_db, report.signup_rows = db, erase_records(db, address)
         elif settings.signup is not None:
             report.signup_elsewhere = settings.signup.url
         for path in sorted({entry.path for entry in held.lists}):
@@ -252,8 +255,15 @@ def _address(email: str) -> str:
     return address
 
 
-def _signup_db(settings: Settings) -> Path | None:
-    """The sign-up server's records in the publication folder (`newsletter serve`'s default), if there."""
+def _signup_db(settings: Settings, given: Path | None) -> Path | None:
+    """The sign-up server's records: the file given (`--db`), which must be there, or else the one in the
+    publication folder (`newsletter serve`'s default), if it is there."""
+    if given is not None:
+        if not given.is_file():
+            raise SubscriberError(f"{where(given)}: no such file (--db): give the sign-up server's records, the file "
+                                  "`newsletter serve --db` was given (signup.sqlite by default); nothing was read "
+                                  "or erased")
+        return given
     path = settings.root / DEFAULT_DB
     return path if path.is_file() else None
 
