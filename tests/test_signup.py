@@ -50,13 +50,14 @@ def confirmed(server: SignupServer, double: SendGridDouble, email: str = READER)
 def test_a_token_carries_address_list_and_purpose_and_refuses_any_change() -> None:
     signer = tokens.Signer(SECRET)
     token = signer.sign(tokens.CONFIRM, "zoë@例え.jp", "main")
-    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)  # sits in a URL path as it is
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[0-9a-f]+\.[0-9a-f]{32}", token)  # sits in a URL path as it is
     found = signer.verify(token, tokens.CONFIRM)
     assert (found.email, found.list_name, found.purpose) == ("zoë@例え.jp", "main", "confirm")
-    payload, signature = token.split(".")
-    altered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + signature
-    for bad in (altered, payload, token + "x", "", tokens.Signer("another-secret-0123456789").sign(
-            tokens.CONFIRM, "zoë@例え.jp", "main")):
+    context, address, signature = token.split(".")
+    altered = context[:-2] + ("A" if context[-2] != "A" else "B") + context[-1] + f".{address}.{signature}"
+    other_reader = f"{context}.{'zoe@例え.jp'.encode().hex()}.{signature}"
+    for bad in (altered, other_reader, f"{context}.{address.upper()}.{signature}", f"{context}.{address}",
+                token + "x", "", tokens.Signer("another-secret-0123456789").sign(tokens.CONFIRM, "zoë@例え.jp", "main")):
         with pytest.raises(tokens.BadToken):
             signer.verify(bad, tokens.CONFIRM)
     with pytest.raises(tokens.BadToken):  # a confirm token is no unsubscribe token
@@ -74,6 +75,31 @@ def test_a_confirm_token_expires_after_7_days_an_unsubscribe_token_never() -> No
     assert expired.value.expired
     unsubscribe = signer.sign(tokens.UNSUBSCRIBE, READER, "main", issued)
     assert signer.verify(unsubscribe, tokens.UNSUBSCRIBE, now=issued + 20 * 365 * 86400).email == READER
+
+
+# An unsubscribe link as the versions before keyed BLAKE2b signed it (HMAC-SHA256), for SECRET, READER and
+# `main`: links like it are in emails already sent, and an unsubscribe link works for ever.
+EARLIER_UNSUBSCRIBE = ("WyJ1bnN1YnNjcmliZSIsImFkYUBsb3ZlbGFjZS5pbnRlcm5hbCIsIm1haW4iLDE3NjcyMjU2MDBd."
+                       "d432d7ff66e8f372646d9c70bca6b038")
+
+
+def test_a_send_signs_each_link_as_the_server_does_and_links_signed_before_still_verify() -> None:
+    signer = tokens.Signer(SECRET)
+    links = tokens.UnsubscribeLinks(SECRET, "https://join.example.org", "main", 1767225600)
+    for email in (READER, "zoë@例え.jp", 'o"brien\\x@example.org'):
+        link = links(email)
+        assert link == "https://join.example.org/unsubscribe/" + signer.sign(tokens.UNSUBSCRIBE, email, "main",
+                                                                           1767225600)
+        assert signer.verify(link.rpartition("/")[2], tokens.UNSUBSCRIBE).email == email
+    earlier = signer.verify(EARLIER_UNSUBSCRIBE, tokens.UNSUBSCRIBE, now=1767225600 + 20 * 365 * 86400)
+    assert (earlier.email, earlier.list_name, earlier.issued) == (READER, "main", 1767225600)
+    payload, signature = EARLIER_UNSUBSCRIBE.split(".")
+    for bad in (f"{payload}.{signature[:-1]}0" if signature[-1] != "0" else f"{payload}.{signature[:-1]}1",
+                payload[:-1] + "." + signature):
+        with pytest.raises(tokens.BadToken):
+            signer.verify(bad, tokens.UNSUBSCRIBE)
+    with pytest.raises(tokens.BadToken):  # signed for leaving, not for joining
+        signer.verify(EARLIER_UNSUBSCRIBE, tokens.CONFIRM)
 
 
 # -- the reader's way in
@@ -275,6 +301,15 @@ def test_unsubscribe_needs_a_post_a_form_gets_a_page_one_click_gets_200(server: 
                                                          ("unsubscribed", "grace@hopper.internal")]
     server.client.post(path)  # the same click twice: recorded again (the list applies it once)
     assert [c["kind"] for c in server.changes()["changes"]] == ["unsubscribed"] * 3
+
+
+def test_an_unsubscribe_link_from_an_email_sent_by_an_earlier_version_still_unsubscribes(
+        server: SignupServer) -> None:
+    page = server.client.get(f"/unsubscribe/{EARLIER_UNSUBSCRIBE}")
+    assert page.status_code == 200 and f"to {READER}?" in page.text
+    assert server.client.post(f"/unsubscribe/{EARLIER_UNSUBSCRIBE}", content=b"List-Unsubscribe=One-Click",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 200
+    assert [(c["kind"], c["email"]) for c in server.changes()["changes"]] == [("unsubscribed", READER)]
 
 
 # -- the editor's feed
