@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -193,6 +194,40 @@ def test_a_second_request_without_a_new_confirmation_keeps_the_first_ones_eviden
     assert (change["first_name"], change["page"]) == ("Ada", first_page)
     welcome = wait_for_mails(sendgrid, READER, 2)[1]
     assert "Mallory" not in text_of(welcome) and "Mallory" not in html_of(welcome)
+
+
+def a_day_passes_for_the_last_confirmation(server: SignupServer) -> None:
+    """The server's one-a-day record of the last confirmation, made a day older (the server's clock is real)."""
+    with sqlite3.connect(server.db) as db:
+        db.execute("UPDATE confirmations SET sent_at = sent_at - ?", (DAY,))
+    db.close()
+
+
+def test_an_address_confirmed_here_that_asks_again_gets_a_note_not_a_second_confirmation(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    confirmed(server, sendgrid, READER)
+    wait_for_mails(sendgrid, READER, 2)  # the confirmation and the welcome
+    a_day_passes_for_the_last_confirmation(server)
+    again = server.subscribe(READER, first_name="Ada")
+    assert again.text == server.subscribe("someone.new@hopper.internal").text and again.status_code == 200
+    note = wait_for_mails(sendgrid, READER, 3)[2]
+    assert note["subject"] == "You're already subscribed to The Riverside Writers' Circle"
+    assert "It is subscribed already: there is nothing to do." in text_of(note)
+    assert "Confirm your subscription" not in note["subject"]
+    assert server.subscribe(READER).status_code == 200  # the same day: nothing more
+    outbox_idle(server)
+    assert len(mails_to(sendgrid, READER)) == 3
+    [subscribed] = server.changes()["changes"]  # the note changes nothing by itself
+    # Its link joins again all the same (a reader the editor removed, which this server never sees).
+    assert server.client.post(server.path_of(link_in(note, "confirm"))).status_code == 200
+    assert [c["kind"] for c in server.changes(subscribed["cursor"])["changes"]] == ["subscribed"]
+
+    # Once the reader has left through this server, a request gets a confirmation again.
+    assert server.client.post(signed_out(server)).status_code == 200
+    a_day_passes_for_the_last_confirmation(server)
+    assert server.subscribe(READER).status_code == 200
+    last = wait_for_mails(sendgrid, READER, 5)[4]  # after the second welcome
+    assert last["subject"] == "Confirm your subscription to The Riverside Writers' Circle"
 
 
 # -- what the server refuses

@@ -2,7 +2,8 @@
 
 Routes (exact paths: emails and other tools link to them):
   GET  /                     the sign-up page
-  POST /subscribe            always "check your inbox"; queues a confirmation (one per address a day)
+  POST /subscribe            always "check your inbox"; queues a confirmation (one per address a day), or
+                             a note saying so to an address confirmed here already
   GET  /confirm/<token>      a page that posts itself: a link scanner's GET confirms nobody
   POST /confirm/<token>      records the confirmed sign-up with its evidence, queues the welcome
   GET  /unsubscribe/<token>  a page with a button: a GET never unsubscribes
@@ -110,6 +111,7 @@ class SignupEndpoints:
         # Rendered now rather than by the first readers (a burst of sign-ups right after a start).
         self.check_inbox()
         emails.confirmation("", "")
+        emails.already_subscribed("", "")
         emails.welcome("", "")
 
     @contextlib.asynccontextmanager
@@ -179,10 +181,12 @@ class SignupEndpoints:
                                          f"{self.signup.url}/"))
         list_name = self.signup.list
         token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
-        # Rendered before the transaction, which then holds the database for a few writes only.
-        confirmation = self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
+        # Rendered before the transaction, which then holds the database for a few writes only (each is the
+        # email rendered at start-up with the link put in). Which goes is settled in the transaction.
+        confirm_url = f"{self.signup.url}/confirm/{token}"
         queued = await run_in_threadpool(self.store.request_signup, address_key(email), list_name, pending,
-                                         confirmation, limit)
+                                         self.emails.confirmation(email, confirm_url), limit,
+                                         self.emails.already_subscribed(email, confirm_url))
         if queued is None:
             return self.too_many()
         if queued:

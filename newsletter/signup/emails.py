@@ -1,4 +1,5 @@
-"""The server's two emails: the confirmation (a signed link) and the welcome (`welcome.md`).
+"""The server's emails: the confirmation (a signed link), the note to an address subscribed already
+(the same link), and the welcome (`welcome.md`).
 
 Both are rendered by Jinja templates the publication may override (`signup-email.html`,
 `signup-email.txt`), with what readers typed passed in as values, escaped: text from a
@@ -69,6 +70,7 @@ class EmailMaker:
             raise ContentError(f"{where(welcome_path(settings))}: the welcome email holds {_LINK!r}, the "
                                "placeholder of its unsubscribe link: take it out")
         self._confirmation: OutgoingEmail | None = None
+        self._already_subscribed: OutgoingEmail | None = None
         self._welcome_email: OutgoingEmail | None = None
 
     def _render(self, to: str, subject: str, html_body: str, text_body: str, action_url: str = "",
@@ -93,6 +95,17 @@ class EmailMaker:
             self._confirmation = self._render("", t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>",
                                               intro, action_url=_LINK, after=(t("confirm_ignore"),))
         return _with_link(self._confirmation, to, confirm_url)
+
+    def already_subscribed(self, to: str, confirm_url: str) -> OutgoingEmail:
+        """To an address that asks again once confirmed: it is on the list; the link joins again all the same."""
+        if self._already_subscribed is None:
+            t = signup_phrases(self._settings, markup=False)
+            name = self._settings.name
+            intro = t("already_email", publication=name)
+            self._already_subscribed = self._render("", t("already_subject", publication=name),
+                                                    f"<p>{escape(intro)}</p>", intro, action_url=_LINK,
+                                                    after=(t("already_ignore"),))
+        return _with_link(self._already_subscribed, to, confirm_url)
 
     def welcome(self, to: str, unsubscribe_url: str) -> OutgoingEmail:
         if self._welcome_email is None:
