@@ -625,6 +625,15 @@ def test_check_welcome_says_which_welcome_readers_get_and_what_is_wrong(publicat
     assert usage.exit_code == 2 and "Missing argument 'ISSUE'" in usage.output
 
 
+def test_a_welcome_md_nested_too_deep_is_one_line_naming_the_file_and_line(publication: Path) -> None:
+    (publication / "welcome.md").write_text("---\nsubject: Hello\n---\nGlad you came.\n\n" + "> " * 50_000 + "hi\n",
+                                            encoding="utf-8")
+    result = run("check", "--welcome")
+    assert result.exit_code == 1
+    assert result.output == ("error: welcome.md:6: the welcome email is nested too deep (lists, quotes, links or "
+                             "emphasis more than 24 levels inside each other): flatten it\n")
+
+
 def test_a_write_that_fails_is_undone_alone_and_raised_to_its_caller(tmp_path: Path) -> None:
     """Writes share commits (group commit); one that fails leaves nothing behind and the others stand."""
     store = SignupStore(tmp_path / "signup.sqlite")
