@@ -106,6 +106,15 @@ class SignupEndpoints:
         self.emails = emails
         self.worker = OutboxWorker(self.store, mailer, first_retry)
         self.env = environment(settings.templates_dir)
+        self.text_phrases = signup_phrases(settings, markup=False)
+        # What every page shares, the phrase tables (built-in, the server's, the publication's overrides)
+        # merged once, not per request.
+        self.page_context: dict[str, Any] = {
+            **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
+            "signup_url": self.signup.url, "home": f"{settings.base_url}/",
+            "stylesheet_url": f"{self.signup.url}/style.css", "feed_url": f"{settings.base_url}/{FEED}",
+            "signup_page": True,
+        }
         self.stylesheet_text = render_stylesheet(settings)
         self.check_inbox_page: HTMLResponse | None = None
         # Rendered now rather than by the first readers (a burst of sign-ups right after a start).
@@ -126,13 +135,7 @@ class SignupEndpoints:
     # -- pages
 
     def page(self, view: str, title: str, *paragraphs: str, status: int = 200) -> HTMLResponse:
-        settings = self.settings
-        context: dict[str, Any] = {
-            **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
-            "view": view, "title": title, "paragraphs": paragraphs, "signup_url": self.signup.url,
-            "home": f"{settings.base_url}/", "stylesheet_url": f"{self.signup.url}/style.css",
-            "feed_url": f"{settings.base_url}/{FEED}", "signup_page": True,
-        }
+        context: dict[str, Any] = {**self.page_context, "view": view, "title": title, "paragraphs": paragraphs}
         # Caches keep none of these pages: they answer one reader, once. "same-origin": the signed link in the
         # address bar never goes to another host (the logo's) as a Referer, and a form posting back here still
         # carries its real Origin ("no-referrer" made Chromium send `Origin: null`, refused: no one could confirm).
@@ -140,7 +143,7 @@ class SignupEndpoints:
                             headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
 
     def phrase(self, key: str, **values: str) -> str:
-        return signup_phrases(self.settings, markup=False)(key, **values)
+        return self.text_phrases(key, **values)
 
     def bad_link(self, problem: tokens.BadToken) -> HTMLResponse:
         return self.page("message", self.phrase("bad_link_title"),
