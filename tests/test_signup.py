@@ -420,6 +420,16 @@ def test_signup_settings_are_read_typed_with_defaults(publication: Path) -> None
                     result.output)
 
 
+def test_a_misspelt_signup_key_is_a_warning_naming_the_key_meant_on_its_line(publication: Path) -> None:
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal", "lsit": "main"})
+    line = next(number for number, text in enumerate(
+        (publication / "newsletter.yaml").read_text(encoding="utf-8").splitlines(), start=1) if "lsit:" in text)
+    result = run("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: newsletter.yaml:{line}: unknown key signup.lsit is ignored (did you mean signup.list?)\n"
+            in result.stderr), result.stderr
+
+
 @pytest.mark.parametrize(("url", "said"), [
     ("http://[::1", "signup must be a mapping with `url`, the https:// address"),
     ("https://join.riverside-writers-circle.internal/?x=1", "signup.url must be the server's address without a query"),
