@@ -31,7 +31,6 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -49,7 +48,7 @@ from newsletter.subscribers.erasure import (
     REGISTER_LOCK, create_hasher, erased_addresses, record_erasure, register_path,
 )
 from newsletter.subscribers.lists import erase_rows
-from newsletter.subscribers.store import COLUMNS, EMAIL, open_list
+from newsletter.subscribers.store import COLUMNS, EMAIL, iso_utc, open_list
 
 # Files under build/ that are not caches: an old ledger is erased as a ledger, not removed.
 _NOT_CACHES = (OLD_LEDGER, f"{OLD_LEDGER}-wal", f"{OLD_LEDGER}-shm", OLD_LOCK)
@@ -74,11 +73,11 @@ class LedgerEntry:
 
     def line(self) -> str:
         record = self.record
-        what = f"{self.issue}: {record.state} (request {record.batch}, recorded {_iso(record.created)}"
+        what = f"{self.issue}: {record.state} (request {record.batch}, recorded {iso_utc(record.created)}"
         if record.updated != record.created:
-            what += f", answered {_iso(record.updated)}"
+            what += f", answered {iso_utc(record.updated)}"
         if record.send_at:
-            what += f", delivered at {_iso(record.send_at)}"
+            what += f", delivered at {iso_utc(record.send_at)}"
         if record.message_id:
             what += f", SendGrid message id {record.message_id}"
         if record.error:
@@ -88,8 +87,8 @@ class LedgerEntry:
     def as_json(self) -> dict[str, Any]:
         record = self.record
         return {"issue": self.issue, "ledger": where(self.path), "request": record.batch, "state": record.state,
-                "recorded": _iso(record.created), "answered": _iso(record.updated),
-                "delivered_at": _iso(record.send_at) if record.send_at else None,
+                "recorded": iso_utc(record.created), "answered": iso_utc(record.updated),
+                "delivered_at": iso_utc(record.send_at) if record.send_at else None,
                 "message_id": record.message_id, "status": record.status, "error": record.error}
 
 
@@ -333,8 +332,6 @@ def _every_send_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _count(number: int, noun: str) -> str:

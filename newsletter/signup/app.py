@@ -22,7 +22,6 @@ from a proxy its `--forwarded-allow-ips` trusts. Nothing here prints; the outbox
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,7 +49,7 @@ from newsletter.signup.phrases import signup_phrases
 from newsletter.signup.store import Pending, SignupStore
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import valid_address
-from newsletter.subscribers.store import join_tags
+from newsletter.subscribers.store import iso_utc, join_tags
 
 MAX_BODY = 10 * 1024          # bytes; a sign-up form is a few hundred
 HONEYPOT = "website"          # hidden from people; bots fill in every field
@@ -255,7 +254,7 @@ class SignupEndpoints:
         after = int(after_text)
         found = await run_in_threadpool(self.store.changes, after, CHANGES_PAGE)
         return JSONResponse({
-            "changes": [{**change.as_json(), "at": iso(change.at), "requested_at": iso(change.requested_at)}
+            "changes": [{**change.as_json(), "at": iso_utc(change.at), "requested_at": iso_utc(change.requested_at)}
                         for change in found],
             "next": found[-1].cursor if found else after,
             "more": len(found) == CHANGES_PAGE,
@@ -290,12 +289,6 @@ def form_page(text: str, fallback: str) -> str:
     if parts.scheme in ("http", "https") and parts.netloc and len(text) <= MAX_PAGE and text.isprintable():
         return text
     return fallback
-
-
-def iso(stamp: int | None) -> str | None:
-    if stamp is None:
-        return None
-    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the two guards in front of every route (plain ASGI: they work before a body is read)
