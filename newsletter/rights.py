@@ -47,6 +47,7 @@ from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.erasure import (
     REGISTER_LOCK, create_hasher, erased_addresses, record_erasure, register_path,
 )
+from newsletter.subscribers.importing import plural
 from newsletter.subscribers.lists import erase_rows
 from newsletter.subscribers.store import COLUMNS, EMAIL, iso_utc, open_list
 
@@ -116,10 +117,10 @@ class HeldData:
         if not self.held:
             lines = [f"{self.address}: no data held (no list, send ledger or file under build/ holds it)"]
         else:
-            lines = [f"{self.address}: held in {_count(len(self.lists), 'list row')}, "
-                     f"{_count(len(self.sends), 'send ledger request')}, "
-                     f"{_count(len(self.build_files), 'file')} under build/"
-                     + (f", {_count(self.signup_records, 'sign-up server record')}" if self.signup_records else "")]
+            lines = [f"{self.address}: held in {plural(len(self.lists), 'list row')}, "
+                     f"{plural(len(self.sends), 'send ledger request')}, "
+                     f"{plural(len(self.build_files), 'file')} under build/"
+                     + (f", {plural(self.signup_records, 'sign-up server record')}" if self.signup_records else "")]
         for entry in self.lists:
             lines.append(f"{where(entry.path, entry.row)}:")
             width = max(map(len, entry.columns))
@@ -192,14 +193,14 @@ class ErasureReport:
                     *elsewhere]
         lines = [f"Erased {self.address}; {register} keeps a keyed hash of it (erased on {self.erased_on}), so no "
                  "import adds it back without --resubscribe"]
-        lines += [f"  {where(path)}: {_count(rows, 'row')} removed" for path, rows in self.list_rows.items()]
-        lines += [f"  {where(path)}: {_count(rows, 'request')} now hold{'s' if rows == 1 else ''} the keyed hash "
+        lines += [f"  {where(path)}: {plural(rows, 'row')} removed" for path, rows in self.list_rows.items()]
+        lines += [f"  {where(path)}: {plural(rows, 'request')} now hold{'s' if rows == 1 else ''} the keyed hash "
                   f"instead (the issue is still not sent to it twice)" for path, rows in self.ledger_rows.items()]
         if self.build_files:
-            lines.append(f"  {where(self.build_dir)}/: {_count(len(self.build_files), 'file')} removed (dry-run "
+            lines.append(f"  {where(self.build_dir)}/: {plural(len(self.build_files), 'file')} removed (dry-run "
                          "request bodies and caches; made again by the next build or dry run)")
         if self.signup_db and self.signup_rows:
-            lines.append(f"  {where(self.signup_db)}: {_count(self.signup_rows, 'record')} of the sign-up server "
+            lines.append(f"  {where(self.signup_db)}: {plural(self.signup_rows, 'record')} of the sign-up server "
                          "erased (sign-ups, unsubscribes, emails)")
         return lines + elsewhere
 
@@ -330,9 +331,3 @@ def _every_send_lock(settings: Settings) -> Iterator[None]:
                                 "finished; nothing was erased")
             stack.callback(lock.release)
         yield
-
-
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
