@@ -151,15 +151,10 @@ def show_address(settings: Settings, email: str, signup_db: Path | None = None) 
     server's records (`signup_db`, default signup.sqlite in the publication when it is there)."""
     address = _address(email)
     key = address_key(address)
-    held = HeldData(address)
-    for path in _lists(settings):
-        with open_list(path) as listing:
-            names = (*COLUMNS, *listing.extra_columns)
-            held.lists += [ListRow(path, number, dict(zip(names, row, strict=False)))
-                           for number, row in listing.rows if address_key(row[EMAIL]) == key]
+    held = HeldData(address, lists=_list_rows(settings, key))
     for issue, path in _ledgers(settings):
         held.sends += [LedgerEntry(issue, path, record) for record in records_of(path, key)]
-    held.build_files = list(_build_files_holding(settings, _written_forms(address, held)))
+    held.build_files = list(_build_files_holding(settings, _written_forms(address, held.lists)))
     db = _signup_db(settings, signup_db)
     held.signup = read_records(db, address) if db else None
     erased = erased_addresses(settings)
@@ -215,7 +210,10 @@ def erase_address(settings: Settings, email: str, signup_db: Path | None = None)
     address = _address(email)
     key = address_key(address)
     with _every_send_lock(settings):
-        held = show_address(settings, address, signup_db)
+        db = _signup_db(settings, signup_db)  # a --db that is not there stops it before anything is erased
+        list_rows = _list_rows(settings, key)
+        forms = _written_forms(address, list_rows)
+        build_files = list(_build_files_holding(settings, forms))
         # The hash first: an erasure stopped half-way still keeps the person from being
         # imported again, and running it again finishes it.
         hasher = create_hasher(settings)
@@ -223,20 +221,18 @@ def erase_address(settings: Settings, email: str, signup_db: Path | None = None)
                                build_dir=settings.build_dir)
         # The server's records before the lists: a running server that holds its file's lock
         # stops the erasure here, the lists still untouched, and the delete is simply run again.
-        db = _signup_db(settings, signup_db)
         if db is not None:
             report.signup_db, report.signup_rows = db, erase_records(db, address)
         elif settings.signup is not None:
             report.signup_elsewhere = settings.signup.url
-        for path in sorted({entry.path for entry in held.lists}):
+        for path in sorted({entry.path for entry in list_rows}):
             report.list_rows[path] = erase_rows(settings, address, path.stem)
-        forms = _written_forms(address, held)
         token = hasher.token(address)
         for _, path in _ledgers(settings):
             rows = replace_recipient(path, key, token, forms)
             if rows:
                 report.ledger_rows[path] = rows
-        for path in held.build_files:
+        for path in build_files:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
@@ -280,9 +276,20 @@ def _ledgers(settings: Settings) -> list[tuple[str, Path]]:
     return found
 
 
-def _written_forms(address: str, held: HeldData) -> tuple[str, ...]:
+def _list_rows(settings: Settings, key: str) -> list[ListRow]:
+    """The rows of every list whose address is `key` (an `address_key`)."""
+    found: list[ListRow] = []
+    for path in _lists(settings):
+        with open_list(path) as listing:
+            names = (*COLUMNS, *listing.extra_columns)
+            found += [ListRow(path, number, dict(zip(names, row, strict=False)))
+                      for number, row in listing.rows if address_key(row[EMAIL]) == key]
+    return found
+
+
+def _written_forms(address: str, list_rows: list[ListRow]) -> tuple[str, ...]:
     """The address as it may be written in a file: as typed, as each list holds it, JSON- and URL-escaped."""
-    spellings = {address, address_key(address), *(entry.columns.get("email", "").strip() for entry in held.lists)}
+    spellings = {address, address_key(address), *(entry.columns.get("email", "").strip() for entry in list_rows)}
     forms = set()
     for spelling in filter(None, spellings):
         forms |= {spelling, json.dumps(spelling)[1:-1], quote(spelling, safe="@"), quote(spelling, safe="")}
