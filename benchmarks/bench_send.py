@@ -99,14 +99,19 @@ MAX_PEAK_MB = 300.0  # for the dry run at 1,000,000
 
 
 def best_runs(cases: list[tuple[str, list[str], Path]], env: dict[str, str], repeats: int) -> dict[str, Run]:
-    """Each case (name, command, folder) run `repeats` times, in turn, each as a first send: the best of each."""
+    """Each case (name, command, folder) run `repeats` times, in turn, each as a first send: the best of each
+    (its shortest wall time and, apart, its least CPU time)."""
     best: dict[str, Run] = {}
     for _ in range(repeats):
         for which, args, root in cases:
             clean_build(root)
             run = run_child(args, root, env)
-            if which not in best or run.seconds < best[which].seconds:
+            if which not in best:
                 best[which] = run
+            else:
+                kept = best[which]
+                best[which] = Run(min(kept.seconds, run.seconds), run.peak_mb if run.seconds < kept.seconds
+                                  else kept.peak_mb, min(kept.cpu_seconds, run.cpu_seconds))
     return best
 
 
@@ -147,10 +152,14 @@ def signing(quick: bool) -> None:
             best = best_runs([("unsubscribe_url", command, plain), ("signup", command, signed)], env, repeats)
         for which, run in best.items():
             print(f"  {mode}, {which:<16} {size:>9,}  {size / run.seconds:>9,.0f}/s {run.seconds:6.2f} s "
-                  f"{run.peak_mb:6.0f} MB", flush=True)
+                  f"(CPU {run.cpu_seconds:5.2f} s) {run.peak_mb:6.0f} MB", flush=True)
         ratio = best["signup"].seconds / best["unsubscribe_url"].seconds
         figure(f"{mode} of {size:,}: signed links over unsubscribe_url", f"{ratio:.2f}x", f"<= {SIGNING_RATIO}x",
                ratio <= SIGNING_RATIO, quick)
+        # The same in CPU time (ours, user and system): what the signing costs, whatever else the machine runs.
+        cpu_ratio = best["signup"].cpu_seconds / best["unsubscribe_url"].cpu_seconds
+        figure(f"{mode} of {size:,}: the same in CPU time", f"{cpu_ratio:.2f}x", f"<= {SIGNING_RATIO}x",
+               cpu_ratio <= SIGNING_RATIO, quick)
 
 
 def main() -> None:

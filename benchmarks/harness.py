@@ -33,6 +33,7 @@ NEWSLETTER = [sys.executable, "-m", "newsletter"]
 class Run:
     seconds: float
     peak_mb: float
+    cpu_seconds: float = 0.0  # user + system: steadier than wall time on a machine others load too
 
 
 def compile_package() -> None:
@@ -75,7 +76,7 @@ def run_child(args: list[str], cwd: Path, env: dict[str, str], discard_stdout: b
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         sys.exit(f"{' '.join(args)} failed ({process.returncode}):\n{output.decode(errors='replace')[-3000:]}")
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def best_of(repeats: int, args: list[str], cwd: Path, env: dict[str, str], before: Callable[[], object] | None = None,

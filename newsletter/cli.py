@@ -524,24 +524,33 @@ def remove(email: str, list_name: str) -> None:
     _echo_report(remove_subscriber(_settings(), email, list_name))
 
 
+_signup_db_option = click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="The sign-up server's records, as given to `serve --db` (default: signup.sqlite in the publication, "
+         "when it is there).")
+
+
 @subscribers.command()
 @click.argument("email")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def show(email: str, as_json: bool) -> None:
+@_signup_db_option
+def show(email: str, as_json: bool, db: Path | None) -> None:
     """Show everything held about EMAIL (a subject access request).
 
     Its row in every list (every column, consent evidence included), every
     request of every send that held it, the files under build/ that hold it, and
     the sign-up server's records of it (signup.sqlite, when it is in the
-    publication folder). An address held nowhere says so (exit 0).
+    publication folder, or the file given with --db). An address held nowhere
+    says so (exit 0).
 
     \b
     Example:
       newsletter subscribers show ada@example.org --json
+      newsletter subscribers show ada@example.org --db /var/lib/newsletter/signup.sqlite
     """
     from newsletter.rights import show_address
 
-    held = show_address(_settings(), email)
+    held = show_address(_settings(), email, db)
     if as_json:
         click.echo(held.as_json())
     else:
@@ -550,23 +559,26 @@ def show(email: str, as_json: bool) -> None:
 
 @subscribers.command()
 @click.argument("email")
-def delete(email: str) -> None:
+@_signup_db_option
+def delete(email: str, db: Path | None) -> None:
     """Erase EMAIL everywhere (a data-protection erasure request).
 
     Its rows go from every list, its records in the send ledgers become a keyed
     hash (an issue it had is never sent to it twice), the files under build/
-    that hold it are removed, its rows in signup.sqlite (the sign-up server's
-    records, when in the publication folder) are deleted, and the hash is kept in sent/erased.csv so that no
-    import or add brings it back without --resubscribe. Refused while a send
-    runs. To stop mail but keep the record, use `remove`.
+    that hold it are removed, its rows in the sign-up server's records are
+    deleted (signup.sqlite when in the publication folder, or the file given
+    with --db), and the hash is kept in sent/erased.csv so that no import or add
+    brings it back without --resubscribe. Refused while a send runs. To stop
+    mail but keep the record, use `remove`.
 
     \b
     Example:
       newsletter subscribers delete ada@example.org
+      newsletter subscribers delete ada@example.org --db /var/lib/newsletter/signup.sqlite
     """
     from newsletter.rights import erase_address
 
-    _echo_report(erase_address(_settings(), email))
+    _echo_report(erase_address(_settings(), email, db))
 
 
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.

@@ -342,8 +342,9 @@ def _signup(config: YamlMapping) -> SignupSettings | None:
                           "remove it; the sync authenticates with NEWSLETTER_SECRET")
     for key in value:
         if key not in SIGNUP_KEYS:
-            warnings.warn(f"{config.where('signup')}: unknown key signup.{key} is ignored "
-                          f"(known keys: {', '.join(sorted(SIGNUP_KEYS))})", ConfigWarning, stacklevel=3)
+            advice = unknown_key_advice(str(key), SIGNUP_KEYS).replace("mean ", "mean signup.")
+            warnings.warn(f"{config.where(f'signup.{key}')}: unknown key signup.{key} is ignored ({advice})",
+                          ConfigWarning, stacklevel=3)
     list_name = value.get("list", "main")
     if not isinstance(list_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", list_name):
         raise ConfigError(f"{config.where('signup')}: signup.list must be a list name (letters, digits, - and _), "

@@ -10,7 +10,8 @@ from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
-from newsletter.markdown import Heading, LocalImage, NestedTooDeep, RefusedLink, WrittenLink, render_markdown
+from newsletter.markdown import (Heading, LocalImage, NestedTooDeep, RefusedLink, RenderedMarkdown, WrittenLink,
+                                 render_markdown)
 from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
@@ -186,12 +187,32 @@ def _article_paths(folder: Path, listed: object, listed_where: str) -> list[Path
     return paths
 
 
-def load_article(path: Path, base_url: str) -> Article:
-    """Read one article: YAML front matter between `---` lines, then Markdown."""
+@dataclass(frozen=True)
+class FrontMatterFile:
+    """A Markdown file that opens with YAML front matter between `---` lines (an article, welcome.md)."""
+
+    path: Path
+    what: str       # "the article", "the welcome email": what errors call it
+    meta: YamlMapping
+    body: str       # the Markdown after the closing line
+    body_line: int  # the closing line's number: the body's line n is the file's line body_line + n
+
+    def render(self, base_url: str) -> RenderedMarkdown:
+        """The body as email HTML and text; a ContentError at the file's line for a list nested too deep."""
+        try:
+            return render_markdown(self.body, base_url, self.path.parent)
+        except NestedTooDeep as exc:
+            raise ContentError(f"{where(self.path, exc.line and self.body_line + exc.line)}: {self.what} "
+                               f"{exc.detail}") from None
+
+
+def read_front_matter(path: Path, what: str, opening: str) -> FrontMatterFile:
+    """`path` read as UTF-8, its front matter parsed; a ContentError naming `what` ("the article") when it
+    cannot be read, and saying `opening` (how such a file starts) when it does not start so."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ContentError(f"{where(path)}: cannot read the article ({exc.strerror})") from None
+        raise ContentError(f"{where(path)}: cannot read {what} ({exc.strerror})") from None
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -200,27 +221,30 @@ def load_article(path: Path, base_url: str) -> Article:
     source = source.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = source.split("\n")
     if not lines or lines[0].strip() != "---":
-        raise ContentError(
-            f"{where(path, 1)}: an article starts with YAML front matter: "
-            "a `---` line, `title: ...`, then another `---` line"
-        )
+        raise ContentError(f"{where(path, 1)}: {opening}")
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() in ("---", "..."))
     except StopIteration:
         raise ContentError(f"{where(path, 1)}: the front matter is not closed by a `---` line") from None
     meta = parse_mapping("\n".join(lines[1:end]), path, ContentError, line_offset=1)
+    return FrontMatterFile(path, what, meta, "\n".join(lines[end + 1 :]), end + 1)
+
+
+def load_article(path: Path, base_url: str) -> Article:
+    """Read one article: YAML front matter between `---` lines, then Markdown."""
+    document = read_front_matter(path, "the article", "an article starts with YAML front matter: a `---` line, "
+                                                      "`title: ...`, then another `---` line")
+    meta = document.meta
     warnings = [f"{meta.where(key)}: unknown front matter key {key!r} is ignored{_typo(key, ARTICLE_KEYS)}"
                 for key in meta.data if key not in ARTICLE_KEYS]
     title = _front_text(meta, "title")
     if not title:
         raise ContentError(_required(meta, "title", ARTICLE_KEYS, "`title` is required in the front matter"))
-    try:
-        body = render_markdown("\n".join(lines[end + 1 :]), base_url, path.parent)
-    except NestedTooDeep as exc:
-        raise ContentError(f"{where(path, exc.line and end + 1 + exc.line)}: {exc}") from None
-    refused = tuple(RefusedLink(link.kind, link.url, link.line and end + 1 + link.line) for link in body.refused)
-    headings = tuple(replace(h, line=h.line and end + 1 + h.line) for h in body.headings)
-    links = tuple(replace(link, line=link.line and end + 1 + link.line) for link in body.links)
+    body = document.render(base_url)
+    shift = document.body_line
+    refused = tuple(RefusedLink(link.kind, link.url, link.line and shift + link.line) for link in body.refused)
+    headings = tuple(replace(h, line=h.line and shift + h.line) for h in body.headings)
+    links = tuple(replace(link, line=link.line and shift + link.line) for link in body.links)
     if not body.text.strip():
         warnings.append(f"{where(path)}: the article has no text after its front matter")
     return Article(

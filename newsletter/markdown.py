@@ -108,8 +108,10 @@ class NestedTooDeep(ContentError):
 
     def __init__(self, line: int | None) -> None:
         self.line = line
-        super().__init__(f"the article is nested too deep (lists, quotes, links or emphasis more than "
-                         f"{MAX_NESTING} levels inside each other): flatten it")
+        # What is wrong, after the name of what holds it ("the article", "the welcome email").
+        self.detail = (f"is nested too deep (lists, quotes, links or emphasis more than {MAX_NESTING} levels "
+                       "inside each other): flatten it")
+        super().__init__(f"the article {self.detail}")
 
 
 def _first_too_deep(tokens: list[Token]) -> Token | None:

@@ -13,9 +13,10 @@ hash is kept in `sent/erased.csv` so that no import of an old spreadsheet adds t
 back quietly.
 
 Both also cover the sign-up server's records, `signup.sqlite` in the publication folder
-(`newsletter serve`'s default), when that file is here: pending and confirmed sign-ups with
-their IPs and page, unsubscribes, the emails of its outbox (`signup/records.py`). A server
-run elsewhere keeps its own file: the delete's report says to erase the address there too.
+(`newsletter serve`'s default) when that file is here, or the file given as `--db` (as to
+`serve --db`): pending and confirmed sign-ups with their IPs and page, unsubscribes, the
+emails of its outbox (`signup/records.py`). A server run elsewhere keeps its own file: the
+delete's report says to erase the address there too.
 
 Addresses are matched by `address_key`, the one address identity. This module sits
 above `subscribers/` and `sending/` (it reads both), not inside `subscribers/` as
@@ -30,7 +31,6 @@ import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,8 +47,9 @@ from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.erasure import (
     REGISTER_LOCK, create_hasher, erased_addresses, record_erasure, register_path,
 )
+from newsletter.subscribers.importing import plural
 from newsletter.subscribers.lists import erase_rows
-from newsletter.subscribers.store import COLUMNS, EMAIL, open_list
+from newsletter.subscribers.store import COLUMNS, EMAIL, iso_utc, open_list
 
 # Files under build/ that are not caches: an old ledger is erased as a ledger, not removed.
 _NOT_CACHES = (OLD_LEDGER, f"{OLD_LEDGER}-wal", f"{OLD_LEDGER}-shm", OLD_LOCK)
@@ -73,11 +74,11 @@ class LedgerEntry:
 
     def line(self) -> str:
         record = self.record
-        what = f"{self.issue}: {record.state} (request {record.batch}, recorded {_iso(record.created)}"
+        what = f"{self.issue}: {record.state} (request {record.batch}, recorded {iso_utc(record.created)}"
         if record.updated != record.created:
-            what += f", answered {_iso(record.updated)}"
+            what += f", answered {iso_utc(record.updated)}"
         if record.send_at:
-            what += f", delivered at {_iso(record.send_at)}"
+            what += f", delivered at {iso_utc(record.send_at)}"
         if record.message_id:
             what += f", SendGrid message id {record.message_id}"
         if record.error:
@@ -87,8 +88,8 @@ class LedgerEntry:
     def as_json(self) -> dict[str, Any]:
         record = self.record
         return {"issue": self.issue, "ledger": where(self.path), "request": record.batch, "state": record.state,
-                "recorded": _iso(record.created), "answered": _iso(record.updated),
-                "delivered_at": _iso(record.send_at) if record.send_at else None,
+                "recorded": iso_utc(record.created), "answered": iso_utc(record.updated),
+                "delivered_at": iso_utc(record.send_at) if record.send_at else None,
                 "message_id": record.message_id, "status": record.status, "error": record.error}
 
 
@@ -116,10 +117,10 @@ class HeldData:
         if not self.held:
             lines = [f"{self.address}: no data held (no list, send ledger or file under build/ holds it)"]
         else:
-            lines = [f"{self.address}: held in {_count(len(self.lists), 'list row')}, "
-                     f"{_count(len(self.sends), 'send ledger request')}, "
-                     f"{_count(len(self.build_files), 'file')} under build/"
-                     + (f", {_count(self.signup_records, 'sign-up server record')}" if self.signup_records else "")]
+            lines = [f"{self.address}: held in {plural(len(self.lists), 'list row')}, "
+                     f"{plural(len(self.sends), 'send ledger request')}, "
+                     f"{plural(len(self.build_files), 'file')} under build/"
+                     + (f", {plural(self.signup_records, 'sign-up server record')}" if self.signup_records else "")]
         for entry in self.lists:
             lines.append(f"{where(entry.path, entry.row)}:")
             width = max(map(len, entry.columns))
@@ -145,21 +146,17 @@ class HeldData:
         }, ensure_ascii=False, indent=2)
 
 
-def show_address(settings: Settings, email: str) -> HeldData:
-    """Everything held about `email`: list rows, ledger requests, files under build/."""
+def show_address(settings: Settings, email: str, signup_db: Path | None = None) -> HeldData:
+    """Everything held about `email`: list rows, ledger requests, files under build/, and the sign-up
+    server's records (`signup_db`, default signup.sqlite in the publication when it is there)."""
     address = _address(email)
     key = address_key(address)
-    held = HeldData(address)
-    for path in _lists(settings):
-        with open_list(path) as listing:
-            names = (*COLUMNS, *listing.extra_columns)
-            held.lists += [ListRow(path, number, dict(zip(names, row, strict=False)))
-                           for number, row in listing.rows if address_key(row[EMAIL]) == key]
+    held = HeldData(address, lists=_list_rows(settings, key))
     for issue, path in _ledgers(settings):
         held.sends += [LedgerEntry(issue, path, record) for record in records_of(path, key)]
-    held.build_files = list(_build_files_holding(settings, _written_forms(address, held)))
-    signup_db = _signup_db(settings)
-    held.signup = read_records(signup_db, address) if signup_db else None
+    held.build_files = list(_build_files_holding(settings, _written_forms(address, held.lists)))
+    db = _signup_db(settings, signup_db)
+    held.signup = read_records(db, address) if db else None
     erased = erased_addresses(settings)
     held.erased_on = erased.erased_on(address)
     held.register = register_path(settings)
@@ -191,20 +188,21 @@ class ErasureReport:
                     *elsewhere]
         lines = [f"Erased {self.address}; {register} keeps a keyed hash of it (erased on {self.erased_on}), so no "
                  "import adds it back without --resubscribe"]
-        lines += [f"  {where(path)}: {_count(rows, 'row')} removed" for path, rows in self.list_rows.items()]
-        lines += [f"  {where(path)}: {_count(rows, 'request')} now hold{'s' if rows == 1 else ''} the keyed hash "
+        lines += [f"  {where(path)}: {plural(rows, 'row')} removed" for path, rows in self.list_rows.items()]
+        lines += [f"  {where(path)}: {plural(rows, 'request')} now hold{'s' if rows == 1 else ''} the keyed hash "
                   f"instead (the issue is still not sent to it twice)" for path, rows in self.ledger_rows.items()]
         if self.build_files:
-            lines.append(f"  {where(self.build_dir)}/: {_count(len(self.build_files), 'file')} removed (dry-run "
+            lines.append(f"  {where(self.build_dir)}/: {plural(len(self.build_files), 'file')} removed (dry-run "
                          "request bodies and caches; made again by the next build or dry run)")
         if self.signup_db and self.signup_rows:
-            lines.append(f"  {where(self.signup_db)}: {_count(self.signup_rows, 'record')} of the sign-up server "
+            lines.append(f"  {where(self.signup_db)}: {plural(self.signup_rows, 'record')} of the sign-up server "
                          "erased (sign-ups, unsubscribes, emails)")
         return lines + elsewhere
 
 
-def erase_address(settings: Settings, email: str) -> ErasureReport:
-    """Erase `email` from every list, ledger and file under build/; keep its keyed hash.
+def erase_address(settings: Settings, email: str, signup_db: Path | None = None) -> ErasureReport:
+    """Erase `email` from every list, ledger and file under build/, and from the sign-up server's
+    records (`signup_db`, as for `show_address`); keep its keyed hash.
 
     Refused while any send runs: every issue's send lock is held throughout, so no send
     reads the list before the erasure and records the address after it.
@@ -212,7 +210,10 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
     address = _address(email)
     key = address_key(address)
     with _every_send_lock(settings):
-        held = show_address(settings, address)
+        db = _signup_db(settings, signup_db)  # a --db that is not there stops it before anything is erased
+        list_rows = _list_rows(settings, key)
+        forms = _written_forms(address, list_rows)
+        build_files = list(_build_files_holding(settings, forms))
         # The hash first: an erasure stopped half-way still keeps the person from being
         # imported again, and running it again finishes it.
         hasher = create_hasher(settings)
@@ -220,20 +221,18 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
                                build_dir=settings.build_dir)
         # The server's records before the lists: a running server that holds its file's lock
         # stops the erasure here, the lists still untouched, and the delete is simply run again.
-        signup_db = _signup_db(settings)
-        if signup_db is not None:
-            report.signup_db, report.signup_rows = signup_db, erase_records(signup_db, address)
+        if db is not None:
+            report.signup_db, report.signup_rows = db, erase_records(db, address)
         elif settings.signup is not None:
             report.signup_elsewhere = settings.signup.url
-        for path in sorted({entry.path for entry in held.lists}):
+        for path in sorted({entry.path for entry in list_rows}):
             report.list_rows[path] = erase_rows(settings, address, path.stem)
-        forms = _written_forms(address, held)
         token = hasher.token(address)
         for _, path in _ledgers(settings):
             rows = replace_recipient(path, key, token, forms)
             if rows:
                 report.ledger_rows[path] = rows
-        for path in held.build_files:
+        for path in build_files:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
@@ -252,8 +251,15 @@ def _address(email: str) -> str:
     return address
 
 
-def _signup_db(settings: Settings) -> Path | None:
-    """The sign-up server's records in the publication folder (`newsletter serve`'s default), if there."""
+def _signup_db(settings: Settings, given: Path | None) -> Path | None:
+    """The sign-up server's records: the file given (`--db`), which must be there, or else the one in the
+    publication folder (`newsletter serve`'s default), if it is there."""
+    if given is not None:
+        if not given.is_file():
+            raise SubscriberError(f"{where(given)}: no such file (--db): give the sign-up server's records, the file "
+                                  "`newsletter serve --db` was given (signup.sqlite by default); nothing was read "
+                                  "or erased")
+        return given
     path = settings.root / DEFAULT_DB
     return path if path.is_file() else None
 
@@ -270,9 +276,20 @@ def _ledgers(settings: Settings) -> list[tuple[str, Path]]:
     return found
 
 
-def _written_forms(address: str, held: HeldData) -> tuple[str, ...]:
+def _list_rows(settings: Settings, key: str) -> list[ListRow]:
+    """The rows of every list whose address is `key` (an `address_key`)."""
+    found: list[ListRow] = []
+    for path in _lists(settings):
+        with open_list(path) as listing:
+            names = (*COLUMNS, *listing.extra_columns)
+            found += [ListRow(path, number, dict(zip(names, row, strict=False)))
+                      for number, row in listing.rows if address_key(row[EMAIL]) == key]
+    return found
+
+
+def _written_forms(address: str, list_rows: list[ListRow]) -> tuple[str, ...]:
     """The address as it may be written in a file: as typed, as each list holds it, JSON- and URL-escaped."""
-    spellings = {address, address_key(address), *(entry.columns.get("email", "").strip() for entry in held.lists)}
+    spellings = {address, address_key(address), *(entry.columns.get("email", "").strip() for entry in list_rows)}
     forms = set()
     for spelling in filter(None, spellings):
         forms |= {spelling, json.dumps(spelling)[1:-1], quote(spelling, safe="@"), quote(spelling, safe="")}
@@ -321,11 +338,3 @@ def _every_send_lock(settings: Settings) -> Iterator[None]:
                                 "finished; nothing was erased")
             stack.callback(lock.release)
         yield
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"

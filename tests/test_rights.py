@@ -289,6 +289,35 @@ def test_delete_while_the_server_holds_its_records_locked_is_one_line_and_leaves
     assert ADA not in rows()
 
 
+def test_show_and_delete_read_the_signup_records_given_with_db_as_serve_db_keeps_them(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    (publication / "var").mkdir()
+    with SignupServer(publication, db=publication / "var" / "records.sqlite") as server:
+        assert server.subscribe(READER, first_name="Ada", page=PAGE).status_code == 200
+        wait_for_mails(sendgrid, READER, 1)
+        outbox_idle(server)
+        assert newsletter("subscribers", "show", READER, "--json").exit_code == 0
+        assert json.loads(newsletter("subscribers", "show", READER, "--json").stdout)["signup"] is None
+
+        held = json.loads(newsletter("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout)
+        assert held["held"] is True and held["signup"]["file"] == "var/records.sqlite"
+        assert sorted((record["table"], record.get("kind")) for record in held["signup"]["records"]) == [
+            ("confirmations", None), ("outbox", "confirmation"), ("pending", None)]
+
+        missing = newsletter("subscribers", "delete", READER, "--db", "var/signup.sqlite")
+        assert (missing.exit_code, missing.stderr) == (
+            1, "error: var/signup.sqlite: no such file (--db): give the sign-up server's records, the file "
+               "`newsletter serve --db` was given (signup.sqlite by default); nothing was read or erased\n")
+        assert not (publication / "sent" / "erased.csv").exists()
+
+        erased = newsletter("subscribers", "delete", READER, "--db", "var/records.sqlite")
+        assert erased.exit_code == 0, erased.output
+        assert erased.stdout.splitlines()[1:] == [
+            "  var/records.sqlite: 3 records of the sign-up server erased (sign-ups, unsubscribes, emails)"]
+        assert json.loads(newsletter("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout
+                          )["signup"]["records"] == []
+
+
 def test_delete_with_a_signup_server_run_elsewhere_says_to_erase_it_there(publication: Path) -> None:
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
     erased = newsletter("subscribers", "delete", "stranger@example.org")

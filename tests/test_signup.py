@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -50,13 +51,14 @@ def confirmed(server: SignupServer, double: SendGridDouble, email: str = READER)
 def test_a_token_carries_address_list_and_purpose_and_refuses_any_change() -> None:
     signer = tokens.Signer(SECRET)
     token = signer.sign(tokens.CONFIRM, "zoë@例え.jp", "main")
-    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)  # sits in a URL path as it is
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[0-9a-f]+\.[0-9a-f]{32}", token)  # sits in a URL path as it is
     found = signer.verify(token, tokens.CONFIRM)
     assert (found.email, found.list_name, found.purpose) == ("zoë@例え.jp", "main", "confirm")
-    payload, signature = token.split(".")
-    altered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + "." + signature
-    for bad in (altered, payload, token + "x", "", tokens.Signer("another-secret-0123456789").sign(
-            tokens.CONFIRM, "zoë@例え.jp", "main")):
+    context, address, signature = token.split(".")
+    altered = context[:-2] + ("A" if context[-2] != "A" else "B") + context[-1] + f".{address}.{signature}"
+    other_reader = f"{context}.{'zoe@例え.jp'.encode().hex()}.{signature}"
+    for bad in (altered, other_reader, f"{context}.{address.upper()}.{signature}", f"{context}.{address}",
+                token + "x", "", tokens.Signer("another-secret-0123456789").sign(tokens.CONFIRM, "zoë@例え.jp", "main")):
         with pytest.raises(tokens.BadToken):
             signer.verify(bad, tokens.CONFIRM)
     with pytest.raises(tokens.BadToken):  # a confirm token is no unsubscribe token
@@ -74,6 +76,31 @@ def test_a_confirm_token_expires_after_7_days_an_unsubscribe_token_never() -> No
     assert expired.value.expired
     unsubscribe = signer.sign(tokens.UNSUBSCRIBE, READER, "main", issued)
     assert signer.verify(unsubscribe, tokens.UNSUBSCRIBE, now=issued + 20 * 365 * 86400).email == READER
+
+
+# An unsubscribe link as the versions before keyed BLAKE2b signed it (HMAC-SHA256), for SECRET, READER and
+# `main`: links like it are in emails already sent, and an unsubscribe link works for ever.
+EARLIER_UNSUBSCRIBE = ("WyJ1bnN1YnNjcmliZSIsImFkYUBsb3ZlbGFjZS5pbnRlcm5hbCIsIm1haW4iLDE3NjcyMjU2MDBd."
+                       "d432d7ff66e8f372646d9c70bca6b038")
+
+
+def test_a_send_signs_each_link_as_the_server_does_and_links_signed_before_still_verify() -> None:
+    signer = tokens.Signer(SECRET)
+    links = tokens.UnsubscribeLinks(SECRET, "https://join.example.org", "main", 1767225600)
+    for email in (READER, "zoë@例え.jp", 'o"brien\\x@example.org'):
+        link = links(email)
+        assert link == "https://join.example.org/unsubscribe/" + signer.sign(tokens.UNSUBSCRIBE, email, "main",
+                                                                           1767225600)
+        assert signer.verify(link.rpartition("/")[2], tokens.UNSUBSCRIBE).email == email
+    earlier = signer.verify(EARLIER_UNSUBSCRIBE, tokens.UNSUBSCRIBE, now=1767225600 + 20 * 365 * 86400)
+    assert (earlier.email, earlier.list_name, earlier.issued) == (READER, "main", 1767225600)
+    payload, signature = EARLIER_UNSUBSCRIBE.split(".")
+    for bad in (f"{payload}.{signature[:-1]}0" if signature[-1] != "0" else f"{payload}.{signature[:-1]}1",
+                payload[:-1] + "." + signature):
+        with pytest.raises(tokens.BadToken):
+            signer.verify(bad, tokens.UNSUBSCRIBE)
+    with pytest.raises(tokens.BadToken):  # signed for leaving, not for joining
+        signer.verify(EARLIER_UNSUBSCRIBE, tokens.CONFIRM)
 
 
 # -- the reader's way in
@@ -184,6 +211,40 @@ def test_a_line_break_in_from_name_stays_out_of_the_sign_up_emails(publication: 
     assert confirmation["reply_to"] == {"email": "editor@riverside-writers-circle.internal", "name": "The editor"}
 
 
+def a_day_passes_for_the_last_confirmation(server: SignupServer) -> None:
+    """The server's one-a-day record of the last confirmation, made a day older (the server's clock is real)."""
+    with sqlite3.connect(server.db) as db:
+        db.execute("UPDATE confirmations SET sent_at = sent_at - ?", (DAY,))
+    db.close()
+
+
+def test_an_address_confirmed_here_that_asks_again_gets_a_note_not_a_second_confirmation(
+        server: SignupServer, sendgrid: SendGridDouble) -> None:
+    confirmed(server, sendgrid, READER)
+    wait_for_mails(sendgrid, READER, 2)  # the confirmation and the welcome
+    a_day_passes_for_the_last_confirmation(server)
+    again = server.subscribe(READER, first_name="Ada")
+    assert again.text == server.subscribe("someone.new@hopper.internal").text and again.status_code == 200
+    note = wait_for_mails(sendgrid, READER, 3)[2]
+    assert note["subject"] == "You're already subscribed to The Riverside Writers' Circle"
+    assert "It is subscribed already: there is nothing to do." in text_of(note)
+    assert "Confirm your subscription" not in note["subject"]
+    assert server.subscribe(READER).status_code == 200  # the same day: nothing more
+    outbox_idle(server)
+    assert len(mails_to(sendgrid, READER)) == 3
+    [subscribed] = server.changes()["changes"]  # the note changes nothing by itself
+    # Its link joins again all the same (a reader the editor removed, which this server never sees).
+    assert server.client.post(server.path_of(link_in(note, "confirm"))).status_code == 200
+    assert [c["kind"] for c in server.changes(subscribed["cursor"])["changes"]] == ["subscribed"]
+
+    # Once the reader has left through this server, a request gets a confirmation again.
+    assert server.client.post(signed_out(server)).status_code == 200
+    a_day_passes_for_the_last_confirmation(server)
+    assert server.subscribe(READER).status_code == 200
+    last = wait_for_mails(sendgrid, READER, 5)[4]  # after the second welcome
+    assert last["subject"] == "Confirm your subscription to The Riverside Writers' Circle"
+
+
 # -- what the server refuses
 
 def test_a_bot_filling_the_honeypot_is_answered_alike_and_nobody_is_mailed(server: SignupServer,
@@ -292,6 +353,15 @@ def test_unsubscribe_needs_a_post_a_form_gets_a_page_one_click_gets_200(server: 
     assert [c["kind"] for c in server.changes()["changes"]] == ["unsubscribed"] * 3
 
 
+def test_an_unsubscribe_link_from_an_email_sent_by_an_earlier_version_still_unsubscribes(
+        server: SignupServer) -> None:
+    page = server.client.get(f"/unsubscribe/{EARLIER_UNSUBSCRIBE}")
+    assert page.status_code == 200 and f"to {READER}?" in page.text
+    assert server.client.post(f"/unsubscribe/{EARLIER_UNSUBSCRIBE}", content=b"List-Unsubscribe=One-Click",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 200
+    assert [(c["kind"], c["email"]) for c in server.changes()["changes"]] == [("unsubscribed", READER)]
+
+
 # -- the editor's feed
 
 def test_changes_need_the_bearer_derived_from_the_secret_and_page_by_cursor(server: SignupServer) -> None:
@@ -377,6 +447,16 @@ def test_signup_settings_are_read_typed_with_defaults(publication: Path) -> None
     assert result.exit_code == 1
     assert re.match(r"error: newsletter\.yaml:\d+: signup must be a mapping with `url`, the https:// address",
                     result.output)
+
+
+def test_a_misspelt_signup_key_is_a_warning_naming_the_key_meant_on_its_line(publication: Path) -> None:
+    update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal", "lsit": "main"})
+    line = next(number for number, text in enumerate(
+        (publication / "newsletter.yaml").read_text(encoding="utf-8").splitlines(), start=1) if "lsit:" in text)
+    result = run("check", "issue-1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: newsletter.yaml:{line}: unknown key signup.lsit is ignored (did you mean signup.list?)\n"
+            in result.stderr), result.stderr
 
 
 @pytest.mark.parametrize(("url", "said"), [
@@ -582,6 +662,15 @@ def test_check_welcome_says_which_welcome_readers_get_and_what_is_wrong(publicat
                               "templates/signup-email.txt\nwelcome.md: subject 'Hello'; 1 error\n")
     usage = run("check")
     assert usage.exit_code == 2 and "Missing argument 'ISSUE'" in usage.output
+
+
+def test_a_welcome_md_nested_too_deep_is_one_line_naming_the_file_and_line(publication: Path) -> None:
+    (publication / "welcome.md").write_text("---\nsubject: Hello\n---\nGlad you came.\n\n" + "> " * 50_000 + "hi\n",
+                                            encoding="utf-8")
+    result = run("check", "--welcome")
+    assert result.exit_code == 1
+    assert result.output == ("error: welcome.md:6: the welcome email is nested too deep (lists, quotes, links or "
+                             "emphasis more than 24 levels inside each other): flatten it\n")
 
 
 def test_a_write_that_fails_is_undone_alone_and_raised_to_its_caller(tmp_path: Path) -> None:

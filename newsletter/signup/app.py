@@ -2,7 +2,8 @@
 
 Routes (exact paths: emails and other tools link to them):
   GET  /                     the sign-up page
-  POST /subscribe            always "check your inbox"; queues a confirmation (one per address a day)
+  POST /subscribe            always "check your inbox"; queues a confirmation (one per address a day), or
+                             a note saying so to an address confirmed here already
   GET  /confirm/<token>      a page that posts itself: a link scanner's GET confirms nobody
   POST /confirm/<token>      records the confirmed sign-up with its evidence, queues the welcome
   GET  /unsubscribe/<token>  a page with a button: a GET never unsubscribes
@@ -21,7 +22,6 @@ from a proxy its `--forwarded-allow-ips` trusts. Nothing here prints; the outbox
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,7 +50,7 @@ from newsletter.signup.phrases import missing_signup_phrases, signup_phrases
 from newsletter.signup.store import Pending, SignupStore
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.lists import valid_address
-from newsletter.subscribers.store import join_tags
+from newsletter.subscribers.store import iso_utc, join_tags
 
 MAX_BODY = 10 * 1024          # bytes; a sign-up form is a few hundred
 HONEYPOT = "website"          # hidden from people; bots fill in every field
@@ -109,11 +109,21 @@ class SignupEndpoints:
         self.emails = emails
         self.worker = OutboxWorker(self.store, mailer, first_retry)
         self.env = environment(settings.templates_dir)
+        self.text_phrases = signup_phrases(settings, markup=False)
+        # What every page shares, the phrase tables (built-in, the server's, the publication's overrides)
+        # merged once, not per request.
+        self.page_context: dict[str, Any] = {
+            **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
+            "signup_url": self.signup.url, "home": f"{settings.base_url}/",
+            "stylesheet_url": f"{self.signup.url}/style.css", "feed_url": f"{settings.base_url}/{FEED}",
+            "signup_page": True,
+        }
         self.stylesheet_text = render_stylesheet(settings)
         self.check_inbox_page: HTMLResponse | None = None
         # Rendered now rather than by the first readers (a burst of sign-ups right after a start).
         self.check_inbox()
         emails.confirmation("", "")
+        emails.already_subscribed("", "")
         emails.welcome("", "")
 
     @contextlib.asynccontextmanager
@@ -128,13 +138,7 @@ class SignupEndpoints:
     # -- pages
 
     def page(self, view: str, title: str, *paragraphs: str, status: int = 200) -> HTMLResponse:
-        settings = self.settings
-        context: dict[str, Any] = {
-            **shared_context(settings, markup=True), "t": signup_phrases(settings, markup=True),
-            "view": view, "title": title, "paragraphs": paragraphs, "signup_url": self.signup.url,
-            "home": f"{settings.base_url}/", "stylesheet_url": f"{self.signup.url}/style.css",
-            "feed_url": f"{settings.base_url}/{FEED}", "signup_page": True,
-        }
+        context: dict[str, Any] = {**self.page_context, "view": view, "title": title, "paragraphs": paragraphs}
         # Caches keep none of these pages: they answer one reader, once. "same-origin": the signed link in the
         # address bar never goes to another host (the logo's) as a Referer, and a form posting back here still
         # carries its real Origin ("no-referrer" made Chromium send `Origin: null`, refused: no one could confirm).
@@ -142,7 +146,7 @@ class SignupEndpoints:
                             headers={"Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
 
     def phrase(self, key: str, **values: str) -> str:
-        return signup_phrases(self.settings, markup=False)(key, **values)
+        return self.text_phrases(key, **values)
 
     def bad_link(self, problem: tokens.BadToken) -> HTMLResponse:
         return self.page("message", self.phrase("bad_link_title"),
@@ -183,10 +187,12 @@ class SignupEndpoints:
                                          f"{self.signup.url}/"))
         list_name = self.signup.list
         token = self.signer.sign(tokens.CONFIRM, email, list_name, now)
-        # Rendered before the transaction, which then holds the database for a few writes only.
-        confirmation = self.emails.confirmation(email, f"{self.signup.url}/confirm/{token}")
+        # Rendered before the transaction, which then holds the database for a few writes only (each is the
+        # email rendered at start-up with the link put in). Which goes is settled in the transaction.
+        confirm_url = f"{self.signup.url}/confirm/{token}"
         queued = await run_in_threadpool(self.store.request_signup, address_key(email), list_name, pending,
-                                         confirmation, limit)
+                                         self.emails.confirmation(email, confirm_url), limit,
+                                         self.emails.already_subscribed(email, confirm_url))
         if queued is None:
             return self.too_many()
         if queued:
@@ -252,7 +258,7 @@ class SignupEndpoints:
         after = int(after_text)
         found = await run_in_threadpool(self.store.changes, after, CHANGES_PAGE)
         return JSONResponse({
-            "changes": [{**change.as_json(), "at": iso(change.at), "requested_at": iso(change.requested_at)}
+            "changes": [{**change.as_json(), "at": iso_utc(change.at), "requested_at": iso_utc(change.requested_at)}
                         for change in found],
             "next": found[-1].cursor if found else after,
             "more": len(found) == CHANGES_PAGE,
@@ -287,12 +293,6 @@ def form_page(text: str, fallback: str) -> str:
     if parts.scheme in ("http", "https") and parts.netloc and len(text) <= MAX_PAGE and text.isprintable():
         return text
     return fallback
-
-
-def iso(stamp: int | None) -> str | None:
-    if stamp is None:
-        return None
-    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the two guards in front of every route (plain ASGI: they work before a body is read)

@@ -1,4 +1,5 @@
-"""The server's two emails: the confirmation (a signed link) and the welcome (`welcome.md`).
+"""The server's emails: the confirmation (a signed link), the note to an address subscribed already
+(the same link), and the welcome (`welcome.md`).
 
 Both are rendered by Jinja templates the publication may override (`signup-email.html`,
 `signup-email.txt`), with what readers typed passed in as values, escaped: text from a
@@ -16,12 +17,11 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from newsletter.config import Settings
+from newsletter.content import read_front_matter
 from newsletter.errors import ContentError, where
-from newsletter.markdown import render_markdown
 from newsletter.render.templates import environment, render, shared_context
 from newsletter.sending.mailer import OutgoingEmail
 from newsletter.signup.phrases import signup_phrases
-from newsletter.yamlfile import parse_mapping
 
 WELCOME_FILE = "welcome.md"
 
@@ -40,21 +40,13 @@ def load_welcome(settings: Settings) -> Welcome:
     if not path.is_file():
         text = phrases("welcome")
         return Welcome(phrases("welcome_subject", publication=settings.name), f"<p>{escape(text)}</p>", text)
-    try:
-        source = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContentError(f"{where(path)}: cannot read the welcome email ({exc}): save it as UTF-8 text") from None
-    lines = source.split("\n")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None) \
-        if lines and lines[0].strip() == "---" else None
-    if end is None:
-        raise ContentError(f"{where(path, 1)}: the welcome email starts with front matter: a `---` line, "
-                           "`subject: ...`, then another `---` line")
-    meta = parse_mapping("\n".join(lines[1:end]), path, ContentError, line_offset=1)
-    subject = meta.data.get("subject")
+    document = read_front_matter(path, "the welcome email", "the welcome email starts with front matter: a `---` "
+                                                           "line, `subject: ...`, then another `---` line")
+    subject = document.meta.data.get("subject")
     if not isinstance(subject, str) or not subject.strip():
-        raise ContentError(f"{meta.where('subject')}: the welcome email needs a `subject:` in its front matter")
-    body = render_markdown("\n".join(lines[end + 1:]), settings.base_url, path.parent)
+        raise ContentError(f"{document.meta.where('subject')}: the welcome email needs a `subject:` in its front "
+                           "matter")
+    body = document.render(settings.base_url)
     return Welcome(" ".join(subject.split()), body.html, body.text.strip())
 
 
@@ -69,6 +61,7 @@ class EmailMaker:
             raise ContentError(f"{where(welcome_path(settings))}: the welcome email holds {_LINK!r}, the "
                                "placeholder of its unsubscribe link: take it out")
         self._confirmation: OutgoingEmail | None = None
+        self._already_subscribed: OutgoingEmail | None = None
         self._welcome_email: OutgoingEmail | None = None
 
     def _render(self, to: str, subject: str, html_body: str, text_body: str, action_url: str = "",
@@ -93,6 +86,17 @@ class EmailMaker:
             self._confirmation = self._render("", t("confirm_subject", publication=name), f"<p>{escape(intro)}</p>",
                                               intro, action_url=_LINK, after=(t("confirm_ignore"),))
         return _with_link(self._confirmation, to, confirm_url)
+
+    def already_subscribed(self, to: str, confirm_url: str) -> OutgoingEmail:
+        """To an address that asks again once confirmed: it is on the list; the link joins again all the same."""
+        if self._already_subscribed is None:
+            t = signup_phrases(self._settings, markup=False)
+            name = self._settings.name
+            intro = t("already_email", publication=name)
+            self._already_subscribed = self._render("", t("already_subject", publication=name),
+                                                    f"<p>{escape(intro)}</p>", intro, action_url=_LINK,
+                                                    after=(t("already_ignore"),))
+        return _with_link(self._already_subscribed, to, confirm_url)
 
     def welcome(self, to: str, unsubscribe_url: str) -> OutgoingEmail:
         if self._welcome_email is None:

@@ -38,6 +38,11 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
                          "To confirm, open this link:",
         "confirm_ignore": "If it was not you, ignore this email: you will not be subscribed, and you will not "
                           "hear from us again.",
+        "already_subject": "You're already subscribed to {publication}",
+        "already_email": "Someone, we hope you, asked to subscribe this address to {publication}. It is subscribed "
+                         "already: there is nothing to do. If the issues stopped reaching you (look in your spam "
+                         "folder first), subscribe again with this link:",
+        "already_ignore": "If it was not you, ignore this email: nothing changes.",
         "welcome_subject": "Welcome to {publication}",
         "welcome": "Thank you for subscribing. The next issue will reach you by email.",
     },
@@ -71,6 +76,11 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
                          "Pour confirmer, ouvrez ce lien :",
         "confirm_ignore": "Si ce n’était pas vous, ignorez cet e-mail : vous ne serez pas abonné·e et nous ne "
                           "vous écrirons plus.",
+        "already_subject": "Vous êtes déjà abonné·e à {publication}",
+        "already_email": "Quelqu’un, vous sans doute, a demandé à abonner cette adresse à {publication}. Elle est "
+                         "déjà abonnée : il n’y a rien à faire. Si les numéros ne vous arrivent plus (regardez "
+                         "d’abord dans vos indésirables), abonnez-vous de nouveau avec ce lien :",
+        "already_ignore": "Si ce n’était pas vous, ignorez cet e-mail : rien ne change.",
         "welcome_subject": "Bienvenue à {publication}",
         "welcome": "Merci de votre abonnement. Le prochain numéro vous arrivera par e-mail.",
     },
@@ -105,6 +115,11 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
                          "Zur Bestätigung öffnen Sie diesen Link:",
         "confirm_ignore": "Waren Sie es nicht, ignorieren Sie diese E-Mail: Sie werden nicht angemeldet und hören "
                           "nichts mehr von uns.",
+        "already_subject": "Sie haben {publication} bereits abonniert",
+        "already_email": "Jemand, hoffentlich Sie, möchte diese Adresse für {publication} anmelden. Sie ist bereits "
+                         "angemeldet: Es ist nichts zu tun. Wenn die Ausgaben Sie nicht mehr erreichen (sehen Sie "
+                         "zuerst im Spam-Ordner nach), melden Sie sich mit diesem Link erneut an:",
+        "already_ignore": "Waren Sie es nicht, ignorieren Sie diese E-Mail: Es ändert sich nichts.",
         "welcome_subject": "Willkommen bei {publication}",
         "welcome": "Danke für Ihr Abonnement. Die nächste Ausgabe erreicht Sie per E-Mail.",
     },
@@ -136,6 +151,11 @@ SIGNUP_PHRASES: dict[str, dict[str, str]] = {
                          "Para confirmar, abre este enlace:",
         "confirm_ignore": "Si no fuiste tú, ignora este correo: no quedarás suscrito y no volverás a saber de "
                           "nosotros.",
+        "already_subject": "Ya estás suscrito a {publication}",
+        "already_email": "Alguien, esperamos que tú, pidió suscribir esta dirección a {publication}. Ya está "
+                         "suscrita: no hay nada que hacer. Si los números han dejado de llegarte (mira primero en la "
+                         "carpeta de spam), vuelve a suscribirte con este enlace:",
+        "already_ignore": "Si no fuiste tú, ignora este correo: no cambia nada.",
         "welcome_subject": "Bienvenido a {publication}",
         "welcome": "Gracias por suscribirte. El próximo número te llegará por correo.",
     },

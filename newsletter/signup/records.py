@@ -22,13 +22,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from newsletter.errors import SubscriberError, where
 from newsletter.signup.store import SUBSCRIBED
 from newsletter.subscribers.addresses import address_key
+from newsletter.subscribers.store import iso_utc
 
 BUSY_SECONDS = 5.0  # how long a delete waits for the running server's write to end
 
@@ -67,33 +67,33 @@ def read_records(path: Path, email: str) -> SignupRecords:
         for email_, list_name, first_name, requested_at, ip, page in db.execute(
                 "SELECT email, list, first_name, requested_at, ip, page FROM pending WHERE address = ?", (key,)):
             found.records.append(SignupRecord("pending", (
-                f"sign-up to {list_name} awaiting confirmation, requested {_iso(requested_at)} from IP {ip or '?'}"
+                f"sign-up to {list_name} awaiting confirmation, requested {iso_utc(requested_at)} from IP {ip or '?'}"
                 f"{_page(page)}{_name(first_name)}"), {
-                "email": email_, "list": list_name, "first_name": first_name, "requested_at": _iso(requested_at),
+                "email": email_, "list": list_name, "first_name": first_name, "requested_at": iso_utc(requested_at),
                 "ip": ip, "page": page}))
         for cursor, kind, email_, list_name, first_name, tags, requested_at, request_ip, page, confirm_ip, at in \
                 db.execute("SELECT cursor, kind, email, list, first_name, tags, requested_at, request_ip, page, "
                            "confirm_ip, at FROM events WHERE address = ? ORDER BY cursor", (key,)):
             if kind == SUBSCRIBED:
-                what = (f"confirmed sign-up to {list_name} (event {cursor}), requested {_iso(requested_at)} from IP "
-                        f"{request_ip or '?'}, confirmed {_iso(at)} from IP {confirm_ip or '?'}{_page(page)}"
+                what = (f"confirmed sign-up to {list_name} (event {cursor}), requested {iso_utc(requested_at)} from IP "
+                        f"{request_ip or '?'}, confirmed {iso_utc(at)} from IP {confirm_ip or '?'}{_page(page)}"
                         f"{_name(first_name)}")
             else:
-                what = f"unsubscribe from {list_name} (event {cursor}) at {_iso(at)}"
+                what = f"unsubscribe from {list_name} (event {cursor}) at {iso_utc(at)}"
             found.records.append(SignupRecord("events", what, {
                 "event": cursor, "kind": kind, "email": email_, "list": list_name, "first_name": first_name,
-                "tags": tags, "requested_at": _iso(requested_at), "request_ip": request_ip, "page": page,
-                "confirmed_at" if kind == SUBSCRIBED else "at": _iso(at), "confirm_ip": confirm_ip}))
+                "tags": tags, "requested_at": iso_utc(requested_at), "request_ip": request_ip, "page": page,
+                "confirmed_at" if kind == SUBSCRIBED else "at": iso_utc(at), "confirm_ip": confirm_ip}))
         for outbox_id, kind, state, created_at, done_at, subject in _outbox_of(db, key):
             found.records.append(SignupRecord("outbox", (
-                f"{kind} email {subject!r} (outbox {outbox_id}): {state}, queued {_iso(created_at)}"
-                + (f", done {_iso(done_at)}" if done_at else "")), {
-                "id": outbox_id, "kind": kind, "subject": subject, "state": state, "queued_at": _iso(created_at),
-                "done_at": _iso(done_at)}))
+                f"{kind} email {subject!r} (outbox {outbox_id}): {state}, queued {iso_utc(created_at)}"
+                + (f", done {iso_utc(done_at)}" if done_at else "")), {
+                "id": outbox_id, "kind": kind, "subject": subject, "state": state, "queued_at": iso_utc(created_at),
+                "done_at": iso_utc(done_at)}))
         for (sent_at,) in db.execute("SELECT sent_at FROM confirmations WHERE address = ?", (key,)):
             found.records.append(SignupRecord("confirmations", (
-                f"last confirmation email {_iso(sent_at)} (kept a day: one a day at most)"),
-                {"sent_at": _iso(sent_at)}))
+                f"last confirmation email {iso_utc(sent_at)} (kept a day: one a day at most)"),
+                {"sent_at": iso_utc(sent_at)}))
     return found
 
 
@@ -164,10 +164,6 @@ def _connection(path: Path, doing: str, timeout: float) -> Iterator[sqlite3.Conn
                               "server's signup.sqlite?") from None
     finally:
         db.close()
-
-
-def _iso(seconds: float | None) -> str | None:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds is not None else None
 
 
 def _page(page: str) -> str:

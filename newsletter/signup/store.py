@@ -3,14 +3,15 @@
 What it keeps, and for how long (README, "Sign-ups"):
 - `pending`: a sign-up not yet confirmed (address, first name, when, client IP, the form's
   page). Deleted when confirmed, or after 7 days (its confirm link has expired by then).
-- `confirmations`: when an address was last sent a confirmation, to send at most one a day
-  (the defence against subscription bombing). Deleted after 24 hours.
+- `confirmations`: when an address was last sent a confirmation (or, confirmed already, the
+  note saying so), to send at most one a day (the defence against subscription bombing).
+  Deleted after 24 hours.
 - `events`: confirmed sign-ups with their evidence (requested and confirmed times, the IP
   of each, the form's page) and unsubscribes, numbered by a cursor that only grows
   (AUTOINCREMENT: a number is never reused, even after deletes). `/changes` serves them;
   once the editor's sync has acknowledged one (asked for changes after it) it is deleted
   30 days later.
-- `outbox`: the emails to send (confirmation, welcome), written in the same transaction
+- `outbox`: the emails to send (confirmation, already-subscribed note, welcome), written in the same transaction
   as the sign-up they belong to, so a sign-up is never kept without its email or the
   other way round. Deleted 7 days after it is sent (or given up).
 - `rates`: sign-ups per client IP per hour. Deleted when the hour is over.
@@ -44,6 +45,7 @@ SENT_EMAIL_DAYS = 7
 CONFIRMATION_INTERVAL = 24 * 3600  # one confirmation per address per day
 DAY = 24 * 3600
 SUBSCRIBED = "subscribed"
+ALREADY_SUBSCRIBED = "already-subscribed"  # the outbox kind of the note to an address confirmed already
 UNSUBSCRIBED = "unsubscribed"
 
 _SCHEMA = """
@@ -222,9 +224,16 @@ class SignupStore:
         return self._write(lambda db: self._counted(db, ip, limit, now))
 
     def request_signup(self, address: str, list_name: str, pending: Pending, confirmation: OutgoingEmail,
-                       limit: int) -> bool | None:
+                       limit: int, already_subscribed: OutgoingEmail | None = None) -> bool | None:
         """Count the sign-up against its IP's `limit` (None when over it: nothing else is kept), then keep
         it pending and queue `confirmation` unless this address had one in 24 h (False then).
+
+        An address whose last event here is a confirmed sign-up to the list (it confirmed
+        through this server and has not unsubscribed since) is sent `already_subscribed`
+        instead, when given, under the same one-a-day rule: a second "confirm your
+        subscription" puzzled readers who were on the list (listmonk #2987 calls it a bug).
+        It still holds the confirm link, kept pending like any other, so a reader who left by
+        a way this server never sees (the editor's `remove`, a bounce) can join again.
 
         One transaction: a sign-up is never kept without its email.
         """
@@ -241,9 +250,20 @@ class SignupStore:
             if not sends:
                 return False
             db.execute("INSERT OR REPLACE INTO confirmations VALUES (?, ?)", (address, pending.requested_at))
-            self._queue(db, "confirmation", confirmation, pending.requested_at)
+            if already_subscribed is not None and self._subscribed_here(db, address, list_name):
+                self._queue(db, ALREADY_SUBSCRIBED, already_subscribed, pending.requested_at)
+            else:
+                self._queue(db, "confirmation", confirmation, pending.requested_at)
             return True
         return self._write(work)
+
+    @staticmethod
+    def _subscribed_here(db: sqlite3.Connection, address: str, list_name: str) -> bool:
+        """Whether the address's last event here is a confirmed sign-up to the list. Events go 30 days
+        after a sync: an address confirmed longer ago is sent a confirmation again, as a new one is."""
+        last = db.execute("SELECT kind FROM events WHERE address = ? AND list = ? ORDER BY cursor DESC LIMIT 1",
+                          (address, list_name)).fetchone()
+        return last is not None and last[0] == SUBSCRIBED
 
     def confirm(self, address: str, list_name: str, tags: str, confirm_ip: str, now: int,
                 welcome: Callable[[Pending], OutgoingEmail]) -> bool:

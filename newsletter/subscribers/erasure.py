@@ -164,8 +164,10 @@ def erased_lookup(settings: Settings, known: dict[str, str]) -> Hasher | None:
     return hasher
 
 
-def _edit_register(settings: Settings, hasher: Hasher, add: Iterable[str] = (), drop: Iterable[str] = ()) -> None:
-    """Add (dated today) or drop addresses, under the register's lock, written atomically."""
+def _edit_register(settings: Settings, hasher: Hasher, add: Iterable[str] = (),
+                   drop: Iterable[str] = ()) -> dict[str, str]:
+    """Add (dated today) or drop addresses, under the register's lock, written atomically; the register
+    as it now stands (hash: date)."""
     path = register_path(settings)
     lock = FileLock(path.with_name(REGISTER_LOCK))
     try:
@@ -181,7 +183,7 @@ def _edit_register(settings: Settings, hasher: Hasher, add: Iterable[str] = (), 
         for address in drop:
             register.pop(hasher.digest(address), None)
         if register == before:
-            return
+            return register
 
         def private(temporary: Path) -> None:
             os.chmod(temporary, 0o600)
@@ -190,14 +192,14 @@ def _edit_register(settings: Settings, hasher: Hasher, add: Iterable[str] = (), 
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(REGISTER_HEADER)
             writer.writerows(sorted(register.items()))
+        return register
     finally:
         lock.release()
 
 
 def record_erasure(settings: Settings, hasher: Hasher, address: str) -> str:
     """Note `address` as erased (today, unless it was before); the date it stands as erased since."""
-    _edit_register(settings, hasher, add=[address])
-    return read_register(settings).get(hasher.digest(address), "")
+    return _edit_register(settings, hasher, add=[address]).get(hasher.digest(address), "")
 
 
 def forget_erasure(settings: Settings, addresses: Iterable[str]) -> None:

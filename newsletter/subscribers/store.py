@@ -26,6 +26,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
+from typing import overload
 
 from newsletter.atomic import atomic_file, real_path, write_failure
 from newsletter.config import Settings
@@ -116,9 +117,21 @@ def subscribe_row(row: Row, resubscribe: bool, stamp: str) -> bool:
     return False
 
 
+ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"  # how the lists, the ledgers' and the sign-up server's reports write a time
+
+
 def now_iso() -> str:
     """The current time as the lists store it: ISO 8601, UTC, whole seconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(ISO_UTC)
+
+
+@overload
+def iso_utc(seconds: float) -> str: ...
+@overload
+def iso_utc(seconds: None) -> None: ...
+def iso_utc(seconds: float | None) -> str | None:
+    """A unix time written as the lists write times (None, a time not known, stays None)."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).strftime(ISO_UTC)
 
 
 # -- reading ----------------------------------------------------------------------------
