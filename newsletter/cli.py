@@ -680,7 +680,7 @@ def serve_command(host: str, port: int, db: Path | None, forwarded_allow_ips: st
     """Run the sign-up server, where readers join and leave.
 
     Needs `signup:` in newsletter.yaml, NEWSLETTER_SECRET and the provider's key in the
-    environment. Run it behind a TLS proxy (README, "Sign-ups").
+    environment. Run it behind a TLS proxy (the guide: docs/signups.md).
 
     \b
     Example:
@@ -777,15 +777,16 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
          at: str | None) -> None:
     """Send ISSUE to the subscribed addresses of a list.
 
-    It goes through SendGrid's v3 API. Each subscriber gets it once: run it again after a failure or a Ctrl-C and it
+    It goes through the provider of newsletter.yaml (SendGrid, or SMTP). Each
+    subscriber gets it once: run it again after a failure or a Ctrl-C and it
     sends only to those who do not have it yet. A request that got no answer
     leaves its recipients uncertain: they are listed, and sent to only with
     --retry-uncertain. The exit status is 0 only when every recipient was
-    accepted. The API key comes from the SENDGRID_API_KEY environment variable
-    only. A real send first checks that the issue's web page and images are
+    accepted. The API key (SendGrid) comes from the SENDGRID_API_KEY environment
+    variable only, the SMTP password from NEWSLETTER_SMTP_PASSWORD. A real send first checks that the issue's web page and images are
     online, and warns about what is not (--no-web-check skips it). With --at,
     every request is posted now and SendGrid holds them until WHEN; `newsletter
-    cancel ISSUE` calls them off up to 10 minutes before.
+    cancel ISSUE` calls them off up to 10 minutes before (SMTP cannot schedule).
 
     \b
     Example:

@@ -36,9 +36,7 @@ from tests.subscriber_helpers import run
 DOCS = REPO / "docs"
 # Written from the Click commands at build time: it documents every option by construction.
 GENERATED = {DOCS / "reference" / "commands.md"}
-# The README's next text (the lead swaps it in), not a page of the guide.
-NOT_PAGES = {DOCS / "README-front-door.md"}
-PAGES = sorted(p for p in DOCS.rglob("*.md") if p not in GENERATED | NOT_PAGES and "examples" not in p.parts)
+PAGES = sorted(p for p in DOCS.rglob("*.md") if p not in GENERATED and "examples" not in p.parts)
 # Files the runnable examples name (`newsletter add issue-2 editorial.txt`), copied beside the sample.
 EXAMPLE_FILES = DOCS / "examples"
 # Put on the line right above a fenced block whose commands cannot run here, with the reason.

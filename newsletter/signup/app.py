@@ -88,7 +88,7 @@ def create_app(settings: Settings, db_path: Path, mailer: Mailer, secret: str | 
 def require_signup(settings: Settings) -> None:
     if settings.signup is None:
         raise ConfigError(f"{where(settings.config_path)}: no `signup:` section: add one with `url:`, the address "
-                          "where readers reach this server (README, \"Sign-ups\")")
+                          "where readers reach this server (the guide: docs/signups.md)")
     missing = missing_signup_phrases(settings)
     if missing:
         raise ConfigError(f"{where(settings.config_path)}: language {settings.language!r} is not built in: give the "

@@ -1,6 +1,6 @@
 """The server's records: one SQLite file (`signup.sqlite` by default), WAL, synchronous=FULL.
 
-What it keeps, and for how long (README, "Sign-ups"):
+What it keeps, and for how long (docs/signups.md):
 - `pending`: a sign-up not yet confirmed (address, first name, when, client IP, the form's
   page). Deleted when confirmed, or after 7 days (its confirm link has expired by then).
 - `confirmations`: when an address was last sent a confirmation (or, confirmed already, the
