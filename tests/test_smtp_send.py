@@ -129,6 +129,26 @@ def test_a_drop_after_the_final_dot_is_uncertain_and_never_sent_again_unasked(
     assert first == second
 
 
+def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: Path, smtp: SmtpServer) -> None:
+    # Four readers, one post over one connection: the second refused, the third's reply lost after its dot.
+    write_list(publication, generated(4))
+    smtp.faults.refuse = {"reader000001@example.org"}
+    smtp.faults.drop_after_dot = {"reader000002@example.org"}
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert "reader000001@example.org: the server refused it: 550 5.1.1" in result.stdout
+    assert "Uncertain: the SMTP server may or may not have accepted these 1" in result.stdout
+    assert [r.rcpt_tos[0] for r in smtp.received if r.answered] == ["reader000000@example.org",
+                                                                    "reader000003@example.org"]
+    counts = json.loads(status("--json"))
+    assert (counts["sent"], counts["failed"], counts["uncertain"]) == (2, 1, 1)
+    assert [line.strip() for line in status("--uncertain").splitlines() if "@" in line] == ["reader000002@example.org"]
+    smtp.faults.refuse, smtp.faults.drop_after_dot = set(), set()
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1  # the uncertain one is left alone unless asked
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
+
+
 @pytest.mark.usefixtures("quick_retries")
 def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))

@@ -20,6 +20,8 @@ class PreparedBatch:
     keys: list[str]
     body: bytes
     addresses: tuple[str, ...] = ()
+    # One whole message per recipient, each posted and recorded on its own (SMTP's, `records_each`).
+    messages: tuple[bytes, ...] = ()
 
     def __len__(self) -> int:
         return len(self.keys)

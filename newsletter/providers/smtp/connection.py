@@ -26,6 +26,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 
 from newsletter.config import SmtpSettings
 from newsletter.errors import SendError, scrub
@@ -184,10 +185,15 @@ class SmtpConnection:
         self._smtp = smtp
         self.smtputf8 = smtp.has_extn("smtputf8")
 
-    def deliver(self, sender: str, recipient: str, message: bytes) -> str:
+    def deliver(self, sender: str, recipient: str, message: bytes,
+                before_data: Callable[[], None] | None = None, *, wire: bool = False) -> str:
         """Post one message to one recipient; the server's 2xx answer, or one of this module's exceptions.
 
-        `message` has LF or CRLF line ends; a non-ASCII address needs a server with SMTPUTF8.
+        `message` has LF or CRLF line ends, or is `wire` ready (`MessageBuilder.message(wire=True)`:
+        CRLF, leading dots doubled); a non-ASCII address needs a server with SMTPUTF8.
+        `before_data` records the message in flight: called once RCPT is written, while the
+        server answers it (its fsync and the round trip overlap), and always before DATA;
+        if it raises, the message is not posted (RSET) and its exception goes on up.
         """
         if self._smtp is None:
             self.open()
@@ -207,7 +213,18 @@ class SmtpConnection:
                         f"{self._where()} refuses mail from {sender} ({failure}); send from an address the "
                         "account may use (`from` in newsletter.yaml), or check smtp.username")
                 raise failure
-            code, reply = smtp.rcpt(recipient)
+            smtp.putcmd("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+            if before_data is not None:
+                try:
+                    before_data()
+                except BaseException:
+                    try:  # RCPT's answer read, so the connection is ready for the next message
+                        smtp.getreply()
+                        self._reset()
+                    except (smtplib.SMTPException, OSError):
+                        self.close()
+                    raise
+            code, reply = smtp.getreply()
             if code not in (250, 251):
                 raise _failure(code, reply, self._password)
             smtp.putcmd("data")
@@ -222,7 +239,7 @@ class SmtpConnection:
             self.close()
             raise Reconnect(scrub(str(exc) or type(exc).__name__, self._password, limit=200)) from None
         # What smtplib's data() does: CRLF line ends, a leading dot doubled (RFC 5321 4.5.2).
-        data = _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", message))
+        data = message if wire else _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", message))
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         try:
