@@ -631,9 +631,11 @@ def test_writes_of_several_threads_waiting_together_share_one_commit_and_its_fat
                         ("broken", broken)):
         threads.append(threading.Thread(target=run, args=(name, write)))
         threads[-1].start()
-    with ledger._group:  # both wait for the commit that runs now
-        while len(ledger._queued) < 2:
-            ledger._group.wait(30)
+    waited = threading.Event()
+    for _ in range(3000):  # until both wait for the commit that runs now (a poll: nothing signals it)
+        if len(ledger._queued) == 2 or waited.wait(0.01):
+            break
+    assert len(ledger._queued) == 2
     release.set()
     for thread in threads:
         thread.join(30)

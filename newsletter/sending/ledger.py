@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings
 from newsletter.atomic import write_failure
@@ -408,10 +408,18 @@ class Ledger:
         a second at most, whatever the server). The thread whose write finds no commit
         running commits what is waiting then; the others' writes wait for the next one.
         """
+        return self.wait_for(self.queue(write))
+
+    def queue(self, write: Callable[[], T]) -> _GroupWrite:
+        """`write`, to go in the next commit (whichever thread makes it); `wait_for` it before relying on it."""
         mine = _GroupWrite(write)
         with self._group:
             self._queued.append(mine)
-            self._group.notify_all()  # for whoever watches the queue (a test)
+        return mine
+
+    def wait_for(self, mine: _GroupWrite) -> Any:
+        """The result of a queued write once its commit is on disk (committing it if no one is)."""
+        with self._group:
             while not mine.done:
                 if self._committing:
                     self._group.wait()
@@ -427,7 +435,7 @@ class Ledger:
                     self._group.notify_all()
         if mine.error is not None:
             raise mine.error
-        return cast(T, mine.result)
+        return mine.result
 
     def _commit_group(self, group: list[_GroupWrite]) -> None:
         error: BaseException | None = None

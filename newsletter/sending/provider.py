@@ -113,8 +113,10 @@ class MessageRecords(Protocol):
     nothing of such a batch before the post; the post records each message as it starts.
     """
 
-    def begin(self, index: int) -> None:
-        """Message `index` of the batch is in flight from now: on disk before its DATA (raises if not)."""
+    def begin(self, index: int) -> Callable[[], None]:
+        """Record message `index` of the batch in flight: queued now, for the next commit (another
+        connection's may take it), and on disk once the call returned is (it raises if not).
+        That call is made before DATA, and always before the post ends, whatever happened."""
         ...
 
     def answered(self, index: int, outcome: Outcome) -> None:

@@ -767,10 +767,11 @@ class SendPlan:
 
     def _count_outcome(self, batch: PreparedBatch, outcome: Outcome, report: SendReport) -> None:
         """What came of a batch, in the report (once the ledger has it)."""
-        error = self._error(outcome)
-        if outcome.state == "accepted":
+        if outcome.state == "accepted":  # the usual answer, one per SMTP message: nothing to say
             report.accepted += len(batch)
-        elif outcome.state == "uncertain":
+            return
+        error = self._error(outcome)
+        if outcome.state == "uncertain":
             report.note_uncertain(batch.keys)
         elif outcome.state == "unsent":
             report.requests -= 1
@@ -841,7 +842,7 @@ class _MessageRecords:
         self._settled: set[int] = set()  # answers written by the post
         self._unwritten: list[tuple[int, Outcome]] = []
 
-    def begin(self, index: int) -> None:
+    def begin(self, index: int) -> Callable[[], None]:
         answers, self._unwritten = self._unwritten, []
         ledger = self._ledger
 
@@ -854,12 +855,25 @@ class _MessageRecords:
             ledger.mark_waiting(row, False)  # a deferred message, in flight again
             return row
 
-        try:
-            self.rows[index] = ledger.together(write)
-        except BaseException:
-            self._unwritten[:0] = answers  # written by the send after the post, if the ledger takes them
-            raise
-        self._settled.update(answered for answered, _ in answers)
+        queued = ledger.queue(write)
+        failed: list[BaseException] = []
+        done = False
+
+        def recorded() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                try:
+                    self.rows[index] = ledger.wait_for(queued)
+                except BaseException as exc:
+                    self._unwritten[:0] = answers  # written by the send after the post, if the ledger takes them
+                    failed.append(exc)
+                else:
+                    self._settled.update(answered for answered, _ in answers)
+            if failed:
+                raise failed[0]
+
+        return recorded
 
     def __call__(self, waiting: bool) -> None:
         """As a `Hold`: every message begun waits to be posted again, or is in flight again."""

@@ -14,6 +14,7 @@ or the provider's own quota answer, stops the send in one line saying when to go
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import warnings
@@ -55,13 +56,13 @@ class NotRecorded(Exception):
     """The ledger could not record the message in flight before its DATA: it was not posted."""
 
 
-def _recording(records: MessageRecords, index: int) -> Callable[[], None]:
-    def begin() -> None:
+def _before_data(recorded: Callable[[], None]) -> Callable[[], None]:
+    def on_disk() -> None:
         try:
-            records.begin(index)
+            recorded()
         except Exception as exc:
             raise NotRecorded(str(exc) or type(exc).__name__) from None
-    return begin
+    return on_disk
 
 
 class SmtpBuilder:
@@ -94,23 +95,31 @@ class SmtpBuilder:
             one_click=True, identity=f"{issue}{'-proof' if proof else ''}",
         )
 
-    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Callable[[str, Row], bytes]:
+    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Callable[[str, Row], bytes | Callable[[], bytes]]:
+        """A dry run's message for a row; for a real send, how to make it (`SmtpProvider.post` does).
+
+        A real send's messages are made by the thread that posts them, as the plain smtplib
+        sender does: made in the sending thread, 20 at a time, they held the GIL while the
+        connections' answers waited for it. They are made as DATA carries them (`wire`).
+        """
         names = (*COLUMNS, *extra_columns)
         unsubscribe_url = self.unsubscribe_url
+        wire = self.records_each
 
         def message(address: str, row: Row) -> bytes:
             values = dict(zip(names, row, strict=False))
             link = unsubscribe_url(address)
             values.update(email=address, tags=join_tags(split_tags(row[TAGS])), unsubscribe_url=link)
             name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
-            # A real send's messages are made as DATA carries them (see `MessageBuilder.message`).
-            return self._messages.message(Recipient(address, name, values, link or None), wire=self.records_each)
+            return self._messages.message(Recipient(address, name, values, link or None), wire=wire)
 
-        return message
+        if not wire:
+            return message
+        return lambda address, row: partial(message, address, row)
 
     def body(self, personalizations: list[Any]) -> bytes:
         """A dry run's message (one a batch); a real post sends `PreparedBatch.messages`, one by one."""
-        return bytes(personalizations[0]) if len(personalizations) == 1 else b""
+        return b"" if self.records_each else bytes(personalizations[0])
 
     def schedule(self, send_at: int, batch_id: str | None) -> None:
         raise SendError("scheduled sends (send --at) need SendGrid: with provider: smtp, run the send at that time")
@@ -219,9 +228,11 @@ class SmtpProvider:
                 break
         return replace(outcomes[0], each=tuple(outcomes))
 
-    def _post_one(self, transport: Any, address: str, message: bytes, policy: RetryPolicy, wait: Wait,
-                  hold: Hold | None, records: MessageRecords | None, index: int) -> Outcome:
+    def _post_one(self, transport: Any, address: str, message: bytes | Callable[[], bytes], policy: RetryPolicy,
+                  wait: Wait, hold: Hold | None, records: MessageRecords | None, index: int) -> Outcome:
         try:
+            if callable(message):  # made here, in the thread that posts it (`SmtpBuilder.personalizer`)
+                message = message()
             return self._deliver_until_answered(transport, address, message, policy, wait, hold, records, index)
         except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this message is in doubt
             return Outcome("unsent", fatal=True, error=(
@@ -232,7 +243,6 @@ class SmtpProvider:
                                 index: int) -> Outcome:
         attempts = 0
         held = False  # recorded as waiting to be posted again, not in flight
-        begin = None if records is None else _recording(records, index)
         while True:
             if not self._pace.wait(wait):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
@@ -249,9 +259,12 @@ class SmtpProvider:
                     return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
                 held = False
             attempts += 1
+            # Queued for the ledger now, while MAIL and RCPT go: another connection's commit may take it.
+            recorded = None if records is None else records.begin(index)
             try:
                 # The send's own batches carry their messages ready for DATA (`SmtpBuilder.personalizer`).
-                response = transport.deliver(address, message, begin, wire=records is not None)
+                response = transport.deliver(address, message, recorded and _before_data(recorded),
+                                             wire=records is not None)
             except NotRecorded as exc:  # the ledger could not take it: not posted, and the send stops
                 self._allowance.unuse()
                 return Outcome("unsent", error=str(exc), attempts=attempts - 1, fatal=True)
@@ -281,6 +294,12 @@ class SmtpProvider:
             else:
                 return Outcome("accepted", message_id=response.message_id, status=response.status,
                                attempts=attempts)
+            finally:
+                if recorded is not None:
+                    # A post that ended before DATA still waits for its record, so that the send
+                    # knows its row and settles it (forgets it, marks it waiting); never left in flight.
+                    with contextlib.suppress(Exception):  # not recorded: nothing to settle
+                        recorded()
             if attempts >= policy.attempts:
                 return Outcome("failed", attempts=attempts,
                                error=f"{problem} (gave up after {attempts} attempts)")
