@@ -202,6 +202,29 @@ def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(5)]
 
 
+def test_progress_says_the_pace_and_under_a_limit_the_time_left(publication: Path, smtp: SmtpServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a terminal the progress line, here printed at every step, gives the messages a second and,
+    with smtp.rate or smtp.daily_limit, how long the rest takes (today, when the limit stops it first)."""
+    from newsletter import cli as cli_module
+
+    monkeypatch.setattr(cli_module._SendProgress, "PLAIN_EVERY", 0.0)
+    write_list(publication, generated(50))
+    unlimited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert unlimited.exit_code == 0, unlimited.output + unlimited.stderr
+    paced = [line for line in unlimited.stdout.splitlines() if "accepted" in line and "messages/s" in line]
+    assert paced and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
+                                      r"\d+ requests? in flight", line) for line in paced), paced
+    use_smtp(publication, smtp, rate=1000, daily_limit=30)  # the later smtp: block wins; 50 more readers
+    write_list(publication, generated(100))
+    limited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert limited.exit_code == 1  # stopped by the day's limit
+    lines = [line for line in limited.stdout.splitlines() if line.startswith("... ") and "messages/s" in line]
+    assert lines and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
+                                      r"about \d+ (s|min) left today, \d+ requests? in flight", line)
+                         for line in lines), lines
+
+
 def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path, smtp: SmtpServer) -> None:
     use_smtp(publication, smtp, daily_limit=3)  # the later smtp: block wins
     config = publication / "newsletter.yaml"
