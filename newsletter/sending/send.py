@@ -661,7 +661,8 @@ class SendPlan:
                     else:
                         raise
                 except LedgerWriteError:
-                    unrecorded += sum(len(answered_batch) for _, answered_batch, _ in answers)
+                    unrecorded += sum(len(answered_batch) for answer_id, answered_batch, _ in answers
+                                      if answer_id is not None)  # the others are written already
                     answers = []
             for _, answered_batch, outcome in answers:
                 self._count_outcome(answered_batch, outcome, report)
