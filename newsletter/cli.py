@@ -841,7 +841,12 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             click.secho(f"warning: {pulled.unreachable}", fg="yellow", err=True)
             if ask:
                 click.confirm("Go on without the sign-up server's latest changes?", abort=True)
+    from newsletter.sending.pacing import pace_limits
+
+    limits = None if dry_run else pace_limits(plan.settings, plan.provider.name)
     total = None
+    if not (ask or sys.stdout.isatty()) and limits is not None:  # the time left is said from it
+        total = plan.count().to_send
     if ask or sys.stdout.isatty():
         audience = plan.count()
         total = audience.to_send
@@ -860,7 +865,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             else:
                 click.confirm("Send it now?", abort=True)
     try:
-        with _SendProgress(total) as progress:
+        with _SendProgress(total, paced=limits is not None,
+                           left_today=limits.left_today if limits is not None else None) as progress:
             report = plan.run(progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
                 err=True))
@@ -901,13 +907,18 @@ class _SendProgress:
 
     PLAIN_EVERY = 5.0
 
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, paced: bool = False, left_today: int | None = None) -> None:
+        """`paced`: smtp.rate or smtp.daily_limit holds the send back, so the time left is worth saying;
+        `left_today`: how many more messages the day's limit allows."""
         self.total = total
+        self.paced = paced
+        self.left_today = left_today
         self.bar: Progress | None = None
         self.last_line = 0.0
+        self.started = 0.0
 
     def __enter__(self) -> _SendProgress:
-        self.last_line = time.monotonic()
+        self.last_line = self.started = time.monotonic()
         if sys.stdout.isatty():
             from rich.progress import Progress
 
@@ -918,16 +929,43 @@ class _SendProgress:
 
     def __call__(self, report) -> None:  # noqa: ANN001
         if self.bar is not None:
-            self.bar.update(self.task, completed=report.done, description=f"sending, {_in_flight(report)}")
+            self.bar.update(self.task, completed=report.done,
+                            description=f"sending, {self.pace(report)}{_in_flight(report)}")
         elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
             self.last_line = time.monotonic()
             unit = "request" if report.provider == "SendGrid" else "message"
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
-                       f"{unit}{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
+                       f"{unit}{'s' if report.requests != 1 else ''} so far, {self.pace(report)}{_in_flight(report)}")
+
+    def pace(self, report) -> str:  # noqa: ANN001
+        """`120 messages/s, ` once some are done; under a rate or daily limit also `about 4 min left, `
+        (or `about 4 min left today, ` when the day's limit stops the send before the end)."""
+        elapsed = time.monotonic() - self.started
+        if not report.done or elapsed <= 0:
+            return ""
+        per_second = report.done / elapsed
+        unit = "recipients" if report.provider == "SendGrid" else "messages"
+        pace = f"{per_second:,.1f}" if per_second < 10 else f"{per_second:,.0f}"
+        text = f"{pace} {unit}/s, "
+        if self.paced and self.total is not None:
+            to_go = max(self.total - report.done, 0)
+            today = ""
+            if self.left_today is not None and self.left_today - report.done < to_go:
+                to_go, today = max(self.left_today - report.done, 0), " today"
+            text += f"about {_duration(to_go / per_second)} left{today}, "
+        return text
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _duration(seconds: float) -> str:
+    """`40 s`, `4 min`, `2 h 5 min`: a time left, as a progress line says it."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _in_flight(report) -> str:  # noqa: ANN001

@@ -599,3 +599,47 @@ def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, s
         original, copy = publication / "sent" / name, publication / "copy" / "sent" / name
         assert copy.read_bytes() == original.read_bytes()
         assert copy.stat().st_mode & 0o777 == original.stat().st_mode & 0o777
+
+
+def test_writes_of_several_threads_waiting_together_share_one_commit_and_its_fate(tmp_path: Path) -> None:
+    """SMTP's connections each record a message before its DATA: the writes that wait while a
+    commit runs go in the next one together (one fsync), and a commit that fails fails them all."""
+    from newsletter.sending.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "issue-1.sqlite", "issue-1")
+    inside, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> int:
+        inside.set()
+        release.wait(30)
+        return ledger.record_message("first@example.org", "smtp")
+
+    def broken() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def run(name: str, write: object) -> None:
+        try:
+            results[name] = ledger.together(write)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - what the thread was told
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=("first", first))]
+    threads[0].start()
+    assert inside.wait(30)
+    for name, write in (("second", lambda: ledger.record_message("second@example.org", "smtp")),
+                        ("broken", broken)):
+        threads.append(threading.Thread(target=run, args=(name, write)))
+        threads[-1].start()
+    waited = threading.Event()
+    for _ in range(3000):  # until both wait for the commit that runs now (a poll: nothing signals it)
+        if len(ledger._queued) == 2 or waited.wait(0.01):
+            break
+    assert len(ledger._queued) == 2
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(results["first"], int)
+    assert isinstance(results["second"], sqlite3.OperationalError) and results["second"] is results["broken"]
+    assert ledger.states() == {"first@example.org": "sending"}
+    ledger.close()

@@ -129,6 +129,26 @@ def test_a_drop_after_the_final_dot_is_uncertain_and_never_sent_again_unasked(
     assert first == second
 
 
+def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: Path, smtp: SmtpServer) -> None:
+    # Four readers, one post over one connection: the second refused, the third's reply lost after its dot.
+    write_list(publication, generated(4))
+    smtp.faults.refuse = {"reader000001@example.org"}
+    smtp.faults.drop_after_dot = {"reader000002@example.org"}
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert result.exit_code == 1
+    assert "reader000001@example.org: the server refused it: 550 5.1.1" in result.stdout
+    assert "Uncertain: the SMTP server may or may not have accepted these 1" in result.stdout
+    assert [r.rcpt_tos[0] for r in smtp.received if r.answered] == ["reader000000@example.org",
+                                                                    "reader000003@example.org"]
+    counts = json.loads(status("--json"))
+    assert (counts["sent"], counts["failed"], counts["uncertain"]) == (2, 1, 1)
+    assert [line.strip() for line in status("--uncertain").splitlines() if "@" in line] == ["reader000002@example.org"]
+    smtp.faults.refuse, smtp.faults.drop_after_dot = set(), set()
+    rerun = newsletter("send", "issue-1", "--yes")
+    assert rerun.exit_code == 1  # the uncertain one is left alone unless asked
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
+
+
 @pytest.mark.usefixtures("quick_retries")
 def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
@@ -180,6 +200,29 @@ def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
     smtp.faults.quota_from = None
     assert newsletter("send", "issue-1", "--yes").exit_code == 0
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(5)]
+
+
+def test_progress_says_the_pace_and_under_a_limit_the_time_left(publication: Path, smtp: SmtpServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a terminal the progress line, here printed at every step, gives the messages a second and,
+    with smtp.rate or smtp.daily_limit, how long the rest takes (today, when the limit stops it first)."""
+    from newsletter import cli as cli_module
+
+    monkeypatch.setattr(cli_module._SendProgress, "PLAIN_EVERY", 0.0)
+    write_list(publication, generated(50))
+    unlimited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert unlimited.exit_code == 0, unlimited.output + unlimited.stderr
+    paced = [line for line in unlimited.stdout.splitlines() if "accepted" in line and "messages/s" in line]
+    assert paced and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
+                                      r"\d+ requests? in flight", line) for line in paced), paced
+    use_smtp(publication, smtp, rate=1000, daily_limit=30)  # the later smtp: block wins; 50 more readers
+    write_list(publication, generated(100))
+    limited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    assert limited.exit_code == 1  # stopped by the day's limit
+    lines = [line for line in limited.stdout.splitlines() if line.startswith("... ") and "messages/s" in line]
+    assert lines and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
+                                      r"about \d+ (s|min) left today, \d+ requests? in flight", line)
+                         for line in lines), lines
 
 
 def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path, smtp: SmtpServer) -> None:

@@ -22,8 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.errors import SendError, where
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
 
 USAGE_FILE = "daily-usage.sqlite"  # in sent/
 
@@ -53,6 +57,23 @@ class Pace:
     @property
     def per_second(self) -> float | None:
         return 1.0 / self._interval if self._interval else None
+
+
+@dataclass(frozen=True)
+class PaceLimits:
+    """What holds a send back, for its progress line: `smtp.rate`, and what is left of the day's limit."""
+
+    rate: float | None
+    left_today: int | None  # None without smtp.daily_limit
+
+
+def pace_limits(settings: Settings, provider: str) -> PaceLimits | None:
+    """The limits a real send through `provider` meets now; None when it meets none (SendGrid, SMTP unpaced)."""
+    smtp = settings.smtp
+    if provider != "smtp" or smtp is None or not (smtp.rate or smtp.daily_limit):
+        return None
+    left = DailyAllowance(settings.root / "sent", smtp.daily_limit).status().left if smtp.daily_limit else None
+    return PaceLimits(smtp.rate, left)
 
 
 def utc_today() -> dt.date:

@@ -83,6 +83,8 @@ class Outcome:
     attempts: int = 1
     fatal: bool = False  # the send must stop (an uncertain outcome otherwise lets it go on)
     resume_at: float | None = None  # unix time a rate limit or quota resets, when the send stopped for it
+    # A post of several messages answered one by one (SMTP): each message's outcome, in batch order.
+    each: tuple[Outcome, ...] = ()
 
 
 # Waits up to the given seconds; True as soon as the send is being stopped (`threading.Event.wait`).
@@ -107,6 +109,28 @@ def mark_held(hold: Hold | None, waiting: bool) -> str:
     except Exception as exc:  # noqa: BLE001 - the ledger's failure, reported as the batch's outcome
         return str(exc) or type(exc).__name__
     return ""
+
+
+class MessageRecords(Protocol):
+    """How a post of several messages, each its own (SMTP), records each one in the ledger.
+
+    Given as `hold` to a provider whose builder has `records_each`: the core records
+    nothing of such a batch before the post; the post records each message as it starts.
+    """
+
+    def begin(self, index: int) -> Callable[[], None]:
+        """Record message `index` of the batch in flight: queued now, for the next commit (another
+        connection's may take it), and on disk once the call returned is (it raises if not).
+        That call is made before DATA, and always before the post ends, whatever happened."""
+        ...
+
+    def answered(self, index: int, outcome: Outcome) -> None:
+        """What came of message `index`: written with the next message's record, or after the post."""
+        ...
+
+    def waiting(self, index: int) -> None:
+        """Message `index` was deferred and waits to be posted again: not in flight (a crash forgets it)."""
+        ...
 
 
 class MessageBuilder(Protocol):

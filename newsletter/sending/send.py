@@ -34,7 +34,7 @@ from newsletter.providers import provider_for, scheduler_for
 from newsletter.sending.dryrun import DryRunTransport, post_dry_run
 from newsletter.sending.report import Audience, SendInterrupted, SendReport, SendStopped
 from newsletter.sending.provider import (
-    MessageBuilder, Outcome, OversizedRecipient, Personalizer, Provider, RetryPolicy, Row,
+    STOPPED, MessageBuilder, Outcome, OversizedRecipient, Personalizer, Provider, RetryPolicy, Row,
 )
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
@@ -542,10 +542,15 @@ class SendPlan:
             addresses.append(address)
             if len(keys) == size:
                 number += 1
-                yield _Batch(number, keys, builder.body(personalizations), tuple(addresses), personalizations)
+                yield self._batch(number, keys, tuple(addresses), personalizations)
                 keys, addresses, personalizations = [], [], []
         if keys:
-            yield _Batch(number + 1, keys, builder.body(personalizations), tuple(addresses), personalizations)
+            yield self._batch(number + 1, keys, tuple(addresses), personalizations)
+
+    def _batch(self, number: int, keys: list[str], addresses: tuple[str, ...], personalizations: list[Any]) -> _Batch:
+        messages = tuple(personalizations) if _records_each(self.builder) else ()
+        return _Batch(number, keys, self.builder.body(personalizations), addresses, messages=messages,
+                      personalizations=personalizations)
 
     def _while_readable(self, batches: Iterator[_Batch], report: SendReport,
                         stop: threading.Event) -> Iterator[_Batch]:
@@ -574,8 +579,8 @@ class SendPlan:
         if not kept:
             return None
         personalizations = [batch.personalizations[position] for position in kept]
-        return _Batch(batch.number, [batch.keys[position] for position in kept], self.builder.body(personalizations),
-                      tuple(batch.addresses[position] for position in kept), personalizations)
+        return self._batch(batch.number, [batch.keys[position] for position in kept],
+                           tuple(batch.addresses[position] for position in kept), personalizations)
 
     def _run(self, ledger: Ledger, transport: Transport, recipients: Iterator[Recipient],
              report: SendReport, progress: Progress | None, stop: threading.Event,
@@ -595,33 +600,46 @@ class SendPlan:
         threads, which on a loaded machine kept this one waiting for a core.
         """
         concurrency = 1 if self.options.dry_run else self.options.concurrency or 1
-        in_flight: dict[Future[Outcome], tuple[int, PreparedBatch]] = {}
-        answered: list[tuple[int, PreparedBatch, Outcome]] = []  # answers not in the ledger yet
+        # SMTP: a batch is several messages, each recorded by the post as it starts (`_MessageRecords`).
+        each = _records_each(self.builder) and not self.options.dry_run
+        in_flight: dict[Future[Outcome], tuple[int, PreparedBatch, _MessageRecords | None]] = {}
+        # Answers not in the ledger yet (a batch id of None: nothing to write, only to count).
+        answered: list[tuple[int | None, PreparedBatch, Outcome]] = []
         ledger_problem = ""  # the ledger failed or was replaced: the send stops
         unrecorded = 0       # recipients whose answer the ledger could not take
 
         def collect(done: Iterable[Future[Outcome]]) -> None:
             for future in list(done):
-                batch_id, batch = in_flight.pop(future)
+                batch_id, batch, records = in_flight.pop(future)
                 outcome = future.result()
-                if outcome.resume_at is not None:
+                answers = [(batch_id, batch, outcome)] if records is None else records.answers(batch, outcome)
+                if any(answer.resume_at is not None for _, _, answer in answers):
                     stop.set()  # the rate limit is used up for a while: the others' waits end now too
-                answered.append((batch_id, batch, outcome))
+                answered.extend(answers)
             report.in_flight = len(in_flight)
 
         def write(batch: PreparedBatch | None = None) -> int | None:
-            """One commit: the answers collected, and `batch` recorded as in flight (its id)."""
+            """One commit: the answers collected, and `batch` recorded as in flight (its id; 0 for
+            a batch whose post records each message itself)."""
             nonlocal ledger_problem, unrecorded
-            if batch is None and not answered:
-                return None
+            recording = batch is not None and not each
+            if not recording and not any(answer_id is not None for answer_id, _, _ in answered):
+                for _, answered_batch, outcome in answered:
+                    self._count_outcome(answered_batch, outcome, report)
+                if answered and progress is not None:
+                    progress(report)
+                answered.clear()
+                return None if batch is None else 0
             answers = answered[:]
             answered.clear()
-            batch_id = None
+            batch_id = None if recording else 0
             try:
                 with ledger.transaction():
                     for answer_id, _, outcome in answers:
-                        self._record_outcome(ledger, answer_id, outcome)
-                    if batch is not None:
+                        if answer_id is not None:
+                            self._record_outcome(ledger, answer_id, outcome)
+                    if recording:
+                        assert batch is not None
                         # Before the post: the crash-safe part (with its moment and batch, when scheduled).
                         batch_id = ledger.record(batch.keys, self.timing.schedule, self.provider.name)
             except LedgerWriteError as exc:
@@ -633,14 +651,16 @@ class SendPlan:
                 stop.set()
                 batch_id = None
                 try:
-                    if batch is not None and answers:
+                    if recording and answers:
                         with ledger.transaction():
                             for answer_id, _, outcome in answers:
-                                self._record_outcome(ledger, answer_id, outcome)
+                                if answer_id is not None:
+                                    self._record_outcome(ledger, answer_id, outcome)
                     else:
                         raise
                 except LedgerWriteError:
-                    unrecorded += sum(len(answered_batch) for _, answered_batch, _ in answers)
+                    unrecorded += sum(len(answered_batch) for answer_id, answered_batch, _ in answers
+                                      if answer_id is not None)  # the others are written already
                     answers = []
             for _, answered_batch, outcome in answers:
                 self._count_outcome(answered_batch, outcome, report)
@@ -682,9 +702,11 @@ class SendPlan:
                     if batch_id is None:
                         report.remaining += len(batch)
                         break
-                    report.requests += 1
+                    records = _MessageRecords(ledger, batch.keys, self.provider.name, self._record_outcome) if each \
+                        else None
+                    report.requests += len(batch) if each else 1  # SMTP counts messages
                     in_flight[pool.submit(post, transport, batch, self.retry, stop.wait,
-                                          _holding(ledger, batch_id))] = (batch_id, batch)
+                                          records or _holding(ledger, batch_id))] = (batch_id, batch, records)
                     report.in_flight = len(in_flight)
                     if progress is not None:
                         progress(report)
@@ -744,10 +766,11 @@ class SendPlan:
 
     def _count_outcome(self, batch: PreparedBatch, outcome: Outcome, report: SendReport) -> None:
         """What came of a batch, in the report (once the ledger has it)."""
-        error = self._error(outcome)
-        if outcome.state == "accepted":
+        if outcome.state == "accepted":  # the usual answer, one per SMTP message: nothing to say
             report.accepted += len(batch)
-        elif outcome.state == "uncertain":
+            return
+        error = self._error(outcome)
+        if outcome.state == "uncertain":
             report.note_uncertain(batch.keys)
         elif outcome.state == "unsent":
             report.requests -= 1
@@ -788,6 +811,101 @@ class _InThisThread(Executor):
         except Exception as exc:  # as a worker thread would keep it; Ctrl-C goes on up
             future.set_exception(exc)
         return future
+
+
+def _records_each(builder: MessageBuilder) -> bool:
+    """Whether each recipient's part is a message of its own, posted and recorded on its own (SMTP);
+    a builder that says nothing (SendGrid's) posts a batch as one request."""
+    return bool(getattr(builder, "records_each", False))
+
+
+class _MessageRecords:
+    """The ledger records of one post of several messages (SMTP), written by the thread posting them.
+
+    A batch of messages was recorded whole before its post, and posted one message after
+    another over one connection; recorded one by one, each message cost a commit and an fsync
+    in this thread, and the connections waited on it. Here each message is written as in
+    flight just before its DATA, in a commit shared with the other connections' (`Ledger.together`)
+    and with the previous message's answer: killed in the middle of a batch, a send leaves
+    uncertain only the message that had begun; the ones after it were never written, so the
+    next run sends them. Whatever is not written by the post is written by the send after it.
+    """
+
+    def __init__(self, ledger: Ledger, keys: list[str], provider: str,
+                 record_outcome: Callable[[Ledger, int, Outcome], None]) -> None:
+        self._ledger = ledger
+        self._keys = keys
+        self._provider = provider
+        self._record_outcome = record_outcome
+        self.rows: dict[int, int] = {}  # message index -> its batch id in the ledger
+        self._settled: set[int] = set()  # answers written by the post
+        self._unwritten: list[tuple[int, Outcome]] = []
+
+    def begin(self, index: int) -> Callable[[], None]:
+        answers, self._unwritten = self._unwritten, []
+        ledger = self._ledger
+
+        def write() -> int:
+            for answered, outcome in answers:
+                self._record_outcome(ledger, self.rows[answered], outcome)
+            row = self.rows.get(index)
+            if row is None:
+                return ledger.record_message(self._keys[index], self._provider)
+            ledger.mark_waiting(row, False)  # a deferred message, in flight again
+            return row
+
+        queued = ledger.queue(write)
+        failed: list[BaseException] = []
+        done = False
+
+        def recorded() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                try:
+                    self.rows[index] = ledger.wait_for(queued)
+                except BaseException as exc:
+                    self._unwritten[:0] = answers  # written by the send after the post, if the ledger takes them
+                    failed.append(exc)
+                else:
+                    self._settled.update(answered for answered, _ in answers)
+            if failed:
+                raise failed[0]
+
+        return recorded
+
+    def __call__(self, waiting: bool) -> None:
+        """As a `Hold`: every message begun waits to be posted again, or is in flight again."""
+        rows = list(self.rows.values())
+
+        def write() -> None:
+            for row in rows:
+                self._ledger.mark_waiting(row, waiting)
+
+        self._ledger.together(write)
+
+    def answered(self, index: int, outcome: Outcome) -> None:
+        if index in self.rows:
+            self._unwritten.append((index, outcome))
+
+    def waiting(self, index: int) -> None:
+        row = self.rows.get(index)
+        if row is not None:
+            self._ledger.together(lambda: self._ledger.mark_waiting(row, True))
+
+    def answers(self, batch: PreparedBatch, outcome: Outcome) -> list[tuple[int | None, PreparedBatch, Outcome]]:
+        """Each message's outcome, as a batch of one, with the batch id still to write it to (or None)."""
+        answers: list[tuple[int | None, PreparedBatch, Outcome]] = []
+        for index, key in enumerate(batch.keys):
+            if index < len(outcome.each):
+                one = outcome.each[index]
+            elif index in self.rows:  # begun, and the post ended without saying more
+                one = replace(outcome, each=())
+            else:
+                one = Outcome("unsent", error=outcome.error or STOPPED, attempts=0)
+            row = None if index in self._settled else self.rows.get(index)
+            answers.append((row, PreparedBatch(batch.number, [key], b"", batch.addresses[index:index + 1]), one))
+        return answers
 
 
 def _holding(ledger: Ledger, batch_id: int) -> Callable[[bool], None]:

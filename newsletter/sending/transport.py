@@ -8,7 +8,7 @@ what a provider is beyond its transport is in `provider.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class PreparedBatch:
     keys: list[str]
     body: bytes
     addresses: tuple[str, ...] = ()
+    # One whole message per recipient, each posted and recorded on its own (SMTP's, `records_each`),
+    # or how to make it: the provider's personalizations, as its builder made them.
+    messages: tuple[Any, ...] = ()
 
     def __len__(self) -> int:
         return len(self.keys)
