@@ -77,6 +77,23 @@ def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridD
     assert not any(line.startswith("ok: SPF") for line in lines)
 
 
+def test_an_spf_term_naming_no_domain_is_a_broken_record_and_the_rest_is_still_checked(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """`include:_spf..example.com` is a permerror at every receiver: the record's fault, not the DNS's
+    (it was "cannot check SPF, DKIM and DMARC …: run doctor again once the DNS answers")."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:_spf..mailhost.internal include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has include:_spf..mailhost.internal, which is no domain name, so "
+            "receivers fail SPF (permerror): remove or fix that term") in lines
+    assert f"ok: DKIM: SendGrid can sign mail from {DOMAIN} (a key at s1._domainkey.{DOMAIN}, s2._domainkey.{DOMAIN})" \
+        in lines
+    assert f"ok: DMARC: _dmarc.{DOMAIN} has policy none (receivers deliver mail that fails and only report it)" in lines
+    assert not any(line.startswith("warning: cannot check") for line in lines), lines
+
+
 def test_missing_dkim_is_an_error_and_with_a_strict_dmarc_policy_mail_is_refused(
         publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     dns.txt(DOMAIN, "v=spf1 include:sendgrid.net ~all")

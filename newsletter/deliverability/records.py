@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from newsletter.deliverability.lookup import DnsLookup
+from newsletter.deliverability.lookup import DnsLookup, NotADomainName
 
 # RFC 7208 §4.6.4: a receiver evaluating SPF stops with permerror after 10 of these.
 SPF_LOOKUP_LIMIT = 10
@@ -99,7 +99,11 @@ def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
                 tree.walked_all = False
                 return
             seen.add(target)
-            found = spf_records(lookup.txt(target))
+            try:
+                found = spf_records(lookup.txt(target))
+            except NotADomainName:
+                tree.broken.append(f"{name}:{value}, which is no domain name")
+                continue
             if len(found) != 1:
                 tree.broken.append(f"{name}:{value} " + ("publishes no SPF record" if not found
                                                          else f"publishes {len(found)} SPF records"))
