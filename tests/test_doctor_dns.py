@@ -77,6 +77,35 @@ def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridD
     assert not any(line.startswith("ok: SPF") for line in lines)
 
 
+def test_an_spf_include_reached_by_two_paths_costs_its_lookups_twice(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """Receivers evaluate an include each time they reach it: 11 lookups here, counted as 8 when each
+    include was read once."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:crm.mailhost.internal include:shop.mailhost.internal include:sendgrid.net ~all")
+    dns.txt("crm.mailhost.internal", "v=spf1 include:relay.mailhost.internal ~all")
+    dns.txt("shop.mailhost.internal", "v=spf1 include:relay.mailhost.internal ~all")
+    dns.txt("relay.mailhost.internal", "v=spf1 a:one.mailhost.internal a:two.mailhost.internal mx ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert any(line.startswith(f"error: the SPF record of {DOMAIN} needs 11 DNS lookups, over the 10") for line in lines), \
+        lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
+def test_an_spf_loop_is_a_broken_record(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """An include that leads back to a record it is within: receivers follow it until their 10 lookups run
+    out (permerror) before they reach include:sendgrid.net."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:spf.mailhost.internal include:sendgrid.net ~all")
+    dns.txt("spf.mailhost.internal", f"v=spf1 include:{DOMAIN} ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has include:{DOMAIN}, which leads back to the record of {DOMAIN} "
+            "(a loop), so receivers fail SPF (permerror): remove or fix that term") in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
 def test_an_spf_term_naming_no_domain_is_a_broken_record_and_the_rest_is_still_checked(
         publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     """`include:_spf..example.com` is a permerror at every receiver: the record's fault, not the DNS's

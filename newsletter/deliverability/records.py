@@ -59,6 +59,11 @@ class SpfTree:
     broken: list[str] = field(default_factory=list)           # what makes receivers fail it (permerror)
     walked_all: bool = True                                   # False when it was too deep to read whole
 
+    def breaks(self, term: str) -> None:
+        """`term` makes receivers fail the record; said once, though two includes reach it."""
+        if term not in self.broken:
+            self.broken.append(term)
+
     def names(self, include: str) -> bool:
         return include.lower() in self.includes
 
@@ -74,15 +79,17 @@ class SpfTree:
 def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
     """Count `record`'s DNS lookups, its includes' and redirects' included, and collect what it names."""
     tree = SpfTree()
-    seen: set[str] = {domain.lower()}
 
-    def walk(record: str) -> None:
+    # `within`: the domains whose records lead here. Receivers evaluate an include each time it is
+    # reached, so one reached twice by two paths costs its lookups twice; one that leads back to
+    # a record it is within is a loop they follow until the lookups run out (permerror).
+    def walk(record: str, within: tuple[str, ...]) -> None:
         for name, value in spf_terms(record):
             if name in ("ip4", "ip6"):
                 try:
                     tree.networks.append(ipaddress.ip_network(value, strict=False))
                 except ValueError:
-                    tree.broken.append(f"{name}:{value} is no address")
+                    tree.breaks(f"{name}:{value} is no address")
                 continue
             if name not in _LOOKUP_TERMS:
                 continue
@@ -93,24 +100,26 @@ def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
                 continue
             target = value.lower().rstrip(".")
             tree.includes.add(target)
-            if "%" in target or target in seen:
-                continue  # a macro is expanded per message, not here; a loop is counted once
+            if "%" in target:
+                continue  # a macro is expanded per message, not here
+            if target in within:
+                tree.breaks(f"{name}:{value}, which leads back to the record of {target} (a loop)")
+                continue
             if tree.lookups > _SPF_WALK_LIMIT:
                 tree.walked_all = False
                 return
-            seen.add(target)
             try:
                 found = spf_records(lookup.txt(target))
             except NotADomainName:
-                tree.broken.append(f"{name}:{value}, which is no domain name")
+                tree.breaks(f"{name}:{value}, which is no domain name")
                 continue
             if len(found) != 1:
-                tree.broken.append(f"{name}:{value} " + ("publishes no SPF record" if not found
+                tree.breaks(f"{name}:{value} " + ("publishes no SPF record" if not found
                                                          else f"publishes {len(found)} SPF records"))
                 continue
-            walk(found[0])
+            walk(found[0], (*within, target))
 
-    walk(record)
+    walk(record, (domain.lower().rstrip("."),))
     return tree
 
 
