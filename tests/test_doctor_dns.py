@@ -63,6 +63,18 @@ def test_spf_that_does_not_name_the_provider_gets_the_record_with_its_include(
             f'TXT "v=spf1 include:_spf.google.com include:sendgrid.net -all" at {DOMAIN}') in lines
 
 
+def test_spf_naming_the_provider_after_all_is_told_to_move_it(publication: Path, sendgrid: SendGridDouble,
+                                                             dns: DnsZone) -> None:
+    """An include added at the end of an existing record: receivers stop at `~all` and never reach it."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 mx ~all include:sendgrid.net")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} names SendGrid after `all`, where receivers stop reading it: "
+            f'change it to TXT "v=spf1 mx include:sendgrid.net ~all" at {DOMAIN}') in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
 def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     sendgrid_signs_by_txt(dns)
     includes = [f"_spf{n}.{DOMAIN}" for n in range(5)]

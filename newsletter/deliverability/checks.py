@@ -150,7 +150,9 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
                 report.add("ok", "spf", f"SPF: {domain} names {service.name} (include:{service.spf_include}, "
                            f"{_lookups(tree.lookups)})")
             return authorised
-        report.add("error", "spf", f"the SPF record of {domain} does not name {service.name}: change it to "
+        fault = f"names {service.name} after `all`, where receivers stop reading it" \
+            if service.spf_include in tree.unreached else f"does not name {service.name}"
+        report.add("error", "spf", f"the SPF record of {domain} {fault}: change it to "
                    f"{_record('TXT', with_include(record, service.spf_include), domain)}")
         return False
     host = service.smtp_host or ""

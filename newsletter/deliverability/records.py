@@ -41,11 +41,13 @@ def spf_terms(record: str) -> list[tuple[str, str]]:
 
 
 def with_include(record: str, include: str) -> str:
-    """`record` with `include:INCLUDE` added before its `all` (or redirect), as one record."""
+    """`record` with `include:INCLUDE` added before its `all` (or redirect), as one record; the same
+    include written after `all`, where receivers never reach it, moves there."""
     words = record.split()
     at = next((i for i, word in enumerate(words)
                if word.lstrip("+-~?").lower() == "all" or word.lower().startswith("redirect=")), len(words))
-    return " ".join([*words[:at], f"include:{include}", *words[at:]])
+    after = [word for word in words[at:] if word.lstrip("+").lower() != f"include:{include}".lower()]
+    return " ".join([*words[:at], f"include:{include}", *after])
 
 
 @dataclass
@@ -54,6 +56,7 @@ class SpfTree:
 
     lookups: int = 0
     includes: set[str] = field(default_factory=set)           # every include: and redirect= target, lower case
+    unreached: set[str] = field(default_factory=set)          # include: targets written after `all`
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     hosts: set[str] = field(default_factory=set)              # the names of a: mechanisms
     broken: list[str] = field(default_factory=list)           # what makes receivers fail it (permerror)
@@ -84,7 +87,15 @@ def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
     # reached, so one reached twice by two paths costs its lookups twice; one that leads back to
     # a record it is within is a loop they follow until the lookups run out (permerror).
     def walk(record: str, within: tuple[str, ...]) -> None:
-        for name, value in spf_terms(record):
+        terms = spf_terms(record)
+        ends = next((i for i, (name, _) in enumerate(terms) if name == "all"), None)
+        if ends is not None:
+            # RFC 7208 §5.1: receivers stop at `all`, so a term after it is never tested (an include
+            # added at the end of "v=spf1 mx ~all").
+            tree.unreached.update(value.lower().rstrip(".") for name, value in terms[ends + 1:]
+                                  if name == "include" and value)
+            terms = terms[:ends]
+        for name, value in terms:
             if name in ("ip4", "ip6"):
                 try:
                     tree.networks.append(ipaddress.ip_network(value, strict=False))
