@@ -114,6 +114,24 @@ def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path
     assert table(page, "growth")[1][0] == "2026-01"  # the sample list's first month
 
 
+def test_a_long_run_of_quiet_months_is_one_row_of_the_growth_table(publication: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray 1900-01-01 drew 1,500 empty months (a 9999 typo: 2 minutes and a 140 MB page)."""
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "provider: smtp\nsmtp:\n  host: 127.0.0.1\n",
+                      encoding="utf-8")
+    write_list(publication, [
+        ["ada@example.org", "Ada", "", "subscribed", "", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00Z"],
+        ["bo@example.org", "Bo", "", "subscribed", "", "2026-01-20T09:00:00Z", "2026-01-20T09:00:00Z"],
+    ])
+    result = run("stats", "--report")
+    assert result.exit_code == 0, result.output
+    assert "the list's growth over 1513 months" in result.output
+    rows = table(BeautifulSoup(REPORT.read_text(encoding="utf-8"), "html.parser"), "growth")
+    assert [row[0] for row in rows[1:]] == ["1900-01", "2026-01 (after 1,511 months in which nobody joined or left)"]
+
+
 def test_report_takes_no_issue(publication: Path) -> None:
     result = run("stats", "issue-1", "--report")
     assert result.exit_code == 2
