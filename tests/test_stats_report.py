@@ -98,12 +98,17 @@ def test_the_report_has_each_chart_and_its_table(two_issues_sent: Path) -> None:
         html.replace(page.find("p", class_="quiet").get_text(), ""), "the same figures make the same page"
 
 
-def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def through_smtp(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publication sends through SMTP, which keeps no figures, and has no SendGrid key."""
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text(encoding="utf-8") + "provider: smtp\nsmtp:\n  host: 127.0.0.1\n",
                       encoding="utf-8")
+
+
+def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    through_smtp(publication, monkeypatch)
     result = run("stats", "--report")
     assert result.exit_code == 0, result.output
     why = "smtp reports no figures: delivered, opens, clicks and bounces are what SendGrid keeps"
@@ -117,10 +122,7 @@ def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path
 def test_a_long_run_of_quiet_months_is_one_row_of_the_growth_table(publication: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A stray 1900-01-01 drew 1,500 empty months (a 9999 typo: 2 minutes and a 140 MB page)."""
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    config = publication / "newsletter.yaml"
-    config.write_text(config.read_text(encoding="utf-8") + "provider: smtp\nsmtp:\n  host: 127.0.0.1\n",
-                      encoding="utf-8")
+    through_smtp(publication, monkeypatch)
     write_list(publication, [
         ["ada@example.org", "Ada", "", "subscribed", "", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00Z"],
         ["bo@example.org", "Bo", "", "subscribed", "", "2026-01-20T09:00:00Z", "2026-01-20T09:00:00Z"],
