@@ -75,6 +75,37 @@ def test_spf_naming_the_provider_after_all_is_told_to_move_it(publication: Path,
     assert not any(line.startswith("ok: SPF") for line in lines)
 
 
+def test_sendgrids_per_account_spf_include_names_sendgrid(publication: Path, sendgrid: SendGridDouble,
+                                                          dns: DnsZone) -> None:
+    """A domain authenticated without automated security publishes include:u<n>.wl<n>.sendgrid.net, whose
+    record lists SendGrid's addresses and includes no sendgrid.net: it was "does not name SendGrid"."""
+    own_include = "u1234.wl001.sendgrid.net"
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 include:{own_include} -all")
+    dns.txt(own_include, "v=spf1 ip4:149.72.0.0/16 ip4:167.89.0.0/17 -all")
+    lines = doctor(sendgrid, publication)
+    assert f"ok: SPF: {DOMAIN} names SendGrid (include:{own_include}, 1 DNS lookup)" in lines
+    assert not any(line.startswith("error: the SPF record") for line in lines), lines
+
+    dns.clear()  # SendGrid's servers out of reach: the include still names it, its lookups go uncounted
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 mx include:{own_include} -all")
+    dns.fail(own_include)
+    lines = output_lines(newsletter("doctor").output)
+    assert (f"ok: SPF: {DOMAIN} names SendGrid (include:{own_include}, at least 2 DNS lookups; {own_include} did "
+            "not answer here, so the lookups under it are not counted)") in lines
+    assert not any(line.startswith(("error: the SPF record", "warning: cannot check SPF")) for line in lines), lines
+
+
+def test_brevos_older_sendinblue_spf_include_names_brevo(publication: Path, dns: DnsZone) -> None:
+    dns.txt(DOMAIN, "v=spf1 include:spf.sendinblue.com ~all")
+    dns.txt("spf.sendinblue.com", "v=spf1 ip4:185.41.28.0/22 ~all")
+    dns.address("smtp-relay.brevo.com", "1.179.112.1")
+    report = DoctorReport()
+    check_sending_domain(load_settings(publication), smtp_service(_smtp_settings("smtp-relay.brevo.com")), report)
+    assert f"ok: SPF: {DOMAIN} names Brevo (include:spf.sendinblue.com, 1 DNS lookup)" in report.lines()
+
+
 def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     sendgrid_signs_by_txt(dns)
     includes = [f"_spf{n}.{DOMAIN}" for n in range(5)]

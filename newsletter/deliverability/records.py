@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from newsletter.deliverability.lookup import DnsLookup, NotADomainName
+from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable, NotADomainName
 
 # RFC 7208 §4.6.4: a receiver evaluating SPF stops with permerror after 10 of these.
 SPF_LOOKUP_LIMIT = 10
@@ -50,25 +51,32 @@ def with_include(record: str, include: str) -> str:
     return " ".join([*words[:at], f"include:{include}", *after])
 
 
+def is_at_or_under(name: str, domains: Iterable[str]) -> bool:
+    """Whether `name` is one of `domains` or a name under one (u1234.wl001.sendgrid.net under sendgrid.net)."""
+    return any(name == domain or name.endswith("." + domain) for domain in domains)
+
+
 @dataclass
 class SpfTree:
     """An SPF record with every include and redirect under it read."""
 
     lookups: int = 0
-    includes: set[str] = field(default_factory=set)           # every include: and redirect= target, lower case
+    includes: list[str] = field(default_factory=list)         # every include: and redirect= target, lower case
     unreached: set[str] = field(default_factory=set)          # include: targets written after `all`
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     hosts: set[str] = field(default_factory=set)              # the names of a: mechanisms
     broken: list[str] = field(default_factory=list)           # what makes receivers fail it (permerror)
     walked_all: bool = True                                   # False when it was too deep to read whole
+    unanswered: list[str] = field(default_factory=list)       # the service's own includes the DNS did not answer for
 
     def breaks(self, term: str) -> None:
         """`term` makes receivers fail the record; said once, though two includes reach it."""
         if term not in self.broken:
             self.broken.append(term)
 
-    def names(self, include: str) -> bool:
-        return include.lower() in self.includes
+    def names(self, domains: Iterable[str]) -> str | None:
+        """The first include or redirect at or under one of `domains` (a service's SPF domains), if any."""
+        return next((target for target in self.includes if is_at_or_under(target, domains)), None)
 
     def authorises(self, addresses: list[str]) -> bool:
         """Whether one of `addresses` is in an ip4:/ip6: network of the record or its includes."""
@@ -79,8 +87,12 @@ class SpfTree:
         return False
 
 
-def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
-    """Count `record`'s DNS lookups, its includes' and redirects' included, and collect what it names."""
+def read_spf(lookup: DnsLookup, domain: str, record: str, own_domains: tuple[str, ...] = ()) -> SpfTree:
+    """Count `record`'s DNS lookups, its includes' and redirects' included, and collect what it names.
+
+    An include at or under `own_domains` (the sending service's) is the service's to publish: when the
+    DNS does not answer for it, it is named in `unanswered` and its lookups are not counted, rather than
+    the whole record left unchecked."""
     tree = SpfTree()
 
     # `within`: the domains whose records lead here. Receivers evaluate an include each time it is
@@ -110,7 +122,8 @@ def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
             if name not in ("include", "redirect") or not value:
                 continue
             target = value.lower().rstrip(".")
-            tree.includes.add(target)
+            if target not in tree.includes:
+                tree.includes.append(target)
             if "%" in target:
                 continue  # a macro is expanded per message, not here
             if target in within:
@@ -123,6 +136,11 @@ def read_spf(lookup: DnsLookup, domain: str, record: str) -> SpfTree:
                 found = spf_records(lookup.txt(target))
             except NotADomainName:
                 tree.breaks(f"{name}:{value}, which is no domain name")
+                continue
+            except DnsUnavailable:
+                if not is_at_or_under(target, own_domains):
+                    raise
+                tree.unanswered.append(target)
                 continue
             if len(found) != 1:
                 tree.breaks(f"{name}:{value} " + ("publishes no SPF record" if not found
