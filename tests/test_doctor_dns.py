@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -291,6 +292,21 @@ def test_a_dns_server_that_does_not_answer_is_one_warning_within_the_deadline(
         lines = doctor(sendgrid, publication)
     assert lines[-1] == (f"warning: cannot check SPF, DKIM and DMARC for {DOMAIN}: {address} (NEWSLETTER_DNS) did "
                          "not answer within 0.3 s; run doctor again once the DNS answers")
+
+
+def test_a_name_that_fails_leaves_only_its_own_part_unchecked(publication: Path, sendgrid: SendGridDouble,
+                                                              dns: DnsZone) -> None:
+    """The domain's TXT records answered SERVFAIL: SPF cannot be checked, DKIM and DMARC still are (it was
+    "cannot check SPF, DKIM and DMARC")."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none")
+    dns.fail(DOMAIN)
+    lines = doctor(sendgrid, publication)
+    assert f"ok: DKIM: SendGrid can sign mail from {DOMAIN} (a key at s1._domainkey.{DOMAIN}, s2._domainkey.{DOMAIN})" \
+        in lines
+    assert f"ok: DMARC: _dmarc.{DOMAIN} has policy none (receivers deliver mail that fails and only report it)" in lines
+    assert lines[-1] == (f"warning: cannot check SPF for {DOMAIN}: {os.environ['NEWSLETTER_DNS']} (NEWSLETTER_DNS) "
+                         "gave no usable answer (SERVFAIL); run doctor again once the DNS answers")
 
 
 def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) -> None:  # noqa: F811

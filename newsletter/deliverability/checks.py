@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from newsletter.config import Settings
 from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable
@@ -31,6 +32,7 @@ from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.placeholders import is_reserved
 
+_Answer = TypeVar("_Answer")
 # One budget for every DNS query of a doctor run; a resolver that answers nothing costs this once.
 DNS_DEADLINE = 10.0
 # Gmail's bulk-sender line (support.google.com/a/answer/81126): DMARC is required above it.
@@ -81,34 +83,50 @@ def check_sending_domain(settings: Settings, service: MailService, report: Docto
     domain = settings.sender.email.rpartition("@")[2].lower().rstrip(".")
     if is_reserved(domain):
         return  # a placeholder (example.org, what `init` writes): its finding says to put the real address there
-    parts = ["SPF", "DKIM", "DMARC"] + (["reverse DNS"] if service.smtp_host else [])
     try:
-        lookup = lookup or DnsLookup.from_environment(DNS_DEADLINE)
+        dns = lookup or DnsLookup.from_environment(DNS_DEADLINE)
     except ConfigError as exc:  # a mistyped NEWSLETTER_DNS: said, and the account's findings still shown
         report.add("error", "dns", str(exc))
         return
-    try:
-        if is_free_mail(domain):
-            if domain in service.signs_for:
-                report.add("ok", "from-domain", f"from {domain} goes through {service.name}, {domain}'s own "
-                           "server, which signs for it: nothing to publish")
-            else:
-                report.add("error", "from-domain", f"receivers will refuse mail from {domain} sent through "
-                           f"{service.name}: send from your own domain")
-            parts = parts[3:]
+    # Each part stands alone: a name that times out or fails (SERVFAIL) leaves its own part unchecked,
+    # and the others still report (one slow include stopped DKIM and DMARC too).
+    unchecked = _Unchecked()
+    if is_free_mail(domain):
+        if domain in service.signs_for:
+            report.add("ok", "from-domain", f"from {domain} goes through {service.name}, {domain}'s own "
+                       "server, which signs for it: nothing to publish")
         else:
-            _check_spf(lookup, domain, service, report)
-            parts.remove("SPF")
-            signed = _check_dkim(lookup, domain, service, report)
-            parts.remove("DKIM")
-            _check_dmarc(lookup, domain, service, settings, signed, report)
-            parts.remove("DMARC")
-        if service.smtp_host:
-            _check_reverse_dns(lookup, service.smtp_host, report)
-    except DnsUnavailable as exc:
-        unchecked = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
-        report.add("warning", "dns", f"cannot check {unchecked} for {domain}: {exc}; "
-                   "run doctor again once the DNS answers")
+            report.add("error", "from-domain", f"receivers will refuse mail from {domain} sent through "
+                       f"{service.name}: send from your own domain")
+    else:
+        unchecked.run("SPF", lambda: _check_spf(dns, domain, service, report))
+        signed = unchecked.run("DKIM", lambda: _check_dkim(dns, domain, service, report))
+        unchecked.run("DMARC", lambda: _check_dmarc(dns, domain, service, settings, signed, report))
+    if service.smtp_host:
+        host = service.smtp_host
+        unchecked.run("reverse DNS", lambda: _check_reverse_dns(dns, host, report))
+    unchecked.report(domain, report)
+
+
+class _Unchecked:
+    """The parts the DNS did not answer for, grouped by why."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[str]] = {}  # why → the parts it left unchecked, in order
+
+    def run(self, part: str, check: Callable[[], _Answer]) -> _Answer | None:
+        try:
+            return check()
+        except DnsUnavailable as exc:
+            self._parts.setdefault(str(exc), []).append(part)
+            return None
+
+    def report(self, domain: str, report: DoctorReport) -> None:
+        # A resolver that answers nothing fails every part alike: one warning naming them all.
+        for why, parts in self._parts.items():
+            named = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+            report.add("warning", "dns", f"cannot check {named} for {domain}: {why}; "
+                       "run doctor again once the DNS answers")
 
 
 def _record(kind: str, value: str, name: str) -> str:
