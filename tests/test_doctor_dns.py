@@ -107,6 +107,28 @@ def test_brevos_older_sendinblue_spf_include_names_brevo(publication: Path, dns:
     assert f"ok: SPF: {DOMAIN} names Brevo (include:spf.sendinblue.com, 1 DNS lookup)" in report.lines()
 
 
+@pytest.mark.parametrize(("qualifier", "result"), [("-", "fail"), ("~", "softfail"), ("?", "neutral")])
+def test_an_spf_include_with_a_qualifier_other_than_plus_does_not_authorise(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone, qualifier: str, result: str) -> None:
+    """A matching mechanism's qualifier is the result (RFC 7208 §4.6.2): `-include:sendgrid.net` fails
+    SendGrid's mail; it was read as naming SendGrid, and doctor said ok."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 mx {qualifier}include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has {qualifier}include:sendgrid.net: its {qualifier} makes SPF "
+            f"{result} for SendGrid's mail, not pass (only include: or +include: authorises a service): change it to "
+            f'TXT "v=spf1 mx include:sendgrid.net ~all" at {DOMAIN}') in lines
+    assert not any(line.startswith("ok: SPF") for line in lines), lines
+
+
+def test_a_plus_qualified_spf_include_authorises(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 +include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    assert f"ok: SPF: {DOMAIN} names SendGrid (include:sendgrid.net, 1 DNS lookup)" in doctor(sendgrid, publication)
+
+
 def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     sendgrid_signs_by_txt(dns)
     includes = [f"_spf{n}.{DOMAIN}" for n in range(5)]

@@ -180,6 +180,16 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
                     "the lookups under it are not counted")
                 report.add("ok", "spf", f"SPF: {domain} names {service.name} (include:{named}, {counted})")
             return authorised
+        held = next(((target, term) for target, term in tree.not_passing.items()
+                     if is_at_or_under(target, service.own_spf_domains)), None)
+        if held is not None:
+            target, term = held
+            written_here = term.lower() in (word.lower() for word in record.split())
+            report.add("error", "spf", f"the SPF record of {domain} has {term}: its {term[0]} makes SPF "
+                       f"{_QUALIFIER_RESULTS[term[0]]} for {service.name}'s mail, not pass (only include: or "
+                       f"+include: authorises a service): change it to "
+                       f"{_record('TXT', with_include(record, target if written_here else service.spf_include), domain)}")
+            return False
         fault = f"names {service.name} after `all`, where receivers stop reading it" \
             if any(is_at_or_under(target, service.own_spf_domains) for target in tree.unreached) \
             else f"does not name {service.name}"
@@ -194,6 +204,10 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
     report.add("warning", "spf", f"cannot tell whether the SPF record of {domain} lets {host} send its mail: "
                f"make sure it names {host}'s addresses (a:{host}) or your provider's include")
     return False
+
+
+# RFC 7208 §4.6.2: what a mechanism that matches makes the result, by its qualifier.
+_QUALIFIER_RESULTS = {"-": "fail", "~": "softfail", "?": "neutral"}
 
 
 def _lookups(count: int) -> str:
