@@ -143,6 +143,26 @@ def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridD
     assert not any(line.startswith("ok: SPF") for line in lines)
 
 
+def test_more_than_two_spf_lookups_finding_nothing_is_an_error(publication: Path, sendgrid: SendGridDouble,
+                                                               dns: DnsZone) -> None:
+    """Includes of services long gone: receivers stop after 2 lookups that find nothing (RFC 7208 §4.6.4)."""
+    sendgrid_signs_by_txt(dns)
+    gone = ["mail.oldcrm.internal", "spf.oldshop.internal", "_spf.oldforms.internal"]
+    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in gone) + " include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} makes 3 DNS lookups that find nothing (include:mail.oldcrm.internal, "
+            "include:spf.oldshop.internal, include:_spf.oldforms.internal), over the 2 receivers allow "
+            "(RFC 7208 §4.6.4), so SPF fails everywhere: remove the includes of domains that publish nothing") in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+    dns.clear()  # two are within what receivers allow
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in gone[:2]) + " include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    assert not any("find nothing" in line for line in output_lines(newsletter("doctor").output))
+
+
 def test_an_spf_include_reached_by_two_paths_costs_its_lookups_twice(
         publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     """Receivers evaluate an include each time they reach it: 11 lookups here, counted as 8 when each

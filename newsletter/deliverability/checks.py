@@ -26,7 +26,7 @@ from typing import TypeVar
 from newsletter.config import Settings
 from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable
 from newsletter.deliverability.records import (
-    SPF_LOOKUP_LIMIT, dkim_key, dmarc_records, is_at_or_under, read_spf, spf_records, with_include,
+    SPF_LOOKUP_LIMIT, SPF_VOID_LOOKUP_LIMIT, dkim_key, dmarc_records, is_at_or_under, read_spf, spf_records, with_include,
 )
 from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, NewsletterError
@@ -159,6 +159,11 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
         report.add("error", "spf", f"the SPF record of {domain} needs {count} DNS lookups, over the "
                    f"{SPF_LOOKUP_LIMIT} receivers allow (RFC 7208 §4.6.4), so SPF fails everywhere: drop the "
                    "includes you no longer use, or put ip4:/ip6: ranges in place of a, mx and includes")
+        authorised = False
+    if len(tree.void) > SPF_VOID_LOOKUP_LIMIT:
+        report.add("error", "spf", f"the SPF record of {domain} makes {len(tree.void)} DNS lookups that find nothing "
+                   f"({', '.join(tree.void)}), over the {SPF_VOID_LOOKUP_LIMIT} receivers allow (RFC 7208 §4.6.4), "
+                   "so SPF fails everywhere: remove the includes of domains that publish nothing")
         authorised = False
     for broken in tree.broken:
         report.add("error", "spf", f"the SPF record of {domain} has {broken}, so receivers fail SPF (permerror): "

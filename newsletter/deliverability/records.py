@@ -16,6 +16,8 @@ from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable, NotADoma
 
 # RFC 7208 §4.6.4: a receiver evaluating SPF stops with permerror after 10 of these.
 SPF_LOOKUP_LIMIT = 10
+# RFC 7208 §4.6.4: and with permerror after more than 2 lookups that find nothing (NXDOMAIN, no answer).
+SPF_VOID_LOOKUP_LIMIT = 2
 _LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
 # Past this many lookups the record is far over the limit: it is not read further.
 _SPF_WALK_LIMIT = 30
@@ -80,6 +82,7 @@ class SpfTree:
     broken: list[str] = field(default_factory=list)           # what makes receivers fail it (permerror)
     walked_all: bool = True                                   # False when it was too deep to read whole
     unanswered: list[str] = field(default_factory=list)       # the service's own includes the DNS did not answer for
+    void: list[str] = field(default_factory=list)             # include: and redirect= terms whose lookup found nothing
 
     def breaks(self, term: str) -> None:
         """`term` makes receivers fail the record; said once, though two includes reach it."""
@@ -155,7 +158,7 @@ def read_spf(lookup: DnsLookup, domain: str, record: str, own_domains: tuple[str
                 tree.walked_all = False
                 return
             try:
-                found = spf_records(lookup.txt(target))
+                texts = lookup.txt(target)
             except NotADomainName:
                 tree.breaks(f"{name}:{value}, which is no domain name")
                 continue
@@ -164,6 +167,9 @@ def read_spf(lookup: DnsLookup, domain: str, record: str, own_domains: tuple[str
                     raise
                 tree.unanswered.append(target)
                 continue
+            if not texts:
+                tree.void.append(f"{name}:{value}")
+            found = spf_records(texts)
             if len(found) != 1:
                 tree.breaks(f"{name}:{value} " + ("publishes no SPF record" if not found
                                                          else f"publishes {len(found)} SPF records"))
