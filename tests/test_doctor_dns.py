@@ -306,6 +306,19 @@ def test_a_listed_smtp_service_is_looked_for_by_its_include_and_selectors(public
            "whoever runs the server to set one that names it" in lines
 
 
+def test_a_relay_on_this_machine_needs_no_reverse_dns(publication: Path, dns: DnsZone) -> None:
+    """smtp.host: localhost, a working relay: dnspython reads no /etc/hosts, so it had "no address in the
+    DNS"; its address is the system resolver's, as the SMTP connection's is, and a loopback relay hands
+    mail on from another address, the one receivers see."""
+    dns.txt(DOMAIN, "v=spf1 mx ~all")
+    report = DoctorReport()
+    check_sending_domain(load_settings(publication), smtp_service(_smtp_settings("localhost")), report)
+    assert [line for line in report.lines() if "reverse DNS" in line or "localhost has" in line] == [
+        "ok: localhost (127.0.0.1) is a relay on this machine, so it needs no reverse DNS of its own: receivers see "
+        "the address it passes the mail on from"]
+    assert "PTR 1.0.0.127.in-addr.arpa" in dns.questions  # a PTR published for it is still read
+
+
 def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone) -> None:  # noqa: F811
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text() + "  dkim_selector: news2026\n")

@@ -18,6 +18,7 @@ runs within one deadline; what could not be asked is one warning naming what was
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -324,19 +325,31 @@ def _subscribed_readers(settings: Settings) -> int | None:
 
 
 def _check_reverse_dns(lookup: DnsLookup, host: str, report: DoctorReport) -> None:
-    addresses = lookup.addresses(host)
+    addresses = lookup.connection_addresses(host)
     if not addresses:
         report.add("warning", "reverse-dns", f"{host} has no address in the DNS, so its reverse DNS cannot be "
                    "checked: check smtp.host")
         return
+    checked = None
     for address in addresses:
         names = lookup.names_of(address)
+        points_back = bool(names) and address in lookup.addresses(names[0])
+        if not points_back and not ipaddress.ip_address(address).is_global:
+            # A relay on this machine or a private network hands the mail on from another address: that
+            # one is what receivers see, so this one needs no reverse DNS (localhost has none in the DNS).
+            continue
         if not names:
             report.add("warning", "reverse-dns", f"{host} ({address}) has no reverse DNS (PTR), which receivers "
                        "distrust: ask whoever runs the server to set one that names it")
             return
-        if address not in lookup.addresses(names[0]):
+        if not points_back:
             report.add("warning", "reverse-dns", f"the reverse DNS of {host} ({address}) is {names[0]}, which does "
                        f"not point back at {address}: ask whoever runs the server to make them match")
             return
-    report.add("ok", "reverse-dns", f"{host}'s reverse DNS names {names[0]}, which points back at it")
+        checked = names[0]
+    if checked is None:
+        where = "on this machine" if ipaddress.ip_address(addresses[0]).is_loopback else "on a private network"
+        report.add("ok", "reverse-dns", f"{host} ({addresses[0]}) is a relay {where}, so it needs no reverse DNS "
+                   "of its own: receivers see the address it passes the mail on from")
+        return
+    report.add("ok", "reverse-dns", f"{host}'s reverse DNS names {checked}, which points back at it")

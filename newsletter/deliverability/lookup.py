@@ -158,6 +158,19 @@ class DnsLookup:
             pass
         return self._answer(name, "A") + self._answer(name, "AAAA")
 
+    def connection_addresses(self, host: str) -> list[str]:
+        """The addresses a connection to `host` reaches: the DNS's, or when it has none the system's
+        resolver's. dnspython reads no /etc/hosts, where smtplib's connection (getaddrinfo) does: a relay
+        at `localhost` or at a name in /etc/hosts works, and had "no address in the DNS"."""
+        found = self.addresses(host)
+        if found:
+            return found
+        try:
+            answers = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return []
+        return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
+
     def names_of(self, address: str) -> list[str]:
         """The reverse DNS (PTR) names of an IP address."""
         return self._answer(dns.reversename.from_address(address).to_text(), "PTR")
