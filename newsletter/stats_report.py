@@ -170,6 +170,8 @@ def _complaints_chart(issues: list[IssueFigures]) -> Chart:
     for figures in issues:
         found = {finding.level for finding in figures.findings() if "spam reports" in finding.message}
         against = "at or over 0.3%" if "error" in found else "over 0.1%" if "warning" in found else "under 0.1%"
+        if figures.rate("spam_reports", "delivered") is None:
+            against = "no rate: nothing delivered"  # spam reports then are a warning, but over no limit
         rows.append((figures.issue, _count(figures.metrics["delivered"]), _count(figures.metrics["unsubscribes"]),
                      _percent(figures, "unsubscribes"), _count(figures.metrics["spam_reports"]),
                      _percent(figures, "spam_reports"), against))

@@ -98,6 +98,16 @@ def test_the_report_has_each_chart_and_its_table(two_issues_sent: Path) -> None:
         html.replace(page.find("p", class_="quiet").get_text(), ""), "the same figures make the same page"
 
 
+def test_spam_reports_with_nothing_delivered_are_held_against_no_limit(
+        publication: Path, sendgrid: SendGridDouble, quick_api_retries: None,  # noqa: F811
+        account_spec: None, spec_kept: SendGridDouble) -> None:  # noqa: F811
+    sent("issue-1")
+    sendgrid.account.add_stats("issue-1", TODAY.isoformat(), requests=3, spam_reports=2)
+    assert run("stats", "--report").exit_code == 0
+    rows = table(BeautifulSoup(REPORT.read_text(encoding="utf-8"), "html.parser"), "complaints")
+    assert rows[1] == ["issue-1", "0", "0", "-", "2", "-", "no rate: nothing delivered"]
+
+
 def through_smtp(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The publication sends through SMTP, which keeps no figures, and has no SendGrid key."""
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
