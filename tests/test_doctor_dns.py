@@ -32,6 +32,13 @@ def sendgrid_signs_by_txt(dns: DnsZone) -> None:
         dns.txt(f"{selector}._domainkey.{DOMAIN}", KEY)
 
 
+def sendgrid_after_includes(dns: DnsZone, includes: list[str]) -> None:
+    """SendGrid signing, and the domain's SPF record naming `includes` and then SendGrid."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in includes) + " include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+
+
 def output_lines(result_output: str) -> list[str]:
     return result_output.strip().splitlines()
 
@@ -130,12 +137,10 @@ def test_a_plus_qualified_spf_include_authorises(publication: Path, sendgrid: Se
 
 
 def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
-    sendgrid_signs_by_txt(dns)
     includes = [f"_spf{n}.{DOMAIN}" for n in range(5)]
-    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in includes) + " include:sendgrid.net ~all")
+    sendgrid_after_includes(dns, includes)
     for name in includes:
         dns.txt(name, "v=spf1 a mx ~all")  # 3 lookups each: the include, a and mx
-    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
     lines = doctor(sendgrid, publication)
     assert (f"error: the SPF record of {DOMAIN} needs 16 DNS lookups, over the 10 receivers allow "
             "(RFC 7208 §4.6.4), so SPF fails everywhere: drop the includes you no longer use, or put ip4:/ip6: "
@@ -146,10 +151,8 @@ def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridD
 def test_more_than_two_spf_lookups_finding_nothing_is_an_error(publication: Path, sendgrid: SendGridDouble,
                                                                dns: DnsZone) -> None:
     """Includes of services long gone: receivers stop after 2 lookups that find nothing (RFC 7208 §4.6.4)."""
-    sendgrid_signs_by_txt(dns)
     gone = ["mail.oldcrm.internal", "spf.oldshop.internal", "_spf.oldforms.internal"]
-    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in gone) + " include:sendgrid.net ~all")
-    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    sendgrid_after_includes(dns, gone)
     lines = doctor(sendgrid, publication)
     assert (f"error: the SPF record of {DOMAIN} makes 3 DNS lookups that find nothing (include:mail.oldcrm.internal, "
             "include:spf.oldshop.internal, include:_spf.oldforms.internal), over the 2 receivers allow "
@@ -157,9 +160,7 @@ def test_more_than_two_spf_lookups_finding_nothing_is_an_error(publication: Path
     assert not any(line.startswith("ok: SPF") for line in lines)
 
     dns.clear()  # two are within what receivers allow
-    sendgrid_signs_by_txt(dns)
-    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in gone[:2]) + " include:sendgrid.net ~all")
-    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    sendgrid_after_includes(dns, gone[:2])
     assert not any("find nothing" in line for line in output_lines(newsletter("doctor").output))
 
 
