@@ -161,8 +161,9 @@ VAGUE_LINK_TEXTS: dict[str, frozenset[str]] = {
 }
 # Characters around a link's text that do not change what it says ("Read more →", "here.").
 _AROUND_LINK_TEXT = " \t.,:;!?¡¿…«»“”‘’\"'()[]<>→←»-–—"
-# RFC 5322 2.1.1: a line of a message is at most 998 characters; servers may cut longer ones.
-MAX_LINE_CHARS = 998
+# RFC 5322 2.1.1: a line of a message is at most 998 characters, counted as octets (UTF-8 bytes: an Arabic
+# or CJK character is 2 to 3 of them); servers may cut longer ones.
+MAX_LINE_OCTETS = 998
 
 
 def check_readability(report: CheckReport, email: RenderedEmail, language: str) -> None:
@@ -187,9 +188,11 @@ def check_readability(report: CheckReport, email: RenderedEmail, language: str) 
         for _line, warning in sorted(found, key=lambda pair: pair[0]):
             report.warn(warning)
     for number, line in enumerate(email.text.splitlines(), start=1):
-        if len(line) > MAX_LINE_CHARS:
-            report.warn(f"{_where_in_text(email.issue, line, number)}: the text part has a line of {len(line):,} characters: "
-                        f"mail servers may cut lines over {MAX_LINE_CHARS} (RFC 5322), breaking a word or link "
+        octets = len(line.encode("utf-8"))
+        if octets > MAX_LINE_OCTETS:
+            size = f"{len(line):,} characters" + (f" ({octets:,} bytes in UTF-8)" if octets != len(line) else "")
+            report.warn(f"{_where_in_text(email.issue, line, number)}: the text part has a line of {size}: "
+                        f"mail servers may cut lines over {MAX_LINE_OCTETS} (RFC 5322), breaking a word or link "
                         "in two; shorten it or put a line break in it")
 
 

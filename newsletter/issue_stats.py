@@ -120,7 +120,12 @@ class IssueFigures:
         found: list[Finding] = []
         spam, delivered = self.metrics["spam_reports"], self.metrics["delivered"]
         spam_rate = Fraction(spam, delivered) if delivered else Fraction(0)
-        if spam_rate >= SPAM_LIMIT:
+        if spam and not delivered:
+            found.append(Finding("warning", (
+                f"{self.issue}: {spam:,} spam report{'' if spam == 1 else 's'} and nothing delivered in SendGrid's "
+                "figures, so the spam-report rate cannot be held against Gmail's 0.1% target and 0.3% limit; "
+                f"Gmail counts the reports all the same ({GUIDELINES})")))
+        elif spam_rate >= SPAM_LIMIT:
             found.append(Finding("error", (
                 f"{self.issue}: spam reports are {_beside(spam_rate, SPAM_LIMIT, 2)} of delivered, at or over the "
                 "0.3% that Gmail allows: it puts more of your mail in spam, and will not help with its delivery "
@@ -170,8 +175,7 @@ class SentIssues:
         newest, earlier = self.issues[0], self.issues[1:]
         if not earlier:
             return []
-        lines = [f"Trend: {newest.issue} against the mean of the {len(earlier)} "
-                 f"issue{'s' if len(earlier) != 1 else ''} sent before it"]
+        lines = []
         for kind in RATES:
             now = newest.rate(kind.metric, kind.over)
             before = [rate for figures in earlier if (rate := figures.rate(kind.metric, kind.over)) is not None]
@@ -181,7 +185,10 @@ class SentIssues:
             shown_now, shown_mean = kind.shown(now), kind.shown(mean)
             direction = "same as" if shown_now == shown_mean else "up from" if now > mean else "down from"
             lines.append(f"  {kind.label:<14}{shown_now:>7}  {direction} {shown_mean}")
-        return lines
+        if not lines:  # nothing comparable (the newest or every earlier issue delivered nothing): no heading alone
+            return []
+        return [f"Trend: {newest.issue} against the mean of the {len(earlier)} "
+                f"issue{'s' if len(earlier) != 1 else ''} sent before it", *lines]
 
     def findings(self) -> list[Finding]:
         return [finding for figures in self.issues for finding in figures.findings()]

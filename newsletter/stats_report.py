@@ -80,7 +80,7 @@ def write_stats_report(settings: Settings, client: SendGridClient | None = None)
     from newsletter.render.templates import environment
 
     growth = list_stats(settings, DEFAULT_LIST).growth
-    report = StatsReport(settings.build_dir / REPORT_FOLDER / "index.html", months=len(growth.months))
+    report = StatsReport(settings.build_dir / REPORT_FOLDER / "index.html", months=growth.span)
     report.charts.append(_growth_chart(growth))
     try:
         sent = all_stats(settings, client)
@@ -113,7 +113,8 @@ def _growth_chart(growth: ListGrowth) -> Chart:
                     [month.unsubscribed + month.bounced + month.complained for month in growth.months],
                     {"secondary": True}),
                ], _count)
-    rows = [(m.month, _count(m.joined), _count(m.unsubscribed), _count(m.bounced), _count(m.complained),
+    rows = [(f"{m.month} (after {m.quiet_before:,} months in which nobody joined or left)" if m.quiet_before
+             else m.month, _count(m.joined), _count(m.unsubscribed), _count(m.bounced), _count(m.complained),
              _count(m.readers)) for m in growth.months]
     notes = ["Joined is the month of subscribed_at; a reader left in the month of updated_at, the row's "
              "last change (the list keeps no other date of leaving). Joined and left are on the right-hand axis."]
@@ -169,6 +170,8 @@ def _complaints_chart(issues: list[IssueFigures]) -> Chart:
     for figures in issues:
         found = {finding.level for finding in figures.findings() if "spam reports" in finding.message}
         against = "at or over 0.3%" if "error" in found else "over 0.1%" if "warning" in found else "under 0.1%"
+        if figures.rate("spam_reports", "delivered") is None:
+            against = "no rate: nothing delivered"  # spam reports then are a warning, but over no limit
         rows.append((figures.issue, _count(figures.metrics["delivered"]), _count(figures.metrics["unsubscribes"]),
                      _percent(figures, "unsubscribes"), _count(figures.metrics["spam_reports"]),
                      _percent(figures, "spam_reports"), against))

@@ -1,7 +1,8 @@
 """A real DNS server on 127.0.0.1 for doctor's DNS checks, answering the records a test sets.
 
 dnslib's server answers over UDP what `DnsZone` holds: a CNAME is followed within the zone, as
-a resolver's answer follows it; a name the zone does not hold is NXDOMAIN. A zone holding no
+a resolver's answer follows it; a name the zone does not hold is NXDOMAIN; a name set to `fail`
+is SERVFAIL (its servers out of reach, as a resolver says then). A zone holding no
 record at all refuses every query (REFUSED), as a resolver that serves nobody does: the tests
 that never set a record see doctor's one warning that the DNS cannot be checked, quickly,
 and no test ever asks the system's resolver (`NEWSLETTER_DNS` points here, tests/conftest.py).
@@ -31,17 +32,24 @@ class DnsZone(BaseResolver):
 
     def __init__(self) -> None:
         self._records: dict[str, list[tuple[str, str]]] = {}
+        self._failing: set[str] = set()
         self._lock = threading.Lock()
         self.questions: list[str] = []
 
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._failing.clear()
             self.questions.clear()
 
     def add(self, name: str, kind: str, value: str) -> None:
         with self._lock:
             self._records.setdefault(_key(name), []).append((kind, value))
+
+    def fail(self, name: str) -> None:
+        """Every question about `name` answered SERVFAIL."""
+        with self._lock:
+            self._failing.add(_key(name))
 
     def txt(self, name: str, value: str) -> None:
         self.add(name, "TXT", value)
@@ -63,6 +71,9 @@ class DnsZone(BaseResolver):
             self.questions.append(f"{wanted} {name}")
             if not self._records:
                 reply.header.rcode = RCODE.REFUSED
+                return reply
+            if name in self._failing:
+                reply.header.rcode = RCODE.SERVFAIL
                 return reply
             if name not in self._records:
                 reply.header.rcode = RCODE.NXDOMAIN

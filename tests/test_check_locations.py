@@ -200,3 +200,17 @@ def test_a_text_part_line_over_998_characters_names_the_article_line(publication
     assert [w for w in warnings_of(result) if "998" in w] == [
         f"warning: issues/long/a.md:6: the text part has a line of {len(long_link):,} characters: mail servers may "
         "cut lines over 998 (RFC 5322), breaking a word or link in two; shorten it or put a line break in it"]
+
+
+def test_a_text_part_line_over_998_bytes_is_counted_in_bytes(publication: Path) -> None:
+    """RFC 5322's 998 is octets: a Japanese paragraph (no spaces, so the text part keeps it one line) of
+    about 400 characters is about 1,200 bytes in UTF-8, though under 998 characters."""
+    paragraph = "川沿いの作家の会は毎月第一土曜日に図書館で集まります。" * 15
+    write_issue(publication, "long", {"a.md": article("Archive", f"Everything:\n\n{paragraph}\n")})
+    result = run("check", "long")
+    assert result.exit_code == 0, result.output
+    octets = len(paragraph.encode())
+    assert [w for w in warnings_of(result) if "998" in w] == [
+        f"warning: issues/long/a.md:6: the text part has a line of {len(paragraph):,} characters ({octets:,} bytes in "
+        "UTF-8): mail servers may cut lines over 998 (RFC 5322), breaking a word or link in two; shorten it or put "
+        "a line break in it"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,13 @@ def sendgrid_signs_by_txt(dns: DnsZone) -> None:
     """DKIM keys published as TXT records, SPF left to the domain's own record."""
     for selector in ("s1", "s2"):
         dns.txt(f"{selector}._domainkey.{DOMAIN}", KEY)
+
+
+def sendgrid_after_includes(dns: DnsZone, includes: list[str]) -> None:
+    """SendGrid signing, and the domain's SPF record naming `includes` and then SendGrid."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in includes) + " include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
 
 
 def output_lines(result_output: str) -> list[str]:
@@ -63,18 +71,143 @@ def test_spf_that_does_not_name_the_provider_gets_the_record_with_its_include(
             f'TXT "v=spf1 include:_spf.google.com include:sendgrid.net -all" at {DOMAIN}') in lines
 
 
-def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+def test_spf_naming_the_provider_after_all_is_told_to_move_it(publication: Path, sendgrid: SendGridDouble,
+                                                             dns: DnsZone) -> None:
+    """An include added at the end of an existing record: receivers stop at `~all` and never reach it."""
     sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 mx ~all include:sendgrid.net")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} names SendGrid after `all`, where receivers stop reading it: "
+            f'change it to TXT "v=spf1 mx include:sendgrid.net ~all" at {DOMAIN}') in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
+def test_sendgrids_per_account_spf_include_names_sendgrid(publication: Path, sendgrid: SendGridDouble,
+                                                          dns: DnsZone) -> None:
+    """A domain authenticated without automated security publishes include:u<n>.wl<n>.sendgrid.net, whose
+    record lists SendGrid's addresses and includes no sendgrid.net: it was "does not name SendGrid"."""
+    own_include = "u1234.wl001.sendgrid.net"
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 include:{own_include} -all")
+    dns.txt(own_include, "v=spf1 ip4:149.72.0.0/16 ip4:167.89.0.0/17 -all")
+    lines = doctor(sendgrid, publication)
+    assert f"ok: SPF: {DOMAIN} names SendGrid (include:{own_include}, 1 DNS lookup)" in lines
+    assert not any(line.startswith("error: the SPF record") for line in lines), lines
+
+    dns.clear()  # SendGrid's servers out of reach: the include still names it, its lookups go uncounted
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 mx include:{own_include} -all")
+    dns.fail(own_include)
+    lines = output_lines(newsletter("doctor").output)
+    assert (f"ok: SPF: {DOMAIN} names SendGrid (include:{own_include}, at least 2 DNS lookups; {own_include} did "
+            "not answer here, so the lookups under it are not counted)") in lines
+    assert not any(line.startswith(("error: the SPF record", "warning: cannot check SPF")) for line in lines), lines
+
+
+def test_brevos_older_sendinblue_spf_include_names_brevo(publication: Path, dns: DnsZone) -> None:
+    dns.txt(DOMAIN, "v=spf1 include:spf.sendinblue.com ~all")
+    dns.txt("spf.sendinblue.com", "v=spf1 ip4:185.41.28.0/22 ~all")
+    dns.address("smtp-relay.brevo.com", "1.179.112.1")
+    report = DoctorReport()
+    check_sending_domain(load_settings(publication), smtp_service(_smtp_settings("smtp-relay.brevo.com")), report)
+    assert f"ok: SPF: {DOMAIN} names Brevo (include:spf.sendinblue.com, 1 DNS lookup)" in report.lines()
+
+
+@pytest.mark.parametrize(("qualifier", "result"), [("-", "fail"), ("~", "softfail"), ("?", "neutral")])
+def test_an_spf_include_with_a_qualifier_other_than_plus_does_not_authorise(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone, qualifier: str, result: str) -> None:
+    """A matching mechanism's qualifier is the result (RFC 7208 §4.6.2): `-include:sendgrid.net` fails
+    SendGrid's mail; it was read as naming SendGrid, and doctor said ok."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, f"v=spf1 mx {qualifier}include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has {qualifier}include:sendgrid.net: its {qualifier} makes SPF "
+            f"{result} for SendGrid's mail, not pass (only include: or +include: authorises a service): change it to "
+            f'TXT "v=spf1 mx include:sendgrid.net ~all" at {DOMAIN}') in lines
+    assert not any(line.startswith("ok: SPF") for line in lines), lines
+
+
+def test_a_plus_qualified_spf_include_authorises(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 +include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    assert f"ok: SPF: {DOMAIN} names SendGrid (include:sendgrid.net, 1 DNS lookup)" in doctor(sendgrid, publication)
+
+
+def test_spf_over_ten_lookups_is_an_error(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     includes = [f"_spf{n}.{DOMAIN}" for n in range(5)]
-    dns.txt(DOMAIN, "v=spf1 " + " ".join(f"include:{name}" for name in includes) + " include:sendgrid.net ~all")
+    sendgrid_after_includes(dns, includes)
     for name in includes:
         dns.txt(name, "v=spf1 a mx ~all")  # 3 lookups each: the include, a and mx
-    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
     lines = doctor(sendgrid, publication)
     assert (f"error: the SPF record of {DOMAIN} needs 16 DNS lookups, over the 10 receivers allow "
             "(RFC 7208 §4.6.4), so SPF fails everywhere: drop the includes you no longer use, or put ip4:/ip6: "
             "ranges in place of a, mx and includes") in lines
     assert not any(line.startswith("ok: SPF") for line in lines)
+
+
+def test_more_than_two_spf_lookups_finding_nothing_is_an_error(publication: Path, sendgrid: SendGridDouble,
+                                                               dns: DnsZone) -> None:
+    """Includes of services long gone: receivers stop after 2 lookups that find nothing (RFC 7208 §4.6.4)."""
+    gone = ["mail.oldcrm.internal", "spf.oldshop.internal", "_spf.oldforms.internal"]
+    sendgrid_after_includes(dns, gone)
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} makes 3 DNS lookups that find nothing (include:mail.oldcrm.internal, "
+            "include:spf.oldshop.internal, include:_spf.oldforms.internal), over the 2 receivers allow "
+            "(RFC 7208 §4.6.4), so SPF fails everywhere: remove the includes of domains that publish nothing") in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+    dns.clear()  # two are within what receivers allow
+    sendgrid_after_includes(dns, gone[:2])
+    assert not any("find nothing" in line for line in output_lines(newsletter("doctor").output))
+
+
+def test_an_spf_include_reached_by_two_paths_costs_its_lookups_twice(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """Receivers evaluate an include each time they reach it: 11 lookups here, counted as 8 when each
+    include was read once."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:crm.mailhost.internal include:shop.mailhost.internal include:sendgrid.net ~all")
+    dns.txt("crm.mailhost.internal", "v=spf1 include:relay.mailhost.internal ~all")
+    dns.txt("shop.mailhost.internal", "v=spf1 include:relay.mailhost.internal ~all")
+    dns.txt("relay.mailhost.internal", "v=spf1 a:one.mailhost.internal a:two.mailhost.internal mx ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert any(line.startswith(f"error: the SPF record of {DOMAIN} needs 11 DNS lookups, over the 10") for line in lines), \
+        lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
+def test_an_spf_loop_is_a_broken_record(publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """An include that leads back to a record it is within: receivers follow it until their 10 lookups run
+    out (permerror) before they reach include:sendgrid.net."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:spf.mailhost.internal include:sendgrid.net ~all")
+    dns.txt("spf.mailhost.internal", f"v=spf1 include:{DOMAIN} ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has include:{DOMAIN}, which leads back to the record of {DOMAIN} "
+            "(a loop), so receivers fail SPF (permerror): remove or fix that term") in lines
+    assert not any(line.startswith("ok: SPF") for line in lines)
+
+
+def test_an_spf_term_naming_no_domain_is_a_broken_record_and_the_rest_is_still_checked(
+        publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
+    """`include:_spf..example.com` is a permerror at every receiver: the record's fault, not the DNS's
+    (it was "cannot check SPF, DKIM and DMARC …: run doctor again once the DNS answers")."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(DOMAIN, "v=spf1 include:_spf..mailhost.internal include:sendgrid.net ~all")
+    dns.txt("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 ~all")
+    dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none")
+    lines = doctor(sendgrid, publication)
+    assert (f"error: the SPF record of {DOMAIN} has include:_spf..mailhost.internal, which is no domain name, so "
+            "receivers fail SPF (permerror): remove or fix that term") in lines
+    assert f"ok: DKIM: SendGrid can sign mail from {DOMAIN} (a key at s1._domainkey.{DOMAIN}, s2._domainkey.{DOMAIN})" \
+        in lines
+    assert f"ok: DMARC: _dmarc.{DOMAIN} has policy none (receivers deliver mail that fails and only report it)" in lines
+    assert not any(line.startswith("warning: cannot check") for line in lines), lines
 
 
 def test_missing_dkim_is_an_error_and_with_a_strict_dmarc_policy_mail_is_refused(
@@ -174,6 +307,19 @@ def test_a_listed_smtp_service_is_looked_for_by_its_include_and_selectors(public
            "whoever runs the server to set one that names it" in lines
 
 
+def test_a_relay_on_this_machine_needs_no_reverse_dns(publication: Path, dns: DnsZone) -> None:
+    """smtp.host: localhost, a working relay: dnspython reads no /etc/hosts, so it had "no address in the
+    DNS"; its address is the system resolver's, as the SMTP connection's is, and a loopback relay hands
+    mail on from another address, the one receivers see."""
+    dns.txt(DOMAIN, "v=spf1 mx ~all")
+    report = DoctorReport()
+    check_sending_domain(load_settings(publication), smtp_service(_smtp_settings("localhost")), report)
+    assert [line for line in report.lines() if "reverse DNS" in line or "localhost has" in line] == [
+        "ok: localhost (127.0.0.1) is a relay on this machine, so it needs no reverse DNS of its own: receivers see "
+        "the address it passes the mail on from"]
+    assert "PTR 1.0.0.127.in-addr.arpa" in dns.questions  # a PTR published for it is still read
+
+
 def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone) -> None:  # noqa: F811
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text() + "  dkim_selector: news2026\n")
@@ -202,6 +348,21 @@ def test_a_dns_server_that_does_not_answer_is_one_warning_within_the_deadline(
         lines = doctor(sendgrid, publication)
     assert lines[-1] == (f"warning: cannot check SPF, DKIM and DMARC for {DOMAIN}: {address} (NEWSLETTER_DNS) did "
                          "not answer within 0.3 s; run doctor again once the DNS answers")
+
+
+def test_a_name_that_fails_leaves_only_its_own_part_unchecked(publication: Path, sendgrid: SendGridDouble,
+                                                              dns: DnsZone) -> None:
+    """The domain's TXT records answered SERVFAIL: SPF cannot be checked, DKIM and DMARC still are (it was
+    "cannot check SPF, DKIM and DMARC")."""
+    sendgrid_signs_by_txt(dns)
+    dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none")
+    dns.fail(DOMAIN)
+    lines = doctor(sendgrid, publication)
+    assert f"ok: DKIM: SendGrid can sign mail from {DOMAIN} (a key at s1._domainkey.{DOMAIN}, s2._domainkey.{DOMAIN})" \
+        in lines
+    assert f"ok: DMARC: _dmarc.{DOMAIN} has policy none (receivers deliver mail that fails and only report it)" in lines
+    assert lines[-1] == (f"warning: cannot check SPF for {DOMAIN}: {os.environ['NEWSLETTER_DNS']} (NEWSLETTER_DNS) "
+                         "gave no usable answer (SERVFAIL); run doctor again once the DNS answers")
 
 
 def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) -> None:  # noqa: F811

@@ -52,3 +52,23 @@ def test_a_list_without_dates_says_so(publication: Path) -> None:
     result = run("subscribers", "stats")
     assert result.exit_code == 0
     assert "  by month: no row holds a subscribed_at or updated_at date" in result.output.splitlines()
+
+
+def test_a_long_run_of_quiet_months_is_one_line(publication: Path) -> None:
+    """One stray date (an export's 1900-01-01 for "unknown") printed a row for each of 1,500 empty months."""
+    write_list(publication, [
+        ["ada@example.org", "Ada", "", "subscribed", "", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00Z"],
+        ["bo@example.org", "Bo", "", "subscribed", "", "2025-11-20T09:00:00Z", "2025-11-20T09:00:00Z"],
+        ["cy@example.org", "Cy", "", "unsubscribed", "", "2025-11-21T09:00:00Z", "2026-02-10T09:00:00Z"],
+    ])
+    result = run("subscribers", "stats")
+    assert result.exit_code == 0, result.output
+    assert months_shown(result.output)[:7] == [
+        "  month      joined  unsubscribed  bounced  complained  readers",
+        "  1900-01         1             0        0           0        1",
+        "  … 1,509 months in which nobody joined or left …",
+        "  2025-11         2             0        0           0        3",
+        "  2025-12         0             0        0           0        3",  # a short quiet run still shows
+        "  2026-01         0             0        0           0        3",
+        "  2026-02         0             1        0           0        2",
+    ]

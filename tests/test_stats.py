@@ -121,6 +121,20 @@ def test_stats_of_every_sent_issue_newest_first(publication: Path, sendgrid: Sen
     assert [f["issue"] for f in shown] == ["issue-2", "issue-1"]
 
 
+def test_a_trend_with_nothing_to_compare_prints_no_heading(publication: Path, sendgrid: SendGridDouble) -> None:
+    """The newest issue with no figures yet (sent today, counted tomorrow): "Trend:" stood alone."""
+    write_issue(publication, "issue-2", {"a.md": article("Second", "More words.")})
+    sent("issue-1")
+    sent("issue-2")
+    sendgrid.account.add_stats("issue-1", TODAY.isoformat(), requests=10, delivered=10, unique_opens=5)
+    result = run("stats")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split()[2:] == ["0", "-", "-", "-", "-", "-"]
+    assert lines[3].startswith("Opens are estimates")
+    assert not any(line.startswith("Trend:") for line in lines), lines
+
+
 def test_stats_of_an_issue_never_sent_is_one_line(publication: Path, sendgrid: SendGridDouble) -> None:
     result = run("stats", "issue-1")
     assert result.exit_code == 1
@@ -181,6 +195,15 @@ def test_spam_reports_over_gmails_limit_are_an_error(publication: Path, sendgrid
     assert overview.exit_code == 0
     assert overview.output.splitlines()[1].split()[-2:] == ["0.31%", "0.45%"]
     assert overview.output.splitlines()[-1].startswith("error: issue-1: spam reports are 0.31% of delivered")
+
+
+def test_spam_reports_with_nothing_delivered_say_the_rate_cannot_be_computed(publication: Path,
+                                                                            sendgrid: SendGridDouble) -> None:
+    after, code = figures_of_one_issue(sendgrid, requests=3, spam_reports=2)
+    assert code == 0
+    assert after == ["warning: issue-1: 2 spam reports and nothing delivered in SendGrid's figures, so the "
+                     "spam-report rate cannot be held against Gmail's 0.1% target and 0.3% limit; Gmail counts the "
+                     "reports all the same (Gmail's email sender guidelines)"]
 
 
 def test_bounces_over_two_percent_ask_for_a_cleaner_list(publication: Path, sendgrid: SendGridDouble) -> None:

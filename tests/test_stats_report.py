@@ -98,12 +98,27 @@ def test_the_report_has_each_chart_and_its_table(two_issues_sent: Path) -> None:
         html.replace(page.find("p", class_="quiet").get_text(), ""), "the same figures make the same page"
 
 
-def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spam_reports_with_nothing_delivered_are_held_against_no_limit(
+        publication: Path, sendgrid: SendGridDouble, quick_api_retries: None,  # noqa: F811
+        account_spec: None, spec_kept: SendGridDouble) -> None:  # noqa: F811
+    sent("issue-1")
+    sendgrid.account.add_stats("issue-1", TODAY.isoformat(), requests=3, spam_reports=2)
+    assert run("stats", "--report").exit_code == 0
+    rows = table(BeautifulSoup(REPORT.read_text(encoding="utf-8"), "html.parser"), "complaints")
+    assert rows[1] == ["issue-1", "0", "0", "-", "2", "-", "no rate: nothing delivered"]
+
+
+def through_smtp(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publication sends through SMTP, which keeps no figures, and has no SendGrid key."""
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text(encoding="utf-8") + "provider: smtp\nsmtp:\n  host: 127.0.0.1\n",
                       encoding="utf-8")
+
+
+def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    through_smtp(publication, monkeypatch)
     result = run("stats", "--report")
     assert result.exit_code == 0, result.output
     why = "smtp reports no figures: delivered, opens, clicks and bounces are what SendGrid keeps"
@@ -112,6 +127,21 @@ def test_with_smtp_the_report_has_the_growth_and_says_why_only(publication: Path
     assert [svg["id"] for svg in page.find_all("svg")] == ["chart-growth"]
     assert why in page.get_text(" ") and "this page shows the list's growth only" in page.get_text(" ")
     assert table(page, "growth")[1][0] == "2026-01"  # the sample list's first month
+
+
+def test_a_long_run_of_quiet_months_is_one_row_of_the_growth_table(publication: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stray 1900-01-01 drew 1,500 empty months (a 9999 typo: 2 minutes and a 140 MB page)."""
+    through_smtp(publication, monkeypatch)
+    write_list(publication, [
+        ["ada@example.org", "Ada", "", "subscribed", "", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00Z"],
+        ["bo@example.org", "Bo", "", "subscribed", "", "2026-01-20T09:00:00Z", "2026-01-20T09:00:00Z"],
+    ])
+    result = run("stats", "--report")
+    assert result.exit_code == 0, result.output
+    assert "the list's growth over 1513 months" in result.output
+    rows = table(BeautifulSoup(REPORT.read_text(encoding="utf-8"), "html.parser"), "growth")
+    assert [row[0] for row in rows[1:]] == ["1900-01", "2026-01 (after 1,511 months in which nobody joined or left)"]
 
 
 def test_report_takes_no_issue(publication: Path) -> None:

@@ -18,19 +18,22 @@ runs within one deadline; what could not be asked is one warning naming what was
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from newsletter.config import Settings
 from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable
 from newsletter.deliverability.records import (
-    SPF_LOOKUP_LIMIT, dkim_key, dmarc_records, read_spf, spf_records, with_include,
+    SPF_LOOKUP_LIMIT, SPF_VOID_LOOKUP_LIMIT, dkim_key, dmarc_records, is_at_or_under, read_spf, spf_records, with_include,
 )
 from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.placeholders import is_reserved
 
+_Answer = TypeVar("_Answer")
 # One budget for every DNS query of a doctor run; a resolver that answers nothing costs this once.
 DNS_DEADLINE = 10.0
 # Gmail's bulk-sender line (support.google.com/a/answer/81126): DMARC is required above it.
@@ -57,6 +60,9 @@ class MailService:
 
     name: str                                  # "SendGrid", "Fastmail", or the SMTP host
     spf_include: str | None = None             # the include its SPF record publishes (sendgrid.net)
+    # Its other SPF domains: an include at or under one of these, or under spf_include, names the service
+    # (SendGrid's per-account u1234.wl001.sendgrid.net; Brevo's older spf.sendinblue.com).
+    spf_domains: tuple[str, ...] = ()
     dkim_selectors: tuple[str, ...] = ()       # the selectors it signs with (s1, s2); empty when unknown
     dkim_advice: str = ""                      # where its DKIM records are shown
     # The CNAME for a selector where its value can be known (Fastmail's fm1.<domain>.dkim.fmhosted.com).
@@ -67,6 +73,10 @@ class MailService:
     # SendGrid's automated security: DKIM CNAMEs pointing here mean SPF is checked on its em<n>.<domain>.
     spf_by_dkim_cname: str | None = None
 
+    @property
+    def own_spf_domains(self) -> tuple[str, ...]:
+        return (self.spf_include, *self.spf_domains) if self.spf_include else self.spf_domains
+
 
 def check_sending_domain(settings: Settings, service: MailService, report: DoctorReport,
                          lookup: DnsLookup | None = None) -> None:
@@ -74,34 +84,50 @@ def check_sending_domain(settings: Settings, service: MailService, report: Docto
     domain = settings.sender.email.rpartition("@")[2].lower().rstrip(".")
     if is_reserved(domain):
         return  # a placeholder (example.org, what `init` writes): its finding says to put the real address there
-    parts = ["SPF", "DKIM", "DMARC"] + (["reverse DNS"] if service.smtp_host else [])
     try:
-        lookup = lookup or DnsLookup.from_environment(DNS_DEADLINE)
+        dns = lookup or DnsLookup.from_environment(DNS_DEADLINE)
     except ConfigError as exc:  # a mistyped NEWSLETTER_DNS: said, and the account's findings still shown
         report.add("error", "dns", str(exc))
         return
-    try:
-        if is_free_mail(domain):
-            if domain in service.signs_for:
-                report.add("ok", "from-domain", f"from {domain} goes through {service.name}, {domain}'s own "
-                           "server, which signs for it: nothing to publish")
-            else:
-                report.add("error", "from-domain", f"receivers will refuse mail from {domain} sent through "
-                           f"{service.name}: send from your own domain")
-            parts = parts[3:]
+    # Each part stands alone: a name that times out or fails (SERVFAIL) leaves its own part unchecked,
+    # and the others still report (one slow include stopped DKIM and DMARC too).
+    unchecked = _Unchecked()
+    if is_free_mail(domain):
+        if domain in service.signs_for:
+            report.add("ok", "from-domain", f"from {domain} goes through {service.name}, {domain}'s own "
+                       "server, which signs for it: nothing to publish")
         else:
-            _check_spf(lookup, domain, service, report)
-            parts.remove("SPF")
-            signed = _check_dkim(lookup, domain, service, report)
-            parts.remove("DKIM")
-            _check_dmarc(lookup, domain, service, settings, signed, report)
-            parts.remove("DMARC")
-        if service.smtp_host:
-            _check_reverse_dns(lookup, service.smtp_host, report)
-    except DnsUnavailable as exc:
-        unchecked = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
-        report.add("warning", "dns", f"cannot check {unchecked} for {domain}: {exc}; "
-                   "run doctor again once the DNS answers")
+            report.add("error", "from-domain", f"receivers will refuse mail from {domain} sent through "
+                       f"{service.name}: send from your own domain")
+    else:
+        unchecked.run("SPF", lambda: _check_spf(dns, domain, service, report))
+        signed = unchecked.run("DKIM", lambda: _check_dkim(dns, domain, service, report))
+        unchecked.run("DMARC", lambda: _check_dmarc(dns, domain, service, settings, signed, report))
+    if service.smtp_host:
+        host = service.smtp_host
+        unchecked.run("reverse DNS", lambda: _check_reverse_dns(dns, host, report))
+    unchecked.report(domain, report)
+
+
+class _Unchecked:
+    """The parts the DNS did not answer for, grouped by why."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[str]] = {}  # why → the parts it left unchecked, in order
+
+    def run(self, part: str, check: Callable[[], _Answer]) -> _Answer | None:
+        try:
+            return check()
+        except DnsUnavailable as exc:
+            self._parts.setdefault(str(exc), []).append(part)
+            return None
+
+    def report(self, domain: str, report: DoctorReport) -> None:
+        # A resolver that answers nothing fails every part alike: one warning naming them all.
+        for why, parts in self._parts.items():
+            named = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+            report.add("warning", "dns", f"cannot check {named} for {domain}: {why}; "
+                       "run doctor again once the DNS answers")
 
 
 def _record(kind: str, value: str, name: str) -> str:
@@ -127,13 +153,18 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
                    f"naming the servers of {service.name}")
         return False
     record = found[0]
-    tree = read_spf(lookup, domain, record)
+    tree = read_spf(lookup, domain, record, service.own_spf_domains)
     authorised = True
     if tree.lookups > SPF_LOOKUP_LIMIT or not tree.walked_all:
         count = f"{tree.lookups}" if tree.walked_all else f"more than {tree.lookups}"
         report.add("error", "spf", f"the SPF record of {domain} needs {count} DNS lookups, over the "
                    f"{SPF_LOOKUP_LIMIT} receivers allow (RFC 7208 §4.6.4), so SPF fails everywhere: drop the "
                    "includes you no longer use, or put ip4:/ip6: ranges in place of a, mx and includes")
+        authorised = False
+    if len(tree.void) > SPF_VOID_LOOKUP_LIMIT:
+        report.add("error", "spf", f"the SPF record of {domain} makes {len(tree.void)} DNS lookups that find nothing "
+                   f"({', '.join(tree.void)}), over the {SPF_VOID_LOOKUP_LIMIT} receivers allow (RFC 7208 §4.6.4), "
+                   "so SPF fails everywhere: remove the includes of domains that publish nothing")
         authorised = False
     for broken in tree.broken:
         report.add("error", "spf", f"the SPF record of {domain} has {broken}, so receivers fail SPF (permerror): "
@@ -145,12 +176,30 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
                        f"{service.name}'s automated security checks its own em….{domain} return path")
         return True
     if service.spf_include:
-        if tree.names(service.spf_include):
+        # An include of the service's own names it, whatever its record holds or whether it answers here:
+        # the service publishes it (a per-account include:u1234.wl001.sendgrid.net lists addresses only).
+        named = tree.names(service.own_spf_domains)
+        if named:
             if authorised:
-                report.add("ok", "spf", f"SPF: {domain} names {service.name} (include:{service.spf_include}, "
-                           f"{_lookups(tree.lookups)})")
+                counted = _lookups(tree.lookups) if not tree.unanswered else (
+                    f"at least {_lookups(tree.lookups)}; {', '.join(tree.unanswered)} did not answer here, so "
+                    "the lookups under it are not counted")
+                report.add("ok", "spf", f"SPF: {domain} names {service.name} (include:{named}, {counted})")
             return authorised
-        report.add("error", "spf", f"the SPF record of {domain} does not name {service.name}: change it to "
+        held = next(((target, term) for target, term in tree.not_passing.items()
+                     if is_at_or_under(target, service.own_spf_domains)), None)
+        if held is not None:
+            target, term = held
+            written_here = term.lower() in (word.lower() for word in record.split())
+            report.add("error", "spf", f"the SPF record of {domain} has {term}: its {term[0]} makes SPF "
+                       f"{_QUALIFIER_RESULTS[term[0]]} for {service.name}'s mail, not pass (only include: or "
+                       f"+include: authorises a service): change it to "
+                       f"{_record('TXT', with_include(record, target if written_here else service.spf_include), domain)}")
+            return False
+        fault = f"names {service.name} after `all`, where receivers stop reading it" \
+            if any(is_at_or_under(target, service.own_spf_domains) for target in tree.unreached) \
+            else f"does not name {service.name}"
+        report.add("error", "spf", f"the SPF record of {domain} {fault}: change it to "
                    f"{_record('TXT', with_include(record, service.spf_include), domain)}")
         return False
     host = service.smtp_host or ""
@@ -161,6 +210,10 @@ def _check_spf(lookup: DnsLookup, domain: str, service: MailService, report: Doc
     report.add("warning", "spf", f"cannot tell whether the SPF record of {domain} lets {host} send its mail: "
                f"make sure it names {host}'s addresses (a:{host}) or your provider's include")
     return False
+
+
+# RFC 7208 §4.6.2: what a mechanism that matches makes the result, by its qualifier.
+_QUALIFIER_RESULTS = {"-": "fail", "~": "softfail", "?": "neutral"}
 
 
 def _lookups(count: int) -> str:
@@ -272,19 +325,31 @@ def _subscribed_readers(settings: Settings) -> int | None:
 
 
 def _check_reverse_dns(lookup: DnsLookup, host: str, report: DoctorReport) -> None:
-    addresses = lookup.addresses(host)
+    addresses = lookup.connection_addresses(host)
     if not addresses:
         report.add("warning", "reverse-dns", f"{host} has no address in the DNS, so its reverse DNS cannot be "
                    "checked: check smtp.host")
         return
+    checked = None
     for address in addresses:
         names = lookup.names_of(address)
+        points_back = bool(names) and address in lookup.addresses(names[0])
+        if not points_back and not ipaddress.ip_address(address).is_global:
+            # A relay on this machine or a private network hands the mail on from another address: that
+            # one is what receivers see, so this one needs no reverse DNS (localhost has none in the DNS).
+            continue
         if not names:
             report.add("warning", "reverse-dns", f"{host} ({address}) has no reverse DNS (PTR), which receivers "
                        "distrust: ask whoever runs the server to set one that names it")
             return
-        if address not in lookup.addresses(names[0]):
+        if not points_back:
             report.add("warning", "reverse-dns", f"the reverse DNS of {host} ({address}) is {names[0]}, which does "
                        f"not point back at {address}: ask whoever runs the server to make them match")
             return
-    report.add("ok", "reverse-dns", f"{host}'s reverse DNS names {names[0]}, which points back at it")
+        checked = names[0]
+    if checked is None:
+        where = "on this machine" if ipaddress.ip_address(addresses[0]).is_loopback else "on a private network"
+        report.add("ok", "reverse-dns", f"{host} ({addresses[0]}) is a relay {where}, so it needs no reverse DNS "
+                   "of its own: receivers see the address it passes the mail on from")
+        return
+    report.add("ok", "reverse-dns", f"{host}'s reverse DNS names {checked}, which points back at it")

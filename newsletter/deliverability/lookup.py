@@ -33,6 +33,11 @@ class DnsUnavailable(Exception):
     """The DNS could not be asked; the message says why, for a warning."""
 
 
+class NotADomainName(DnsUnavailable):
+    """A name that cannot be asked for (an empty label, a label over 63 octets): a record naming it
+    is broken, not the DNS (an SPF `include:foo..bar` is a permerror at every receiver)."""
+
+
 @dataclass(frozen=True)
 class DnsServer:
     address: str
@@ -115,7 +120,11 @@ class DnsLookup:
             raise DnsUnavailable(f"{self.describe()} did not answer within {self._deadline.seconds:g} s")
         resolver.timeout = left
         try:
-            answer = resolver.resolve(dns.name.from_text(name), rdtype, lifetime=left, search=False)
+            query = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise NotADomainName(f"{name} is no domain name ({exc})") from None
+        try:
+            answer = resolver.resolve(query, rdtype, lifetime=left, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.exception.Timeout:
@@ -148,6 +157,19 @@ class DnsLookup:
         except ValueError:
             pass
         return self._answer(name, "A") + self._answer(name, "AAAA")
+
+    def connection_addresses(self, host: str) -> list[str]:
+        """The addresses a connection to `host` reaches: the DNS's, or when it has none the system's
+        resolver's. dnspython reads no /etc/hosts, where smtplib's connection (getaddrinfo) does: a relay
+        at `localhost` or at a name in /etc/hosts works, and had "no address in the DNS"."""
+        found = self.addresses(host)
+        if found:
+            return found
+        try:
+            answers = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return []
+        return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
 
     def names_of(self, address: str) -> list[str]:
         """The reverse DNS (PTR) names of an IP address."""

@@ -21,6 +21,10 @@ from newsletter.subscribers.store import STATUSES
 
 LEFT = STATUSES[1:]  # unsubscribed, bounced, complained
 MONTH = re.compile(r"(\d{4})-(\d{2})")
+# A longer run of months in which nobody joined or left is one line, not a row a month: one stray
+# date (an export's 1900-01-01 for "unknown", a 9999 typo) drew thousands of empty rows, in the
+# terminal and as the stats report's chart (120,000 months: 2 minutes and a 140 MB page).
+QUIET_MONTHS_SHOWN = 12
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Month:
     joined: int
     left: dict[str, int]  # status → rows that left this month with it
     readers: int
+    quiet_before: int = 0  # months right before it in which nobody joined or left, not shown
 
     @property
     def unsubscribed(self) -> int:
@@ -74,18 +79,32 @@ class ListGrowth:
         if not seen:
             return growth
         readers = growth.undated_joins - growth.undated_leaves
+        quiet: list[Month] = []
         for month in _months_between(min(seen), max(seen)):
             readers += joined[month] - sum(left[status][month] for status in LEFT)
-            growth.months.append(Month(month, joined[month], {status: left[status][month] for status in LEFT},
-                                       readers))
+            shown = Month(month, joined[month], {status: left[status][month] for status in LEFT}, readers)
+            if month not in seen:
+                quiet.append(shown)
+                continue
+            if len(quiet) > QUIET_MONTHS_SHOWN:
+                shown, quiet = Month(month, shown.joined, shown.left, readers, quiet_before=len(quiet)), []
+            growth.months += [*quiet, shown]
+            quiet = []
         return growth
+
+    @property
+    def span(self) -> int:
+        """The months from the first to the last, quiet runs not shown included."""
+        return sum(1 + month.quiet_before for month in self.months)
 
     def lines(self) -> list[str]:
         if not self.months:
             return ["  by month: no row holds a subscribed_at or updated_at date"]
         lines = [f"  {'month':<9}{'joined':>8}{'unsubscribed':>14}{'bounced':>9}{'complained':>12}{'readers':>9}"]
-        lines += [f"  {m.month:<9}{m.joined:>8}{m.unsubscribed:>14}{m.bounced:>9}{m.complained:>12}{m.readers:>9}"
-                  for m in self.months]
+        for m in self.months:
+            if m.quiet_before:
+                lines.append(f"  … {m.quiet_before:,} months in which nobody joined or left …")
+            lines.append(f"  {m.month:<9}{m.joined:>8}{m.unsubscribed:>14}{m.bounced:>9}{m.complained:>12}{m.readers:>9}")
         lines.append("  (joined: subscribed_at; left: the month of updated_at, the row's last change; "
                      "readers: subscribed at the month's end)")
         if self.undated_joins:

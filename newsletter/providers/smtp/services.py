@@ -26,6 +26,7 @@ class KnownService:
     dkim_advice: str = ""
     dkim_cname: str | None = None   # the CNAME value, {selector} and {domain} filled in
     signs_for: tuple[str, ...] = ()
+    spf_domains: tuple[str, ...] = ()   # its other SPF domains (an older name), as MailService has them
 
 
 KNOWN_SERVICES = (
@@ -38,8 +39,10 @@ KNOWN_SERVICES = (
     # SES signs with three selectors of random tokens (Easy DKIM): smtp.dkim_selector names one.
     KnownService("Amazon SES", re.compile(r"email-smtp(-fips)?\.[a-z0-9-]+\.amazonaws\.com"), "amazonses.com",
                  (), "SES shows under Verified identities > DKIM"),
+    # Brevo was Sendinblue until 2023: domains set up before publish include:spf.sendinblue.com.
     KnownService("Brevo", re.compile(r"smtp-relay\.(brevo|sendinblue)\.com"), "spf.brevo.com",
-                 ("brevo1", "brevo2", "mail"), "Brevo shows under Senders, Domains & Dedicated IPs > Domains"),
+                 ("brevo1", "brevo2", "mail"), "Brevo shows under Senders, Domains & Dedicated IPs > Domains",
+                 spf_domains=("spf.sendinblue.com",)),
     KnownService("Mailgun", re.compile(r"smtp(\.eu)?\.mailgun\.org"), "mailgun.org",
                  ("pdk1", "pdk2", "smtp", "mx", "k1"), "Mailgun shows under Sending > Domains > DNS records"),
     KnownService("Yahoo", re.compile(r"smtp\.mail\.yahoo\.com"), signs_for=("yahoo.com", "ymail.com")),
@@ -61,7 +64,7 @@ def smtp_service(smtp: SmtpSettings) -> MailService:
                            dkim_advice="your provider gives", smtp_host=smtp.host)
     template = known.dkim_cname
     return MailService(
-        name=known.name, spf_include=known.spf_include,
+        name=known.name, spf_include=known.spf_include, spf_domains=known.spf_domains,
         dkim_selectors=(smtp.dkim_selector,) if smtp.dkim_selector else known.dkim_selectors,
         dkim_advice=known.dkim_advice,
         dkim_cname=(lambda selector, domain: template.format(selector=selector, domain=domain)) if template else None,
