@@ -131,7 +131,7 @@ def check_email(settings: Settings, email: RenderedEmail, list_columns: Sequence
                 "to subscriber fields, and a fallback in a link may not contain spaces"
             )
     if list_columns is not None:
-        known = {*list_columns, merge.UNSUBSCRIBE_FIELD}
+        known = set(merge.known_fields(list_columns))
         for name in dict.fromkeys(f.field for f in email.merge_fields if f.field not in known):
             report.warn(_unknown_column(settings, email, name, list_columns))
     for article in email.issue.articles:

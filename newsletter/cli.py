@@ -584,14 +584,15 @@ def delete(email: str, db: Path | None) -> None:
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.
 _status_option = click.option("--status", type=click.Choice(["subscribed", "unsubscribed", "bounced", "complained"]),
                               help="Only addresses with this status.")
-_tag_option = click.option("--tag", metavar="TAG", help="Only addresses with this tag.")
+_tag_option = click.option("--tag", "tags", multiple=True, metavar="TAG",
+                           help="Only addresses with this tag (repeat: any of several).")
 
 
 @subscribers.command("list")
 @_list_option
 @_status_option
 @_tag_option
-def list_(list_name: str, status: str | None, tag: str | None) -> None:
+def list_(list_name: str, status: str | None, tags: tuple[str, ...]) -> None:
     """Print the addresses of a list.
 
     One line each, tab-separated: address, status, name, tags.
@@ -601,9 +602,10 @@ def list_(list_name: str, status: str | None, tag: str | None) -> None:
       newsletter subscribers list --status subscribed --tag members
     """
     from newsletter.subscribers.lists import list_lines
+    from newsletter.subscribers.selection import Selection
 
     out = _Stdout(sys.stdout)
-    for line in list_lines(_settings(), list_name, status, tag):
+    for line in list_lines(_settings(), list_name, Selection(status, tags)):
         out.write(line + "\n")
     out.flush()
 
@@ -628,7 +630,7 @@ def stats(list_name: str) -> None:
 @_tag_option
 @click.option("-o", "--output", type=click.Path(allow_dash=True, path_type=Path), default="-",
               help="The CSV file to write (default: standard output).")
-def export(list_name: str, status: str | None, tag: str | None, output: Path) -> None:
+def export(list_name: str, status: str | None, tags: tuple[str, ...], output: Path) -> None:
     """Write a list as CSV for a spreadsheet, with formulas defused.
 
     \b
@@ -636,14 +638,16 @@ def export(list_name: str, status: str | None, tag: str | None, output: Path) ->
       newsletter subscribers export --status subscribed -o subscribed.csv
     """
     from newsletter.subscribers.lists import export_list, export_to_file
+    from newsletter.subscribers.selection import Selection
 
+    selection = Selection(status, tags)
     if str(output) == "-":  # a pipe gets plain UTF-8, a file a BOM for spreadsheets
         with click.open_file("-", "w", encoding="utf-8") as stream:
             out = _Stdout(stream)
-            export_list(_settings(), cast("IO[str]", out), list_name, status, tag)
+            export_list(_settings(), cast("IO[str]", out), list_name, selection)
             out.flush()
     else:
-        report = export_to_file(_settings(), output, list_name, status, tag)
+        report = export_to_file(_settings(), output, list_name, selection)
         for line in report.lines():  # on stderr when the CSV went to a stream (-o /dev/stdout)
             click.echo(line, err=report.into_stream)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -195,3 +195,58 @@ def substitutions(fields: Iterable[MergeField], values: Mapping[str, str]) -> di
 def fill(document: str, values: Mapping[str, str]) -> str:
     """`document` with its tags replaced, as one recipient will see it (previews, proofs)."""
     return TAG_PATTERN.sub(lambda m: _field(m).value_for(values), document)
+
+
+# -- the merge fields a reader has ----------------------------------------------------------
+#
+# A merge field is a column of the list (first_name, a column an import added, …) or one of
+# the computed fields below. Every provider's personalizer, the preview's sample, a
+# `Subscriber`'s fields and `check`'s known names take them from here: a new computed field
+# is one entry in COMPUTED_FIELDS.
+
+
+@dataclass(slots=True)  # not frozen: made per recipient of a send, and a frozen one costs 3 times as much
+class Reader:
+    """What a computed field is computed from, for one reader of one message."""
+
+    address: str  # the address the message goes to (trimmed), not the cell as typed
+    unsubscribe_url: str  # their own link; "" where the send has none per reader (SendGrid's group, a dry run)
+    cells: Mapping[str, str]  # their list row, by column name
+
+
+@dataclass(frozen=True)
+class ComputedField:
+    """A merge field that is no column of the list as it stands: worked out per reader."""
+
+    name: str
+    description: str  # what a writer gets, for the documentation
+    value: Callable[[Reader], str]
+
+
+def _tags_text(reader: Reader) -> str:
+    # A hand-edited cell may read `b; a;;b`: each tag once, trimmed, in order, as
+    # subscribers.store's split_tags and join_tags read and write a cell (a test holds them equal).
+    cell = reader.cells.get("tags", "")
+    return ";".join(dict.fromkeys(tag.strip() for tag in cell.split(";") if tag.strip())) if cell else ""
+
+
+ADDRESS_FIELD = ComputedField("email", "the address the email is sent to", lambda reader: reader.address)
+UNSUBSCRIBE_LINK_FIELD = ComputedField(UNSUBSCRIBE_FIELD, "the reader's own unsubscribe link",
+                                       lambda reader: reader.unsubscribe_url)
+TAGS_FIELD = ComputedField("tags", "the reader's tags, separated by ;", _tags_text)
+
+# By name. A computed field wins over a list column of the same name.
+COMPUTED_FIELDS: dict[str, ComputedField] = {field.name: field for field in (
+    ADDRESS_FIELD, UNSUBSCRIBE_LINK_FIELD, TAGS_FIELD)}
+
+
+def known_fields(columns: Sequence[str]) -> tuple[str, ...]:
+    """Every merge field a list with these columns fills: its columns, then the computed ones."""
+    return tuple(dict.fromkeys((*columns, *COMPUTED_FIELDS)))
+
+
+def values_for(reader: Reader) -> dict[str, str]:
+    """Every merge field's value for one reader: the columns of their row, then the computed fields."""
+    values = dict(reader.cells)
+    values.update({name: field.value(reader) for name, field in COMPUTED_FIELDS.items()})
+    return values

@@ -51,10 +51,10 @@ class Preview:
 def sample_values(settings: Settings, as_email: str | None = None) -> dict[str, str]:
     """Merge values for a preview: those of subscriber `as_email` (`--as`), else the
     list's first subscribed address, else none (the fallbacks show)."""
-    from newsletter.subscribers import iter_subscribers, list_path
+    from newsletter.subscribers import Subscriber, iter_subscribers, list_path
     from newsletter.subscribers.addresses import address_key
 
-    values = {"email": "reader@example.org", "first_name": ""}
+    found: Subscriber | None = None
     path = list_path(settings)
     if as_email is not None:
         wanted = address_key(as_email)
@@ -65,22 +65,18 @@ def sample_values(settings: Settings, as_email: str | None = None) -> dict[str, 
         if found is None:
             raise PreviewError(f"{where(path)}: {as_email} is not in the list: --as takes an address of "
                                f"{where(path)} (see `newsletter subscribers list`)")
-        values = found.fields()
     else:
         try:
-            for subscriber in islice(iter_subscribers(path), 50):
-                if subscriber.status == "subscribed":
-                    values = subscriber.fields()
-                    break
+            found = next((s for s in islice(iter_subscribers(path), 50) if s.status == "subscribed"), None)
         except NewsletterError:
             pass  # no list yet: the fallbacks show
+    address = found.email if found is not None else "reader@example.org"
     # As a send fills it: SendGrid's own page when the publication uses an unsubscribe group.
-    values[merge.UNSUBSCRIBE_FIELD] = (
-        merge.unsubscribe_link(settings.unsubscribe_url, values["email"])
-        if settings.unsubscribe_url and settings.sendgrid.asm_group_id is None
-        else "https://example.org/sendgrid-unsubscribe-page"
-    )
-    return values
+    link = (merge.unsubscribe_link(settings.unsubscribe_url, address)
+            if settings.unsubscribe_url and settings.sendgrid.asm_group_id is None
+            else "https://example.org/sendgrid-unsubscribe-page")
+    # Without a list, a reader of whom only the address is known: every column shows its fallback.
+    return found.fields(link) if found is not None else merge.values_for(merge.Reader(address, link, {}))
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,12 @@ from newsletter.sending.provider import (
 from newsletter.sending.transport import PreparedBatch, Transport
 from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
-from newsletter.subscribers.lists import no_such_tag, tags_in_list
+from newsletter.subscribers.selection import Selection, no_such_tag, tags_in_list
 from newsletter.subscribers.erasure import erased_lookup
 from newsletter.yamledit import edit_document, set_value
 from newsletter.when import ScheduleError, describe
 from newsletter.subscribers.store import (
-    EMAIL, STATUS, TAGS, ListWatch, not_subscribed_keys, split_tags, subscribed_keys,
+    EMAIL, STATUS, ListWatch, not_subscribed_keys, subscribed_keys,
 )
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
@@ -81,6 +81,11 @@ class SendOptions:
     @property
     def proof(self) -> bool:
         return bool(self.proof_to)
+
+    @property
+    def selection(self) -> Selection:
+        """Who of the list gets the issue: the subscribed addresses, with any one of `tags` if given."""
+        return Selection("subscribed", self.tags)
 
 
 @dataclass(frozen=True)
@@ -441,9 +446,10 @@ class SendPlan:
         `--tag member` for `members` sent to nobody and exited 0."""
         if self.options.proof or report.selected or not self.options.tags:
             return
-        subscribed, found = tags_in_list(self.list_file, "subscribed")
+        status = self.options.selection.status
+        subscribed, found = tags_in_list(self.list_file, status)
         if subscribed:
-            raise SendError(no_such_tag(self.options.tags, found, "subscribed"))
+            raise SendError(no_such_tag(self.options.tags, found, status))
 
     def _nothing_selected(self, report: SendReport) -> str:
         if self.options.proof or report.selected:
@@ -468,7 +474,6 @@ class SendPlan:
         if self.options.proof:
             yield from self._proof_recipients()
             return
-        tags = set(self.options.tags)
         skip_uncertain = not self.options.retry_uncertain
         # An address held twice, once not subscribed, is mailed from neither row; a real
         # send reads the whole list for it, so a bad row stops it before any request.
@@ -478,9 +483,7 @@ class SendPlan:
         hashed = erased_lookup(self.settings, known)
         with open_list(self.list_file) as listing:
             personalization = self.builder.personalizer(listing.extra_columns)
-            for number, row in listing.rows:
-                if row[STATUS] != "subscribed" or (tags and tags.isdisjoint(split_tags(row[TAGS]))):
-                    continue
+            for number, row in self.options.selection.rows(listing.rows):
                 report.selected += 1
                 address = row[EMAIL].strip()
                 key = address_key(address)  # SendGrid and mailboxes treat addresses case-insensitively

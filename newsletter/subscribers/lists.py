@@ -10,12 +10,13 @@ import csv
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from newsletter.subscribers.erasure import erased_addresses, forget_erasure
+from newsletter.subscribers.selection import EVERYONE, Selection, no_such_tag, tags_in_list
 from newsletter.subscribers.list_growth import ListGrowth
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
 from newsletter.atomic import atomic_file, writes_in_place
@@ -196,62 +197,28 @@ def erase_rows(settings: Settings, email: str, list_name: str = DEFAULT_LIST) ->
 
 # -- reading ----------------------------------------------------------------------------
 
-def _check_status(status: str | None) -> None:
-    if status is not None and status not in STATUSES:
-        raise SubscriberError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
-
-
-def _matching_rows(listing: ListFile, status: str | None, tag: str | None) -> Iterator[Row]:
-    for _, row in listing.rows:
-        if status is not None and row[STATUS] != status:
-            continue
-        if tag is not None and tag not in split_tags(row[TAGS]):
-            continue
-        yield row
-
-
-def tags_in_list(path: Path, status: str | None = None) -> tuple[int, list[str]]:
-    """How many rows of the list have `status` (any, when None), and the tags those rows
-    carry, sorted: what to show when a `--tag` selects nobody."""
-    rows, tag_strings = 0, set()
-    with open_list(path) as listing:
-        for _, row in listing.rows:
-            if status is None or row[STATUS] == status:
-                rows += 1
-                tag_strings.add(row[TAGS])
-    return rows, sorted({tag for text in tag_strings for tag in split_tags(text)})
-
-
-def no_such_tag(tags: Iterable[str], found: Sequence[str], status: str | None = None) -> str:
-    """`no subscribed address has tag member (tags in this list: members, writers)`: a mistyped
-    `--tag` once selected nobody and said nothing (list, export) or only "Nothing to send", exit 0."""
-    return (f"no {status + ' ' if status else ''}address has tag {' or '.join(tags)} "
-            f"(tags in this list: {', '.join(found) if found else 'none'})")
-
-
-def _refuse_unknown_tag(path: Path, tag: str | None) -> None:
-    """After a listing or an export that matched no row: an error when no row at all has `tag`
-    (a typo); a tag some rows have, but not of the status asked for, is an empty answer."""
-    if tag is None:
+def _refuse_unknown_tags(path: Path, selection: Selection) -> None:
+    """After a listing or an export that matched no row: an error when no row at all has any tag
+    of `selection` (a typo); a tag some rows have, but not of the status asked for, is an empty answer."""
+    if not selection.tags:
         return
     _, found = tags_in_list(path)
-    if tag not in found:
-        raise SubscriberError(no_such_tag([tag], found))
+    if set(selection.tags).isdisjoint(found):
+        raise SubscriberError(no_such_tag(selection.tags, found))
 
 
 def select_subscribers(
-    settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
+    settings: Settings, list_name: str = DEFAULT_LIST, selection: Selection = EVERYONE,
 ) -> Iterator[Subscriber]:
-    """Stream the subscribers of a list with this status and tag (either may be None: any)."""
-    _check_status(status)
+    """Stream the subscribers of a list that `selection` takes (by default, every one)."""
     path = list_path(settings, list_name)
     matched = False
     with open_list(path) as listing:
-        for row in _matching_rows(listing, status, tag):
+        for _, row in selection.rows(listing.rows):
             matched = True
             yield subscriber_from_row(row, listing.extra_columns)
     if not matched:
-        _refuse_unknown_tag(path, tag)
+        _refuse_unknown_tags(path, selection)
 
 
 @dataclass
@@ -336,28 +303,25 @@ class ExportReport:
 
 
 def export_list(
-    settings: Settings, out: IO[str], list_name: str = DEFAULT_LIST, status: str | None = None,
-    tag: str | None = None,
+    settings: Settings, out: IO[str], list_name: str = DEFAULT_LIST, selection: Selection = EVERYONE,
 ) -> ExportReport:
-    """Write the matching rows of a list to `out` as CSV, formulas defused."""
-    _check_status(status)
+    """Write the rows of a list that `selection` takes to `out` as CSV, formulas defused."""
     path = list_path(settings, list_name)
     count = 0
     with open_list(path) as listing:
         # CRLF as spreadsheets write it; it also makes the csv module quote a cell holding "\r".
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow((*COLUMNS, *listing.extra_columns))
-        for row in _matching_rows(listing, status, tag):
+        for _, row in selection.rows(listing.rows):
             writer.writerow([defuse(cell) for cell in row])
             count += 1
     if not count:
-        _refuse_unknown_tag(path, tag)
+        _refuse_unknown_tags(path, selection)
     return ExportReport(path, count)
 
 
 def export_to_file(
-    settings: Settings, output: Path, list_name: str = DEFAULT_LIST, status: str | None = None,
-    tag: str | None = None,
+    settings: Settings, output: Path, list_name: str = DEFAULT_LIST, selection: Selection = EVERYONE,
 ) -> ExportReport:
     """Export to the file `output`, atomically: a failed export leaves `output` as it was.
 
@@ -373,16 +337,16 @@ def export_to_file(
     if output.is_dir():
         raise SubscriberError(f"{where(output)}: is a folder; name the file to write")
     with atomic_file(output, encoding="utf-8-sig", on_os_error=cannot_write) as out:
-        report = export_list(settings, out, list_name, status, tag)
+        report = export_list(settings, out, list_name, selection)
     report.into_stream = writes_in_place(output)
     report.target = output
     return report
 
 
 def list_lines(
-    settings: Settings, list_name: str = DEFAULT_LIST, status: str | None = None, tag: str | None = None,
+    settings: Settings, list_name: str = DEFAULT_LIST, selection: Selection = EVERYONE,
 ) -> Iterator[str]:
-    """One line per matching subscriber (address, status, name, tags), tab-separated, streamed."""
-    for subscriber in select_subscribers(settings, list_name, status, tag):
+    """One line per subscriber `selection` takes (address, status, name, tags), tab-separated, streamed."""
+    for subscriber in select_subscribers(settings, list_name, selection):
         name = " ".join(part for part in (subscriber.first_name, subscriber.last_name) if part)
         yield "\t".join((subscriber.email, subscriber.status, name, join_tags(subscriber.tags)))

@@ -62,15 +62,18 @@ class Subscriber:
     updated_at: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
-    def fields(self) -> dict[str, str]:
-        """Every column as text: the values merge fields are filled from."""
-        values = dict(self.extra)
-        values.update(
+    def fields(self, unsubscribe_url: str = "") -> dict[str, str]:
+        """Every merge field's value as text (the columns, then the computed fields of
+        `merge.COMPUTED_FIELDS`), with `unsubscribe_url` as their link."""
+        from newsletter import merge  # only previews and tests call it: no start-up cost for the rest
+
+        cells = dict(self.extra)
+        cells.update(
             email=self.email, first_name=self.first_name, last_name=self.last_name,
             status=self.status, tags=join_tags(self.tags),
             subscribed_at=self.subscribed_at, updated_at=self.updated_at,
         )
-        return values
+        return merge.values_for(merge.Reader(self.email, unsubscribe_url, cells))
 
 
 def list_path(settings: Settings, name: str = DEFAULT_LIST) -> Path:

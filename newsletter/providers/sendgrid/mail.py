@@ -21,7 +21,7 @@ from newsletter.errors import SendError
 from newsletter.headers import ONE_CLICK, header_text
 from newsletter.sending.provider import OversizedRecipient, Row
 from newsletter.providers.sendgrid.categories import message_categories
-from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
+from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME
 
 if TYPE_CHECKING:
     from newsletter.render import RenderedEmail
@@ -134,8 +134,9 @@ class RequestBuilder:
         string per value, and no object per row. It is the one part of a body made
         per recipient, a million times for a million subscribers.
         """
-        # Where each field's value comes from, as Subscriber.fields() and the send give it.
-        columns = {name: index for index, name in enumerate((*COLUMNS, *extra_columns))}
+        # Where each field's value comes from: merge's registry (a computed field, else a column).
+        names = (*COLUMNS, *extra_columns)
+        columns = {name: index for index, name in enumerate(names)}
         groups: dict[tuple[str, str], list[merge.MergeField]] = {}
         for merge_field in self.fields:  # a field in both parts is looked up once
             groups.setdefault((merge_field.field, merge_field.fallback), []).append(merge_field)
@@ -158,15 +159,14 @@ class RequestBuilder:
         address_as_is = merge.URL_SAFE.fullmatch
         plans = []
         for (name, fallback), fields in groups.items():
-            source = -1 if name == "email" else -2 if name == merge.UNSUBSCRIBE_FIELD and (
-                template or signed_link) else \
-                -3 if name == "tags" else columns.get(name, -4)
+            computed = merge.COMPUTED_FIELDS.get(name)
+            column = columns.get(name) if computed is None else None
             tags = [_string(f.tag) + ":" for f in fields]
             # `encoded.join(pieces)` is `tag1:encoded,tag2:encoded`: one C call for a plain value;
             # `value.join(quoted)` the same for a value JSON leaves as it is, quotes and all.
             pieces = [tags[0], *("," + tag for tag in tags[1:]), ""]
             quoted = [tags[0] + '"', *('",' + tag + '"' for tag in tags[1:]), '"']
-            plans.append((source, fallback, pieces, quoted,
+            plans.append((column, computed, fallback, pieces, quoted,
                           list(zip(tags, [f.filler() for f in fields], strict=True))))
 
         def personalization(email: str, row: Row) -> str:
@@ -208,21 +208,24 @@ class RequestBuilder:
             if not plans:
                 return f'{{"to":[{to}]{headers}}}'
             parts = []
-            for source, fallback, pieces, quoted, fields in plans:
-                if source >= 0:
-                    value = row[source] or fallback
-                elif source == -2:
+            reader = None
+            for column, computed, fallback, pieces, quoted, fields in plans:
+                if column is not None:
+                    value = row[column] or fallback
+                elif computed is merge.UNSUBSCRIBE_LINK_FIELD:  # these two (in every email) as their fields give them, without a Reader
                     if url_plain:  # the same, escaped or not: encoded once for both parts
                         parts.append(link.join(quoted))
                         continue
                     value = url or fallback
-                elif source == -1:
+                elif computed is merge.ADDRESS_FIELD:
                     if address_plain:
                         parts.append(email.join(quoted))
                         continue
                     value = email or fallback
-                elif source == -3:
-                    value = join_tags(split_tags(row[TAGS])) or fallback
+                elif computed is not None:
+                    # A plain link is in `link` alone (it is the same in JSON).
+                    reader = reader or merge.Reader(email, url or link, dict(zip(names, row, strict=False)))
+                    value = computed.value(reader) or fallback
                 else:
                     value = fallback
                 if value.isalnum() and value.isascii():

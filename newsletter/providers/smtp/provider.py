@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
 from newsletter.errors import SendError, scrub
-from newsletter.merge import unsubscribe_link
+from newsletter.merge import Reader, unsubscribe_link, values_for
 from newsletter.providers.smtp.connection import (
     Deferred, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
 )
@@ -33,7 +33,7 @@ from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.sending.pacing import DailyAllowance, Pace
 from newsletter.sending.provider import STOPPED, Hold, MessageRecords, Outcome, RetryPolicy, Row, Wait, mark_held
 from newsletter.sending.transport import PreparedBatch, Response
-from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME, TAGS, join_tags, split_tags
+from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME
 
 if TYPE_CHECKING:
     from newsletter.doctor import DoctorReport
@@ -107,9 +107,8 @@ class SmtpBuilder:
         wire = self.records_each
 
         def message(address: str, row: Row) -> bytes:
-            values = dict(zip(names, row, strict=False))
             link = unsubscribe_url(address)
-            values.update(email=address, tags=join_tags(split_tags(row[TAGS])), unsubscribe_url=link)
+            values = values_for(Reader(address, link, dict(zip(names, row, strict=False))))
             name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
             return self._messages.message(Recipient(address, name, values, link or None), wire=wire)
 
