@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import click
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError, where
+from newsletter.terminal import Terminal
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
     from rich.progress import Progress
@@ -91,7 +91,8 @@ def _point_stdout_at_devnull() -> None:
 
 @click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Publish an email newsletter: Markdown articles in, an email to every subscriber out.
 
     \b
@@ -99,6 +100,20 @@ def cli() -> None:
       newsletter preview issue-12
       newsletter send issue-12 --dry-run
     """
+    if ctx.obj is None:  # a test hands its own: CliRunner.invoke(cli, args, obj=Terminal(...))
+        ctx.obj = real_terminal()
+
+
+def real_terminal() -> Terminal:
+    """The terminal this process runs at, looked at now (a CliRunner swaps the streams first)."""
+    return Terminal(can_ask=sys.stdin.isatty(), stdout_is_a_screen=sys.stdout.isatty(),
+                    stderr_is_a_screen=sys.stderr.isatty(), has_a_display=_has_a_display(), launch=click.launch)
+
+
+def _terminal() -> Terminal:
+    """The terminal of the command running now (built by `cli`, or a test's double)."""
+    found = click.get_current_context().find_object(Terminal)
+    return found if found is not None else real_terminal()  # a command invoked without the group
 
 
 def _settings():  # noqa: ANN202
@@ -395,7 +410,7 @@ class _Progress:
 
     def __enter__(self) -> Any:
         self._bar = None
-        if not sys.stderr.isatty():
+        if not _terminal().stderr_is_a_screen:
             return lambda stage, rows: None
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -701,7 +716,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
     from newsletter import preview as previewing
 
     def open_in_browser(target: str, shown: str) -> None:
-        if _has_a_screen() and click.launch(target) == 0:
+        if _terminal().open_in_browser(target):
             click.echo(f"Opening {shown} in the browser.")
         else:
             click.secho("warning: no browser could be opened; open the preview yourself:", fg="yellow", err=True)
@@ -791,9 +806,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
-    plan = prepare_send(_settings(), issue, options)  # first: whatever else stops the send is said with it
+    terminal = _terminal()
+    # first: whatever else stops the send is said with it
+    plan = prepare_send(_settings(), issue, options, retry=terminal.retry)
     ask = not (dry_run or yes)
-    if ask and not _can_ask():
+    if ask and not terminal.can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
     click.echo(f"Issue:    {issue}: {plan.subject}")
@@ -826,7 +843,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             if ask:
                 click.confirm("Go on without the sign-up server's latest changes?", abort=True)
     total = None
-    if ask or sys.stdout.isatty():
+    if ask or terminal.stdout_is_a_screen:
         audience = plan.count()
         total = audience.to_send
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
@@ -844,7 +861,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             else:
                 click.confirm("Send it now?", abort=True)
     try:
-        with _SendProgress(total) as progress:
+        with _SendProgress(total, terminal) as progress:
             report = plan.run(progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
                 err=True))
@@ -864,7 +881,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         sys.exit(1)
 
 
-def _has_a_screen() -> bool:
+def _has_a_display() -> bool:
     """Whether a browser window could open: on Linux and the BSDs, only with a display.
 
     Without one, xdg-open tries every browser it knows, prints each failure, and
@@ -875,24 +892,20 @@ def _has_a_screen() -> bool:
     return True
 
 
-def _can_ask() -> bool:
-    """Whether someone at a terminal can answer the confirmation."""
-    return sys.stdin.isatty()
-
-
 class _SendProgress:
     """A rich progress bar on a terminal; otherwise a plain line every few seconds."""
 
     PLAIN_EVERY = 5.0
 
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, terminal: Terminal) -> None:
         self.total = total
+        self.terminal = terminal
         self.bar: Progress | None = None
         self.last_line = 0.0
 
     def __enter__(self) -> _SendProgress:
-        self.last_line = time.monotonic()
-        if sys.stdout.isatty():
+        self.last_line = self.terminal.clock()
+        if self.terminal.stdout_is_a_screen:
             from rich.progress import Progress
 
             self.bar = Progress(transient=True)
@@ -903,8 +916,8 @@ class _SendProgress:
     def __call__(self, report) -> None:  # noqa: ANN001
         if self.bar is not None:
             self.bar.update(self.task, completed=report.done, description=f"sending, {_in_flight(report)}")
-        elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
-            self.last_line = time.monotonic()
+        elif (now := self.terminal.clock()) - self.last_line >= self.PLAIN_EVERY:
+            self.last_line = now
             unit = "request" if report.provider == "SendGrid" else "message"
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
                        f"{unit}{'s' if report.requests != 1 else ''} so far, {_in_flight(report)}")
@@ -1110,7 +1123,7 @@ def cancel(issue: str, yes: bool) -> None:
     from newsletter.sending.cancel import prepare_cancel
     from newsletter.sending.when import describe
 
-    if not yes and not _can_ask():
+    if not yes and not _terminal().can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")
     plan = prepare_cancel(_settings(), issue)
     if not yes:

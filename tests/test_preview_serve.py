@@ -15,15 +15,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urljoin
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from newsletter import preview
-from newsletter.cli import cli
+from newsletter.cli import cli, real_terminal
 from newsletter.config import load_settings
 from newsletter.images import ImageCache
 from tests.helpers import update_config
@@ -211,8 +211,8 @@ def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monk
                                                          opened: int) -> None:
     launched: list[str] = []
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or opened)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    browser = replace(real_terminal(), launch=lambda target: launched.append(target) or opened)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
     assert result.exit_code == 0, result.output
     assert launched == [str(publication / "build" / "issue-1" / "preview.html")]
     if opened == 0:
@@ -256,8 +256,8 @@ def test_preview_without_a_display_says_so_instead_of_trying_browsers(
     launched: list[str] = []
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or 0)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    browser = replace(real_terminal(), launch=lambda target: launched.append(target) or 0)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
     assert result.exit_code == 0, result.output
     assert launched == []
     assert result.stdout == "build/issue-1/preview.html\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
+from tests.send_helpers import generated, newsletter, send_in_background, write_list
 from newsletter.signup import records as signup_records
 from newsletter.signup.store import SignupStore
 from tests.helpers import update_config
@@ -21,7 +21,7 @@ from tests.sendgrid_double import SendGridDouble, Stall
 from tests.signup_helpers import READER, SignupServer, link_in, mails_to, outbox_idle, wait_for_mails
 from tests.subscriber_helpers import import_csv, rows
 
-pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
+pytestmark = pytest.mark.usefixtures("published_site")
 
 ADA = "ada@example.org"
 HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at,optin_ip\n"

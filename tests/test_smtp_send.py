@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401 - a fixture
+from tests.send_helpers import generated, newsletter, write_list
 from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, smtp_server
 
 
@@ -129,7 +129,6 @@ def test_a_drop_after_the_final_dot_is_uncertain_and_never_sent_again_unasked(
     assert first == second
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.defer_data = 2
@@ -138,7 +137,6 @@ def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: 
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 2  # a busy server: the first two connections are turned away
@@ -149,7 +147,6 @@ def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Pat
     assert '"sent": 3' in status("--json")
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_server_that_always_greets_421_stops_the_send_in_one_line(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 1_000_000
