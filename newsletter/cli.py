@@ -581,7 +581,7 @@ def delete(email: str) -> None:
     """
     from newsletter.rights import erase_address
 
-    _echo_report(erase_address(_settings(), email))
+    _echo_report(erase_address(_settings(), email, busy_wait=_terminal().busy_wait))
 
 
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.
@@ -669,7 +669,7 @@ def sync(list_name: str, dry_run: bool) -> None:
     """
     from newsletter.signup.sync import sync_subscribers
 
-    _echo_report(sync_subscribers(_settings(), list_name, dry_run=dry_run))
+    _echo_report(sync_subscribers(_settings(), list_name, dry_run=dry_run, retry=_terminal().retry))
 
 
 @cli.command("serve")
@@ -1125,7 +1125,7 @@ def cancel(issue: str, yes: bool) -> None:
 
     if not yes and not _terminal().can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")
-    plan = prepare_cancel(_settings(), issue)
+    plan = prepare_cancel(_settings(), issue, retry=_terminal().retry)
     if not yes:
         click.confirm(f"Cancel the send of {plan.issue} scheduled for {describe(plan.send_at)}?", abort=True)
     _echo_report(plan.run())
@@ -1156,7 +1156,8 @@ def doctor(as_json: bool, create_group: str | None) -> None:
     from newsletter.providers import provider_for
 
     settings = _settings()
-    report = provider_for(settings).doctor(create_group)
+    terminal = _terminal()
+    report = provider_for(settings).doctor(create_group, retry=terminal.retry, dns_deadline=terminal.dns_deadline)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:
@@ -1196,13 +1197,14 @@ def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
     if report and (issue is not None or as_json):
         raise click.UsageError("--report writes the page of every issue: give it no ISSUE and no --json")
     settings = _settings()
+    retry = _terminal().retry
     if report:
         from newsletter.stats_report import write_stats_report
 
-        _echo_report(write_stats_report(settings))
+        _echo_report(write_stats_report(settings, retry=retry))
         return
     if issue is not None:
-        figures = issue_stats(settings, issue)
+        figures = issue_stats(settings, issue, retry=retry)
         findings = figures.findings()
         if as_json:
             click.echo(json.dumps(figures.as_dict()))
@@ -1212,7 +1214,7 @@ def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
         if any(finding.level == "error" for finding in findings):
             sys.exit(1)
         return
-    every = all_stats(settings)
+    every = all_stats(settings, retry=retry)
     if as_json:
         click.echo(json.dumps([figures.as_dict() for figures in every.issues]))
     else:

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from newsletter.config import Settings
 from newsletter.errors import SendError, SubscriberError, where
-from newsletter.signup.records import SignupRecords, erase_records, read_records
+from newsletter.signup.records import BUSY_SECONDS, SignupRecords, erase_records, read_records
 from newsletter.signup.store import DEFAULT_DB
 from newsletter.sending.ledger import (
     OLD_LEDGER, OLD_LOCK, SENT_DIR, RecipientRecord, SendLock, lock_path, old_ledger_path, records_of,
@@ -203,8 +203,9 @@ class ErasureReport:
         return lines + elsewhere
 
 
-def erase_address(settings: Settings, email: str) -> ErasureReport:
+def erase_address(settings: Settings, email: str, busy_wait: float | None = None) -> ErasureReport:
     """Erase `email` from every list, ledger and file under build/; keep its keyed hash.
+    A sign-up server writing its records is waited for `busy_wait` seconds (None: `BUSY_SECONDS`).
 
     Refused while any send runs: every issue's send lock is held throughout, so no send
     reads the list before the erasure and records the address after it.
@@ -222,7 +223,8 @@ def erase_address(settings: Settings, email: str) -> ErasureReport:
         # stops the erasure here, the lists still untouched, and the delete is simply run again.
         signup_db = _signup_db(settings)
         if signup_db is not None:
-            report.signup_db, report.signup_rows = signup_db, erase_records(signup_db, address)
+            report.signup_db, report.signup_rows = signup_db, erase_records(
+                signup_db, address, BUSY_SECONDS if busy_wait is None else busy_wait)
         elif settings.signup is not None:
             report.signup_elsewhere = settings.signup.url
         for path in sorted({entry.path for entry in held.lists}):

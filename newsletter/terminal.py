@@ -2,7 +2,8 @@
 
 Whether someone can answer a question, whether output goes to a screen (a progress bar)
 or to a file (a plain line now and then), whether a browser can open and how, the clock
-a progress line is paced by, and how hard a send retries. `cli.py` builds the real one
+a progress line is paced by, and how long it waits on what is outside it (retries, the DNS,
+a file another process writes). `cli.py` builds the real one
 from the process and keeps it in the click context (`ctx.obj`); tests hand it a double
 through `CliRunner.invoke(..., obj=...)` instead of patching module globals. Only
 `cli.py` knows this object: the core takes what it needs (a retry policy) as parameters.
@@ -35,7 +36,10 @@ class Terminal:
     has_a_display: bool = False       # a browser window could open (see cli._has_a_display)
     launch: Callable[[str], int] = _no_browser  # opens a file or URL in the browser; 0 when it did
     clock: Callable[[], float] = time.monotonic  # seconds, for pacing the progress lines
-    retry: RetryPolicy | None = None  # how hard SendGrid and SMTP calls are retried (None: the core's)
+    # How long a command waits on what is outside it; None everywhere: the core's own.
+    retry: RetryPolicy | None = None   # how hard SendGrid and SMTP calls are retried
+    dns_deadline: float | None = None  # doctor's budget for every DNS query of a run, in seconds
+    busy_wait: float | None = None     # seconds a delete waits for the sign-up server's write to end
 
     def open_in_browser(self, target: str) -> bool:
         """Whether `target` was opened in a browser window (never tried without a display)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept
+from tests.account_helpers import account_spec, spec_kept
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import Accept, Respond
@@ -241,7 +241,7 @@ def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path
 
 # -- add after a scheduled send ------------------------------------------------------------
 
-@pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+@pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 class TestAddAfterAScheduledSend:
     def letter(self) -> str:
         Path("letter.txt").write_text("A late letter\n\nby Ann Lee\n\nSome text.\n", encoding="utf-8")

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from newsletter import cli as cli_module
 from newsletter.sending.when import ScheduleError, parse_when
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept
+from tests.account_helpers import account_spec, spec_kept
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import Accept, SendGridDouble, Stall
 from tests.terminal_double import TerminalDouble
@@ -67,7 +67,7 @@ def status_json() -> dict:
     return json.loads(newsletter("status", "issue-1", "--json").stdout)
 
 
-@pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+@pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 class TestScheduledSends:
     def test_every_request_carries_one_send_at_and_batch_id(self, publication: Path,
                                                             sendgrid: SendGridDouble) -> None:

@@ -20,6 +20,7 @@ from newsletter.sending.ledger import (
 )
 from newsletter.sendgrid.client import SendGridClient
 from newsletter.sendgrid.schedule import cancel_batch
+from newsletter.sending.provider import RetryPolicy
 from newsletter.sending.when import CANCEL_CUTOFF, ScheduleError, describe
 
 KEY_NEEDS = "can cancel scheduled sends (Mail Send > Scheduled Sends)"
@@ -32,6 +33,7 @@ class CancelPlan:
     settings: Settings
     issue: str
     schedule: Schedule
+    retry: RetryPolicy | None = None  # SendGrid's calls (None: the client's own)
 
     @property
     def send_at(self) -> dt.datetime:
@@ -42,7 +44,7 @@ class CancelPlan:
         lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
         lock.acquire(self.issue)  # no send of the issue posts into the batch while it is cancelled
         try:
-            client = SendGridClient(self.settings.sendgrid_url, api_key, self.settings.sendgrid.timeout)
+            client = SendGridClient(self.settings.sendgrid_url, api_key, self.settings.sendgrid.timeout, self.retry)
             cancelled = cancel_batch(client, self.schedule.batch_id, self.send_at)
             ledger = Ledger(ledger_path(self.settings, self.issue), self.issue, create=False)
             try:
@@ -70,7 +72,8 @@ class CancelReport:
                 f"`newsletter send {self.issue}` sends to them again (now, or --at a new time)."]
 
 
-def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None) -> CancelPlan:
+def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None,
+                   retry: RetryPolicy | None = None) -> CancelPlan:
     """The standing scheduled send of `issue`, refused at once when it is too late to cancel."""
     if settings.provider != "sendgrid":
         raise ScheduleError(f"cancel is for sends scheduled with send --at, which needs SendGrid (provider: sendgrid); "
@@ -81,7 +84,7 @@ def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = Non
         path = ledger_path(settings, name)
         raise SendError(f"{name} has no scheduled send to cancel"
                         + (f" ({where(path)} records none standing)" if path.exists() else " (it was never sent)"))
-    plan = CancelPlan(settings, name, schedule)
+    plan = CancelPlan(settings, name, schedule, retry)
     now = now or dt.datetime.now(dt.UTC)
     if plan.send_at - now < CANCEL_CUTOFF:
         when = "has passed" if plan.send_at <= now else "is less than 10 minutes away"

@@ -151,7 +151,9 @@ class Provider(Protocol):
         """Post `batch` until it has a definite outcome; never raises."""
         ...
 
-    def doctor(self, create_group: str | None = None) -> DoctorReport:
-        """`newsletter doctor`: the account or server checked against newsletter.yaml."""
+    def doctor(self, create_group: str | None = None, retry: RetryPolicy | None = None,
+               dns_deadline: float | None = None) -> DoctorReport:
+        """`newsletter doctor`: the account or server checked against newsletter.yaml; the account's
+        calls retried as `retry` says, the DNS asked within `dns_deadline` seconds (None: the defaults)."""
         ...
 

@@ -427,7 +427,8 @@ class SendPlan:
             from newsletter.sendgrid.schedule import create_batch
 
             assert self._secret is not None
-            client = SendGridClient(self.settings.sendgrid_url, self._secret, self.settings.sendgrid.timeout)
+            client = SendGridClient(self.settings.sendgrid_url, self._secret, self.settings.sendgrid.timeout,
+                                    self.retry)  # the send's own policy: one call, retried as its posts are
             batch_id = create_batch(client)
             self.timing = replace(self.timing, batch_id=batch_id)
         self.builder.schedule(int(send_at.timestamp()), batch_id)
