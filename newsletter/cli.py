@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import click
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError, where
+from newsletter.terminal import Terminal
 
 if TYPE_CHECKING:  # rich is imported only when a bar is shown
     from rich.progress import Progress
@@ -91,7 +91,8 @@ def _point_stdout_at_devnull() -> None:
 
 @click.group(name="newsletter", cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsletter")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Publish an email newsletter: Markdown articles in, an email to every subscriber out.
 
     \b
@@ -99,6 +100,20 @@ def cli() -> None:
       newsletter preview issue-12
       newsletter send issue-12 --dry-run
     """
+    if ctx.obj is None:  # a test hands its own: CliRunner.invoke(cli, args, obj=Terminal(...))
+        ctx.obj = real_terminal()
+
+
+def real_terminal() -> Terminal:
+    """The terminal this process runs at, looked at now (a CliRunner swaps the streams first)."""
+    return Terminal(can_ask=sys.stdin.isatty(), stdout_is_a_screen=sys.stdout.isatty(),
+                    stderr_is_a_screen=sys.stderr.isatty(), has_a_display=_has_a_display(), launch=click.launch)
+
+
+def _terminal() -> Terminal:
+    """The terminal of the command running now (built by `cli`, or a test's double)."""
+    found = click.get_current_context().find_object(Terminal)
+    return found if found is not None else real_terminal()  # a command invoked without the group
 
 
 def _settings():  # noqa: ANN202
@@ -395,7 +410,7 @@ class _Progress:
 
     def __enter__(self) -> Any:
         self._bar = None
-        if not sys.stderr.isatty():
+        if not _terminal().stderr_is_a_screen:
             return lambda stage, rows: None
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -578,7 +593,7 @@ def delete(email: str, db: Path | None) -> None:
     """
     from newsletter.rights import erase_address
 
-    _echo_report(erase_address(_settings(), email, db))
+    _echo_report(erase_address(_settings(), email, db, busy_wait=_terminal().busy_wait))
 
 
 # subscribers.STATUSES, spelled out: importing the module here would slow every command's start.
@@ -670,7 +685,7 @@ def sync(list_name: str, dry_run: bool) -> None:
     """
     from newsletter.signup.sync import sync_subscribers
 
-    _echo_report(sync_subscribers(_settings(), list_name, dry_run=dry_run))
+    _echo_report(sync_subscribers(_settings(), list_name, dry_run=dry_run, retry=_terminal().retry))
 
 
 @cli.command("serve")
@@ -717,7 +732,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
     from newsletter import preview as previewing
 
     def open_in_browser(target: str, shown: str) -> None:
-        if _has_a_screen() and click.launch(target) == 0:
+        if _terminal().open_in_browser(target):
             click.echo(f"Opening {shown} in the browser.")
         else:
             click.secho("warning: no browser could be opened; open the preview yourself:", fg="yellow", err=True)
@@ -809,9 +824,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
-    plan = prepare_send(_settings(), issue, options)  # first: whatever else stops the send is said with it
+    terminal = _terminal()
+    # first: whatever else stops the send is said with it
+    plan = prepare_send(_settings(), issue, options, retry=terminal.retry)
     ask = not (dry_run or yes)
-    if ask and not _can_ask():
+    if ask and not terminal.can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
     click.echo(f"Issue:    {issue}: {plan.subject}")
@@ -849,9 +866,9 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
 
     limits = None if dry_run else pace_limits(plan.settings, plan.provider.name)
     total = None
-    if not (ask or sys.stdout.isatty()) and limits is not None:  # the time left is said from it
+    if not (ask or terminal.stdout_is_a_screen) and limits is not None:  # the time left is said from it
         total = plan.count().to_send
-    if ask or sys.stdout.isatty():
+    if ask or terminal.stdout_is_a_screen:
         audience = plan.count()
         total = audience.to_send
         click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
@@ -869,7 +886,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
             else:
                 click.confirm("Send it now?", abort=True)
     try:
-        with _SendProgress(total, paced=limits is not None,
+        with _SendProgress(total, terminal, paced=limits is not None,
                            left_today=limits.left_today if limits is not None else None) as progress:
             report = plan.run(progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
@@ -890,7 +907,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         sys.exit(1)
 
 
-def _has_a_screen() -> bool:
+def _has_a_display() -> bool:
     """Whether a browser window could open: on Linux and the BSDs, only with a display.
 
     Without one, xdg-open tries every browser it knows, prints each failure, and
@@ -901,20 +918,17 @@ def _has_a_screen() -> bool:
     return True
 
 
-def _can_ask() -> bool:
-    """Whether someone at a terminal can answer the confirmation."""
-    return sys.stdin.isatty()
-
-
 class _SendProgress:
     """A rich progress bar on a terminal; otherwise a plain line every few seconds."""
 
     PLAIN_EVERY = 5.0
 
-    def __init__(self, total: int | None, paced: bool = False, left_today: int | None = None) -> None:
+    def __init__(self, total: int | None, terminal: Terminal, paced: bool = False,
+                 left_today: int | None = None) -> None:
         """`paced`: smtp.rate or smtp.daily_limit holds the send back, so the time left is worth saying;
         `left_today`: how many more messages the day's limit allows."""
         self.total = total
+        self.terminal = terminal
         self.paced = paced
         self.left_today = left_today
         self.bar: Progress | None = None
@@ -922,8 +936,8 @@ class _SendProgress:
         self.started = 0.0
 
     def __enter__(self) -> _SendProgress:
-        self.last_line = self.started = time.monotonic()
-        if sys.stdout.isatty():
+        self.last_line = self.started = self.terminal.clock()
+        if self.terminal.stdout_is_a_screen:
             from rich.progress import Progress
 
             self.bar = Progress(transient=True)
@@ -935,8 +949,8 @@ class _SendProgress:
         if self.bar is not None:
             self.bar.update(self.task, completed=report.done,
                             description=f"sending, {self.pace(report)}{_in_flight(report)}")
-        elif time.monotonic() - self.last_line >= self.PLAIN_EVERY:
-            self.last_line = time.monotonic()
+        elif (now := self.terminal.clock()) - self.last_line >= self.PLAIN_EVERY:
+            self.last_line = now
             unit = "request" if report.provider == "SendGrid" else "message"
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
                        f"{unit}{'s' if report.requests != 1 else ''} so far, {self.pace(report)}{_in_flight(report)}")
@@ -944,7 +958,7 @@ class _SendProgress:
     def pace(self, report) -> str:  # noqa: ANN001
         """`120 messages/s, ` once some are done; under a rate or daily limit also `about 4 min left, `
         (or `about 4 min left today, ` when the day's limit stops the send before the end)."""
-        elapsed = time.monotonic() - self.started
+        elapsed = self.terminal.clock() - self.started
         if not report.done or elapsed <= 0:
             return ""
         per_second = report.done / elapsed
@@ -1168,9 +1182,9 @@ def cancel(issue: str, yes: bool) -> None:
     from newsletter.sending.cancel import prepare_cancel
     from newsletter.when import describe
 
-    if not yes and not _can_ask():
+    if not yes and not _terminal().can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to cancel without asking")
-    plan = prepare_cancel(_settings(), issue)
+    plan = prepare_cancel(_settings(), issue, retry=_terminal().retry)
     if not yes:
         click.confirm(f"Cancel the send of {plan.issue} scheduled for {describe(plan.send_at)}?", abort=True)
     _echo_report(plan.run())
@@ -1201,7 +1215,8 @@ def doctor(as_json: bool, create_group: str | None) -> None:
     from newsletter.providers import provider_for
 
     settings = _settings()
-    report = provider_for(settings).doctor(create_group)
+    terminal = _terminal()
+    report = provider_for(settings).doctor(create_group, retry=terminal.retry, dns_deadline=terminal.dns_deadline)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
     else:
@@ -1241,13 +1256,14 @@ def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
     if report and (issue is not None or as_json):
         raise click.UsageError("--report writes the page of every issue: give it no ISSUE and no --json")
     settings = _settings()
+    retry = _terminal().retry
     if report:
         from newsletter.stats_report import write_stats_report
 
-        _echo_report(write_stats_report(settings))
+        _echo_report(write_stats_report(settings, retry=retry))
         return
     if issue is not None:
-        figures = issue_stats(settings, issue)
+        figures = issue_stats(settings, issue, retry=retry)
         findings = figures.findings()
         if as_json:
             click.echo(json.dumps(figures.as_dict()))
@@ -1257,7 +1273,7 @@ def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
         if any(finding.level == "error" for finding in findings):
             sys.exit(1)
         return
-    every = all_stats(settings)
+    every = all_stats(settings, retry=retry)
     if as_json:
         click.echo(json.dumps([figures.as_dict() for figures in every.issues]))
     else:

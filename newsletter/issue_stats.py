@@ -24,6 +24,7 @@ from newsletter.providers.sendgrid.client import SendGridClient
 from newsletter.providers.sendgrid.categories import issue_category
 from newsletter.providers.sendgrid.category_stats import METRICS, Metrics, category_totals
 from newsletter.sending.ledger import first_delivered_at
+from newsletter.sending.provider import RetryPolicy
 
 KEY_NEEDS = "can read category statistics (Stats: read access)"
 KEPT_DAYS = 395  # SendGrid keeps category stats for 13 months
@@ -215,7 +216,8 @@ def _figures_kept_by_provider(settings: Settings) -> None:
                          "SendGrid keeps (provider: sendgrid); `newsletter status ISSUE` shows what was sent")
 
 
-def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = None) -> IssueFigures:
+def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = None,
+                retry: RetryPolicy | None = None) -> IssueFigures:
     """The figures of one sent issue."""
     _figures_kept_by_provider(settings)
     name = issue_folder(settings, issue).name  # refuses an unknown issue
@@ -225,12 +227,13 @@ def issue_stats(settings: Settings, issue: str, client: SendGridClient | None = 
     today = dt.datetime.now(dt.UTC).date()
     sent, start = _window(first, today)
     category = issue_category(name)
-    client = client or SendGridClient.for_settings(settings, KEY_NEEDS)
+    client = client or SendGridClient.for_settings(settings, KEY_NEEDS, retry)
     metrics = category_totals(client, [category], start, today)[category]
     return IssueFigures(name, category, sent, start, today, metrics)
 
 
-def all_stats(settings: Settings, client: SendGridClient | None = None) -> SentIssues:
+def all_stats(settings: Settings, client: SendGridClient | None = None,
+              retry: RetryPolicy | None = None) -> SentIssues:
     """The figures of every sent issue, newest first; a few requests for them all."""
     _figures_kept_by_provider(settings)
     sent: list[tuple[str, float]] = []
@@ -244,7 +247,7 @@ def all_stats(settings: Settings, client: SendGridClient | None = None) -> SentI
     today = dt.datetime.now(dt.UTC).date()
     windows = {name: _window(first, today) for name, first in sent}
     categories = [issue_category(name) for name, _ in sent]
-    client = client or SendGridClient.for_settings(settings, KEY_NEEDS)
+    client = client or SendGridClient.for_settings(settings, KEY_NEEDS, retry)
     # One window for all: a day with no mail of an issue adds nothing to its category.
     totals = category_totals(client, categories, min(start for _, start in windows.values()), today)
     return SentIssues([IssueFigures(name, issue_category(name), windows[name][0], windows[name][1], today,

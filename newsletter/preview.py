@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import islice
@@ -260,8 +261,9 @@ class _PreviewServer(ThreadingHTTPServer):
 
 
 def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5,  # noqa: ANN001
-          stop: threading.Event | None = None, as_email: str | None = None) -> None:
-    """Serve the preview on 127.0.0.1:`port`, rebuilding when a watched file changes.
+          stop: threading.Event | None = None, as_email: str | None = None,
+          build: Callable[[Settings, str, str | None, str], Preview] = write_preview) -> None:
+    """Serve the preview on 127.0.0.1:`port`, rebuilding (with `build`) when a watched file changes.
 
     Runs until interrupted, or until `stop` is set. `on_rebuild` is called with the
     URL once serving, then after each rebuild with the `Preview` or with the exception
@@ -272,7 +274,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
     state = {"version": str(time.time_ns())}
     issue = issue_folder(settings, issue_name)
     seen = _snapshot(settings, issue)  # before the build: a change during it rebuilds
-    preview = write_preview(settings, issue_name, as_email, state["version"])
+    preview = build(settings, issue_name, as_email, state["version"])
     folder = preview.page.parent
 
     # The processed images are linked as `preview-images/<path>`, relative to the page at "/".
@@ -331,7 +333,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             version = str(time.time_ns())
             try:
                 fresh = load_settings(settings.root)
-                result: object = write_preview(fresh, issue_name, as_email, version)
+                result: object = build(fresh, issue_name, as_email, version)
                 settings = fresh
             except Exception as exc:  # reported; the editor fixes it and saves again
                 result = exc

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from newsletter.config import Settings
 from newsletter.errors import SendError, SubscriberError, where
-from newsletter.signup.records import SignupRecords, erase_records, read_records
+from newsletter.signup.records import BUSY_SECONDS, SignupRecords, erase_records, read_records
 from newsletter.signup.store import DEFAULT_DB
 from newsletter.sending.ledger import (
     OLD_LEDGER, OLD_LOCK, SENT_DIR, RecipientRecord, SendLock, lock_path, old_ledger_path, records_of,
@@ -200,9 +200,11 @@ class ErasureReport:
         return lines + elsewhere
 
 
-def erase_address(settings: Settings, email: str, signup_db: Path | None = None) -> ErasureReport:
+def erase_address(settings: Settings, email: str, signup_db: Path | None = None,
+                  busy_wait: float | None = None) -> ErasureReport:
     """Erase `email` from every list, ledger and file under build/, and from the sign-up server's
-    records (`signup_db`, as for `show_address`); keep its keyed hash.
+    records (`signup_db`, as for `show_address`); keep its keyed hash. A sign-up server writing its
+    records is waited for `busy_wait` seconds (None: `BUSY_SECONDS`).
 
     Refused while any send runs: every issue's send lock is held throughout, so no send
     reads the list before the erasure and records the address after it.
@@ -222,7 +224,8 @@ def erase_address(settings: Settings, email: str, signup_db: Path | None = None)
         # The server's records before the lists: a running server that holds its file's lock
         # stops the erasure here, the lists still untouched, and the delete is simply run again.
         if db is not None:
-            report.signup_db, report.signup_rows = db, erase_records(db, address)
+            report.signup_db, report.signup_rows = db, erase_records(
+                db, address, BUSY_SECONDS if busy_wait is None else busy_wait)
         elif settings.signup is not None:
             report.signup_elsewhere = settings.signup.url
         for path in sorted({entry.path for entry in list_rows}):

@@ -30,6 +30,7 @@ from newsletter.issue_stats import (
     GUIDELINES, OPENS_NOTE, RATES, SPAM_LIMIT, SPAM_TARGET, IssueFigures, NoFiguresKept, SentIssues, all_stats,
 )
 from newsletter.providers.sendgrid.client import SendGridClient
+from newsletter.sending.provider import RetryPolicy
 from newsletter.subscribers.list_growth import ListGrowth
 from newsletter.subscribers.lists import list_stats
 from newsletter.subscribers.store import DEFAULT_LIST
@@ -75,7 +76,8 @@ class StatsReport:
         return lines
 
 
-def write_stats_report(settings: Settings, client: SendGridClient | None = None) -> StatsReport:
+def write_stats_report(settings: Settings, client: SendGridClient | None = None,
+                       retry: RetryPolicy | None = None) -> StatsReport:
     """Write build/stats/index.html from the list and, with SendGrid, every sent issue's figures."""
     from newsletter.render.templates import environment
 
@@ -83,7 +85,7 @@ def write_stats_report(settings: Settings, client: SendGridClient | None = None)
     report = StatsReport(settings.build_dir / REPORT_FOLDER / "index.html", months=growth.span)
     report.charts.append(_growth_chart(growth))
     try:
-        sent = all_stats(settings, client)
+        sent = all_stats(settings, client, retry)
     except NoFiguresKept as exc:
         report.no_figures = f"{exc}; this page shows the list's growth only"
         sent = SentIssues([])

@@ -1,4 +1,4 @@
-"""Helpers of the tests of SendGrid's account calls: quick retries, a spec-checked double."""
+"""Helpers of the tests of SendGrid's account calls: a spec-checked double, an account set up."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.providers.sendgrid import client
-from newsletter.providers.sendgrid.retry import RetryPolicy
 from tests.dns_server import DnsZone
 from tests.sendgrid_double import ACCOUNT_SPEC_FILE, SendGridDouble
-
-
-@pytest.fixture
-def quick_api_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's retries wait milliseconds here, not seconds."""
-    monkeypatch.setattr(client, "DEFAULT_POLICY", RetryPolicy(backoff=0.001, max_backoff=0.01))
 
 
 @pytest.fixture

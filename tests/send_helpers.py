@@ -1,4 +1,4 @@
-"""Helpers of the send tests: generated lists, the CLI run in-process, a quick retry policy."""
+"""Helpers of the send tests: generated lists, the CLI run in-process (at a terminal double)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import os
 import threading
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from newsletter.cli import cli
-from newsletter.sending import send as send_module
-from newsletter.providers.sendgrid.retry import RetryPolicy
+from newsletter.terminal import Terminal
+from tests.terminal_double import invoke
 
 HEADER = ["email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at"]
 
@@ -32,20 +30,14 @@ def generated(count: int, status: str = "subscribed", prefix: str = "reader") ->
     return [[f"{prefix}{i:06d}@example.org", f"Reader{i}", "Smith", status, "members"] for i in range(count)]
 
 
-def newsletter(*args: str) -> Result:
-    """Run `newsletter ARGS` in-process, as a user without a terminal would."""
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def newsletter(*args: str, terminal: Terminal | None = None) -> Result:
+    """Run `newsletter ARGS` in-process, as a user without a terminal would (unless `terminal` says)."""
+    return invoke(args, terminal)
 
 
 def set_timeout(root: Path, seconds: float) -> None:
     config = root / "newsletter.yaml"
     config.write_text(config.read_text().replace("timeout: 30", f"timeout: {seconds}"))
-
-
-@pytest.fixture
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff in milliseconds instead of seconds."""
-    monkeypatch.setattr(send_module, "RetryPolicy", lambda: RetryPolicy(backoff=0.01, max_backoff=0.05))
 
 
 def files_under(root: Path) -> list[Path]:

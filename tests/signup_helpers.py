@@ -21,7 +21,7 @@ import uvicorn
 from newsletter.config import load_settings
 from newsletter.providers import mailer_for
 from newsletter.signup import tokens
-from newsletter.signup.app import create_app
+from newsletter.signup.app import CHANGES_PAGE, create_app
 from tests.helpers import update_config
 from tests.sendgrid_double import SendGridDouble
 
@@ -45,13 +45,14 @@ class SignupServer:
     """
 
     def __init__(self, root: Path, signup: dict[str, Any] | None = None, forwarded_allow_ips: str = "",
-                 first_retry: float = 0.05, db: Path | None = None) -> None:
+                 first_retry: float = 0.05, db: Path | None = None, changes_page: int = CHANGES_PAGE) -> None:
         self.sock = listening_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         update_config(root, signup={"url": self.url, **(signup or {})})
         self.settings = load_settings(root)
         self.db = db or root / "signup.sqlite"
-        app = create_app(self.settings, self.db, mailer_for(self.settings), SECRET, first_retry=first_retry)
+        app = create_app(self.settings, self.db, mailer_for(self.settings), SECRET, first_retry=first_retry,
+                         changes_page=changes_page)
         config = uvicorn.Config(app, lifespan="on", proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
                                 log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

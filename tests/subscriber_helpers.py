@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from newsletter.cli import cli
+from newsletter.terminal import Terminal
+from tests.terminal_double import invoke
 
 MAIN_LIST = Path("subscribers/main.csv")
 
 
-def run(*args: str) -> Result:
-    """`newsletter ARGS...` in the current directory, as a person would type it."""
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def run(*args: str, terminal: Terminal | None = None) -> Result:
+    """`newsletter ARGS...` in the current directory, as a person would type it (at a `TerminalDouble`)."""
+    return invoke(args, terminal)
 
 
 def rows(path: Path = MAIN_LIST) -> dict[str, dict[str, str]]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from newsletter.cli import cli
+from newsletter.cli import cli, real_terminal
 from tests.helpers import article, update_config, write_issue
+from tests.terminal_double import invoke
 
 
 def run(*args: str) -> click.testing.Result:
@@ -236,8 +238,8 @@ def test_preview_writes_a_page_with_both_widths_text_and_checks(publication: Pat
 def test_preview_opens_the_browser(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(click, "launch", lambda url, **kw: opened.append(url) or 0)
-    result = run("preview", "issue-1")
+    browser = replace(real_terminal(), launch=lambda url: opened.append(url) or 0)
+    result = invoke(["preview", "issue-1"], browser)
     assert result.exit_code == 0
     assert opened == [str(publication / "build" / "issue-1" / "preview.html")]
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.account_helpers import (
-    SENDER, account_spec, enable_group, quick_api_retries, ready_account, sendgrid_authenticated, spec_kept,
+    SENDER, account_spec, enable_group, ready_account, sendgrid_authenticated, spec_kept,
 )
 from tests.account_helpers import SENDER_DOMAIN as DOMAIN
 from tests.dns_server import DnsZone
 from tests.sendgrid_double import SendGridDouble
 from tests.subscriber_helpers import run
 
-pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 
 
 def lines(text: str) -> list[str]:

@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.deliverability import checks
 from newsletter.deliverability.checks import check_sending_domain
 from newsletter.doctor import DoctorReport
 from newsletter.providers.smtp.services import smtp_service
 from tests.account_helpers import DKIM_KEY as KEY
-from tests.account_helpers import SENDER, quick_api_retries, ready_account, sendgrid_authenticated
+from tests.account_helpers import SENDER, ready_account, sendgrid_authenticated
 from tests.account_helpers import SENDER_DOMAIN as DOMAIN
 from tests.dns_server import DnsZone, silent_dns_server
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble
 from tests.smtp_server import SmtpServer
+from tests.terminal_double import TerminalDouble
 from tests.test_smtp_send import smtp  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__)
 
 def sendgrid_signs_by_txt(dns: DnsZone) -> None:
     """DKIM keys published as TXT records, SPF left to the domain's own record."""
@@ -43,9 +42,9 @@ def output_lines(result_output: str) -> list[str]:
     return result_output.strip().splitlines()
 
 
-def doctor(sendgrid: SendGridDouble, publication: Path) -> list[str]:
+def doctor(sendgrid: SendGridDouble, publication: Path, terminal: TerminalDouble | None = None) -> list[str]:
     ready_account(sendgrid, publication)
-    result = newsletter("doctor")
+    result = newsletter("doctor", terminal=terminal)
     return output_lines(result.output)
 
 
@@ -342,10 +341,9 @@ def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone
 
 def test_a_dns_server_that_does_not_answer_is_one_warning_within_the_deadline(
         publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checks, "DNS_DEADLINE", 0.3)
     with silent_dns_server() as address:
         monkeypatch.setenv("NEWSLETTER_DNS", address)
-        lines = doctor(sendgrid, publication)
+        lines = doctor(sendgrid, publication, TerminalDouble(dns_deadline=0.3))
     assert lines[-1] == (f"warning: cannot check SPF, DKIM and DMARC for {DOMAIN}: {address} (NEWSLETTER_DNS) did "
                          "not answer within 0.3 s; run doctor again once the DNS answers")
 

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import pytest
 from click.testing import Result
 
-from tests.account_helpers import quick_api_retries, ready_account
-from tests.send_helpers import files_under, newsletter, quick_retries
+from tests.account_helpers import ready_account
+from tests.send_helpers import files_under, newsletter
 from tests.sendgrid_double import Respond, SendGridDouble, too_many_requests
 
 UNUSUAL_KEYS = [
@@ -57,7 +57,7 @@ def ledger_text(root: Path) -> str:
     return "\n".join(dumped)
 
 
-@pytest.mark.usefixtures(quick_retries.__name__, quick_api_retries.__name__, "published_site")
+@pytest.mark.usefixtures("published_site")
 def test_no_piece_of_an_unusual_key_is_shown_stored_or_logged(publication: Path,
                                                                keyed_double: SendGridDouble) -> None:
     double, key = keyed_double, keyed_double.api_key

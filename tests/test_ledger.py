@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.send_helpers import files_under, generated, newsletter, quick_retries, write_list  # noqa: F401
+from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import Accept, Respond, SendGridDouble, Stall
+from tests.terminal_double import TerminalDouble
 
 # A real send first checks that the issue is online: here it is, built and served locally.
-pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
+pytestmark = pytest.mark.usefixtures("published_site")
 
 
 def status() -> dict[str, int]:
@@ -520,8 +521,7 @@ def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(public
     assert len(sendgrid.accepted_recipients()) == 3000
 
 
-def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, sendgrid: SendGridDouble,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, sendgrid: SendGridDouble) -> None:
     """A lock file made by a send declined at the question notes no ledger: the first real
     send is not taken for a second one."""
     from click.testing import CliRunner
@@ -529,8 +529,7 @@ def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, send
     from newsletter import cli
 
     write_list(publication, generated(5))
-    monkeypatch.setattr(cli, "_can_ask", lambda: True)
-    declined = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n")
+    declined = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n", obj=TerminalDouble(can_ask=True))
     assert "Send it now?" in declined.output and sendgrid.mail_requests == []
     sent = newsletter("send", "issue-1", "--yes")
     assert sent.exit_code == 0, sent.output

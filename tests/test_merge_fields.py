@@ -84,7 +84,7 @@ def test_the_sendgrid_personalization_fills_computed_fields_as_merge_does(full_n
     """The hand-written JSON's path for a computed field other than the address and the link."""
     from newsletter.build import render_and_check
     from newsletter.config import load_settings
-    from newsletter.sendgrid.mail import RequestBuilder
+    from newsletter.providers.sendgrid.mail import RequestBuilder
     from newsletter.subscribers import Subscriber
 
     settings = load_settings()

@@ -9,6 +9,7 @@ import pytest
 
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import Respond, SendGridDouble
+from tests.terminal_double import TerminalDouble
 
 
 def test_a_dry_run_to_a_list_with_nobody_subscribed_says_so(publication: Path) -> None:
@@ -158,14 +159,13 @@ def test_a_usage_error_is_one_line_naming_the_help(publication: Path, args: tupl
     assert "Usage:" not in result.stderr
 
 
-def test_no_to_the_question_says_nothing_was_done(publication: Path, sendgrid: SendGridDouble,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_to_the_question_says_nothing_was_done(publication: Path, sendgrid: SendGridDouble) -> None:
     from click.testing import CliRunner
 
     from newsletter import cli as cli_module
 
-    monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
-    result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--no-web-check"], input="n\n")
+    result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--no-web-check"], input="n\n",
+                                obj=TerminalDouble(can_ask=True))
     assert result.exit_code == 1
     assert "Aborted: nothing was done." in result.stderr
     assert sendgrid.mail_requests == []

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept
+from tests.account_helpers import account_spec, spec_kept
 from tests.conftest import REPO
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import Accept, Respond
+from tests.terminal_double import TerminalDouble
 from tests.test_schedule import at
 from tests.test_subscribers_files import newsletter_process
 
@@ -184,13 +185,9 @@ def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path
     assert sendgrid.mail_requests == []
 
 
-def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid,  # noqa: ANN001
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsletter import cli
-
+def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid) -> None:  # noqa: ANN001
     write_list(publication, TAGGED)
-    monkeypatch.setattr(cli, "_can_ask", lambda: True)
-    result = newsletter("send", "issue-1", "--tag", "member")
+    result = newsletter("send", "issue-1", "--tag", "member", terminal=TerminalDouble(can_ask=True))
     assert result.exit_code == 1, result.output
     assert "Send it now?" not in result.output
     assert result.stderr.splitlines()[-1] == (
@@ -244,7 +241,7 @@ def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path
 
 # -- add after a scheduled send ------------------------------------------------------------
 
-@pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+@pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 class TestAddAfterAScheduledSend:
     def letter(self) -> str:
         Path("letter.txt").write_text("A late letter\n\nby Ann Lee\n\nSome text.\n", encoding="utf-8")

@@ -15,15 +15,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from newsletter import preview
-from newsletter.cli import cli
+from newsletter.cli import cli, real_terminal
 from newsletter.config import load_settings
 from newsletter.images import ImageCache
 from tests.helpers import update_config
@@ -134,13 +135,13 @@ def test_serve_on_a_port_in_use_says_which_option_to_use(publication: Path) -> N
 
 
 @contextmanager
-def serving_here(publication: Path) -> Iterator[queue.Queue]:
-    """`preview.serve` in a thread of this process; what it reports arrives in the queue."""
+def serving_here(publication: Path, **options: Any) -> Iterator[queue.Queue]:
+    """`preview.serve` in a thread of this process (with `options`); what it reports arrives in the queue."""
     reports: queue.Queue = queue.Queue()
     stop = threading.Event()
     thread = threading.Thread(target=preview.serve, daemon=True, kwargs=dict(
         settings=load_settings(publication), issue_name="issue-1", port=0, on_rebuild=reports.put,
-        poll_seconds=0.05, stop=stop))
+        poll_seconds=0.05, stop=stop, **options))
     thread.start()
     try:
         assert str(reports.get(timeout=15)).startswith("http://127.0.0.1:")
@@ -182,15 +183,20 @@ def test_serve_survives_a_file_that_vanishes_while_it_looks(publication: Path,
         assert swap.name not in os.listdir(folder)
 
 
-def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path) -> None:
     article = publication / "issues" / "issue-1" / "01-editorial.md"
-    real_write = preview.write_preview
-    with serving_here(publication) as reports:
-        monkeypatch.setattr(preview, "write_preview", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    failing = threading.Event()
+
+    def build(*args: Any) -> preview.Preview:
+        if failing.is_set():
+            raise RuntimeError("boom")
+        return preview.write_preview(*args)
+
+    with serving_here(publication, build=build) as reports:
+        failing.set()
         touch(article, 1)
         assert repr(reports.get(timeout=15)) == "RuntimeError('boom')"
-        monkeypatch.setattr(preview, "write_preview", real_write)
+        failing.clear()
         touch(article, 2)
         assert isinstance(reports.get(timeout=15), preview.Preview)
 
@@ -211,8 +217,8 @@ def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monk
                                                          opened: int) -> None:
     launched: list[str] = []
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or opened)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    browser = replace(real_terminal(), launch=lambda target: launched.append(target) or opened)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
     assert result.exit_code == 0, result.output
     assert launched == [str(publication / "build" / "issue-1" / "preview.html")]
     if opened == 0:
@@ -256,8 +262,8 @@ def test_preview_without_a_display_says_so_instead_of_trying_browsers(
     launched: list[str] = []
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(click, "launch", lambda target, **kw: launched.append(target) or 0)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"])
+    browser = replace(real_terminal(), launch=lambda target: launched.append(target) or 0)
+    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
     assert result.exit_code == 0, result.output
     assert launched == []
     assert result.stdout == "build/issue-1/preview.html\n"

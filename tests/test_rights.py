@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
-from newsletter.signup import records as signup_records
+from tests.send_helpers import generated, newsletter, send_in_background, write_list
 from newsletter.signup.store import SignupStore
 from tests.helpers import update_config
 from tests.sendgrid_double import SendGridDouble, Stall
 from tests.signup_helpers import READER, SignupServer, link_in, mails_to, outbox_idle, wait_for_mails
 from tests.subscriber_helpers import import_csv, rows
+from tests.terminal_double import TerminalDouble
 
-pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
+pytestmark = pytest.mark.usefixtures("published_site")
 
 ADA = "ada@example.org"
 HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at,optin_ip\n"
@@ -270,14 +270,13 @@ def test_show_lists_and_delete_erases_the_signup_servers_records_and_it_still_se
 
 
 def test_delete_while_the_server_holds_its_records_locked_is_one_line_and_leaves_the_lists(
-        publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        publication: Path) -> None:
     two_lists(publication)
     SignupStore(publication / "signup.sqlite").close()
-    monkeypatch.setattr(signup_records, "BUSY_SECONDS", 0.1)
     writer = sqlite3.connect(publication / "signup.sqlite", isolation_level=None)
     try:
         writer.execute("BEGIN IMMEDIATE")  # the server's writer, mid-commit
-        erased = newsletter("subscribers", "delete", ADA)
+        erased = newsletter("subscribers", "delete", ADA, terminal=TerminalDouble(busy_wait=0.1))
     finally:
         writer.close()
     assert (erased.exit_code, erased.stderr) == (

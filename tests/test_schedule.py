@@ -19,9 +19,10 @@ from click.testing import CliRunner
 from newsletter import cli as cli_module
 from newsletter.providers.sendgrid.schedule import parse_when
 from newsletter.when import ScheduleError
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept
+from tests.account_helpers import account_spec, spec_kept
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import Accept, SendGridDouble, Stall
+from tests.terminal_double import TerminalDouble
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -67,7 +68,7 @@ def status_json() -> dict:
     return json.loads(newsletter("status", "issue-1", "--json").stdout)
 
 
-@pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+@pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 class TestScheduledSends:
     def test_every_request_carries_one_send_at_and_batch_id(self, publication: Path,
                                                             sendgrid: SendGridDouble) -> None:
@@ -91,12 +92,12 @@ class TestScheduledSends:
 
     def test_the_question_says_when_in_local_time_and_utc(self, publication: Path, sendgrid: SendGridDouble,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(cli_module, "_can_ask", lambda: True)
         monkeypatch.setenv("TZ", "America/Sao_Paulo")  # three hours behind UTC, no daylight saving
         time.tzset()
         try:
             when = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(hours=3)
-            result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--at", when.isoformat()], input="n\n")
+            result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--at", when.isoformat()], input="n\n",
+                                        obj=TerminalDouble(can_ask=True))
             local = when.astimezone()
         finally:
             monkeypatch.delenv("TZ")

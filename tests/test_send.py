@@ -10,6 +10,7 @@ import pytest
 from newsletter.providers.sendgrid.mail import ASM_UNSUBSCRIBE_URL
 from tests.send_helpers import files_under, generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
+from tests.terminal_double import TerminalDouble
 
 # A real send first checks that the issue is online: here it is, built and served locally.
 pytestmark = pytest.mark.usefixtures("published_site")
@@ -236,24 +237,23 @@ def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGr
     assert [f for f in files_under(publication) if key in f.read_bytes()] == []
 
 
-def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGridDouble,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGridDouble) -> None:
     """At a terminal: subject, list, counts, then a question; only "y" sends."""
     from click.testing import CliRunner
 
     from newsletter import cli
 
-    monkeypatch.setattr(cli, "_can_ask", lambda: True)
+    at_a_terminal = TerminalDouble(can_ask=True)
     write_list(publication, generated(3))
-    answered_no = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n")
+    answered_no = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n", obj=at_a_terminal)
     assert answered_no.exit_code == 1
     assert "Issue:    issue-1: Winter readings" in answered_no.output
     assert "Recipients: 3 will receive it, 0 already have" in answered_no.output
     assert sendgrid.mail_requests == []
-    answered_yes = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    answered_yes = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=at_a_terminal)
     assert answered_yes.exit_code == 0, answered_yes.output
     assert len(sendgrid.accepted_recipients()) == 3
-    again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=at_a_terminal)
     assert "Recipients: 0 will receive it, 3 already have" in again.output
     assert "Everyone selected already has issue-1: nothing to send." in again.output and again.exit_code == 0
 
@@ -382,9 +382,8 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
 
     from newsletter import cli
 
-    monkeypatch.setattr(cli, "_can_ask", lambda: True)
     monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", url)
-    result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+    result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=TerminalDouble(can_ask=True))
     assert result.exit_code == 1
     assert result.stderr == (f"error: NEWSLETTER_SENDGRID_URL {url!r} is not an http(s):// URL "
                              "(with a port from 1 to 65535, if any)\n")
@@ -419,18 +418,16 @@ def test_the_email_merge_field_is_the_address_sent_to(publication: Path, sendgri
     assert personalization["substitutions"]["[%text:email%]"] == "spaced@example.org"
 
 
-def test_a_running_send_is_reported_before_the_question(
-        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_running_send_is_reported_before_the_question(publication: Path, sendgrid: SendGridDouble) -> None:
     from click.testing import CliRunner
 
     from newsletter import cli
     from newsletter.sending.ledger import SendLock
 
-    monkeypatch.setattr(cli, "_can_ask", lambda: True)
     lock = SendLock(publication / "sent" / "issue-1.lock")
     lock.acquire("issue-1")
     try:
-        result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n")
+        result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=TerminalDouble(can_ask=True))
     finally:
         lock.release()
     assert result.exit_code == 1

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import cli as cli_module
 from newsletter.config import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
+from tests.terminal_double import TerminalDouble, ticking_clock
 
 
 def status() -> dict[str, int]:
@@ -92,12 +92,10 @@ def test_killed_with_requests_in_flight_nobody_gets_two(publication: Path, sendg
     assert status() == {"sent": 5000, "pending": 0, "failed": 0, "uncertain": 4000}
 
 
-def test_progress_says_how_many_requests_are_in_flight(publication: Path, sendgrid: SendGridDouble,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_says_how_many_requests_are_in_flight(publication: Path, sendgrid: SendGridDouble) -> None:
     """Without a terminal the progress line, here printed at every step, names the requests in flight."""
-    monkeypatch.setattr(cli_module._SendProgress, "PLAIN_EVERY", 0.0)
     write_list(publication, generated(2500))
-    result = newsletter("send", "issue-1", "--yes")
+    result = newsletter("send", "issue-1", "--yes", terminal=TerminalDouble(clock=ticking_clock(60.0)))
     assert result.exit_code == 0, result.output
     assert "... 0 accepted, 1 request so far, 1 request in flight" in result.output
     counts = [int(line.rsplit(", ", 1)[1].split()[0]) for line in result.output.splitlines()

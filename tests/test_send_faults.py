@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import files_under, generated, newsletter, quick_retries, set_timeout, write_list  # noqa: F401
+from tests.send_helpers import files_under, generated, newsletter, set_timeout, write_list
 from tests.sendgrid_double import Accept, Cut, Drop, Respond, SendGridDouble, Stall, Trickle, too_many_requests
+from tests.terminal_double import TerminalDouble, quick_retries
 
 # A real send first checks that the issue is online: here it is, built and served locally.
-pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
+pytestmark = pytest.mark.usefixtures("published_site")
 
 
 def status(*extra: str) -> dict[str, int]:
@@ -365,17 +366,12 @@ def test_rate_limit_waits_are_never_shorter_than_the_backoff(sendgrid: SendGridD
     assert [w >= 0.5 * 0.5 * 2 ** n for n, w in enumerate(waits[1::2])] == [True] * 4
 
 
-def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid: SendGridDouble,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid: SendGridDouble) -> None:
     """A cap on 429s in a row (a RetryPolicy setting): then a clear stop, nothing counted as sent."""
-    from newsletter.sending import send as send_module
-    from newsletter.providers.sendgrid.retry import RetryPolicy
-
-    monkeypatch.setattr(send_module, "RetryPolicy",
-                        lambda: RetryPolicy(backoff=0.01, max_backoff=0.05, max_rate_limited=4))
+    capped = TerminalDouble(retry=quick_retries(max_rate_limited=4))
     write_list(publication, generated(1500))
     sendgrid.script(*[Respond(429, {"Retry-After": "0"})] * 10)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1", terminal=capped)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SendGrid answered 429 (too many requests) 4 times in a row")
     assert result.stderr.count("\n") == 1 and "try again later" in result.stderr

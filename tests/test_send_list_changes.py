@@ -17,10 +17,10 @@ import pytest
 from click.testing import Result
 
 from newsletter.sending import send as send_module
-from tests.send_helpers import generated, newsletter, quick_retries, send_in_background, write_list  # noqa: F401
+from tests.send_helpers import generated, newsletter, send_in_background, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
 
-pytestmark = pytest.mark.usefixtures("quick_retries", "published_site")
+pytestmark = pytest.mark.usefixtures("published_site")
 
 LEAVERS = ["reader001500@example.org", "reader002999@example.org"]  # in the second and the last request
 

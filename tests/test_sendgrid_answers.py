@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.account_helpers import account_spec, quick_api_retries, ready_account, spec_kept
+from tests.account_helpers import account_spec, ready_account, spec_kept
 from tests.send_helpers import generated, newsletter, write_list
 from tests.sendgrid_double import Accept, Respond, SendGridDouble
 from tests.subscriber_helpers import run
 
-pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 
 
 def json_answer(raw: str) -> Respond:

@@ -18,7 +18,7 @@ from newsletter.config import load_settings
 from newsletter.errors import SendGridError
 from newsletter.providers.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
 from newsletter.providers.sendgrid.retry import RetryPolicy
-from tests.account_helpers import account_spec, quick_api_retries, ready_account
+from tests.account_helpers import account_spec, ready_account
 from tests.helpers import update_config
 from tests.sendgrid_double import Drop, KeyCatcher, Respond, SendGridDouble
 from tests.subscriber_helpers import run
@@ -53,7 +53,6 @@ def test_the_library_alone_would_log_the_key(sendgrid: SendGridDouble, debug_log
     assert sendgrid.api_key in debug_log.getvalue()
 
 
-@pytest.mark.usefixtures(quick_api_retries.__name__)
 def test_the_key_is_in_no_output_with_debug_logging(publication: Path, sendgrid: SendGridDouble,
                                                      debug_log: io.StringIO,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.signup import app as signup_app
 from newsletter.signup.sync import CURSOR_FILE
 from tests.send_helpers import newsletter, write_list
 from tests.helpers import update_config
@@ -22,15 +21,17 @@ GRACE = "grace@hopper.internal"
 @pytest.fixture
 def server(publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch,
            request: pytest.FixtureRequest) -> Iterator[SignupServer]:
-    """The server on the publication's signup.sqlite, or (parametrized "elsewhere") on a file of its own."""
+    """The server on the publication's signup.sqlite, or (parametrized "elsewhere") on a file of its own;
+    parametrized with a dict, the server is made with those options (`changes_page`)."""
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     write_list(publication, [["ada.lovelace@example.org", "Ada", "Lovelace", "subscribed", "members"],
                              [GRACE, "Grace", "Hopper", "unsubscribed", "members"]])
-    db = None
-    if getattr(request, "param", None) == "elsewhere":
+    db, param = None, getattr(request, "param", None)
+    options = param if isinstance(param, dict) else {}
+    if param == "elsewhere":
         (publication.parent / "server").mkdir()
         db = publication.parent / "server" / "signup.sqlite"
-    with SignupServer(publication, {"tags": ["web"]}, db=db) as running:
+    with SignupServer(publication, {"tags": ["web"]}, db=db, **options) as running:
         yield running
 
 
@@ -248,9 +249,8 @@ def test_a_send_that_cannot_reach_the_server_says_how_old_the_last_sync_is(
     assert sendgrid.accepted_recipients() == ["ada.lovelace@example.org"]
 
 
-def test_sync_follows_every_page_of_changes(server: SignupServer, publication: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(signup_app, "CHANGES_PAGE", 2)
+@pytest.mark.parametrize("server", [{"changes_page": 2}], indirect=True, ids=["pages-of-2"])
+def test_sync_follows_every_page_of_changes(server: SignupServer, publication: Path) -> None:
     leaving = [f"reader{i}@lovelace.internal" for i in range(5)]
     write_list(publication, [[email, "", "", "subscribed", ""] for email in leaving])
     for email in leaving:

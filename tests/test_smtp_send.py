@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import generated, newsletter, quick_retries, write_list  # noqa: F401 - a fixture
+from tests.send_helpers import generated, newsletter, write_list
 from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, smtp_server
+from tests.terminal_double import TerminalDouble, ticking_clock
 
 
 def use_smtp(root: Path, server: SmtpServer, **extra: object) -> None:
@@ -149,7 +150,6 @@ def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: 
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.defer_data = 2
@@ -158,7 +158,6 @@ def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: 
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 2  # a busy server: the first two connections are turned away
@@ -169,7 +168,6 @@ def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Pat
     assert '"sent": 3' in status("--json")
 
 
-@pytest.mark.usefixtures("quick_retries")
 def test_a_server_that_always_greets_421_stops_the_send_in_one_line(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 1_000_000
@@ -202,22 +200,21 @@ def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(5)]
 
 
-def test_progress_says_the_pace_and_under_a_limit_the_time_left(publication: Path, smtp: SmtpServer,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_says_the_pace_and_under_a_limit_the_time_left(publication: Path, smtp: SmtpServer) -> None:
     """Without a terminal the progress line, here printed at every step, gives the messages a second and,
     with smtp.rate or smtp.daily_limit, how long the rest takes (today, when the limit stops it first)."""
-    from newsletter import cli as cli_module
-
-    monkeypatch.setattr(cli_module._SendProgress, "PLAIN_EVERY", 0.0)
     write_list(publication, generated(50))
-    unlimited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    # A clock 5 s on at every look: each progress line is due at once, and the pace is the clock's.
+    unlimited = newsletter("send", "issue-1", "--yes", "--concurrency", "1",
+                           terminal=TerminalDouble(clock=ticking_clock(5.0)))
     assert unlimited.exit_code == 0, unlimited.output + unlimited.stderr
     paced = [line for line in unlimited.stdout.splitlines() if "accepted" in line and "messages/s" in line]
     assert paced and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
                                       r"\d+ requests? in flight", line) for line in paced), paced
     use_smtp(publication, smtp, rate=1000, daily_limit=30)  # the later smtp: block wins; 50 more readers
     write_list(publication, generated(100))
-    limited = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    limited = newsletter("send", "issue-1", "--yes", "--concurrency", "1",
+                         terminal=TerminalDouble(clock=ticking_clock(5.0)))
     assert limited.exit_code == 1  # stopped by the day's limit
     lines = [line for line in limited.stdout.splitlines() if line.startswith("... ") and "messages/s" in line]
     assert lines and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.sendgrid.categories import issue_category
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept
+from tests.account_helpers import account_spec, spec_kept
 from tests.helpers import article, update_config, write_issue
 from tests.sendgrid_double import SendGridDouble
 from tests.subscriber_helpers import run
 
-pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__, account_spec.__name__, spec_kept.__name__)
+pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.account_helpers import account_spec, quick_api_retries, spec_kept  # noqa: F401 - fixtures
+from tests.account_helpers import account_spec, spec_kept  # noqa: F401 - fixtures
 from tests.helpers import article, write_issue
 from tests.send_helpers import write_list
 from tests.sendgrid_double import SendGridDouble
@@ -30,7 +30,7 @@ def table(page: BeautifulSoup, key: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def two_issues_sent(publication: Path, sendgrid: SendGridDouble, quick_api_retries: None,  # noqa: F811
+def two_issues_sent(publication: Path, sendgrid: SendGridDouble,
                     account_spec: None, spec_kept: SendGridDouble) -> Path:  # noqa: F811
     """issue-1 and issue-2 sent, SendGrid's figures for each, and a list that grew over three months."""
     write_issue(publication, "issue-2", {"a.md": article("Second", "More words.")})
@@ -99,7 +99,7 @@ def test_the_report_has_each_chart_and_its_table(two_issues_sent: Path) -> None:
 
 
 def test_spam_reports_with_nothing_delivered_are_held_against_no_limit(
-        publication: Path, sendgrid: SendGridDouble, quick_api_retries: None,  # noqa: F811
+        publication: Path, sendgrid: SendGridDouble,
         account_spec: None, spec_kept: SendGridDouble) -> None:  # noqa: F811
     sent("issue-1")
     sendgrid.account.add_stats("issue-1", TODAY.isoformat(), requests=3, spam_reports=2)

@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.sendgrid import suppressions
-from tests.account_helpers import quick_api_retries
 from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall
 from tests.subscriber_helpers import MAIN_LIST, rows, run
 
 PAGE = suppressions.PAGE_SIZE
 
-pytestmark = pytest.mark.usefixtures(quick_api_retries.__name__)
 
 
 def filler(kind: str, count: int) -> list[dict]:

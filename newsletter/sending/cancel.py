@@ -20,7 +20,7 @@ from newsletter.providers import scheduler_for
 from newsletter.sending.ledger import (
     Ledger, Schedule, SendLock, issue_schedule, ledger_path, lock_path, old_ledger_path,
 )
-from newsletter.sending.provider import Scheduler
+from newsletter.sending.provider import RetryPolicy, Scheduler
 from newsletter.when import ScheduleError, describe, minutes, too_late_to_cancel
 
 
@@ -32,6 +32,7 @@ class CancelPlan:
     issue: str
     schedule: Schedule
     scheduler: Scheduler
+    retry: RetryPolicy | None = None  # the provider's calls (None: its client's own)
 
     @property
     def send_at(self) -> dt.datetime:
@@ -41,7 +42,7 @@ class CancelPlan:
         lock = SendLock(lock_path(self.settings, self.issue), old_ledger_path(self.settings, self.issue))
         lock.acquire(self.issue)  # no send of the issue posts into the batch while it is cancelled
         try:
-            already = self.scheduler.cancel(self.schedule.batch_id, self.send_at)
+            already = self.scheduler.cancel(self.schedule.batch_id, self.send_at, self.retry)
             ledger = Ledger(ledger_path(self.settings, self.issue), self.issue, create=False)
             try:
                 recipients = ledger.cancel(self.schedule.batch_id)
@@ -68,7 +69,8 @@ class CancelReport:
                 f"`newsletter send {self.issue}` sends to them again (now, or --at a new time)."]
 
 
-def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None) -> CancelPlan:
+def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = None,
+                   retry: RetryPolicy | None = None) -> CancelPlan:
     """The standing scheduled send of `issue`, refused at once when it is too late to cancel."""
     scheduler = scheduler_for(settings)
     if scheduler is None:
@@ -80,7 +82,7 @@ def prepare_cancel(settings: Settings, issue: str, now: dt.datetime | None = Non
         path = ledger_path(settings, name)
         raise SendError(f"{name} has no scheduled send to cancel"
                         + (f" ({where(path)} records none standing)" if path.exists() else " (it was never sent)"))
-    plan = CancelPlan(settings, name, schedule, scheduler)
+    plan = CancelPlan(settings, name, schedule, scheduler, retry)
     too_late = too_late_to_cancel(plan.send_at, now or dt.datetime.now(dt.UTC), scheduler.cancel_cutoff)
     if too_late:
         service = scheduler.display_name

@@ -180,8 +180,10 @@ class Provider(Protocol):
         """Post `batch` until it has a definite outcome; never raises."""
         ...
 
-    def doctor(self, create_group: str | None = None) -> DoctorReport:
-        """`newsletter doctor`: the account or server checked against newsletter.yaml."""
+    def doctor(self, create_group: str | None = None, retry: RetryPolicy | None = None,
+               dns_deadline: float | None = None) -> DoctorReport:
+        """`newsletter doctor`: the account or server checked against newsletter.yaml; the account's
+        calls retried as `retry` says, the DNS asked within `dns_deadline` seconds (None: the defaults)."""
         ...
 
 
@@ -198,11 +200,11 @@ class Scheduler(Protocol):
         """`--at WHEN` as the moment to deliver at; `ScheduleError` when this provider would not hold mail until then."""
         ...
 
-    def new_batch(self, secret: str) -> str:
+    def new_batch(self, secret: str, retry: RetryPolicy | None = None) -> str:
         """The id every body of a new scheduled send shares, so that it is cancelled together."""
         ...
 
-    def cancel(self, batch_id: str, send_at: dt.datetime) -> bool:
+    def cancel(self, batch_id: str, send_at: dt.datetime, retry: RetryPolicy | None = None) -> bool:
         """Call the batch off (reading the key it needs); True when the provider had it cancelled already.
 
         `ScheduleError`, and the provider not asked, when it is too late by `cancel_cutoff`.

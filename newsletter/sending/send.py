@@ -431,7 +431,8 @@ class SendPlan:
         if batch_id is None and not self.options.dry_run:
             scheduler = scheduler_for(self.settings)
             assert scheduler is not None and self._secret is not None  # prepare_send refused --at without one
-            batch_id = scheduler.new_batch(self._secret)
+            # the send's own policy: one call, retried as its posts are
+            batch_id = scheduler.new_batch(self._secret, self.retry)
             self.timing = replace(self.timing, batch_id=batch_id)
         self.builder.schedule(int(send_at.timestamp()), batch_id)
         report.scheduled_at, report.batch_id = send_at, batch_id

@@ -60,15 +60,16 @@ CHANGES_PAGE = 1000           # events per /changes answer
 
 
 def create_app(settings: Settings, db_path: Path, mailer: Mailer, secret: str | None = None,
-               first_retry: float = FIRST_RETRY) -> Starlette:
-    """The app for `settings` (which must have `signup:`), its records in `db_path`.
+               first_retry: float = FIRST_RETRY, changes_page: int = CHANGES_PAGE) -> Starlette:
+    """The app for `settings` (which must have `signup:`), its records in `db_path`; /changes
+    answers `changes_page` events at most.
 
     `secret` defaults to NEWSLETTER_SECRET (a ConfigError when it is missing). Raises a
     ContentError for a `welcome.md` that cannot be read, before anything is served.
     """
     require_signup(settings)
     endpoints = SignupEndpoints(settings, db_path, mailer, secret or tokens.newsletter_secret(),
-                                EmailMaker(settings, load_welcome(settings)), first_retry)
+                                EmailMaker(settings, load_welcome(settings)), first_retry, changes_page)
     routes = [
         Route("/", endpoints.home, methods=["GET"]),
         Route("/subscribe", endpoints.subscribe, methods=["POST"]),
@@ -99,8 +100,9 @@ class SignupEndpoints:
     """The handlers, sharing one store, signer, worker and set of templates."""
 
     def __init__(self, settings: Settings, db_path: Path, mailer: Mailer, secret: str, emails: EmailMaker,
-                 first_retry: float) -> None:
+                 first_retry: float, changes_page: int = CHANGES_PAGE) -> None:
         assert settings.signup is not None
+        self.changes_page = changes_page
         self.settings = settings
         self.signup = settings.signup
         self.secret = secret
@@ -256,12 +258,12 @@ class SignupEndpoints:
         if not after_text.isascii() or not after_text.isdigit():
             return JSONResponse({"error": "after must be a cursor: a whole number from 0"}, 400)
         after = int(after_text)
-        found = await run_in_threadpool(self.store.changes, after, CHANGES_PAGE)
+        found = await run_in_threadpool(self.store.changes, after, self.changes_page)
         return JSONResponse({
             "changes": [{**change.as_json(), "at": iso_utc(change.at), "requested_at": iso_utc(change.requested_at)}
                         for change in found],
             "next": found[-1].cursor if found else after,
-            "more": len(found) == CHANGES_PAGE,
+            "more": len(found) == self.changes_page,
         }, headers={"Cache-Control": "no-store"})
 
     async def health(self, request: Request) -> Response:

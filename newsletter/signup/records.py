@@ -97,8 +97,9 @@ def read_records(path: Path, email: str) -> SignupRecords:
     return found
 
 
-def erase_records(path: Path, email: str) -> int:
-    """Delete every row of `path` that holds `email`, in one transaction; how many.
+def erase_records(path: Path, email: str, busy_wait: float = BUSY_SECONDS) -> int:
+    """Delete every row of `path` that holds `email`, in one transaction; how many. A server
+    writing to it is waited for `busy_wait` seconds.
 
     `secure_delete` zeroes what this connection frees; a VACUUM then rewrites the file, so
     rows the server deleted before (a pending sign-up once confirmed, without
@@ -106,7 +107,7 @@ def erase_records(path: Path, email: str) -> int:
     truncated, so no older page image of the address stays beside it.
     """
     key = address_key(email)
-    with _connection(path, "erase the address from", timeout=BUSY_SECONDS) as db:
+    with _connection(path, "erase the address from", timeout=busy_wait) as db:
         try:
             db.execute("PRAGMA secure_delete=ON")
             db.execute("BEGIN IMMEDIATE")
@@ -126,15 +127,15 @@ def erase_records(path: Path, email: str) -> int:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             if "locked" in str(exc) or "busy" in str(exc):
-                raise _busy(path) from None
+                raise _busy(path, busy_wait) from None
             raise
         if busy:
-            raise _busy(path)
+            raise _busy(path, busy_wait)
     return erased
 
 
-def _busy(path: Path) -> SubscriberError:
-    return SubscriberError(f"{where(path)}: the sign-up server is using it (still locked after {BUSY_SECONDS:g} s): "
+def _busy(path: Path, waited: float) -> SubscriberError:
+    return SubscriberError(f"{where(path)}: the sign-up server is using it (still locked after {waited:g} s): "
                            "stop `newsletter serve` or retry the delete; the erasure is not finished")
 
 

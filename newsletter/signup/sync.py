@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter import __version__
 from newsletter.atomic import write_text
@@ -38,6 +38,9 @@ from newsletter.subscribers.store import (
     COLUMNS, EMAIL, FIRST_NAME, STATUS, TAGS, UPDATED_AT, ListFile, Row, list_path, merge_tags,
     now_iso, rewrite_list, split_tags, subscribe_row, widen,
 )
+
+if TYPE_CHECKING:
+    from newsletter.sending.provider import RetryPolicy
 
 CURSOR_FILE = ".signup-cursor"
 TIMEOUT = 30.0
@@ -289,13 +292,14 @@ class SyncReports:
         return [line for report in self.reports for line in report.lines()]
 
 
-def sync_subscribers(settings: Settings, list_name: str, dry_run: bool = False) -> SyncReports:
+def sync_subscribers(settings: Settings, list_name: str, dry_run: bool = False,
+                     retry: RetryPolicy | None = None) -> SyncReports:
     # The server's changes first: an unsubscribe made there is in the list even if SendGrid cannot be reached.
     reports: list[Any] = [sync_signups(settings, dry_run)] if settings.signup is not None else []
     if settings.provider == "sendgrid":
         from newsletter.providers.sendgrid.suppressions import sync_suppressions
 
-        reports.append(sync_suppressions(settings, list_name, dry_run=dry_run))
+        reports.append(sync_suppressions(settings, list_name, dry_run=dry_run, retry=retry))
     elif not reports:  # an SMTP server keeps no list of who unsubscribed or bounced
         raise SubscriberError(f"nothing to sync: through {settings.provider} there is no suppression list to pull "
                               "(SendGrid keeps one); set signup: (newsletter serve) for readers to leave on your "

@@ -28,6 +28,7 @@ from newsletter.doctor import DoctorReport, Level
 from newsletter.errors import ConfigError, SendGridError, where
 from newsletter.placeholders import placeholders
 from newsletter.providers.sendgrid.client import Call, Fields, ListOf, SendGridClient
+from newsletter.sending.provider import RetryPolicy
 from newsletter.subscribers.addresses import address_key
 from newsletter.yamledit import edit_document, set_value
 
@@ -86,10 +87,10 @@ SENDGRID_DNS = MailService(
 )
 
 
-def run_doctor(settings: Settings, create_group: str | None = None,
-               client: SendGridClient | None = None) -> DoctorReport:
+def run_doctor(settings: Settings, create_group: str | None = None, client: SendGridClient | None = None,
+               retry: RetryPolicy | None = None, dns_deadline: float | None = None) -> DoctorReport:
     """Check the account against `settings`, first creating the unsubscribe group if asked."""
-    client = client or SendGridClient.for_settings(settings, ACCOUNT_ACCESS)
+    client = client or SendGridClient.for_settings(settings, ACCOUNT_ACCESS, retry)
     report = DoctorReport()
     if create_group is not None:
         settings = _create_group(settings, create_group, client, report)
@@ -97,7 +98,7 @@ def run_doctor(settings: Settings, create_group: str | None = None,
     if scopes is not None:  # when the key does not work, every other call would say the same
         _check_sender(client, settings, report)
         _check_group(client, settings, report)
-    check_sending_domain(settings, SENDGRID_DNS, report)
+    check_sending_domain(settings, SENDGRID_DNS, report, deadline=dns_deadline)
     for placeholder in placeholders(settings):
         report.add("error", "placeholder", f"{placeholder}; a real send is refused until then")
     return report

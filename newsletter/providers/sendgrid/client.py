@@ -47,7 +47,7 @@ from newsletter.providers.sendgrid.retry import RetryPolicy, clock, duration, ra
 
 LIBRARY_LOGGER = "python_http_client.client"
 
-# Tests shrink the backoff by replacing this; every client made without a policy uses it.
+# Every client made without a policy uses it (a command passes its terminal's, tests a quick one).
 DEFAULT_POLICY = RetryPolicy()
 
 Query = Mapping[str, str | int | list[str]]

@@ -42,10 +42,11 @@ class SendGridProvider:
 
         return SendGridTransport(self._settings.sendgrid_url, secret, self._settings.sendgrid.timeout)
 
-    def doctor(self, create_group: str | None = None) -> DoctorReport:
+    def doctor(self, create_group: str | None = None, retry: RetryPolicy | None = None,
+               dns_deadline: float | None = None) -> DoctorReport:
         from newsletter.providers.sendgrid.account import run_doctor
 
-        return run_doctor(self._settings, create_group)
+        return run_doctor(self._settings, create_group, retry=retry, dns_deadline=dns_deadline)
 
     def post(self, transport: Transport, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from newsletter.config import Settings
 from newsletter.errors import SendGridError
 from newsletter.providers.sendgrid.client import Call, SendGridClient
+from newsletter.sending.provider import RetryPolicy
 from newsletter.when import ScheduleError, describe, minutes, read_when, too_late_to_cancel
 
 MAX_AHEAD = dt.timedelta(hours=72)
@@ -51,12 +52,13 @@ class SendGridScheduler:
     def parse_when(self, text: str, now: dt.datetime) -> dt.datetime:
         return parse_when(text, now)
 
-    def new_batch(self, secret: str) -> str:
+    def new_batch(self, secret: str, retry: RetryPolicy | None = None) -> str:
         settings = self._settings
-        return create_batch(SendGridClient(settings.sendgrid_url, secret, settings.sendgrid.timeout))
+        return create_batch(SendGridClient(settings.sendgrid_url, secret, settings.sendgrid.timeout, retry))
 
-    def cancel(self, batch_id: str, send_at: dt.datetime) -> bool:
-        return cancel_batch(SendGridClient.for_settings(self._settings, CANCEL_NEEDS), batch_id, send_at).already
+    def cancel(self, batch_id: str, send_at: dt.datetime, retry: RetryPolicy | None = None) -> bool:
+        client = SendGridClient.for_settings(self._settings, CANCEL_NEEDS, retry)
+        return cancel_batch(client, batch_id, send_at).already
 
 
 def create_batch(client: SendGridClient) -> str:

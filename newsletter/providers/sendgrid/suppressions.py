@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from newsletter.config import READ_SUPPRESSIONS, Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.providers.sendgrid.client import DEFAULT_POLICY, Answer, Call, SendGridClient
+from newsletter.sending.provider import RetryPolicy
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.store import (
     DEFAULT_LIST, EMAIL, STATUS, STATUS_RANK, UPDATED_AT, ListFile, Row, list_path,
@@ -179,13 +180,13 @@ def pull_suppressions(settings: Settings, client: SuppressionClient, report: Syn
 
 def sync_suppressions(
     settings: Settings, list_name: str = DEFAULT_LIST, dry_run: bool = False,
-    page_size: int = PAGE_SIZE,
+    page_size: int = PAGE_SIZE, retry: RetryPolicy | None = None,
 ) -> SyncReport:
     """Pull SendGrid's suppressions and mark those addresses in list `list_name`."""
     target = list_path(settings, list_name)
     if not target.exists():
         raise no_such_list(target)
-    client = SuppressionClient(SendGridClient.for_settings(settings, READ_SUPPRESSIONS), page_size)
+    client = SuppressionClient(SendGridClient.for_settings(settings, READ_SUPPRESSIONS, retry), page_size)
     report = SyncReport(target=target, dry_run=dry_run)
     # Pulled before taking the lock: the network may be slow, the list's other writers need not wait.
     suppressed = pull_suppressions(settings, client, report)

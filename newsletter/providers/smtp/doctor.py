@@ -19,8 +19,9 @@ from newsletter.providers.smtp.connection import (
 from newsletter.providers.smtp.services import smtp_service
 
 
-def check_smtp(settings: Settings) -> DoctorReport:
-    """One finding a line: connection and TLS, login, the sender, the settings a send needs."""
+def check_smtp(settings: Settings, dns_deadline: float | None = None) -> DoctorReport:
+    """One finding a line: connection and TLS, login, the sender, the settings a send needs, the DNS
+    (within `dns_deadline` seconds; None: the checks' own)."""
     smtp = settings.smtp
     assert smtp is not None
     report = DoctorReport()
@@ -61,7 +62,7 @@ def check_smtp(settings: Settings) -> DoctorReport:
     report.add("ok" if shown else "warning", "limits", f"sends pace themselves at {shown}" if shown else
                "no smtp.rate or smtp.daily_limit: set your provider's limits (Gmail 500 a day, SES 14 a second…) "
                "so a send stays inside them")
-    check_sending_domain(settings, smtp_service(smtp), report)
+    check_sending_domain(settings, smtp_service(smtp), report, deadline=dns_deadline)
     for placeholder in placeholders(settings):
         report.add("error", "placeholder", f"{placeholder}; a real send is refused until then")
     return report

@@ -197,13 +197,14 @@ class SmtpProvider:
         # The day's allowance this send leased and did not use goes back when it ends.
         return SmtpTransport(self._smtp, secret, self._settings.sender.email, on_close=self._allowance.release)
 
-    def doctor(self, create_group: str | None = None) -> DoctorReport:
+    def doctor(self, create_group: str | None = None, retry: RetryPolicy | None = None,
+               dns_deadline: float | None = None) -> DoctorReport:
         if create_group is not None:
             raise ConfigError("doctor --create-group makes a SendGrid unsubscribe group; with provider: smtp "
                               "readers unsubscribe at unsubscribe_url or through signup: (newsletter serve)")
         from newsletter.providers.smtp.doctor import check_smtp
 
-        return check_smtp(self._settings)
+        return check_smtp(self._settings, dns_deadline)
 
     def post(self, transport: Any, batch: PreparedBatch, policy: RetryPolicy, wait: Wait,
              hold: Hold | None = None) -> Outcome:
