@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.atomic import write_text
+from newsletter.files.atomic import write_text
 from newsletter.checks import CheckFailed, CheckReport, check_email, check_sending_settings
 from newsletter.config import Settings
 from newsletter.content import load_issue

@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from newsletter import colors, strings
 from newsletter.errors import ConfigError, keep_secret
-from newsletter.yamlfile import YamlMapping, read_mapping, unknown_key_advice
+from newsletter.files.yamlfile import YamlMapping, read_mapping, unknown_key_advice
 
 CONFIG_FILE = "newsletter.yaml"
 DEFAULT_SENDGRID_URL = "https://api.sendgrid.com"

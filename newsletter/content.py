@@ -12,7 +12,7 @@ from newsletter.config import Settings
 from newsletter.errors import ContentError, where
 from newsletter.markdown import (Heading, LocalImage, NestedTooDeep, RefusedLink, RenderedMarkdown, WrittenLink,
                                  render_markdown)
-from newsletter.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
+from newsletter.files.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
 
 ISSUE_FILE = "issue.yaml"
 # draft and id: `newsletter new` writes them (id: what ties the issue to its send ledger, whatever its folder)

@@ -38,7 +38,7 @@ from newsletter.build import render_and_check
 from newsletter.checks import CheckReport, check_sending_settings
 from newsletter.config import Settings
 from newsletter.render import RenderedEmail
-from newsletter.retry_after import retry_after_seconds
+from newsletter.files.retry_after import retry_after_seconds
 
 LINK_TIMEOUT = 10.0    # seconds for each request of `check --links`
 SEND_TIMEOUT = 5.0     # the check before a send: a few seconds at most, all at once

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, NewsletterError, where
-from newsletter.yamlfile import read_mapping
+from newsletter.files.yamlfile import read_mapping
 
 RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
 RESERVED_TOP_LEVEL = ("example", "test", "invalid", "localhost")

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from newsletter import merge
-from newsletter.atomic import write_text as write_atomically
+from newsletter.files.atomic import write_text as write_atomically
 from newsletter.build import image_cache, output_dir, render_and_check
 from newsletter.checks import CheckReport
 from newsletter.config import Settings, load_settings

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsletter.atomic import make_folder, write_text
+from newsletter.files.atomic import make_folder, write_text
 from newsletter.config import CONFIG_FILE, Settings, find_root
 from newsletter.errors import ConfigError, where
 from newsletter.render import PACKAGE_TEMPLATES

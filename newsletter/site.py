@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from newsletter.atomic import CannotWrite, make_folder, write_failure
+from newsletter.files.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
 from newsletter.checks import CheckReport, check_content
 from newsletter.config import Settings

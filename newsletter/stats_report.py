@@ -23,7 +23,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from newsletter.atomic import write_text
+from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.errors import where
 from newsletter.issue_stats import (

@@ -1,4 +1,4 @@
-"""newsletter/yamledit.py: round-trip edits that keep what the editor wrote."""
+"""newsletter/files/yamledit.py: round-trip edits that keep what the editor wrote."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError
-from newsletter.yamledit import edit_document
+from newsletter.files.yamledit import edit_document
 from tests.conftest import REPO
 
 
@@ -55,7 +55,7 @@ def test_an_error_inside_the_edit_leaves_the_file_as_it_was(tmp_path: Path) -> N
 
 def test_set_value_adds_a_key_below_the_last_and_above_trailing_comments(tmp_path: Path) -> None:
     """doctor --create-group's edit: comment lines after a mapping stay after it."""
-    from newsletter.yamledit import set_value
+    from newsletter.files.yamledit import set_value
 
     path = tmp_path / "newsletter.yaml"
     path.write_text("name: N\nsendgrid:\n  timeout: 30   # seconds\n# What follows the mapping.\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter import merge
-from newsletter.atomic import write_text
+from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.content import Issue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.errors import SendError, where
-from newsletter.locking import FileLock
+from newsletter.files.locking import FileLock
 from newsletter.sending.ledger import SENT_DIR, Ledger, SendLock, fsync, lock_path, read_only
 from newsletter.subscribers.store import lock_path as list_lock_path
 

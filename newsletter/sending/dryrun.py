@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.atomic import CannotWrite, make_folder, write_failure
+from newsletter.files.atomic import CannotWrite, make_folder, write_failure
 from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, Transport
 

@@ -62,9 +62,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.config import Settings
-from newsletter.atomic import write_failure
+from newsletter.files.atomic import write_failure
 from newsletter.errors import SendError, where
-from newsletter.locking import FileLock
+from newsletter.files.locking import FileLock
 from newsletter.subscribers.addresses import address_keys
 
 if TYPE_CHECKING:  # `newsletter status` reads ledgers without loading content (Markdown)

@@ -41,7 +41,7 @@ from newsletter.subscribers import COLUMNS, DEFAULT_LIST, list_path, open_list
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.selection import Selection, no_such_tag, tags_in_list
 from newsletter.subscribers.erasure import erased_lookup
-from newsletter.yamledit import edit_document, set_value
+from newsletter.files.yamledit import edit_document, set_value
 from newsletter.when import ScheduleError, describe
 from newsletter.subscribers.store import (
     EMAIL, STATUS, ListWatch, not_subscribed_keys, subscribed_keys,
@@ -172,7 +172,7 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
     issue = email.issue.name
     if email.issue.draft and not options.proof:
         # A draft is kept off the web edition, so its "read on the web" link would be dead.
-        from newsletter.yamlfile import read_mapping
+        from newsletter.files.yamlfile import read_mapping
 
         at = read_mapping(email.issue.folder / "issue.yaml", SendError).where("draft")
         if options.dry_run:  # tried as it is, but the editor learns now what the real send will say

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsletter import __version__
-from newsletter.atomic import write_text
+from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, scrub, where
 from newsletter.signup import tokens

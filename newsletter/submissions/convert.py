@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from markdown_it.token import Token
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from newsletter.atomic import write_text
+from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
 from newsletter.errors import ContentError, where
@@ -40,7 +40,7 @@ from newsletter.submissions.draft import (
     plain,
     rename_images,
 )
-from newsletter.yamledit import DEFAULT_INDENTATION, dump_document, load_document, save_document
+from newsletter.files.yamledit import DEFAULT_INDENTATION, dump_document, load_document, save_document
 
 FORMATS = {
     ".txt": "plain text",

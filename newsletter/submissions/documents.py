@@ -581,7 +581,7 @@ def _labelled_lists(blocks: list[Block], notes: list[Note], source: Path, unit: 
 
 def read_markdown(path: Path) -> Draft:
     """A Markdown submission: its front matter kept (or made from its first lines), its body as written."""
-    from newsletter.yamledit import parse_document
+    from newsletter.files.yamledit import parse_document
 
     try:
         raw = path.read_bytes()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.errors import ContentError, where
-from newsletter.textencoding import UTF8_BOM, UndecodableText, text_encoding
+from newsletter.files.textencoding import UTF8_BOM, UndecodableText, text_encoding
 from newsletter.submissions.draft import (
     Block,
     Draft,

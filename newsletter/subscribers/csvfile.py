@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TextIO
 
 from newsletter.errors import SubscriberError, where
-from newsletter.textencoding import UTF8_BOM, TextEncoding, UndecodableText, text_encoding
+from newsletter.files.textencoding import UTF8_BOM, TextEncoding, UndecodableText, text_encoding
 
 Row = list[str]
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsletter.atomic import atomic_file
+from newsletter.files.atomic import atomic_file
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.locking import FileLock
+from newsletter.files.locking import FileLock
 from newsletter.subscribers.addresses import address_key
 
 # sending/ledger.SENT_DIR, spelled out: subscribers/ sits below sending/ and does not import it.

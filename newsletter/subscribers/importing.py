@@ -45,7 +45,7 @@ from newsletter.subscribers.csvfile import LIMITS, named_width, open_csv
 from newsletter.subscribers.sources import STATUS_WORDS, Source, recognise
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.textencoding import WINDOWS_1252
+from newsletter.files.textencoding import WINDOWS_1252
 from newsletter.subscribers.store import (
     COLUMNS, DEFAULT_LIST, EMAIL, FIRST_NAME, LAST_NAME, STATUS, STATUS_RANK, SUBSCRIBED_AT, TAGS,
     UPDATED_AT, ListFile, Row, clean_tags, header_key, list_path, merge_tags,

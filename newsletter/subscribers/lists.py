@@ -19,7 +19,7 @@ from newsletter.subscribers.erasure import erased_addresses, forget_erasure
 from newsletter.subscribers.selection import EVERYONE, Selection, no_such_tag, tags_in_list
 from newsletter.subscribers.list_growth import ListGrowth
 from newsletter.subscribers.addresses import EmailNotValidError, RepeatFinder, address_key, normalize_address
-from newsletter.atomic import atomic_file, writes_in_place
+from newsletter.files.atomic import atomic_file, writes_in_place
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.subscribers.store import (

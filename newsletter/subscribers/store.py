@@ -6,7 +6,7 @@ in that order, then any extra columns. One row per address, addresses compared b
 
 Reading streams the file row by row, so a list of a million addresses is never
 held in memory by a command that does not need it. Every write goes through
-`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, newsletter.locking)
+`rewrite_list`: it holds the list's lock (`subscribers/<list>.lock`, newsletter.files.locking)
 across read-modify-write, writes a temporary file in the same folder, fsyncs it
 and renames it over the list, so two commands never lose each other's changes
 and a crash leaves the old file whole. A list that is a symbolic link is written
@@ -28,10 +28,10 @@ from datetime import datetime, UTC
 from pathlib import Path
 from typing import overload
 
-from newsletter.atomic import atomic_file, real_path, write_failure
+from newsletter.files.atomic import atomic_file, real_path, write_failure
 from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
-from newsletter.locking import FileLock
+from newsletter.files.locking import FileLock
 from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.csvfile import Row, open_csv
 

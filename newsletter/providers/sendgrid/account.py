@@ -30,7 +30,7 @@ from newsletter.placeholders import placeholders
 from newsletter.providers.sendgrid.client import Call, Fields, ListOf, SendGridClient
 from newsletter.sending.provider import RetryPolicy
 from newsletter.subscribers.addresses import address_key
-from newsletter.yamledit import edit_document, set_value
+from newsletter.files.yamledit import edit_document, set_value
 
 
 GROUP_NAME_MAX = 30          # SendGrid's limits on an unsubscribe group

@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 
 from newsletter.errors import scrub
-from newsletter.retry_after import retry_after_seconds
+from newsletter.files.retry_after import retry_after_seconds
 
 from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Wait, mark_held
 from newsletter.sending.transport import (

@@ -8,7 +8,7 @@ indentation the file already used. `edit_document` is both around a `with` block
         issue["articles"].append("03-the-river.md")
 
 Any module that changes a file the editor keeps (issue.yaml, newsletter.yaml) goes
-through here; `yamlfile.py` is the strict reader with line numbers for messages.
+through here; `files/yamlfile.py` is the strict reader with line numbers for messages.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from newsletter.atomic import write_failure, write_text
+from newsletter.files.atomic import write_failure, write_text
 from newsletter.errors import NewsletterError, where
-from newsletter.yamlfile import explain_yaml_error, read_yaml_text
+from newsletter.files.yamlfile import explain_yaml_error, read_yaml_text
 
 
 @dataclass(frozen=True)
