@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from newsletter import merge
 from newsletter.colors import AA_CONTRAST, accent_failures
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, Article, Issue
 from newsletter.errors import NewsletterError, where
+from newsletter.findings import Finding
 from newsletter.images import LARGE_BYTES, SVG_REFUSED, ImageCache, ImageError, is_svg
 from newsletter.markdown import RefusedLink
 from newsletter.placeholders import placeholders
@@ -27,15 +27,6 @@ from newsletter.sources import line_in_article, merge_field_pattern, where_in_te
 # Gmail hides everything after about 102 KB of HTML, the unsubscribe link included.
 GMAIL_CLIP_BYTES = 102 * 1024
 SUBJECT_MAX_CHARS = 78
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Literal["error", "warning"]
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.message}"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from newsletter.checks import Finding
+from newsletter.findings import Finding
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder
 from newsletter.errors import NewsletterError

@@ -29,8 +29,9 @@ from newsletter.deliverability.lookup import DnsLookup, DnsUnavailable
 from newsletter.deliverability.records import (
     SPF_LOOKUP_LIMIT, SPF_VOID_LOOKUP_LIMIT, dkim_key, dmarc_records, is_at_or_under, read_spf, spf_records, with_include,
 )
-from newsletter.doctor import DoctorReport, Level
+from newsletter.doctor import DoctorReport
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.findings import Level
 from newsletter.placeholders import is_reserved
 
 _Answer = TypeVar("_Answer")

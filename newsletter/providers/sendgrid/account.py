@@ -24,8 +24,9 @@ from typing import Any
 
 from newsletter.config import Settings, load_settings
 from newsletter.deliverability.checks import MailService, check_sending_domain
-from newsletter.doctor import DoctorReport, Level
+from newsletter.doctor import DoctorReport
 from newsletter.errors import ConfigError, SendGridError, where
+from newsletter.findings import Level
 from newsletter.placeholders import placeholders
 from newsletter.providers.sendgrid.client import Call, Fields, ListOf, SendGridClient
 from newsletter.sending.provider import RetryPolicy
