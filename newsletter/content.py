@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
+from newsletter.files.reading import read_file
 from newsletter.markdown import (Heading, LocalImage, NestedTooDeep, RefusedLink, RenderedMarkdown, WrittenLink,
                                  render_markdown)
 from newsletter.files.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
@@ -209,10 +210,7 @@ class FrontMatterFile:
 def read_front_matter(path: Path, what: str, opening: str) -> FrontMatterFile:
     """`path` read as UTF-8, its front matter parsed; a ContentError naming `what` ("the article") when it
     cannot be read, and saying `opening` (how such a file starts) when it does not start so."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ContentError(f"{where(path)}: cannot read {what} ({exc.strerror})") from None
+    raw = read_file(path, ContentError, what)
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -25,6 +25,7 @@ from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.content import ISSUE_FILE, issue_folder, new_issue_id
 from newsletter.errors import ContentError, where
+from newsletter.files.reading import read_file
 from newsletter.sending.ledger import LedgerCounts, Schedule, ledger_path, read_ledger
 from newsletter.submissions import documents, pictures, plaintext
 from newsletter.submissions.draft import (
@@ -271,10 +272,7 @@ def _convert(path: Path, plan: _Plan, title: str | None, author: str | None,
                                          footer_invites_replies=footer is not None, footer_name=footer or "")
     images: list[documents.SourceImage] = []
     if suffix == ".txt":
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ContentError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+        raw = read_file(path, ContentError)
         text, encoding = plaintext.decode_text(raw, path)
         draft = plaintext.parse_plain_text(text, path, options)
         kind = f"plain text, {encoding}"

@@ -24,6 +24,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import Comment, Doctype, PageElement, ProcessingInstruction
 
 from newsletter.errors import ContentError, where
+from newsletter.files.reading import read_file
 from newsletter.submissions import pictures, plaintext
 from newsletter.submissions.draft import (
     Block,
@@ -125,10 +126,7 @@ def read_html(path: Path) -> DocumentDraft:
     An image is taken when it is embedded (`data:`) or a file beside the HTML file, and is
     an image an email shows (`pictures`); one on the web stays as it is; any other is
     left out with a warning at its line, and nothing of it is read into the issue."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ContentError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+    raw = read_file(path, ContentError)
     text, _ = plaintext.decode_text(raw, path)
     draft = html_to_draft(text, path, unit="line")
     images: list[SourceImage] = []
@@ -583,10 +581,7 @@ def read_markdown(path: Path) -> Draft:
     """A Markdown submission: its front matter kept (or made from its first lines), its body as written."""
     from newsletter.files.yamledit import parse_document
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ContentError(f"{where(path)}: cannot read it ({exc.strerror})") from None
+    raw = read_file(path, ContentError)
     text, encoding = plaintext.decode_text(raw, path)
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     draft = Draft(encoding=encoding)
