@@ -32,7 +32,7 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-## lint: ruff and mypy on the package; both must report nothing
+## lint: ruff and mypy --strict (pyproject.toml) on the package; both must report nothing
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check newsletter/
 	$(BIN)/mypy

@@ -10,9 +10,9 @@ import io
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 import click
 
@@ -20,15 +20,31 @@ from newsletter import __version__
 from newsletter.errors import NewsletterError, where
 from newsletter.terminal import Terminal
 
-if TYPE_CHECKING:  # rich is imported only when a bar is shown
+if TYPE_CHECKING:  # rich is imported only when a bar is shown; the core only when a command needs it
+    import datetime as dt
+
     from rich.progress import Progress
+
+    from newsletter.checks import CheckReport
+    from newsletter.config import Settings
+    from newsletter.preview import Preview
+    from newsletter.sending.report import SendReport
+    from newsletter.findings import Finding
+    from newsletter.site import SiteReport
+    from newsletter.subscribers.importing import Progress as RowProgress
+
+    # The installed click's ParamType takes type arguments; click 8.1's (pyproject allows it) is no generic.
+    _DateType = click.ParamType[dt.date]
+else:
+    _DateType = click.ParamType
 
 
 class NewsletterGroup(click.Group):
     """Prints our errors and warnings as single lines, never as tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         file: TextIO | None = None, line: str | None = None) -> None:
             click.secho(f"warning: {message}", fg="yellow", err=True)
 
         warnings.showwarning = show_warning
@@ -116,7 +132,7 @@ def _terminal() -> Terminal:
     return found if found is not None else real_terminal()  # a command invoked without the group
 
 
-def _settings():  # noqa: ANN202
+def _settings() -> Settings:
     from newsletter.config import load_settings
 
     return load_settings()
@@ -127,7 +143,7 @@ def _size(path: Path) -> str:
     return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 
 
-def _print_findings(report) -> None:  # noqa: ANN001
+def _print_findings(report: CheckReport) -> None:
     for finding in report.findings:
         click.secho(str(finding), fg="red" if finding.level == "error" else "yellow", err=True)
 
@@ -281,7 +297,7 @@ def site(output: Path | None) -> None:
     _print_site_report(report)
 
 
-def _print_site_report(report) -> None:  # noqa: ANN001
+def _print_site_report(report: SiteReport) -> None:
     count = len(report.issues)
     click.echo(f"{where(report.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
                f"{len(report.written)} of {report.files} files changed"
@@ -301,12 +317,12 @@ def _print_site_report(report) -> None:  # noqa: ANN001
 
 # -- issues and their articles ----------------------------------------------------------
 
-class _IsoDate(click.ParamType):
+class _IsoDate(_DateType):
     """A date written 2026-11-25; one that does not exist (2026-02-30) is named as such."""
 
     name = "date"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
         import datetime as dt
         import re
 
@@ -324,7 +340,7 @@ class _IsoDate(click.ParamType):
 @click.argument("issue", required=False)
 @click.option("--subject", default="", help="The email's subject line.")
 @click.option("--date", "date_", type=_IsoDate(), metavar="YYYY-MM-DD", help="The issue's date (default: today).")
-def new_issue(issue: str | None, subject: str, date_: Any) -> None:
+def new_issue(issue: str | None, subject: str, date_: dt.date | None) -> None:
     """Create issues/ISSUE/issue.yaml: a draft, no articles yet.
 
     Without ISSUE, the next number after the highest issues/issue-N.
@@ -400,7 +416,13 @@ def eject(names: tuple[str, ...]) -> None:
 
 # -- subscribers ------------------------------------------------------------------------
 
-def _echo_report(report) -> None:  # noqa: ANN001
+class _Report(Protocol):
+    """A core report that says itself, a line each (import, cancel, stats, spam, templates...)."""
+
+    def lines(self) -> Iterable[str]: ...
+
+
+def _echo_report(report: _Report) -> None:
     for line in report.lines():
         click.echo(line)
 
@@ -408,18 +430,18 @@ def _echo_report(report) -> None:  # noqa: ANN001
 class _Progress:
     """A `progress(stage, rows)` callback drawing a rich status line on a terminal; silent otherwise."""
 
-    def __enter__(self) -> Any:
-        self._bar = None
+    def __enter__(self) -> RowProgress:
+        self._bar: Progress | None = None
         if not _terminal().stderr_is_a_screen:
             return lambda stage, rows: None
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} rows"), TimeElapsedColumn())
-        self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
-        self._bar.start()
-        task = self._bar.add_task("starting", total=None)
-        return lambda stage, rows: self._bar.update(task, description=stage, completed=rows)
+        bar = self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
+        bar.start()
+        task = bar.add_task("starting", total=None)
+        return lambda stage, rows: bar.update(task, description=stage, completed=rows)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
@@ -740,7 +762,7 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
 
     settings = _settings()
     if serve:
-        def report(result) -> None:  # noqa: ANN001
+        def report(result: str | Preview | Exception) -> None:
             if isinstance(result, str):
                 click.echo(f"Serving the preview at {result} (Ctrl-C to stop); rebuilding on changes.")
                 if not no_open:
@@ -945,7 +967,7 @@ class _SendProgress:
             self.task = self.bar.add_task("sending, 0 requests in flight", total=self.total)
         return self
 
-    def __call__(self, report) -> None:  # noqa: ANN001
+    def __call__(self, report: SendReport) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=report.done,
                             description=f"sending, {self.pace(report)}{_in_flight(report)}")
@@ -955,7 +977,7 @@ class _SendProgress:
             click.echo(f"... {report.accepted:,} accepted, {report.requests:,} "
                        f"{unit}{'s' if report.requests != 1 else ''} so far, {self.pace(report)}{_in_flight(report)}")
 
-    def pace(self, report) -> str:  # noqa: ANN001
+    def pace(self, report: SendReport) -> str:
         """`120 messages/s, ` once some are done; under a rate or daily limit also `about 4 min left, `
         (or `about 4 min left today, ` when the day's limit stops the send before the end)."""
         elapsed = self.terminal.clock() - self.started
@@ -986,11 +1008,11 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def _in_flight(report) -> str:  # noqa: ANN001
+def _in_flight(report: SendReport) -> str:
     return f"{report.in_flight} request{'s' if report.in_flight != 1 else ''} in flight"
 
 
-def _stopped_headline(report) -> str:  # noqa: ANN001
+def _stopped_headline(report: SendReport) -> str:
     """`Stopped issue-2 after 3.1 s: 3,000 sent, 11,000 not yet`: a send that ended before everyone."""
     what = (f"the dry run of {report.issue}" if report.dry_run
             else f"the proof of {report.issue}" if report.proof else report.issue)
@@ -999,7 +1021,7 @@ def _stopped_headline(report) -> str:  # noqa: ANN001
             f"{report.remaining:,} not yet")
 
 
-def _print_send_report(report) -> None:  # noqa: ANN001
+def _print_send_report(report: SendReport) -> None:
     if report.scheduled_at is not None and report.requests:
         from newsletter.when import describe
 
@@ -1283,7 +1305,7 @@ def issue_figures(issue: str | None, as_json: bool, report: bool) -> None:
         _echo_findings(every.findings())
 
 
-def _echo_findings(findings: Sequence[Any]) -> None:
+def _echo_findings(findings: Sequence[Finding]) -> None:
     """Warnings and errors of a report, coloured as doctor's are."""
     for finding in findings:
         click.secho(str(finding), fg={"warning": "yellow", "error": "red"}.get(finding.level))

@@ -8,6 +8,7 @@ Raw HTML in an article is shown as text, not passed into the email.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def _line_of(url: str, where: list[int] | None, lines: list[str]) -> int | None:
     """The line of the block at `where` that holds `url`, else the first line of the Markdown that
     does (a reference definition), else the block's first line."""
     start, end = where or (0, 0)
-    for number in (*range(start, end), *range(len(lines))):
+    for number in itertools.chain(range(start, end), range(len(lines))):
         if number < len(lines) and url in lines[number]:
             return number + 1
     return start + 1 if where else None

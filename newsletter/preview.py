@@ -49,6 +49,11 @@ class Preview:
     report: CheckReport
 
 
+# What `serve` tells its `on_rebuild`: the URL once serving, then each rebuild's Preview, or
+# the exception that stopped a rebuild or the answer to a request (the server keeps running).
+OnRebuild = Callable[[str | Preview | Exception], None]
+
+
 def sample_values(settings: Settings, as_email: str | None = None) -> dict[str, str]:
     """Merge values for a preview: those of subscriber `as_email` (`--as`), else the
     list's first subscribed address, else none (the fallbacks show)."""
@@ -252,16 +257,17 @@ def _snapshot(settings: Settings, issue: Path) -> dict[Path, int]:
 
 class _PreviewServer(ThreadingHTTPServer):
     daemon_threads = True
-    report = None  # called with an error in answering a request
+    report: OnRebuild | None = None  # called with an error in answering a request
 
     def handle_error(self, request: object, client_address: object) -> None:
         exc = sys.exc_info()[1]
-        if self.report and not isinstance(exc, ConnectionError):  # not a browser that went away
+        # socketserver calls this for an Exception only; a ConnectionError is a browser that went away
+        if self.report and isinstance(exc, Exception) and not isinstance(exc, ConnectionError):
             self.report(exc)
 
 
-def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_seconds: float = 0.5,  # noqa: ANN001
-          stop: threading.Event | None = None, as_email: str | None = None,
+def serve(settings: Settings, issue_name: str, port: int, on_rebuild: OnRebuild | None = None,
+          poll_seconds: float = 0.5, stop: threading.Event | None = None, as_email: str | None = None,
           build: Callable[[Settings, str, str | None, str], Preview] = write_preview) -> None:
     """Serve the preview on 127.0.0.1:`port`, rebuilding (with `build`) when a watched file changes.
 
@@ -333,7 +339,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild=None, poll_
             version = str(time.time_ns())
             try:
                 fresh = load_settings(settings.root)
-                result: object = build(fresh, issue_name, as_email, version)
+                result: Preview | Exception = build(fresh, issue_name, as_email, version)
                 settings = fresh
             except Exception as exc:  # reported; the editor fixes it and saves again
                 result = exc

@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from newsletter.config import Settings
 from newsletter.files.atomic import write_failure
@@ -69,6 +69,8 @@ from newsletter.subscribers.addresses import address_keys
 
 if TYPE_CHECKING:  # `newsletter status` reads ledgers without loading content (Markdown)
     from newsletter.content import Issue
+
+T = TypeVar("T")
 
 SENDING, ACCEPTED, FAILED, UNCERTAIN = "sending", "accepted", "failed", "uncertain"
 # A batch that got a 429 and waits to be posted again: SendGrid refused it, so it is not in
@@ -207,7 +209,7 @@ class Ledger:
         self._lock = threading.RLock()
         # Writes of several threads gathered into one commit (`together`): one fsync for many.
         self._group = threading.Condition()
-        self._queued: list[_GroupWrite] = []
+        self._queued: list[_GroupWrite[Any]] = []
         self._committing = False
         if path is None:
             self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -410,14 +412,14 @@ class Ledger:
         """
         return self.wait_for(self.queue(write))
 
-    def queue(self, write: Callable[[], T]) -> _GroupWrite:
+    def queue(self, write: Callable[[], T]) -> _GroupWrite[T]:
         """`write`, to go in the next commit (whichever thread makes it); `wait_for` it before relying on it."""
         mine = _GroupWrite(write)
         with self._group:
             self._queued.append(mine)
         return mine
 
-    def wait_for(self, mine: _GroupWrite) -> Any:
+    def wait_for(self, mine: _GroupWrite[T]) -> T:
         """The result of a queued write once its commit is on disk (committing it if no one is)."""
         with self._group:
             while not mine.done:
@@ -435,9 +437,9 @@ class Ledger:
                     self._group.notify_all()
         if mine.error is not None:
             raise mine.error
-        return mine.result
+        return cast(T, mine.result)  # done without an error: what `write` returned
 
-    def _commit_group(self, group: list[_GroupWrite]) -> None:
+    def _commit_group(self, group: list[_GroupWrite[Any]]) -> None:
         error: BaseException | None = None
         try:
             with self.transaction():
@@ -473,7 +475,7 @@ class Ledger:
                 self._write("DELETE FROM batches WHERE state = ?", (WAITING,))
         if self._meta(SEND_RUNNING) is not None:
             self.end_send()
-        return count
+        return int(count)
 
     def mark_waiting(self, batch: int, waiting: bool) -> None:
         """A batch refused with a 429 waits to be posted again (`waiting`), or is about to be
@@ -568,11 +570,11 @@ class Ledger:
 
 
 @dataclass
-class _GroupWrite:
+class _GroupWrite(Generic[T]):
     """One thread's write waiting for a shared commit (`Ledger.together`)."""
 
-    write: Callable[[], object]
-    result: object = None
+    write: Callable[[], T]
+    result: T | None = None
     error: BaseException | None = None
     done: bool = False
 
@@ -953,8 +955,6 @@ def _without(text: str, written: tuple[str, ...]) -> str:
 
 
 # -- an issue's ledger read, for status, stats, cancel and add (not a send) ------------------
-
-T = TypeVar("T")
 
 
 def open_ledger(settings: Settings, issue: str) -> Ledger | None:

@@ -66,7 +66,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
-        base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        base = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         # Jitter keeps concurrent workers (and other senders) from retrying in lockstep.
         return base * random.uniform(0.5, 1.0)
 

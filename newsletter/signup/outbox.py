@@ -29,7 +29,7 @@ CLEAN_EVERY = 3600.0  # the retention clean-up (store.clean)
 
 
 def retry_delay(attempts: int, first: float = FIRST_RETRY) -> float:
-    return min(first * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+    return min(first * 2.0 ** max(attempts - 1, 0), LONGEST_RETRY)
 
 
 SENDERS = 4  # emails in flight at once: at SendGrid's 100-500 ms an answer, one at a time left a

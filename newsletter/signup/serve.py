@@ -13,7 +13,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from newsletter.config import ConfigError, Settings, load_settings
+from newsletter.config import Settings, load_settings
+from newsletter.errors import ConfigError
 from newsletter.providers import mailer_for
 from newsletter.signup.app import create_app, require_signup
 from newsletter.signup.store import DEFAULT_DB

@@ -358,8 +358,9 @@ class SignupStore:
 
     def next_attempt_at(self) -> float | None:
         with self._lock:
-            row = self._db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = ?", (QUEUED,)).fetchone()
-        return row[0]
+            (next_at,) = self._db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = ?",
+                                          (QUEUED,)).fetchone()
+        return float(next_at) if next_at is not None else None
 
     def finish(self, item_id: int, state: str, now: float, error: str = "") -> None:
         self._write(lambda db: db.execute("UPDATE outbox SET state = ?, done_at = ?, error = ? WHERE id = ?",

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup
+from bs4.element import NavigableString, Tag
 from bs4.element import Comment, Doctype, PageElement, ProcessingInstruction
 
 from newsletter.errors import ContentError, where

@@ -33,7 +33,9 @@ from newsletter.config import Settings
 from newsletter.errors import SubscriberError, where
 from newsletter.files.locking import FileLock
 from newsletter.subscribers.addresses import address_key
-from newsletter.subscribers.csvfile import Row, open_csv
+# Row: a list's row, handed on to the list's readers and writers (an explicit re-export).
+from newsletter.subscribers.csvfile import Row as Row
+from newsletter.subscribers.csvfile import open_csv
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 COLUMNS = ("email", "first_name", "last_name", "status", "tags", "subscribed_at", "updated_at")

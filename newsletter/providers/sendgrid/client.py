@@ -43,7 +43,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from newsletter.config import Settings, sendgrid_api_key
 from newsletter.errors import SendGridError, keep_secret, scrub
-from newsletter.providers.sendgrid.retry import RetryPolicy, clock, duration, rate_limit_wait, sendgrid_errors
+from newsletter.providers.sendgrid.retry import clock, duration, rate_limit_wait, sendgrid_errors
+from newsletter.sending.provider import RetryPolicy
 
 LIBRARY_LOGGER = "python_http_client.client"
 

@@ -9,7 +9,8 @@ service behind the host (`services.py`) and the host's reverse DNS; and no place
 
 from __future__ import annotations
 
-from newsletter.config import ConfigError, Settings, smtp_password
+from newsletter.config import Settings, smtp_password
+from newsletter.errors import ConfigError
 from newsletter.deliverability.checks import check_sending_domain
 from newsletter.doctor import DoctorReport
 from newsletter.placeholders import placeholders

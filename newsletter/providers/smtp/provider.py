@@ -23,8 +23,8 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from newsletter.config import ConfigError, Settings, SmtpSettings, smtp_password
-from newsletter.errors import SendError, scrub
+from newsletter.config import Settings, SmtpSettings, smtp_password
+from newsletter.errors import ConfigError, SendError, scrub
 from newsletter.merge import Reader, unsubscribe_link, values_for
 from newsletter.providers.smtp.connection import (
     Deferred, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
