@@ -291,7 +291,7 @@ def _too_large(raw: bytes) -> str:
             if accept is None or accept(prefix) is True:
                 width, height = factory(io.BytesIO(raw), "").size
                 return f"is {width} × {height} pixels ({_megapixels(width * height)} megapixels)"
-        except Exception:  # noqa: BLE001, S112 - not this format: try the next
+        except Exception:  # noqa: BLE001 - not this format: try the next
             continue
     return "is too large"
 

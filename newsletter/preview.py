@@ -341,7 +341,7 @@ def serve(settings: Settings, issue_name: str, port: int, on_rebuild: OnRebuild 
                 fresh = load_settings(settings.root)
                 result: Preview | Exception = build(fresh, issue_name, as_email, version)
                 settings = fresh
-            except Exception as exc:  # reported; the editor fixes it and saves again
+            except Exception as exc:  # noqa: BLE001 - reported; the editor fixes it and saves again
                 result = exc
             state["version"] = version
             if on_rebuild:

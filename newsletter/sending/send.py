@@ -812,7 +812,7 @@ class _InThisThread(Executor):
         future: Future[T] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # as a worker thread would keep it; Ctrl-C goes on up
+        except Exception as exc:  # noqa: BLE001 - as a worker thread would keep it; Ctrl-C goes on up
             future.set_exception(exc)
         return future
 
@@ -868,7 +868,7 @@ class _MessageRecords:
                 done = True
                 try:
                     self.rows[index] = ledger.wait_for(queued)
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - raised below, once these are counted unwritten
                     self._unwritten[:0] = answers  # written by the send after the post, if the ledger takes them
                     failed.append(exc)
                 else:

@@ -115,7 +115,7 @@ class OutboxWorker:
             except MailerRefused as exc:
                 self._store.finish(item.id, FAILED, time.time(), str(exc))
                 log.error("the provider refused the %s email (%s)", item.kind, exc)
-            except Exception as exc:  # noqa: BLE001 - a worker that dies would leave every later email queued
+            except Exception as exc:  # a worker that dies would leave every later email queued
                 self._count_uncertain()
                 self._store.finish(item.id, UNCERTAIN, time.time(), f"{type(exc).__name__}")
                 log.exception("sending the %s email failed unexpectedly: marked uncertain", item.kind)

@@ -60,7 +60,7 @@ def _before_data(recorded: Callable[[], None]) -> Callable[[], None]:
     def on_disk() -> None:
         try:
             recorded()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops the record stops the DATA
             raise NotRecorded(str(exc) or type(exc).__name__) from None
     return on_disk
 
@@ -306,7 +306,7 @@ class SmtpProvider:
             if records is not None:  # waiting, not in flight: a crash now leaves nothing in doubt
                 try:
                     records.waiting(index)
-                except Exception:  # noqa: BLE001,S110 - it stays in flight, so uncertain should the process die
+                except Exception:  # noqa: BLE001 - it stays in flight, so uncertain should the process die
                     pass
             elif not held:  # waiting, not in flight: a crash now leaves nothing in doubt
                 held = hold is not None and not mark_held(hold, True)
