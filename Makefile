@@ -32,9 +32,9 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-## lint: ruff and mypy --strict (pyproject.toml) on the package; both must report nothing
+## lint: ruff on the package and its tests, mypy --strict (pyproject.toml) on the package; both must report nothing
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check newsletter/
+	$(BIN)/ruff check newsletter/ tests/
 	$(BIN)/mypy
 
 ## docs: the documentation site (docs/, mkdocs.yml) built offline into site/; any warning fails it

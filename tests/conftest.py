@@ -1,16 +1,20 @@
-"""Fixtures shared by the tests: a publication in a temporary folder, a SendGrid double."""
+"""Fixtures shared by the tests: a publication in a temporary folder, a SendGrid double, an SMTP
+server, a headless browser."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser_helpers import CHROMEDRIVER, CHROMIUM
 from tests.dns_server import DnsZone, dns_server
 from tests.sendgrid_double import SHARED_SENDGRID, SendGridDouble
 from tests.site_server import StaticSite, point_base_url
+from tests.smtp_server import PASSWORD, SmtpServer, smtp_server, use_smtp
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +71,7 @@ def sendgrid_schema() -> None:
 @pytest.fixture
 def inbox(publication: Path) -> Path:
     """`issues/issue-2/` made by `newsletter new`, and an `inbox/` folder for submissions."""
-    from tests.submission_helpers import run
+    from tests.helpers import run
 
     assert run("new", "issue-2", "--subject", "Spring").exit_code == 0
     folder = publication / "inbox"
@@ -91,3 +95,34 @@ def dns(_dns_server: tuple[DnsZone, str], monkeypatch: pytest.MonkeyPatch) -> Dn
     zone.clear()
     monkeypatch.setenv("NEWSLETTER_DNS", address)
     return zone
+
+
+@pytest.fixture
+def smtp(publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    folder = tmp_path / "smtp"
+    folder.mkdir()
+    with smtp_server(folder) as server:
+        use_smtp(publication, server)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="newsletter-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

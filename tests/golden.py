@@ -16,25 +16,26 @@ WEB_PAGE = f"{SAMPLE_ISSUE}.web.html"
 FEED = "feed.xml"
 
 
-def render_sample() -> tuple[str, str]:
-    """The HTML and text parts of the repository's sample issue, as `build` writes them."""
+def render_sample(root: Path = REPO) -> tuple[str, str]:
+    """The HTML and text parts of the sample issue at `root`, as `build` writes them (the tests pass
+    a copy of the sample: rendering writes image caches under `build/`, never into the checkout)."""
     from newsletter.config import load_settings
     from newsletter.content import load_issue
     from newsletter.render import render_issue
 
-    settings = load_settings(REPO)
+    settings = load_settings(root)
     email = render_issue(settings, load_issue(settings, SAMPLE_ISSUE))
     return email.html, email.text
 
 
-def render_sample_web() -> tuple[str, bytes]:
-    """The sample issue's web page and the feed of the sample publication, as `site` writes them."""
+def render_sample_web(root: Path = REPO) -> tuple[str, bytes]:
+    """The sample issue's web page and the feed of the sample publication at `root`, as `site` writes them."""
     from newsletter.config import load_settings
     from newsletter.content import load_issue
     from newsletter.render.web import render_web_page
     from newsletter.site import atom_feed
 
-    settings = load_settings(REPO)
+    settings = load_settings(root)
     page = render_web_page(settings, load_issue(settings, SAMPLE_ISSUE))
     return page.html, atom_feed(settings, [page])
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from newsletter.config import load_settings
 from newsletter.providers import mailer_for
 from newsletter.signup import tokens
 from newsletter.signup.app import CHANGES_PAGE, create_app
-from tests.helpers import update_config
+from tests.helpers import update_config, wait_for
 from tests.sendgrid_double import SendGridDouble
 
 SECRET = "test-secret-0123456789abcdef-not-for-production"
@@ -87,22 +85,10 @@ class SignupServer:
         return url[len(self.url):]
 
 
-def wait_until(condition: Callable[[], Any], what: str) -> Any:
-    """Poll `condition` until it holds (the outbox works in the background); fail after WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def outbox_idle(server: SignupServer) -> None:
     """Wait until the server's outbox has nothing queued or being sent: every email it will send is sent."""
-    wait_until(lambda: not {"queued", "sending"} & set(server.client.get("/health").json()["outbox"]),
-               "the outbox to be idle")
+    wait_for(lambda: not {"queued", "sending"} & set(server.client.get("/health").json()["outbox"]),
+             "the outbox to be idle")
 
 
 def mails_to(double: SendGridDouble, email: str) -> list[dict[str, Any]]:
@@ -112,8 +98,8 @@ def mails_to(double: SendGridDouble, email: str) -> list[dict[str, Any]]:
 
 
 def wait_for_mails(double: SendGridDouble, email: str, count: int) -> list[dict[str, Any]]:
-    return wait_until(lambda: len(mails_to(double, email)) >= count and mails_to(double, email),
-                      f"{count} email(s) to {email}")
+    return wait_for(lambda: len(mails_to(double, email)) >= count and mails_to(double, email),
+                    f"{count} email(s) to {email}")
 
 
 def text_of(body: dict[str, Any]) -> str:

@@ -188,3 +188,12 @@ def smtp_server(folder: Path, **options: Any) -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+def use_smtp(root: Path, server: SmtpServer, **extra: object) -> None:
+    """newsletter.yaml's provider set to the test server, as an editor writes it."""
+    lines = ["provider: smtp", "smtp:", "  host: 127.0.0.1", f"  port: {server.port}", f"  username: {USERNAME}",
+             f"  ca_file: {server.ca_file}", "  timeout: 20"]
+    lines += [f"  {key}: {value}" for key, value in extra.items()]
+    config = root / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import lxml.html
 import yaml
-from click.testing import CliRunner, Result
 
-from newsletter.cli import cli
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+from tests.helpers import run
 
 
 def front_matter(path: Path) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Helpers for the subscriber tests: run the CLI, read a list back as people would see it."""
+"""Helpers for the subscriber tests: read a list back as people would see it, import a file."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from pathlib import Path
 
 from click.testing import Result
 
-from newsletter.terminal import Terminal
-from tests.terminal_double import invoke
+from tests.helpers import run
 
 MAIN_LIST = Path("subscribers/main.csv")
-
-
-def run(*args: str, terminal: Terminal | None = None) -> Result:
-    """`newsletter ARGS...` in the current directory, as a person would type it (at a `TerminalDouble`)."""
-    return invoke(args, terminal)
 
 
 def rows(path: Path = MAIN_LIST) -> dict[str, dict[str, str]]:

@@ -4,12 +4,9 @@ tests hand a `MockEnvironment`: no module global of `newsletter` is patched to s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from click.testing import CliRunner, Result
-
-from newsletter.cli import cli
 from newsletter.sending.provider import RetryPolicy
 from newsletter.terminal import Terminal
 
@@ -31,9 +28,3 @@ def ticking_clock(step: float) -> Callable[[], float]:
     """A clock `step` seconds further on at every look: each progress line is due at once."""
     ticks = itertools.count(step=step)
     return lambda: float(next(ticks))
-
-
-def invoke(args: Sequence[str], terminal: Terminal | None = None, input: str | None = None) -> Result:
-    """`newsletter ARGS` run in-process at `terminal` (a `TerminalDouble` unless one is given)."""
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False,
-                              obj=terminal if terminal is not None else TerminalDouble())

@@ -7,14 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from newsletter.cli import cli
-from tests.helpers import article, write_issue
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+from tests.helpers import article, run, write_issue
 
 
 def errors_of(result: Result) -> list[str]:

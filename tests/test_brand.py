@@ -7,10 +7,8 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from newsletter.cli import cli
 from newsletter.colors import contrast
 from newsletter.config import load_settings
 from newsletter.content import load_issue
@@ -18,8 +16,7 @@ from newsletter.images import ImageCache
 from newsletter.markdown import render_markdown, short_url
 from newsletter.render import render_issue
 from newsletter.render.web import render_web_page
-from tests.helpers import article, update_config, write_issue
-from tests.test_cli import assert_one_line_error
+from tests.helpers import article, assert_one_line_error, run, update_config, write_issue
 
 
 def rendered(root: Path, name: str = "issue-1"):
@@ -54,7 +51,7 @@ def test_the_logo_tops_the_email_and_the_web_pages(publication: Path) -> None:
     assert web.get("src") == "../logo.png" and web.get("alt") == "The Riverside Writers' Circle"
 
     # `site` publishes the processed file where both link it: its metadata stripped.
-    result = CliRunner().invoke(cli, ["site"])
+    result = run("site")
     assert result.exit_code == 0, result.output
     published = publication / "build" / "site" / "logo.png"
     assert published.read_bytes() == ImageCache(None).get(publication / "logo.png").data
@@ -67,7 +64,7 @@ def test_the_logo_tops_the_email_and_the_web_pages(publication: Path) -> None:
 def test_the_preview_shows_the_processed_logo(publication: Path) -> None:
     write_logo(publication)
     update_config(publication, logo="logo.png")
-    assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+    assert run("preview", "issue-1", "--no-open").exit_code == 0
     folder = publication / "build" / "issue-1"
     email = lxml.html.document_fromstring((folder / "preview-email.html").read_text(encoding="utf-8"))
     source = email.xpath("//img[@class='logo']/@src")[0]
@@ -77,7 +74,7 @@ def test_the_preview_shows_the_processed_logo(publication: Path) -> None:
 
 def test_a_missing_logo_is_an_error_of_check(publication: Path) -> None:
     update_config(publication, logo="brand/logo.png")
-    result = CliRunner().invoke(cli, ["check", "issue-1"])
+    result = run("check", "issue-1")
     assert result.exit_code == 1
     assert "logo brand/logo.png does not exist" in result.output + result.stderr
 
@@ -85,7 +82,7 @@ def test_a_missing_logo_is_an_error_of_check(publication: Path) -> None:
 def test_a_logo_that_is_not_an_image_is_an_error_of_check(publication: Path) -> None:
     (publication / "logo.png").write_text("not a picture", encoding="utf-8")
     update_config(publication, logo="logo.png")
-    result = CliRunner().invoke(cli, ["check", "issue-1"])
+    result = run("check", "issue-1")
     assert result.exit_code == 1
     assert "error: newsletter.yaml: logo logo.png cannot be read as an image (not a PNG" in result.stderr
     assert "BytesIO" not in result.stderr
@@ -103,13 +100,13 @@ def test_the_accent_colours_links_titles_and_dividers_in_both_schemes(publicatio
     dark = settings.accent_color_dark
     assert dark != "#8a2d1f" and contrast(dark, "#262420") >= 4.5
     assert f"a{{color:{dark}!important}}" in email.html and f"h2{{color:{dark}!important}}" in email.html
-    stylesheet = (CliRunner().invoke(cli, ["site"]), (publication / "build" / "site" / "style.css").read_text())[1]
+    stylesheet = (run("site"), (publication / "build" / "site" / "style.css").read_text())[1]
     assert "--link:#8a2d1f" in stylesheet and f"--link:{dark}" in stylesheet
     assert check_output(publication).count("accent_color") == 0  # both pass: no warning
 
 
 def check_output(root: Path) -> str:
-    result = CliRunner().invoke(cli, ["check", "issue-1"])
+    result = run("check", "issue-1")
     return result.output + result.stderr
 
 
@@ -128,7 +125,7 @@ def test_an_accent_hard_to_read_is_a_warning_naming_the_scheme(publication: Path
 @pytest.mark.parametrize("value", ["blue", "#12345", 12, {"dark": "#ffffff"}])
 def test_an_accent_that_is_no_colour_is_one_line(publication: Path, value: object) -> None:
     update_config(publication, accent_color=value)
-    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "newsletter.yaml", "accent_color")
+    assert_one_line_error(run("check", "issue-1"), "newsletter.yaml", "accent_color")
 
 
 def test_a_divider_between_articles_and_none_after_the_last(publication: Path) -> None:

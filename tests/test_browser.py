@@ -6,70 +6,17 @@ so, where they are absent.
 
 from __future__ import annotations
 
-import shutil
-import struct
-import tempfile
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import cli
-from tests.helpers import article, write_issue
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+from tests.browser_helpers import CHROMEDRIVER, CHROMIUM, PHONE_WIDTH, at_width, in_both_schemes
+from tests.helpers import article, png, run, write_issue
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="headless browser test needs chromium and chromedriver (apt-get install chromium chromium-driver)",
 )
-
-PHONE_WIDTH = 375
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="newsletter-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def at_width(driver, width: int, url: str) -> None:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": 800, "deviceScaleFactor": 2, "mobile": width < 600})
-    driver.get(url)
-
-
-def in_both_schemes(driver, url: str, script: str, *args: object) -> dict[str, Any]:
-    """`script`'s result on the page at `url`, at a phone's width, in the light and the dark scheme."""
-    found = {}
-    try:
-        for scheme in ("light", "dark"):
-            driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
-                                   {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
-            at_width(driver, PHONE_WIDTH, url)
-            found[scheme] = driver.execute_script(script, *args)
-    finally:
-        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    return found
-
 
 OVERFLOW = """
 const doc = document.documentElement;
@@ -90,7 +37,7 @@ return Math.min(...sizes);
 
 @pytest.fixture
 def built(publication: Path) -> Path:
-    result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
+    result = run("preview", "issue-1", "--no-open")
     assert result.exit_code == 0, result.output
     return publication / "build" / "issue-1"
 
@@ -157,15 +104,6 @@ LONG_URL = "https://www.ft.com/content/8d1b2f5e0c2a4c7e9b1a3f5d7e9c1b3a5d7f9e1c3
 LONG_WORD = "Donaudampfschifffahrtselektrizitätenhauptbetriebswerkbauunterbeamtengesellschaft" * 2
 
 
-def png(width: int, height: int) -> bytes:
-    """A plain grey PNG of this size."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + b"\x99" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
 @pytest.fixture
 def wide_issue(publication: Path) -> Path:
     """An issue with what pushes an email wider than a phone: long URLs and words, a wide image, code."""
@@ -190,7 +128,7 @@ def wide_issue(publication: Path) -> Path:
         Inline code: `{LONG_WORD}`
         """)})
     (folder / "wide.png").write_bytes(png(1600, 400))
-    result = CliRunner().invoke(cli, ["preview", "wide", "--no-open"])
+    result = run("preview", "wide", "--no-open")
     assert result.exit_code == 0, result.output
     return publication / "build" / "wide"
 
@@ -225,7 +163,7 @@ def test_rule_and_broken_image_alt_text_are_styled_in_both_schemes(browser, wide
 
 @pytest.fixture
 def site(publication: Path) -> Path:
-    result = CliRunner().invoke(cli, ["site"])
+    result = run("site")
     assert result.exit_code == 0, result.output
     return publication / "build" / "site"
 
@@ -282,10 +220,10 @@ def contrasts_in_both_schemes(driver, url: str, selector: str) -> dict[str, list
 def test_body_text_and_links_reach_aa_contrast_in_both_schemes(browser, publication: Path, page: str) -> None:
     """WCAG AA (4.5:1) for every visible text and link, measured as Chromium draws them, light and dark."""
     if page == "email":
-        assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+        assert run("preview", "issue-1", "--no-open").exit_code == 0
         url = (publication / "build" / "issue-1" / "preview-email.html").as_uri()
     else:
-        assert CliRunner().invoke(cli, ["site"]).exit_code == 0
+        assert run("site").exit_code == 0
         url = (publication / "build" / "site" / "issue-1" / "index.html").as_uri()
     for scheme, texts in contrasts_in_both_schemes(browser, url, BODY_TEXT).items():
         assert len(texts) > 20, (scheme, texts)
@@ -301,7 +239,7 @@ def test_a_faint_accent_is_measured_as_faint(browser, publication: Path) -> None
     from tests.helpers import update_config
 
     update_config(publication, accent_color="#e8c547")
-    result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
+    result = run("preview", "issue-1", "--no-open")
     assert "accent_color #e8c547 has a contrast of 1.7:1 on the light background" in result.output + result.stderr
     found = contrasts_in_both_schemes(browser, (publication / "build" / "issue-1" / "preview-email.html").as_uri(),
                                       ".article a")
@@ -313,7 +251,7 @@ def test_serve_reloads_the_open_page_after_a_rebuild(browser, publication: Path)
     """The page open in the browser shows the change without the editor reloading it."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.test_preview_serve import serving
+    from tests.helpers import serving
 
     with serving(publication, "--port", "0") as (_server, url):
         at_width(browser, 1024, url)
@@ -359,13 +297,13 @@ def test_a_reader_joins_from_the_web_edition_confirms_in_one_click_and_leaves_wi
             browser.get(link_in(wait_for_mails(sendgrid, READER, 1)[0], "confirm"))
             heading_is("You're subscribed")
             # 4-5: sync; the reader is in the list with the evidence of their consent.
-            assert CliRunner().invoke(cli, ["subscribers", "sync"]).exit_code == 0
+            assert run("subscribers", "sync").exit_code == 0
             reader = rows()[READER]
             assert reader["status"] == "subscribed"
             assert reader["signup_page"] == f"{site.base_url}/issue-1/"
             assert reader["signup_confirmed_at"] and reader["signup_confirm_ip"] == "127.0.0.1"
             # 6: a sent issue's unsubscribe link, the button, sync: unsubscribed.
-            sent = CliRunner().invoke(cli, ["send", "issue-1", "--yes"])
+            sent = run("send", "issue-1", "--yes")
             assert sent.exit_code == 0, sent.output
             [issue] = [p for body in sendgrid.accepted if "substitutions" in body["personalizations"][0]
                        for p in body["personalizations"] if p["to"][0]["email"] == READER]
@@ -373,7 +311,7 @@ def test_a_reader_joins_from_the_web_edition_confirms_in_one_click_and_leaves_wi
             heading_is("Unsubscribe from The Riverside Writers' Circle")
             browser.find_element(By.CSS_SELECTOR, "form.signup button").click()
             heading_is("You're unsubscribed")
-            assert CliRunner().invoke(cli, ["subscribers", "sync"]).exit_code == 0
+            assert run("subscribers", "sync").exit_code == 0
             assert rows()[READER]["status"] == "unsubscribed"
 
 
@@ -401,7 +339,7 @@ def test_a_right_to_left_issue_previews_mirrored(browser, publication: Path) -> 
 
     update_config(publication, language="he", strings=HEBREW_PHRASES)
     for command in (["preview", "issue-1", "--no-open"], ["site"]):
-        result = CliRunner().invoke(cli, command)
+        result = run(*command)
         assert result.exit_code == 0, result.output
     pages = {".content": publication / "build" / "issue-1" / "preview-email.html",
              "main.content": publication / "build" / "site" / "issue-1" / "index.html"}

@@ -5,18 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from newsletter.cli import cli
-from tests.helpers import article, update_config, write_issue
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def warnings_of(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+from tests.helpers import article, run, update_config, warnings_of, write_issue
 
 
 def test_image_without_alt_text_names_its_article_and_line(publication: Path) -> None:

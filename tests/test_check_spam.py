@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import article, write_issue
-from tests.test_check_locations import run, warnings_of
+from tests.helpers import article, run, warnings_of, write_issue
 
 needs_spamassassin = pytest.mark.skipif(
     shutil.which("spamassassin") is None,

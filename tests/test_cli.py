@@ -12,22 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli, real_terminal
-from tests.helpers import article, update_config, write_issue
-from tests.terminal_double import invoke
-
-
-def run(*args: str) -> click.testing.Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    """Exit 1 and a single `error:` line on stderr holding `fragments`; no traceback."""
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    assert "Traceback" not in result.output
+from tests.helpers import article, assert_one_line_error, run, update_config, write_issue
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -239,7 +224,7 @@ def test_preview_opens_the_browser(publication: Path, monkeypatch: pytest.Monkey
     opened: list[str] = []
     monkeypatch.setenv("DISPLAY", ":99")
     browser = replace(real_terminal(), launch=lambda url: opened.append(url) or 0)
-    result = invoke(["preview", "issue-1"], browser)
+    result = run("preview", "issue-1", terminal=browser)
     assert result.exit_code == 0
     assert opened == [str(publication / "build" / "issue-1" / "preview.html")]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.subscriber_helpers import run
+from tests.helpers import run
 
 
 def config_with(publication: Path, old: str, new: str) -> None:

@@ -31,7 +31,7 @@ from newsletter.cli import cli
 from newsletter.signup.phrases import SIGNUP_PHRASES
 from newsletter.strings import BUILT_IN, DEFAULT_LANGUAGE
 from tests.conftest import REPO
-from tests.subscriber_helpers import run
+from tests.helpers import run
 
 DOCS = REPO / "docs"
 # Written from the Click commands at build time: it documents every option by construction.

@@ -13,8 +13,8 @@ from tests.account_helpers import (
 )
 from tests.account_helpers import SENDER_DOMAIN as DOMAIN
 from tests.dns_server import DnsZone
+from tests.helpers import run
 from tests.sendgrid_double import SendGridDouble
-from tests.subscriber_helpers import run
 
 pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 

@@ -18,11 +18,11 @@ from tests.account_helpers import DKIM_KEY as KEY
 from tests.account_helpers import SENDER, ready_account, sendgrid_authenticated
 from tests.account_helpers import SENDER_DOMAIN as DOMAIN
 from tests.dns_server import DnsZone, silent_dns_server
-from tests.send_helpers import generated, newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import generated, write_list
 from tests.sendgrid_double import SendGridDouble
 from tests.smtp_server import SmtpServer
 from tests.terminal_double import TerminalDouble
-from tests.test_smtp_send import smtp  # noqa: F401 - a fixture
 
 
 def sendgrid_signs_by_txt(dns: DnsZone) -> None:
@@ -44,7 +44,7 @@ def output_lines(result_output: str) -> list[str]:
 
 def doctor(sendgrid: SendGridDouble, publication: Path, terminal: TerminalDouble | None = None) -> list[str]:
     ready_account(sendgrid, publication)
-    result = newsletter("doctor", terminal=terminal)
+    result = run("doctor", terminal=terminal)
     return output_lines(result.output)
 
 
@@ -53,7 +53,7 @@ def test_a_domain_without_spf_is_told_the_record_to_add(publication: Path, sendg
     sendgrid_signs_by_txt(dns)
     dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=none")
     ready_account(sendgrid, publication)
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     assert (f'error: {DOMAIN} has no SPF record: add TXT "v=spf1 include:sendgrid.net ~all" at {DOMAIN}'
             in output_lines(result.output))
@@ -98,7 +98,7 @@ def test_sendgrids_per_account_spf_include_names_sendgrid(publication: Path, sen
     sendgrid_signs_by_txt(dns)
     dns.txt(DOMAIN, f"v=spf1 mx include:{own_include} -all")
     dns.fail(own_include)
-    lines = output_lines(newsletter("doctor").output)
+    lines = output_lines(run("doctor").output)
     assert (f"ok: SPF: {DOMAIN} names SendGrid (include:{own_include}, at least 2 DNS lookups; {own_include} did "
             "not answer here, so the lookups under it are not counted)") in lines
     assert not any(line.startswith(("error: the SPF record", "warning: cannot check SPF")) for line in lines), lines
@@ -160,7 +160,7 @@ def test_more_than_two_spf_lookups_finding_nothing_is_an_error(publication: Path
 
     dns.clear()  # two are within what receivers allow
     sendgrid_after_includes(dns, gone[:2])
-    assert not any("find nothing" in line for line in output_lines(newsletter("doctor").output))
+    assert not any("find nothing" in line for line in output_lines(run("doctor").output))
 
 
 def test_an_spf_include_reached_by_two_paths_costs_its_lookups_twice(
@@ -227,14 +227,14 @@ def test_missing_dmarc_is_a_warning_for_a_small_list_and_an_error_for_a_large_on
         publication: Path, sendgrid: SendGridDouble, dns: DnsZone) -> None:
     sendgrid_authenticated(dns)
     ready_account(sendgrid, publication)
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 0, result.output
     assert (f"warning: {DOMAIN} has no DMARC record, which Gmail and Yahoo require of senders of over 5,000 a day "
             f'(5 subscribed readers here): add TXT "v=DMARC1; p=none" at _dmarc.{DOMAIN}'
             ) in output_lines(result.output)
 
     write_list(publication, generated(5_001))
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     assert (f"error: {DOMAIN} has no DMARC record, which Gmail and Yahoo require of senders of over 5,000 a day "
             f'(5,001 subscribed readers here): add TXT "v=DMARC1; p=none" at _dmarc.{DOMAIN}'
@@ -247,7 +247,7 @@ def test_a_gmail_address_sent_through_sendgrid_is_refused(publication: Path, sen
     config.write_text(config.read_text().replace(f"email: {SENDER}", "email: riverside.letters@gmail.com"))
     dns.txt("_dmarc.gmail.com", "v=DMARC1; p=none; sp=quarantine")
     sendgrid.account.verify_sender("riverside.letters@gmail.com")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     lines = output_lines(result.output)
     assert "error: receivers will refuse mail from gmail.com sent through SendGrid: send from your own domain" in lines
@@ -261,7 +261,7 @@ def test_a_placeholder_from_is_left_to_its_placeholder_finding(publication: Path
     config.write_text(config.read_text().replace(f"email: {SENDER}", "email: newsletter@example.org"))
     dns.txt("example.org", "v=spf1 -all")  # what example.org publishes: nobody sends from it
     sendgrid.account.verify_sender("newsletter@example.org")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     assert output_lines(result.output)[-1].startswith("error: newsletter.yaml:6: from newsletter@example.org is a "
                                                       "placeholder")
@@ -327,7 +327,7 @@ def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone
     dns.txt(f"_dmarc.{DOMAIN}", "v=DMARC1; p=reject; rua=mailto:dmarc@riverside-writers-circle.internal")
     dns.ptr("127.0.0.1", f"mail.{DOMAIN}")
     dns.address(f"mail.{DOMAIN}", "127.0.0.1")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 0, result.output
     assert output_lines(result.stdout)[-4:] == [
         f"ok: SPF: {DOMAIN} names 127.0.0.1 (0 DNS lookups)",
@@ -335,7 +335,7 @@ def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone
         f"ok: DMARC: _dmarc.{DOMAIN} has policy reject (receivers refuse mail that fails)",
         f"ok: 127.0.0.1's reverse DNS names mail.{DOMAIN}, which points back at it",
     ]
-    findings = json.loads(newsletter("doctor", "--json").stdout)["findings"]
+    findings = json.loads(run("doctor", "--json").stdout)["findings"]
     assert [f["check"] for f in findings][-4:] == ["spf", "dkim", "dmarc", "reverse-dns"]
 
 
@@ -366,7 +366,7 @@ def test_a_name_that_fails_leaves_only_its_own_part_unchecked(publication: Path,
 def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) -> None:  # noqa: F811
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text() + "  dkim_selector: fm1._domainkey\n")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     line = config.read_text().splitlines().index("  dkim_selector: fm1._domainkey") + 1
     assert result.stderr == (f"error: newsletter.yaml:{line}: smtp.dkim_selector must be the DKIM selector your provider "

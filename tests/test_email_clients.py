@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from tests.conftest import copy_sample
-from tests.helpers import HEBREW_PHRASES, update_config
+from tests.helpers import HEBREW_PHRASES, run, update_config
 
 CHECKER = Path(__file__).resolve().parent / "caniemail"
 NODE = shutil.which("node")
@@ -98,7 +96,7 @@ def without_fallback(found: list[dict[str, str]]) -> list[str]:
 
 
 def built(publication: Path) -> str:
-    result = CliRunner().invoke(cli, ["build", "issue-1"])
+    result = run("build", "issue-1")
     assert result.exit_code == 0, result.output
     return (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")
 

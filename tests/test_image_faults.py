@@ -11,18 +11,13 @@ import zlib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from PIL import ExifTags, Image
 
-from newsletter.cli import cli
-from tests.helpers import article, phone_exif, write_issue
+from tests.helpers import article, phone_exif, run, write_issue
 
 RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (0, 200, 0)
 SECRET = b"SECRETCOMMENT at 51.75N"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
 
 
 def _no_traceback(result: Result) -> None:

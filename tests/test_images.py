@@ -9,15 +9,13 @@ import re
 from pathlib import Path
 
 import lxml.html
-from click.testing import CliRunner
 from PIL import ExifTags, Image
 
-from newsletter.cli import cli
 from newsletter.config import load_settings
 from newsletter.content import load_issue
 from newsletter.images import ImageCache
 from newsletter.render import render_issue
-from tests.helpers import article, phone_exif, write_issue
+from tests.helpers import article, phone_exif, run, write_issue
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
@@ -46,7 +44,7 @@ def _near(pixel: tuple[int, ...], colour: tuple[int, int, int]) -> bool:
 def test_a_phone_photo_is_turned_upright_scaled_and_stripped(publication: Path) -> None:
     folder = write_issue(publication, "photo", {"a.md": article("Photo", "![The weir](weir.jpg)")}, date=dt.date(2026, 12, 9))
     (folder / "weir.jpg").write_bytes(phone_photo())
-    result = CliRunner().invoke(cli, ["site"], catch_exceptions=False)
+    result = run("site")
     assert result.exit_code == 0, result.output
     published = (publication / "build" / "site" / "photo" / "weir.jpg").read_bytes()
     with Image.open(io.BytesIO(published)) as image:
@@ -92,15 +90,15 @@ def test_processing_is_cached_by_content(tmp_path: Path) -> None:
 
 
 def test_check_writes_no_cache(publication: Path) -> None:
-    assert CliRunner().invoke(cli, ["check", "issue-1"]).exit_code == 0
+    assert run("check", "issue-1").exit_code == 0
     assert not (publication / "build").exists()
 
 
 def test_a_build_keeps_the_processed_images_the_site_publishes(publication: Path) -> None:
-    assert CliRunner().invoke(cli, ["build", "issue-1"]).exit_code == 0
+    assert run("build", "issue-1").exit_code == 0
     kept = {path.suffix for path in (publication / "build" / "image-cache").iterdir()}
     assert kept == {".png", ".json"}, kept  # the sample's one image, and its record
-    assert CliRunner().invoke(cli, ["site"]).exit_code == 0
+    assert run("site").exit_code == 0
     published = publication / "build" / "site" / "issue-1" / "towpath.png"
     assert published.read_bytes() in {path.read_bytes() for path in (publication / "build" / "image-cache").glob("*.png")}
 
@@ -130,7 +128,7 @@ def test_check_warns_about_heavy_images_and_heavy_animations(publication: Path) 
     Image.frombytes("RGB", (1200, 1000), rng.randbytes(1200 * 1000 * 3)).save(folder / "noise.png")
     (folder / "moving.gif").write_bytes(_animated_gif(30, 300))
     (folder / "small.gif").write_bytes(_animated_gif(3, 40))
-    result = CliRunner().invoke(cli, ["check", "heavy"])
+    result = run("check", "heavy")
     assert result.exit_code == 0, result.output
     warnings = result.stderr
     assert "image noise.png is 3.4 MB even after processing" in warnings
@@ -141,7 +139,7 @@ def test_check_warns_about_heavy_images_and_heavy_animations(publication: Path) 
 def test_an_unreadable_image_is_an_error(publication: Path) -> None:
     folder = write_issue(publication, "bad", {"a.md": article("Bad", "![A photo](photo.jpg)")})
     (folder / "photo.jpg").write_bytes(b"not a jpeg at all")
-    result = CliRunner().invoke(cli, ["check", "bad"])
+    result = run("check", "bad")
     assert result.exit_code == 1
     assert ("error: issues/bad/a.md:4: image photo.jpg cannot be read as an image (not a PNG, JPEG, GIF or WebP "
             "file, or a damaged one) (issues/bad/photo.jpg)") in result.stderr

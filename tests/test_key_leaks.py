@@ -17,7 +17,8 @@ import pytest
 from click.testing import Result
 
 from tests.account_helpers import ready_account
-from tests.send_helpers import files_under, newsletter
+from tests.helpers import run
+from tests.send_helpers import files_under
 from tests.sendgrid_double import Respond, SendGridDouble, too_many_requests
 
 UNUSUAL_KEYS = [
@@ -67,7 +68,7 @@ def test_no_piece_of_an_unusual_key_is_shown_stored_or_logged(publication: Path,
 
     def send(*answers: Respond) -> None:
         double.script(*answers)
-        results.append(newsletter("send", "issue-1", "--yes", "--concurrency", "1"))
+        results.append(run("send", "issue-1", "--yes", "--concurrency", "1"))
         assert results[-1].exit_code == 1, results[-1].output
 
     # Mail send: every kind of answer the double can give that carries the server's words.
@@ -81,9 +82,9 @@ def test_no_piece_of_an_unusual_key_is_shown_stored_or_logged(publication: Path,
     send(*[Respond(503, {"Content-Type": "text/html"}, raw=page)] * 6)
     send(*[Respond(502, raw=echoed(key).encode())] * 6)
     send(too_many_requests(reset_in=3600))
-    results.append(newsletter("send", "issue-1", "--yes"))
+    results.append(run("send", "issue-1", "--yes"))
     assert results[-1].exit_code == 0, results[-1].output
-    results.append(newsletter("status", "issue-1"))
+    results.append(run("status", "issue-1"))
 
     # The account calls: doctor, sync and stats, each refused in the server's words.
     ready_account(double, publication)
@@ -95,7 +96,7 @@ def test_no_piece_of_an_unusual_key_is_shown_stored_or_logged(publication: Path,
                 double.script_suppressions(*answers)
             else:
                 double.account.script(*answers)
-            results.append(newsletter(*command))
+            results.append(run(*command))
             assert results[-1].exit_code == 1, (command, answers[0], results[-1].output)
 
     shown = [r.stdout + r.stderr for r in results]

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.config import load_settings
 from newsletter.content import load_issue
 from newsletter.render import render_issue
 from newsletter.render.web import render_archive, render_web_page
 from newsletter.strings import BUILT_IN
-from tests.helpers import HEBREW_PHRASES, update_config
-from tests.test_cli import assert_one_line_error
+from tests.helpers import HEBREW_PHRASES, assert_one_line_error, run, update_config
 
 
 def rendered(root: Path):
@@ -85,26 +82,26 @@ def test_strings_override_and_add_phrases(publication: Path) -> None:
 
 def test_a_phrase_no_table_has_is_a_template_error(publication: Path) -> None:
     (publication / "templates" / "footer.html").write_text("<p>{{ t(\"slogan\") }}</p>\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["check", "issue-1"])
+    result = run("check", "issue-1")
     assert_one_line_error(result, "footer.html:1", "no phrase 'slogan'", "strings:")
 
 
 def test_an_unknown_language_is_one_line_listing_the_built_in_ones(publication: Path) -> None:
     update_config(publication, language="nl")
-    result = CliRunner().invoke(cli, ["check", "issue-1"])
+    result = run("check", "issue-1")
     assert_one_line_error(result, "newsletter.yaml", "language 'nl' is not built in", "de, en, es, fr")
     update_config(publication, language="fr-XX-nonsense")
-    assert_one_line_error(CliRunner().invoke(cli, ["build", "issue-1"]), "language 'fr-XX-nonsense'")
+    assert_one_line_error(run("build", "issue-1"), "language 'fr-XX-nonsense'")
 
 
 def test_a_language_not_built_in_needs_every_phrase_in_strings(publication: Path) -> None:
     """Refused with the missing phrases named, not with "not built in" alone."""
     partial = {key: text for key, text in HEBREW_PHRASES.items() if key not in ("feed", "unsubscribe")}
     update_config(publication, language="he", strings=partial)
-    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "newsletter.yaml",
+    assert_one_line_error(run("check", "issue-1"), "newsletter.yaml",
                           "language 'he' is not built in", "missing: feed, unsubscribe", "de, en, es, fr")
     update_config(publication, language="xx", strings=HEBREW_PHRASES)
-    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "language 'xx' is not built in",
+    assert_one_line_error(run("check", "issue-1"), "language 'xx' is not built in",
                           "nor a language code dates can be written in")
 
 
@@ -132,7 +129,7 @@ def test_a_right_to_left_language_mirrors_the_email_and_the_web_page(publication
 
 def test_strings_must_be_a_mapping_of_text(publication: Path) -> None:
     update_config(publication, strings=["hello"])
-    assert_one_line_error(CliRunner().invoke(cli, ["check", "issue-1"]), "newsletter.yaml", "strings must be a mapping")
+    assert_one_line_error(run("check", "issue-1"), "newsletter.yaml", "strings must be a mapping")
 
 
 def test_babel_writes_the_archive_dates(publication: Path) -> None:
@@ -149,7 +146,7 @@ def received_text_parts(root: Path) -> dict[str, str]:
     request bodies' text part with that recipient's substitutions filled in, as SendGrid does)."""
     import json
 
-    result = CliRunner().invoke(cli, ["send", "issue-1", "--dry-run"])
+    result = run("send", "issue-1", "--dry-run")
     assert result.exit_code == 0, result.output
     parts: dict[str, str] = {}
     for request in sorted((root / "build" / "issue-1" / "dry-run").glob("request-*.json")):

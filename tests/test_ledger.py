@@ -11,14 +11,14 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.send_helpers import files_under, generated, newsletter, write_list
+from tests.helpers import run, wait_for
+from tests.send_helpers import files_under, generated, write_list
 from tests.sendgrid_double import Accept, Respond, SendGridDouble, Stall
 from tests.terminal_double import TerminalDouble
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("published_site")
 
 
 def status() -> dict[str, int]:
-    shown = json.loads(newsletter("status", "issue-1", "--json").stdout)
+    shown = json.loads(run("status", "issue-1", "--json").stdout)
     # No send here is scheduled (tests/test_scheduling.py has those): the counts are what is compared.
     assert (shown.pop("cancelled"), shown.pop("scheduled_at"), shown.pop("batch_id")) == (0, None, None)
     return shown
@@ -41,10 +41,10 @@ def test_the_ledger_is_kept_in_sent_beside_the_lists_so_rm_build_loses_nothing(
         publication: Path, sendgrid: SendGridDouble) -> None:
     """`rm -rf build` is a habit; the record of who has the issue is not in build/ any more."""
     write_list(publication, generated(1500))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert (publication / "sent" / "issue-1.sqlite").is_file()
     shutil.rmtree(publication / "build", ignore_errors=True)
-    again = newsletter("send", "issue-1", "--yes")
+    again = run("send", "issue-1", "--yes")
     assert again.exit_code == 0, again.output
     assert "Everyone already has issue-1: nothing was sent." in again.output
     assert sorted(sendgrid.accepted_recipients()) == everyone(1500)
@@ -56,7 +56,7 @@ def test_git_keeps_the_ledgers_out(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout (or no git): cannot ask git what it ignores")
     monkeypatch.chdir(tmp_path)
-    assert newsletter("init", "letters").exit_code == 0
+    assert run("init", "letters").exit_code == 0
     subprocess.run(["git", "init", "-q", "letters"], check=True)
     for root in (REPO, tmp_path / "letters"):
         for path in ("sent/issue-12.sqlite", "sent/issue-12.sqlite-wal", "sent/issue-12.lock"):
@@ -70,7 +70,7 @@ def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: 
     before a checkpoint), is moved to sent/ISSUE.sqlite: every batch comes along, the old files
     go, and the next send skips everyone it records."""
     write_list(publication, generated(1500))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     new = publication / "sent" / "issue-1.sqlite"
     old = publication / "build" / "issue-1" / "ledger.sqlite"
     old.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: 
     assert status() == {"sent": 1502, "pending": 0, "failed": 0, "uncertain": 0}
     assert new.is_file() and not old.exists() and not old.with_name("ledger.sqlite-wal").exists()
     write_list(publication, generated(1500) + [["extra1@example.org"], ["new@example.org"]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
     assert sendgrid.accepted_recipients()[1500:] == ["new@example.org"]
 
@@ -121,13 +121,13 @@ def test_a_damaged_ledger_is_an_error_never_a_fresh_start(publication: Path, sen
     """`truncate -s 0` on the ledger once posted the whole list again. Now every command that
     reads it names the file and says to restore it; nothing is posted."""
     write_list(publication, generated(2500))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     ledger = publication / "sent" / "issue-1.sqlite"
     for leftover in (ledger.with_name("issue-1.sqlite-wal"), ledger.with_name("issue-1.sqlite-shm")):
         leftover.unlink(missing_ok=True)
     damage(ledger)
     for command in (("send", "issue-1", "--yes"), ("send", "issue-1", "--dry-run"), ("status", "issue-1")):
-        result = newsletter(*command)
+        result = run(*command)
         assert result.exit_code == 1, (command, result.output)
         assert result.stderr.startswith(f"error: sent/issue-1.sqlite {said}"), result.stderr
         assert "restore sent/issue-1.sqlite from your backup of sent/" in result.stderr
@@ -142,10 +142,7 @@ def _start_send(publication: Path, sendgrid: SendGridDouble, *options: str) -> s
 
 
 def _wait_for_requests(sendgrid: SendGridDouble, count: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(sendgrid.mail_requests) < count:
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    wait_for(lambda: len(sendgrid.mail_requests) >= count, f"{count} requests")
 
 
 def _killed_at_request(publication: Path, sendgrid: SendGridDouble, count: int) -> None:
@@ -195,7 +192,7 @@ def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, 
     if replace:
         return
     # A plain re-run once ignored the saved copy and posted those 1,000 again: it points to it.
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1
     name = saved.relative_to(publication)
     assert rerun.stderr == (f"error: sent/issue-1.sqlite is missing, and {name} holds what an earlier send of "
@@ -204,7 +201,7 @@ def test_a_ledger_deleted_or_replaced_during_a_send_stops_it(publication: Path, 
                             "send with --first-send\n")
     assert len(sendgrid.mail_requests) == 1
     saved.rename(publication / "sent" / "issue-1.sqlite")
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 4500 and max(counts.values()) == 1
 
@@ -263,7 +260,7 @@ def test_a_full_disk_under_the_ledger_stops_the_send_with_one_line(publication: 
     recorded = status()
     assert recorded["sent"] + recorded["uncertain"] == accepted and recorded["failed"] == 0
     assert f"the {recorded['sent']:,} recipients accepted before are recorded" in lines[0]
-    again = newsletter("send", "issue-1", "--yes")
+    again = run("send", "issue-1", "--yes")
     assert max(Counter(sendgrid.accepted_recipients()).values()) == 1
     # Everyone once: the uncertain are those SendGrid took whose answer the full disk could not
     # record (the answers are committed with the next batch); they are listed, not posted again.
@@ -309,7 +306,7 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Pa
     during = shutil.copy(ledger, tmp_path / "copied-after-the-kill.sqlite")
     _restore_alone(publication, during)
     for command in (("status", "issue-1"), ("send", "issue-1", "--yes")):
-        refused = newsletter(*command)
+        refused = run(*command)
         assert refused.exit_code == 1, refused.output
         assert refused.stderr.startswith("error: sent/issue-1.sqlite was copied without its "
                                          "sent/issue-1.sqlite-wal while a send of issue-1 was running"), refused.stderr
@@ -337,7 +334,7 @@ def test_a_look_at_the_ledger_after_a_kill_is_a_killed_send_not_a_copy(publicati
     db.close()
     assert not ledger.with_name("issue-1.sqlite-wal").exists()
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
     posted = Counter(to["email"] for request in sendgrid.mail_requests
                      for personalization in request["personalizations"] for to in personalization["to"])
@@ -356,7 +353,7 @@ def test_after_a_kill_the_next_status_makes_the_ledger_file_whole(publication: P
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
     _restore_alone(publication, shutil.copy(publication / "sent" / "issue-1.sqlite", tmp_path / "copy.sqlite"))
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
-    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
     assert len(sendgrid.mail_requests) == 4
     assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
@@ -372,10 +369,10 @@ def _random_pages(path: Path) -> None:
 def test_random_bytes_in_a_ledger_are_one_error_line(publication: Path, sendgrid: SendGridDouble) -> None:
     """Random bytes in the ledger's pages once gave seven lines ('Page 11 is never used', ...)."""
     write_list(publication, generated(9000))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     _random_pages(publication / "sent" / "issue-1.sqlite")
     for command in (("send", "issue-1", "--yes"), ("status", "issue-1")):
-        result = newsletter(*command)
+        result = run(*command)
         assert result.exit_code == 1
         assert result.stderr.startswith("error: sent/issue-1.sqlite is damaged ("), result.stderr
         assert result.stderr.count("\n") == 1 and "***" not in result.stderr
@@ -399,7 +396,7 @@ def _send_two_thirds(publication: Path, sendgrid: SendGridDouble) -> None:
     """3,000 readers; SendGrid takes two requests, then refuses the third: 2,000 have the issue."""
     write_list(publication, generated(3000))
     sendgrid.script(Accept(), Accept(), Respond(400, body={"errors": [{"message": "bad"}]}))
-    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
     assert len(sendgrid.mail_requests) == 3
 
 
@@ -426,7 +423,7 @@ def test_a_renamed_issue_folder_is_the_same_issue(publication: Path, sendgrid: S
         renamed.write_text(renamed.read_text(encoding="utf-8").replace('subject: "', 'subject: "Final: ', 1),
                            encoding="utf-8")
     how = "the same id, i0123456789ab" if with_id else "the same subject and articles"
-    refused = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    refused = run("send", "issue-1-final", "--yes", "--no-web-check")
     assert refused.exit_code == 1, refused.output
     assert refused.stderr == (
         f"error: sent/issue-1.sqlite records a send of this issue ({how}) under the name issue-1: if the folder "
@@ -436,7 +433,7 @@ def test_a_renamed_issue_folder_is_the_same_issue(publication: Path, sendgrid: S
         + "or send with --first-send\n")
     assert len(sendgrid.mail_requests) == 3
     (publication / "sent" / "issue-1.sqlite").rename(publication / "sent" / "issue-1-final.sqlite")
-    carried = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    carried = run("send", "issue-1-final", "--yes", "--no-web-check")
     assert carried.exit_code == 0, carried.output
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 3000 and max(counts.values()) == 1
@@ -450,14 +447,14 @@ def test_an_issue_without_id_renamed_then_edited_is_still_the_same_issue(publica
     meta = publication / "issues" / "issue-1" / "issue.yaml"
     meta.write_text("# The editor's note stays.\n" + meta.read_text(encoding="utf-8"), encoding="utf-8")
     write_list(publication, generated(1500))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     text = meta.read_text(encoding="utf-8")
     [issue_id] = re.findall(r"^id: (i[0-9a-f]{12})$", text, re.MULTILINE)
     assert text.startswith("# The editor's note stays.\n") and "  - 03-what-were-reading.md\n" in text
     (publication / "issues" / "issue-1").rename(publication / "issues" / "issue-1-final")
     editorial = publication / "issues" / "issue-1-final" / "01-editorial.md"
     editorial.write_text(editorial.read_text(encoding="utf-8") + "\nA typo fixed.\n", encoding="utf-8")
-    refused = newsletter("send", "issue-1-final", "--yes", "--no-web-check")
+    refused = run("send", "issue-1-final", "--yes", "--no-web-check")
     assert refused.exit_code == 1, refused.output
     assert refused.stderr.startswith(
         f"error: sent/issue-1.sqlite records a send of this issue (the same id, {issue_id}) under the name issue-1: "
@@ -474,7 +471,7 @@ def test_an_issue_yaml_a_send_cannot_give_an_id_stops_it(publication: Path, send
 
     write_list(publication, generated(5))
     with read_only(publication / "issues" / "issue-1"):
-        refused = newsletter("send", "issue-1", "--yes")
+        refused = run("send", "issue-1", "--yes")
     assert refused.exit_code == 1, refused.output
     assert re.fullmatch(r"error: issues/issue-1.*: a send writes `id: i[0-9a-f]{12}` into an issue without one, "
                         r"so that its ledger still knows it after the folder is renamed; make issues/issue-1/issue"
@@ -486,14 +483,14 @@ def test_an_issue_yaml_a_send_cannot_give_an_id_stops_it(publication: Path, send
 def test_another_issue_is_not_taken_for_a_sent_one(publication: Path, sendgrid: SendGridDouble) -> None:
     """`newsletter new` gives each issue its own id; an issue with other articles is another issue."""
     write_list(publication, generated(5))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    assert newsletter("new", "issue-2", "--subject", "Spring").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    assert run("new", "issue-2", "--subject", "Spring").exit_code == 0
     folder = publication / "issues" / "issue-2"
     assert re.search(r"^id: i[0-9a-f]{12}$", (folder / "issue.yaml").read_text(encoding="utf-8"), re.MULTILINE)
     shutil.copy(publication / "issues" / "issue-1" / "01-editorial.md", folder / "01-editorial.md")
     text = (folder / "issue.yaml").read_text(encoding="utf-8").replace("draft: true\n", "")
     (folder / "issue.yaml").write_text(text.replace("articles: []", "articles: [01-editorial.md]"), encoding="utf-8")
-    result = newsletter("send", "issue-2", "--yes", "--no-web-check")
+    result = run("send", "issue-2", "--yes", "--no-web-check")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.accepted_recipients()) == 10
 
@@ -503,20 +500,20 @@ def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(public
     """The ledger deleted after a send: its lock file shows the issue was sent from here. A
     plain send is refused in one line saying what to restore; --first-send says 'I know'."""
     write_list(publication, generated(1500))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     for path in (publication / "sent").glob("issue-1.sqlite*"):
         path.unlink()
-    refused = newsletter("send", "issue-1", "--yes")
+    refused = run("send", "issue-1", "--yes")
     assert refused.exit_code == 1
     assert refused.stderr == ("error: sent/issue-1.sqlite is missing, but sent/issue-1.lock shows issue-1 was "
                               "sent from here before: restore sent/issue-1.sqlite from your backup of sent/; "
                               "only if issue-1 was never sent, send with --first-send\n")
     assert len(sendgrid.mail_requests) == 2
-    tried = newsletter("send", "issue-1", "--dry-run")  # says now what the real send will refuse
+    tried = run("send", "issue-1", "--dry-run")  # says now what the real send will refuse
     assert tried.exit_code == 0 and tried.stderr.startswith(
         "warning: sent/issue-1.sqlite is missing, but sent/issue-1.lock shows issue-1 was sent from here before: ")
     assert tried.stderr.count("\n") == 1 and "(a real send is refused until then)" in tried.stderr
-    again = newsletter("send", "issue-1", "--yes", "--first-send")
+    again = run("send", "issue-1", "--yes", "--first-send")
     assert again.exit_code == 0, again.output
     assert len(sendgrid.accepted_recipients()) == 3000
 
@@ -524,14 +521,12 @@ def test_a_deleted_ledger_with_its_lock_left_is_refused_unless_first_send(public
 def test_a_send_declined_at_the_question_leaves_no_trace(publication: Path, sendgrid: SendGridDouble) -> None:
     """A lock file made by a send declined at the question notes no ledger: the first real
     send is not taken for a second one."""
-    from click.testing import CliRunner
 
-    from newsletter import cli
 
     write_list(publication, generated(5))
-    declined = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n", obj=TerminalDouble(can_ask=True))
+    declined = run("send", "issue-1", input="n\n", terminal=TerminalDouble(can_ask=True))
     assert "Send it now?" in declined.output and sendgrid.mail_requests == []
-    sent = newsletter("send", "issue-1", "--yes")
+    sent = run("send", "issue-1", "--yes")
     assert sent.exit_code == 0, sent.output
     assert len(sendgrid.accepted_recipients()) == 5
 
@@ -547,7 +542,7 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     process = _start_send(publication, sendgrid, "--concurrency", "1")
     try:
         _wait_for_requests(sendgrid, 2)
-        during = newsletter("backup", str(tmp_path / "during"))
+        during = run("backup", str(tmp_path / "during"))
         assert during.exit_code == 1
         assert during.stderr == ("error: a send of issue-1 is running (sent/issue-1.lock is locked): back up once it "
                                  "is over; nothing was copied\n")
@@ -557,7 +552,7 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
         process.communicate()
         answer.set()
     assert (publication / "sent" / "issue-1.sqlite-wal").stat().st_size > 0  # the kill left the records there
-    made = newsletter("backup", str(tmp_path / "copy"))
+    made = run("backup", str(tmp_path / "copy"))
     assert made.exit_code == 0, made.output
     assert made.output.startswith(f"Backed up 1 send ledger and 1 file of subscribers/ into {tmp_path / 'copy'}/.")
     copy = tmp_path / "copy"
@@ -568,7 +563,7 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     shutil.rmtree(publication / "sent")
     shutil.copytree(copy / "sent", publication / "sent")
     assert status() == expected
-    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     counts = Counter(sendgrid.accepted_recipients())
     assert len(counts) == 3500 and max(counts.values()) == 1
@@ -582,15 +577,15 @@ def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, s
     write_list(publication, generated(3500))
     sendgrid.script(Accept(), Stall(30.0, accept=True))
     _killed_at_request(publication, sendgrid, 2)
-    erased = newsletter("subscribers", "delete", "reader000001@example.org")
+    erased = run("subscribers", "delete", "reader000001@example.org")
     assert erased.exit_code == 0, erased.output
     assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
-    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
     # What the erasure keeps in sent/ is backed up with the ledgers, the key as private as it is.
-    made = newsletter("backup", "copy")
+    made = run("backup", "copy")
     assert made.exit_code == 0, made.output
     assert made.output.startswith("Backed up 1 send ledger, erased.csv, erasure.key of sent/ and 1 file of "
                                   "subscribers/ into ")

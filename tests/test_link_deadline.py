@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.links import fetch
-from tests.helpers import article, write_issue
+from tests.helpers import article, run, write_issue
 from tests.slow_server import LONG_BODY, TRICKLED, SlowServer
 
 
@@ -31,7 +29,7 @@ def test_check_links_reads_only_the_start_of_a_redirects_body(publication: Path)
         url = f"{server.url}/redirect-with-a-long-body"
         write_issue(publication, "long", {"a.md": article("A long answer", f"See [the page]({url}).")},
                     date=dt.date(2027, 3, 4))
-        result = CliRunner().invoke(cli, ["check", "long", "--links"], catch_exceptions=False)
+        result = run("check", "long", "--links")
         assert f"redirected: {url} -> {server.url}/fine" in result.output, result.output
         assert f"broken: {url}" not in result.output
         answer = server.answers["/redirect-with-a-long-body"]

@@ -8,18 +8,12 @@ import socket
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from newsletter.cli import cli
-from tests.helpers import article, write_issue
+from tests.helpers import article, run, write_issue
 from tests.send_helpers import generated, write_list
 from tests.sendgrid_double import SendGridDouble
 from tests.site_server import StaticSite
-from tests.terminal_double import TerminalDouble, invoke
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+from tests.terminal_double import TerminalDouble
 
 
 def closed_port() -> int:
@@ -181,7 +175,7 @@ def test_a_merge_field_link_is_skipped(publication: Path, published_site: Static
 
 def test_a_real_send_warns_above_the_question_about_what_is_not_online(
         linked: StaticSite, sendgrid: SendGridDouble) -> None:
-    result = invoke(["send", "links"], TerminalDouble(can_ask=True), input="y\n")
+    result = run("send", "links", terminal=TerminalDouble(can_ask=True), input="y\n")
     assert result.exit_code == 0, result.output
     url = f"{linked.base_url}/links/lock.png"
     warning = (f"warning: {url} is not online (404 Not Found): an image of the email: readers would see it "

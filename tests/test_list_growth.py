@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from tests.helpers import run
 from tests.send_helpers import write_list
-from tests.subscriber_helpers import run
 
 
 def months_shown(output: str) -> list[str]:

@@ -12,7 +12,8 @@ import pytest
 
 from newsletter import merge
 from newsletter.subscribers.store import join_tags, split_tags
-from tests.send_helpers import newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import write_list
 from tests.sendgrid_double import SendGridDouble
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "newsletter" / "templates"
@@ -46,12 +47,12 @@ def full_name(publication: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_a_new_computed_field_is_known_to_check(full_name: str) -> None:
-    result = newsletter("check", "issue-1")
+    result = run("check", "issue-1")
     assert "full_name" not in result.output + result.stderr
 
 
 def test_a_new_computed_field_reaches_a_sendgrid_send(full_name: str, sendgrid: SendGridDouble) -> None:
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
     assert personalization["substitutions"][full_name] == "Ada Lovelace"
 

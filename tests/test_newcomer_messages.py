@@ -13,11 +13,10 @@ import pytest
 
 from tests.account_helpers import account_spec, spec_kept
 from tests.conftest import REPO
-from tests.send_helpers import files_under, generated, newsletter, write_list
+from tests.helpers import newsletter_process, run
+from tests.send_helpers import at, files_under, generated, write_list
 from tests.sendgrid_double import Accept, Respond
 from tests.terminal_double import TerminalDouble
-from tests.test_schedule import at
-from tests.test_subscribers_files import newsletter_process
 
 
 def one_error_line(result) -> str:  # noqa: ANN001
@@ -41,7 +40,7 @@ def replace_line(path: Path, starts: str, new: str) -> int:
 def test_an_unquoted_colon_in_an_article_title_says_put_the_title_in_quotes(publication: Path) -> None:
     article = publication / "issues" / "issue-1" / "01-editorial.md"
     line = replace_line(article, "title:", "title: Notes: winter")
-    assert one_error_line(newsletter("check", "issue-1")) == (
+    assert one_error_line(run("check", "issue-1")) == (
         f"error: issues/issue-1/01-editorial.md:{line}: invalid YAML: mapping values are not allowed here; "
         "the title has a colon followed by a space, which YAML reads as a new key: "
         'put the title in quotes: title: "Notes: winter"')
@@ -52,7 +51,7 @@ def test_an_unquoted_colon_in_the_subject_says_so_to_add_too(publication: Path, 
     line = replace_line(meta, "subject:", "subject: Winter: readings")
     submission = tmp_path / "letter.txt"
     submission.write_text("A letter\n\nSome text.\n", encoding="utf-8")
-    assert one_error_line(newsletter("add", "issue-1", str(submission))) == (
+    assert one_error_line(run("add", "issue-1", str(submission))) == (
         f"error: issues/issue-1/issue.yaml:{line}: invalid YAML: mapping values are not allowed here; "
         "the subject has a colon followed by a space, which YAML reads as a new key: "
         'put the subject in quotes: subject: "Winter: readings"')
@@ -73,7 +72,7 @@ def test_an_unquoted_colon_in_the_subject_says_so_to_add_too(publication: Path, 
 def test_bad_indentation_says_which_line_to_line_up_with(publication: Path, starts: str, written: str,
                                                          says: str) -> None:
     line = replace_line(publication / "newsletter.yaml", starts, written)
-    assert one_error_line(newsletter("check", "issue-1")) == (
+    assert one_error_line(run("check", "issue-1")) == (
         f"error: newsletter.yaml:{line}: invalid YAML: " + says.format(n=line, above=line - 1, two_above=line - 2))
 
 
@@ -87,7 +86,7 @@ def test_bad_indentation_says_which_line_to_line_up_with(publication: Path, star
 ])
 def test_a_subject_that_needs_quotes_says_how_to_write_it(publication: Path, written: str, says: str) -> None:
     line = replace_line(publication / "issues" / "issue-1" / "issue.yaml", "subject:", written)
-    error = one_error_line(newsletter("check", "issue-1"))
+    error = one_error_line(run("check", "issue-1"))
     assert error.startswith(f"error: issues/issue-1/issue.yaml:{line}: invalid YAML: ") and error.endswith(says)
 
 
@@ -98,7 +97,7 @@ def test_a_misspelt_required_key_in_newsletter_yaml_says_which_was_meant(publica
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("postal_address:", "postal_adress:"), encoding="utf-8")
     line = replace_line(config, "postal_adress:", "postal_adress: 14 Mill Lane, Oxbury")
-    result = newsletter("check", "issue-1")
+    result = run("check", "issue-1")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"warning: newsletter.yaml:{line}: unknown key 'postal_adress' is ignored (did you mean postal_address?)",
@@ -118,21 +117,21 @@ def test_a_misspelt_required_key_in_newsletter_yaml_says_which_was_meant(publica
 def test_a_misspelt_optional_key_is_a_warning_naming_the_key_meant(publication: Path, file: str, starts: str,
                                                                    written: str, says: str) -> None:
     line = replace_line(publication / file, starts, written)
-    result = newsletter("check", "issue-1")
+    result = run("check", "issue-1")
     assert result.exit_code == 0, result.output
     assert f"warning: {file}:{line}: {says}\n" in result.stderr, result.stderr
 
 
 def test_a_misspelt_title_in_front_matter_is_named_in_the_error(publication: Path) -> None:
     line = replace_line(publication / "issues" / "issue-1" / "01-editorial.md", "title:", "titel: Winter readings")
-    assert one_error_line(newsletter("check", "issue-1")) == (
+    assert one_error_line(run("check", "issue-1")) == (
         f"error: issues/issue-1/01-editorial.md:{line}: `title` is required in the front matter; "
         "'titel' here is ignored: did you mean title?")
 
 
 def test_a_misspelt_subject_is_named_in_the_error(publication: Path) -> None:
     subject = replace_line(publication / "issues" / "issue-1" / "issue.yaml", "subject:", "subjet: Winter readings")
-    assert one_error_line(newsletter("check", "issue-1")) == (
+    assert one_error_line(run("check", "issue-1")) == (
         f"error: issues/issue-1/issue.yaml:{subject}: `subject` is required: the email's subject line; "
         "'subjet' here is ignored: did you mean subject?")
 
@@ -176,7 +175,7 @@ TAGGED = [["ann@example.org", "Ann", "Lee", "subscribed", "members"],
 @pytest.mark.parametrize("options", [("--yes",), ("--dry-run",)], ids=["send", "dry run"])
 def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
     write_list(publication, TAGGED)
-    result = newsletter("send", "issue-1", "--tag", "member", *options)
+    result = run("send", "issue-1", "--tag", "member", *options)
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         "error: no subscribed address has tag member (tags in this list: members, writers)")
@@ -187,7 +186,7 @@ def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path
 
 def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid) -> None:  # noqa: ANN001
     write_list(publication, TAGGED)
-    result = newsletter("send", "issue-1", "--tag", "member", terminal=TerminalDouble(can_ask=True))
+    result = run("send", "issue-1", "--tag", "member", terminal=TerminalDouble(can_ask=True))
     assert result.exit_code == 1, result.output
     assert "Send it now?" not in result.output
     assert result.stderr.splitlines()[-1] == (
@@ -197,14 +196,14 @@ def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgr
 @pytest.mark.parametrize("command", ["list", "export"])
 def test_a_mistyped_list_or_export_tag_is_an_error(publication: Path, command: str) -> None:
     write_list(publication, TAGGED)
-    result = newsletter("subscribers", command, "--tag", "member")
+    result = run("subscribers", command, "--tag", "member")
     assert result.exit_code == 1
     assert result.stderr == "error: no address has tag member (tags in this list: former, members, writers)\n"
 
 
 def test_a_real_tag_with_no_row_of_the_status_asked_is_an_empty_listing(publication: Path) -> None:
     write_list(publication, TAGGED)
-    result = newsletter("subscribers", "list", "--tag", "former", "--status", "subscribed")
+    result = run("subscribers", "list", "--tag", "former", "--status", "subscribed")
     assert (result.exit_code, result.output) == (0, "")
 
 
@@ -214,7 +213,7 @@ def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path,
     write_list(publication, generated(2500))
     sendgrid.script(Accept(), Respond(400, body={"errors": [
         {"field": "personalizations.2.to", "message": "Does not contain a valid address.", "help": None}]}))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert re.search(r"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 500 not yet \(", result.stdout, re.M), \
         result.stdout
@@ -227,7 +226,7 @@ def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path,
 def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
     bad = ["ann at example.org", "bo@", ""] + [f"reader{i}.example.org" for i in range(10)]
     write_list(publication, generated(2) + [[address, "", "", "subscribed"] for address in bad])
-    result = newsletter("send", "issue-1", *options)
+    result = run("send", "issue-1", *options)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     start = lines.index("Not everyone selected got it: 13 rows are not an email address; fix them in list main "
@@ -250,17 +249,17 @@ class TestAddAfterAScheduledSend:
     def test_add_after_the_scheduled_send_was_cancelled_says_nothing_was_sent(
             self, publication: Path, sendgrid) -> None:  # noqa: ANN001
         write_list(publication, generated(3))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
-        assert newsletter("cancel", "issue-1", "--yes").exit_code == 0
-        result = newsletter("add", "issue-1", self.letter())
+        assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        assert run("cancel", "issue-1", "--yes").exit_code == 0
+        result = run("add", "issue-1", self.letter())
         assert result.exit_code == 0, result.output
         assert result.stderr == "", result.stderr  # it said "issue-1 has been sent already"
 
     def test_add_while_a_send_is_scheduled_says_how_to_include_the_article(
             self, publication: Path, sendgrid) -> None:  # noqa: ANN001
         write_list(publication, generated(3))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
-        result = newsletter("add", "issue-1", self.letter())
+        assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        result = run("add", "issue-1", self.letter())
         assert result.exit_code == 0, result.output
         assert re.search(r"^warning: sent/issue-1\.sqlite: issue-1 is scheduled for .+ without this article; to "
                          r"include it, `newsletter cancel issue-1` and send it again$", result.stderr, re.M), \

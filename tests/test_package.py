@@ -40,8 +40,10 @@ def test_installed_package_creates_and_builds_a_publication(wheel: Path, tmp_pat
     zipfile.ZipFile(wheel).extractall(site)
     env = {**os.environ, "PYTHONPATH": str(site)}
     # Run from an empty folder, far from this checkout and its templates.
-    run = lambda *args, cwd: subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
-                                            capture_output=True, text=True)
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True)
+
     where = subprocess.run([sys.executable, "-c", "import newsletter; print(newsletter.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(site)), where

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.placeholders import is_reserved
-from tests.helpers import update_config
+from tests.helpers import run, update_config
 from tests.sendgrid_double import SendGridDouble
-from tests.subscriber_helpers import run
 
 
 @pytest.mark.parametrize("host", ["example.com", "news.example.org", "EXAMPLE.NET", "letters.example",

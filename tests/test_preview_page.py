@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import lxml.html
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.preview import inbox_rows
-from tests.helpers import update_config, write_issue, article
-from tests.test_cli import assert_one_line_error
+from tests.helpers import article, assert_one_line_error, run, update_config, write_issue
 
 
 def preview(*options: str):
-    return CliRunner().invoke(cli, ["preview", "issue-1", "--no-open", *options])
+    return run("preview", "issue-1", "--no-open", *options)
 
 
 def page(root: Path, issue: str = "issue-1"):
@@ -68,7 +65,7 @@ def test_the_inbox_line_shows_sender_subject_and_preheader(publication: Path) ->
 
 def test_the_inbox_line_without_a_preheader_shows_the_first_words(publication: Path) -> None:
     write_issue(publication, "bare", {"01-a.md": article("Only one", "The first words.")}, preheader="")
-    result = CliRunner().invoke(cli, ["preview", "bare", "--no-open"])
+    result = run("preview", "bare", "--no-open")
     assert result.exit_code == 0, result.output
     row = page(publication, "bare").xpath("//div[@class='inbox-row']")[0]
     # What Gmail shows: the body's first visible text, the masthead's.

@@ -6,12 +6,9 @@ import http.client
 import os
 import queue
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +18,12 @@ from typing import Any
 from urllib.parse import urljoin
 
 import pytest
-from click.testing import CliRunner
 
 from newsletter import preview
-from newsletter.cli import cli, real_terminal
+from newsletter.cli import real_terminal
 from newsletter.config import load_settings
 from newsletter.images import ImageCache
-from tests.helpers import update_config
-from tests.test_browser import png
-from tests.test_cli import assert_one_line_error
+from tests.helpers import assert_one_line_error, png, run, serving, update_config, wait_for
 
 
 def fetch(url: str) -> str:
@@ -50,34 +44,6 @@ def status_of(url: str, path: str) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
-
-
-@contextmanager
-def serving(publication: Path, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`newsletter preview issue-1 --serve` in a process of its own, and its URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "preview", "issue-1", "--serve", "--no-open", *options],
-        cwd=publication, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = server.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line + server.stderr.read()
-        yield server, match.group(0)
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=10)
-
-
-def wait_for(predicate, timeout: float = 15.0):  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 def test_serve_rebuilds_when_an_article_changes(publication: Path) -> None:
@@ -109,7 +75,7 @@ def test_serve_serves_the_issues_images_and_nothing_else(publication: Path) -> N
         email = fetch(url + "preview-email.html")
         sources = re.findall(r'<img[^>]*\bsrc="([^"]*)"', email)
         assert len(sources) == 2, sources
-        for source, image in zip(sources, (folder / "towpath.png", folder / "photos" / "lock gate.png")):
+        for source, image in zip(sources, (folder / "towpath.png", folder / "photos" / "lock gate.png"), strict=True):
             assert not source.startswith("https:"), source
             # The processed file, as readers will get it from the web edition.
             assert fetch_bytes(urljoin(url, source)) == ImageCache(None).get(image).data
@@ -130,7 +96,7 @@ def test_serve_on_a_port_in_use_says_which_option_to_use(publication: Path) -> N
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(cli, ["preview", "issue-1", "--serve", "--no-open", "--port", str(port)])
+        result = run("preview", "issue-1", "--serve", "--no-open", "--port", str(port))
     assert_one_line_error(result, f"port {port}", "in use", "--port 0")
 
 
@@ -207,7 +173,7 @@ def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkey
         on_rebuild(KeyError("a\nb"))
 
     monkeypatch.setattr(preview, "serve", serve)
-    result = CliRunner().invoke(cli, ["preview", "issue-1", "--serve", "--no-open"])
+    result = run("preview", "issue-1", "--serve", "--no-open")
     assert result.exit_code == 0
     assert result.stderr.count("\n") == 1 and "unexpected KeyError" in result.stderr, result.stderr
 
@@ -218,7 +184,7 @@ def test_preview_says_so_when_no_browser_could_be_opened(publication: Path, monk
     launched: list[str] = []
     monkeypatch.setenv("DISPLAY", ":99")
     browser = replace(real_terminal(), launch=lambda target: launched.append(target) or opened)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
+    result = run("preview", "issue-1", terminal=browser)
     assert result.exit_code == 0, result.output
     assert launched == [str(publication / "build" / "issue-1" / "preview.html")]
     if opened == 0:
@@ -234,7 +200,7 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
     header, *rows = subscribers.read_text(encoding="utf-8").splitlines()
     subscribers.write_text("\n".join([header, "ada+news@example.org,Ada,,subscribed,,,", *rows]) + "\n",
                            encoding="utf-8")
-    result = CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"])
+    result = run("preview", "issue-1", "--no-open")
     assert result.exit_code == 0, result.output
     link = "https://riverside-writers-circle.internal/unsubscribe?email=ada%2Bnews@example.org"
     for name in ("preview-email.html", "preview-email.txt"):
@@ -242,14 +208,14 @@ def test_preview_builds_the_unsubscribe_link_as_a_send_does(publication: Path) -
 
     # With a SendGrid unsubscribe group, SendGrid's link goes out, not unsubscribe_url.
     update_config(publication, sendgrid={"asm_group_id": 12345})
-    assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+    assert run("preview", "issue-1", "--no-open").exit_code == 0
     email = (publication / "build" / "issue-1" / "preview-email.html").read_text(encoding="utf-8")
     assert link not in email and "sendgrid-unsubscribe-page" in email
 
 
 def test_preview_page_escapes_the_sender(publication: Path) -> None:
     update_config(publication, **{"from": {"email": "letters@example.org", "name": "Ada & <b>Co</b>"}})
-    assert CliRunner().invoke(cli, ["preview", "issue-1", "--no-open"]).exit_code == 0
+    assert run("preview", "issue-1", "--no-open").exit_code == 0
     page = (publication / "build" / "issue-1" / "preview.html").read_text(encoding="utf-8")
     assert "<dd>Ada &amp; &lt;b&gt;Co&lt;/b&gt; &lt;letters@example.org&gt;</dd>" in page
 
@@ -263,7 +229,7 @@ def test_preview_without_a_display_says_so_instead_of_trying_browsers(
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     browser = replace(real_terminal(), launch=lambda target: launched.append(target) or 0)
-    result = CliRunner().invoke(cli, ["preview", "issue-1"], obj=browser)
+    result = run("preview", "issue-1", terminal=browser)
     assert result.exit_code == 0, result.output
     assert launched == []
     assert result.stdout == "build/issue-1/preview.html\n"

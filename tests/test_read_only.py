@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.render import PACKAGE_TEMPLATES
+from tests.helpers import run
 from tests.mounts import full_disk, read_only
-from tests.send_helpers import newsletter
 from tests.sendgrid_double import SendGridDouble
 
 COMMANDS = [("send", "issue-1", "--dry-run"), ("send", "issue-1", "--yes", "--no-web-check"),
@@ -24,7 +24,7 @@ REFUSED = re.compile(r"error: (.+)/: cannot write in this folder \((Read-only fi
 def test_a_read_only_folder_is_one_line_naming_it(publication: Path, sendgrid: SendGridDouble, folder: str) -> None:
     """Each of these commands gave `OSError: [Errno 30] Read-only file system` as a traceback."""
     for ready in (("send", "issue-1", "--yes", "--no-web-check"), ("site",), ("send", "issue-1", "--dry-run")):
-        assert newsletter(*ready).exit_code == 0  # a ledger in sent/, a site and a dry run in build/
+        assert run(*ready).exit_code == 0  # a ledger in sent/, a site and a dry run in build/
     with (publication / "subscribers" / "main.csv").open("a") as handle:  # someone to send to
         handle.write("new@example.org,New,,subscribed,,,\n")
     issue = publication / "issues" / "issue-1" / "issue.yaml"
@@ -33,7 +33,7 @@ def test_a_read_only_folder_is_one_line_naming_it(publication: Path, sendgrid: S
     failed = []
     with read_only(frozen):
         for command in COMMANDS:
-            result = newsletter(*command)  # an exception would fail the test here, as a traceback
+            result = run(*command)  # an exception would fail the test here, as a traceback
             if result.exit_code != 0:
                 assert result.exit_code == 1, (command, result.output)
                 [line] = result.stderr.splitlines()
@@ -50,13 +50,13 @@ def test_templates_eject_on_a_full_disk_leaves_no_empty_template(publication: Pa
     """A copy stopped by a full disk left a 0-byte template, which blocked the next eject and failed check."""
     templates = publication / "templates"
     with full_disk(templates, size="256k"):  # room for every template, once emptied
-        result = newsletter("templates", "eject")
+        result = run("templates", "eject")
         assert result.exit_code == 1
         assert re.fullmatch(r"error: templates/[\w.-]+: cannot write it \(No space left on device\)\n", result.stderr)
         assert [p.name for p in templates.iterdir()] == [".filler"]
         (templates / ".filler").unlink()  # room again
-        again = newsletter("templates", "eject")
+        again = run("templates", "eject")
         assert again.exit_code == 0, again.output
         assert all((templates / p.name).read_bytes() == p.read_bytes() for p in PACKAGE_TEMPLATES.iterdir()
                    if p.is_file() and not p.name.startswith("."))
-        assert newsletter("check", "issue-1").exit_code == 0
+        assert run("check", "issue-1").exit_code == 0

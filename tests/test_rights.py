@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.send_helpers import generated, newsletter, send_in_background, write_list
+from tests.send_helpers import generated, send_in_background, write_list
 from newsletter.signup.store import SignupStore
-from tests.helpers import update_config
+from tests.helpers import run, update_config
 from tests.sendgrid_double import SendGridDouble, Stall
 from tests.signup_helpers import READER, SignupServer, link_in, mails_to, outbox_idle, wait_for_mails
 from tests.subscriber_helpers import import_csv, rows
@@ -44,9 +44,9 @@ def sent_bytes(publication: Path) -> bytes:
 def test_show_holds_every_list_row_ledger_request_and_build_file(publication: Path,
                                                                 sendgrid: SendGridDouble) -> None:
     two_lists(publication)
-    assert newsletter("send", "issue-1", "--dry-run").exit_code == 0  # before the send: it writes bodies then
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    shown = newsletter("subscribers", "show", "Ada@example.org", "--json")
+    assert run("send", "issue-1", "--dry-run").exit_code == 0  # before the send: it writes bodies then
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    shown = run("subscribers", "show", "Ada@example.org", "--json")
     assert shown.exit_code == 0, shown.output
     held = json.loads(shown.stdout)
     assert held["held"] is True
@@ -59,27 +59,27 @@ def test_show_holds_every_list_row_ledger_request_and_build_file(publication: Pa
         "issue-1", "sent/issue-1.sqlite", "accepted", 1)
     assert send["message_id"].startswith("double-")
     assert held["build_files"] == ["build/issue-1/dry-run/request-00001.json"]
-    text = newsletter("subscribers", "show", ADA).stdout.splitlines()
+    text = run("subscribers", "show", ADA).stdout.splitlines()
     assert text[0] == f"{ADA}: held in 2 list rows, 1 send ledger request, 1 file under build/"
     assert "  optin_ip       192.0.2.7" in text
     assert any(line.startswith("sent/issue-1.sqlite: issue-1: accepted (request 1, recorded ") for line in text)
 
 
 def test_show_of_an_address_held_nowhere_says_so_and_exits_0(publication: Path) -> None:
-    shown = newsletter("subscribers", "show", "nobody@example.org")
+    shown = run("subscribers", "show", "nobody@example.org")
     assert (shown.exit_code, shown.stdout) == (
         0, "nobody@example.org: no data held (no list, send ledger or file under build/ holds it)\n")
-    assert json.loads(newsletter("subscribers", "show", "nobody@example.org", "--json").stdout)["held"] is False
+    assert json.loads(run("subscribers", "show", "nobody@example.org", "--json").stdout)["held"] is False
 
 
 def test_delete_erases_lists_ledger_and_build_and_says_where(publication: Path, sendgrid: SendGridDouble) -> None:
     # A request of 1,000 recipients: its text spills into overflow pages, which SQLite frees
     # with the address still in them unless secure_delete zeroes them.
     two_lists(publication, readers=998)
-    assert newsletter("send", "issue-1", "--dry-run").exit_code == 0  # before the send: it writes bodies then
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--dry-run").exit_code == 0  # before the send: it writes bodies then
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert ADA.encode() in sent_bytes(publication)
-    erased = newsletter("subscribers", "delete", "Ada@Example.org")
+    erased = run("subscribers", "delete", "Ada@Example.org")
     assert erased.exit_code == 0, erased.output
     lines = erased.stdout.splitlines()
     assert lines[0].startswith("Erased Ada@Example.org; sent/erased.csv keeps a keyed hash of it (erased on ")
@@ -95,9 +95,9 @@ def test_delete_erases_lists_ledger_and_build_and_says_where(publication: Path, 
     assert b"bea@example.org" in sent_bytes(publication)
     assert not (publication / "build" / "issue-1" / "dry-run" / "request-00001.json").exists()
     assert "erasure.key" not in erased.output and (publication / "sent" / "erasure.key").stat().st_mode & 0o077 == 0
-    status = json.loads(newsletter("status", "issue-1", "--json").stdout)
+    status = json.loads(run("status", "issue-1", "--json").stdout)
     assert status["sent"] == 1000  # the hash still counts as one recipient who has it
-    shown = newsletter("subscribers", "show", ADA).stdout.splitlines()
+    shown = run("subscribers", "show", ADA).stdout.splitlines()
     assert shown[0] == f"{ADA}: no data held (no list, send ledger or file under build/ holds it)"
     assert shown[1].startswith("sent/erased.csv: erased on ")
 
@@ -105,12 +105,12 @@ def test_delete_erases_lists_ledger_and_build_and_says_where(publication: Path, 
 def test_a_reader_erased_and_subscribed_again_is_not_sent_an_issue_they_had(
         publication: Path, sendgrid: SendGridDouble) -> None:
     two_lists(publication)
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    assert newsletter("subscribers", "delete", ADA).exit_code == 0
-    again = newsletter("subscribers", "add", ADA, "--resubscribe")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    assert run("subscribers", "delete", ADA).exit_code == 0
+    again = run("subscribers", "add", ADA, "--resubscribe")
     assert again.exit_code == 0, again.output
-    newsletter("subscribers", "add", "cy@example.org")
-    resent = newsletter("send", "issue-1", "--yes")
+    run("subscribers", "add", "cy@example.org")
+    resent = run("send", "issue-1", "--yes")
     assert resent.exit_code == 0, resent.output
     assert sorted(sendgrid.accepted_recipients()) == [ADA, "bea@example.org", "cy@example.org"]  # Ada once
     assert "  skipped            2  (already sent)" in resent.stdout
@@ -118,7 +118,7 @@ def test_a_reader_erased_and_subscribed_again_is_not_sent_an_issue_they_had(
 
 def test_import_of_an_erased_address_is_refused_naming_the_row_unless_resubscribe(publication: Path) -> None:
     two_lists(publication)
-    assert newsletter("subscribers", "delete", ADA).exit_code == 0
+    assert run("subscribers", "delete", ADA).exit_code == 0
     old = "email,first_name\nnew@example.org,New\nADA@example.org,Ada\n"
     refused = import_csv(old)
     assert refused.exit_code == 0, refused.output
@@ -136,7 +136,7 @@ def test_import_of_an_erased_address_is_refused_naming_the_row_unless_resubscrib
 
 def test_import_of_only_erased_addresses_imports_nothing(publication: Path) -> None:
     two_lists(publication)
-    newsletter("subscribers", "delete", ADA)
+    run("subscribers", "delete", ADA)
     refused = import_csv(f"email\n{ADA}\n")
     assert refused.exit_code == 1
     assert "people.csv:2: ada@example.org was erased on " in refused.stdout
@@ -145,23 +145,23 @@ def test_import_of_only_erased_addresses_imports_nothing(publication: Path) -> N
 
 def test_add_and_remove_of_an_erased_address_hold_it_again_only_with_resubscribe(publication: Path) -> None:
     two_lists(publication)
-    newsletter("subscribers", "delete", ADA)
-    refused = newsletter("subscribers", "add", ADA)
+    run("subscribers", "delete", ADA)
+    refused = run("subscribers", "add", ADA)
     assert refused.exit_code == 1
     assert refused.stderr.startswith(f"error: {ADA} was erased on ")
     assert refused.stderr.endswith(" at their request; not added (use --resubscribe if they asked to subscribe "
                                    "again)\n")
-    removed = newsletter("subscribers", "remove", ADA)  # a row recording it would hold the address again
+    removed = run("subscribers", "remove", ADA)  # a row recording it would hold the address again
     assert removed.exit_code == 0
     assert removed.stdout.startswith(f"subscribers/main.csv: {ADA} was erased on ")
     assert removed.stdout.endswith(" and is on no list; nothing recorded (import and add refuse it)\n")
     assert ADA not in rows()
-    assert newsletter("subscribers", "add", ADA, "--resubscribe").exit_code == 0
+    assert run("subscribers", "add", ADA, "--resubscribe").exit_code == 0
     assert rows()[ADA]["status"] == "subscribed"
 
 
 def test_delete_of_an_address_held_nowhere_records_it_as_erased(publication: Path) -> None:
-    erased = newsletter("subscribers", "delete", "stranger@example.org")
+    erased = run("subscribers", "delete", "stranger@example.org")
     assert erased.exit_code == 0
     assert erased.stdout.startswith("stranger@example.org was held nowhere (no list, send ledger or file under "
                                     "build/); recorded as erased in sent/erased.csv")
@@ -170,7 +170,7 @@ def test_delete_of_an_address_held_nowhere_records_it_as_erased(publication: Pat
 
 
 def test_delete_of_text_that_is_no_address_is_one_line(publication: Path) -> None:
-    result = newsletter("subscribers", "delete", "nobody")
+    result = run("subscribers", "delete", "nobody")
     assert (result.exit_code, result.stderr) == (1, "error: 'nobody' is not an email address (no @)\n")
 
 
@@ -178,11 +178,11 @@ def test_delete_erases_a_ledger_still_where_older_versions_kept_it(publication: 
                                                                    sendgrid: SendGridDouble) -> None:
     """build/<issue>/ledger.sqlite is a ledger to hash the address in, not a cache to remove."""
     two_lists(publication)
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     old = publication / "build" / "issue-1" / "ledger.sqlite"
     (publication / "sent" / "issue-1.sqlite").rename(old)
-    assert len(json.loads(newsletter("subscribers", "show", ADA, "--json").stdout)["sends"]) == 1
-    erased = newsletter("subscribers", "delete", ADA)
+    assert len(json.loads(run("subscribers", "show", ADA, "--json").stdout)["sends"]) == 1
+    erased = run("subscribers", "delete", ADA)
     assert erased.exit_code == 0, erased.output
     assert "  build/issue-1/ledger.sqlite: 1 request now holds the keyed hash instead" in erased.stdout
     assert b"bea@example.org" in old.read_bytes() and ADA.encode() not in old.read_bytes()
@@ -233,7 +233,7 @@ def test_show_lists_and_delete_erases_the_signup_servers_records_and_it_still_se
         grace_confirm = server.path_of(link_in(wait_for_mails(sendgrid, GRACE, 1)[0], "confirm"))
         outbox_idle(server)
 
-        shown = newsletter("subscribers", "show", READER.upper(), "--json")
+        shown = run("subscribers", "show", READER.upper(), "--json")
         assert shown.exit_code == 0, shown.output
         held = json.loads(shown.stdout)
         assert held["held"] is True and held["signup"]["file"] == "signup.sqlite"
@@ -246,20 +246,20 @@ def test_show_lists_and_delete_erases_the_signup_servers_records_and_it_still_se
         assert [(mail["table"], mail["kind"], mail["state"]) for mail in (confirmation, welcome)] == [
             ("outbox", "confirmation", "sent"), ("outbox", "welcome", "sent")]
         assert last["table"] == "confirmations"
-        text = newsletter("subscribers", "show", READER).stdout.splitlines()
+        text = run("subscribers", "show", READER).stdout.splitlines()
         assert text[0] == (f"{READER}: held in 0 list rows, 0 send ledger requests, 0 files under build/, "
                            "4 sign-up server records")
         assert any(line.startswith("signup.sqlite: confirmed sign-up to main (event 1), requested ")
                    and f"from IP 127.0.0.1, on the page {PAGE}, first name 'Ada'" in line for line in text)
         assert READER.encode() in signup_bytes(publication)
 
-        erased = newsletter("subscribers", "delete", READER)
+        erased = run("subscribers", "delete", READER)
         assert erased.exit_code == 0, erased.output
         assert erased.stdout.splitlines()[1:] == [
             "  signup.sqlite: 4 records of the sign-up server erased (sign-ups, unsubscribes, emails)"]
         assert READER.encode() not in signup_bytes(publication)  # no row, freed page, WAL frame holds it
         assert GRACE.encode() in signup_bytes(publication)
-        assert json.loads(newsletter("subscribers", "show", READER, "--json").stdout)["signup"]["records"] == []
+        assert json.loads(run("subscribers", "show", READER, "--json").stdout)["signup"]["records"] == []
 
         # The server runs on: Grace confirms, the feed has her alone; Ada may sign up again at once.
         assert server.client.post(grace_confirm).status_code == 200
@@ -276,14 +276,14 @@ def test_delete_while_the_server_holds_its_records_locked_is_one_line_and_leaves
     writer = sqlite3.connect(publication / "signup.sqlite", isolation_level=None)
     try:
         writer.execute("BEGIN IMMEDIATE")  # the server's writer, mid-commit
-        erased = newsletter("subscribers", "delete", ADA, terminal=TerminalDouble(busy_wait=0.1))
+        erased = run("subscribers", "delete", ADA, terminal=TerminalDouble(busy_wait=0.1))
     finally:
         writer.close()
     assert (erased.exit_code, erased.stderr) == (
         1, "error: signup.sqlite: the sign-up server is using it (still locked after 0.1 s): stop `newsletter "
            "serve` or retry the delete; the erasure is not finished\n")
     assert ADA in rows()
-    again = newsletter("subscribers", "delete", ADA)
+    again = run("subscribers", "delete", ADA)
     assert again.exit_code == 0, again.output
     assert ADA not in rows()
 
@@ -295,31 +295,31 @@ def test_show_and_delete_read_the_signup_records_given_with_db_as_serve_db_keeps
         assert server.subscribe(READER, first_name="Ada", page=PAGE).status_code == 200
         wait_for_mails(sendgrid, READER, 1)
         outbox_idle(server)
-        assert newsletter("subscribers", "show", READER, "--json").exit_code == 0
-        assert json.loads(newsletter("subscribers", "show", READER, "--json").stdout)["signup"] is None
+        assert run("subscribers", "show", READER, "--json").exit_code == 0
+        assert json.loads(run("subscribers", "show", READER, "--json").stdout)["signup"] is None
 
-        held = json.loads(newsletter("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout)
+        held = json.loads(run("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout)
         assert held["held"] is True and held["signup"]["file"] == "var/records.sqlite"
         assert sorted((record["table"], record.get("kind")) for record in held["signup"]["records"]) == [
             ("confirmations", None), ("outbox", "confirmation"), ("pending", None)]
 
-        missing = newsletter("subscribers", "delete", READER, "--db", "var/signup.sqlite")
+        missing = run("subscribers", "delete", READER, "--db", "var/signup.sqlite")
         assert (missing.exit_code, missing.stderr) == (
             1, "error: var/signup.sqlite: no such file (--db): give the sign-up server's records, the file "
                "`newsletter serve --db` was given (signup.sqlite by default); nothing was read or erased\n")
         assert not (publication / "sent" / "erased.csv").exists()
 
-        erased = newsletter("subscribers", "delete", READER, "--db", "var/records.sqlite")
+        erased = run("subscribers", "delete", READER, "--db", "var/records.sqlite")
         assert erased.exit_code == 0, erased.output
         assert erased.stdout.splitlines()[1:] == [
             "  var/records.sqlite: 3 records of the sign-up server erased (sign-ups, unsubscribes, emails)"]
-        assert json.loads(newsletter("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout
+        assert json.loads(run("subscribers", "show", READER, "--json", "--db", "var/records.sqlite").stdout
                           )["signup"]["records"] == []
 
 
 def test_delete_with_a_signup_server_run_elsewhere_says_to_erase_it_there(publication: Path) -> None:
     update_config(publication, signup={"url": "https://join.riverside-writers-circle.internal"})
-    erased = newsletter("subscribers", "delete", "stranger@example.org")
+    erased = run("subscribers", "delete", "stranger@example.org")
     assert erased.exit_code == 0, erased.output
     assert erased.stdout.splitlines()[1:] == [
         "  the sign-up server at https://join.riverside-writers-circle.internal keeps its own records where it "

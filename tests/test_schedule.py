@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter import cli as cli_module
 from newsletter.providers.sendgrid.schedule import parse_when
 from newsletter.when import ScheduleError
 from tests.account_helpers import account_spec, spec_kept
-from tests.send_helpers import generated, newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import at, generated, write_list
 from tests.sendgrid_double import Accept, SendGridDouble, Stall
 from tests.terminal_double import TerminalDouble
 
@@ -55,17 +54,12 @@ def test_times_sendgrid_would_not_schedule_are_refused(text: str, message: str) 
 
 # -- send --at, cancel and status against the double ------------------------------------
 
-def at(**delta: float) -> str:
-    """A --at value `delta` from now, in UTC, to the minute."""
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(**delta)).strftime("%Y-%m-%dT%H:%MZ")
-
-
 def epoch(text: str) -> int:
     return int(dt.datetime.fromisoformat(text).timestamp())
 
 
 def status_json() -> dict:
-    return json.loads(newsletter("status", "issue-1", "--json").stdout)
+    return json.loads(run("status", "issue-1", "--json").stdout)
 
 
 @pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
@@ -74,7 +68,7 @@ class TestScheduledSends:
                                                             sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(2500))
         when = at(hours=2)
-        result = newsletter("send", "issue-1", "--yes", "--at", when)
+        result = run("send", "issue-1", "--yes", "--at", when)
         assert result.exit_code == 0, result.output
         [batch] = sendgrid.account.batches
         assert {(body["send_at"], body["batch_id"]) for body in sendgrid.accepted} == {(epoch(when), batch)}
@@ -87,7 +81,7 @@ class TestScheduledSends:
         assert shown["scheduled_at"] == dt.datetime.fromtimestamp(epoch(when), dt.UTC).isoformat().replace(
             "+00:00", "Z")
         assert shown["batch_id"] == batch
-        text = newsletter("status", "issue-1").stdout
+        text = run("status", "issue-1").stdout
         assert re.search(rf"^scheduled  .*UTC\)?, batch {batch}$", text, re.M)
 
     def test_the_question_says_when_in_local_time_and_utc(self, publication: Path, sendgrid: SendGridDouble,
@@ -96,8 +90,8 @@ class TestScheduledSends:
         time.tzset()
         try:
             when = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(hours=3)
-            result = CliRunner().invoke(cli_module.cli, ["send", "issue-1", "--at", when.isoformat()], input="n\n",
-                                        obj=TerminalDouble(can_ask=True))
+            result = run("send", "issue-1", "--at", when.isoformat(), input="n\n",
+                         terminal=TerminalDouble(can_ask=True))
             local = when.astimezone()
         finally:
             monkeypatch.delenv("TZ")
@@ -113,7 +107,7 @@ class TestScheduledSends:
         time.tzset()
         try:
             write_list(publication, generated(3))
-            result = newsletter("send", "issue-1", "--yes", "--at", at(hours=2))
+            result = run("send", "issue-1", "--yes", "--at", at(hours=2))
         finally:
             monkeypatch.delenv("TZ")
             time.tzset()
@@ -123,13 +117,13 @@ class TestScheduledSends:
 
     def test_a_time_too_near_to_cancel_is_warned_about(self, publication: Path, sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(3))
-        result = newsletter("send", "issue-1", "--yes", "--at", at(minutes=5))
+        result = run("send", "issue-1", "--yes", "--at", at(minutes=5))
         assert result.exit_code == 0, result.output
         assert "is less than 10 minutes away: SendGrid lets no one cancel it any more" in result.stderr
 
     def test_a_scheduled_dry_run_offers_no_cancel(self, publication: Path) -> None:
         write_list(publication, generated(3))
-        result = newsletter("send", "issue-1", "--dry-run", "--at", at(hours=2))
+        result = run("send", "issue-1", "--dry-run", "--at", at(hours=2))
         assert result.exit_code == 0, result.output
         assert "Scheduled: a real send would be delivered at " in result.output
         assert "newsletter cancel" not in result.output
@@ -140,22 +134,22 @@ class TestScheduledSends:
     ])
     def test_times_out_of_bounds_post_nothing(self, publication: Path, sendgrid: SendGridDouble,
                                               delta: dict, message: str) -> None:
-        result = newsletter("send", "issue-1", "--yes", "--at", at(**delta))
+        result = run("send", "issue-1", "--yes", "--at", at(**delta))
         assert result.exit_code == 1
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("error: --at ") and message in line
         assert sendgrid.mail_requests == [] and sendgrid.account.requests == []
 
     def test_a_proof_is_not_scheduled(self, publication: Path, sendgrid: SendGridDouble) -> None:
-        result = newsletter("send", "issue-1", "--yes", "--to", "me@riverside-writers-circle.internal",
-                            "--at", at(hours=1))
+        result = run("send", "issue-1", "--yes", "--to", "me@riverside-writers-circle.internal",
+                     "--at", at(hours=1))
         assert result.exit_code == 1
         assert "a proof (--to) is sent at once" in result.stderr
 
     def test_a_dry_run_shows_send_at_and_asks_sendgrid_nothing(self, publication: Path,
                                                                sendgrid: SendGridDouble) -> None:
         when = at(hours=1)
-        result = newsletter("send", "issue-1", "--dry-run", "--at", when)
+        result = run("send", "issue-1", "--dry-run", "--at", when)
         assert result.exit_code == 0, result.output
         [body] = [json.loads(p.read_text()) for p in (publication / "build" / "issue-1" / "dry-run").glob("*.json")]
         assert body["send_at"] == epoch(when) and "batch_id" not in body
@@ -179,7 +173,7 @@ class TestScheduledSends:
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        rerun = newsletter("send", "issue-1", "--yes")  # no --at: the earlier run's moment holds
+        rerun = run("send", "issue-1", "--yes")  # no --at: the earlier run's moment holds
         assert rerun.exit_code == 1, rerun.output  # the killed request stays uncertain
         assert "(as the earlier run of this send)" in rerun.output
         [batch] = sendgrid.account.batches
@@ -188,7 +182,7 @@ class TestScheduledSends:
         shown = status_json()
         assert (shown["sent"], shown["uncertain"], shown["batch_id"]) == (2500, 1000, batch)
 
-        other = newsletter("send", "issue-1", "--yes", "--at", at(hours=6))
+        other = run("send", "issue-1", "--yes", "--at", at(hours=6))
         assert other.exit_code == 1
         assert "issue-1 is already scheduled for " in other.stderr
         assert "run `newsletter cancel issue-1` first" in other.stderr
@@ -196,12 +190,12 @@ class TestScheduledSends:
     def test_a_rerun_after_the_moment_says_so_and_sends_the_rest_now(self, publication: Path,
                                                                      sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(10))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=1)).exit_code == 0
+        assert run("send", "issue-1", "--yes", "--at", at(hours=1)).exit_code == 0
         # As if that hour had gone by.
         with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as db:
             db.execute("UPDATE batches SET send_at = ?", (int(time.time()) - 60,))
         write_list(publication, generated(12))  # two new subscribers
-        result = newsletter("send", "issue-1", "--yes")
+        result = run("send", "issue-1", "--yes")
         assert result.exit_code == 0, result.output
         assert "which has passed; the rest go out at once" in result.output
         late = sendgrid.accepted[-1]
@@ -211,9 +205,9 @@ class TestScheduledSends:
 
     def test_cancel_then_send_again(self, publication: Path, sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(1500))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
         [batch] = sendgrid.account.batches
-        result = newsletter("cancel", "issue-1", "--yes")
+        result = run("cancel", "issue-1", "--yes")
         assert result.exit_code == 0, result.output
         assert sendgrid.account.scheduled == {batch: "cancel"}
         assert result.output.splitlines()[1] == (
@@ -221,9 +215,9 @@ class TestScheduledSends:
             "new time).")
         shown = status_json()
         assert (shown["sent"], shown["cancelled"], shown["scheduled_at"], shown["batch_id"]) == (0, 1500, None, None)
-        assert "cancelled      1,500" in newsletter("status", "issue-1").stdout
+        assert "cancelled      1,500" in run("status", "issue-1").stdout
 
-        again = newsletter("send", "issue-1", "--yes", "--at", at(hours=3))
+        again = run("send", "issue-1", "--yes", "--at", at(hours=3))
         assert again.exit_code == 0, again.output
         new_batch = sendgrid.account.batches[-1]
         assert new_batch != batch
@@ -234,9 +228,9 @@ class TestScheduledSends:
 
     def test_a_send_after_a_cancel_can_go_now(self, publication: Path, sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(3))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
-        assert newsletter("cancel", "issue-1", "--yes").exit_code == 0
-        now = newsletter("send", "issue-1", "--yes")
+        assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+        assert run("cancel", "issue-1", "--yes").exit_code == 0
+        now = run("send", "issue-1", "--yes")
         assert now.exit_code == 0, now.output
         assert "When:" not in now.output
         assert "send_at" not in sendgrid.accepted[-1] and "batch_id" not in sendgrid.accepted[-1]
@@ -244,8 +238,8 @@ class TestScheduledSends:
 
     def test_cancel_too_late_asks_sendgrid_nothing(self, publication: Path, sendgrid: SendGridDouble) -> None:
         write_list(publication, generated(3))
-        assert newsletter("send", "issue-1", "--yes", "--at", at(minutes=6)).exit_code == 0
-        result = newsletter("cancel", "issue-1", "--yes")
+        assert run("send", "issue-1", "--yes", "--at", at(minutes=6)).exit_code == 0
+        result = run("cancel", "issue-1", "--yes")
         assert result.exit_code == 1
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("error: too late to cancel issue-1: its send time ")
@@ -255,10 +249,10 @@ class TestScheduledSends:
         assert status_json()["sent"] == 3
 
     def test_cancel_without_a_scheduled_send(self, publication: Path, sendgrid: SendGridDouble) -> None:
-        result = newsletter("cancel", "issue-1", "--yes")
+        result = run("cancel", "issue-1", "--yes")
         assert result.exit_code == 1
         assert result.stderr.strip() == "error: issue-1 has no scheduled send to cancel (it was never sent)"
-        assert newsletter("send", "issue-1", "--yes").exit_code == 0
-        result = newsletter("cancel", "issue-1", "--yes")
+        assert run("send", "issue-1", "--yes").exit_code == 0
+        result = run("cancel", "issue-1", "--yes")
         assert result.stderr.strip() == (
             "error: issue-1 has no scheduled send to cancel (sent/issue-1.sqlite records none standing)")

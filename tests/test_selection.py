@@ -11,7 +11,7 @@ import pytest
 
 from newsletter.errors import SubscriberError
 from newsletter.subscribers.selection import Selection
-from tests.send_helpers import newsletter
+from tests.helpers import run
 from tests.sendgrid_double import SendGridDouble
 
 # The sample list's subscribed rows with tag poetry (ada) or prose (tomasz, kim).
@@ -21,18 +21,18 @@ POETRY_OR_PROSE = ["ada.lovelace@example.org", "kim@example.org", "tomasz@exampl
 def test_list_export_and_send_take_the_same_readers_for_several_tags(publication: Path,
                                                                     sendgrid: SendGridDouble) -> None:
     tags = ("--tag", "poetry", "--tag", "prose")
-    listed = newsletter("subscribers", "list", "--status", "subscribed", *tags)
+    listed = run("subscribers", "list", "--status", "subscribed", *tags)
     assert listed.exit_code == 0
     assert sorted(line.split("\t")[0] for line in listed.stdout.splitlines()) == POETRY_OR_PROSE
-    exported = newsletter("subscribers", "export", "--status", "subscribed", *tags)
+    exported = run("subscribers", "export", "--status", "subscribed", *tags)
     assert sorted(row["email"] for row in csv.DictReader(io.StringIO(exported.stdout))) == POETRY_OR_PROSE
-    assert newsletter("send", "issue-1", "--yes", *tags).exit_code == 0
+    assert run("send", "issue-1", "--yes", *tags).exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == POETRY_OR_PROSE
 
 
 @pytest.mark.parametrize("command", ["list", "export"])
 def test_several_tags_none_in_the_list_are_one_error_naming_them(publication: Path, command: str) -> None:
-    result = newsletter("subscribers", command, "--tag", "member", "--tag", "poems")
+    result = run("subscribers", command, "--tag", "member", "--tag", "poems")
     assert result.exit_code == 1
     assert result.stderr == "error: no address has tag member or poems (tags in this list: members, poetry, prose)\n"
 

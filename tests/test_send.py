@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.sendgrid.mail import ASM_UNSUBSCRIBE_URL
-from tests.send_helpers import files_under, generated, newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import files_under, generated, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
 from tests.terminal_double import TerminalDouble
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("published_site")
 def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendgrid: SendGridDouble) -> None:
     """2,500 subscribers: three valid requests (1000, 1000, 500), one connection kept alive."""
     write_list(publication, generated(2500))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert [len(b["personalizations"]) for b in sendgrid.accepted] == [1000, 1000, 500]
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
@@ -35,15 +36,15 @@ def test_sends_in_requests_of_1000_each_subscriber_once(publication: Path, sendg
 
 def test_running_again_sends_nothing(publication: Path, sendgrid: SendGridDouble) -> None:
     """A finished send says so; new subscribers added later get it on the next run, alone."""
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     first = len(sendgrid.accepted_recipients())
-    again = newsletter("send", "issue-1", "--yes")
+    again = run("send", "issue-1", "--yes")
     assert again.exit_code == 0
     assert len(sendgrid.accepted_recipients()) == first
     assert "Everyone already has issue-1: nothing was sent." in again.output
     rows = [line.split(",") for line in (publication / "subscribers" / "main.csv").read_text().splitlines()[1:]]
     write_list(publication, generated(3, prefix="new") + [r[:5] for r in rows if r[0] == "ada.lovelace@example.org"])
-    third = newsletter("send", "issue-1", "--yes")
+    third = run("send", "issue-1", "--yes")
     assert third.exit_code == 0
     assert sendgrid.accepted_recipients()[first:] == [f"new{i:06d}@example.org" for i in range(3)]
     assert "skipped            1  (already sent)" in third.output
@@ -58,9 +59,9 @@ def test_only_subscribed_rows_of_the_tag_are_sent(publication: Path, sendgrid: S
         ["bounced@example.org", "B", "", "bounced", "members"],
         ["complained@example.org", "C", "", "complained", "members"],
     ])
-    assert newsletter("send", "issue-1", "--yes", "--tag", "members").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--tag", "members").exit_code == 0
     assert sendgrid.accepted_recipients() == ["in@example.org"]
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert sendgrid.accepted_recipients() == ["in@example.org", "other@example.org"]
 
 
@@ -69,7 +70,7 @@ def test_merge_fields_are_escaped_for_html_and_raw_for_text(publication: Path, s
     name = """<b>Tom & "Jerry" 'J'</b>"""
     write_list(publication, [["tom@example.org", name, "Smith, Jr.; III", "subscribed"],
                              ["noname@example.org", "", "", "subscribed"]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     tom, noname = sendgrid.accepted[0]["personalizations"]
     assert tom["substitutions"]["[%text:first_name|friend%]"] == name
     assert tom["substitutions"]["[%html:first_name|friend%]"] == (
@@ -83,7 +84,7 @@ def test_merge_fields_are_escaped_for_html_and_raw_for_text(publication: Path, s
 def test_unsubscribe_link_and_one_click_headers_per_recipient(publication: Path, sendgrid: SendGridDouble) -> None:
     """Without an unsubscribe group, unsubscribe_url is filled per recipient, address URL-encoded."""
     write_list(publication, [["a+b@example.org", "A", "", "subscribed"]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
     url = "https://riverside-writers-circle.internal/unsubscribe?email=a%2Bb@example.org"
     assert personalization["headers"] == {"List-Unsubscribe": f"<{url}>",
@@ -96,7 +97,7 @@ def test_unsubscribe_group_uses_sendgrids_link(publication: Path, sendgrid: Send
     """With sendgrid.asm_group_id: asm.group_id, SendGrid's link in both parts, no own headers."""
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text().replace("# asm_group_id: 12345", "asm_group_id: 12345"))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     body = sendgrid.accepted[0]
     assert body["asm"] == {"group_id": 12345}
     text, html = (c["value"] for c in body["content"])
@@ -108,14 +109,14 @@ def test_unsubscribe_group_uses_sendgrids_link(publication: Path, sendgrid: Send
 def test_refuses_without_a_way_to_unsubscribe(publication: Path, sendgrid: SendGridDouble) -> None:
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text().replace("unsubscribe_url:", "# unsubscribe_url:"))
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert "no way to unsubscribe" in result.stderr
     assert sendgrid.mail_requests == []
 
 
 def test_refuses_to_send_without_terminal_or_yes(publication: Path, sendgrid: SendGridDouble) -> None:
-    result = newsletter("send", "issue-1")
+    result = run("send", "issue-1")
     assert result.exit_code == 1
     assert "add --yes" in result.stderr
     assert sendgrid.mail_requests == []
@@ -132,7 +133,7 @@ def test_missing_api_key_is_one_line_before_sending(publication: Path, sendgrid:
         monkeypatch.delenv("SENDGRID_API_KEY")
     else:
         monkeypatch.setenv("SENDGRID_API_KEY", value)
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: SENDGRID_API_KEY {said}") and result.stderr.count("\n") == 1
     assert sendgrid.mail_requests == []
@@ -149,14 +150,14 @@ def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
     """One line that does not echo the key; nothing posted, nothing left in the ledger."""
     key = damage(sendgrid.api_key)
     monkeypatch.setenv("SENDGRID_API_KEY", key)
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SENDGRID_API_KEY holds a character no API key has")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output + result.stderr
     for part in (key, sendgrid.api_key[:8], sendgrid.api_key[8:]):
         assert part not in result.output + result.stderr
     assert sendgrid.request_headers == []
-    assert newsletter("status", "issue-1", "--json").stdout.strip() == (
+    assert run("status", "issue-1", "--json").stdout.strip() == (
         '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
 
 
@@ -169,15 +170,15 @@ def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Pat
     real_key = send_module.sendgrid_api_key
     monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")
     write_list(publication, generated(1500))
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: could not make the request to 127.0.0.1")
     assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
     assert sendgrid.request_headers == []
-    assert json.loads(newsletter("status", "issue-1", "--json").stdout) == {
+    assert json.loads(run("status", "issue-1", "--json").stdout) == {
         "sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": None, "batch_id": None}
     monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert len(sendgrid.accepted_recipients()) == 1500
 
 
@@ -186,7 +187,7 @@ def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgr
     """No key needed, no question asked; each file is a body SendGrid's schema and rules accept."""
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     write_list(publication, generated(1500))
-    result = newsletter("send", "issue-1", "--dry-run")
+    result = run("send", "issue-1", "--dry-run")
     assert result.exit_code == 0, result.output
     files = sorted((publication / "build" / "issue-1" / "dry-run").glob("*.json"))
     assert [f.name for f in files] == ["request-00001.json", "request-00002.json"]
@@ -201,36 +202,36 @@ def test_dry_run_writes_valid_bodies_and_sends_nothing(publication: Path, sendgr
 
 def test_proof_goes_to_the_given_addresses_only(publication: Path, sendgrid: SendGridDouble) -> None:
     """--to: fields from the list where the address is in it; the issue still counts as unsent."""
-    result = newsletter("send", "issue-1", "--yes", "--to", "ADA.lovelace@example.org", "--to", "me@example.net")
+    result = run("send", "issue-1", "--yes", "--to", "ADA.lovelace@example.org", "--to", "me@example.net")
     assert result.exit_code == 0, result.output
     ada, me = sendgrid.accepted[0]["personalizations"]
     assert ada["substitutions"]["[%text:first_name|friend%]"] == "Ada"
     assert me["to"] == [{"email": "me@example.net"}]
-    assert newsletter("status", "issue-1", "--json").stdout.strip() == (
+    assert run("status", "issue-1", "--json").stdout.strip() == (
         '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert "ada.lovelace@example.org" in sendgrid.accepted_recipients()[2:]
 
 
 def test_status_json_counts(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(1200))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    status = newsletter("status", "issue-1", "--json")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    status = run("status", "issue-1", "--json")
     assert status.exit_code == 0
     assert json.loads(status.stdout) == {"sent": 1200, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0,
                                          "scheduled_at": None, "batch_id": None}
-    assert "sent           1,200" in newsletter("status", "issue-1").stdout
+    assert "sent           1,200" in run("status", "issue-1").stdout
 
 
 def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGridDouble) -> None:
     """Not in what the commands print (success or failure), nor in anything under the publication."""
     from tests.sendgrid_double import Respond
 
-    outputs = [newsletter("send", "issue-1", "--yes"), newsletter("status", "issue-1"),
-               newsletter("send", "issue-1", "--dry-run")]
+    outputs = [run("send", "issue-1", "--yes"), run("status", "issue-1"),
+               run("send", "issue-1", "--dry-run")]
     write_list(publication, generated(3))
     sendgrid.script(Respond(401, body={"errors": [{"field": None, "message": "bad key"}]}))
-    outputs.append(newsletter("send", "issue-1", "--yes"))
+    outputs.append(run("send", "issue-1", "--yes"))
     for result in outputs:
         assert sendgrid.api_key not in result.output + result.stderr
     key = sendgrid.api_key.encode()
@@ -239,21 +240,19 @@ def test_api_key_is_in_no_output_and_no_file(publication: Path, sendgrid: SendGr
 
 def test_asks_before_sending_and_no_stops_it(publication: Path, sendgrid: SendGridDouble) -> None:
     """At a terminal: subject, list, counts, then a question; only "y" sends."""
-    from click.testing import CliRunner
 
-    from newsletter import cli
 
     at_a_terminal = TerminalDouble(can_ask=True)
     write_list(publication, generated(3))
-    answered_no = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="n\n", obj=at_a_terminal)
+    answered_no = run("send", "issue-1", input="n\n", terminal=at_a_terminal)
     assert answered_no.exit_code == 1
     assert "Issue:    issue-1: Winter readings" in answered_no.output
     assert "Recipients: 3 will receive it, 0 already have" in answered_no.output
     assert sendgrid.mail_requests == []
-    answered_yes = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=at_a_terminal)
+    answered_yes = run("send", "issue-1", input="y\n", terminal=at_a_terminal)
     assert answered_yes.exit_code == 0, answered_yes.output
     assert len(sendgrid.accepted_recipients()) == 3
-    again = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=at_a_terminal)
+    again = run("send", "issue-1", input="y\n", terminal=at_a_terminal)
     assert "Recipients: 0 will receive it, 3 already have" in again.output
     assert "Everyone selected already has issue-1: nothing to send." in again.output and again.exit_code == 0
 
@@ -264,7 +263,7 @@ def test_a_second_send_of_the_same_issue_is_refused(publication: Path, sendgrid:
     lock = SendLock(publication / "sent" / "issue-1.lock")
     lock.acquire("issue-1")
     try:
-        result = newsletter("send", "issue-1", "--yes")
+        result = run("send", "issue-1", "--yes")
     finally:
         lock.release()
     assert result.exit_code == 1
@@ -280,7 +279,7 @@ def test_duplicates_and_malformed_addresses_do_not_break_a_batch(publication: Pa
                              ["one@example.org", "One again", "", "subscribed"],
                              ["not an address", "", "", "subscribed"],
                              ["two@example.org", "Two", "", "subscribed"]])
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1, result.output
     assert sendgrid.accepted_recipients() == ["One@Example.org", "two@example.org"]
     assert "duplicates         1" in result.output and "invalid            1" in result.output
@@ -294,7 +293,7 @@ def test_a_bad_row_anywhere_in_the_list_stops_a_real_send_before_any_request(
     the list also holds a not-subscribed row (which used to decide how the list was read first)."""
     for others in ([], [["gone@example.org", "Gone", "", "unsubscribed"]]):
         write_list(publication, generated(2500) + others + [["odd@example.org", "Odd", "", "maybe"]])
-        result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+        result = run("send", "issue-1", "--yes", "--concurrency", "1")
         assert result.exit_code == 1
         assert result.stderr.startswith(f"error: subscribers/main.csv:{2502 + len(others)}: unknown status 'maybe'")
         assert sendgrid.accepted == [] and sendgrid.mail_requests == []
@@ -302,9 +301,9 @@ def test_a_bad_row_anywhere_in_the_list_stops_a_real_send_before_any_request(
 
 def test_another_list_and_a_missing_one(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, [["friend@example.org", "F", "", "subscribed"]], name="friends")
-    assert newsletter("send", "issue-1", "--yes", "--list", "friends").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--list", "friends").exit_code == 0
     assert sendgrid.accepted_recipients() == ["friend@example.org"]
-    missing = newsletter("send", "issue-1", "--yes", "--list", "nobody")
+    missing = run("send", "issue-1", "--yes", "--list", "nobody")
     assert missing.exit_code == 1
     assert missing.stderr == "error: subscribers/nobody.csv: no such subscriber list (--list nobody)\n"
 
@@ -369,7 +368,7 @@ def test_personalization_from_a_row_is_what_merge_gives(publication: Path, first
 ])
 def test_proof_addresses_are_checked_before_anything_is_sent(publication: Path, sendgrid: SendGridDouble,
                                                               given: list[str], said: str) -> None:
-    result = newsletter("send", "issue-1", "--yes", *[arg for address in given for arg in ("--to", address)])
+    result = run("send", "issue-1", "--yes", *[arg for address in given for arg in ("--to", address)])
     assert result.exit_code == 1
     assert result.stderr.startswith(said) and result.stderr.count("\n") == 1
     assert sendgrid.request_headers == []
@@ -378,12 +377,10 @@ def test_proof_addresses_are_checked_before_anything_is_sent(publication: Path, 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1", "http://127.0.0.1:99999", "http://127.0.0.1:port"])
 def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
         publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    from click.testing import CliRunner
 
-    from newsletter import cli
 
     monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", url)
-    result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=TerminalDouble(can_ask=True))
+    result = run("send", "issue-1", input="y\n", terminal=TerminalDouble(can_ask=True))
     assert result.exit_code == 1
     assert result.stderr == (f"error: NEWSLETTER_SENDGRID_URL {url!r} is not an http(s):// URL "
                              "(with a port from 1 to 65535, if any)\n")
@@ -393,7 +390,7 @@ def test_a_bad_sendgrid_url_is_refused_before_the_question_and_the_lock(
 
 def test_a_tag_matching_nobody_is_an_error_naming_the_tags_there(publication: Path,
                                                                   sendgrid: SendGridDouble) -> None:
-    result = newsletter("send", "issue-1", "--yes", "--tag", "nosuchtag")
+    result = run("send", "issue-1", "--yes", "--tag", "nosuchtag")
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         "error: no subscribed address has tag nosuchtag (tags in this list: members, poetry, prose)")
@@ -401,8 +398,8 @@ def test_a_tag_matching_nobody_is_an_error_naming_the_tags_there(publication: Pa
 
 
 def test_a_finished_send_reports_nothing_sent(publication: Path, sendgrid: SendGridDouble) -> None:
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    again = newsletter("send", "issue-1", "--yes")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    again = run("send", "issue-1", "--yes")
     assert again.output.count("Nothing sent: issue-1 (") == 1 and "Sent issue-1" not in again.output
 
 
@@ -412,22 +409,20 @@ def test_the_email_merge_field_is_the_address_sent_to(publication: Path, sendgri
         (Path(__file__).resolve().parents[1] / "newsletter" / "templates" / "email.txt").read_text()
         + "\nSent to {{ subscriber.email }}\n")
     write_list(publication, [["  spaced@example.org ", "S", "", "subscribed"]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
     assert personalization["to"] == [{"email": "spaced@example.org", "name": "S"}]
     assert personalization["substitutions"]["[%text:email%]"] == "spaced@example.org"
 
 
 def test_a_running_send_is_reported_before_the_question(publication: Path, sendgrid: SendGridDouble) -> None:
-    from click.testing import CliRunner
 
-    from newsletter import cli
     from newsletter.sending.ledger import SendLock
 
     lock = SendLock(publication / "sent" / "issue-1.lock")
     lock.acquire("issue-1")
     try:
-        result = CliRunner().invoke(cli.cli, ["send", "issue-1"], input="y\n", obj=TerminalDouble(can_ask=True))
+        result = run("send", "issue-1", input="y\n", terminal=TerminalDouble(can_ask=True))
     finally:
         lock.release()
     assert result.exit_code == 1
@@ -436,8 +431,8 @@ def test_a_running_send_is_reported_before_the_question(publication: Path, sendg
 
 
 def test_an_issue_named_by_its_path_shares_the_ledger(publication: Path, sendgrid: SendGridDouble) -> None:
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    again = newsletter("send", "issues/issue-1/", "--yes")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    again = run("send", "issues/issue-1/", "--yes")
     assert again.exit_code == 0, again.output
     assert "Everyone already has issue-1: nothing was sent." in again.output
     assert len(sendgrid.accepted_recipients()) == len(set(sendgrid.accepted_recipients())) == 5
@@ -445,10 +440,10 @@ def test_an_issue_named_by_its_path_shares_the_ledger(publication: Path, sendgri
 
 
 def test_status_of_an_issue_named_by_its_path(publication: Path, sendgrid: SendGridDouble) -> None:
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    result = newsletter("status", "issues/issue-1", "--json")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    result = run("status", "issues/issue-1", "--json")
     assert json.loads(result.output)["sent"] == 5
-    missing = newsletter("status", "issue-99")
+    missing = run("status", "issue-99")
     assert missing.exit_code == 1 and "no such issue 'issue-99'" in missing.stderr
 
 
@@ -458,7 +453,7 @@ def test_a_subscriber_whose_merge_values_are_too_long_is_left_out_not_the_batch(
     10,000 bytes; that subscriber is left out and named, the others get the issue."""
     write_list(publication, [["long@example.org", "é" * 6000, "", "subscribed"],
                              ["fine@example.org", "Fine", "", "subscribed"]])
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1, result.output
     assert sendgrid.accepted_recipients() == ["fine@example.org"]
     assert sendgrid.rejections == []
@@ -473,7 +468,7 @@ def test_substitutions_are_measured_as_the_ascii_escaped_json_sent(publication: 
     the rest of the request is not refused."""
     write_list(publication, [["long@example.org", "Ж" * 1500, "", "subscribed"],
                              ["fine@example.org", "Fine", "", "subscribed"]])
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1, result.output
     assert sendgrid.rejections == []
     assert sendgrid.accepted_recipients() == ["fine@example.org"]
@@ -484,7 +479,7 @@ def test_control_characters_in_a_name_are_not_sent(publication: Path, sendgrid: 
     """A NUL (or a bell, an escape) pasted into a first name is dropped from the greeting;
     line breaks and tabs are text and stay."""
     write_list(publication, [["ada@example.org", "A\x00da\x07\x1b", "", "subscribed"]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     (personalization,) = sendgrid.accepted[0]["personalizations"]
     assert personalization["substitutions"]["[%text:first_name|friend%]"] == "Ada"
     assert personalization["substitutions"]["[%html:first_name|friend%]"] == "Ada"
@@ -500,7 +495,7 @@ def test_article_text_that_looks_like_a_merge_tag_is_never_filled(publication: P
     write_issue(publication, "quoting", {"01-tags.md": article(
         "On [%text:first_name%] tags", "Our tool writes [%html:email%] and [%text:email%] for the address.")},
         subject="About [%text:email%]")
-    result = newsletter("send", "quoting", "--yes")
+    result = run("send", "quoting", "--yes")
     assert result.exit_code == 0, result.output
     body = sendgrid.accepted[0]
     text, html = body["content"][0]["value"], body["content"][1]["value"]
@@ -523,7 +518,7 @@ def test_a_timeout_that_is_no_finite_number_of_seconds_is_refused(publication: P
     line = next(n for n, text in enumerate((publication / "newsletter.yaml").read_text().splitlines(), 1)
                 if text.startswith("sendgrid:"))
     for command in (("send", "issue-1", "--yes"), ("check", "issue-1")):
-        result = newsletter(*command)
+        result = run(*command)
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith(f"error: newsletter.yaml:{line}: sendgrid.timeout must be a number of "
                                         "seconds above 0"), result.stderr

@@ -8,34 +8,27 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from newsletter.config import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
-from tests.send_helpers import generated, newsletter, write_list
+from tests.helpers import run, wait_for
+from tests.send_helpers import generated, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
 from tests.terminal_double import TerminalDouble, ticking_clock
 
 
 def status() -> dict[str, int]:
     """The ledger's counts (`status --json` also says when a scheduled send goes)."""
-    shown = json.loads(newsletter("status", "issue-1", "--json").stdout)
+    shown = json.loads(run("status", "issue-1", "--json").stdout)
     return {key: shown[key] for key in ("sent", "pending", "failed", "uncertain")}
 
 
 def set_concurrency(root: Path, value: object) -> None:
     config = root / "newsletter.yaml"
     config.write_text(config.read_text().replace("  timeout: 30", f"  timeout: 30\n  concurrency: {value}"))
-
-
-def wait_for(condition, seconds: float = 60.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize(("configured", "option", "in_flight"), [
@@ -85,7 +78,7 @@ def test_killed_with_requests_in_flight_nobody_gets_two(publication: Path, sendg
     process.kill()
     process.wait()
     release.set()  # the double accepted all four: SendGrid would have sent them
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1, rerun.output  # the four stay uncertain
     counts = Counter(sendgrid.accepted_recipients())
     assert max(counts.values()) == 1 and len(counts) == 9000
@@ -95,7 +88,7 @@ def test_killed_with_requests_in_flight_nobody_gets_two(publication: Path, sendg
 def test_progress_says_how_many_requests_are_in_flight(publication: Path, sendgrid: SendGridDouble) -> None:
     """Without a terminal the progress line, here printed at every step, names the requests in flight."""
     write_list(publication, generated(2500))
-    result = newsletter("send", "issue-1", "--yes", terminal=TerminalDouble(clock=ticking_clock(60.0)))
+    result = run("send", "issue-1", "--yes", terminal=TerminalDouble(clock=ticking_clock(60.0)))
     assert result.exit_code == 0, result.output
     assert "... 0 accepted, 1 request so far, 1 request in flight" in result.output
     counts = [int(line.rsplit(", ", 1)[1].split()[0]) for line in result.output.splitlines()
@@ -106,7 +99,7 @@ def test_progress_says_how_many_requests_are_in_flight(publication: Path, sendgr
 @pytest.mark.parametrize("value", [0, 17, "four", 2.5, True])
 def test_a_concurrency_that_is_no_whole_number_from_1_to_16_is_refused(publication: Path, value: object) -> None:
     set_concurrency(publication, value)
-    result = newsletter("send", "issue-1", "--dry-run")
+    result = run("send", "issue-1", "--dry-run")
     assert result.exit_code == 1
     assert "sendgrid.concurrency must be a whole number from 1 to 16" in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
@@ -114,6 +107,6 @@ def test_a_concurrency_that_is_no_whole_number_from_1_to_16_is_refused(publicati
 
 def test_the_option_takes_what_newsletter_yaml_takes(publication: Path) -> None:
     """--help states the default; the option's range is the config's (cli.py writes both out)."""
-    assert f"else {DEFAULT_CONCURRENCY}]" in " ".join(newsletter("send", "--help").output.split())
-    assert newsletter("send", "issue-1", "--dry-run", "--concurrency", str(MAX_CONCURRENCY)).exit_code == 0
-    assert newsletter("send", "issue-1", "--dry-run", "--concurrency", str(MAX_CONCURRENCY + 1)).exit_code == 2
+    assert f"else {DEFAULT_CONCURRENCY}]" in " ".join(run("send", "--help").output.split())
+    assert run("send", "issue-1", "--dry-run", "--concurrency", str(MAX_CONCURRENCY)).exit_code == 0
+    assert run("send", "issue-1", "--dry-run", "--concurrency", str(MAX_CONCURRENCY + 1)).exit_code == 2

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import files_under, generated, newsletter, set_timeout, write_list
+from tests.helpers import run, wait_for
+from tests.send_helpers import files_under, generated, set_timeout, write_list
 from tests.sendgrid_double import Accept, Cut, Drop, Respond, SendGridDouble, Stall, Trickle, too_many_requests
 from tests.terminal_double import TerminalDouble, quick_retries
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("published_site")
 
 
 def status(*extra: str) -> dict[str, int]:
-    shown = json.loads(newsletter("status", "issue-1", "--json", *extra).stdout)
+    shown = json.loads(run("status", "issue-1", "--json", *extra).stdout)
     # No send here is scheduled (tests/test_scheduling.py has those): the counts are what is compared.
     assert (shown.pop("cancelled"), shown.pop("scheduled_at"), shown.pop("batch_id")) == (0, None, None)
     return shown
@@ -35,7 +36,7 @@ def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble)
     """429 with X-RateLimit-Reset: wait, post again, each recipient once."""
     limited = too_many_requests(reset_in=1)
     sendgrid.script(limited)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2
     # Posted again only once the limit was reset, rather than hammering.
@@ -51,7 +52,7 @@ def test_rate_limited_then_accepted(publication: Path, sendgrid: SendGridDouble)
 def test_transient_failures_are_retried(publication: Path, sendgrid: SendGridDouble, faults: list) -> None:
     write_list(publication, generated(1500))
     sendgrid.script(*faults)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2 + len(faults)
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
@@ -61,13 +62,13 @@ def test_server_errors_that_persist_stop_the_send(publication: Path, sendgrid: S
     """Bounded attempts, then a clear stop; the next run sends to those left."""
     write_list(publication, generated(2500))
     sendgrid.script(*[Respond(503)] * 6)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "error: SendGrid answered 503: scripted 503 (gave up after 6 attempts)" in result.stderr
     assert "not sent       1,500" in result.output
     assert sendgrid.accepted == []
     assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
-    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
 
@@ -76,7 +77,7 @@ def test_wrong_key_stops_with_sendgrids_message(publication: Path, sendgrid: Sen
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     write_list(publication, generated(2500))
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-the-key")
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr == (
         "error: SendGrid refused the request (401: The provided authorization grant is invalid, "
@@ -89,7 +90,7 @@ def test_bad_request_stops_with_sendgrids_message(publication: Path, sendgrid: S
     write_list(publication, generated(2500))
     sendgrid.script(Respond(400, body={"errors": [
         {"field": "personalizations.2.to", "message": "Does not contain a valid address.", "help": None}]}))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith(
         "error: SendGrid refused the request (400: personalizations.2.to: Does not contain a valid address.)")
@@ -106,17 +107,17 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     set_timeout(publication, 3)
     write_list(publication, generated(1500))
     sendgrid.script(Stall(accept=False))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "uncertain      1,000  (no answer came)" in result.output
     assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
     assert len(sendgrid.mail_requests) == 2
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
-    listed = newsletter("status", "issue-1", "--uncertain").stdout.splitlines()
+    listed = run("status", "issue-1", "--uncertain").stdout.splitlines()
     assert listed[4:] == [f"reader{i:06d}@example.org" for i in range(1000)]
-    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 1 and len(sendgrid.mail_requests) == 2
-    retried = newsletter("send", "issue-1", "--yes", "--concurrency", "1", "--retry-uncertain")
+    retried = run("send", "issue-1", "--yes", "--concurrency", "1", "--retry-uncertain")
     assert retried.exit_code == 0, retried.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
     assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0}
@@ -125,7 +126,7 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
 def test_concurrent_requests_keep_the_ledger_exact(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(6500))
     sendgrid.script(Respond(500))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "3")
+    result = run("send", "issue-1", "--yes", "--concurrency", "3")
     assert result.exit_code == 0, result.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(6500)]
     assert sendgrid.connections <= 3
@@ -138,22 +139,15 @@ def _start_send(publication: Path, sendgrid: SendGridDouble, *options: str) -> s
                             cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait_for(condition, seconds: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: SendGridDouble) -> None:
     """SIGKILL while a request is in flight (SendGrid took it): the rerun sends the rest, not it."""
     write_list(publication, generated(4500))
     sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
     process = _start_send(publication, sendgrid, "--concurrency", "1")
-    _wait_for(lambda: len(sendgrid.mail_requests) == 2)
+    wait_for(lambda: len(sendgrid.mail_requests) == 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    rerun = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1  # the killed request stays uncertain
     counts = Counter(sendgrid.accepted_recipients())
     assert max(counts.values()) == 1
@@ -168,10 +162,10 @@ def test_killed_at_any_moment_nobody_gets_two(publication: Path, sendgrid: SendG
     """SIGKILL at an arbitrary point of a running send; then rerun: still nobody twice."""
     write_list(publication, generated(8000))
     process = _start_send(publication, sendgrid)
-    _wait_for(lambda: len(sendgrid.accepted) >= 3)
+    wait_for(lambda: len(sendgrid.accepted) >= 3)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    newsletter("send", "issue-1", "--yes")
+    run("send", "issue-1", "--yes")
     counts = Counter(sendgrid.accepted_recipients())
     assert max(counts.values()) == 1
     ledger = status()
@@ -187,7 +181,7 @@ def test_refused_connection_is_retried_then_stops(publication: Path, sendgrid: S
         placeholder.bind(("127.0.0.1", 0))
         port = placeholder.getsockname()[1]
     monkeypatch.setenv("NEWSLETTER_SENDGRID_URL", f"http://127.0.0.1:{port}")
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot connect to 127.0.0.1:{port}")
     assert "(gave up after 6 attempts)" in result.stderr and result.stderr.count("\n") == 1
@@ -214,7 +208,7 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     answer = threading.Event()
     sendgrid.script(Stall(accept=True, release=answer))
     process = _start_send(publication, sendgrid, "--concurrency", "1")
-    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    wait_for(lambda: len(sendgrid.mail_requests) == 1)
     process.send_signal(signal.SIGINT)
     _read_stderr_until(process, STOPPING)
     answer.set()  # only once the send has stopped taking new batches
@@ -224,7 +218,7 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     # Its headline said "Sent issue-1 in 1.2 s", as if everyone had it.
     assert re.search(rb"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet \(", stdout, re.M), stdout
     assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
-    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
 
 
@@ -237,7 +231,7 @@ def test_ctrl_c_at_concurrency_4_counts_everyone_not_sent(publication: Path, sen
     env = dict(os.environ, NEWSLETTER_SENDGRID_URL=sendgrid.url, SENDGRID_API_KEY=sendgrid.api_key)
     process = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "issue-1", "--yes", "--concurrency", "4"],
                                cwd=publication, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for(lambda: len(sendgrid.mail_requests) == 4)
+    wait_for(lambda: len(sendgrid.mail_requests) == 4)
     process.send_signal(signal.SIGINT)
     _read_stderr_until(process, STOPPING)
     answer.set()
@@ -256,7 +250,7 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     write_list(publication, generated(4500))
     sendgrid.script(too_many_requests(reset_in=100))  # within one wait: waited out, unless stopped
     process = _start_send(publication, sendgrid, "--concurrency", "1")
-    _wait_for(lambda: len(sendgrid.mail_requests) == 1)
+    wait_for(lambda: len(sendgrid.mail_requests) == 1)
     process.send_signal(signum)
     try:
         stdout, stderr = process.communicate(timeout=60)
@@ -270,7 +264,7 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     assert b"Nothing sent: issue-1 (" in stdout and b"accepted           0" in stdout
     assert len(sendgrid.mail_requests) == 1
     assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
-    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]
 
@@ -302,11 +296,11 @@ def test_killed_while_waiting_out_a_429_the_rerun_reaches_that_batch(publication
         # With 3 at once, the other two batches are answered, and recorded, while one waits
         # (whichever reached the double first).
         waited = ["waiting"] if concurrency == "1" else ["accepted", "accepted", "waiting"]
-        _wait_for(lambda: sorted(_batch_states(publication)) == waited, seconds=60)
+        wait_for(lambda: sorted(_batch_states(publication)) == waited, seconds=60)
     finally:
         process.kill()
         process.communicate()
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 0, rerun.output
     assert "uncertain          0" in rerun.output
     counts = Counter(sendgrid.accepted_recipients())
@@ -322,7 +316,7 @@ def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Pa
     write_list(publication, generated(2500))
     limited = too_many_requests(reset_in=3 * 3600)
     sendgrid.script(limited)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     reset = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(limited.headers["X-RateLimit-Reset"])))
     assert result.stderr.startswith(f"error: SendGrid's rate limit is used up (429) until {reset}, ")
@@ -371,7 +365,7 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
     capped = TerminalDouble(retry=quick_retries(max_rate_limited=4))
     write_list(publication, generated(1500))
     sendgrid.script(*[Respond(429, {"Retry-After": "0"})] * 10)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1", terminal=capped)
+    result = run("send", "issue-1", "--yes", "--concurrency", "1", terminal=capped)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SendGrid answered 429 (too many requests) 4 times in a row")
     assert result.stderr.count("\n") == 1 and "try again later" in result.stderr
@@ -384,15 +378,15 @@ def test_an_address_twice_is_counted_once_whatever_its_state(publication: Path, 
     set_timeout(publication, 3)
     write_list(publication, [["a@example.org", "A", "", "subscribed"], ["b@example.org", "B", "", "subscribed"]])
     sendgrid.script(Stall(accept=False))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 1  # both uncertain
+    assert run("send", "issue-1", "--yes").exit_code == 1  # both uncertain
     write_list(publication, [["a@example.org", "A", "", "subscribed"], ["A@Example.org", "A", "", "subscribed"],
                              ["b@example.org", "B", "", "subscribed"], ["c@example.org", "C", "", "subscribed"],
                              ["C@example.org", "C", "", "subscribed"]])
-    second = newsletter("send", "issue-1", "--yes")
+    second = run("send", "issue-1", "--yes")
     assert "uncertain          2  (no answer came)" in second.output
     assert second.output.count("  a@example.org\n") == 1
     assert "duplicates         2" in second.output
-    third = newsletter("send", "issue-1", "--yes")
+    third = run("send", "issue-1", "--yes")
     assert "skipped            1  (already sent)" in third.output
     assert "uncertain          2" in third.output and "duplicates         2" in third.output
     assert sendgrid.accepted_recipients() == ["c@example.org"]
@@ -406,17 +400,17 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
     sendgrid.script(Stall(30.0, accept=True))
     process = _start_send(publication, sendgrid, "--concurrency", "1")
     try:
-        _wait_for(lambda: len(sendgrid.mail_requests) == 1)
-        live = newsletter("status", "issue-1", "--uncertain", "--json")
+        wait_for(lambda: len(sendgrid.mail_requests) == 1)
+        live = run("status", "issue-1", "--uncertain", "--json")
         assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0, "cancelled": 0,
                                            "scheduled_at": None, "batch_id": None, "uncertain_recipients": []}
-        dry = newsletter("send", "issue-1", "--dry-run")
+        dry = run("send", "issue-1", "--dry-run")
         assert "pending        1,000  (in a request of the send running now)" in dry.output
         assert "uncertain          0" in dry.output and "would send     1,500" in dry.output
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    dead = json.loads(newsletter("status", "issue-1", "--uncertain", "--json").stdout)
+    dead = json.loads(run("status", "issue-1", "--uncertain", "--json").stdout)
     assert dead["uncertain"] == 1000 and dead["pending"] == 0
     assert dead["uncertain_recipients"] == [f"reader{i:06d}@example.org" for i in range(1000)]
 
@@ -427,7 +421,7 @@ def test_an_idle_connection_the_server_closed_is_not_reused(publication: Path, s
     nothing is uncertain and nothing is posted twice."""
     write_list(publication, generated(1500))
     sendgrid.script(Accept(then_close=True))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2 and sendgrid.connections == 2
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
@@ -445,14 +439,14 @@ def test_a_reused_connection_lost_after_the_request_is_uncertain(publication: Pa
     posted again (retrying it once sent 2,000 duplicates out of 5,000)."""
     write_list(publication, generated(2500))
     sendgrid.script(Accept(), fault)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1, result.output
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 3
     assert max(Counter(sendgrid.accepted_recipients()).values()) == 1
     assert len(sendgrid.accepted_recipients()) == 2500  # the double did accept the lost one
     assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 1000}
-    again = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert len(sendgrid.mail_requests) == 3 and again.exit_code == 1
 
 
@@ -462,7 +456,7 @@ def test_the_timeout_is_a_deadline_for_the_whole_answer(publication: Path, sendg
     set_timeout(publication, 2)
     write_list(publication, generated(1500))
     sendgrid.script(Trickle(interval=0.25, length=240))  # the whole answer would take a minute
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1, result.output
     assert "uncertain      1,000  (no answer came)" in result.output
     assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
@@ -474,7 +468,7 @@ def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: 
     so its recipients are uncertain, not posted again; the other requests go on."""
     write_list(publication, generated(1500))
     sendgrid.script(Drop())
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 2
@@ -489,17 +483,17 @@ def test_any_2xx_is_accepted(publication: Path, sendgrid: SendGridDouble, answer
     """A 201 or 204 is SendGrid taking the request: recorded as sent, never posted again."""
     write_list(publication, generated(1500))
     sendgrid.script(answer)
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert len(sendgrid.mail_requests) == 2
     assert status()["sent"] == 1500
-    assert newsletter("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0 and len(sendgrid.mail_requests) == 2
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0 and len(sendgrid.mail_requests) == 2
 
 
 def test_a_redirect_says_to_check_the_url(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(1500))
     sendgrid.script(Respond(302, {"Location": "https://login.example.net/"}, raw=b""))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert result.stderr == (
         "error: SendGrid's address answered 302, a redirect to https://login.example.net/, instead of an "
@@ -513,7 +507,7 @@ def test_an_html_error_page_is_named_not_dumped(publication: Path, sendgrid: Sen
     page = (b"<!DOCTYPE html>\n<html><head><title>503 Service\n Unavailable</title><style>body{}</style></head>"
             b"<body><h1>Service Unavailable</h1>" + b"<p>Try later.</p>" * 100 + b"</body></html>")
     sendgrid.script(*[Respond(503, {"Content-Type": "text/html"}, raw=page)] * 6)
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith(
         "error: SendGrid answered 503: an HTML page titled '503 Service Unavailable' instead of SendGrid's JSON "
@@ -527,7 +521,7 @@ def test_a_key_in_a_long_error_is_hidden_before_the_message_is_cut(publication: 
     hidden first and the message cut after, so no part of it reaches stderr or the ledger."""
     text = "x" * 230 + " Authorization: Bearer " + sendgrid.api_key + " was refused"  # the key spans 300
     sendgrid.script(Respond(400, raw=text.encode()))
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert "Bearer ***" in result.stderr
     assert sendgrid.api_key[:12] not in result.stderr
@@ -538,7 +532,7 @@ def test_a_key_in_a_long_error_is_hidden_before_the_message_is_cut(publication: 
 def test_a_failed_proof_names_the_proof_command(publication: Path, sendgrid: SendGridDouble) -> None:
     """Following a proof's advice must send the proof again, not the issue to the whole list."""
     sendgrid.script(*[Respond(503)] * 6)
-    result = newsletter("send", "issue-1", "--yes", "--to", "me@example.net")
+    result = run("send", "issue-1", "--yes", "--to", "me@example.net")
     assert result.exit_code == 1
     assert result.stderr.endswith(
         "run `newsletter send issue-1 --to me@example.net` again later for the rest\n"), result.stderr

@@ -17,7 +17,8 @@ import pytest
 from click.testing import Result
 
 from newsletter.sending import send as send_module
-from tests.send_helpers import generated, newsletter, send_in_background, write_list
+from tests.helpers import run
+from tests.send_helpers import generated, send_in_background, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
 
 pytestmark = pytest.mark.usefixtures("published_site")
@@ -57,7 +58,7 @@ def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGr
     readings: list[Path] = []
     reading = send_module.subscribed_keys
     monkeypatch.setattr(send_module, "subscribed_keys", lambda path: readings.append(path) or reading(path))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert (len(sendgrid.accepted_recipients()), readings) == (2500, [])
 
@@ -91,5 +92,5 @@ def test_a_list_that_cannot_be_read_again_stops_the_send_in_one_line(publication
         "complained): the list changed during the send and cannot be read again; the send stopped and posted "
         "nothing more: fix it and run `newsletter send issue-1` again\n")
     assert len(sendgrid.accepted_recipients()) == 1000  # the first request only
-    status = json.loads(newsletter("status", "issue-1", "--json").stdout)
+    status = json.loads(run("status", "issue-1", "--json").stdout)
     assert (status["sent"], status["uncertain"]) == (1000, 0)  # its answer is recorded

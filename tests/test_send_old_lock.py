@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import generated, newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import generated, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
 
 OLD_LOCK_HOLDER = Path(__file__).with_name("old_send_lock.py")
@@ -45,14 +46,14 @@ def older_version_sending(root: Path) -> Iterator[None]:
 
 def test_a_send_is_refused_while_an_older_version_sends_the_issue(publication: Path, sendgrid: SendGridDouble) -> None:
     with older_version_sending(publication):
-        result = newsletter("send", "issue-1", "--yes")
+        result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1, result.output
     assert result.stderr == ("error: another `newsletter send issue-1` is running, by an older version of newsletter "
                              "(build/issue-1/send.lock is locked); wait for it to finish\n")
     assert sendgrid.mail_requests == []
     assert not (publication / "sent" / "issue-1.sqlite").exists()
     # Once it is done, the send goes ahead.
-    after = newsletter("send", "issue-1", "--yes")
+    after = run("send", "issue-1", "--yes")
     assert after.exit_code == 0, after.output
     assert len(sendgrid.accepted_recipients()) == 5
 
@@ -60,13 +61,13 @@ def test_a_send_is_refused_while_an_older_version_sends_the_issue(publication: P
 def test_status_leaves_the_ledger_of_an_older_version_that_is_sending(publication: Path,
                                                                        sendgrid: SendGridDouble) -> None:
     """The older version writes build/issue-1/ledger.sqlite while it sends: status does not move it."""
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     old = publication / "build" / "issue-1" / "ledger.sqlite"
     shutil.move(publication / "sent" / "issue-1.sqlite", old)  # as the older version keeps it
     with older_version_sending(publication):
-        newsletter("status", "issue-1")
+        run("status", "issue-1")
         assert old.is_file() and not (publication / "sent" / "issue-1.sqlite").exists()
-    assert newsletter("status", "issue-1").exit_code == 0  # now idle: moved to sent/
+    assert run("status", "issue-1").exit_code == 0  # now idle: moved to sent/
     assert not old.exists() and (publication / "sent" / "issue-1.sqlite").is_file()
 
 

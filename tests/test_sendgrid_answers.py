@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.account_helpers import account_spec, ready_account, spec_kept
-from tests.send_helpers import generated, newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import generated, write_list
 from tests.sendgrid_double import Accept, Respond, SendGridDouble
-from tests.subscriber_helpers import run
 
 pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
 
@@ -83,7 +83,7 @@ def test_create_group_reads_the_groups_only_in_their_documented_shape(
 
 def sent(publication: Path) -> None:
     write_list(publication, generated(3))
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output
 
 
@@ -129,8 +129,8 @@ def at(hours: float) -> str:
 def test_stats_first_sent_is_the_first_accepted_batch_not_a_cancelled_one(
         publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(3))
-    assert newsletter("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
-    assert newsletter("cancel", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
+    assert run("cancel", "issue-1", "--yes").exit_code == 0
     ledger = publication / "sent" / "issue-1.sqlite"
     with sqlite3.connect(ledger) as db:  # as if that cancelled send had been made two days ago
         db.execute("UPDATE batches SET created = ?, send_at = ?", (time.time() - 2 * 86400, time.time() - 86400))
@@ -139,7 +139,7 @@ def test_stats_first_sent_is_the_first_accepted_batch_not_a_cancelled_one(
     assert "issue-1 has not been sent yet" in result.stderr
 
     later = at(hours=5)
-    assert newsletter("send", "issue-1", "--yes", "--at", later).exit_code == 0
+    assert run("send", "issue-1", "--yes", "--at", later).exit_code == 0
     shown = run("stats", "issue-1")
     assert shown.exit_code == 0, shown.output
     when = dt.datetime.strptime(later, "%Y-%m-%dT%H:%MZ")

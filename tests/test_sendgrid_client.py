@@ -19,9 +19,8 @@ from newsletter.errors import SendGridError
 from newsletter.providers.sendgrid.client import LIBRARY_LOGGER, Call, SendGridClient
 from newsletter.providers.sendgrid.retry import RetryPolicy
 from tests.account_helpers import account_spec, ready_account
-from tests.helpers import update_config
+from tests.helpers import run, update_config
 from tests.sendgrid_double import Drop, KeyCatcher, Respond, SendGridDouble
-from tests.subscriber_helpers import run
 
 SCOPES = Call("the API key's permissions")
 

@@ -23,13 +23,12 @@ from newsletter.config import DEFAULT_SIGNUPS_PER_IP_PER_HOUR, SignupSettings, l
 from newsletter.sending.mailer import OutgoingEmail
 from newsletter.signup import tokens
 from newsletter.signup.store import DAY, Pending, SignupStore
-from tests.helpers import update_config
+from tests.helpers import run, update_config, wait_for
 from tests.sendgrid_double import Drop, Respond, SendGridDouble
 from tests.signup_helpers import (
     READER, SECRET, SignupServer, html_of, link_in, listening_socket, mails_to, outbox_idle, signed_out, text_of,
-    wait_for_mails, wait_until,
+    wait_for_mails,
 )
-from tests.subscriber_helpers import run
 
 
 @pytest.fixture
@@ -391,14 +390,14 @@ def test_a_provider_that_is_down_keeps_the_signup_and_sends_when_it_is_back(serv
     [confirmation] = wait_for_mails(sendgrid, READER, 1)  # the third attempt, after two 503s
     assert len([b for b in sendgrid.mail_requests if b["personalizations"][0]["to"][0]["email"] == READER]) == 3
     assert link_in(confirmation, "confirm")
-    wait_until(lambda: server.client.get("/health").json()["outbox"] == {"sent": 1}, "the email marked sent")
+    wait_for(lambda: server.client.get("/health").json()["outbox"] == {"sent": 1}, "the email marked sent")
 
 
 def test_an_email_that_may_have_gone_out_is_never_sent_again(server: SignupServer, sendgrid: SendGridDouble) -> None:
     sendgrid.script(Drop(accept=True))  # SendGrid took it, then the connection broke before the answer
     server.subscribe(READER)
-    health = wait_until(lambda: (h := server.client.get("/health").json())["outbox"].get("uncertain") and h,
-                        "the email marked uncertain")
+    health = wait_for(lambda: (h := server.client.get("/health").json())["outbox"].get("uncertain") and h,
+                      "the email marked uncertain")
     assert health["uncertain_this_run"] == 1
     server.subscribe("grace@hopper.internal")
     wait_for_mails(sendgrid, "grace@hopper.internal", 1)
@@ -510,7 +509,7 @@ def test_newsletter_serve_runs_in_a_copy_without_the_list_and_a_kill_9_loses_no_
     def start() -> subprocess.Popen[bytes]:
         process = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--port", str(port)], cwd=copy,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_until(lambda: process.poll() is not None or _answers(f"{url}/health"), "the server to answer")
+        wait_for(lambda: process.poll() is not None or _answers(f"{url}/health"), "the server to answer")
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         return process
 
@@ -634,8 +633,8 @@ def test_any_asgi_server_runs_the_app_from_the_publication_named_in_the_environm
     server = subprocess.Popen(command, cwd=tmp_path, env={**env, "NEWSLETTER_SECRET": SECRET},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: server.poll() is not None or _answers(f"http://127.0.0.1:{port}/health"),
-                   "uvicorn to answer")
+        wait_for(lambda: server.poll() is not None or _answers(f"http://127.0.0.1:{port}/health"),
+                 "uvicorn to answer")
         assert server.poll() is None
         assert httpx.post(f"http://127.0.0.1:{port}/subscribe", data={"email": READER}).status_code == 200
         wait_for_mails(sendgrid, READER, 1)

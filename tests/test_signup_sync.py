@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.signup.sync import CURSOR_FILE
-from tests.send_helpers import newsletter, write_list
-from tests.helpers import update_config
+from tests.helpers import run, update_config
+from tests.send_helpers import write_list
 from tests.sendgrid_double import KeyCatcher, SendGridDouble
-from tests.site_server import StaticSite
 from tests.signup_helpers import READER, SECRET, SignupServer, link_in, signed_out, wait_for_mails
-from tests.subscriber_helpers import MAIN_LIST, rows, run
+from tests.site_server import StaticSite
+from tests.subscriber_helpers import MAIN_LIST, rows
 
 GRACE = "grace@hopper.internal"
 
@@ -109,7 +109,7 @@ def test_an_erased_readers_old_signup_never_comes_back_and_a_later_one_does(
         server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
     sign_up(server, sendgrid, READER, "Ada")
     assert run("subscribers", "sync").exit_code == 0
-    erased = newsletter("subscribers", "delete", READER)
+    erased = run("subscribers", "delete", READER)
     assert erased.exit_code == 0, erased.output
     assert erased.stdout.splitlines()[-1] == (f"  the sign-up server at {server.url} keeps its own records where it "
                                               "runs: erase the address there too (run this delete in its folder)")
@@ -187,7 +187,7 @@ def test_a_send_with_signup_carries_signed_one_click_links_the_server_honours(
         server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
     readers = ["ada.lovelace@example.org", "o'brien+news@lovelace.internal"]
     write_list(publication, [[email, "", "", "subscribed", ""] for email in readers])
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output
     body = sendgrid.accepted[0]
     assert "asm" not in body
@@ -214,13 +214,13 @@ def test_a_send_with_signup_carries_signed_one_click_links_the_server_honours(
 def test_a_real_send_with_signup_and_no_secret_is_refused_and_check_says_which_link_wins(
         server: SignupServer, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET")
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert ("error: NEWSLETTER_SECRET is not set: export the same long random value on the server and wherever "
             "you send and sync") in result.output
     assert "(signup: is set, so each email's unsubscribe link is signed with it)" in result.output
     assert sendgrid.mail_requests == []
-    checked = newsletter("check", "issue-1")
+    checked = run("check", "issue-1")
     assert (f"signup: is set, so each email's unsubscribe link is {server.url}/unsubscribe/<token>, signed for "
             "its reader; unsubscribe_url is not used (remove it, or remove signup:)") in checked.output
 
@@ -229,7 +229,7 @@ def test_a_real_send_with_signup_and_no_secret_is_refused_and_check_says_which_l
 def test_a_real_send_pulls_the_servers_changes_first_so_this_mornings_unsubscribe_is_honoured(
         server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
     server.client.post(signed_out(server, "ada.lovelace@example.org"), content=b"List-Unsubscribe=One-Click")
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output
     assert f"subscribers/main.csv: changed 1 address from the sign-up server ({server.url})" in result.output
     assert sendgrid.accepted_recipients() == []  # grace is unsubscribed, ada left this morning
@@ -241,7 +241,7 @@ def test_a_send_that_cannot_reach_the_server_says_how_old_the_last_sync_is(
         server: SignupServer, sendgrid: SendGridDouble, publication: Path) -> None:
     assert run("subscribers", "sync").exit_code == 0
     server.__exit__()
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output
     assert (f"warning: could not reach the sign-up server at {server.url} ([Errno 111] Connection refused); the "
             "lists are unchanged: try again once it is up; the last sync was less than a minute ago: "

@@ -9,29 +9,23 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
-from click.testing import CliRunner, Result
 
-from newsletter.cli import cli
 from newsletter.config import load_settings
 from newsletter.content import load_issue
 from newsletter.render import render_issue
 from tests.golden import FEED, GOLDEN, WEB_PAGE, render_sample_web
-from tests.helpers import article, write_issue
+from tests.helpers import article, run, write_issue
 
 BASE = "https://riverside-writers-circle.internal/issues"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def site_files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_sample_web_page_and_feed_match_the_golden_files() -> None:
+def test_sample_web_page_and_feed_match_the_golden_files(publication: Path) -> None:
     """A change to the web edition shows up here; after an intended one, run `make golden`."""
-    page, feed = render_sample_web()
+    page, feed = render_sample_web(publication)
     assert page == (GOLDEN / WEB_PAGE).read_text(encoding="utf-8"), "web page changed: review, then `make golden`"
     assert feed == (GOLDEN / FEED).read_bytes(), "feed changed: review, then `make golden`"
 

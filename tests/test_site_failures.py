@@ -12,18 +12,11 @@ from pathlib import Path
 import feedparser
 import pytest
 import lxml.html
-from click.testing import CliRunner, Result
 from PIL import Image
 
-from tests.helpers import article, update_config, write_issue
+from tests.helpers import article, run, update_config, write_issue
 
 BASE = "https://riverside-writers-circle.internal/issues"
-
-
-def run(*args: str) -> Result:
-    from newsletter.cli import cli
-
-    return CliRunner().invoke(cli, list(args))
 
 
 def site_files(folder: Path) -> dict[str, bytes]:

@@ -7,35 +7,15 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import generated, newsletter, write_list
-from tests.smtp_server import PASSWORD, USERNAME, SmtpServer, smtp_server
+from tests.helpers import run, wait_for
+from tests.send_helpers import generated, write_list
+from tests.smtp_server import SmtpServer, use_smtp
 from tests.terminal_double import TerminalDouble, ticking_clock
-
-
-def use_smtp(root: Path, server: SmtpServer, **extra: object) -> None:
-    """newsletter.yaml's provider set to the test server, as an editor writes it."""
-    lines = ["provider: smtp", "smtp:", "  host: 127.0.0.1", f"  port: {server.port}", f"  username: {USERNAME}",
-             f"  ca_file: {server.ca_file}", "  timeout: 20"]
-    lines += [f"  {key}: {value}" for key, value in extra.items()]
-    config = root / "newsletter.yaml"
-    config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def smtp(publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
-    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    folder = tmp_path / "smtp"
-    folder.mkdir()
-    with smtp_server(folder) as server:
-        use_smtp(publication, server)
-        yield server
 
 
 def text_of(message: EmailMessage) -> str:
@@ -51,7 +31,7 @@ def html_of(message: EmailMessage) -> str:
 
 
 def status(*args: str) -> str:
-    return newsletter("status", "issue-1", *args).stdout
+    return run("status", "issue-1", *args).stdout
 
 
 def errors(stderr: str) -> list[str]:
@@ -62,7 +42,7 @@ def errors(stderr: str) -> list[str]:
 def test_each_reader_gets_one_message_of_their_own(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, [["ann@example.org", "Ann", "Lee"], ["bob@example.org", "Bob", "Roe"],
                              ["zoe@example.org", "", ""]])
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["ann@example.org", "bob@example.org", "zoe@example.org"]
     for received in smtp.received:
@@ -92,8 +72,8 @@ def test_each_reader_gets_one_message_of_their_own(publication: Path, smtp: Smtp
 
 def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(6))
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
-    again = newsletter("send", "issue-1", "--yes")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    again = run("send", "issue-1", "--yes")
     assert again.exit_code == 0
     assert len(smtp.received) == 6
 
@@ -101,14 +81,14 @@ def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) ->
 def test_a_refused_recipient_is_named_and_the_others_are_sent(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(4))
     smtp.faults.refuse = {"reader000001@example.org"}
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert len(smtp.received) == 3
     assert ("reader000001@example.org: the server refused it: 550 5.1.1 <reader000001@example.org>: "
             "Recipient address rejected: no such user") in result.stdout
     assert '"failed": 1' in status("--json")
     smtp.faults.refuse = set()  # the address fixed at the provider: a re-run tries the one who never got it
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
 
 
@@ -116,15 +96,15 @@ def test_a_drop_after_the_final_dot_is_uncertain_and_never_sent_again_unasked(
         publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.drop_after_dot = {"reader000002@example.org"}
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert "Uncertain: the SMTP server may or may not have accepted these 1" in result.stdout
     assert "reader000002@example.org" in status("--uncertain")
     assert "reader000001@example.org" not in status("--uncertain")
     smtp.faults.drop_after_dot = set()
-    assert newsletter("send", "issue-1", "--yes").exit_code == 1
+    assert run("send", "issue-1", "--yes").exit_code == 1
     assert len(smtp.to("reader000002@example.org")) == 1  # the server had it: not posted again
-    assert newsletter("send", "issue-1", "--yes", "--retry-uncertain").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--retry-uncertain").exit_code == 0
     assert len(smtp.to("reader000002@example.org")) == 2  # asked for: the same Message-ID, so it can be dropped
     first, second = (r.message["Message-ID"] for r in smtp.to("reader000002@example.org"))
     assert first == second
@@ -135,7 +115,7 @@ def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: 
     write_list(publication, generated(4))
     smtp.faults.refuse = {"reader000001@example.org"}
     smtp.faults.drop_after_dot = {"reader000002@example.org"}
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert "reader000001@example.org: the server refused it: 550 5.1.1" in result.stdout
     assert "Uncertain: the SMTP server may or may not have accepted these 1" in result.stdout
@@ -145,7 +125,7 @@ def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: 
     assert (counts["sent"], counts["failed"], counts["uncertain"]) == (2, 1, 1)
     assert [line.strip() for line in status("--uncertain").splitlines() if "@" in line] == ["reader000002@example.org"]
     smtp.faults.refuse, smtp.faults.drop_after_dot = set(), set()
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1  # the uncertain one is left alone unless asked
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(4)]
 
@@ -153,7 +133,7 @@ def test_each_message_of_one_connections_batch_has_its_own_outcome(publication: 
 def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.defer_data = 2
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
 
@@ -161,7 +141,7 @@ def test_a_deferral_is_posted_again_and_delivered_once(publication: Path, smtp: 
 def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 2  # a busy server: the first two connections are turned away
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert smtp.greeted_421 == 2
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
@@ -171,7 +151,7 @@ def test_a_421_greeting_is_tried_again_later_and_then_sent_once(publication: Pat
 def test_a_server_that_always_greets_421_stops_the_send_in_one_line(publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(3))
     smtp.faults.connect_421 = 1_000_000
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     (error,) = errors(result.stderr)
     assert re.fullmatch(r"error: 127\.0\.0\.1:\d+ answered 421 4\.3\.2 Service not available, closing transmission "
@@ -182,7 +162,7 @@ def test_a_server_that_always_greets_421_stops_the_send_in_one_line(publication:
     assert '"sent": 0' in status("--json") and '"uncertain": 0' in status("--json")
     assert '"failed": 0' in status("--json")
     smtp.faults.connect_421 = 0  # the server is back: everyone gets it, once
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(3)]
 
 
@@ -190,13 +170,13 @@ def test_a_providers_quota_stops_the_send_in_its_words_and_a_rerun_goes_on(
         publication: Path, smtp: SmtpServer) -> None:
     write_list(publication, generated(5))
     smtp.faults.quota_from = 3
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert errors(result.stderr) == ["error: the provider's quota is used up (550 5.4.5 Daily user sending quota "
                                      "exceeded.); nothing more was posted"]
     assert len(smtp.received) == 2
     smtp.faults.quota_from = None
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [f"reader{i:06d}@example.org" for i in range(5)]
 
 
@@ -205,16 +185,16 @@ def test_progress_says_the_pace_and_under_a_limit_the_time_left(publication: Pat
     with smtp.rate or smtp.daily_limit, how long the rest takes (today, when the limit stops it first)."""
     write_list(publication, generated(50))
     # A clock 5 s on at every look: each progress line is due at once, and the pace is the clock's.
-    unlimited = newsletter("send", "issue-1", "--yes", "--concurrency", "1",
-                           terminal=TerminalDouble(clock=ticking_clock(5.0)))
+    unlimited = run("send", "issue-1", "--yes", "--concurrency", "1",
+                    terminal=TerminalDouble(clock=ticking_clock(5.0)))
     assert unlimited.exit_code == 0, unlimited.output + unlimited.stderr
     paced = [line for line in unlimited.stdout.splitlines() if "accepted" in line and "messages/s" in line]
     assert paced and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
                                       r"\d+ requests? in flight", line) for line in paced), paced
     use_smtp(publication, smtp, rate=1000, daily_limit=30)  # the later smtp: block wins; 50 more readers
     write_list(publication, generated(100))
-    limited = newsletter("send", "issue-1", "--yes", "--concurrency", "1",
-                         terminal=TerminalDouble(clock=ticking_clock(5.0)))
+    limited = run("send", "issue-1", "--yes", "--concurrency", "1",
+                  terminal=TerminalDouble(clock=ticking_clock(5.0)))
     assert limited.exit_code == 1  # stopped by the day's limit
     lines = [line for line in limited.stdout.splitlines() if line.startswith("... ") and "messages/s" in line]
     assert lines and all(re.fullmatch(r"\.\.\. [\d,]+ accepted, [\d,]+ messages so far, [\d.,]+ messages/s, "
@@ -228,19 +208,19 @@ def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path
     text = config.read_text(encoding="utf-8")
     config.write_text(text[:text.index("provider: smtp")] + text[text.rindex("provider: smtp"):], encoding="utf-8")
     write_list(publication, generated(5))
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert len(smtp.received) == 3
     (error,) = errors(result.stderr)
     assert re.fullmatch(r"error: the day's limit of 3 messages \(smtp\.daily_limit\) is reached: 3 sent today; it "
                         r"resets at \d{4}-\d\d-\d\d 00:00 UTC, nothing more was posted: run `newsletter send issue-1` "
                         r"again after then for the rest", error), error
-    assert newsletter("send", "issue-1", "--yes").exit_code == 1
+    assert run("send", "issue-1", "--yes").exit_code == 1
     assert len(smtp.received) == 3
     # A day later (the count's day moved back, as the clock would have moved on): the rest go.
     with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:
         usage.execute("UPDATE usage SET day = '2000-01-01'")
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert len(smtp.received) == 5 and len({r.rcpt_tos[0] for r in smtp.received}) == 5
 
 
@@ -248,7 +228,7 @@ def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp:
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "not the password")
     write_list(publication, generated(2))
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     (error,) = errors(result.stderr)
     assert re.match(r"error: 127\.0\.0\.1:\d+ refused the login of 'letters@riverside\.example\.org' \(535 .*\); "
@@ -261,21 +241,21 @@ def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp:
 def test_a_missing_password_is_refused_before_anything(publication: Path, smtp: SmtpServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SMTP_PASSWORD")
-    result = newsletter("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: NEWSLETTER_SMTP_PASSWORD is not set: export it with the password")
     assert smtp.received == []
 
 
 def test_scheduling_needs_sendgrid(publication: Path, smtp: SmtpServer) -> None:
-    result = newsletter("send", "issue-1", "--yes", "--at", "tomorrow 09:00")
+    result = run("send", "issue-1", "--yes", "--at", "tomorrow 09:00")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: send --at needs SendGrid (provider: sendgrid)")
     assert result.stderr.count("\n") == 1 and smtp.received == []
 
 
 def test_a_proof_goes_through_smtp(publication: Path, smtp: SmtpServer) -> None:
-    result = newsletter("send", "issue-1", "--to", "editor@example.org", "--yes")
+    result = run("send", "issue-1", "--to", "editor@example.org", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     (received,) = smtp.received
     assert received.rcpt_tos == ["editor@example.org"]
@@ -287,7 +267,7 @@ def test_a_dry_run_writes_messages_a_mail_program_opens(publication: Path, smtp:
     import email.policy
 
     write_list(publication, generated(3))
-    result = newsletter("send", "issue-1", "--dry-run")
+    result = run("send", "issue-1", "--dry-run")
     assert result.exit_code == 0, result.output + result.stderr
     files = sorted((publication / "build" / "issue-1" / "dry-run").glob("message-*.eml"))
     assert [f.name for f in files] == ["message-00001.eml", "message-00002.eml", "message-00003.eml"]
@@ -309,7 +289,7 @@ def test_a_dry_run_of_a_long_list_writes_the_first_100_messages_and_counts_them_
     folder = publication / "build" / "issue-1" / "dry-run"
     folder.mkdir(parents=True)
     (folder / "message-00102.eml").write_bytes(b"an earlier dry run's")
-    result = newsletter("send", "issue-1", "--dry-run")
+    result = run("send", "issue-1", "--dry-run")
     assert result.exit_code == 0, result.output + result.stderr
     files = sorted(folder.iterdir())
     assert [f.name for f in files] == [f"message-{n:05d}.eml" for n in range(1, 101)]
@@ -324,7 +304,7 @@ def test_a_dry_run_of_a_long_list_writes_the_first_100_messages_and_counts_them_
 
 
 def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: SmtpServer) -> None:
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 0, result.output + result.stderr
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"ok: 127\.0\.0\.1:\d+ answers, over TLSv1\.[23] with a certificate valid for 127\.0\.0\.1",
@@ -333,7 +313,7 @@ def test_doctor_checks_the_server_as_a_send_meets_it(publication: Path, smtp: Sm
     assert lines[2].startswith("ok: the server takes mail from letters@riverside-writers-circle.internal (250 ")
     assert lines[2].endswith("nothing was sent")
     assert smtp.received == []
-    report = json.loads(newsletter("doctor", "--json").stdout)
+    report = json.loads(run("doctor", "--json").stdout)
     assert report["ok"] is True and [f["check"] for f in report["findings"]][:3] == ["tls", "login", "sender"]
 
 
@@ -348,7 +328,7 @@ def test_doctor_names_what_fails(publication: Path, smtp: SmtpServer, monkeypatc
     else:
         config = publication / "newsletter.yaml"
         config.write_text(re.sub(r"(?m)^  ca_file: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     assert re.fullmatch(expected, result.stdout.splitlines()[0]), result.stdout
     assert "wrong" not in result.stdout
@@ -357,11 +337,11 @@ def test_doctor_names_what_fails(publication: Path, smtp: SmtpServer, monkeypatc
 def test_doctor_says_an_smtp_send_needs_an_unsubscribe_link(publication: Path, smtp: SmtpServer) -> None:
     config = publication / "newsletter.yaml"
     config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
-    result = newsletter("doctor")
+    result = run("doctor")
     assert result.exit_code == 1
     assert ("error: an SMTP send has no SendGrid unsubscribe page: set unsubscribe_url (with {email}) or signup: "
             "(newsletter serve) in newsletter.yaml") in result.stdout.splitlines()
-    refused = newsletter("send", "issue-1", "--yes")
+    refused = run("send", "issue-1", "--yes")
     assert refused.exit_code == 1 and "an SMTP send needs unsubscribe_url" in refused.stderr
     assert smtp.received == []
 
@@ -374,7 +354,7 @@ def test_doctor_says_an_smtp_send_needs_an_unsubscribe_link(publication: Path, s
 ])
 def test_what_only_sendgrid_does_is_one_line(publication: Path, smtp: SmtpServer, command: tuple[str, ...],
                                             expected: str) -> None:
-    result = newsletter(*command)
+    result = run(*command)
     assert result.exit_code == 1
     assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
 
@@ -392,12 +372,12 @@ def test_a_send_stopped_through_sendgrid_and_run_again_through_smtp_sends_nobody
         monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
         # The second request of 1,000 is refused: its 500 recipients are not sent, and the send stops.
         sendgrid.script(Accept(), Respond(400, body={"errors": [{"field": None, "message": "refused"}]}))
-        first = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+        first = run("send", "issue-1", "--yes", "--concurrency", "1")
         assert first.exit_code == 1
         through_sendgrid = set(sendgrid.accepted_recipients())
     assert len(through_sendgrid) == 1000
     config.write_text(with_smtp, encoding="utf-8")
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     through_smtp = [r.rcpt_tos[0] for r in smtp.received]
     assert len(through_smtp) == 500 and not through_sendgrid & set(through_smtp)
     with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as ledger:
@@ -409,7 +389,7 @@ def test_a_send_stopped_through_sendgrid_and_run_again_through_smtp_sends_nobody
 def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, smtp: SmtpServer) -> None:
     config = publication / "newsletter.yaml"
     config.write_text(re.sub(r"(?m)^unsubscribe_url: .*\n", "", config.read_text(encoding="utf-8")), encoding="utf-8")
-    result = newsletter("check", "issue-1")
+    result = run("check", "issue-1")
     assert result.exit_code == 0
     assert ("warning: no way to unsubscribe yet: an SMTP send has no SendGrid unsubscribe page, so it needs "
             "unsubscribe_url (with {email}) or signup: (newsletter serve); a real send is refused until then"
@@ -417,17 +397,17 @@ def test_check_says_what_an_smtp_send_needs_to_unsubscribe(publication: Path, sm
 
 
 def test_the_signup_servers_emails_go_through_smtp_too(publication: Path, smtp: SmtpServer) -> None:
-    from tests.signup_helpers import SignupServer, wait_until
+    from tests.signup_helpers import SignupServer
 
     with SignupServer(publication) as server:
         assert server.subscribe("ada@lovelace.internal", first_name="Ada").status_code == 200
-        (confirmation,) = wait_until(lambda: smtp.to("ada@lovelace.internal"), "the confirmation email")
+        (confirmation,) = wait_for(lambda: smtp.to("ada@lovelace.internal"), "the confirmation email")
         message = confirmation.message
         assert message["Subject"] == "Confirm your subscription to The Riverside Writers' Circle"
         link = re.search(r"http://127\.0\.0\.1:\d+/confirm/\S+", text_of(message))
         assert link is not None
         assert server.client.post(server.path_of(link[0])).status_code == 200
-        welcome = wait_until(lambda: smtp.to("ada@lovelace.internal")[1:], "the welcome email")[0].message
+        welcome = wait_for(lambda: smtp.to("ada@lovelace.internal")[1:], "the welcome email")[0].message
         assert welcome["Subject"] == "Welcome to The Riverside Writers' Circle"
         assert welcome["List-Unsubscribe"].startswith(f"<{server.url}/unsubscribe/")
         assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -453,7 +433,7 @@ def test_killed_while_the_server_holds_its_reply_and_rerun_nobody_gets_two(
     process.wait()
     smtp.faults.hold.set()
     smtp.faults.hold = None
-    rerun = newsletter("send", "issue-1", "--yes")
+    rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1  # the message in flight when the send died stays uncertain
     counts = Counter(r.rcpt_tos[0] for r in smtp.received)
     assert max(counts.values()) == 1
@@ -467,7 +447,7 @@ def test_one_readers_full_mailbox_fails_that_reader_not_the_send(publication: Pa
     """'over quota' about a reader's mailbox (552 5.2.2) is not the sender's quota: the others get it."""
     write_list(publication, generated(5))
     smtp.faults.full = {"reader000002@example.org"}
-    result = newsletter("send", "issue-1", "--yes", "--concurrency", "1")
+    result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == [
         f"reader{i:06d}@example.org" for i in (0, 1, 3, 4)]
@@ -477,7 +457,7 @@ def test_one_readers_full_mailbox_fails_that_reader_not_the_send(publication: Pa
 
 
 def test_sync_through_smtp_pulls_no_sendgrid_suppressions(publication: Path, smtp: SmtpServer) -> None:
-    result = newsletter("subscribers", "sync")
+    result = run("subscribers", "sync")
     assert result.exit_code == 1
     assert result.stderr == ("error: nothing to sync: through smtp there is no suppression list to pull (SendGrid "
                              "keeps one); set signup: (newsletter serve) for readers to leave on your own page, and "

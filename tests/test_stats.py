@@ -10,19 +10,11 @@ import pytest
 
 from newsletter.providers.sendgrid.categories import issue_category
 from tests.account_helpers import account_spec, spec_kept
-from tests.helpers import article, update_config, write_issue
+from tests.helpers import article, run, update_config, write_issue
+from tests.send_helpers import TODAY, sent
 from tests.sendgrid_double import SendGridDouble
-from tests.subscriber_helpers import run
 
 pytestmark = pytest.mark.usefixtures(account_spec.__name__, spec_kept.__name__)
-
-TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def sent(issue: str = "issue-1") -> None:
-    result = run("send", issue, "--yes")
-    assert result.exit_code == 0, result.output
-
 
 def test_every_request_carries_the_issue_category(publication: Path, sendgrid: SendGridDouble) -> None:
     sent()

@@ -12,12 +12,10 @@ import pytest
 from bs4 import BeautifulSoup
 
 from tests.account_helpers import account_spec, spec_kept  # noqa: F401 - fixtures
-from tests.helpers import article, write_issue
-from tests.send_helpers import write_list
+from tests.browser_helpers import CHROMEDRIVER, CHROMIUM, in_both_schemes
+from tests.helpers import article, run, write_issue
+from tests.send_helpers import TODAY, sent, write_list
 from tests.sendgrid_double import SendGridDouble
-from tests.subscriber_helpers import run
-from tests.test_browser import CHROMEDRIVER, CHROMIUM, browser, in_both_schemes  # noqa: F401 - a fixture
-from tests.test_stats import TODAY, sent
 
 REPORT = Path("build/stats/index.html")
 

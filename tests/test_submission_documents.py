@@ -13,7 +13,8 @@ import docx.shared
 import lxml.html
 from PIL import Image
 
-from tests.submission_helpers import built_article, flat, front_matter, run
+from tests.helpers import run
+from tests.submission_helpers import built_article, flat, front_matter
 
 BASE = "https://riverside-writers-circle.internal/issues/issue-2/"
 

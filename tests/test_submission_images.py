@@ -15,7 +15,7 @@ import docx.shared
 import pytest
 from PIL import Image
 
-from tests.submission_helpers import run
+from tests.helpers import run
 
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>\n'
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.submission_helpers import built_article, flat, front_matter, run
+from tests.helpers import run
+from tests.submission_helpers import built_article, flat, front_matter
 
 SAMPLE = REPO.parent / "shared" / "samples" / "submitted-article.txt"
 

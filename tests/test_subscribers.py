@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.subscribers.store import COLUMNS, Subscriber, iter_subscribers
-from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
+from tests.helpers import run
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, write
 
 
 def test_excel_export_with_bom_and_semicolons_is_imported(publication: Path) -> None:

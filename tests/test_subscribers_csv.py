@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.subscribers.csvfile import read_rows
-from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
+from tests.helpers import run
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, write
 
 HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at\n"
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import resource
 import shlex
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
-from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
+from tests.helpers import REPO, newsletter_process, run
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, write
 
 HEADER = "email,first_name,last_name,status,tags,subscribed_at,updated_at\n"
 
@@ -82,26 +80,6 @@ def test_a_list_saved_as_utf16_says_save_as_csv_utf8(publication: Path) -> None:
 
 
 # -- a full disk, a full standard output (item 7) ---------------------------------------
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def newsletter_process(*args: str, stdout: int | IO[bytes] = subprocess.PIPE,
-                       file_size_limit: int | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m newsletter ARGS...` as a separate process, optionally unable to grow a file.
-
-    RLIMIT_FSIZE makes the kernel refuse a write past `file_size_limit` bytes, as a full
-    disk does (EFBIG instead of ENOSPC; SIGXFSZ ignored so the write fails, as a full disk's).
-    """
-    def limit() -> None:
-        if file_size_limit is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], stdout=stdout, stderr=subprocess.PIPE,
-                          env=env, text=True, preexec_fn=limit, timeout=120)
-
 
 def test_a_disk_that_fills_while_the_list_is_written_is_one_line_and_the_list_untouched(publication: Path) -> None:
     write(Path("many.csv"), "email,first_name\n" + "".join(f"p{i}@example.org,P{i}\n" for i in range(2_000)))

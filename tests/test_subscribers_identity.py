@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.send_helpers import newsletter, write_list
+from tests.helpers import run
+from tests.send_helpers import write_list
 from tests.sendgrid_double import SendGridDouble
-from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run, write
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, write
 
 PUNYCODE = "bob@xn--exmple-cua.com"       # how a list exported by another tool may hold it
 UNICODE = "bob@ex\u00e4mple.com"          # the same address, as email-validator normalizes it
@@ -80,10 +81,10 @@ def test_a_send_recorded_in_one_form_is_not_sent_again_in_the_other(
 ) -> None:
     """The ledger keys by the same identity: a list re-exported with punycode is not mailed twice."""
     write_list(publication, [[UNICODE, "Bo", "", "subscribed", ""], [COMPOSED, "José", "", "subscribed", ""]])
-    assert newsletter("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes").exit_code == 0
     assert len(sendgrid.accepted_recipients()) == 2
     write_list(publication, [[PUNYCODE, "Bo", "", "subscribed", ""], [DECOMPOSED, "José", "", "subscribed", ""]])
-    again = newsletter("send", "issue-1", "--yes")
+    again = run("send", "issue-1", "--yes")
     assert again.exit_code == 0, again.output
     assert len(sendgrid.accepted_recipients()) == 2
     assert "Everyone already has issue-1: nothing was sent." in again.output
@@ -100,7 +101,7 @@ def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_c
     import csv
     import json
 
-    from tests.send_helpers import newsletter
+    from tests.helpers import run
 
     twin = [["bob@xn--exmple-cua.com", "Bob", "Smith, Jr.", "subscribed"],
             ["BOB@exämple.com", "Bob", "Smith, Jr.", "unsubscribed"]]
@@ -116,7 +117,7 @@ def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_c
                             lineterminator="\r\n" if form == "crlf" else "\n")
         writer.writerow(["email", "first_name", "last_name", "status", "tags"])
         writer.writerows(row + [""] for row in rows)
-    result = newsletter("send", "issue-1", *(["--dry-run"] if dry_run else ["--yes", "--no-web-check"]))
+    result = run("send", "issue-1", *(["--dry-run"] if dry_run else ["--yes", "--no-web-check"]))
     assert result.exit_code == 0, result.output
     if dry_run:
         bodies = sorted((publication / "build" / "issue-1" / "dry-run").glob("*.json"))
@@ -133,7 +134,7 @@ def test_a_ledger_keyed_before_one_identity_still_knows_who_has_the_issue(public
 
     from newsletter.config import load_settings
     from newsletter.sending.ledger import ACCEPTED, Ledger, ledger_path
-    from tests.send_helpers import newsletter, write_list
+    from tests.send_helpers import write_list
 
     decomposed = unicodedata.normalize("NFD", "josé@example.org")
     ledger = Ledger(ledger_path(load_settings(publication), "issue-1"), "issue-1")
@@ -143,6 +144,6 @@ def test_a_ledger_keyed_before_one_identity_still_knows_who_has_the_issue(public
     write_list(publication, [["bob@exämple.com", "Bob", "", "subscribed"],
                              ["josé@example.org", "José", "", "subscribed"],
                              ["ana@example.org", "Ana", "", "subscribed"]])
-    result = newsletter("send", "issue-1", "--yes", "--no-web-check")
+    result = run("send", "issue-1", "--yes", "--no-web-check")
     assert result.exit_code == 0, result.output
     assert sendgrid.accepted_recipients() == ["ana@example.org"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.subscriber_helpers import MAIN_LIST, import_csv, rows, run
+from tests.helpers import run
+from tests.subscriber_helpers import MAIN_LIST, import_csv, rows
 
 
 def report_lines(output: str) -> list[str]:

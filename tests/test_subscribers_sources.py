@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.subscriber_helpers import import_csv, rows, run
+from tests.helpers import run
+from tests.subscriber_helpers import import_csv, rows
 
 CASES = Path(__file__).parent / "data" / "imports"
 

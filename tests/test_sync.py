@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.sendgrid import suppressions
+from tests.helpers import run
 from tests.sendgrid_double import Drop, Respond, SendGridDouble, Stall
-from tests.subscriber_helpers import MAIN_LIST, rows, run
+from tests.subscriber_helpers import MAIN_LIST, rows
 
 PAGE = suppressions.PAGE_SIZE
 
