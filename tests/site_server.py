@@ -30,7 +30,7 @@ class StaticSite:
         site = self
 
         class Handler(SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            def __init__(self, *args, **kwargs) -> None:
                 super().__init__(*args, directory=str(site.folder), **kwargs)
 
             def do_HEAD(self) -> None:

@@ -319,7 +319,7 @@ def test_a_relay_on_this_machine_needs_no_reverse_dns(publication: Path, dns: Dn
     assert "PTR 1.0.0.127.in-addr.arpa" in dns.questions  # a PTR published for it is still read
 
 
-def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone) -> None:  # noqa: F811
+def test_all_well_through_smtp(publication: Path, smtp: SmtpServer, dns: DnsZone) -> None:
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text() + "  dkim_selector: news2026\n")
     dns.txt(DOMAIN, "v=spf1 ip4:127.0.0.0/8 -all")
@@ -363,7 +363,7 @@ def test_a_name_that_fails_leaves_only_its_own_part_unchecked(publication: Path,
                          "gave no usable answer (SERVFAIL); run doctor again once the DNS answers")
 
 
-def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) -> None:  # noqa: F811
+def test_a_bad_dkim_selector_is_one_line(publication: Path, smtp: SmtpServer) -> None:
     config = publication / "newsletter.yaml"
     config.write_text(config.read_text() + "  dkim_selector: fm1._domainkey\n")
     result = run("doctor")

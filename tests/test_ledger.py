@@ -117,7 +117,7 @@ def _garbage(path: Path) -> None:
     pytest.param(_garbage, "is damaged", id="not-a-database"),
 ])
 def test_a_damaged_ledger_is_an_error_never_a_fresh_start(publication: Path, sendgrid: SendGridDouble,
-                                                          damage, said: str) -> None:  # noqa: ANN001
+                                                          damage, said: str) -> None:
     """`truncate -s 0` on the ledger once posted the whole list again. Now every command that
     reads it names the file and says to restore it; nothing is posted."""
     write_list(publication, generated(2500))

@@ -19,7 +19,7 @@ from tests.sendgrid_double import Accept, Respond
 from tests.terminal_double import TerminalDouble
 
 
-def one_error_line(result) -> str:  # noqa: ANN001
+def one_error_line(result) -> str:
     """The single `error:` line of a run that exited 1, without a traceback."""
     assert result.exit_code == 1, result.output
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
@@ -173,7 +173,7 @@ TAGGED = [["ann@example.org", "Ann", "Lee", "subscribed", "members"],
 
 
 @pytest.mark.parametrize("options", [("--yes",), ("--dry-run",)], ids=["send", "dry run"])
-def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
+def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path, sendgrid, options) -> None:
     write_list(publication, TAGGED)
     result = run("send", "issue-1", "--tag", "member", *options)
     assert result.exit_code == 1, result.output
@@ -184,7 +184,7 @@ def test_a_mistyped_send_tag_is_an_error_naming_the_tags_there(publication: Path
     assert sendgrid.mail_requests == []
 
 
-def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid) -> None:  # noqa: ANN001
+def test_a_mistyped_tag_is_refused_before_the_question(publication: Path, sendgrid) -> None:
     write_list(publication, TAGGED)
     result = run("send", "issue-1", "--tag", "member", terminal=TerminalDouble(can_ask=True))
     assert result.exit_code == 1, result.output
@@ -209,7 +209,7 @@ def test_a_real_tag_with_no_row_of_the_status_asked_is_an_empty_listing(publicat
 
 # -- a send stopped part way says so in its headline (Ctrl-C: tests/test_send_faults.py) ---------
 
-def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:  # noqa: ANN001
+def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path, sendgrid) -> None:
     write_list(publication, generated(2500))
     sendgrid.script(Accept(), Respond(400, body={"errors": [
         {"field": "personalizations.2.to", "message": "Does not contain a valid address.", "help": None}]}))
@@ -223,7 +223,7 @@ def test_a_send_refused_part_way_says_stopped_in_its_headline(publication: Path,
 # -- rows that are not addresses are named -------------------------------------------------
 
 @pytest.mark.parametrize("options", [("--yes",), ("--dry-run",)], ids=["send", "dry run"])
-def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path, sendgrid, options) -> None:  # noqa: ANN001
+def test_rows_that_are_not_addresses_are_named_with_their_line(publication: Path, sendgrid, options) -> None:
     bad = ["ann at example.org", "bo@", ""] + [f"reader{i}.example.org" for i in range(10)]
     write_list(publication, generated(2) + [[address, "", "", "subscribed"] for address in bad])
     result = run("send", "issue-1", *options)
@@ -247,7 +247,7 @@ class TestAddAfterAScheduledSend:
         return "letter.txt"
 
     def test_add_after_the_scheduled_send_was_cancelled_says_nothing_was_sent(
-            self, publication: Path, sendgrid) -> None:  # noqa: ANN001
+            self, publication: Path, sendgrid) -> None:
         write_list(publication, generated(3))
         assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
         assert run("cancel", "issue-1", "--yes").exit_code == 0
@@ -256,7 +256,7 @@ class TestAddAfterAScheduledSend:
         assert result.stderr == "", result.stderr  # it said "issue-1 has been sent already"
 
     def test_add_while_a_send_is_scheduled_says_how_to_include_the_article(
-            self, publication: Path, sendgrid) -> None:  # noqa: ANN001
+            self, publication: Path, sendgrid) -> None:
         write_list(publication, generated(3))
         assert run("send", "issue-1", "--yes", "--at", at(hours=2)).exit_code == 0
         result = run("add", "issue-1", self.letter())

@@ -131,7 +131,7 @@ def test_serve_survives_a_file_that_vanishes_while_it_looks(publication: Path,
     swap = folder / ".02-the-river-in-december.md.swp"
     real_stat, looks = os.stat, {}
 
-    def stat_then_vanish(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    def stat_then_vanish(path, *args, **kwargs):
         result = real_stat(path, *args, **kwargs)
         if Path(path) == swap:
             looks[swap] = looks.get(swap, 0) + 1
@@ -168,7 +168,7 @@ def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path) ->
 
 
 def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def serve(settings, issue_name, port, on_rebuild, as_email=None):  # noqa: ANN001
+    def serve(settings, issue_name, port, on_rebuild, as_email=None):
         on_rebuild("http://127.0.0.1:8000/")
         on_rebuild(KeyError("a\nb"))
 

@@ -146,7 +146,7 @@ def test_missing_api_key_is_one_line_before_sending(publication: Path, sendgrid:
     pytest.param(lambda key: key[:8] + " " + key[8:], id="space-inside"),
 ])
 def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
-        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, damage) -> None:  # noqa: ANN001
+        publication: Path, sendgrid: SendGridDouble, monkeypatch: pytest.MonkeyPatch, damage) -> None:
     """One line that does not echo the key; nothing posted, nothing left in the ledger."""
     key = damage(sendgrid.api_key)
     monkeypatch.setenv("SENDGRID_API_KEY", key)

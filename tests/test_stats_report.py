@@ -169,7 +169,7 @@ return [...document.querySelectorAll('figure svg')].map(svg => {
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                     reason="headless browser test needs chromium and chromedriver (apt-get install chromium "
                            "chromium-driver)")
-def test_the_charts_render_in_chromium_light_and_dark(browser, two_issues_sent: Path) -> None:  # noqa: F811
+def test_the_charts_render_in_chromium_light_and_dark(browser, two_issues_sent: Path) -> None:
     assert run("stats", "--report").exit_code == 0
     seen = in_both_schemes(browser, (two_issues_sent / REPORT).resolve().as_uri(), CHART_MARKS)
     for scheme, charts in seen.items():

@@ -25,7 +25,7 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (120, 80)) -> bytes
     return out.getvalue()
 
 
-def add_hyperlink(paragraph, url: str, text: str) -> None:  # noqa: ANN001
+def add_hyperlink(paragraph, url: str, text: str) -> None:
     """python-docx has no API for links: a w:hyperlink with a relationship, as Word writes it."""
     rel = paragraph.part.relate_to(url, docx.opc.constants.RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
     link = docx.oxml.OxmlElement("w:hyperlink")

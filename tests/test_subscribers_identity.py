@@ -94,7 +94,7 @@ def test_a_send_recorded_in_one_form_is_not_sent_again_in_the_other(
 @pytest.mark.parametrize("form", ["as-written", "quoted-names", "crlf", "semicolons"])
 @pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry-run"])
 def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_comes_first(
-        publication: Path, sendgrid, unsubscribed_first: bool, form: str, dry_run: bool) -> None:  # noqa: ANN001
+        publication: Path, sendgrid, unsubscribed_first: bool, form: str, dry_run: bool) -> None:
     """A list from before one identity (remove appended a second row): the unsubscribed row wins,
     in a list as this program writes it and in the forms a spreadsheet saves (quotes, CRLF, `;`).
     The dry run, which reads the list by a shortcut of its own, shows the editor the same."""
@@ -128,7 +128,7 @@ def test_an_address_listed_twice_once_unsubscribed_is_not_mailed_whichever_row_c
     assert "not mailed" in result.output and "another row of the address is not subscribed" in result.output
 
 
-def test_a_ledger_keyed_before_one_identity_still_knows_who_has_the_issue(publication: Path, sendgrid) -> None:  # noqa: ANN001
+def test_a_ledger_keyed_before_one_identity_still_knows_who_has_the_issue(publication: Path, sendgrid) -> None:
     """Old ledgers hold lower-cased keys: `xn--` domains as punycode, accents decomposed."""
     import unicodedata
 
