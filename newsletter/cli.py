@@ -820,7 +820,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     from newsletter.providers import scheduler_for
     from newsletter.when import describe, minutes
     from newsletter.sending.report import SendInterrupted, SendStopped
-    from newsletter.sending.send import SendOptions, prepare_send
+    from newsletter.sending.plan import SendOptions, prepare_send
+    from newsletter.sending.run import run_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
@@ -888,7 +889,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     try:
         with _SendProgress(total, terminal, paced=limits is not None,
                            left_today=limits.left_today if limits is not None else None) as progress:
-            report = plan.run(progress, on_stop=lambda: click.echo(
+            report = run_send(plan, progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
                 err=True))
     except SendInterrupted as interrupted:

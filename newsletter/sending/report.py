@@ -1,6 +1,6 @@
 """What a send did, as the CLI shows it: counts, the addresses it names, why it stopped.
 
-Kept apart from the send core (`send.py`), which fills a `SendReport` as answers come in.
+Kept apart from the send's run (`run.py`), which fills a `SendReport` as answers come in.
 """
 
 from __future__ import annotations
