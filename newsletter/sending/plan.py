@@ -35,7 +35,7 @@ from newsletter.subscribers.addresses import address_key
 from newsletter.subscribers.erasure import erased_lookup
 from newsletter.subscribers.selection import Selection, no_such_tag, tags_in_list
 from newsletter.subscribers.store import EMAIL, STATUS, not_subscribed_keys
-from newsletter.when import ScheduleError, describe
+from newsletter.when import ScheduleError, describe, minutes
 
 if TYPE_CHECKING:  # rendering (Jinja, premailer, lxml) is imported only by what renders:
     from newsletter.render import RenderedEmail  # `newsletter status` starts without it
@@ -60,6 +60,7 @@ class SendOptions:
     retry_uncertain: bool = False
     at: str | None = None  # --at WHEN: SendGrid delivers at that moment
     first_send: bool = False  # --first-send: no ledger, whatever traces of an earlier send there are
+    web_check: bool = True  # a real send first checks that the issue's web page and images are online
 
     @property
     def proof(self) -> bool:
@@ -173,7 +174,28 @@ def prepare_send(settings: Settings, issue: str, options: SendOptions,
         probe.acquire(issue)
         probe.release()
     return SendPlan(settings, issue, options, email, builder, path, secret, transport, provider,
-                    retry or RetryPolicy(), timing)
+                    retry or RetryPolicy(), timing, _warnings(settings, options, email, timing))
+
+
+def _warnings(settings: Settings, options: SendOptions, email: RenderedEmail, timing: Timing) -> list[str]:
+    """What the sender should know before the send goes, though it does not stop it.
+
+    Made here, not by the CLI, so that a script that sends through `prepare_send` is told too:
+    a scheduled moment too close to cancel, and (a real send) the issue's web page or an
+    image of the email not online, which readers would find dead or broken.
+    """
+    found: list[str] = []
+    if timing.send_at is not None and not options.dry_run:
+        scheduler = scheduler_for(settings)  # there is one: prepare_send refused --at otherwise
+        cutoff = scheduler.cancel_cutoff if scheduler else dt.timedelta(0)
+        if timing.send_at - dt.datetime.now(dt.UTC) < cutoff:
+            found.append(f"{describe(timing.send_at)} is less than {minutes(cutoff)} minutes away: "
+                         "SendGrid lets no one cancel it any more once it is sent")
+    if options.web_check and not (options.dry_run or options.proof):
+        from newsletter.links import web_check  # fetches: imported only by a real send
+
+        found += web_check(settings, email)
+    return found
 
 def _send_running(settings: Settings, issue: str) -> bool:
     lock = SendLock(lock_path(settings, issue), old_ledger_path(settings, issue))
@@ -262,6 +284,21 @@ class SendPlan:
     provider: Provider = field(repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timing: Timing = field(default_factory=Timing)
+    warnings: list[str] = field(default_factory=list)  # said before the send, which they do not stop
+
+    def lines(self) -> list[str]:
+        """What is about to be sent, to whom, and when: said before the question."""
+        options = self.options
+        audience = f"proof to {', '.join(options.proof_to)}" if options.proof else (
+            f"list {options.list_name}" + (f", tag {' or '.join(options.tags)}" if options.tags else ""))
+        lines = [f"Issue:    {self.issue}: {self.subject}", f"To:       {audience}"]
+        if self.timing.send_at is not None:
+            again = " (as the earlier run of this send)" if self.timing.reused else ""
+            lines.append(f"When:     {describe(self.timing.send_at)}{again}: SendGrid holds every request until then")
+        if self.timing.passed is not None:
+            lines.append(f"When:     now: the earlier run was scheduled for {describe(self.timing.passed)}, which "
+                         "has passed; the rest go out at once")
+        return lines
 
     @property
     def subject(self) -> str:
@@ -276,7 +313,7 @@ class SendPlan:
         report = SendReport(self.issue, self.subject, self.options.list_name)
         to_send = sum(1 for _ in self.recipients(self.earlier_outcomes(), report))
         self.refuse_unknown_tags(report)
-        return Audience(to_send, report.skipped, report.uncertain, self.nothing_selected(report))
+        return Audience(to_send, report.skipped, report.uncertain, self.nothing_selected(report), self.issue)
 
     @property
     def records_sending(self) -> bool:
