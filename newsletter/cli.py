@@ -233,25 +233,11 @@ def check(issue: str | None, links: bool, spam: bool, welcome: bool) -> None:
 
 
 def _check_links(issue: str) -> None:
-    from newsletter.links import check_issue_links, rate_limited_warning
+    from newsletter.links import check_issue_links
 
     report = check_issue_links(_settings(), issue)
     _print_findings(report.checks)
-    warned = len(report.checks.warnings)
-    if report.checks.ok:
-        click.echo(f"{report.checks.issue}: no errors, {warned} warning{'s' if warned != 1 else ''}")
-    for result in report.redirected:
-        click.echo(f"redirected: {result.link.url} -> {result.fetched.final_url}")
-    for result in report.broken:
-        click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
-                    f"{', '.join(result.link.places)})", fg="red", err=True)
-    for result in report.unchecked:
-        click.secho(f"warning: {rate_limited_warning(result)}", fg="yellow", err=True)
-    checked, broken = len(report.results), len(report.broken)
-    unchecked = f", {len(report.unchecked)} not checked (429)" if report.unchecked else ""
-    click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
-               f"{broken} broken, {len(report.redirected)} redirected{unchecked}, {len(report.skipped)} skipped "
-               "(merge fields, mailto:)")
+    _echo_report(report)
     if not report.ok:
         sys.exit(1)
 
@@ -276,27 +262,9 @@ def site(output: Path | None) -> None:
     try:
         report = build_site(_settings(), output)
     except SiteFailed as failed:
-        _print_site_report(failed.report)
+        _echo_report(failed.report)
         raise
-    _print_site_report(report)
-
-
-def _print_site_report(report) -> None:  # noqa: ANN001
-    count = len(report.issues)
-    click.echo(f"{where(report.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
-               f"{len(report.written)} of {report.files} files changed"
-               + (f", {len(report.removed)} removed" if report.removed else ""))
-    if report.drafts:
-        click.echo(f"Drafts left out: {', '.join(report.drafts)}")
-    if report.kept:
-        several = len(report.kept) > 1
-        click.secho(f"Kept as last published, as {'they' if several else 'it'} did not build this time: "
-                    f"{', '.join(report.kept)} ({'their pages' if several else 'its page'}, images, archive and feed "
-                    f"entries stay as they were until the error{'s' if len(report.errors) > 1 else ''} below "
-                    f"{'are' if len(report.errors) > 1 else 'is'} fixed)", fg="yellow", err=True)
-    if len(report.errors) > 1:  # one alone is the command's own error line
-        for error in report.errors:
-            click.secho(f"error: {error}", fg="red", err=True)
+    _echo_report(report)
 
 
 # -- issues and their articles ----------------------------------------------------------
@@ -401,8 +369,11 @@ def eject(names: tuple[str, ...]) -> None:
 # -- subscribers ------------------------------------------------------------------------
 
 def _echo_report(report) -> None:  # noqa: ANN001
+    """A report's lines on standard output; then, for a report that has them, its problems on standard error."""
     for line in report.lines():
         click.echo(line)
+    for level, text in getattr(report, "problems", list)():
+        click.secho(text, fg="red" if level == "error" else "yellow", err=True)
 
 
 class _Progress:
