@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # rich is imported only when a bar is shown; the core only wh
     from newsletter.preview import Preview
     from newsletter.sending.report import SendReport
     from newsletter.findings import Finding
-    from newsletter.site import SiteReport
     from newsletter.subscribers.importing import Progress as RowProgress
 
     # The installed click's ParamType takes type arguments; click 8.1's (pyproject allows it) is no generic.
@@ -249,25 +248,11 @@ def check(issue: str | None, links: bool, spam: bool, welcome: bool) -> None:
 
 
 def _check_links(issue: str) -> None:
-    from newsletter.links import check_issue_links, rate_limited_warning
+    from newsletter.links import check_issue_links
 
     report = check_issue_links(_settings(), issue)
     _print_findings(report.checks)
-    warned = len(report.checks.warnings)
-    if report.checks.ok:
-        click.echo(f"{report.checks.issue}: no errors, {warned} warning{'s' if warned != 1 else ''}")
-    for result in report.redirected:
-        click.echo(f"redirected: {result.link.url} -> {result.fetched.final_url}")
-    for result in report.broken:
-        click.secho(f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
-                    f"{', '.join(result.link.places)})", fg="red", err=True)
-    for result in report.unchecked:
-        click.secho(f"warning: {rate_limited_warning(result)}", fg="yellow", err=True)
-    checked, broken = len(report.results), len(report.broken)
-    unchecked = f", {len(report.unchecked)} not checked (429)" if report.unchecked else ""
-    click.echo(f"{report.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
-               f"{broken} broken, {len(report.redirected)} redirected{unchecked}, {len(report.skipped)} skipped "
-               "(merge fields, mailto:)")
+    _echo_report(report)
     if not report.ok:
         sys.exit(1)
 
@@ -292,27 +277,9 @@ def site(output: Path | None) -> None:
     try:
         report = build_site(_settings(), output)
     except SiteFailed as failed:
-        _print_site_report(failed.report)
+        _echo_report(failed.report)
         raise
-    _print_site_report(report)
-
-
-def _print_site_report(report: SiteReport) -> None:
-    count = len(report.issues)
-    click.echo(f"{where(report.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
-               f"{len(report.written)} of {report.files} files changed"
-               + (f", {len(report.removed)} removed" if report.removed else ""))
-    if report.drafts:
-        click.echo(f"Drafts left out: {', '.join(report.drafts)}")
-    if report.kept:
-        several = len(report.kept) > 1
-        click.secho(f"Kept as last published, as {'they' if several else 'it'} did not build this time: "
-                    f"{', '.join(report.kept)} ({'their pages' if several else 'its page'}, images, archive and feed "
-                    f"entries stay as they were until the error{'s' if len(report.errors) > 1 else ''} below "
-                    f"{'are' if len(report.errors) > 1 else 'is'} fixed)", fg="yellow", err=True)
-    if len(report.errors) > 1:  # one alone is the command's own error line
-        for error in report.errors:
-            click.secho(f"error: {error}", fg="red", err=True)
+    _echo_report(report)
 
 
 # -- issues and their articles ----------------------------------------------------------
@@ -417,14 +384,17 @@ def eject(names: tuple[str, ...]) -> None:
 # -- subscribers ------------------------------------------------------------------------
 
 class _Report(Protocol):
-    """A core report that says itself, a line each (import, cancel, stats, spam, templates...)."""
+    """A core report that says itself, a line each (import, cancel, stats, spam, send, site, links...)."""
 
     def lines(self) -> Iterable[str]: ...
 
 
 def _echo_report(report: _Report) -> None:
+    """A report's lines on standard output; then, for a report that has them, its problems on standard error."""
     for line in report.lines():
         click.echo(line)
+    for level, text in getattr(report, "problems", list)():
+        click.secho(text, fg="red" if level == "error" else "yellow", err=True)
 
 
 class _Progress:
@@ -836,16 +806,15 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
       newsletter send issue-12 --list main --tag members
       newsletter send issue-12 --at "2026-12-02 09:00"
     """
-    import datetime as dt
-
     from newsletter.errors import SendError
-    from newsletter.providers import scheduler_for
-    from newsletter.when import describe, minutes
+    from newsletter.when import describe
     from newsletter.sending.report import SendInterrupted, SendStopped
-    from newsletter.sending.send import SendOptions, prepare_send
+    from newsletter.sending.plan import SendOptions, prepare_send
+    from newsletter.sending.run import run_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
-                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send)
+                          concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send,
+                          web_check=not no_web_check)
     terminal = _terminal()
     # first: whatever else stops the send is said with it
     plan = prepare_send(_settings(), issue, options, retry=terminal.retry)
@@ -853,27 +822,10 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     if ask and not terminal.can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
                         "(or --dry-run to try it)")
-    click.echo(f"Issue:    {issue}: {plan.subject}")
-    audience_of = f"proof to {', '.join(proof_to)}" if proof_to else (
-        f"list {list_name}" + (f", tag {' or '.join(tags)}" if tags else ""))
-    click.echo(f"To:       {audience_of}")
+    _echo_report(plan)
     timing = plan.timing
-    if timing.send_at is not None:
-        again = " (as the earlier run of this send)" if timing.reused else ""
-        click.echo(f"When:     {describe(timing.send_at)}{again}: SendGrid holds every request until then")
-        scheduler = scheduler_for(plan.settings)  # there is one: prepare_send refused --at otherwise
-        cutoff = scheduler.cancel_cutoff if scheduler else dt.timedelta(0)
-        if not dry_run and timing.send_at - dt.datetime.now(dt.UTC) < cutoff:
-            click.secho(f"warning: {describe(timing.send_at)} is less than {minutes(cutoff)} minutes away: "
-                        "SendGrid lets no one cancel it any more once it is sent", fg="yellow", err=True)
-    if timing.passed is not None:
-        click.echo(f"When:     now: the earlier run was scheduled for {describe(timing.passed)}, which has passed; "
-                   "the rest go out at once")
-    if not (dry_run or proof_to or no_web_check):  # readers load the images from the web edition
-        from newsletter.links import web_check
-
-        for warning in web_check(plan.settings, plan.email):
-            click.secho(f"warning: {warning}", fg="yellow", err=True)
+    for warning in plan.warnings:  # the timing's, and the web check's: readers load the images from the web
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if not (dry_run or proof_to) and plan.settings.signup is not None:  # before the list is read
         from newsletter.signup.sync import pull_before_send
 
@@ -893,12 +845,8 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     if ask or terminal.stdout_is_a_screen:
         audience = plan.count()
         total = audience.to_send
-        click.echo(f"Recipients: {audience.to_send:,} will receive it, {audience.already:,} already have"
-                   + (f", {audience.uncertain:,} uncertain (see --retry-uncertain)" if audience.uncertain else ""))
+        _echo_report(audience)
         if audience.to_send == 0:
-            click.echo(audience.nothing_selected or (
-                f"Everyone selected already has {issue}: nothing to send." if audience.already
-                else "Nothing to send."))
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             if timing.send_at is not None:
@@ -910,11 +858,11 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     try:
         with _SendProgress(total, terminal, paced=limits is not None,
                            left_today=limits.left_today if limits is not None else None) as progress:
-            report = plan.run(progress, on_stop=lambda: click.echo(
+            report = run_send(plan, progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
                 err=True))
     except SendInterrupted as interrupted:
-        _print_send_report(interrupted.report)
+        _echo_report(interrupted.report)
         if interrupted.report.stopped:
             click.secho(f"error: {interrupted.report.stopped}", fg="red", err=True)
         click.echo(str(interrupted), err=True)
@@ -922,9 +870,9 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         signals = interrupted.report.signals
         sys.exit(128 + (signals[0] if signals else 2))
     except SendStopped as stopped:
-        _print_send_report(stopped.report)
+        _echo_report(stopped.report)
         raise
-    _print_send_report(report)
+    _echo_report(report)
     if not report.ok:
         sys.exit(1)
 
@@ -1010,108 +958,6 @@ def _duration(seconds: float) -> str:
 
 def _in_flight(report: SendReport) -> str:
     return f"{report.in_flight} request{'s' if report.in_flight != 1 else ''} in flight"
-
-
-def _stopped_headline(report: SendReport) -> str:
-    """`Stopped issue-2 after 3.1 s: 3,000 sent, 11,000 not yet`: a send that ended before everyone."""
-    what = (f"the dry run of {report.issue}" if report.dry_run
-            else f"the proof of {report.issue}" if report.proof else report.issue)
-    done = "written" if report.dry_run else "scheduled" if report.scheduled_at is not None else "sent"
-    return (f"Stopped {what} after {report.elapsed:.1f} s: {report.accepted:,} {done}, "
-            f"{report.remaining:,} not yet")
-
-
-def _print_send_report(report: SendReport) -> None:
-    if report.scheduled_at is not None and report.requests:
-        from newsletter.when import describe
-
-        if report.dry_run:
-            click.echo(f"Scheduled: a real send would be delivered at {describe(report.scheduled_at)}")
-        else:
-            batch = f" (batch {report.batch_id})" if report.batch_id else ""
-            click.echo(f"Scheduled: SendGrid delivers it at {describe(report.scheduled_at)}{batch}; "
-                       f"`newsletter cancel {report.issue}` calls it off up to 10 minutes before")
-    if report.nothing_selected:
-        click.echo(report.nothing_selected)
-    if report.requests == 0:
-        click.echo(f"Nothing {'written' if report.dry_run else 'sent'}: {report.issue} "
-                   f"({report.elapsed:.1f} s)")
-        if report.nothing_selected and not (report.invalid or report.duplicates or report.too_long):
-            return  # a table of zeros would only blur those lines
-    else:
-        what = "Dry run of" if report.dry_run else ("Proof of" if report.proof else "Sent")
-        if report.scheduled_at is not None and not report.dry_run:
-            what = "Scheduled" if not report.proof else "Proof scheduled:"
-        if not (report.dry_run or report.accepted):
-            what = "Not sent:" if not report.proof else "Proof not sent:"
-        # A rate only where something went through, over long enough to mean something:
-        # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
-        rate = f"{report.per_second:,.0f} recipients/s, " if report.accepted and report.elapsed >= 1 else ""
-        unit = "request" if report.provider == "SendGrid" else "message"  # SMTP: one message a recipient
-        requests = f"{report.requests:,} {unit}{'s' if report.requests != 1 else ''}"
-        if report.interrupted or (report.stopped and report.accepted):
-            # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
-            click.echo(f"{_stopped_headline(report)} ({rate}{requests})")
-        else:
-            click.echo(f"{what} {report.issue} in {report.elapsed:.1f} s ({rate}{requests})")
-    if report.output is not None:
-        if report.provider == "SendGrid":
-            click.echo(f"Request bodies: {where(report.output)}/ (nothing was sent)")
-        else:  # one message a recipient: a sample of them (every one was built and counted)
-            which = (f"the first {report.written:,} of {report.requests:,}" if report.written < report.requests
-                     else f"all {report.written:,}")
-            click.echo(f"Messages: {where(report.output)}/ ({which}, as a mail program opens them; nothing was sent)")
-    rows = [("would send" if report.dry_run else "accepted", report.accepted,
-             "written, not sent" if report.dry_run else ""), ("skipped", report.skipped, "already sent"),
-            ("failed", report.failed, ""), ("uncertain", report.uncertain, "no answer came")]
-    rows += [(label, count, note) for label, count, note in (
-        ("not sent", report.remaining, "the send stopped; run it again"),
-        ("pending", report.pending, "in a request of the send running now"),
-        ("left", report.left, "unsubscribed during the send: not mailed"),
-        ("duplicates", report.duplicates, "same address twice in the list"),
-        ("not mailed", report.unsubscribed_twins, "another row of the address is not subscribed"),
-        ("invalid", report.invalid, "not an email address; fix the list"),
-        ("too long", report.too_long, "merge values over SendGrid's 10,000 bytes")) if count]
-    for label, count, note in rows:
-        click.echo(f"  {label:<10} {count:>9,}" + (f"  ({note})" if note and count else ""))
-    if report.requests == 0 and report.skipped and report.ok:
-        click.echo(f"Everyone already has {report.issue}: nothing was sent.")
-    if report.invalid:
-        click.echo(f"Not everyone selected got it: {report.invalid:,} row{'s are' if report.invalid != 1 else ' is'} "
-                   f"not an email address; fix {'them' if report.invalid != 1 else 'it'} in list "
-                   f"{report.list_name} and run `newsletter send {report.issue}` again:")
-        for row in report.invalid_rows:
-            click.echo(f"  {row}")
-        if report.invalid > len(report.invalid_rows):
-            click.echo(f"  … and {report.invalid - len(report.invalid_rows):,} more")
-    if report.too_long:
-        click.echo(f"Left out: the merge values of {report.too_long:,} subscriber"
-                   f"{'s are' if report.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "
-                   f"in list {report.list_name} and run `newsletter send {report.issue}` again:")
-        for address in report.too_long_emails[:20]:
-            click.echo(f"  {address}")
-    if report.rejected:
-        click.echo(f"Refused by {report.provider}: {report.failed:,} recipient{'s' if report.failed != 1 else ''} "
-                   "(the others were sent); fix or remove them in the list:")
-        for line in report.rejected:
-            click.echo(f"  {line}")
-        if report.failed > len(report.rejected):
-            click.echo(f"  ... and {report.failed - len(report.rejected):,} more (newsletter status {report.issue})")
-    if report.left:
-        click.echo(f"Not mailed: {report.left:,} unsubscribed or left the list during the send:")
-        for address in report.left_emails:
-            click.echo(f"  {address}")
-        if report.left > len(report.left_emails):
-            click.echo(f"  ... and {report.left - len(report.left_emails):,} more")
-    if report.uncertain:
-        click.echo(f"Uncertain: {report.provider} may or may not have accepted these {report.uncertain:,} "
-                   f"(check {'its activity feed' if report.provider == 'SendGrid' else 'the sent mail of the account'}); "
-                   f"`newsletter send {report.issue} --retry-uncertain` sends to them:")
-        for address in report.uncertain_emails:
-            click.echo(f"  {address}")
-        if report.uncertain > len(report.uncertain_emails):
-            click.echo(f"  ... and {report.uncertain - len(report.uncertain_emails):,} more "
-                       f"(newsletter status {report.issue} --uncertain)")
 
 
 @cli.command()

@@ -101,6 +101,9 @@ class LinkResult:
     fetched: Fetched
 
 
+Level = Literal["error", "warning"]  # of a line a report prints on standard error
+
+
 @dataclass
 class LinkReport:
     """`check --links`: the issue's checks, then what each link and image gave."""
@@ -126,6 +129,28 @@ class LinkReport:
     @property
     def ok(self) -> bool:
         return self.checks.ok and not self.broken
+
+    def lines(self) -> list[str]:
+        """What `check --links` prints on standard output: the checks' verdict, the redirects, the counts."""
+        lines = []
+        warned = len(self.checks.warnings)
+        if self.checks.ok:
+            lines.append(f"{self.checks.issue}: no errors, {warned} warning{'s' if warned != 1 else ''}")
+        lines += [f"redirected: {result.link.url} -> {result.fetched.final_url}" for result in self.redirected]
+        checked, broken = len(self.results), len(self.broken)
+        unchecked = f", {len(self.unchecked)} not checked (429)" if self.unchecked else ""
+        lines.append(f"{self.checks.issue}: {checked} link{'s' if checked != 1 else ''} and images fetched, "
+                     f"{broken} broken, {len(self.redirected)} redirected{unchecked}, {len(self.skipped)} skipped "
+                     "(merge fields, mailto:)")
+        return lines
+
+    def problems(self) -> list[tuple[Level, str]]:
+        """What it prints on standard error, each with its level: the broken links, then those not checked."""
+        problems: list[tuple[Level, str]] = [
+            ("error", f"broken: {result.link.url}: {result.fetched.reason} ({result.link.kind} in "
+                      f"{', '.join(result.link.places)})") for result in self.broken]
+        problems += [("warning", f"warning: {rate_limited_warning(result)}") for result in self.unchecked]
+        return problems
 
 
 def email_links(email: RenderedEmail) -> tuple[list[Link], list[str]]:

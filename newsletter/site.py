@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from newsletter.files.atomic import CannotWrite, make_folder, write_failure
 from newsletter.build import image_cache
@@ -61,6 +61,9 @@ FEED_ENTRIES = 20
 MANIFEST_FORMAT = 2
 
 
+Level = Literal["error", "warning"]  # of a line a report prints on standard error
+
+
 @dataclass
 class SiteReport:
     """What `newsletter site` did."""
@@ -78,6 +81,29 @@ class SiteReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def lines(self) -> list[str]:
+        """What `newsletter site` prints on standard output: what was written, and the drafts left out."""
+        count = len(self.issues)
+        lines = [f"{where(self.folder)}/: {count} issue{'s' if count != 1 else ''}, the archive and the feed; "
+                 f"{len(self.written)} of {self.files} files changed"
+                 + (f", {len(self.removed)} removed" if self.removed else "")]
+        if self.drafts:
+            lines.append(f"Drafts left out: {', '.join(self.drafts)}")
+        return lines
+
+    def problems(self) -> list[tuple[Level, str]]:
+        """What it prints on standard error, each with its level: the issues kept as last published, the errors."""
+        problems: list[tuple[Level, str]] = []
+        if self.kept:
+            several, errors = len(self.kept) > 1, len(self.errors) > 1
+            problems.append(("warning", f"Kept as last published, as {'they' if several else 'it'} did not build this "
+                             f"time: {', '.join(self.kept)} ({'their pages' if several else 'its page'}, images, "
+                             f"archive and feed entries stay as they were until the error{'s' if errors else ''} "
+                             f"below {'are' if errors else 'is'} fixed)"))
+        if len(self.errors) > 1:  # one alone is the command's own error line
+            problems += [("error", f"error: {error}") for error in self.errors]
+        return problems
 
 
 class SiteFailed(NewsletterError):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from newsletter.sending import send as send_module
+from newsletter.sending import run as send_run
 from tests.helpers import run
 from tests.send_helpers import generated, send_in_background, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
@@ -56,8 +56,8 @@ def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGr
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     write_list(publication, generated(2500))
     readings: list[Path] = []
-    reading = send_module.subscribed_keys
-    monkeypatch.setattr(send_module, "subscribed_keys", lambda path: readings.append(path) or reading(path))
+    reading = send_run.subscribed_keys
+    monkeypatch.setattr(send_run, "subscribed_keys", lambda path: readings.append(path) or reading(path))
     result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 0, result.output
     assert (len(sendgrid.accepted_recipients()), readings) == (2500, [])

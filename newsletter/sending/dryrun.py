@@ -8,6 +8,7 @@ from newsletter.files.atomic import CannotWrite, make_folder, write_failure
 from newsletter.sending.provider import Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import NotPostedError, PreparedBatch, Response, Transport
 
+DRY_RUN_DIR = "dry-run"  # build/ISSUE/dry-run/: where a dry run writes
 FILE_PATTERN = "request-{number:05d}.json"  # SendGrid's; each provider names its own
 
 

@@ -731,6 +731,13 @@ def ledger_of_same_issue(settings: Settings, identity: IssueIdentity) -> tuple[P
     return None
 
 
+def earlier_send_without_ledger(settings: Settings, issue: Issue) -> str:
+    """Why `issue`, whose ledger is missing, must not be sent as if for the first time ('' if nothing says so)."""
+    if ledger_path(settings, issue.name).exists() or old_ledger_path(settings, issue.name).exists():
+        return ""
+    return earlier_send(settings, IssueIdentity.of(issue))
+
+
 def earlier_send(settings: Settings, identity: IssueIdentity) -> str:
     """Why a send of an issue whose ledger is missing must not start as a first send ('' if none).
 

@@ -1,6 +1,6 @@
 """What a send did, as the CLI shows it: counts, the addresses it names, why it stopped.
 
-Kept apart from the send core (`send.py`), which fills a `SendReport` as answers come in.
+Kept apart from the send's run (`run.py`), which fills a `SendReport` as answers come in.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.errors import SendError, where
+from newsletter.when import describe
 
 UNCERTAIN_SHOWN = 50  # addresses a report lists; `newsletter status ISSUE --uncertain` has all
 INVALID_SHOWN = 10  # rows that are not addresses a report names, with their line in the list
@@ -70,6 +71,107 @@ class SendReport:
     def per_second(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
 
+    def stopped_headline(self) -> str:
+        """`Stopped issue-2 after 3.1 s: 3,000 sent, 11,000 not yet`: a send that ended before everyone."""
+        what = (f"the dry run of {self.issue}" if self.dry_run
+                else f"the proof of {self.issue}" if self.proof else self.issue)
+        done = "written" if self.dry_run else "scheduled" if self.scheduled_at is not None else "sent"
+        return (f"Stopped {what} after {self.elapsed:.1f} s: {self.accepted:,} {done}, "
+                f"{self.remaining:,} not yet")
+
+    def lines(self) -> list[str]:
+        """The report as `newsletter send` prints it: the headline, the counts, and whom to look at."""
+        out: list[str] = []
+        if self.scheduled_at is not None and self.requests:
+            if self.dry_run:
+                out.append(f"Scheduled: a real send would be delivered at {describe(self.scheduled_at)}")
+            else:
+                batch = f" (batch {self.batch_id})" if self.batch_id else ""
+                out.append(f"Scheduled: SendGrid delivers it at {describe(self.scheduled_at)}{batch}; "
+                           f"`newsletter cancel {self.issue}` calls it off up to 10 minutes before")
+        if self.nothing_selected:
+            out.append(self.nothing_selected)
+        if self.requests == 0:
+            out.append(f"Nothing {'written' if self.dry_run else 'sent'}: {self.issue} "
+                       f"({self.elapsed:.1f} s)")
+            if self.nothing_selected and not (self.invalid or self.duplicates or self.too_long):
+                return out  # a table of zeros would only blur those lines
+        else:
+            what = "Dry run of" if self.dry_run else ("Proof of" if self.proof else "Sent")
+            if self.scheduled_at is not None and not self.dry_run:
+                what = "Scheduled" if not self.proof else "Proof scheduled:"
+            if not (self.dry_run or self.accepted):
+                what = "Not sent:" if not self.proof else "Proof not sent:"
+            # A rate only where something went through, over long enough to mean something:
+            # "0 recipients/s", or 3,375/s for five addresses in no time, says nothing.
+            rate = f"{self.per_second:,.0f} recipients/s, " if self.accepted and self.elapsed >= 1 else ""
+            unit = "request" if self.provider == "SendGrid" else "message"  # SMTP: one message a recipient
+            requests = f"{self.requests:,} {unit}{'s' if self.requests != 1 else ''}"
+            if self.interrupted or (self.stopped and self.accepted):
+                # Ctrl-C (or a refusal) part way: "Sent issue-2 in 3.1 s" read as if everyone had it.
+                out.append(f"{self.stopped_headline()} ({rate}{requests})")
+            else:
+                out.append(f"{what} {self.issue} in {self.elapsed:.1f} s ({rate}{requests})")
+        if self.output is not None:
+            if self.provider == "SendGrid":
+                out.append(f"Request bodies: {where(self.output)}/ (nothing was sent)")
+            else:  # one message a recipient: a sample of them (every one was built and counted)
+                which = (f"the first {self.written:,} of {self.requests:,}" if self.written < self.requests
+                         else f"all {self.written:,}")
+                out.append(f"Messages: {where(self.output)}/ ({which}, as a mail program opens them; nothing was sent)")
+        rows = [("would send" if self.dry_run else "accepted", self.accepted,
+                 "written, not sent" if self.dry_run else ""), ("skipped", self.skipped, "already sent"),
+                ("failed", self.failed, ""), ("uncertain", self.uncertain, "no answer came")]
+        rows += [(label, count, note) for label, count, note in (
+            ("not sent", self.remaining, "the send stopped; run it again"),
+            ("pending", self.pending, "in a request of the send running now"),
+            ("left", self.left, "unsubscribed during the send: not mailed"),
+            ("duplicates", self.duplicates, "same address twice in the list"),
+            ("not mailed", self.unsubscribed_twins, "another row of the address is not subscribed"),
+            ("invalid", self.invalid, "not an email address; fix the list"),
+            ("too long", self.too_long, "merge values over SendGrid's 10,000 bytes")) if count]
+        for label, count, note in rows:
+            out.append(f"  {label:<10} {count:>9,}" + (f"  ({note})" if note and count else ""))
+        if self.requests == 0 and self.skipped and self.ok:
+            out.append(f"Everyone already has {self.issue}: nothing was sent.")
+        if self.invalid:
+            out.append(f"Not everyone selected got it: {self.invalid:,} row{'s are' if self.invalid != 1 else ' is'} "
+                       f"not an email address; fix {'them' if self.invalid != 1 else 'it'} in list "
+                       f"{self.list_name} and run `newsletter send {self.issue}` again:")
+            for row in self.invalid_rows:
+                out.append(f"  {row}")
+            if self.invalid > len(self.invalid_rows):
+                out.append(f"  … and {self.invalid - len(self.invalid_rows):,} more")
+        if self.too_long:
+            out.append(f"Left out: the merge values of {self.too_long:,} subscriber"
+                       f"{'s are' if self.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "
+                       f"in list {self.list_name} and run `newsletter send {self.issue}` again:")
+            for address in self.too_long_emails[:20]:
+                out.append(f"  {address}")
+        if self.rejected:
+            out.append(f"Refused by {self.provider}: {self.failed:,} recipient{'s' if self.failed != 1 else ''} "
+                       "(the others were sent); fix or remove them in the list:")
+            for line in self.rejected:
+                out.append(f"  {line}")
+            if self.failed > len(self.rejected):
+                out.append(f"  ... and {self.failed - len(self.rejected):,} more (newsletter status {self.issue})")
+        if self.left:
+            out.append(f"Not mailed: {self.left:,} unsubscribed or left the list during the send:")
+            for address in self.left_emails:
+                out.append(f"  {address}")
+            if self.left > len(self.left_emails):
+                out.append(f"  ... and {self.left - len(self.left_emails):,} more")
+        if self.uncertain:
+            out.append(f"Uncertain: {self.provider} may or may not have accepted these {self.uncertain:,} "
+                       f"(check {'its activity feed' if self.provider == 'SendGrid' else 'the sent mail of the account'}); "
+                       f"`newsletter send {self.issue} --retry-uncertain` sends to them:")
+            for address in self.uncertain_emails:
+                out.append(f"  {address}")
+            if self.uncertain > len(self.uncertain_emails):
+                out.append(f"  ... and {self.uncertain - len(self.uncertain_emails):,} more "
+                           f"(newsletter status {self.issue} --uncertain)")
+        return out
+
     def note_invalid(self, path: Path, number: int, address: str) -> None:
         """A row that is not an email address: counted, and named while few (a report names
         them so that they can be found and fixed; it once gave only their count)."""
@@ -118,3 +220,14 @@ class Audience:
     already: int
     uncertain: int
     nothing_selected: str = ""  # "Nothing to send: no subscribed address has tag T"
+    issue: str = ""
+
+    def lines(self) -> list[str]:
+        """The count said before the question; with no one to send to, why."""
+        lines = [f"Recipients: {self.to_send:,} will receive it, {self.already:,} already have"
+                 + (f", {self.uncertain:,} uncertain (see --retry-uncertain)" if self.uncertain else "")]
+        if self.to_send == 0:
+            lines.append(self.nothing_selected or (
+                f"Everyone selected already has {self.issue}: nothing to send." if self.already
+                else "Nothing to send."))
+        return lines
