@@ -6,7 +6,7 @@ Kept apart from the send's run (`run.py`), which fills a `SendReport` as answers
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,10 +138,7 @@ class SendReport:
             out.append(f"Not everyone selected got it: {self.invalid:,} row{'s are' if self.invalid != 1 else ' is'} "
                        f"not an email address; fix {'them' if self.invalid != 1 else 'it'} in list "
                        f"{self.list_name} and run `newsletter send {self.issue}` again:")
-            for row in self.invalid_rows:
-                out.append(f"  {row}")
-            if self.invalid > len(self.invalid_rows):
-                out.append(f"  … and {self.invalid - len(self.invalid_rows):,} more")
+            out += _named(self.invalid_rows, self.invalid, ellipsis="…")
         if self.too_long:
             out.append(f"Left out: the merge values of {self.too_long:,} subscriber"
                        f"{'s are' if self.too_long != 1 else ' is'} over SendGrid's 10,000 bytes; shorten them "
@@ -151,25 +148,15 @@ class SendReport:
         if self.rejected:
             out.append(f"Refused by {self.provider}: {self.failed:,} recipient{'s' if self.failed != 1 else ''} "
                        "(the others were sent); fix or remove them in the list:")
-            for line in self.rejected:
-                out.append(f"  {line}")
-            if self.failed > len(self.rejected):
-                out.append(f"  ... and {self.failed - len(self.rejected):,} more (newsletter status {self.issue})")
+            out += _named(self.rejected, self.failed, f" (newsletter status {self.issue})")
         if self.left:
             out.append(f"Not mailed: {self.left:,} unsubscribed or left the list during the send:")
-            for address in self.left_emails:
-                out.append(f"  {address}")
-            if self.left > len(self.left_emails):
-                out.append(f"  ... and {self.left - len(self.left_emails):,} more")
+            out += _named(self.left_emails, self.left)
         if self.uncertain:
             out.append(f"Uncertain: {self.provider} may or may not have accepted these {self.uncertain:,} "
                        f"(check {'its activity feed' if self.provider == 'SendGrid' else 'the sent mail of the account'}); "
                        f"`newsletter send {self.issue} --retry-uncertain` sends to them:")
-            for address in self.uncertain_emails:
-                out.append(f"  {address}")
-            if self.uncertain > len(self.uncertain_emails):
-                out.append(f"  ... and {self.uncertain - len(self.uncertain_emails):,} more "
-                           f"(newsletter status {self.issue} --uncertain)")
+            out += _named(self.uncertain_emails, self.uncertain, f" (newsletter status {self.issue} --uncertain)")
         return out
 
     def note_invalid(self, path: Path, number: int, address: str) -> None:
@@ -231,3 +218,12 @@ class Audience:
                 f"Everyone selected already has {self.issue}: nothing to send." if self.already
                 else "Nothing to send."))
         return lines
+
+
+def _named(shown: Sequence[str], total: int, where_the_rest: str = "", ellipsis: str = "...") -> list[str]:
+    """The rows or addresses a report names, two spaces in, then `... and N more` for those it
+    counted but did not keep (and where to find them, `where_the_rest`)."""
+    lines = [f"  {name}" for name in shown]
+    if total > len(shown):
+        lines.append(f"  {ellipsis} and {total - len(shown):,} more{where_the_rest}")
+    return lines
