@@ -12,7 +12,8 @@ from pathlib import Path
 from newsletter.config import load_settings
 from newsletter.sending.provider import RetryPolicy
 from newsletter.sending.report import SendReport
-from newsletter.sending.send import SendOptions, prepare_send
+from newsletter.sending.plan import SendOptions, prepare_send
+from newsletter.sending.run import run_send
 from newsletter.sending.transport import PreparedBatch, Response
 
 # What a batch is answered: a response, an exception the transport raises (`UncertainError`...).
@@ -51,4 +52,4 @@ def send_through(root: Path, transport: RecordingTransport, **options: object) -
     (one at a time, retries at once: the order of the posts is the order of the batches)."""
     plan = prepare_send(load_settings(root), "issue-1", SendOptions(concurrency=1, **options),  # type: ignore[arg-type]
                         retry=RetryPolicy(attempts=1, backoff=0.0, max_backoff=0.0))
-    return replace(plan, transport=transport).run()
+    return run_send(replace(plan, transport=transport))
