@@ -95,20 +95,40 @@ Wait = Callable[[float], bool]
 Hold = Callable[[bool], None]
 
 
-def mark_held(hold: Hold | None, waiting: bool) -> str:
-    """Tell the send that a batch now waits to be posted again (`waiting`), or is about to be posted.
+@dataclass
+class HeldBatch:
+    """Whether a batch the provider asked to wait is recorded as waiting (not in flight), across its posts.
 
-    "" when that is recorded (or there is nothing to tell); otherwise why not. A batch that
-    could not be recorded in flight again must not be posted; one that could not be
-    recorded as waiting stays in flight, and so uncertain should the process die.
+    One for each batch a provider posts again (SendGrid's 429s, SMTP's 4xx), so that the
+    ledger knows it is not in flight while it waits and is in flight again before its next post.
     """
-    if hold is None:
+
+    hold: Hold | None
+    waiting: bool = False
+
+    def wait(self) -> None:
+        """Record the batch as waiting to be posted again. One that could not be recorded so stays
+        in flight, and so uncertain should the process die."""
+        if self.hold is not None and not self.waiting:
+            self.waiting = not self._tell(True)
+
+    def post_again(self) -> str:
+        """Record the batch in flight again, just before it is posted again: a crash during the post
+        leaves it uncertain. "" when that is recorded (or there is nothing to tell); otherwise why
+        not, and the batch must not be posted."""
+        if not self.waiting:
+            return ""
+        problem = self._tell(False)
+        self.waiting = bool(problem)
+        return problem
+
+    def _tell(self, waiting: bool) -> str:
+        assert self.hold is not None
+        try:
+            self.hold(waiting)
+        except Exception as exc:  # noqa: BLE001 - the ledger's failure, reported as the batch's outcome
+            return str(exc) or type(exc).__name__
         return ""
-    try:
-        hold(waiting)
-    except Exception as exc:  # noqa: BLE001 - the ledger's failure, reported as the batch's outcome
-        return str(exc) or type(exc).__name__
-    return ""
 
 
 class MessageRecords(Protocol):

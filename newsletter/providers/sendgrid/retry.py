@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from newsletter.errors import scrub
 from newsletter.files.retry_after import retry_after_seconds
 
-from newsletter.sending.provider import STOPPED, Hold, Outcome, RetryPolicy, Wait, mark_held
+from newsletter.sending.provider import STOPPED, HeldBatch, Hold, Outcome, RetryPolicy, Wait
 from newsletter.sending.transport import (
     NotPostedError, PreparedBatch, Response, RetryableError, Transport, UncertainError,
 )
@@ -72,15 +72,13 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
     attempts = 0
     rate_limited = 0  # 429s in a row
     rate_limit_waited = 0.0
-    held = False  # recorded as waiting out a 429, not in flight
+    held = HeldBatch(hold)  # recorded as waiting out a 429, not in flight, while it waits
     while True:
         if wait(0):
             return Outcome("unsent", error=STOPPED, attempts=attempts)
-        if held:
-            problem = mark_held(hold, False)  # in flight from here: a crash during the post leaves it uncertain
-            if problem:  # not recorded as in flight: not posted
-                return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
-            held = False
+        problem = held.post_again()
+        if problem:  # not recorded as in flight: not posted
+            return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
         attempts += 1
         try:
             response = transport.post(batch)
@@ -113,7 +111,7 @@ def _post_until_answered(transport: Transport, batch: PreparedBatch, policy: Ret
                         f"over {rate_limit_waited:.0f} s; try again later"))
                 rate_limit_waited += seconds
                 attempts -= 1  # rate limiting is not a failure of this batch
-                held = hold is not None and not mark_held(hold, True)
+                held.wait()
                 if wait(seconds):
                     return Outcome("unsent", error=STOPPED, attempts=attempts)
                 continue

@@ -31,7 +31,7 @@ from newsletter.providers.smtp.connection import (
 )
 from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.sending.pacing import DailyAllowance, Pace
-from newsletter.sending.provider import STOPPED, Hold, MessageRecords, Outcome, RetryPolicy, Row, Wait, mark_held
+from newsletter.sending.provider import STOPPED, HeldBatch, Hold, MessageRecords, Outcome, RetryPolicy, Row, Wait
 from newsletter.sending.transport import PreparedBatch, Response
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME
 
@@ -242,7 +242,7 @@ class SmtpProvider:
                                 wait: Wait, hold: Hold | None, records: MessageRecords | None,
                                 index: int) -> Outcome:
         attempts = 0
-        held = False  # recorded as waiting to be posted again, not in flight
+        held = HeldBatch(hold)  # recorded as waiting to be posted again, not in flight, while it waits
         while True:
             if not self._pace.wait(wait):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
@@ -252,12 +252,10 @@ class SmtpProvider:
                                error=(f"the day's limit of {status.limit:,} messages (smtp.daily_limit) is reached: "
                                       f"{status.used:,} sent today; it resets at "
                                       f"{status.resets_at:%Y-%m-%d %H:%M} UTC, nothing more was posted"))
-            if held:
-                problem = mark_held(hold, False)  # in flight from here: a crash during the post leaves it uncertain
-                if problem:  # not recorded as in flight: not posted
-                    self._allowance.unuse()
-                    return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
-                held = False
+            problem = held.post_again()
+            if problem:  # not recorded as in flight: not posted
+                self._allowance.unuse()
+                return Outcome("unsent", error=problem, attempts=attempts, fatal=True)
             attempts += 1
             # Queued for the ledger now, while MAIL and RCPT go: another connection's commit may take it.
             recorded = None if records is None else records.begin(index)
@@ -308,7 +306,7 @@ class SmtpProvider:
                     records.waiting(index)
                 except Exception:  # noqa: BLE001 - it stays in flight, so uncertain should the process die
                     pass
-            elif not held:  # waiting, not in flight: a crash now leaves nothing in doubt
-                held = hold is not None and not mark_held(hold, True)
+            else:  # waiting, not in flight: a crash now leaves nothing in doubt
+                held.wait()
             if wait(policy.delay(attempts)):
                 return Outcome("unsent", error=STOPPED, attempts=attempts)
