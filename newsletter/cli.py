@@ -746,7 +746,8 @@ def preview(issue: str, no_open: bool, serve: bool, port: int, as_email: str | N
             else:
                 click.echo(f"rebuilt {where(result.page)}")
 
-        previewing.serve(settings, issue, port, on_rebuild=report, as_email=as_email)
+        serve_preview = _terminal().serve_preview or previewing.serve
+        serve_preview(settings, issue, port, on_rebuild=report, as_email=as_email)
         return
     built = previewing.write_preview(settings, issue, as_email)
     _print_findings(built.report)
@@ -817,7 +818,9 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
                           web_check=not no_web_check)
     terminal = _terminal()
     # first: whatever else stops the send is said with it
-    plan = prepare_send(_settings(), issue, options, retry=terminal.retry)
+    settings = _settings()
+    plan = prepare_send(settings, issue, options, retry=terminal.retry,
+                        provider=terminal.provider(settings) if terminal.provider is not None else None)
     ask = not (dry_run or yes)
     if ask and not terminal.can_ask:
         raise SendError("no terminal to ask for confirmation on: add --yes to send without asking "
@@ -860,7 +863,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
                            left_today=limits.left_today if limits is not None else None) as progress:
             report = run_send(plan, progress, on_stop=lambda: click.echo(
                 "stopping: no new request will be posted; waiting for the answers to the requests in flight",
-                err=True))
+                err=True), reread_list=terminal.reread_list)
     except SendInterrupted as interrupted:
         _echo_report(interrupted.report)
         if interrupted.report.stopped:

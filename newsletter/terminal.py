@@ -3,10 +3,13 @@
 Whether someone can answer a question, whether output goes to a screen (a progress bar)
 or to a file (a plain line now and then), whether a browser can open and how, the clock
 a progress line is paced by, and how long it waits on what is outside it (retries, the DNS,
-a file another process writes). `cli.py` builds the real one
+a file another process writes); and the parts a command meets the world through (the
+provider a send posts through, how a send reads its list again when another process
+changed it, the preview's server). `cli.py` builds the real one
 from the process and keeps it in the click context (`ctx.obj`); tests hand it a double
 through `CliRunner.invoke(..., obj=...)` instead of patching module globals. Only
-`cli.py` knows this object: the core takes what it needs (a retry policy) as parameters.
+`cli.py` knows this object: the core takes what it needs (a retry policy, a provider, a
+reader of the list) as parameters.
 """
 
 from __future__ import annotations
@@ -14,10 +17,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # imported when a send runs, not at start-up
-    from newsletter.sending.provider import RetryPolicy
+    from pathlib import Path
+
+    from newsletter.config import Settings
+    from newsletter.preview import OnRebuild
+    from newsletter.sending.provider import Provider, RetryPolicy
+
+
+class PreviewServer(Protocol):
+    """`preview --serve`'s server: `newsletter.preview.serve`, as the CLI calls it."""
+
+    def __call__(self, settings: Settings, issue_name: str, port: int, on_rebuild: OnRebuild | None = None, *,
+                 as_email: str | None = None) -> None: ...
 
 
 def _no_browser(target: str) -> int:
@@ -40,6 +54,10 @@ class Terminal:
     retry: RetryPolicy | None = None   # how hard SendGrid and SMTP calls are retried
     dns_deadline: float | None = None  # doctor's budget for every DNS query of a run, in seconds
     busy_wait: float | None = None     # seconds a delete waits for the sign-up server's write to end
+    # The parts a command meets the world through; None everywhere: the real ones.
+    provider: Callable[[Settings], Provider] | None = None  # a send's provider (None: newsletter.yaml's)
+    reread_list: Callable[[Path], set[str]] | None = None  # a send's re-reading of its changed list
+    serve_preview: PreviewServer | None = None  # preview --serve's server (None: preview.serve)
 
     def open_in_browser(self, target: str) -> bool:
         """Whether `target` was opened in a browser window (never tried without a display)."""

@@ -21,9 +21,10 @@ import pytest
 
 from newsletter import preview
 from newsletter.cli import real_terminal
-from newsletter.config import load_settings
+from newsletter.config import Settings, load_settings
 from newsletter.images import ImageCache
 from tests.helpers import assert_one_line_error, png, run, serving, update_config, wait_for
+from tests.terminal_double import TerminalDouble
 
 
 def fetch(url: str) -> str:
@@ -167,13 +168,14 @@ def test_serve_reports_an_unexpected_error_and_keeps_going(publication: Path) ->
         assert isinstance(reports.get(timeout=15), preview.Preview)
 
 
-def test_an_unexpected_error_while_serving_is_one_line(publication: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def serve(settings, issue_name, port, on_rebuild, as_email=None):
+def test_an_unexpected_error_while_serving_is_one_line(publication: Path) -> None:
+    def serve(settings: Settings, issue_name: str, port: int, on_rebuild: preview.OnRebuild | None = None, *,
+              as_email: str | None = None) -> None:
+        assert on_rebuild is not None
         on_rebuild("http://127.0.0.1:8000/")
         on_rebuild(KeyError("a\nb"))
 
-    monkeypatch.setattr(preview, "serve", serve)
-    result = run("preview", "issue-1", "--serve", "--no-open")
+    result = run("preview", "issue-1", "--serve", "--no-open", terminal=TerminalDouble(serve_preview=serve))
     assert result.exit_code == 0
     assert result.stderr.count("\n") == 1 and "unexpected KeyError" in result.stderr, result.stderr
 

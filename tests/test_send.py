@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.providers.sendgrid.mail import ASM_UNSUBSCRIBE_URL
+from newsletter.providers.sendgrid.provider import SendGridProvider
 from tests.helpers import run
 from tests.send_helpers import files_under, generated, write_list
 from tests.sendgrid_double import SendGridDouble, load_schema
@@ -161,23 +162,25 @@ def test_api_key_with_a_character_no_key_has_is_refused_without_showing_it(
         '{"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": null, "batch_id": null}')
 
 
-def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_that_cannot_be_made_leaves_nothing_in_flight(publication: Path, sendgrid: SendGridDouble) -> None:
     """Should a bad header get past the key check, the worker's error is one line without the key,
     and the batch (never posted) is neither pending nor uncertain: the next run sends it."""
-    from newsletter.providers.sendgrid import provider as send_module  # where a send reads the key
 
-    real_key = send_module.sendgrid_api_key
-    monkeypatch.setattr(send_module, "sendgrid_api_key", lambda: sendgrid.api_key + "\n")
+    class KeyPastTheCheck(SendGridProvider):
+        """SendGrid with a key that ends in a line break, as `sendgrid_api_key` would never give it:
+        the real transport, run and ledger meet it."""
+
+        def secret(self) -> str:
+            return sendgrid.api_key + "\n"
+
     write_list(publication, generated(1500))
-    result = run("send", "issue-1", "--yes")
+    result = run("send", "issue-1", "--yes", terminal=TerminalDouble(provider=KeyPastTheCheck))
     assert result.exit_code == 1
     assert result.stderr.startswith("error: could not make the request to 127.0.0.1")
     assert result.stderr.count("\n") == 1 and sendgrid.api_key not in result.output + result.stderr
     assert sendgrid.request_headers == []
     assert json.loads(run("status", "issue-1", "--json").stdout) == {
         "sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "cancelled": 0, "scheduled_at": None, "batch_id": None}
-    monkeypatch.setattr(send_module, "sendgrid_api_key", real_key)
     assert run("send", "issue-1", "--yes").exit_code == 0
     assert len(sendgrid.accepted_recipients()) == 1500
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from newsletter.sending import run as send_run
+from newsletter.subscribers.store import subscribed_keys
 from tests.helpers import run
 from tests.send_helpers import generated, send_in_background, write_list
 from tests.sendgrid_double import SendGridDouble, Stall
+from tests.terminal_double import TerminalDouble
 
 pytestmark = pytest.mark.usefixtures("published_site")
 
@@ -52,13 +53,15 @@ def test_readers_who_unsubscribe_during_a_send_are_not_mailed(publication: Path,
                                   + "".join(f"  {address}\n" for address in LEAVERS))
 
 
-def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGridDouble,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unchanged_list_is_not_read_again(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(2500))
     readings: list[Path] = []
-    reading = send_run.subscribed_keys
-    monkeypatch.setattr(send_run, "subscribed_keys", lambda path: readings.append(path) or reading(path))
-    result = run("send", "issue-1", "--yes", "--concurrency", "1")
+
+    def reread(path: Path) -> set[str]:
+        readings.append(path)
+        return subscribed_keys(path)
+
+    result = run("send", "issue-1", "--yes", "--concurrency", "1", terminal=TerminalDouble(reread_list=reread))
     assert result.exit_code == 0, result.output
     assert (len(sendgrid.accepted_recipients()), readings) == (2500, [])
 

@@ -101,9 +101,13 @@ def proof_addresses(given: Iterable[str]) -> dict[str, str]:
     return addresses
 
 def prepare_send(settings: Settings, issue: str, options: SendOptions,
-                 retry: RetryPolicy | None = None) -> SendPlan:
-    """Render and check `issue` once, and refuse early whatever would stop the send."""
-    provider = provider_for(settings)
+                 retry: RetryPolicy | None = None, provider: Provider | None = None) -> SendPlan:
+    """Render and check `issue` once, and refuse early whatever would stop the send.
+
+    `provider`: the one it posts through (None: the one `settings` name); its `secret()`
+    reads the key or password, and checks it.
+    """
+    provider = provider if provider is not None else provider_for(settings)
     if options.concurrency is None:
         options = replace(options, concurrency=provider.concurrency)
     elif options.concurrency < 1:

@@ -55,32 +55,35 @@ class _Leavers:
     `subscribed` is None while the file is as the send read it: then a batch costs a stat().
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reread: Callable[[Path], set[str]] = subscribed_keys) -> None:
         self.watch = ListWatch(path)
+        self.reread = reread
         self.subscribed: set[str] | None = None
 
     def refresh(self) -> set[str] | None:
         if self.watch.changed():
-            self.subscribed = subscribed_keys(self.watch.path)
+            self.subscribed = self.reread(self.watch.path)
         return self.subscribed
 
 
 
-def run_send(plan: SendPlan, progress: Progress | None = None,
-             on_stop: Callable[[], None] | None = None) -> SendReport:
+def run_send(plan: SendPlan, progress: Progress | None = None, on_stop: Callable[[], None] | None = None,
+             reread_list: Callable[[Path], set[str]] | None = None) -> SendReport:
     """Send `plan`; returns the report, or raises `SendStopped` when the provider refused the send.
 
     `on_stop` is called once the first stop signal (Ctrl-C, SIGTERM, SIGHUP) arrives,
-    so the CLI can say that the requests in flight are being waited for.
+    so the CLI can say that the requests in flight are being waited for. `reread_list`
+    reads who the list holds as subscribed once its file changed (None: `subscribed_keys`).
     """
-    return SendRun(plan).run(progress, on_stop)
+    return SendRun(plan, reread_list).run(progress, on_stop)
 
 
 class SendRun:
     """One run of a `SendPlan`: posts it, records it, and reports what came of it."""
 
-    def __init__(self, plan: SendPlan) -> None:
+    def __init__(self, plan: SendPlan, reread_list: Callable[[Path], set[str]] | None = None) -> None:
         self.plan = plan
+        self._reread_list = reread_list or subscribed_keys
         self.settings = plan.settings
         self.issue = plan.issue
         self.options = plan.options
@@ -124,7 +127,7 @@ class SendRun:
             transport = self.plan.transport
             stop = threading.Event()
             # Looked at before the list is read, so a change made during the reading is seen too.
-            leavers = None if self.options.proof else _Leavers(self.plan.list_file)
+            leavers = None if self.options.proof else _Leavers(self.plan.list_file, self._reread_list)
             try:
                 self._start_schedule(report)
                 with _stop_on_signals(stop, report.signals, on_stop):
