@@ -28,23 +28,8 @@ from newsletter.errors import ContentError, where
 from newsletter.files.reading import read_file
 from newsletter.submissions import pictures, plaintext
 from newsletter.submissions.draft import (
-    Block,
-    Draft,
-    Emphasis,
-    Heading,
-    Image,
-    Inline,
-    LineBreak,
-    Link,
-    ListBlock,
-    ListItem,
-    Note,
-    Paragraph,
-    Quote,
-    Text,
-    all_inlines,
-    plain,
-    without_images,
+    Block, Draft, Emphasis, Heading, Image, Inline, LineBreak, Link, ListBlock, ListItem, Note, Paragraph, Quote, Text,
+    all_inlines, plain, without_images,
 )
 
 

@@ -18,18 +18,7 @@ from pathlib import Path
 from newsletter.errors import ContentError, where
 from newsletter.files.textencoding import UTF8_BOM, UndecodableText, text_encoding
 from newsletter.submissions.draft import (
-    Block,
-    Draft,
-    Emphasis,
-    Inline,
-    LineBreak,
-    Link,
-    ListBlock,
-    ListItem,
-    Note,
-    Paragraph,
-    Text,
-    plain,
+    Block, Draft, Emphasis, Inline, LineBreak, Link, ListBlock, ListItem, Note, Paragraph, Text, plain,
 )
 
 # -- reading the bytes ------------------------------------------------------------------
