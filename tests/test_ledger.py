@@ -300,7 +300,8 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_is_refused(publication: Pa
     sent/issue-1.sqlite alone, restored, once said 'not sent yet' and posted everything again;
     now `status` and `send` refuse it in one line."""
     write_list(publication, generated(3500))
-    sendgrid.script(Stall(30.0, accept=True))
+    # The first request answered at once (its record goes to the -wal), the second held until the kill.
+    sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
     _killed_at_request(publication, sendgrid, 2)
     ledger = publication / "sent" / "issue-1.sqlite"
     during = shutil.copy(ledger, tmp_path / "copied-after-the-kill.sqlite")
