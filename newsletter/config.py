@@ -6,6 +6,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,17 @@ def _settings_from(root: Path, config: YamlMapping) -> Settings:
     )
 
 
+
+def _warn_unknown_keys(config: YamlMapping, section: str, value: dict[str, Any], known: Collection[str]) -> None:
+    """A warning at its own line for each key of `section:` the code does not know, naming the one
+    meant ("unknown key smtp.hots is ignored (did you mean smtp.host?)")."""
+    for key in value:
+        if key not in known:
+            advice = unknown_key_advice(str(key), known).replace("mean ", f"mean {section}.")
+            warnings.warn(f"{config.where(f'{section}.{key}')}: unknown key {section}.{key} is ignored ({advice})",
+                          ConfigWarning, stacklevel=4)  # the caller of load_settings, as before
+
+
 def _language(config: YamlMapping, overrides: tuple[tuple[str, str], ...]) -> str:
     """`language:`, a built-in one, or any language Babel knows whose every phrase `strings:` gives."""
     language = _optional_text(config, "language") or strings.DEFAULT_LANGUAGE
@@ -340,11 +352,7 @@ def _signup(config: YamlMapping) -> SignupSettings | None:
     if "@" in url.netloc:  # never echoed: what is before the @ may be a password
         raise ConfigError(f"{config.where('signup')}: signup.url must not hold a user name or password (`user:pw@`): "
                           "remove it; the sync authenticates with NEWSLETTER_SECRET")
-    for key in value:
-        if key not in SIGNUP_KEYS:
-            advice = unknown_key_advice(str(key), SIGNUP_KEYS).replace("mean ", "mean signup.")
-            warnings.warn(f"{config.where(f'signup.{key}')}: unknown key signup.{key} is ignored ({advice})",
-                          ConfigWarning, stacklevel=3)
+    _warn_unknown_keys(config, "signup", value, SIGNUP_KEYS)
     list_name = value.get("list", "main")
     if not isinstance(list_name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", list_name):
         raise ConfigError(f"{config.where('signup')}: signup.list must be a list name (letters, digits, - and _), "
@@ -423,14 +431,7 @@ def _sendgrid(config: YamlMapping) -> SendGridSettings:
             f"{config.where('sendgrid')}: sendgrid must be a mapping of settings "
             f"({', '.join(sorted(SENDGRID_KEYS))}), one per indented line"
         )
-    for key in value:
-        if key not in SENDGRID_KEYS:
-            warnings.warn(
-                f"{config.where(f'sendgrid.{key}')}: unknown key sendgrid.{key} is ignored "
-                f"({unknown_key_advice(str(key), SENDGRID_KEYS).replace('mean ', 'mean sendgrid.')})",
-                ConfigWarning,
-                stacklevel=3,
-            )
+    _warn_unknown_keys(config, "sendgrid", value, SENDGRID_KEYS)
     group = value.get("asm_group_id")
     if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
         raise ConfigError(
@@ -485,11 +486,7 @@ def _provider(root: Path, config: YamlMapping) -> tuple[str, SmtpSettings | None
     if not isinstance(value, dict) or not value.get("host"):
         raise ConfigError(f"{config.where('smtp' if value is not None else 'provider')}: provider smtp needs an "
                           "`smtp:` mapping with at least `host:` (the mail service's SMTP server)")
-    for key in value:
-        if key not in SMTP_KEYS:
-            advice = unknown_key_advice(str(key), SMTP_KEYS).replace("mean ", "mean smtp.")
-            warnings.warn(f"{config.where(f'smtp.{key}')}: unknown key smtp.{key} is ignored ({advice})",
-                          ConfigWarning, stacklevel=3)
+    _warn_unknown_keys(config, "smtp", value, SMTP_KEYS)
 
     def number(key: str, default: float | None, low: float, high: float, whole: bool, what: str) -> Any:
         given = value.get(key, default)
