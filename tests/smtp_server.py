@@ -52,6 +52,7 @@ class Received:
     message: EmailMessage
     raw: bytes
     answered: bool = True
+    mail_options: list[str] = field(default_factory=list)  # MAIL FROM's parameters (BODY=8BITMIME)
 
 
 class _Handler:
@@ -93,7 +94,8 @@ class _Handler:
             await asyncio.get_running_loop().run_in_executor(None, faults.hold.wait, 30)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        received = Received(envelope.mail_from or "", list(envelope.rcpt_tos), parsed, raw)
+        received = Received(envelope.mail_from or "", list(envelope.rcpt_tos), parsed, raw,
+                            mail_options=list(envelope.mail_options))
         self.server.received.append(received)
         if set(envelope.rcpt_tos) & faults.drop_after_dot:
             received.answered = False
@@ -143,7 +145,9 @@ class SmtpServer:
     """The running server: `port`, `ca_file` (the CA the tests trust), what it received."""
 
     def __init__(self, folder: Path, security: str = "starttls", auth: bool = True,
-                 hostname: str = "127.0.0.1") -> None:
+                 hostname: str = "127.0.0.1", eight_bit: bool = True) -> None:
+        """`eight_bit=False`: a server that does not offer 8BITMIME (aiosmtpd offers it unless it
+        decodes the data it takes as text)."""
         self.faults = Faults()
         self.received: list[Received] = []
         self.data_count = 0
@@ -154,7 +158,7 @@ class SmtpServer:
         certificate = ca.issue_cert(hostname, "localhost")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         certificate.configure_cert(context)
-        options: dict[str, Any] = {"enable_SMTPUTF8": True}
+        options: dict[str, Any] = {"enable_SMTPUTF8": eight_bit, "decode_data": not eight_bit}
         if auth:
             # aiosmtpd counts only STARTTLS as TLS; an implicit-TLS connection is TLS from its first byte.
             options.update(authenticator=_Authenticator(), auth_required=True,

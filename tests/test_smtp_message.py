@@ -48,10 +48,19 @@ def recipient(address: str = "ann@example.org", first_name: str = "Ann", name: s
 
 
 def parsed(message: bytes) -> EmailMessage:
-    # Read as UTF-8: a non-ASCII address is UTF-8 in its header (RFC 6532), as SMTPUTF8 carries it.
-    result = email.message_from_string(message.replace(b"\n", b"\r\n").decode("utf-8"), policy=email.policy.default)
+    """As a mail program reads the bytes it was given (an 8bit part is UTF-8 bytes, not text)."""
+    result = email.message_from_bytes(message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+                                      policy=email.policy.default)
     assert isinstance(result, EmailMessage)
     assert not result.defects, result.defects
+    return result
+
+
+def headers_read_as_utf8(message: bytes) -> EmailMessage:
+    """Headers read as UTF-8: a non-ASCII address is UTF-8 in its header (RFC 6532), as SMTPUTF8 carries it."""
+    head = message.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    result = email.message_from_string(head.decode("utf-8") + "\n\n", policy=email.policy.default)
+    assert isinstance(result, EmailMessage)
     return result
 
 
@@ -83,10 +92,54 @@ def test_a_mail_program_reads_each_recipients_own_message() -> None:
         assert text.startswith(f"Hello {who.values['first_name']},")
 
 
-def test_every_line_is_under_smtps_limit_and_the_body_is_ascii() -> None:
-    raw = builder().message(recipient())
+SHORT_TEXT = "Hello [%text:first_name|friend%],\n\nCafé — « naïve » 漢字 😀\n.a line that starts with a dot\n"
+SHORT_HTML = "<p>Hello [%html:first_name|friend%],</p>\n<p>Café — « naïve »</p>\n<a href=\"[%html:unsubscribe_url%]\">x</a>\n"
+
+
+def encodings(message: EmailMessage) -> list[str]:
+    return [part["Content-Transfer-Encoding"] for part in message.iter_parts()]
+
+
+def test_parts_whose_lines_fit_go_as_written() -> None:
+    """8bit where a part is UTF-8, 7bit where it is ASCII: a quarter the size of quoted-printable's HTML."""
+    who = recipient(first_name="Zoë")
+    raw = builder(text=SHORT_TEXT, html=SHORT_HTML).message(who)
+    message = parsed(raw)
+    assert encodings(message) == ["8bit", "8bit"]
+    assert "Hello Zoë,\n\nCafé — « naïve » 漢字 😀".encode() in raw
+    assert parts(message) == (merge.fill(SHORT_TEXT, who.values), merge.fill(SHORT_HTML, who.values))
+    ascii_text = "Hello [%text:first_name|friend%],\nPlain words.\n"
+    message = parsed(builder(text=ascii_text, html=SHORT_HTML).message(recipient()))
+    assert encodings(message) == ["7bit", "8bit"]
+    assert parts(message)[0] == "Hello Ann,\nPlain words.\n"
+
+
+def test_a_server_without_8bitmime_gets_every_byte_in_ascii() -> None:
+    who = recipient(first_name="Zoë")
+    raw = builder(text=SHORT_TEXT, html=SHORT_HTML).message(who, eight_bit=False)
     raw.decode("ascii")
+    message = parsed(raw)
+    assert encodings(message) == ["quoted-printable", "quoted-printable"]
+    assert parts(message) == (merge.fill(SHORT_TEXT, who.values), merge.fill(SHORT_HTML, who.values))
+
+
+def test_a_line_over_smtps_limit_goes_quoted_printable_in_short_lines() -> None:
+    raw = builder().message(recipient())  # TEXT and HTML each have a line over 998 octets
+    raw.decode("ascii")
+    assert encodings(parsed(raw)) == ["quoted-printable", "quoted-printable"]
     assert max(len(line) for line in raw.split(b"\n")) <= 78
+
+
+def test_a_value_that_would_take_its_line_over_the_limit_sends_that_readers_part_quoted_printable() -> None:
+    text = "x" * 900 + " [%text:first_name|friend%]\nNext line.\n"
+    build = builder(text=text, html=SHORT_HTML)
+    for first_name, encoding in (("Ann", "7bit"), ("A" * 200, "quoted-printable"), ("Two\nlines", "quoted-printable")):
+        who = recipient(first_name=first_name)
+        raw = build.message(who, wire=True)
+        assert max(len(line) for line in raw.split(b"\r\n")) < 998
+        message = parsed(raw)
+        assert encodings(message)[0] == encoding
+        assert parts(message)[0] == merge.fill(text, who.values)
 
 
 def test_message_ids_are_unique_per_recipient_and_stable_across_runs() -> None:
@@ -120,14 +173,15 @@ def test_names_and_subjects_with_line_breaks_cannot_add_headers() -> None:
 
 def test_non_ascii_names_and_an_international_domain() -> None:
     who = Recipient("zoë@bücher.example", "Zoë Ünal", {"first_name": "Zoë"}, None)
-    message = parsed(builder().message(who))
+    raw = builder().message(who)
+    message = headers_read_as_utf8(raw)
     (address,) = message["To"].addresses
     assert address.display_name == "Zoë Ünal"
     assert address.domain == "xn--bcher-kva.example"
     assert address.username == "zoë"
     assert needs_smtputf8(who.email) and not needs_smtputf8("ann@bücher.example")
     assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
-    assert parts(message)[0].startswith("Hello Zoë,")
+    assert parts(parsed(raw))[0].startswith("Hello Zoë,")
 
 
 def test_values_are_filled_as_written_in_text_and_escaped_in_html() -> None:
@@ -148,3 +202,28 @@ def test_random_values_always_read_back_exactly() -> None:
         text, html = parts(parsed(build.message(who)))
         assert text == merge.fill(TEXT, who.values).replace("\r\n", "\n")
         assert html == merge.fill(HTML, who.values).replace("\r\n", "\n")
+
+
+def as_a_server_reads_it(data: bytes) -> bytes:
+    """DATA as a server takes it (RFC 5321 4.5.2): each line's leading dot removed, CRLF read as LF."""
+    lines = data.split(b"\r\n")
+    assert all(b"\n" not in line and b"\r" not in line for line in lines), "a bare CR or LF on the wire"
+    assert not any(line == b"." for line in lines), "a lone dot would end the message early"
+    return b"\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+def test_on_the_wire_every_message_reads_back_as_the_file_holds_it() -> None:
+    """Dots that start a line in the text, in a value, or after an empty value are all doubled, once."""
+    rng = random.Random(11)
+    words = ["word", ".", "..", ".dot", "[%text:first_name%]", "[%text:last_name|%]", "\n", "\n", " ", "é", "=41"]
+    for _ in range(150):
+        text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 40)))
+        html = text.replace("text:", "html:")
+        build = builder(text=text, html=html)
+        for eight_bit in (True, False):
+            first = rng.choice(["", ".", ".Ann", "Ann", "..", "Zoë"])
+            who = Recipient("ann@example.org", "Ann", {"first_name": first, "last_name": rng.choice(["", ".x"])}, None)
+            on_the_wire = build.message(who, wire=True, eight_bit=eight_bit)
+            file = build.message(who, eight_bit=eight_bit)
+            assert as_a_server_reads_it(on_the_wire) == file
+            assert parts(parsed(file)) == (merge.fill(text, who.values), merge.fill(html, who.values))

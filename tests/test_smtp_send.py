@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import run, wait_for
 from tests.send_helpers import generated, write_list
-from tests.smtp_server import SmtpServer, use_smtp
+from tests.smtp_server import PASSWORD, SmtpServer, smtp_server, use_smtp
 from tests.terminal_double import TerminalDouble, ticking_clock
 
 
@@ -68,6 +68,41 @@ def test_each_reader_gets_one_message_of_their_own(publication: Path, smtp: Smtp
     assert "Hello friend," in text_of(by_address["zoe@example.org"])  # no first name: the greeting's fallback
     assert "Ann" not in text_of(by_address["bob@example.org"])
     assert '"sent": 3' in status("--json")
+
+
+def transfer_encodings(message: EmailMessage) -> list[str]:
+    return [part["Content-Transfer-Encoding"] for part in message.iter_parts()]
+
+
+def test_the_issue_goes_as_written_and_is_declared_8bit(publication: Path, smtp: SmtpServer) -> None:
+    """Its lines fit SMTP's 998 octets: 8bit, not quoted-printable's `=3D` and 76-character lines."""
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = smtp.received
+    assert transfer_encodings(received.message) == ["8bit", "8bit"]
+    assert received.mail_options == ["BODY=8BITMIME"]  # RFC 6152: 8-bit data is declared
+    assert "Tomasz Wiśniewski".encode() in received.raw
+    assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
+    assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
+
+
+def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
+        publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    (tmp_path / "plain").mkdir()
+    with smtp_server(tmp_path / "plain", eight_bit=False) as server:
+        use_smtp(publication, server)
+        result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = server.received
+    received.raw.decode("ascii")
+    assert transfer_encodings(received.message) == ["quoted-printable", "quoted-printable"]
+    assert received.mail_options == []
+    assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
+    assert "Hello Ann," in text_of(received.message)
 
 
 def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) -> None:

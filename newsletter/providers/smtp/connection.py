@@ -90,6 +90,10 @@ class Uncertain(Exception):
     """The connection was lost after the final `.` and before the reply."""
 
 
+class MessageNotMade(Exception):
+    """Making the message failed, before anything of it was posted."""
+
+
 def _answer(code: int, reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     return f"{code} {' '.join(text.split())}"
@@ -115,6 +119,7 @@ class SmtpConnection:
         self._password = password
         self._smtp: smtplib.SMTP | None = None
         self.smtputf8 = False
+        self.eight_bit = False  # the server takes 8-bit message data (8BITMIME, RFC 6152)
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -192,13 +197,17 @@ class SmtpConnection:
             raise SmtpSetupError(f"{where_}: {scrub(str(exc) or type(exc).__name__, self._password, limit=200)}") from None
         self._smtp = smtp
         self.smtputf8 = smtp.has_extn("smtputf8")
+        self.eight_bit = smtp.has_extn("8bitmime")
 
-    def deliver(self, sender: str, recipient: str, message: bytes,
+    def deliver(self, sender: str, recipient: str, message: bytes | Callable[[bool], bytes],
                 before_data: Callable[[], None] | None = None, *, wire: bool = False) -> str:
         """Post one message to one recipient; the server's 2xx answer, or one of this module's exceptions.
 
         `message` has LF or CRLF line ends, or is `wire` ready (`MessageBuilder.message(wire=True)`:
-        CRLF, leading dots doubled); a non-ASCII address needs a server with SMTPUTF8.
+        CRLF, leading dots doubled); given as a function, it is made once the connection is
+        open, told whether the server takes 8-bit data (`MessageNotMade` if it fails). A
+        message that is not ASCII is declared `BODY=8BITMIME`; a non-ASCII address needs a
+        server with SMTPUTF8.
         `before_data` records the message in flight: called once RCPT is written, while the
         server answers it (its fsync and the round trip overlap), and always before DATA;
         if it raises, the message is not posted (RSET) and its exception goes on up.
@@ -207,16 +216,22 @@ class SmtpConnection:
             self.open()
         smtp = self._smtp
         assert smtp is not None
+        if callable(message):
+            try:
+                message = message(self.eight_bit)
+            except Exception as exc:  # nothing of it has been posted: the caller says so
+                raise MessageNotMade(f"{type(exc).__name__}: {exc}") from exc
         options = []
         if not (sender + recipient).isascii():
             if not self.smtputf8:
                 raise Refused(f"{self._where()} does not take addresses with non-ASCII letters (no SMTPUTF8)")
             options = ["SMTPUTF8", "BODY=8BITMIME"]
+        eight_bit = self.eight_bit and not message.isascii()
         try:
             if options:  # smtplib's mail() switches the connection to UTF-8 for SMTPUTF8
                 code, reply = smtp.mail(sender, options)
             else:
-                smtp.putcmd("mail", f"FROM:{_path(sender)}")
+                smtp.putcmd("mail", f"FROM:{_path(sender)}{' BODY=8BITMIME' if eight_bit else ''}")
                 code, reply = smtp.getreply()
             if code != 250:
                 failure = _failure(code, reply, self._password)

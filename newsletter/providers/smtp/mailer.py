@@ -34,7 +34,10 @@ class SmtpMailer:
             sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
             html=email.html, list_id=list_id(settings),
             one_click=False, identity=f"signup-{secrets.token_hex(8)}")  # each email its own Message-ID
-        message = builder.message(Recipient(email.to, "", {}, None, email.headers))
+        recipient = Recipient(email.to, "", {}, None, email.headers)
+
+        def message(eight_bit: bool) -> bytes:
+            return builder.message(recipient, eight_bit=eight_bit)
         with self._lock:
             try:
                 self._connection.deliver(settings.sender.email, email.to, message)

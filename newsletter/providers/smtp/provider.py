@@ -27,7 +27,8 @@ from newsletter.config import Settings, SmtpSettings, smtp_password
 from newsletter.errors import ConfigError, SendError, scrub
 from newsletter.merge import Reader, unsubscribe_link, values_for
 from newsletter.providers.smtp.connection import (
-    Deferred, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError, Uncertain,
+    Deferred, MessageNotMade, NotConnected, QuotaReached, Reconnect, Refused, SmtpConnection, SmtpSetupError,
+    Uncertain,
 )
 from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.sending.pacing import DailyAllowance, Pace
@@ -95,22 +96,25 @@ class SmtpBuilder:
             one_click=True, identity=f"{issue}{'-proof' if proof else ''}",
         )
 
-    def personalizer(self, extra_columns: tuple[str, ...] = ()) -> Callable[[str, Row], bytes | Callable[[], bytes]]:
-        """A dry run's message for a row; for a real send, how to make it (`SmtpProvider.post` does).
+    def personalizer(self, extra_columns: tuple[str, ...] = ()
+                     ) -> Callable[[str, Row], bytes | Callable[[bool], bytes]]:
+        """A dry run's message for a row; for a real send, how to make it (the connection does).
 
         A real send's messages are made by the thread that posts them, as the plain smtplib
         sender does: made in the sending thread, 20 at a time, they held the GIL while the
-        connections' answers waited for it. They are made as DATA carries them (`wire`).
+        connections' answers waited for it. They are made as DATA carries them (`wire`),
+        once the connection knows whether its server takes 8-bit data.
         """
         names = (*COLUMNS, *extra_columns)
         unsubscribe_url = self.unsubscribe_url
         wire = self.records_each
 
-        def message(address: str, row: Row) -> bytes:
+        def message(address: str, row: Row, eight_bit: bool = True) -> bytes:
             link = unsubscribe_url(address)
             values = values_for(Reader(address, link, dict(zip(names, row, strict=False))))
             name = f"{row[FIRST_NAME]} {row[LAST_NAME]}".strip()
-            return self._messages.message(Recipient(address, name, values, link or None), wire=wire)
+            return self._messages.message(Recipient(address, name, values, link or None), wire=wire,
+                                          eight_bit=eight_bit)
 
         if not wire:
             return message
@@ -150,8 +154,8 @@ class SmtpTransport:
         (recipient,) = batch.addresses
         return self.deliver(recipient, batch.body)
 
-    def deliver(self, recipient: str, message: bytes, before_data: Callable[[], None] | None = None, *,
-                wire: bool = False) -> Response:
+    def deliver(self, recipient: str, message: bytes | Callable[[bool], bytes],
+                before_data: Callable[[], None] | None = None, *, wire: bool = False) -> Response:
         """One message over this thread's connection; `before_data` records it in flight (see `deliver`)."""
         answer = self._connection().deliver(self.sender, recipient, message, before_data, wire=wire)
         return Response(250, message_id=answer)
@@ -228,19 +232,20 @@ class SmtpProvider:
                 break
         return replace(outcomes[0], each=tuple(outcomes))
 
-    def _post_one(self, transport: Any, address: str, message: bytes | Callable[[], bytes], policy: RetryPolicy,
-                  wait: Wait, hold: Hold | None, records: MessageRecords | None, index: int) -> Outcome:
+    def _post_one(self, transport: Any, address: str, message: bytes | Callable[[bool], bytes],
+                  policy: RetryPolicy, wait: Wait, hold: Hold | None, records: MessageRecords | None,
+                  index: int) -> Outcome:
         try:
-            if callable(message):  # made here, in the thread that posts it (`SmtpBuilder.personalizer`)
-                message = message()
             return self._deliver_until_answered(transport, address, message, policy, wait, hold, records, index)
         except Exception as exc:  # noqa: BLE001 - outside any post: nothing of this message is in doubt
-            return Outcome("unsent", fatal=True, error=(
-                f"unexpected error while sending: {type(exc).__name__}: {scrub(str(exc), self._password)}"))
+            return Outcome("unsent", fatal=True, error=self._unexpected("sending", exc))
 
-    def _deliver_until_answered(self, transport: Any, address: str, message: bytes, policy: RetryPolicy,
-                                wait: Wait, hold: Hold | None, records: MessageRecords | None,
-                                index: int) -> Outcome:
+    def _unexpected(self, doing: str, exc: BaseException) -> str:
+        return f"unexpected error while {doing}: {type(exc).__name__}: {scrub(str(exc), self._password)}"
+
+    def _deliver_until_answered(self, transport: Any, address: str, message: bytes | Callable[[bool], bytes],
+                                policy: RetryPolicy, wait: Wait, hold: Hold | None,
+                                records: MessageRecords | None, index: int) -> Outcome:
         attempts = 0
         held = HeldBatch(hold)  # recorded as waiting to be posted again, not in flight, while it waits
         while True:
@@ -260,12 +265,17 @@ class SmtpProvider:
             # Queued for the ledger now, while MAIL and RCPT go: another connection's commit may take it.
             recorded = None if records is None else records.begin(index)
             try:
-                # The send's own batches carry their messages ready for DATA (`SmtpBuilder.personalizer`).
+                # The send's own batches carry how to make each message, made by the connection that
+                # posts it, ready for DATA (`SmtpBuilder.personalizer`).
                 response = transport.deliver(address, message, recorded and _before_data(recorded),
                                              wire=records is not None)
             except NotRecorded as exc:  # the ledger could not take it: not posted, and the send stops
                 self._allowance.unuse()
                 return Outcome("unsent", error=str(exc), attempts=attempts - 1, fatal=True)
+            except MessageNotMade as exc:  # nothing of it was posted
+                self._allowance.unuse()
+                return Outcome("unsent", fatal=True, attempts=attempts - 1,
+                               error=self._unexpected("making the message", cast(BaseException, exc.__cause__)))
             except Uncertain as exc:
                 return Outcome("uncertain", error=str(exc), attempts=attempts)
             except Refused as exc:
@@ -287,8 +297,7 @@ class SmtpProvider:
                         f"{problem}, {attempts} times; nothing was posted: the server is busy or down, "
                         "try again later"))
             except Exception as exc:  # noqa: BLE001 - it may have gone out: uncertain, and stop
-                return Outcome("uncertain", fatal=True, attempts=attempts, error=(
-                    f"unexpected error while posting: {type(exc).__name__}: {scrub(str(exc), self._password)}"))
+                return Outcome("uncertain", fatal=True, attempts=attempts, error=self._unexpected("posting", exc))
             else:
                 return Outcome("accepted", message_id=response.message_id, status=response.status,
                                attempts=attempts)
