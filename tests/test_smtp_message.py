@@ -212,6 +212,23 @@ def as_a_server_reads_it(data: bytes) -> bytes:
     return b"\n".join(line[1:] if line.startswith(b".") else line for line in lines)
 
 
+def test_a_carriage_return_in_a_value_or_the_text_never_reaches_the_wire_bare() -> None:
+    """A CR alone (a list cell pasted from an old Mac file) goes quoted-printable as `=0D`: RFC 5321
+    forbids it bare, and `\\r.\\r\\n` is what SMTP smuggling uses to end DATA early on some servers."""
+    for text in ("Hello [%text:first_name%],\nbye\n", "Hello [%text:first_name%],\nold\rMac\n"):
+        build = builder(text=text, html=SHORT_HTML)
+        for first_name in ("Ann\rLee", "Ann\r.\r\nMAIL FROM:<x@example.org>", "\r\r\n.", "x" * 80 + "\r. "):
+            who = recipient(first_name=first_name)
+            for eight_bit in (True, False):
+                on_the_wire = build.message(who, wire=True, eight_bit=eight_bit)
+                file = build.message(who, eight_bit=eight_bit)
+                assert as_a_server_reads_it(on_the_wire) == file
+                assert b"\r" not in file
+                assert max(len(line) for line in on_the_wire.split(b"\r\n")) <= 78
+                assert parts(parsed(file)) == (merge.fill(text, who.values).replace("\r\n", "\n"),
+                                               merge.fill(SHORT_HTML, who.values).replace("\r\n", "\n"))
+
+
 def test_on_the_wire_every_message_reads_back_as_the_file_holds_it() -> None:
     """Dots that start a line in the text, in a value, or after an empty value are all doubled, once."""
     rng = random.Random(11)

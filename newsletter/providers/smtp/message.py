@@ -78,7 +78,16 @@ def mailbox(address: Address) -> str:
 
 
 def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    """`text` (LF line ends) quoted-printable, each CR that is not a line end written `=0D`.
+
+    binascii copies a CR alone as it is, and on the wire it went bare: RFC 5321 forbids
+    it, and `\\r.\\r\\n` in a list cell is what SMTP smuggling ends DATA early with on some
+    servers. Each stretch between CRs is encoded on its own, the `=0D` on a line of its own
+    between soft breaks, so every line stays as short as binascii makes it.
+    """
+    if "\r" not in text:
+        return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    return b"=\n=0D=\n".join(binascii.b2a_qp(stretch.encode("utf-8"), istext=True) for stretch in text.split("\r"))
 
 
 @dataclass(frozen=True)
