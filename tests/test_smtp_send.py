@@ -449,6 +449,26 @@ def test_the_signup_servers_emails_go_through_smtp_too(publication: Path, smtp: 
         assert welcome["Message-ID"] != message["Message-ID"]
 
 
+def test_a_signup_email_that_cannot_be_made_fails_for_good_in_one_line_never_uncertain(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Nothing of it was posted: the outbox marks it failed (`MailerRefused`), not uncertain with a traceback."""
+    from newsletter.config import load_settings
+    from newsletter.providers.smtp.mailer import SmtpMailer
+    from newsletter.sending.mailer import MailerRefused, OutgoingEmail
+
+    mailer = SmtpMailer(load_settings(publication))
+    try:
+        with pytest.raises(MailerRefused) as refused:  # a lone surrogate has no UTF-8
+            mailer.send(OutgoingEmail("ada@lovelace.internal", "Welcome", "<p>Hi</p>", "Hi \ud800\nthere"))
+        assert str(refused.value).startswith("the email could not be made (UnicodeEncodeError: ")
+        assert "\n" not in str(refused.value)
+        mailer.send(OutgoingEmail("ada@lovelace.internal", "Welcome", "<p>Hi</p>", "Hi there"))
+    finally:
+        mailer.close()
+    (received,) = smtp.received  # the connection goes on: the next email is delivered
+    assert text_of(received.message) == "Hi there"
+
+
 def test_killed_while_the_server_holds_its_reply_and_rerun_nobody_gets_two(
         publication: Path, smtp: SmtpServer) -> None:
     import os
