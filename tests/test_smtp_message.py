@@ -14,6 +14,7 @@ import pytest
 from newsletter import merge
 from newsletter.config import Address
 from newsletter.providers.smtp.message import MessageBuilder, Recipient, needs_smtputf8
+from tests.smtp_server import display_name
 
 TEXT = (
     "Hello [%text:first_name|friend%],\n\n"
@@ -182,6 +183,20 @@ def test_non_ascii_names_and_an_international_domain() -> None:
     assert needs_smtputf8(who.email) and not needs_smtputf8("ann@bücher.example")
     assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
     assert parts(parsed(raw))[0].startswith("Hello Zoë,")
+
+
+def test_a_very_long_name_is_folded_so_no_line_passes_smtps_limit() -> None:
+    """Unfolded, a name of 1,000 letters made a To line over SMTP's 998 octets: the server refused that reader."""
+    build = builder(text=SHORT_TEXT, html=SHORT_HTML)
+    for name, address in (("Zoë Ünal " * 120, "ann@example.org"), ("A" * 1200, "ann@bücher.example"),
+                          ('"Ann" <ann@example.org>, Lee ' * 40, "zoë@bücher.example")):
+        raw = build.message(Recipient(address, name, {}, None), wire=True)
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+        assert display_name(raw) == " ".join(name.split())
+        (to,) = headers_read_as_utf8(raw)["To"].addresses
+        assert (to.username, to.domain) == (address.split("@")[0], "xn--bcher-kva.example" if "ü" in address
+                                            else "example.org")
+    assert b"To: Ann Lee <ann@example.org>\n" in build.message(recipient())  # a usual name: one line, as ever
 
 
 def test_values_are_filled_as_written_in_text_and_escaped_in_html() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import run, wait_for
 from tests.send_helpers import generated, write_list
-from tests.smtp_server import PASSWORD, SmtpServer, smtp_server, use_smtp
+from tests.smtp_server import PASSWORD, SmtpServer, display_name, smtp_server, use_smtp
 from tests.terminal_double import TerminalDouble, ticking_clock
 
 
@@ -103,6 +103,16 @@ def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
     assert received.mail_options == []
     assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
     assert "Hello Ann," in text_of(received.message)
+
+
+def test_a_reader_with_a_very_long_name_gets_their_message(publication: Path, smtp: SmtpServer) -> None:
+    """Their To line was over SMTP's 998 octets, and the server refused it (`500 Line too long`)."""
+    write_list(publication, [["ann@example.org", "Zoë" * 400, "Lee"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = smtp.received
+    assert display_name(received.raw) == "Zoë" * 400 + " Lee"
+    assert "Hello " + "Zoë" * 400 + "," in text_of(received.message)
 
 
 def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) -> None:

@@ -77,6 +77,22 @@ def mailbox(address: Address) -> str:
     return formataddr((header_text(address.name), f"x@{domain}"), charset="utf-8").replace("<x@", f"<{local}@")
 
 
+def _address_header(name: str, address: Address) -> str:
+    """`Name: Display name <email>`; folded where the line would pass SMTP's 998 octets.
+
+    `mailbox` writes the name as one quoted string or encoded word: a reader's name of
+    1,000 letters made a `To` line the server refused their message for (`500 Line too
+    long`). Such a name is written as encoded words, one a line (RFC 2047 readers join
+    them); a name of the usual length keeps its one line.
+    """
+    line = f"{name}: {mailbox(address)}"
+    display = header_text(address.name)
+    if len(line.encode()) < LONGEST_LINE or not display:
+        return line
+    folded = Header(display, "utf-8", maxlinelen=78, header_name=name).encode(linesep="\n")
+    return f"{name}: {folded}\n <{ascii_address(address.email)}>"
+
+
 def _qp(text: str) -> bytes:
     """`text` (LF line ends) quoted-printable, each CR that is not a line end written `=0D`.
 
@@ -228,8 +244,8 @@ class MessageBuilder:
         self._boundary = f"=_{secrets.token_hex(12)}"
         self._dated: tuple[int, bytes] = (0, b"")
         shared = [
-            f"From: {mailbox(sender)}",
-            *([f"Reply-To: {mailbox(reply_to)}"] if reply_to is not None else []),
+            _address_header("From", sender),
+            *([_address_header("Reply-To", reply_to)] if reply_to is not None else []),
             _encoded_header("Subject", subject),
             _encoded_header("List-Id", list_id),
             "MIME-Version: 1.0",
@@ -268,7 +284,7 @@ class MessageBuilder:
         """
         headers = [
             self._shared_headers,
-            f"To: {mailbox(Address(recipient.email, recipient.name))}".encode(),
+            _address_header("To", Address(recipient.email, recipient.name)).encode(),
             self._date(),
             f"Message-ID: {self.message_id(recipient.email)}".encode("ascii"),
         ]
