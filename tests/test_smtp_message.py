@@ -124,6 +124,16 @@ def test_a_server_without_8bitmime_gets_every_byte_in_ascii() -> None:
     assert parts(message) == (merge.fill(SHORT_TEXT, who.values), merge.fill(SHORT_HTML, who.values))
 
 
+def test_an_unsubscribe_link_with_accents_is_ascii_in_its_header() -> None:
+    link = "https://Désabonner.Bücher.example:8443/désinscription?email=zoë%40bücher.example&x=a b"
+    who = Recipient("ann@example.org", "Ann", {"first_name": "Ann", "unsubscribe_url": link}, link)
+    raw = builder(text=SHORT_TEXT, html=SHORT_HTML).message(who, eight_bit=False)
+    raw.decode("ascii")
+    assert parsed(raw)["List-Unsubscribe"] == (
+        "<https://xn--dsabonner-b4a.xn--bcher-kva.example:8443/d%C3%A9sinscription"
+        "?email=zo%C3%AB%40b%C3%BCcher.example&x=a%20b>")
+
+
 def test_a_line_over_smtps_limit_goes_quoted_printable_in_short_lines() -> None:
     raw = builder().message(recipient())  # TEXT and HTML each have a line over 998 octets
     raw.decode("ascii")

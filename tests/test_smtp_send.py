@@ -8,6 +8,7 @@ import json
 import re
 import sqlite3
 from email.message import EmailMessage
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,22 +88,46 @@ def test_the_issue_goes_as_written_and_is_declared_8bit(publication: Path, smtp:
     assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
 
 
-def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
-        publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def plain_smtp(publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """A server that does not offer 8BITMIME (nor SMTPUTF8): it takes ASCII alone."""
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
     (tmp_path / "plain").mkdir()
     with smtp_server(tmp_path / "plain", eight_bit=False) as server:
         use_smtp(publication, server)
-        result = run("send", "issue-1", "--yes")
+        yield server
+
+
+def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
+        publication: Path, plain_smtp: SmtpServer) -> None:
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
-    (received,) = server.received
+    (received,) = plain_smtp.received
     received.raw.decode("ascii")
     assert transfer_encodings(received.message) == ["quoted-printable", "quoted-printable"]
     assert received.mail_options == []
     assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
     assert "Hello Ann," in text_of(received.message)
+
+
+def test_an_unsubscribe_url_with_accents_goes_percent_encoded_in_its_header(
+        publication: Path, plain_smtp: SmtpServer) -> None:
+    """Written as it was, the List-Unsubscribe header was UTF-8: a server without 8BITMIME refused
+    every reader (`500 Error: strict ASCII mode`), and no header may be UTF-8 without SMTPUTF8."""
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "/unsubscribe?email={email}", "/désinscription?email={email}"), encoding="utf-8")
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = plain_smtp.received
+    received.raw.decode("ascii")
+    assert received.message["List-Unsubscribe"] == (
+        "<https://riverside-writers-circle.internal/d%C3%A9sinscription?email=ann@example.org>")
+    assert "https://riverside-writers-circle.internal/désinscription?email=ann@example.org" in text_of(
+        received.message)
 
 
 def test_a_reader_with_a_very_long_name_gets_their_message(publication: Path, smtp: SmtpServer) -> None:
