@@ -484,6 +484,31 @@ def test_the_signup_servers_emails_go_through_smtp_too(publication: Path, smtp: 
         assert welcome["Message-ID"] != message["Message-ID"]
 
 
+def test_a_message_that_cannot_be_made_is_unsent_in_one_line_never_uncertain(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Made by the connection once it is open (`MessageNotMade`): nothing of it was posted."""
+    from newsletter.config import load_settings
+    from newsletter.providers.smtp.provider import SmtpProvider
+    from newsletter.sending.provider import RetryPolicy
+    from newsletter.sending.transport import PreparedBatch
+
+    provider = SmtpProvider(load_settings(publication))
+    transport = provider.transport(provider.secret())
+
+    def message(eight_bit: bool) -> bytes:
+        return "Hi \ud800\nthere".encode()  # a lone surrogate has no UTF-8
+
+    try:
+        outcome = provider.post(transport, PreparedBatch(1, ["ann"], message, ("ann@example.org",)),  # type: ignore[arg-type]
+                                RetryPolicy(), lambda _seconds: False)
+    finally:
+        transport.close()
+    assert (outcome.state, outcome.fatal, outcome.attempts) == ("unsent", True, 0)
+    assert outcome.error.startswith("unexpected error while making the message: UnicodeEncodeError: ")
+    assert "\n" not in outcome.error
+    assert smtp.received == []
+
+
 def test_a_signup_email_that_cannot_be_made_fails_for_good_in_one_line_never_uncertain(
         publication: Path, smtp: SmtpServer) -> None:
     """Nothing of it was posted: the outbox marks it failed (`MailerRefused`), not uncertain with a traceback."""
