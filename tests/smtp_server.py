@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,11 @@ def use_smtp(root: Path, server: SmtpServer, **extra: object) -> None:
     lines += [f"  {key}: {value}" for key, value in extra.items()]
     config = root / "newsletter.yaml"
     config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def display_name(raw: bytes) -> str:
+    """The To header's name as RFC 2047 reads it (encoded words side by side are one text; the
+    `email` package's newer parser puts a space between them in an address)."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    to = email.message_from_bytes(head)["To"]
+    return str(make_header(decode_header(str(to).rpartition("<")[0]))).strip()

@@ -14,6 +14,7 @@ import pytest
 from newsletter import merge
 from newsletter.config import Address
 from newsletter.providers.smtp.message import MessageBuilder, Recipient, needs_smtputf8
+from tests.smtp_server import display_name
 
 TEXT = (
     "Hello [%text:first_name|friend%],\n\n"
@@ -123,6 +124,16 @@ def test_a_server_without_8bitmime_gets_every_byte_in_ascii() -> None:
     assert parts(message) == (merge.fill(SHORT_TEXT, who.values), merge.fill(SHORT_HTML, who.values))
 
 
+def test_an_unsubscribe_link_with_accents_is_ascii_in_its_header() -> None:
+    link = "https://Désabonner.Bücher.example:8443/désinscription?email=zoë%40bücher.example&x=a b"
+    who = Recipient("ann@example.org", "Ann", {"first_name": "Ann", "unsubscribe_url": link}, link)
+    raw = builder(text=SHORT_TEXT, html=SHORT_HTML).message(who, eight_bit=False)
+    raw.decode("ascii")
+    assert parsed(raw)["List-Unsubscribe"] == (
+        "<https://xn--dsabonner-b4a.xn--bcher-kva.example:8443/d%C3%A9sinscription"
+        "?email=zo%C3%AB%40b%C3%BCcher.example&x=a%20b>")
+
+
 def test_a_line_over_smtps_limit_goes_quoted_printable_in_short_lines() -> None:
     raw = builder().message(recipient())  # TEXT and HTML each have a line over 998 octets
     raw.decode("ascii")
@@ -184,6 +195,20 @@ def test_non_ascii_names_and_an_international_domain() -> None:
     assert parts(parsed(raw))[0].startswith("Hello Zoë,")
 
 
+def test_a_very_long_name_is_folded_so_no_line_passes_smtps_limit() -> None:
+    """Unfolded, a name of 1,000 letters made a To line over SMTP's 998 octets: the server refused that reader."""
+    build = builder(text=SHORT_TEXT, html=SHORT_HTML)
+    for name, address in (("Zoë Ünal " * 120, "ann@example.org"), ("A" * 1200, "ann@bücher.example"),
+                          ('"Ann" <ann@example.org>, Lee ' * 40, "zoë@bücher.example")):
+        raw = build.message(Recipient(address, name, {}, None), wire=True)
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+        assert display_name(raw) == " ".join(name.split())
+        (to,) = headers_read_as_utf8(raw)["To"].addresses
+        assert (to.username, to.domain) == (address.split("@")[0], "xn--bcher-kva.example" if "ü" in address
+                                            else "example.org")
+    assert b"To: Ann Lee <ann@example.org>\n" in build.message(recipient())  # a usual name: one line, as ever
+
+
 def test_values_are_filled_as_written_in_text_and_escaped_in_html() -> None:
     hostile = "<b>Ann</b> & [%text:email%] {{ 7*7 }} =41\n.\nBcc: x"
     who = Recipient("ann@example.org", "Ann", {"first_name": hostile}, None)
@@ -210,6 +235,23 @@ def as_a_server_reads_it(data: bytes) -> bytes:
     assert all(b"\n" not in line and b"\r" not in line for line in lines), "a bare CR or LF on the wire"
     assert not any(line == b"." for line in lines), "a lone dot would end the message early"
     return b"\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+def test_a_carriage_return_in_a_value_or_the_text_never_reaches_the_wire_bare() -> None:
+    """A CR alone (a list cell pasted from an old Mac file) goes quoted-printable as `=0D`: RFC 5321
+    forbids it bare, and `\\r.\\r\\n` is what SMTP smuggling uses to end DATA early on some servers."""
+    for text in ("Hello [%text:first_name%],\nbye\n", "Hello [%text:first_name%],\nold\rMac\n"):
+        build = builder(text=text, html=SHORT_HTML)
+        for first_name in ("Ann\rLee", "Ann\r.\r\nMAIL FROM:<x@example.org>", "\r\r\n.", "x" * 80 + "\r. "):
+            who = recipient(first_name=first_name)
+            for eight_bit in (True, False):
+                on_the_wire = build.message(who, wire=True, eight_bit=eight_bit)
+                file = build.message(who, eight_bit=eight_bit)
+                assert as_a_server_reads_it(on_the_wire) == file
+                assert b"\r" not in file
+                assert max(len(line) for line in on_the_wire.split(b"\r\n")) <= 78
+                assert parts(parsed(file)) == (merge.fill(text, who.values).replace("\r\n", "\n"),
+                                               merge.fill(SHORT_HTML, who.values).replace("\r\n", "\n"))
 
 
 def test_on_the_wire_every_message_reads_back_as_the_file_holds_it() -> None:

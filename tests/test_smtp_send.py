@@ -8,13 +8,14 @@ import json
 import re
 import sqlite3
 from email.message import EmailMessage
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import run, wait_for
 from tests.send_helpers import generated, write_list
-from tests.smtp_server import PASSWORD, SmtpServer, smtp_server, use_smtp
+from tests.smtp_server import PASSWORD, SmtpServer, display_name, smtp_server, use_smtp
 from tests.terminal_double import TerminalDouble, ticking_clock
 
 
@@ -87,22 +88,56 @@ def test_the_issue_goes_as_written_and_is_declared_8bit(publication: Path, smtp:
     assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
 
 
-def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
-        publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def plain_smtp(publication: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """A server that does not offer 8BITMIME (nor SMTPUTF8): it takes ASCII alone."""
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
     (tmp_path / "plain").mkdir()
     with smtp_server(tmp_path / "plain", eight_bit=False) as server:
         use_smtp(publication, server)
-        result = run("send", "issue-1", "--yes")
+        yield server
+
+
+def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
+        publication: Path, plain_smtp: SmtpServer) -> None:
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    result = run("send", "issue-1", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
-    (received,) = server.received
+    (received,) = plain_smtp.received
     received.raw.decode("ascii")
     assert transfer_encodings(received.message) == ["quoted-printable", "quoted-printable"]
     assert received.mail_options == []
     assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
     assert "Hello Ann," in text_of(received.message)
+
+
+def test_an_unsubscribe_url_with_accents_goes_percent_encoded_in_its_header(
+        publication: Path, plain_smtp: SmtpServer) -> None:
+    """Written as it was, the List-Unsubscribe header was UTF-8: a server without 8BITMIME refused
+    every reader (`500 Error: strict ASCII mode`), and no header may be UTF-8 without SMTPUTF8."""
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "/unsubscribe?email={email}", "/désinscription?email={email}"), encoding="utf-8")
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = plain_smtp.received
+    received.raw.decode("ascii")
+    assert received.message["List-Unsubscribe"] == (
+        "<https://riverside-writers-circle.internal/d%C3%A9sinscription?email=ann@example.org>")
+    assert "https://riverside-writers-circle.internal/désinscription?email=ann@example.org" in text_of(
+        received.message)
+
+
+def test_a_reader_with_a_very_long_name_gets_their_message(publication: Path, smtp: SmtpServer) -> None:
+    """Their To line was over SMTP's 998 octets, and the server refused it (`500 Line too long`)."""
+    write_list(publication, [["ann@example.org", "Zoë" * 400, "Lee"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = smtp.received
+    assert display_name(received.raw) == "Zoë" * 400 + " Lee"
+    assert "Hello " + "Zoë" * 400 + "," in text_of(received.message)
 
 
 def test_a_second_run_sends_nobody_twice(publication: Path, smtp: SmtpServer) -> None:
@@ -447,6 +482,51 @@ def test_the_signup_servers_emails_go_through_smtp_too(publication: Path, smtp: 
         assert welcome["List-Unsubscribe"].startswith(f"<{server.url}/unsubscribe/")
         assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert welcome["Message-ID"] != message["Message-ID"]
+
+
+def test_a_message_that_cannot_be_made_is_unsent_in_one_line_never_uncertain(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Made by the connection once it is open (`MessageNotMade`): nothing of it was posted."""
+    from newsletter.config import load_settings
+    from newsletter.providers.smtp.provider import SmtpProvider
+    from newsletter.sending.provider import RetryPolicy
+    from newsletter.sending.transport import PreparedBatch
+
+    provider = SmtpProvider(load_settings(publication))
+    transport = provider.transport(provider.secret())
+
+    def message(eight_bit: bool) -> bytes:
+        return "Hi \ud800\nthere".encode()  # a lone surrogate has no UTF-8
+
+    try:
+        outcome = provider.post(transport, PreparedBatch(1, ["ann"], message, ("ann@example.org",)),  # type: ignore[arg-type]
+                                RetryPolicy(), lambda _seconds: False)
+    finally:
+        transport.close()
+    assert (outcome.state, outcome.fatal, outcome.attempts) == ("unsent", True, 0)
+    assert outcome.error.startswith("unexpected error while making the message: UnicodeEncodeError: ")
+    assert "\n" not in outcome.error
+    assert smtp.received == []
+
+
+def test_a_signup_email_that_cannot_be_made_fails_for_good_in_one_line_never_uncertain(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Nothing of it was posted: the outbox marks it failed (`MailerRefused`), not uncertain with a traceback."""
+    from newsletter.config import load_settings
+    from newsletter.providers.smtp.mailer import SmtpMailer
+    from newsletter.sending.mailer import MailerRefused, OutgoingEmail
+
+    mailer = SmtpMailer(load_settings(publication))
+    try:
+        with pytest.raises(MailerRefused) as refused:  # a lone surrogate has no UTF-8
+            mailer.send(OutgoingEmail("ada@lovelace.internal", "Welcome", "<p>Hi</p>", "Hi \ud800\nthere"))
+        assert str(refused.value).startswith("the email could not be made (UnicodeEncodeError: ")
+        assert "\n" not in str(refused.value)
+        mailer.send(OutgoingEmail("ada@lovelace.internal", "Welcome", "<p>Hi</p>", "Hi there"))
+    finally:
+        mailer.close()
+    (received,) = smtp.received  # the connection goes on: the next email is delivered
+    assert text_of(received.message) == "Hi there"
 
 
 def test_killed_while_the_server_holds_its_reply_and_rerun_nobody_gets_two(

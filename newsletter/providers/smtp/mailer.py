@@ -4,7 +4,7 @@ Each email is built by the send's own message builder (one part each, no merge f
 left in it) with a Message-ID of its own, and posted through the send's connection, whose
 answers map onto the `Mailer` errors: nothing delivered (a 4xx, a drop before the final
 `.`, a server that cannot be reached) is `MailerDown`, to be sent again later; a drop
-after the final `.` is `MailerUncertain`; a 5xx is `MailerRefused`.
+after the final `.` is `MailerUncertain`; a 5xx, or an email that cannot be made, is `MailerRefused`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import secrets
 import threading
 
 from newsletter.config import Settings, smtp_password
+from newsletter.errors import scrub
 from newsletter.providers.smtp.connection import (
-    Deferred, QuotaReached, Reconnect, Refused, SenderRefused, SmtpConnection, SmtpSetupError, Uncertain,
+    Deferred, MessageNotMade, QuotaReached, Reconnect, Refused, SenderRefused, SmtpConnection, SmtpSetupError,
+    Uncertain,
 )
 from newsletter.providers.smtp.message import MessageBuilder, Recipient
 from newsletter.providers.smtp.provider import list_id
@@ -30,17 +32,21 @@ class SmtpMailer:
 
     def send(self, email: OutgoingEmail) -> None:
         settings = self._settings
-        builder = MessageBuilder(
-            sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
-            html=email.html, list_id=list_id(settings),
-            one_click=False, identity=f"signup-{secrets.token_hex(8)}")  # each email its own Message-ID
-        recipient = Recipient(email.to, "", {}, None, email.headers)
 
         def message(eight_bit: bool) -> bytes:
-            return builder.message(recipient, eight_bit=eight_bit)
+            # Made by the connection (what its server takes decides the encoding), so that an email
+            # that cannot be made is `MessageNotMade`: nothing posted, failed for good. Raised here
+            # unsorted, the outbox marked it uncertain, with a traceback.
+            builder = MessageBuilder(
+                sender=settings.sender, reply_to=settings.reply_to, subject=email.subject, text=email.text,
+                html=email.html, list_id=list_id(settings),
+                one_click=False, identity=f"signup-{secrets.token_hex(8)}")  # each email its own Message-ID
+            return builder.message(Recipient(email.to, "", {}, None, email.headers), eight_bit=eight_bit)
         with self._lock:
             try:
                 self._connection.deliver(settings.sender.email, email.to, message)
+            except MessageNotMade as exc:
+                raise MailerRefused(f"the email could not be made ({scrub(str(exc))})") from None
             except Uncertain as exc:
                 raise MailerUncertain(str(exc)) from None
             except (Refused, SenderRefused) as exc:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import idna
 
@@ -59,6 +60,27 @@ def ascii_address(email: str) -> str:
     return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
 
 
+# Every printable ASCII character: `quote` leaves them (and the link's own %-escapes) as they are.
+_URL_ASCII = "".join(map(chr, range(0x21, 0x7F)))
+
+
+def ascii_url(url: str) -> str:
+    """`url` in ASCII, as a header must carry it: an international host in IDNA form, every
+    other non-ASCII character %-encoded as UTF-8 (RFC 3987 3.1), what a browser sends for it."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    userinfo, at, host_port = parts.netloc.rpartition("@")
+    host, colon, port = host_port.partition(":")  # an IPv6 host is ASCII, and left as it is
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:  # not a name IDNA takes: %-encoded, which RFC 3986 also allows a host
+            host = quote(host, safe=_URL_ASCII)
+    netloc = quote(userinfo, safe=_URL_ASCII) + at + host + colon + port
+    return urlunsplit((parts.scheme, netloc, *(quote(part, safe=_URL_ASCII) for part in parts[2:])))
+
+
 def needs_smtputf8(email: str) -> bool:
     """An address whose local part is not ASCII: only a server that offers SMTPUTF8 takes it."""
     return not email.rpartition("@")[0].isascii()
@@ -77,8 +99,33 @@ def mailbox(address: Address) -> str:
     return formataddr((header_text(address.name), f"x@{domain}"), charset="utf-8").replace("<x@", f"<{local}@")
 
 
+def _address_header(name: str, address: Address) -> str:
+    """`Name: Display name <email>`; folded where the line would pass SMTP's 998 octets.
+
+    `mailbox` writes the name as one quoted string or encoded word: a reader's name of
+    1,000 letters made a `To` line the server refused their message for (`500 Line too
+    long`). Such a name is written as encoded words, one a line (RFC 2047 readers join
+    them); a name of the usual length keeps its one line.
+    """
+    line = f"{name}: {mailbox(address)}"
+    display = header_text(address.name)
+    if len(line.encode()) < LONGEST_LINE or not display:
+        return line
+    folded = Header(display, "utf-8", maxlinelen=78, header_name=name).encode(linesep="\n")
+    return f"{name}: {folded}\n <{ascii_address(address.email)}>"
+
+
 def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    """`text` (LF line ends) quoted-printable, each CR that is not a line end written `=0D`.
+
+    binascii copies a CR alone as it is, and on the wire it went bare: RFC 5321 forbids
+    it, and `\\r.\\r\\n` in a list cell is what SMTP smuggling ends DATA early with on some
+    servers. Each stretch between CRs is encoded on its own, the `=0D` on a line of its own
+    between soft breaks, so every line stays as short as binascii makes it.
+    """
+    if "\r" not in text:
+        return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    return b"=\n=0D=\n".join(binascii.b2a_qp(stretch.encode("utf-8"), istext=True) for stretch in text.split("\r"))
 
 
 @dataclass(frozen=True)
@@ -219,8 +266,8 @@ class MessageBuilder:
         self._boundary = f"=_{secrets.token_hex(12)}"
         self._dated: tuple[int, bytes] = (0, b"")
         shared = [
-            f"From: {mailbox(sender)}",
-            *([f"Reply-To: {mailbox(reply_to)}"] if reply_to is not None else []),
+            _address_header("From", sender),
+            *([_address_header("Reply-To", reply_to)] if reply_to is not None else []),
             _encoded_header("Subject", subject),
             _encoded_header("List-Id", list_id),
             "MIME-Version: 1.0",
@@ -259,12 +306,14 @@ class MessageBuilder:
         """
         headers = [
             self._shared_headers,
-            f"To: {mailbox(Address(recipient.email, recipient.name))}".encode(),
+            _address_header("To", Address(recipient.email, recipient.name)).encode(),
             self._date(),
             f"Message-ID: {self.message_id(recipient.email)}".encode("ascii"),
         ]
         if recipient.unsubscribe_url:
-            headers.append(f"List-Unsubscribe: <{header_text(recipient.unsubscribe_url)}>".encode())
+            # ASCII: a link with accents (`/désinscription`) made a header of UTF-8, which a server
+            # without 8BITMIME refuses and none may take without SMTPUTF8.
+            headers.append(f"List-Unsubscribe: <{ascii_url(header_text(recipient.unsubscribe_url))}>".encode())
             if self._one_click:
                 headers.append(f"List-Unsubscribe-Post: {ONE_CLICK}".encode("ascii"))
         for name, value in recipient.headers.items():
