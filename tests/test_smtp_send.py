@@ -112,6 +112,18 @@ def test_a_server_without_8bitmime_gets_quoted_printable_and_the_same_words(
     assert "Hello Ann," in text_of(received.message)
 
 
+def test_a_reader_at_an_international_domain_is_reached_through_a_server_without_smtputf8(
+        publication: Path, plain_smtp: SmtpServer) -> None:
+    """Only a non-ASCII local part needs SMTPUTF8: the envelope carries the domain's `xn--` form."""
+    write_list(publication, [["bob@bücher.example", "Bob", "Roe"]])
+    result = run("send", "issue-1", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = plain_smtp.received
+    assert received.rcpt_tos == ["bob@xn--bcher-kva.example"]
+    assert received.message["To"].addresses[0].addr_spec == "bob@xn--bcher-kva.example"
+    assert "Hello Bob," in text_of(received.message)
+
+
 def test_an_unsubscribe_url_with_accents_goes_percent_encoded_in_its_header(
         publication: Path, plain_smtp: SmtpServer) -> None:
     """Written as it was, the List-Unsubscribe header was UTF-8: a server without 8BITMIME refused

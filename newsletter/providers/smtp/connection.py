@@ -28,8 +28,11 @@ import socket
 import ssl
 from collections.abc import Callable
 
+import idna
+
 from newsletter.config import SmtpSettings
 from newsletter.errors import SendError, scrub
+from newsletter.providers.smtp.message import ascii_address
 
 
 # What providers answer when the *sender's* quota or rate is reached: a stop for the whole send.
@@ -48,6 +51,16 @@ _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _envelope(address: str) -> str:
+    """`address` as MAIL FROM and RCPT TO carry it: an international domain in its `xn--` form,
+    which every server takes (only a non-ASCII local part needs SMTPUTF8); as it is where IDNA
+    does not take the domain, for the server to answer."""
+    try:
+        return ascii_address(address)
+    except idna.IDNAError:
+        return address
 
 
 def _path(address: str) -> str:
@@ -222,6 +235,7 @@ class SmtpConnection:
             except Exception as exc:  # nothing of it has been posted: the caller says so
                 raise MessageNotMade(f"{type(exc).__name__}: {exc}") from exc
         options = []
+        sender, recipient = _envelope(sender), _envelope(recipient)
         if not (sender + recipient).isascii():
             if not self.smtputf8:
                 raise Refused(f"{self._where()} does not take addresses with non-ASCII letters (no SMTPUTF8)")
