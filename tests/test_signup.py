@@ -708,3 +708,18 @@ def test_serve_on_a_port_in_use_is_one_line(publication: Path, monkeypatch: pyte
     assert result.exit_code == 1
     assert result.output.startswith(f"error: 127.0.0.1:{port}: cannot listen there (Address already in use): ")
     assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_welcome_emails_list_unsubscribe_header_is_ascii_whatever_the_links_letters(publication: Path) -> None:
+    """A header is ASCII: an accented link went into List-Unsubscribe as it was, and a server
+    without 8BITMIME refused the email; the body keeps the link as written."""
+    from newsletter.config import load_settings
+    from newsletter.signup.emails import EmailMaker, load_welcome
+
+    update_config(publication, signup={"url": "https://adhésion.riverside-writers-circle.internal"})
+    settings = load_settings(publication)
+    link = "https://adhésion.riverside-writers-circle.internal/unsubscribe/désabonner.token"
+    welcome = EmailMaker(settings, load_welcome(settings)).welcome(READER, link)
+    assert welcome.headers["List-Unsubscribe"] == (
+        "<https://xn--adhsion-dya.riverside-writers-circle.internal/unsubscribe/d%C3%A9sabonner.token>")
+    assert link in welcome.text

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from newsletter.config import Settings
 from newsletter.content import read_front_matter
 from newsletter.errors import ContentError, where
+from newsletter.headers import ascii_url
 from newsletter.render.templates import environment, render, shared_context
 from newsletter.sending.mailer import OutgoingEmail
 from newsletter.signup.phrases import signup_phrases
@@ -114,7 +115,8 @@ _LINK = "QzLinkPlaceholderXq"
 def _with_link(email: OutgoingEmail, to: str, url: str) -> OutgoingEmail:
     return OutgoingEmail(to=to, subject=email.subject, html=email.html.replace(_LINK, str(escape(url))),
                          text=email.text.replace(_LINK, url),
-                         headers={name: value.replace(_LINK, url) for name, value in email.headers.items()})
+                         # A header is ASCII: an accented signup.url goes %-encoded (a browser sends the same).
+                         headers={name: value.replace(_LINK, ascii_url(url)) for name, value in email.headers.items()})
 
 
 def welcome_path(settings: Settings) -> Path:

@@ -24,13 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import idna
 
 from newsletter import merge
 from newsletter.config import Address
-from newsletter.headers import ONE_CLICK, header_text
+from newsletter.headers import ONE_CLICK, ascii_url, header_text
 
 SOFT_BREAK = b"=\n"
 WIRE_SOFT_BREAK = b"=\r\n"
@@ -58,27 +57,6 @@ def ascii_address(email: str) -> str:
     if domain.isascii():
         return email
     return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-
-
-# Every printable ASCII character: `quote` leaves them (and the link's own %-escapes) as they are.
-_URL_ASCII = "".join(map(chr, range(0x21, 0x7F)))
-
-
-def ascii_url(url: str) -> str:
-    """`url` in ASCII, as a header must carry it: an international host in IDNA form, every
-    other non-ASCII character %-encoded as UTF-8 (RFC 3987 3.1), what a browser sends for it."""
-    if url.isascii():
-        return url
-    parts = urlsplit(url)
-    userinfo, at, host_port = parts.netloc.rpartition("@")
-    host, colon, port = host_port.partition(":")  # an IPv6 host is ASCII, and left as it is
-    if not host.isascii():
-        try:
-            host = idna.encode(host, uts46=True).decode("ascii")
-        except idna.IDNAError:  # not a name IDNA takes: %-encoded, which RFC 3986 also allows a host
-            host = quote(host, safe=_URL_ASCII)
-    netloc = quote(userinfo, safe=_URL_ASCII) + at + host + colon + port
-    return urlunsplit((parts.scheme, netloc, *(quote(part, safe=_URL_ASCII) for part in parts[2:])))
 
 
 def needs_smtputf8(email: str) -> bool:
