@@ -50,39 +50,44 @@ FOLD_WIDTH = 500
 _TOKEN = re.compile(
     rb"(?P<comment><!--.*?-->)"
     rb"|(?P<declaration><[!?][^>]*>)"
+    # An element whose content is raw text (no tags in it), or keeps its white space: one token.
+    rb"|(?P<raw><(?P<raw_name>script|style|textarea|title|xmp)\b[^>]*>.*?(?:</(?P=raw_name)\s*>|\Z))"
     rb"|(?P<end></(?P<end_name>[A-Za-z][^\s/>]*)\s*>)"
     rb"|(?P<start><(?P<name>[A-Za-z][^\s/>]*)(?P<attributes>(?:\s+[^\s\"'>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*/?>)"
     # A `<` that starts no tag the grammar knows: up to the next `>`, folded nowhere.
     rb"|(?P<opaque><[A-Za-z/][^>]*>?)"
     rb"|(?P<text>[^<]+|<)",
-    re.DOTALL,
+    re.DOTALL | re.IGNORECASE,
 )
 # One attribute and the white space before it (a fold there is never inside its value).
 _ATTRIBUTE = re.compile(rb"(?P<space>\s+)(?P<name>[^\s\"'>/=]+)(?:\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?")
 _PRESERVING = re.compile(rb"white-space(?:-collapse)?\s*:\s*(?:pre|preserve|break-spaces)", re.IGNORECASE)
-# Whose content is raw text (no tags in it) or keeps its white space: never folded.
-_RAW_TEXT = frozenset({b"script", b"style", b"textarea", b"title", b"xmp", b"plaintext"})
-_KEEPS_SPACE = frozenset({b"pre", b"listing"}) | _RAW_TEXT
+# Whose white space is kept, and that of everything inside (with `raw` tokens: no text folded).
+_KEEPS_SPACE = frozenset({b"pre", b"listing", b"plaintext"})
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta",
                    b"param", b"source", b"track", b"wbr", b"basefont", b"bgsound", b"frame", b"keygen"})
 _MERGE_TAG = re.compile(merge.TAG_PATTERN.pattern.encode("ascii"))
 _WORD_SPACE = re.compile(rb"(?<=[^\s<>&;]) (?=[^\s<>&;])")
 _STYLE_ELEMENT = re.compile(rb"<style\b[^>]*>(.*?)</style", re.IGNORECASE | re.DOTALL)
-_RAW_TEXT_END = {name: re.compile(rb"</" + name + rb"[\s/>]", re.IGNORECASE) for name in _RAW_TEXT}
 
 
 def fold_html(html: str, width: int = FOLD_WIDTH) -> str:
     """`html` with each line longer than `width` octets (UTF-8) folded at spaces where a line
     break shows the same (see the module's notes); a line with no such space stays as it is."""
     document = html.encode("utf-8")
-    if all(len(line) <= width for line in document.split(b"\n")):
-        return html  # most issues: nothing to do, and no pass over the markup
-    breaks = _breaks(document)
-    folded = bytearray(document)
+    long_lines: list[tuple[int, int]] = []  # (start, end) offsets of the lines to fold
     start = 0
-    for end in [*(match.start() for match in re.finditer(b"\n", document)), len(document)]:
-        # Each line as written, folded greedily: at the last space that keeps it within `width`,
-        # or where none does, at the first after (it stays long, but no longer than it must).
+    for line in document.split(b"\n"):
+        if len(line) > width:
+            long_lines.append((start, start + len(line)))
+        start += len(line) + 1
+    if not long_lines:
+        return html  # most issues: nothing to do, and no pass over the markup
+    breaks = _breaks(document, long_lines)
+    folded = bytearray(document)
+    for start, end in long_lines:
+        # Greedily: at the last space that keeps the line within `width`, or where none does,
+        # at the first after it (the line stays long, but no longer than it must).
         while end - start > width:
             at = bisect.bisect_right(breaks, start + width) - 1
             if at < 0 or breaks[at] <= start:
@@ -91,56 +96,61 @@ def fold_html(html: str, width: int = FOLD_WIDTH) -> str:
                     break
             folded[breaks[at]] = ord("\n")
             start = breaks[at] + 1
-        start = end + 1
     return folded.decode("utf-8")
 
 
-def _breaks(document: bytes) -> list[int]:
-    """The offsets of the spaces in `document` that may become line breaks, in order."""
+def _breaks(document: bytes, long_lines: list[tuple[int, int]]) -> list[int]:
+    """The offsets of the spaces that may become line breaks in the tokens on `long_lines`, in
+    order. The markup before them is only followed (what is open), up to the last of them."""
     breaks: list[int] = []
     fold_text = not any(_PRESERVING.search(match[1]) for match in _STYLE_ELEMENT.finditer(document))
     kept: bytes | None = None  # the element whose white space is kept (<pre>, ...), while inside it
     depth = 0  # how many elements of its name are open, it included
-    position, size = 0, len(document)
-    while position < size:
-        token = _TOKEN.match(document, position)
-        assert token is not None  # `<` alone is text: every position starts a token
-        position = token.end()
-        if token["start"] is not None:
-            name = token["name"].lower()
-            attributes_at, keeps_space = token.start("attributes"), name in _KEEPS_SPACE
-            for attribute in _ATTRIBUTE.finditer(token["attributes"]):
-                space = attribute["space"].find(b" ")
-                if space >= 0:
-                    breaks.append(attributes_at + attribute.start("space") + space)
-                if attribute["name"].lower() == b"style" and _PRESERVING.search(attribute["value"] or b""):
-                    keeps_space = True
+    lines = iter(long_lines)
+    line_start, line_end = next(lines)
+    last_end = long_lines[-1][1]
+    for token in _TOKEN.finditer(document):
+        if token.start() >= last_end:
+            break
+        kind = token.lastgroup
+        if kind == "text":
+            if fold_text and kept is None and token.end() > line_start:
+                breaks.extend(_word_spaces(token))
+        elif kind == "start":
+            name, attributes = token["name"].lower(), token["attributes"]
+            if token.end() > line_start:
+                attributes_at = token.start("attributes")
+                breaks.extend(attributes_at + attribute.start("space") + attribute["space"].find(b" ")
+                              for attribute in _ATTRIBUTE.finditer(attributes) if b" " in attribute["space"])
             if name in _VOID:
-                continue
-            if kept is None and keeps_space:
+                pass
+            elif kept is None and (name in _KEEPS_SPACE or _styled_to_keep_space(attributes)):
                 kept, depth = name, 1
             elif name == kept:
                 depth += 1
-            if name in _RAW_TEXT:  # its content is not markup: on to its end tag
-                end = _RAW_TEXT_END[name].search(document, position)
-                position = end.start() if end is not None else size
-        elif token["end"] is not None:
-            if token["end_name"].lower() == kept:
-                depth -= 1
-                if depth == 0:
-                    kept = None
-        elif token["text"] is not None and fold_text and kept is None:
-            text_at = token.start()
-            text = token["text"]
-            tags = [(tag.start(), tag.end()) for tag in _MERGE_TAG.finditer(text)]
-            for space in _WORD_SPACE.finditer(text):
-                at = space.start()
-                if any(tag_start < at < tag_end for tag_start, tag_end in tags):
-                    continue
-                if _removable_break(text, at):
-                    continue
-                breaks.append(text_at + at)
+        elif kind == "end" and kept is not None and token["end_name"].lower() == kept:
+            depth -= 1
+            if depth == 0:
+                kept = None
+        while line_end <= token.end() and line_end < last_end:
+            line_start, line_end = next(lines)
     return breaks
+
+
+def _styled_to_keep_space(attributes: bytes) -> bool:
+    if not _PRESERVING.search(attributes):
+        return False  # nearly every tag: no need to read its attributes one by one
+    return any(attribute["name"].lower() == b"style" and _PRESERVING.search(attribute["value"] or b"")
+               for attribute in _ATTRIBUTE.finditer(attributes))
+
+
+def _word_spaces(token: re.Match[bytes]) -> list[int]:
+    """The spaces between two words of a text token, outside its merge tags."""
+    text, text_at = token[0], token.start()
+    tags = [(tag.start(), tag.end()) for tag in _MERGE_TAG.finditer(text)]
+    return [text_at + space.start() for space in _WORD_SPACE.finditer(text)
+            if not any(start < space.start() < end for start, end in tags)
+            and not _removable_break(text, space.start())]
 
 
 def _removable_break(text: bytes, at: int) -> bool:
