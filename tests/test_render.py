@@ -457,17 +457,23 @@ def test_folding_keeps_every_space_whose_line_break_would_show() -> None:
     from newsletter.render.fold import fold_html
 
     document = ('<p class="a b" style="color: red">one two [%html:first_name|dear reader%] three</p>'
-                "<pre>a b</pre><div style='white-space: pre-line'>c d <div>e f</div></div><div>g <b>h</b></div>"
+                "<pre>a b</pre><div style='white-space: pre-line'>c d <div>e f</div></div><div>g h <b>i</b></div>"
                 "<textarea>i j</textarea><script>k l</script><!-- m n --><p>東京 大阪 x&amp; y\u200b z</p>"
                 '<img alt="o p" src="x.png" width="1"><i title="s style=\'t\'" style="white-space:pre">q r</i>')
     assert fold_html(document, width=1) == (
         '<p\nclass="a b"\nstyle="color: red">one\ntwo\n[%html:first_name|dear reader%]\nthree</p>'
-        "<pre>a b</pre><div\nstyle='white-space: pre-line'>c d <div>e f</div></div><div>g <b>h</b></div>"
+        "<pre>a b</pre><div\nstyle='white-space: pre-line'>c d <div>e f</div></div><div>g\nh <b>i</b></div>"
         "<textarea>i j</textarea><script>k l</script><!-- m n --><p>東京 大阪 x&amp; y\u200b z</p>"
         '<img\nalt="o p"\nsrc="x.png"\nwidth="1"><i\ntitle="s style=\'t\'"\nstyle="white-space:pre">q r</i>')
     # A rule left in <style> (a media query) could keep any element's spaces: text is left whole.
     kept = "<style>@media (max-width:600px){.poem{white-space:pre-wrap!important}}</style>"
     assert fold_html(f'{kept}<p class="poem" id="p">one two</p>', width=1) == (
         f'{kept}<p\nclass="poem"\nid="p">one two</p>')
+    # Lines of a <pre> are kept across line breaks; the long lines after it are folded.
+    code, words = "<pre>x y\n" + "z " * 300 + "\n</pre>", "w " * 300
+    folded = fold_html(f"<p>short one</p>\n{code}\n<p>{words}</p>\n<p>{words}</p>", width=100)
+    assert folded.startswith(f"<p>short one</p>\n{code}\n<p>") and folded.replace("\n", " ") == (
+        f"<p>short one</p> {code} <p>{words}</p> <p>{words}</p>".replace("\n", " "))
+    assert max(map(len, folded.split("\n")[3:])) == 100
     word = "x" * 600  # nowhere to fold: it stays as it is (the SMTP provider sends it quoted-printable)
     assert fold_html(f"<p>{word}</p>") == f"<p>{word}</p>"
