@@ -3,6 +3,7 @@ assertion, waiting on an event, and small builders for test publications."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import resource
@@ -178,3 +179,59 @@ def serving(publication: Path, *options: str) -> Iterator[tuple[subprocess.Popen
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=10)
+
+
+# An article as writers send them: each paragraph one line of 700 to 1,400 characters (a link
+# in one), a table in a code block whose spaces line its columns up, and words between wide
+# East Asian characters. Rendered and inlined, its lines pass SMTP's 998 octets.
+LONG_PARAGRAPH = (
+    "The lock-keeper at Haddon Weir has kept a ledger of the river since 1987, one line a day in a hand that "
+    "has not changed in all that time: the height of the water against the painted gauge, the colour of it "
+    "(she has eleven words for brown), whether the kingfisher came, and who passed through the lock going "
+    "upstream or down. When the council wrote last spring to say the lock would be automated and her post "
+    "closed, she did not argue; she asked only whether anyone would want the ledgers, and nobody at the "
+    "council knew what to say. So the circle said it: we have spent the autumn reading them, thirty-nine "
+    "volumes on the kitchen table of the boathouse, and what follows is what we found there, in her words "
+    "where we could and ours where we had to, with the floods and the droughts and the long dull weeks in "
+    "between, which she recorded with exactly the same care as the rest. It is the dull weeks, she told us, "
+    "that tell you what the river is; the floods only tell you what it can do."
+)
+LINKED_PARAGRAPH = (
+    "Her first volume opens in a January so cold that the gauge froze and she measured the water with a boat "
+    "hook and a pencil mark instead. The entries are short at first, as if she were not sure the ledger was "
+    "allowed, and then longer, as she found that nobody minded and that writing the river down made her look "
+    "at it harder. The whole of that winter is in the [town archive's river collection]"
+    "(https://archive.riverside-writers-circle.internal/collections/river/haddon-weir-ledgers/volume-1), "
+    "where anyone may read it on a Tuesday afternoon, and where the archivist will tell you, unasked, that "
+    "it is the best thing they hold. We think she is right, and we think you will too, once you have read "
+    "about the swan that spent a week in the lock chamber and would not be moved."
+)
+CODE_TABLE = "\n".join((
+    "year    highest (m)    lowest (m)    kingfisher days    boats through    notes",
+    "1987    2.41           0.62          41                 1,203            the gauge froze in January;"
+    " measured by boat hook and pencil mark for nine days          " + "  ".join(["."] * 140),
+    "1988    2.87           0.58          37                 1,188            flood in March,"
+    " lock closed for eleven days",
+))
+WIDE_SENTENCE = "川の 記録 を 読む 会 は 毎週 火曜 に 開かれます, and everyone is welcome at them."
+
+
+def long_paragraph_issue(root: Path, name: str = "ledgers") -> Path:
+    """An issue `name` with one article of long paragraphs (see LONG_PARAGRAPH)."""
+    body = f"{LONG_PARAGRAPH}\n\n{LINKED_PARAGRAPH}\n\n```\n{CODE_TABLE}\n```\n\n{WIDE_SENTENCE}\n"
+    return write_issue(root, name, {"01-ledgers.md": article("The lock-keeper's ledgers", body, "Ruth Okafor")},
+                       subject="Thirty-nine volumes of the river", articles=["01-ledgers.md"], date=dt.date(2026, 12, 9))
+
+
+def folded_and_unfolded(root: Path, name: str) -> tuple[str, str]:
+    """Issue `name`'s email HTML as rendered (folded) and as premailer made it (unfolded): the one
+    entry of the inline cache of a publication that has rendered nothing else."""
+    from newsletter.config import load_settings
+    from newsletter.content import load_issue
+    from newsletter.render import render_issue
+    from newsletter.render.email import INLINE_CACHE_DIR
+
+    settings = load_settings(root)
+    folded = render_issue(settings, load_issue(settings, name)).html
+    (inlined,) = (settings.build_dir / INLINE_CACHE_DIR).iterdir()
+    return folded, inlined.read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_helpers import CHROMEDRIVER, CHROMIUM, PHONE_WIDTH, at_width, in_both_schemes
-from tests.helpers import article, png, run, write_issue
+from tests.helpers import article, folded_and_unfolded, long_paragraph_issue, png, run, write_issue
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -354,3 +354,33 @@ def test_a_right_to_left_issue_previews_mirrored(browser, publication: Path) -> 
         assert abs(found["itemLeft"] - found["left"]) <= 1, (page.name, found)
         assert abs(found["right"] - found["itemRight"] - 24) <= 1, (page.name, found)
         assert found["quoteBorderRight"] == "3px", (page.name, found)
+
+
+LAYOUT = """
+const boxes = [...document.querySelectorAll('*')].map(el => {
+  const r = el.getBoundingClientRect();
+  return [el.tagName, r.x, r.y, r.width, r.height];
+});
+return {boxes: boxes, text: document.body.innerText};
+"""
+
+
+def test_the_folded_email_shows_exactly_what_it_showed_on_long_lines(browser, publication: Path, tmp_path: Path) -> None:
+    """The line breaks that fold a writer's long paragraphs (for SMTP's 998 octets) change nothing on
+    screen: every element's box, the text as a reader copies it, and the pixels, at both widths."""
+    long_paragraph_issue(publication)
+    folded, unfolded = folded_and_unfolded(publication, "ledgers")
+    assert folded != unfolded
+    pages = {}
+    for name, html in (("folded", folded), ("unfolded", unfolded)):
+        pages[name] = tmp_path / f"{name}.html"
+        pages[name].write_text(html, encoding="utf-8")
+    for width in (PHONE_WIDTH, 1024):
+        seen = {}
+        for name, page in pages.items():
+            at_width(browser, width, page.as_uri())
+            shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True})["data"]
+            seen[name] = (browser.execute_script(LAYOUT), shot)
+        assert seen["folded"][0] == seen["unfolded"][0]
+        assert seen["folded"][1] == seen["unfolded"][1], "the screenshots differ"
+        assert "川の 記録 を 読む" in seen["folded"][0]["text"]

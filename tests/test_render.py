@@ -14,7 +14,9 @@ from newsletter.content import load_issue
 from newsletter.render import render_issue
 from newsletter.render.templates import PACKAGE_TEMPLATES
 from tests.golden import GOLDEN, SAMPLE_ISSUE, render_sample
-from tests.helpers import article, run, write_issue
+from tests.helpers import (
+    CODE_TABLE, LONG_PARAGRAPH, WIDE_SENTENCE, article, folded_and_unfolded, long_paragraph_issue, run, write_issue,
+)
 
 
 def render(root: Path, name: str):
@@ -421,3 +423,57 @@ def test_compiled_templates_are_reused_but_never_stale_and_still_name_their_line
     header.write_text(header.read_text(encoding="utf-8").replace("<h1>", "<h1>Edited: "), encoding="utf-8")
     assert build("cached").returncode == 0
     assert "Edited: The Riverside" in (publication / "build" / "cached" / "email.html").read_text(encoding="utf-8")
+
+
+def octets(line: str) -> int:
+    return len(line.encode("utf-8"))
+
+
+def test_long_paragraphs_are_folded_only_where_a_line_break_shows_as_a_space(publication: Path) -> None:
+    """A writer's paragraph on one line would pass SMTP's 998 octets and make the HTML part
+    quoted-printable; folded, its lines fit, and nothing a reader sees is changed."""
+    from newsletter.render.fold import FOLD_WIDTH
+
+    long_paragraph_issue(publication)
+    folded, unfolded = folded_and_unfolded(publication, "ledgers")
+    assert max(map(octets, unfolded.split("\n"))) > 998
+    table_line = CODE_TABLE.splitlines()[1]
+    assert [line for line in folded.split("\n") if octets(line) > FOLD_WIDTH] == [table_line]  # kept in <pre>
+    # Only spaces became line breaks...
+    assert len(folded) == len(unfolded) and folded != unfolded
+    assert {(a, b) for a, b in zip(unfolded, folded, strict=True) if a != b} == {(" ", "\n")}
+    # ... none of them inside a value, the code block or a merge tag.
+    before, after = lxml.html.document_fromstring(unfolded), lxml.html.document_fromstring(folded)
+    assert [dict(e.attrib) for e in after.iter()] == [dict(e.attrib) for e in before.iter()]
+    (code,) = after.iter("pre")
+    assert code.text_content() == CODE_TABLE + "\n"
+    assert merge.TAG_PATTERN.findall(folded) == merge.TAG_PATTERN.findall(unfolded) != []
+    words = " ".join(after.text_content().split())
+    assert " ".join(LONG_PARAGRAPH.split()) in words and WIDE_SENTENCE in folded  # its spaces kept
+
+
+def test_folding_keeps_every_space_whose_line_break_would_show() -> None:
+    """Width 1 folds at every space that may become a line break: here are all of them."""
+    from newsletter.render.fold import fold_html
+
+    document = ('<p class="a b" style="color: red">one two [%html:first_name|dear reader%] three</p>'
+                "<pre>a b</pre><div style='white-space: pre-line'>c d <div>e f</div></div><div>g h <b>i</b></div>"
+                "<textarea>i j</textarea><script>k l</script><!-- m n --><p>東京 大阪 x&amp; y\u200b z</p>"
+                '<img alt="o p" src="x.png" width="1"><i title="s style=\'t\'" style="white-space:pre">q r</i>')
+    assert fold_html(document, width=1) == (
+        '<p\nclass="a b"\nstyle="color: red">one\ntwo\n[%html:first_name|dear reader%]\nthree</p>'
+        "<pre>a b</pre><div\nstyle='white-space: pre-line'>c d <div>e f</div></div><div>g\nh <b>i</b></div>"
+        "<textarea>i j</textarea><script>k l</script><!-- m n --><p>東京 大阪 x&amp; y\u200b z</p>"
+        '<img\nalt="o p"\nsrc="x.png"\nwidth="1"><i\ntitle="s style=\'t\'"\nstyle="white-space:pre">q r</i>')
+    # A rule left in <style> (a media query) could keep any element's spaces: text is left whole.
+    kept = "<style>@media (max-width:600px){.poem{white-space:pre-wrap!important}}</style>"
+    assert fold_html(f'{kept}<p class="poem" id="p">one two</p>', width=1) == (
+        f'{kept}<p\nclass="poem"\nid="p">one two</p>')
+    # Lines of a <pre> are kept across line breaks; the long lines after it are folded.
+    code, words = "<pre>x y\n" + "z " * 300 + "\n</pre>", "w " * 300
+    folded = fold_html(f"<p>short one</p>\n{code}\n<p>{words}</p>\n<p>{words}</p>", width=100)
+    assert folded.startswith(f"<p>short one</p>\n{code}\n<p>") and folded.replace("\n", " ") == (
+        f"<p>short one</p> {code} <p>{words}</p> <p>{words}</p>".replace("\n", " "))
+    assert max(map(len, folded.split("\n")[3:])) == 100
+    word = "x" * 600  # nowhere to fold: it stays as it is (the SMTP provider sends it quoted-printable)
+    assert fold_html(f"<p>{word}</p>") == f"<p>{word}</p>"

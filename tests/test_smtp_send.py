@@ -11,9 +11,11 @@ from email.message import EmailMessage
 from collections.abc import Iterator
 from pathlib import Path
 
+import lxml.html
 import pytest
 
-from tests.helpers import run, wait_for
+from newsletter import merge
+from tests.helpers import CODE_TABLE, LONG_PARAGRAPH, long_paragraph_issue, run, wait_for
 from tests.send_helpers import generated, write_list
 from tests.smtp_server import PASSWORD, SmtpServer, display_name, smtp_server, use_smtp
 from tests.terminal_double import TerminalDouble, ticking_clock
@@ -86,6 +88,28 @@ def test_the_issue_goes_as_written_and_is_declared_8bit(publication: Path, smtp:
     assert "Tomasz Wiśniewski".encode() in received.raw
     assert "Tomasz Wiśniewski" in text_of(received.message) and "what we’re reading" in html_of(received.message)
     assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
+
+
+def test_an_issue_of_long_paragraphs_goes_as_written_in_lines_that_fit(publication: Path, smtp: SmtpServer) -> None:
+    """A writer's paragraph on one line, its styles inlined, passed 998 octets and sent the HTML
+    quoted-printable; folded where a line break shows as a space, it goes 8bit and reads the same."""
+    long_paragraph_issue(publication)
+    write_list(publication, [["ann@example.org", "Ann", "Lee"]])
+    assert run("build", "ledgers").exit_code == 0
+    built = (publication / "build" / "ledgers" / "email.html").read_text(encoding="utf-8")
+    result = run("send", "ledgers", "--yes", "--no-web-check")
+    assert result.exit_code == 0, result.output + result.stderr
+    (received,) = smtp.received
+    assert transfer_encodings(received.message) == ["8bit", "8bit"]
+    assert max(len(line) for line in received.raw.split(b"\r\n")) < 998
+    link = "https://riverside-writers-circle.internal/unsubscribe?email=ann@example.org"
+    html = html_of(received.message).replace("\r\n", "\n")  # the lines a mail program reads
+    assert html == merge.fill(built, {"first_name": "Ann", merge.UNSUBSCRIBE_FIELD: link})
+    page = lxml.html.document_fromstring(html)
+    (code,) = page.iter("pre")
+    assert code.text_content() == CODE_TABLE + "\n"  # byte for byte, its spaces and its long line
+    assert " ".join(LONG_PARAGRAPH.split()) in " ".join(page.text_content().split())
+    assert "Hello Ann," in page.text_content()
 
 
 @pytest.fixture

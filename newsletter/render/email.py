@@ -20,6 +20,7 @@ from newsletter.files.atomic import write_text
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.content import Issue
+from newsletter.render.fold import fold_html
 from newsletter.render.templates import environment, render, shared_context, without_tags
 
 HTML_TEMPLATE = "email.html"
@@ -50,6 +51,8 @@ INLINE_CACHE_DIR = "inline-cache"  # in build/: premailer's output by its exact 
 def render_issue(settings: Settings, issue: Issue, write_cache: bool = True) -> RenderedEmail:
     """Render `issue` with the publication's templates (falling back to the package's).
 
+    The inlined HTML's long lines are folded where a line break shows as the space it
+    replaces (see `fold`): a writer's paragraph on one line would pass SMTP's 998 octets.
     The inlined HTML is kept in `build/inline-cache/` by its exact input, so a later
     command on the same issue skips premailer (about half a second with its import),
     and the compiled templates in `build/template-cache/`; `write_cache=False` reads
@@ -62,7 +65,7 @@ def render_issue(settings: Settings, issue: Issue, write_cache: bool = True) -> 
     text = render(env, TEXT_TEMPLATE, {**shared_context(settings, markup=False), "issue": issue,
                                        **_merge_context("text")})
     inlined = inline_css(html, settings.build_dir / INLINE_CACHE_DIR, write_cache)
-    return RenderedEmail(issue=issue, subject=issue.subject, html=inlined, text=_tidy_text(text))
+    return RenderedEmail(issue=issue, subject=issue.subject, html=fold_html(inlined), text=_tidy_text(text))
 
 
 def _merge_context(part: merge.Part) -> dict[str, Any]:
