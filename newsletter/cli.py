@@ -995,8 +995,10 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     Sent: accepted by the provider (SendGrid, or the SMTP server). Pending: in a
     request in flight now. Failed: refused or never delivered (the next send
     retries them). Uncertain: no answer came (see `send --retry-uncertain`).
-    Cancelled: in a scheduled send that was cancelled. A scheduled send shows
-    when SendGrid delivers it.
+    Cancelled: in a scheduled send that was cancelled. Not sent: readers the
+    last send meant to reach and never posted to, as it was stopped or killed
+    part way (run the send again). A scheduled send shows when SendGrid
+    delivers it.
 
     \b
     Example:
@@ -1025,9 +1027,8 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     if not any(counts.as_dict().values()):
         click.echo(f"{issue}: not sent yet")
         return
-    for label, count in counts.as_dict().items():
-        if label != "cancelled" or count:
-            click.echo(f"{label:<10} {count:>9,}")
+    for line in counts.lines():
+        click.echo(line)
     if scheduled_at is not None and schedule is not None:
         passed = " (passed)" if scheduled_at <= dt.datetime.now(dt.UTC) else ""
         click.echo(f"scheduled  {describe(scheduled_at)}{passed}, batch {schedule.batch_id}")
