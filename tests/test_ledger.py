@@ -90,6 +90,26 @@ def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: 
     assert sendgrid.accepted_recipients()[1500:] == ["new@example.org"]
 
 
+def test_what_a_stopped_send_did_not_reach_stays_until_a_send_and_an_older_ledger_says_nothing(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """A send refused part way leaves its not-sent readers in `status`, with the command that
+    carries it on; a dry run and a proof after it change nothing of that. A ledger written by
+    a version that recorded no plan says nothing of them (--json: null), as before."""
+    write_list(publication, generated(2500))
+    sendgrid.script(Respond(400, body={"errors": [{"field": None, "message": "scripted", "help": None}]}))
+    assert run("send", "issue-1", "--yes", "--concurrency", "1", "--tag", "members").exit_code == 1
+    told = ("sent               0\npending            0\nfailed         1,000\nuncertain          0\n"
+            "not sent       1,500  (the send stopped before them: run `newsletter send issue-1 --tag members` again)\n")
+    assert run("status", "issue-1").stdout == told
+    assert run("send", "issue-1", "--dry-run").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--to", "me@example.net").exit_code == 0
+    assert run("status", "issue-1").stdout == told
+    with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as db:  # as an older version wrote it
+        db.execute("DELETE FROM meta WHERE key IN ('planned_recipients', 'planned_command')")
+    assert run("status", "issue-1").stdout == told[:told.index("not sent")]
+    assert json.loads(run("status", "issue-1", "--json").stdout)["not_sent"] is None
+
+
 def _empty(path: Path) -> None:
     path.write_bytes(b"")
 

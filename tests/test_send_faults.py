@@ -123,6 +123,24 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 0}
 
 
+def test_a_retry_of_the_uncertain_killed_counts_them_once(publication: Path, sendgrid: SendGridDouble) -> None:
+    """--retry-uncertain posts again to readers the ledger holds: killed in flight, its not-sent
+    count is the new readers it did not reach, not the uncertain ones a second time."""
+    write_list(publication, generated(1500))
+    sendgrid.script(Drop())  # the first request: uncertain
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
+    write_list(publication, generated(1700))  # 200 new readers
+    sendgrid.script(Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid, "--concurrency", "1", "--retry-uncertain")
+    wait_for(lambda: len(sendgrid.mail_requests) == 3)  # the 1,000 uncertain, posted again
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 200}
+    assert run("send", "issue-1", "--yes").exit_code == 1  # the new readers; the uncertain stay so
+    assert status() == {"sent": 700, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
+
+
 def test_concurrent_requests_keep_the_ledger_exact(publication: Path, sendgrid: SendGridDouble) -> None:
     write_list(publication, generated(6500))
     sendgrid.script(Respond(500))
@@ -147,6 +165,10 @@ def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: 
     wait_for(lambda: len(sendgrid.mail_requests) == 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # Half sent, and the status says so: the 2,500 never posted were in no count before.
+    assert run("status", "issue-1").stdout == (
+        "sent           1,000\npending            0\nfailed             0\nuncertain      1,000\n"
+        "not sent       2,500  (the send stopped before them: run `newsletter send issue-1` again)\n")
     rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1  # the killed request stays uncertain
     counts = Counter(sendgrid.accepted_recipients())
