@@ -811,7 +811,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     from newsletter.when import describe
     from newsletter.sending.report import SendInterrupted, SendStopped
     from newsletter.sending.plan import SendOptions, prepare_send
-    from newsletter.sending.run import run_send
+    from newsletter.sending.run import nothing_left_to_send, run_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send,
@@ -850,6 +850,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         total = audience.to_send
         _echo_report(audience)
         if audience.to_send == 0:
+            nothing_left_to_send(plan)
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             if timing.send_at is not None:

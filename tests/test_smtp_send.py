@@ -228,6 +228,21 @@ def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path
     assert "not sent" not in status() and json.loads(status("--json"))["not_sent"] == 0
 
 
+def test_readers_a_stopped_send_did_not_reach_who_left_the_list_are_not_sent_to_or_counted(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Stopped by the day's limit before two readers, who then leave the list: the send asked again
+    finds nobody to send to, and status stops telling to run it (it told so for ever)."""
+    use_smtp(publication, smtp, daily_limit=3)  # the later smtp: block wins
+    write_list(publication, generated(5))
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert "not sent           2  (the send stopped before them" in status()
+    write_list(publication, generated(3))
+    again = run("send", "issue-1", input="y\n", terminal=TerminalDouble(can_ask=True))
+    assert again.exit_code == 0, again.output + again.stderr
+    assert "Everyone selected already has issue-1: nothing to send." in again.output
+    assert len(smtp.received) == 3 and "not sent" not in status()
+
+
 def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp: SmtpServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "not the password")

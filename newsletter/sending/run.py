@@ -78,6 +78,30 @@ def run_send(plan: SendPlan, progress: Progress | None = None, on_stop: Callable
     return SendRun(plan, reread_list).run(progress, on_stop)
 
 
+def nothing_left_to_send(plan: SendPlan) -> None:
+    """Record that `plan`, counted before the question, has nobody left to post to, as a run
+    would: the readers an earlier send stopped before (who have since left the list, say) are
+    no longer counted as not sent. Otherwise `status` kept telling to run the send again, and
+    the send kept saying there was nothing to send. Nothing is written while a send runs.
+    """
+    if not plan.records_sending:
+        return
+    path = ledger_path(plan.settings, plan.issue)
+    lock = SendLock(lock_path(plan.settings, plan.issue), old_ledger_path(plan.settings, plan.issue))
+    if not path.exists() or not lock.try_acquire():
+        return
+    try:
+        ledger = Ledger(path, plan.issue, create=False)
+        try:
+            ledger.recover()
+            if ledger.counts().not_sent:
+                ledger.plan_send(ledger.reached(), plan.command)
+        finally:
+            ledger.close()
+    finally:
+        lock.release()
+
+
 class SendRun:
     """One run of a `SendPlan`: posts it, records it, and reports what came of it."""
 
