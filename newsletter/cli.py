@@ -811,7 +811,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
     from newsletter.when import describe
     from newsletter.sending.report import SendInterrupted, SendStopped
     from newsletter.sending.plan import SendOptions, prepare_send
-    from newsletter.sending.run import run_send
+    from newsletter.sending.run import nothing_left_to_send, run_send
 
     options = SendOptions(list_name=list_name, tags=tags, dry_run=dry_run, proof_to=proof_to,
                           concurrency=concurrency, retry_uncertain=retry_uncertain, at=at, first_send=first_send,
@@ -850,6 +850,7 @@ def send(issue: str, list_name: str, tags: tuple[str, ...], dry_run: bool, proof
         total = audience.to_send
         _echo_report(audience)
         if audience.to_send == 0:
+            nothing_left_to_send(plan)
             sys.exit(0 if not audience.uncertain else 1)
         if ask:
             if timing.send_at is not None:
@@ -995,8 +996,10 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     Sent: accepted by the provider (SendGrid, or the SMTP server). Pending: in a
     request in flight now. Failed: refused or never delivered (the next send
     retries them). Uncertain: no answer came (see `send --retry-uncertain`).
-    Cancelled: in a scheduled send that was cancelled. A scheduled send shows
-    when SendGrid delivers it.
+    Cancelled: in a scheduled send that was cancelled. Not sent: readers the
+    last send meant to reach and never posted to, as it was stopped or killed
+    part way (run the send again). A scheduled send shows when SendGrid
+    delivers it.
 
     \b
     Example:
@@ -1025,9 +1028,8 @@ def status(issue: str, as_json: bool, list_uncertain: bool) -> None:
     if not any(counts.as_dict().values()):
         click.echo(f"{issue}: not sent yet")
         return
-    for label, count in counts.as_dict().items():
-        if label != "cancelled" or count:
-            click.echo(f"{label:<10} {count:>9,}")
+    for line in counts.lines():
+        click.echo(line)
     if scheduled_at is not None and schedule is not None:
         passed = " (passed)" if scheduled_at <= dt.datetime.now(dt.UTC) else ""
         click.echo(f"scheduled  {describe(scheduled_at)}{passed}, batch {schedule.batch_id}")

@@ -82,12 +82,32 @@ def test_a_ledger_left_in_build_by_an_older_version_is_moved_whole(publication: 
     shutil.copy(new.with_name("issue-1.sqlite-wal"), old.with_name("ledger.sqlite-wal"))
     writer.close()
     shutil.rmtree(publication / "sent")
-    assert status() == {"sent": 1502, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 1502, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 0}
     assert new.is_file() and not old.exists() and not old.with_name("ledger.sqlite-wal").exists()
     write_list(publication, generated(1500) + [["extra1@example.org"], ["new@example.org"]])
     assert run("send", "issue-1", "--yes").exit_code == 0
     assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1
     assert sendgrid.accepted_recipients()[1500:] == ["new@example.org"]
+
+
+def test_what_a_stopped_send_did_not_reach_stays_until_a_send_and_an_older_ledger_says_nothing(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """A send refused part way leaves its not-sent readers in `status`, with the command that
+    carries it on; a dry run and a proof after it change nothing of that. A ledger written by
+    a version that recorded no plan says nothing of them (--json: null), as before."""
+    write_list(publication, generated(2500))
+    sendgrid.script(Respond(400, body={"errors": [{"field": None, "message": "scripted", "help": None}]}))
+    assert run("send", "issue-1", "--yes", "--concurrency", "1", "--tag", "members").exit_code == 1
+    told = ("sent               0\npending            0\nfailed         1,000\nuncertain          0\n"
+            "not sent       1,500  (the send stopped before them: run `newsletter send issue-1 --tag members` again)\n")
+    assert run("status", "issue-1").stdout == told
+    assert run("send", "issue-1", "--dry-run").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--to", "me@example.net").exit_code == 0
+    assert run("status", "issue-1").stdout == told
+    with sqlite3.connect(publication / "sent" / "issue-1.sqlite") as db:  # as an older version wrote it
+        db.execute("DELETE FROM meta WHERE key IN ('planned_recipients', 'planned_command')")
+    assert run("status", "issue-1").stdout == told[:told.index("not sent")]
+    assert json.loads(run("status", "issue-1", "--json").stdout)["not_sent"] is None
 
 
 def _empty(path: Path) -> None:
@@ -334,7 +354,7 @@ def test_a_look_at_the_ledger_after_a_kill_is_a_killed_send_not_a_copy(publicati
     assert db.execute("SELECT count(*) FROM batches").fetchall() == [(2,)]
     db.close()
     assert not ledger.with_name("issue-1.sqlite-wal").exists()
-    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 1500}
     rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
     posted = Counter(to["email"] for request in sendgrid.mail_requests
@@ -351,9 +371,9 @@ def test_after_a_kill_the_next_status_makes_the_ledger_file_whole(publication: P
     write_list(publication, generated(3500))
     sendgrid.script(Respond(202, {"X-Message-Id": "first"}), Stall(30.0, accept=True))
     _killed_at_request(publication, sendgrid, 2)
-    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 1500}
     _restore_alone(publication, shutil.copy(publication / "sent" / "issue-1.sqlite", tmp_path / "copy.sqlite"))
-    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 1500}
     rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output  # the killed request is not posted again
     assert len(sendgrid.mail_requests) == 4
@@ -560,7 +580,7 @@ def test_backup_copies_sent_and_subscribers_whole_and_refuses_during_a_send(
     assert sorted(p.name for p in files_under(copy)) == ["issue-1.sqlite", "main.csv"]
     assert (copy / "subscribers" / "main.csv").read_bytes() == (publication / "subscribers" / "main.csv").read_bytes()
     expected = status()
-    assert expected == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert expected == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 1500}
     shutil.rmtree(publication / "sent")
     shutil.copytree(copy / "sent", publication / "sent")
     assert status() == expected
@@ -581,7 +601,7 @@ def test_an_erasure_after_a_kill_leaves_a_ledger_that_opens(publication: Path, s
     erased = run("subscribers", "delete", "reader000001@example.org")
     assert erased.exit_code == 0, erased.output
     assert not (publication / "sent" / "issue-1.sqlite-wal").exists()
-    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 1500}
     rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1 and "uncertain      1,000" in rerun.output
     assert Counter(sendgrid.accepted_recipients()).most_common(1)[0][1] == 1

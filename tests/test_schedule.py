@@ -173,6 +173,7 @@ class TestScheduledSends:
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
+        assert status_json()["not_sent"] == 1500  # neither scheduled nor in doubt: never posted
         rerun = run("send", "issue-1", "--yes")  # no --at: the earlier run's moment holds
         assert rerun.exit_code == 1, rerun.output  # the killed request stays uncertain
         assert "(as the earlier run of this send)" in rerun.output
@@ -180,7 +181,7 @@ class TestScheduledSends:
         assert {(body["send_at"], body["batch_id"]) for body in sendgrid.mail_requests} == {(epoch(when), batch)}
         assert len(sendgrid.mail_requests) == 4  # the two of the killed run, the two for the rest
         shown = status_json()
-        assert (shown["sent"], shown["uncertain"], shown["batch_id"]) == (2500, 1000, batch)
+        assert (shown["sent"], shown["uncertain"], shown["not_sent"], shown["batch_id"]) == (2500, 1000, 0, batch)
 
         other = run("send", "issue-1", "--yes", "--at", at(hours=6))
         assert other.exit_code == 1
@@ -214,8 +215,10 @@ class TestScheduledSends:
             "  1,500 recipients will not get it; `newsletter send issue-1` sends to them again (now, or --at a "
             "new time).")
         shown = status_json()
-        assert (shown["sent"], shown["cancelled"], shown["scheduled_at"], shown["batch_id"]) == (0, 1500, None, None)
-        assert "cancelled      1,500" in run("status", "issue-1").stdout
+        assert (shown["sent"], shown["cancelled"], shown["not_sent"], shown["scheduled_at"], shown["batch_id"]) == (
+            0, 1500, 0, None, None)
+        told = run("status", "issue-1").stdout
+        assert "cancelled      1,500" in told and "not sent" not in told  # counted once, as cancelled
 
         again = run("send", "issue-1", "--yes", "--at", at(hours=3))
         assert again.exit_code == 0, again.output

@@ -67,7 +67,7 @@ def test_server_errors_that_persist_stop_the_send(publication: Path, sendgrid: S
     assert "error: SendGrid answered 503: scripted 503 (gave up after 6 attempts)" in result.stderr
     assert "not sent       1,500" in result.output
     assert sendgrid.accepted == []
-    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
+    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0, "not_sent": 1500}
     again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(2500)]
@@ -112,7 +112,7 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     assert "uncertain      1,000  (no answer came)" in result.output
     assert "  reader000000@example.org\n" in result.output and "--retry-uncertain" in result.output
     assert len(sendgrid.mail_requests) == 2
-    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
     listed = run("status", "issue-1", "--uncertain").stdout.splitlines()
     assert listed[4:] == [f"reader{i:06d}@example.org" for i in range(1000)]
     again = run("send", "issue-1", "--yes", "--concurrency", "1")
@@ -120,7 +120,25 @@ def test_stalled_answer_is_uncertain_until_retried(publication: Path, sendgrid: 
     retried = run("send", "issue-1", "--yes", "--concurrency", "1", "--retry-uncertain")
     assert retried.exit_code == 0, retried.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(1500)]
-    assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 0}
+
+
+def test_a_retry_of_the_uncertain_killed_counts_them_once(publication: Path, sendgrid: SendGridDouble) -> None:
+    """--retry-uncertain posts again to readers the ledger holds: killed in flight, its not-sent
+    count is the new readers it did not reach, not the uncertain ones a second time."""
+    write_list(publication, generated(1500))
+    sendgrid.script(Drop())  # the first request: uncertain
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
+    write_list(publication, generated(1700))  # 200 new readers
+    sendgrid.script(Stall(30.0, accept=True))
+    process = _start_send(publication, sendgrid, "--concurrency", "1", "--retry-uncertain")
+    wait_for(lambda: len(sendgrid.mail_requests) == 3)  # the 1,000 uncertain, posted again
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 200}
+    assert run("send", "issue-1", "--yes").exit_code == 1  # the new readers; the uncertain stay so
+    assert status() == {"sent": 700, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
 
 
 def test_concurrent_requests_keep_the_ledger_exact(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -147,6 +165,10 @@ def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: 
     wait_for(lambda: len(sendgrid.mail_requests) == 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # Half sent, and the status says so: the 2,500 never posted were in no count before.
+    assert run("status", "issue-1").stdout == (
+        "sent           1,000\npending            0\nfailed             0\nuncertain      1,000\n"
+        "not sent       2,500  (the send stopped before them: run `newsletter send issue-1` again)\n")
     rerun = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert rerun.exit_code == 1  # the killed request stays uncertain
     counts = Counter(sendgrid.accepted_recipients())
@@ -155,7 +177,7 @@ def test_killed_mid_send_and_rerun_nobody_gets_two(publication: Path, sendgrid: 
     assert len(counts) == 3500 and "reader001000@example.org" in counts
     assert "reader000000@example.org" not in counts
     assert "uncertain      1,000" in rerun.output
-    assert status() == {"sent": 3500, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 3500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
 
 
 def test_killed_at_any_moment_nobody_gets_two(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -185,7 +207,7 @@ def test_refused_connection_is_retried_then_stops(publication: Path, sendgrid: S
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot connect to 127.0.0.1:{port}")
     assert "(gave up after 6 attempts)" in result.stderr and result.stderr.count("\n") == 1
-    assert status() == {"sent": 0, "pending": 0, "failed": 5, "uncertain": 0}
+    assert status() == {"sent": 0, "pending": 0, "failed": 5, "uncertain": 0, "not_sent": 0}
 
 
 STOPPING = b"stopping: no new request will be posted"
@@ -217,7 +239,7 @@ def test_ctrl_c_waits_for_the_request_in_flight(publication: Path, sendgrid: Sen
     assert b"Traceback" not in stderr
     # Its headline said "Sent issue-1 in 1.2 s", as if everyone had it.
     assert re.search(rb"^Stopped issue-1 after \d+\.\d s: 1,000 sent, 2,000 not yet \(", stdout, re.M), stdout
-    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 1000, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 2000}
     assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 0
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(3000)]
 
@@ -238,7 +260,7 @@ def test_ctrl_c_at_concurrency_4_counts_everyone_not_sent(publication: Path, sen
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert b"accepted       4,000" in stdout and b"not sent      10,000" in stdout, stdout
-    assert status() == {"sent": 4000, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 4000, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 10000}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
@@ -263,7 +285,7 @@ def test_a_stop_signal_during_a_rate_limit_wait_stops_at_once(publication: Path,
     assert stderr.decode().endswith("interrupted: run `newsletter send issue-1` again to send to the rest\n")
     assert b"Nothing sent: issue-1 (" in stdout and b"accepted           0" in stdout
     assert len(sendgrid.mail_requests) == 1
-    assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 4500}
     again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert again.exit_code == 0, again.output
     assert sorted(sendgrid.accepted_recipients()) == [f"reader{i:06d}@example.org" for i in range(4500)]
@@ -306,7 +328,7 @@ def test_killed_while_waiting_out_a_429_the_rerun_reaches_that_batch(publication
     counts = Counter(sendgrid.accepted_recipients())
     assert sorted(counts) == [f"reader{i:06d}@example.org" for i in range(2500)]
     assert max(counts.values()) == 1
-    assert status() == {"sent": 2500, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 2500, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 0}
 
 
 def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Path,
@@ -325,7 +347,7 @@ def test_a_rate_limit_reset_hours_away_stops_at_once_saying_when(publication: Pa
     assert result.stderr.count("\n") == 1
     assert "not sent       2,500" in result.output
     assert len(sendgrid.mail_requests) == 1
-    assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0}
+    assert status() == {"sent": 0, "pending": 0, "failed": 0, "uncertain": 0, "not_sent": 2500}
 
 
 @pytest.mark.parametrize("limited", [
@@ -370,7 +392,7 @@ def test_rate_limited_too_many_times_in_a_row_stops(publication: Path, sendgrid:
     assert result.stderr.startswith("error: SendGrid answered 429 (too many requests) 4 times in a row")
     assert result.stderr.count("\n") == 1 and "try again later" in result.stderr
     assert len(sendgrid.mail_requests) == 4 and sendgrid.accepted == []
-    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0}
+    assert status() == {"sent": 0, "pending": 0, "failed": 1000, "uncertain": 0, "not_sent": 500}
 
 
 def test_an_address_twice_is_counted_once_whatever_its_state(publication: Path, sendgrid: SendGridDouble) -> None:
@@ -403,7 +425,10 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
         wait_for(lambda: len(sendgrid.mail_requests) == 1)
         live = run("status", "issue-1", "--uncertain", "--json")
         assert json.loads(live.stdout) == {"sent": 0, "pending": 1000, "failed": 0, "uncertain": 0, "cancelled": 0,
-                                           "scheduled_at": None, "batch_id": None, "uncertain_recipients": []}
+                                           "not_sent": 1500, "scheduled_at": None, "batch_id": None,
+                                           "uncertain_recipients": []}
+        # Not reached yet, not stopped before: nothing to run again while it runs.
+        assert "not sent       1,500  (the send running now has yet to reach them)" in run("status", "issue-1").stdout
         dry = run("send", "issue-1", "--dry-run")
         assert "pending        1,000  (in a request of the send running now)" in dry.output
         assert "uncertain          0" in dry.output and "would send     1,500" in dry.output
@@ -411,7 +436,7 @@ def test_status_and_dry_run_during_a_live_send_call_in_flight_pending(publicatio
         process.send_signal(signal.SIGKILL)
         process.wait()
     dead = json.loads(run("status", "issue-1", "--uncertain", "--json").stdout)
-    assert dead["uncertain"] == 1000 and dead["pending"] == 0
+    assert dead["uncertain"] == 1000 and dead["pending"] == 0 and dead["not_sent"] == 1500
     assert dead["uncertain_recipients"] == [f"reader{i:06d}@example.org" for i in range(1000)]
 
 
@@ -445,7 +470,7 @@ def test_a_reused_connection_lost_after_the_request_is_uncertain(publication: Pa
     assert len(sendgrid.mail_requests) == 3
     assert max(Counter(sendgrid.accepted_recipients()).values()) == 1
     assert len(sendgrid.accepted_recipients()) == 2500  # the double did accept the lost one
-    assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 1500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
     again = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert len(sendgrid.mail_requests) == 3 and again.exit_code == 1
 
@@ -459,7 +484,7 @@ def test_the_timeout_is_a_deadline_for_the_whole_answer(publication: Path, sendg
     result = run("send", "issue-1", "--yes", "--concurrency", "1")
     assert result.exit_code == 1, result.output
     assert "uncertain      1,000  (no answer came)" in result.output
-    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
 
 
 def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: Path,
@@ -472,7 +497,7 @@ def test_a_fresh_connection_dropped_after_the_request_is_uncertain(publication: 
     assert result.exit_code == 1
     assert "uncertain      1,000  (no answer came)" in result.output
     assert len(sendgrid.mail_requests) == 2
-    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000}
+    assert status() == {"sent": 500, "pending": 0, "failed": 0, "uncertain": 1000, "not_sent": 0}
 
 
 @pytest.mark.parametrize("answer", [

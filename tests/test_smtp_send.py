@@ -321,13 +321,32 @@ def test_the_daily_limit_stops_the_send_until_the_next_utc_day(publication: Path
     assert re.fullmatch(r"error: the day's limit of 3 messages \(smtp\.daily_limit\) is reached: 3 sent today; it "
                         r"resets at \d{4}-\d\d-\d\d 00:00 UTC, nothing more was posted: run `newsletter send issue-1` "
                         r"again after then for the rest", error), error
+    stopped = "not sent           2  (the send stopped before them: run `newsletter send issue-1` again)"
+    assert status().splitlines() == ["sent               3", "pending            0", "failed             0",
+                                     "uncertain          0", stopped]
     assert run("send", "issue-1", "--yes").exit_code == 1
-    assert len(smtp.received) == 3
+    assert len(smtp.received) == 3 and stopped in status()
     # A day later (the count's day moved back, as the clock would have moved on): the rest go.
     with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:
         usage.execute("UPDATE usage SET day = '2000-01-01'")
     assert run("send", "issue-1", "--yes").exit_code == 0
     assert len(smtp.received) == 5 and len({r.rcpt_tos[0] for r in smtp.received}) == 5
+    assert "not sent" not in status() and json.loads(status("--json"))["not_sent"] == 0
+
+
+def test_readers_a_stopped_send_did_not_reach_who_left_the_list_are_not_sent_to_or_counted(
+        publication: Path, smtp: SmtpServer) -> None:
+    """Stopped by the day's limit before two readers, who then leave the list: the send asked again
+    finds nobody to send to, and status stops telling to run it (it told so for ever)."""
+    use_smtp(publication, smtp, daily_limit=3)  # the later smtp: block wins
+    write_list(publication, generated(5))
+    assert run("send", "issue-1", "--yes", "--concurrency", "1").exit_code == 1
+    assert "not sent           2  (the send stopped before them" in status()
+    write_list(publication, generated(3))
+    again = run("send", "issue-1", input="y\n", terminal=TerminalDouble(can_ask=True))
+    assert again.exit_code == 0, again.output + again.stderr
+    assert "Everyone selected already has issue-1: nothing to send." in again.output
+    assert len(smtp.received) == 3 and "not sent" not in status()
 
 
 def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp: SmtpServer,
@@ -584,8 +603,14 @@ def test_killed_while_the_server_holds_its_reply_and_rerun_nobody_gets_two(
     process.wait()
     smtp.faults.hold.set()
     smtp.faults.hold = None
+    # Each message is recorded as it starts: the ten before are sent, the 11th uncertain, and the
+    # 19 after it, never recorded, were in the ledger nowhere until status said so.
+    assert status().splitlines() == [
+        "sent              10", "pending            0", "failed             0", "uncertain          1",
+        "not sent          19  (the send stopped before them: run `newsletter send issue-1` again)"]
     rerun = run("send", "issue-1", "--yes")
     assert rerun.exit_code == 1  # the message in flight when the send died stays uncertain
+    assert "not sent" not in status() and "uncertain          1" in status()
     counts = Counter(r.rcpt_tos[0] for r in smtp.received)
     assert max(counts.values()) == 1
     # The one whose final dot went out may have been delivered (aiosmtpd drops it with the

@@ -57,7 +57,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -108,6 +108,10 @@ SEND_RUNNING = "send_running"
 # -wal beside it, came there by a whole checkpoint (see `Ledger._recorded_since_mark`).
 MARKED_AFTER = "send_running_after_batch"
 ISSUE_NAME, ISSUE_ID, FINGERPRINT = "issue", "issue_id", "fingerprint"
+# The last send's plan (`Ledger.plan_send`): how many recipients it meant to reach, and the command
+# that carries it on. A send killed or stopped part way left readers it never reached nowhere in the
+# ledger, and `status` showed the issue as if it were sent to everyone it holds.
+PLANNED, PLANNED_COMMAND = "planned_recipients", "planned_command"
 
 
 @dataclass(frozen=True)
@@ -187,9 +191,30 @@ class LedgerCounts:
     failed: int = 0
     uncertain: int = 0
     cancelled: int = 0  # in a scheduled send that was cancelled: a later send sends to them
+    # Readers the last send meant to reach whom the ledger does not hold: it stopped (Ctrl-C, kill -9,
+    # a day's limit, a quota, an error) before posting to them, or forgot a batch it could not post.
+    # It is about that send's plan, the list as it read it: readers who subscribed since are not in it,
+    # and readers who left the list since stay in it until a send runs again. None when no send
+    # recorded a plan (never sent, or a ledger written by a version before plans were recorded).
+    not_sent: int | None = None
+    resume: str = ""       # the command that carries the last send on
+    running: bool = False  # the last send is running now: it has yet to reach the `not_sent`
 
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, int | None]:
+        return {"sent": self.sent, "pending": self.pending, "failed": self.failed, "uncertain": self.uncertain,
+                "cancelled": self.cancelled, "not_sent": self.not_sent}
+
+    def lines(self) -> list[str]:
+        """The counts as `newsletter status` prints them: cancelled only when there are any, and
+        the readers the last send did not reach only when there are any."""
+        rows = [("sent", self.sent), ("pending", self.pending), ("failed", self.failed),
+                ("uncertain", self.uncertain)] + ([("cancelled", self.cancelled)] if self.cancelled else [])
+        lines = [f"{label:<10} {count:>9,}" for label, count in rows]
+        if self.not_sent:
+            why = ("the send running now has yet to reach them" if self.running
+                   else f"the send stopped before them: run `{self.resume}` again")
+            lines.append(f"{'not sent':<10} {self.not_sent:>9,}  ({why})")
+        return lines
 
 
 class Ledger:
@@ -271,6 +296,16 @@ class Ledger:
         with self.transaction():
             for key, value in values.items():
                 self._write(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def plan_send(self, recipients: int, command: str) -> None:
+        """Record, before the send posts anything, how many `recipients` it means to reach: everyone
+        the ledger holds and everyone it would post to besides, each counted once (see `counts`).
+        `command` carries it on. Durable at once: a kill -9 later leaves it for `status`."""
+        self.set_meta({PLANNED: str(recipients), PLANNED_COMMAND: command})
+
+    def reached(self) -> int:
+        """How many recipients the ledger holds, whatever their state: those a plan counts as reached."""
+        return len(self.states())
 
     def begin_send(self, identity: IssueIdentity | None = None) -> None:
         """Say, in the ledger's main file itself, that a send is writing to it now.
@@ -534,11 +569,22 @@ class Ledger:
         self._write("DELETE FROM batches WHERE id = ?", (batch,))
 
     def counts(self) -> LedgerCounts:
-        """Recipients by state; `pending` are in a batch still marked in flight."""
-        by_state = Counter(self.states().values())
+        """Recipients by state; `pending` are in a batch still marked in flight; `not_sent`, those of
+        the last send's plan the ledger does not hold (`plan_send`), from the ledger alone: `status`
+        reads no subscriber list."""
+        states = self.states()
+        by_state = Counter(states.values())
+        planned = self._meta(PLANNED)
+        # A plan counts everyone the ledger held when the send began, so what a send adds (a reader
+        # posted to, failed or uncertain) is in both; what it forgot (a batch never posted) or never
+        # reached is the difference. Never below 0: a reader who subscribed between the plan's count
+        # and the send's own reading of the list is posted to, though not in the plan.
+        not_sent = max(0, int(planned) - len(states)) if planned is not None and planned.isdigit() else None
         return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=by_state.get(SENDING, 0),
                             failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0),
-                            cancelled=by_state.get(CANCELLED, 0))
+                            cancelled=by_state.get(CANCELLED, 0), not_sent=not_sent,
+                            resume=self._meta(PLANNED_COMMAND) or f"newsletter send {self.issue}",
+                            running=self._meta(SEND_RUNNING) is not None)
 
     def schedule(self) -> Schedule | None:
         """The scheduled send still standing: that of the last batch recorded with one, unless cancelled.

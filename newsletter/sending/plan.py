@@ -319,6 +319,15 @@ class SendPlan:
         self.refuse_unknown_tags(report)
         return Audience(to_send, report.skipped, report.uncertain, self.nothing_selected(report), self.issue)
 
+    def reach(self, known: dict[str, str]) -> int:
+        """How many recipients this send means to reach: everyone the ledger holds (`known`, as
+        `Ledger.states` gives them: whatever their state, and whether posted again or not, as
+        --retry-uncertain, a failed or a cancelled request's are) and everyone it would post to
+        besides, each counted once. Streams the list once more (about a second a million rows).
+        """
+        report = SendReport(self.issue, self.subject, self.options.list_name)
+        return len(known) + sum(1 for key, *_ in self.recipients(dict(known), report) if key not in known)
+
     @property
     def records_sending(self) -> bool:
         # A dry run or a proof is not the issue being sent: it keeps its ledger in memory.

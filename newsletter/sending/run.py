@@ -78,6 +78,30 @@ def run_send(plan: SendPlan, progress: Progress | None = None, on_stop: Callable
     return SendRun(plan, reread_list).run(progress, on_stop)
 
 
+def nothing_left_to_send(plan: SendPlan) -> None:
+    """Record that `plan`, counted before the question, has nobody left to post to, as a run
+    would: the readers an earlier send stopped before (who have since left the list, say) are
+    no longer counted as not sent. Otherwise `status` kept telling to run the send again, and
+    the send kept saying there was nothing to send. Nothing is written while a send runs.
+    """
+    if not plan.records_sending:
+        return
+    path = ledger_path(plan.settings, plan.issue)
+    lock = SendLock(lock_path(plan.settings, plan.issue), old_ledger_path(plan.settings, plan.issue))
+    if not path.exists() or not lock.try_acquire():
+        return
+    try:
+        ledger = Ledger(path, plan.issue, create=False)
+        try:
+            ledger.recover()
+            if ledger.counts().not_sent:
+                ledger.plan_send(ledger.reached(), plan.command)
+        finally:
+            ledger.close()
+    finally:
+        lock.release()
+
+
 class SendRun:
     """One run of a `SendPlan`: posts it, records it, and reports what came of it."""
 
@@ -92,6 +116,7 @@ class SendRun:
         self.retry = plan.retry
         self._secret = plan.secret
         self.command = plan.command
+        self._rest_counted = True  # whether `report.remaining` holds everyone the run did not reach
 
     def run(self, progress: Progress | None = None, on_stop: Callable[[], None] | None = None) -> SendReport:
         """Send; returns the report, or raises `SendStopped` when SendGrid refused the send.
@@ -118,6 +143,9 @@ class SendRun:
                 try:
                     ledger.recover()
                     known = ledger.states()
+                    # Before anything is posted: killed part way, the send leaves in the ledger
+                    # whom it meant to reach, and `newsletter status` says how many it did not.
+                    ledger.plan_send(self.plan.reach(known), self.command)
                     ledger.begin_send(self._identity_with_id(ledger))
                 except BaseException:
                     ledger.close()
@@ -132,6 +160,8 @@ class SendRun:
                 self._start_schedule(report)
                 with _stop_on_signals(stop, report.signals, on_stop):
                     self._run(ledger, transport, self.plan.recipients(known, report), report, progress, stop, leavers)
+                if self.plan.records_sending:
+                    self._settle_plan(ledger, report)
             finally:
                 transport.close()
                 if self.plan.records_sending:
@@ -153,6 +183,19 @@ class SendRun:
         return report
 
     # -- the parts of a run
+
+    def _settle_plan(self, ledger: Ledger, report: SendReport) -> None:
+        """The plan made true at the end of a run that was not killed: whom the ledger holds, and
+        those the run did not reach (`report.remaining`). Whoever left the list during the send,
+        or was left out (merge values too long), was counted by the plan but is not to be sent
+        to, and after a complete send nobody is left; a list that could not be read to its end
+        keeps the plan's count. The send's own report or error is what is said if this fails."""
+        if not self._rest_counted:
+            return
+        try:
+            ledger.plan_send(ledger.reached() + report.remaining, self.command)
+        except LedgerWriteError:
+            pass  # the plan's count stands: never fewer than were left out
 
     def _open_ledger(self, lock: SendLock) -> Ledger:
         """The issue's ledger, made when there is none, unless a trace shows an earlier send
@@ -244,6 +287,7 @@ class SendRun:
 
     def _list_unreadable(self, exc: SubscriberError, report: SendReport, stop: threading.Event) -> None:
         """Stop the send (the requests in flight get their answer recorded) over a list that cannot be read."""
+        self._rest_counted = False  # who of it was not reached is not known: the plan's count stands
         report.stopped = report.stopped or (
             f"{exc}: the list changed during the send and cannot be read again; the send stopped and posted "
             f"nothing more: fix it and run `{self.command}` again")
