@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import random
+import re
 import string
 from email.message import EmailMessage
 
@@ -229,6 +230,11 @@ def test_random_values_always_read_back_exactly() -> None:
         assert html == merge.fill(HTML, who.values).replace("\r\n", "\n")
 
 
+def undated(message: bytes) -> bytes:
+    """`message` without its Date line: two messages made in different seconds differ there alone."""
+    return re.sub(rb"(?m)^Date: .*\n", b"", message, count=1)
+
+
 def as_a_server_reads_it(data: bytes) -> bytes:
     """DATA as a server takes it (RFC 5321 4.5.2): each line's leading dot removed, CRLF read as LF."""
     lines = data.split(b"\r\n")
@@ -247,7 +253,7 @@ def test_a_carriage_return_in_a_value_or_the_text_never_reaches_the_wire_bare() 
             for eight_bit in (True, False):
                 on_the_wire = build.message(who, wire=True, eight_bit=eight_bit)
                 file = build.message(who, eight_bit=eight_bit)
-                assert as_a_server_reads_it(on_the_wire) == file
+                assert undated(as_a_server_reads_it(on_the_wire)) == undated(file)  # each made in its own second, maybe
                 assert b"\r" not in file
                 assert max(len(line) for line in on_the_wire.split(b"\r\n")) <= 78
                 assert parts(parsed(file)) == (merge.fill(text, who.values).replace("\r\n", "\n"),
@@ -267,5 +273,5 @@ def test_on_the_wire_every_message_reads_back_as_the_file_holds_it() -> None:
             who = Recipient("ann@example.org", "Ann", {"first_name": first, "last_name": rng.choice(["", ".x"])}, None)
             on_the_wire = build.message(who, wire=True, eight_bit=eight_bit)
             file = build.message(who, eight_bit=eight_bit)
-            assert as_a_server_reads_it(on_the_wire) == file
+            assert undated(as_a_server_reads_it(on_the_wire)) == undated(file)  # each made in its own second, maybe
             assert parts(parsed(file)) == (merge.fill(text, who.values), merge.fill(html, who.values))
