@@ -391,6 +391,19 @@ def test_a_cold_build_leaves_out_what_premailer_does_for_nobody(publication: Pat
     assert html == (GOLDEN / f"{SAMPLE_ISSUE}.html").read_text(encoding="utf-8")
 
 
+def test_a_module_stood_in_for_is_the_real_one_as_soon_as_it_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Were premailer to use requests while it is imported, it would get the real module, not an error."""
+    import sys
+
+    from newsletter.render.email import _ImportedOnUse
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    stand_in = _ImportedOnUse("colorsys")
+    monkeypatch.setitem(sys.modules, "colorsys", stand_in)
+    assert stand_in.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    assert sys.modules["colorsys"] is not stand_in
+
+
 def test_the_inlining_cache_keeps_only_its_newest_entries(tmp_path: Path) -> None:
     from newsletter.render.email import INLINE_CACHE_KEPT, inline_css
 

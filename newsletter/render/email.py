@@ -122,8 +122,8 @@ class _ImportedOnUse(types.ModuleType):
     """Stands in for the module of its name, which is imported the first time one of its names is used."""
 
     def __getattr__(self, attribute: str) -> Any:
-        if sys.modules.get(self.__name__) is self:  # still standing in: there is nothing to import yet
-            raise AttributeError(f"module {self.__name__!r} is not imported yet (no {attribute!r})")
+        if sys.modules.get(self.__name__) is self:  # used while still standing in: the real one takes its place
+            del sys.modules[self.__name__]
         return getattr(importlib.import_module(self.__name__), attribute)
 
 
