@@ -6,6 +6,7 @@ on stderr and exit status 1 (Click's own usage errors exit 2).
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
@@ -1162,5 +1163,15 @@ def _echo_findings(findings: Sequence[Finding]) -> None:
         click.secho(str(finding), fg={"warning": "yellow", "error": "red"}.get(finding.level))
 
 
+# Allocations between passes of the cyclic garbage collector, by generation. With Python's
+# (700, 10, 10) a cold `build` spent 35 ms of its half second passing over what its imports
+# make (modules, classes, functions: never garbage), once over everything among them; 20 ms
+# now, most of it while click and this module are imported, before this is set. Objects still
+# go when their last reference does; only cycles wait for 20,000 new objects rather than 700.
+# Set for the command's own process, not wherever the package is imported.
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     cli(prog_name="newsletter")

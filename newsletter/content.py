@@ -6,14 +6,18 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from newsletter.config import Settings
 from newsletter.errors import ContentError, where
 from newsletter.files.reading import read_file
-from newsletter.markdown import (Heading, LocalImage, NestedTooDeep, RefusedLink, RenderedMarkdown, WrittenLink,
-                                 render_markdown)
 from newsletter.files.yamlfile import YamlMapping, did_you_mean, parse_mapping, read_mapping
+
+# Markdown (markdown-it and linkify, 40 ms) is imported when an article is read, not for an issue's
+# folder: `status`, `stats` and `cancel` only find the issue (`issue_folder`) and read its ledger.
+if TYPE_CHECKING:
+    from newsletter.markdown import Heading, LocalImage, RefusedLink, RenderedMarkdown, WrittenLink
 
 ISSUE_FILE = "issue.yaml"
 # draft and id: `newsletter new` writes them (id: what ties the issue to its send ledger, whatever its folder)
@@ -200,6 +204,8 @@ class FrontMatterFile:
 
     def render(self, base_url: str) -> RenderedMarkdown:
         """The body as email HTML and text; a ContentError at the file's line for a list nested too deep."""
+        from newsletter.markdown import NestedTooDeep, render_markdown
+
         try:
             return render_markdown(self.body, base_url, self.path.parent)
         except NestedTooDeep as exc:
@@ -240,7 +246,7 @@ def load_article(path: Path, base_url: str) -> Article:
         raise ContentError(_required(meta, "title", ARTICLE_KEYS, "`title` is required in the front matter"))
     body = document.render(base_url)
     shift = document.body_line
-    refused = tuple(RefusedLink(link.kind, link.url, link.line and shift + link.line) for link in body.refused)
+    refused = tuple(replace(link, line=link.line and shift + link.line) for link in body.refused)
     headings = tuple(replace(h, line=h.line and shift + h.line) for h in body.headings)
     links = tuple(replace(link, line=link.line and shift + link.line) for link in body.links)
     if not body.text.strip():

@@ -62,6 +62,20 @@ def test_build_works_from_a_subfolder(publication: Path, monkeypatch: pytest.Mon
     assert (publication / "build" / "issue-1" / "email.html").is_file()
 
 
+def test_the_commands_process_makes_no_full_garbage_collection_in_a_cold_build(publication: Path) -> None:
+    """A command's process collects cycles after 20,000 new objects rather than 700: a cold build
+    (15 ms less) no longer passes over everything its imports made, and writes its email as ever."""
+    import subprocess
+    import sys
+
+    probe = ("import atexit, gc; atexit.register(lambda: print('full passes', gc.get_stats()[2]['collections'])); "
+             "from newsletter.cli import main; main()")
+    built = subprocess.run([sys.executable, "-c", probe, "build", "issue-1"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.splitlines()[-1] == "full passes 0"
+    assert (publication / "build" / "issue-1" / "email.html").is_file()
+
+
 def test_check_passes_the_sample_issue(publication: Path) -> None:
     result = run("check", "issue-1")
     assert result.exit_code == 0

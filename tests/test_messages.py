@@ -196,6 +196,17 @@ def test_a_key_given_twice_is_a_warning_naming_both_lines(publication: Path) -> 
             "this later one is used") in result.stderr
 
 
+def test_a_key_a_yaml_merge_also_gives_is_no_key_given_twice(publication: Path) -> None:
+    """`<<:` merges a mapping's keys in unless the file gives them itself: the article's own author wins, unwarned."""
+    article = publication / "issues" / "issue-1" / "01-editorial.md"
+    article.write_text(article.read_text(encoding="utf-8").replace(
+        "---\ntitle:", "---\n<<: {author: Merged In, summary: Merged too}\ntitle:", 1), encoding="utf-8")
+    result = run("build", "issue-1")
+    assert result.exit_code == 0 and "given twice" not in result.stderr, result.stderr
+    text = (publication / "build" / "issue-1" / "email.txt").read_text(encoding="utf-8")
+    assert "Maya Okonkwo, editor" in text and "Merged In" not in text
+
+
 @pytest.mark.parametrize("date, says", [
     ("2026-02-30", "2026-02-30 is no such date (day is out of range for month)"),
     ("2026/02/03", "'2026/02/03' is not a date written YYYY-MM-DD"),

@@ -455,6 +455,21 @@ def test_status_of_an_issue_named_by_its_path(publication: Path, sendgrid: SendG
     assert missing.exit_code == 1 and "no such issue 'issue-99'" in missing.stderr
 
 
+def test_status_reads_the_ledger_without_loading_markdown(publication: Path, sendgrid: SendGridDouble) -> None:
+    """`status` finds the issue's folder and reads its ledger: it renders no article, so a process
+    of its own does without markdown-it and linkify (40 ms of its start-up)."""
+    import subprocess
+    import sys
+
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    probe = ("import sys; from newsletter.cli import cli; "
+             "cli.main(['status', 'issue-1', '--json'], standalone_mode=False); "
+             "print('markdown_it' in sys.modules, 'newsletter.markdown' in sys.modules)")
+    status = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    counts, loaded = status.stdout.strip().splitlines()
+    assert json.loads(counts)["sent"] == 5 and loaded == "False False", status.stderr
+
+
 def test_a_subscriber_whose_merge_values_are_too_long_is_left_out_not_the_batch(
         publication: Path, sendgrid: SendGridDouble) -> None:
     """SendGrid refuses a whole request when one personalization's substitutions pass

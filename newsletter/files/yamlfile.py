@@ -68,9 +68,17 @@ def parse_mapping(
     (front matter after its `---`).
     """
     node = None
+    keys: list[tuple[yaml.Node, list[tuple[yaml.Node, yaml.Node]]]] = []
+    # One pass over the text: the nodes (for their lines) are then built into the data, as
+    # yaml.load builds them; composing and loading apart read every file twice. The keys are
+    # noted before building, which folds `<<:` merges into the nodes.
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if isinstance(node, yaml.MappingNode):
+            keys = [(key, list(value.value) if isinstance(value, yaml.MappingNode) else [])
+                    for key, value in node.value]
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         problem = explain_yaml_error(exc, text)
         line = problem.line + line_offset if problem.line is not None else None
@@ -81,21 +89,21 @@ def parse_mapping(
             raise error(f"{where(path)}: invalid value: {exc} (dates are written 2026-11-25)") from None
         raise error(f"{where(path, bad.start_mark.line + 1 + line_offset)}: {bad.value} is no such date "
                     f"({exc}; dates are written 2026-11-25)") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise error(f"{where(path, 1 + line_offset)}: expected a mapping of `key: value` lines")
     lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1 + line_offset
-            if str(key_node.value) in lines:  # YAML keeps the last silently; the first was meant too
-                warnings.warn(f"{where(path, line)}: {key_node.value!r} is given twice (also on line "
-                              f"{lines[str(key_node.value)]}): this later one is used", stacklevel=2)
-            lines[str(key_node.value)] = line
-            if isinstance(value_node, yaml.MappingNode):  # `from: {email: ...}`, `sendgrid:` settings
-                for sub_node, _ in value_node.value:
-                    lines[f"{key_node.value}.{sub_node.value}"] = sub_node.start_mark.line + 1 + line_offset
+    for key_node, sub_keys in keys:
+        line = key_node.start_mark.line + 1 + line_offset
+        if str(key_node.value) in lines:  # YAML keeps the last silently; the first was meant too
+            warnings.warn(f"{where(path, line)}: {key_node.value!r} is given twice (also on line "
+                          f"{lines[str(key_node.value)]}): this later one is used", stacklevel=2)
+        lines[str(key_node.value)] = line
+        for sub_node, _ in sub_keys:  # `from: {email: ...}`, `sendgrid:` settings
+            lines[f"{key_node.value}.{sub_node.value}"] = sub_node.start_mark.line + 1 + line_offset
     return YamlMapping(path, {str(k): v for k, v in data.items()}, lines, 1 + line_offset)
 
 

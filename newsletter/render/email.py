@@ -7,9 +7,13 @@ values, so a send renders and inlines the issue once, whatever the list's size.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import logging
 import re
+import sys
+import threading
+import types
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -101,7 +105,7 @@ def inline_css(html: str, cache: Path | None = None, write_cache: bool = True) -
             return cached.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             pass  # not there yet, or unreadable: inline again
-    from premailer import Premailer  # imported here: it is slow to import and only build needs it
+    Premailer = _premailer()  # imported here: it is slow to import and only build needs it
 
     # premailer's Outlook fix for floated images (an `align` from the `float`) parses
     # every image's style with validation on: a tenth of a second of cssutils' regular
@@ -115,6 +119,50 @@ def inline_css(html: str, cache: Path | None = None, write_cache: bool = True) -
         except (NewsletterError, OSError):
             pass  # a cache that cannot be written only makes the next command slower
     return inlined
+
+
+class _ImportedOnUse(types.ModuleType):
+    """Stands in for the module of its name, which is imported the first time one of its names is used."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        if sys.modules.get(self.__name__) is self:  # used while still standing in: the real one takes its place
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+
+_premailer_import = threading.Lock()
+
+
+def _premailer() -> Any:
+    """premailer's `Premailer`, imported without `requests`, with cssutils validating nothing.
+
+    premailer imports requests (with urllib3, charset_normalizer and chardet) at its top,
+    for the one thing we turn off: fetching stylesheets over the network (`allow_network`
+    is False). That import was 80 ms of a cold `build`'s 0.7 s of CPU. While premailer is
+    imported, `requests` is a stand-in that imports the real one when premailer first uses
+    it (it never does here); the stand-in is gone from `sys.modules` straight after, so
+    anything else that imports requests gets the real one.
+    """
+    with _premailer_import:
+        stand_in = None
+        if "premailer.premailer" not in sys.modules and "requests" not in sys.modules:
+            stand_in = sys.modules["requests"] = _ImportedOnUse("requests")
+        try:
+            from premailer import Premailer
+        finally:
+            if stand_in is not None and sys.modules.get("requests") is stand_in:
+                del sys.modules["requests"]
+        import cssutils
+
+        # premailer checks each element's own style="" against cssutils' CSS profiles, whatever
+        # `disable_validation` says (its merge_styles does not pass it on), only for cssutils to
+        # log what is invalid, which `cssutils_logging_level` silences. The `border` shorthand's
+        # pattern alone (15,000 characters, for the images' `border:0`) took 30-50 ms to compile
+        # in every cold build. Without profiles cssutils parses and writes the CSS the same; only
+        # the checks whose findings nobody reads are gone (cssutils is premailer's alone here).
+        if cssutils.profile.profiles:
+            cssutils.profile.removeProfile(all=True)
+    return Premailer
 
 
 INLINE_CACHE_KEPT = 100  # the newest inlined versions kept; `preview --serve` makes one per edit
