@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.render.templates import PACKAGE_TEMPLATES
 from tests.browser_helpers import CHROMEDRIVER, CHROMIUM, PHONE_WIDTH, at_width, in_both_schemes
 from tests.helpers import article, folded_and_unfolded, long_paragraph_issue, png, run, write_issue
 
@@ -371,16 +372,40 @@ def test_the_folded_email_shows_exactly_what_it_showed_on_long_lines(browser, pu
     long_paragraph_issue(publication)
     folded, unfolded = folded_and_unfolded(publication, "ledgers")
     assert folded != unfolded
+    for seen in _folded_and_unfolded_seen(browser, tmp_path, folded, unfolded):
+        assert seen["folded"][0] == seen["unfolded"][0]
+        assert seen["folded"][1] == seen["unfolded"][1], "the screenshots differ"
+        assert "川の 記録 を 読む" in seen["folded"][0]["text"]
+
+
+def test_a_template_rule_keeping_line_breaks_in_css_text_4_form_is_not_folded(
+        browser, publication: Path, tmp_path: Path) -> None:
+    """A publication's email.css whose paragraphs keep line breaks as `white-space: wrap preserve-breaks`
+    (CSS Text 4's long form of pre-line): the fold looked only for a value starting `pre`, broke the
+    paragraphs' lines, and a reader saw them broken where they were folded."""
+    css = (PACKAGE_TEMPLATES / "email.css").read_text(encoding="utf-8")
+    (publication / "templates").mkdir(exist_ok=True)
+    (publication / "templates" / "email.css").write_text(css + "\np{white-space:wrap preserve-breaks}\n",
+                                                        encoding="utf-8")
+    long_paragraph_issue(publication)
+    folded, unfolded = folded_and_unfolded(publication, "ledgers")
+    for seen in _folded_and_unfolded_seen(browser, tmp_path, folded, unfolded):
+        assert seen["folded"][0]["text"] == seen["unfolded"][0]["text"]
+        assert seen["folded"][0] == seen["unfolded"][0]
+
+
+def _folded_and_unfolded_seen(browser, tmp_path: Path, folded: str, unfolded: str) -> list[dict[str, tuple]]:
+    """At a phone's and a desktop's width, each page's layout (`LAYOUT`) and screenshot."""
     pages = {}
     for name, html in (("folded", folded), ("unfolded", unfolded)):
         pages[name] = tmp_path / f"{name}.html"
         pages[name].write_text(html, encoding="utf-8")
+    found = []
     for width in (PHONE_WIDTH, 1024):
         seen = {}
         for name, page in pages.items():
             at_width(browser, width, page.as_uri())
             shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True})["data"]
             seen[name] = (browser.execute_script(LAYOUT), shot)
-        assert seen["folded"][0] == seen["unfolded"][0]
-        assert seen["folded"][1] == seen["unfolded"][1], "the screenshots differ"
-        assert "川の 記録 を 読む" in seen["folded"][0]["text"]
+        found.append(seen)
+    return found

@@ -500,6 +500,16 @@ def test_folding_keeps_every_space_whose_line_break_would_show() -> None:
     kept = "<style>@media (max-width:600px){.poem{white-space:pre-wrap!important}}</style>"
     assert fold_html(f'{kept}<p class="poem" id="p">one two</p>', width=1) == (
         f'{kept}<p\nclass="poem"\nid="p">one two</p>')
+    # Whatever `white-space` value is not known to collapse white space keeps it: CSS Text 4's long
+    # forms, a custom property, an escape; `nowrap` and `normal` do not.
+    for style in ("white-space: wrap preserve-breaks", "white-space:nowrap preserve", "white-space: var(--keep)",
+                  "white-space: \\70 re", "white-space-collapse: break-spaces"):
+        assert fold_html(f'<p style="{style}">one two</p>', width=1) == f'<p\nstyle="{style}">one two</p>'
+    assert fold_html('<p style="white-space: nowrap !important">one two</p><p style="white-space:normal">three four</p>',
+                     width=1) == ('<p\nstyle="white-space: nowrap !important">one\ntwo</p>'
+                                  '<p\nstyle="white-space:normal">three\nfour</p>')
+    assert fold_html("<style>.x{white-space:wrap preserve-breaks}</style><p>one two</p>", width=1).endswith(
+        "<p>one two</p>")
     # Lines of a <pre> are kept across line breaks; the long lines after it are folded.
     code, words = "<pre>x y\n" + "z " * 300 + "\n</pre>", "w " * 300
     folded = fold_html(f"<p>short one</p>\n{code}\n<p>{words}</p>\n<p>{words}</p>", width=100)

@@ -349,6 +349,33 @@ def test_readers_a_stopped_send_did_not_reach_who_left_the_list_are_not_sent_to_
     assert len(smtp.received) == 3 and "not sent" not in status()
 
 
+def test_a_stopped_send_of_one_list_stays_in_status_through_sends_of_another_selection(
+        publication: Path, smtp: SmtpServer) -> None:
+    """List alpha stopped by the day's limit before two readers; the next day the main list is sent
+    whole, and a --tag send finds nobody: alpha's two were dropped from status by either, though
+    nobody had sent to them. They stay, with alpha's command, until that command runs."""
+    use_smtp(publication, smtp, daily_limit=3)  # the later smtp: block wins
+    write_list(publication, generated(5, prefix="alpha"), "alpha")
+    main = generated(2)
+    main[0][4] = "vip"
+    write_list(publication, main)
+    assert run("send", "issue-1", "--yes", "--concurrency", "1", "--list", "alpha").exit_code == 1
+    alpha = "not sent           2  (the send stopped before them: run `newsletter send issue-1 --list alpha` again)"
+    assert status().splitlines()[-1] == alpha
+    with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:  # a day later
+        usage.execute("UPDATE usage SET day = '2000-01-01'")
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    assert run("send", "issue-1", "--yes", "--tag", "vip").exit_code == 0  # nothing left to send there
+    assert len(smtp.received) == 5
+    assert status().splitlines() == ["sent               5", "pending            0", "failed             0",
+                                     "uncertain          0", alpha]
+    assert json.loads(status("--json"))["not_sent"] == 2
+    with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:  # another day
+        usage.execute("DELETE FROM usage")
+    assert run("send", "issue-1", "--yes", "--list", "alpha").exit_code == 0
+    assert len(smtp.received) == 7 and "not sent" not in status()
+
+
 def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp: SmtpServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "not the password")

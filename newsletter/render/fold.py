@@ -14,8 +14,9 @@ A space becomes a line break only where the two show the same in every mail prog
 - between two words of text, outside a merge tag (`[%html:...%]`), outside `<pre>`,
   `<textarea>`, `<script>`, `<style>`, `<title>` and comments (Outlook's conditional
   ones hold markup of their own), and outside any element styled to keep its white
-  space (`white-space: pre`, `pre-wrap`, `pre-line`, `break-spaces`, or
-  `white-space-collapse` other than `collapse`), with everything inside it;
+  space (any `white-space` or `white-space-collapse` value but `normal`, `nowrap`, `wrap`,
+  `collapse` and the global ones: `pre-line`, `wrap preserve-breaks`, `var(--x)` all may),
+  with everything inside it;
 - not beside a wide East Asian character nor a zero-width space, where CSS removes a line
   break in text rather than showing it as a space (CSS Text 3, 4.1.3), and only between two
   characters of text (not beside a tag, an entity or more white space), so that neither
@@ -61,7 +62,11 @@ _TOKEN = re.compile(
 )
 # One attribute and the white space before it (a fold there is never inside its value).
 _ATTRIBUTE = re.compile(rb"(?P<space>\s+)(?P<name>[^\s\"'>/=]+)(?:\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?")
-_PRESERVING = re.compile(rb"white-space(?:-collapse)?\s*:\s*(?:pre|preserve|break-spaces)", re.IGNORECASE)
+# A `white-space` or `white-space-collapse` declaration and its value (up to `;`, `}` or a quote).
+_WHITE_SPACE = re.compile(rb"white-space(?:-collapse)?\s*:\s*([^;}\"']*)", re.IGNORECASE)
+# The values under which a line break in text shows as a space: any other keeps white space, or may
+# (`pre`, `preserve-breaks` in CSS Text 4's `white-space: wrap preserve-breaks`, a `var(...)`, an escape).
+_COLLAPSING = frozenset({b"normal", b"nowrap", b"wrap", b"collapse", b"initial", b"inherit", b"unset", b"!important"})
 # Whose white space is kept, and that of everything inside (with `raw` tokens: no text folded).
 _KEEPS_SPACE = frozenset({b"pre", b"listing", b"plaintext"})
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta",
@@ -103,7 +108,7 @@ def _breaks(document: bytes, long_lines: list[tuple[int, int]]) -> list[int]:
     """The offsets of the spaces that may become line breaks in the tokens on `long_lines`, in
     order. The markup before them is only followed (what is open), up to the last of them."""
     breaks: list[int] = []
-    fold_text = not any(_PRESERVING.search(match[1]) for match in _STYLE_ELEMENT.finditer(document))
+    fold_text = not any(_keeps_space(match[1]) for match in _STYLE_ELEMENT.finditer(document))
     kept: bytes | None = None  # the element whose white space is kept (<pre>, ...), while inside it
     depth = 0  # how many elements of its name are open, it included
     lines = iter(long_lines)
@@ -137,10 +142,18 @@ def _breaks(document: bytes, long_lines: list[tuple[int, int]]) -> list[int]:
     return breaks
 
 
+def _keeps_space(css: bytes) -> bool:
+    """Whether a declaration in `css` may keep white space: any `white-space` value but those known
+    to collapse it. Looking for `pre` and `preserve` at its start missed `wrap preserve-breaks`
+    and `var(--keep)`, and a template's rule with either had its lines run together."""
+    return any(set(value.lower().replace(b"!", b" !").split()) - _COLLAPSING
+               for value in _WHITE_SPACE.findall(css))
+
+
 def _styled_to_keep_space(attributes: bytes) -> bool:
-    if not _PRESERVING.search(attributes):
+    if not _keeps_space(attributes):
         return False  # nearly every tag: no need to read its attributes one by one
-    return any(attribute["name"].lower() == b"style" and _PRESERVING.search(attribute["value"] or b"")
+    return any(attribute["name"].lower() == b"style" and _keeps_space((attribute["value"] or b"").strip(b"\"'"))
                for attribute in _ATTRIBUTE.finditer(attributes))
 
 

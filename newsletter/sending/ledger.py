@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -112,6 +113,10 @@ ISSUE_NAME, ISSUE_ID, FINGERPRINT = "issue", "issue_id", "fingerprint"
 # that carries it on. A send killed or stopped part way left readers it never reached nowhere in the
 # ledger, and `status` showed the issue as if it were sent to everyone it holds.
 PLANNED, PLANNED_COMMAND = "planned_recipients", "planned_command"
+# Earlier plans of other selections (another --list or --tag) that stopped part way, as a JSON object
+# {command: readers it never reached}, counted when a send of another selection took the plan over. A
+# stopped send of list A, then a send to list B, once left A's readers in no count again.
+PLANNED_ELSEWHERE = "planned_elsewhere"
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,10 @@ class LedgerCounts:
     not_sent: int | None = None
     resume: str = ""       # the command that carries the last send on
     running: bool = False  # the last send is running now: it has yet to reach the `not_sent`
+    # Of `not_sent`, those of earlier stopped sends of other selections: (the command that carries
+    # each on, how many it never reached). Never fewer than are left; more where a send of another
+    # selection reached some of them since (one list's readers in another), until that command runs.
+    elsewhere: tuple[tuple[str, int], ...] = ()
 
     def as_dict(self) -> dict[str, int | None]:
         return {"sent": self.sent, "pending": self.pending, "failed": self.failed, "uncertain": self.uncertain,
@@ -210,10 +219,13 @@ class LedgerCounts:
         rows = [("sent", self.sent), ("pending", self.pending), ("failed", self.failed),
                 ("uncertain", self.uncertain)] + ([("cancelled", self.cancelled)] if self.cancelled else [])
         lines = [f"{label:<10} {count:>9,}" for label, count in rows]
-        if self.not_sent:
+        last = (self.not_sent or 0) - sum(count for _, count in self.elsewhere)
+        if last > 0:
             why = ("the send running now has yet to reach them" if self.running
                    else f"the send stopped before them: run `{self.resume}` again")
-            lines.append(f"{'not sent':<10} {self.not_sent:>9,}  ({why})")
+            lines.append(f"{'not sent':<10} {last:>9,}  ({why})")
+        for command, count in self.elsewhere:
+            lines.append(f"{'not sent':<10} {count:>9,}  (the send stopped before them: run `{command}` again)")
         return lines
 
 
@@ -297,11 +309,30 @@ class Ledger:
             for key, value in values.items():
                 self._write(f"{verb} INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def plan_send(self, recipients: int, command: str) -> None:
+    def plan_send(self, recipients: int, command: str, reached: int) -> None:
         """Record, before the send posts anything, how many `recipients` it means to reach: everyone
-        the ledger holds and everyone it would post to besides, each counted once (see `counts`).
-        `command` carries it on. Durable at once: a kill -9 later leaves it for `status`."""
-        self.set_meta({PLANNED: str(recipients), PLANNED_COMMAND: command})
+        the ledger holds (`reached` of them now) and everyone it would post to besides, each counted
+        once (see `counts`). `command` carries it on. Durable at once: a kill -9 later leaves it for
+        `status`. The plan of another command that stopped part way is kept aside with the readers
+        it never reached (`PLANNED_ELSEWHERE`); this command's own earlier one is this plan now."""
+        elsewhere = self._planned_elsewhere()
+        standing, planned = self._meta(PLANNED_COMMAND), self._meta(PLANNED)
+        if standing is not None and standing != command and planned is not None and planned.isdigit():
+            left = int(planned) - reached - sum(elsewhere.values())
+            if left > 0:
+                elsewhere[standing] = left
+        elsewhere.pop(command, None)
+        self.set_meta({PLANNED: str(recipients + sum(elsewhere.values())), PLANNED_COMMAND: command,
+                       PLANNED_ELSEWHERE: json.dumps(elsewhere)})
+
+    def _planned_elsewhere(self) -> dict[str, int]:
+        try:
+            found = json.loads(self._meta(PLANNED_ELSEWHERE) or "{}")
+        except ValueError:
+            return {}
+        if not isinstance(found, dict):
+            return {}
+        return {str(command): count for command, count in found.items() if isinstance(count, int) and count > 0}
 
     def reached(self) -> int:
         """How many recipients the ledger holds, whatever their state: those a plan counts as reached."""
@@ -579,12 +610,16 @@ class Ledger:
         # posted to, failed or uncertain) is in both; what it forgot (a batch never posted) or never
         # reached is the difference. Never below 0: a reader who subscribed between the plan's count
         # and the send's own reading of the list is posted to, though not in the plan.
-        not_sent = max(0, int(planned) - len(states)) if planned is not None and planned.isdigit() else None
+        # The readers of earlier stopped sends of other selections are in the plan as a count of
+        # their own (`plan_send`), never below it.
+        elsewhere = self._planned_elsewhere()
+        not_sent = (max(sum(elsewhere.values()), int(planned) - len(states))
+                    if planned is not None and planned.isdigit() else None)
         return LedgerCounts(sent=by_state.get(ACCEPTED, 0), pending=by_state.get(SENDING, 0),
                             failed=by_state.get(FAILED, 0), uncertain=by_state.get(UNCERTAIN, 0),
                             cancelled=by_state.get(CANCELLED, 0), not_sent=not_sent,
                             resume=self._meta(PLANNED_COMMAND) or f"newsletter send {self.issue}",
-                            running=self._meta(SEND_RUNNING) is not None)
+                            running=self._meta(SEND_RUNNING) is not None, elsewhere=tuple(elsewhere.items()))
 
     def schedule(self) -> Schedule | None:
         """The scheduled send still standing: that of the last batch recorded with one, unless cancelled.

@@ -95,7 +95,8 @@ def nothing_left_to_send(plan: SendPlan) -> None:
         try:
             ledger.recover()
             if ledger.counts().not_sent:
-                ledger.plan_send(ledger.reached(), plan.command)
+                reached = ledger.reached()
+                ledger.plan_send(reached, plan.command, reached)
         finally:
             ledger.close()
     finally:
@@ -145,7 +146,7 @@ class SendRun:
                     known = ledger.states()
                     # Before anything is posted: killed part way, the send leaves in the ledger
                     # whom it meant to reach, and `newsletter status` says how many it did not.
-                    ledger.plan_send(self.plan.reach(known), self.command)
+                    ledger.plan_send(self.plan.reach(known), self.command, len(known))
                     ledger.begin_send(self._identity_with_id(ledger))
                 except BaseException:
                     ledger.close()
@@ -193,7 +194,8 @@ class SendRun:
         if not self._rest_counted:
             return
         try:
-            ledger.plan_send(ledger.reached() + report.remaining, self.command)
+            reached = ledger.reached()
+            ledger.plan_send(reached + report.remaining, self.command, reached)
         except LedgerWriteError:
             pass  # the plan's count stands: never fewer than were left out
 
