@@ -94,6 +94,21 @@ def test_unsubscribe_link_and_one_click_headers_per_recipient(publication: Path,
     assert "asm" not in sendgrid.accepted[0]
 
 
+def test_an_accented_unsubscribe_url_is_ascii_in_its_header_and_as_written_in_the_body(
+        publication: Path, sendgrid: SendGridDouble) -> None:
+    """A header is ASCII: the link went into List-Unsubscribe as it was (UTF-8)."""
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "/unsubscribe?email={email}", "/désinscription?email={email}"), encoding="utf-8")
+    write_list(publication, [["ann@example.org", "Ann", "", "subscribed"]])
+    assert run("send", "issue-1", "--yes").exit_code == 0
+    (personalization,) = sendgrid.accepted[0]["personalizations"]
+    assert personalization["headers"]["List-Unsubscribe"] == (
+        "<https://riverside-writers-circle.internal/d%C3%A9sinscription?email=ann@example.org>")
+    assert personalization["substitutions"]["[%text:unsubscribe_url%]"] == (
+        "https://riverside-writers-circle.internal/désinscription?email=ann@example.org")
+
+
 def test_unsubscribe_group_uses_sendgrids_link(publication: Path, sendgrid: SendGridDouble) -> None:
     """With sendgrid.asm_group_id: asm.group_id, SendGrid's link in both parts, no own headers."""
     config = publication / "newsletter.yaml"

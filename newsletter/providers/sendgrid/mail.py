@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from newsletter import merge
 from newsletter.config import Address, Settings
 from newsletter.errors import SendError
-from newsletter.headers import ONE_CLICK, header_text
+from newsletter.headers import ONE_CLICK, ascii_url, header_text
 from newsletter.sending.provider import OversizedRecipient, Row
 from newsletter.providers.sendgrid.categories import message_categories
 from newsletter.subscribers.store import COLUMNS, FIRST_NAME, LAST_NAME
@@ -156,6 +156,9 @@ class RequestBuilder:
         # Such an address has no character that JSON, a URL or HTML escapes, so in the link
         # it leaves the halves' plainness as it is.
         spliced_link_plain = bool(plain(before) and plain(after))
+        # A header is ASCII: an accented unsubscribe_url or signup.url goes %-encoded in
+        # List-Unsubscribe (the body keeps it as written). Settled once: a link in ASCII costs nothing more.
+        header_as_link = (template or "").isascii() and (not isinstance(signed_prefix, str) or signed_prefix.isascii())
         address_as_is = merge.URL_SAFE.fullmatch
         plans = []
         for (name, fallback), fields in groups.items():
@@ -193,7 +196,8 @@ class RequestBuilder:
                     link, url_plain = url, True
                 else:
                     link, url_plain = _string(url)[1:-1], bool(plain(url))
-                headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
+                header_link = link if header_as_link else _string(ascii_url(url))[1:-1]
+                headers = f',"headers":{{"List-Unsubscribe":"<{header_link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
             elif template is not None:
                 if address_plain and splices:
                     link, url_plain = f"{link_before}{email}{link_after}", spliced_link_plain
@@ -203,8 +207,10 @@ class RequestBuilder:
                     url = merge.unsubscribe_link(template, email)
                     link = _string(url)[1:-1]
                     url_plain = bool(plain(url))
+                header_link = link if header_as_link else _string(
+                    ascii_url(merge.unsubscribe_link(template, email)))[1:-1]
                 # `"<` and `>"` need no escaping around the link's JSON text.
-                headers = f',"headers":{{"List-Unsubscribe":"<{link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
+                headers = f',"headers":{{"List-Unsubscribe":"<{header_link}>","List-Unsubscribe-Post":"{ONE_CLICK}"}}'
             if not plans:
                 return f'{{"to":[{to}]{headers}}}'
             parts = []
