@@ -142,6 +142,20 @@ def test_a_line_over_smtps_limit_goes_quoted_printable_in_short_lines() -> None:
     assert max(len(line) for line in raw.split(b"\n")) <= 78
 
 
+def test_a_long_value_on_a_short_line_keeps_the_part_as_written_beside_a_long_line_elsewhere() -> None:
+    """Only the values on a line count against it: a 400-letter name in the greeting, a
+    900-octet line below it, and both still fit SMTP's 998 octets."""
+    text = "Hello [%text:first_name|friend%],\n" + "y" * 900 + "\n[%text:first_name|friend%] again.\n"
+    build = builder(text=text, html=SHORT_HTML)
+    for first_name, encoding in (("B" * 400, "7bit"), ("B" * 995, "quoted-printable")):
+        who = recipient(first_name=first_name)
+        raw = build.message(who, wire=True)
+        assert max(len(line) for line in raw.split(b"\r\n")) < 998
+        message = parsed(raw)
+        assert encodings(message)[0] == encoding
+        assert parts(message)[0] == merge.fill(text, who.values)
+
+
 def test_a_value_that_would_take_its_line_over_the_limit_sends_that_readers_part_quoted_printable() -> None:
     text = "x" * 900 + " [%text:first_name|friend%]\nNext line.\n"
     build = builder(text=text, html=SHORT_HTML)

@@ -144,18 +144,27 @@ class _Part:
         document = document.replace("\r\n", "\n")
         literal: list[str] = []
         fields: list[merge.MergeField | None] = []
+        tags_by_line: dict[int, list[int]] = {}  # where a line starts: the fields on it, by index
         start = 0
-        for match in merge.TAG_PATTERN.finditer(document):
+        for index, match in enumerate(merge.TAG_PATTERN.finditer(document)):
             literal.append(document[start:match.start()])
             fields.append(merge.fields_in(match[0])[0])
+            tags_by_line.setdefault(document.rfind("\n", 0, match.start()) + 1, []).append(index)
             start = match.end()
         literal.append(document[start:])
         fields.append(None)
         self._fields = tuple(fields)
         # The longest line as written, its tags counted as text: with every value's length
-        # added, a bound on the longest line of any recipient's part.
+        # added, a bound on the longest line of any recipient's part (the quick check).
         self._longest = max(len(line.encode("utf-8")) for line in document.split("\n"))
-        self._as_written = "\r" not in document and "\0" not in document and self._longest < LONGEST_LINE
+        # Each line that holds tags, its length without them, and which values go in it: the
+        # exact check, for a reader whose values fail the quick one (a name of 400 letters).
+        self._tagged_lines = tuple(
+            (_octets_without_tags(document, line_start), tuple(indices)) for line_start, indices in tags_by_line.items())
+        longest_bare = max((length for length, _ in self._tagged_lines), default=0)
+        untagged = (len(line.encode("utf-8")) for line in document.split("\n") if not merge.TAG_PATTERN.search(line))
+        self._as_written = ("\r" not in document and "\0" not in document
+                            and max(longest_bare, max(untagged, default=0)) < LONGEST_LINE)
         self._ascii = document.isascii()
         self._qp = tuple(_Piece(_qp(text), field) for text, field in zip(literal, fields, strict=True))
         # Each QP piece starts a line (after the part's headers, or a soft break): ready for DATA once.
@@ -179,7 +188,7 @@ class _Part:
         if self._as_written:
             encoded = [value.encode("utf-8") for value in fills]
             ascii_ = self._ascii and all(value.isascii() for value in encoded)
-            if ((ascii_ or eight_bit) and self._longest + sum(map(len, encoded)) < LONGEST_LINE
+            if ((ascii_ or eight_bit) and self._fits(encoded)
                     and not any(b"\n" in value or b"\r" in value or b"\0" in value for value in encoded)):
                 head = self._heads["7bit" if ascii_ else "8bit", wire]
                 return head + _joined(self._wire_raw if wire else self._raw, encoded, wire)
@@ -193,6 +202,20 @@ class _Part:
                 out.append(_on_the_wire(encoded_value) if wire else encoded_value)
                 out.append(soft_break)
         return b"".join(out)
+
+
+    def _fits(self, values: list[bytes]) -> bool:
+        """Whether every line, with these values in, stays within SMTP's 998 octets."""
+        if self._longest + sum(map(len, values)) < LONGEST_LINE:  # nearly every reader: one sum
+            return True
+        return all(length + sum(len(values[index]) for index in indices) < LONGEST_LINE
+                   for length, indices in self._tagged_lines)
+
+
+def _octets_without_tags(document: str, line_start: int) -> int:
+    line_end = document.find("\n", line_start)
+    line = document[line_start:line_end if line_end >= 0 else len(document)]
+    return len(merge.TAG_PATTERN.sub("", line).encode("utf-8"))
 
 
 def _joined(pieces: tuple[bytes, ...], values: list[bytes], wire: bool) -> bytes:
