@@ -603,7 +603,8 @@ def test_a_message_that_cannot_be_made_is_unsent_in_one_line_never_uncertain(
     finally:
         transport.close()
     assert (outcome.state, outcome.fatal, outcome.attempts) == ("unsent", True, 0)
-    assert outcome.error.startswith("unexpected error while making the message: UnicodeEncodeError: ")
+    assert outcome.error.startswith(
+        "unexpected error while making the message for ann@example.org: UnicodeEncodeError: ")
     assert "\n" not in outcome.error
     assert smtp.received == []
 
