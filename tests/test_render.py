@@ -518,3 +518,38 @@ def test_folding_keeps_every_space_whose_line_break_would_show() -> None:
     assert max(map(len, folded.split("\n")[3:])) == 100
     word = "x" * 600  # nowhere to fold: it stays as it is (the SMTP provider sends it quoted-printable)
     assert fold_html(f"<p>{word}</p>") == f"<p>{word}</p>"
+
+
+def test_an_import_in_email_css_is_never_fetched_and_the_email_is_the_same(publication: Path) -> None:
+    """cssutils fetched an @import'ed stylesheet over the network at every build (whatever premailer's
+    allow_network said), for premailer to leave the rule out of the email all the same."""
+    import http.server
+    import threading
+
+    fetched: list[str] = []
+
+    class Stylesheets(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/css")
+            self.end_headers()
+            self.wfile.write(b"p { color: red; }")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Stylesheets)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert run("build", "issue-1").exit_code == 0
+        plain = (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8")
+        css = publication / "templates" / "email.css"
+        css.parent.mkdir(exist_ok=True)
+        css.write_text(f'@import url("http://127.0.0.1:{server.server_port}/fonts.css");\n'
+                       + PACKAGE_TEMPLATES.joinpath("email.css").read_text(encoding="utf-8"), encoding="utf-8")
+        assert run("build", "issue-1").exit_code == 0
+    finally:
+        server.shutdown()
+    assert fetched == []
+    assert (publication / "build" / "issue-1" / "email.html").read_text(encoding="utf-8") == plain

@@ -376,6 +376,23 @@ def test_a_stopped_send_of_one_list_stays_in_status_through_sends_of_another_sel
     assert len(smtp.received) == 7 and "not sent" not in status()
 
 
+def test_the_same_tags_in_another_order_carry_on_the_same_stopped_send(publication: Path, smtp: SmtpServer) -> None:
+    use_smtp(publication, smtp, daily_limit=1)  # the later smtp: block wins
+    readers = generated(3)
+    for reader in readers:
+        reader[4] = "a;b"
+    write_list(publication, readers)
+    assert run("send", "issue-1", "--yes", "--concurrency", "1", "--tag", "b", "--tag", "a").exit_code == 1
+    assert status().splitlines()[-1] == (
+        "not sent           2  (the send stopped before them: run `newsletter send issue-1 --tag a --tag b` again)")
+    with sqlite3.connect(publication / "sent" / "daily-usage.sqlite") as usage:  # a day later, a bigger limit
+        usage.execute("DELETE FROM usage")
+    config = publication / "newsletter.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("daily_limit: 1", "daily_limit: 10"), encoding="utf-8")
+    assert run("send", "issue-1", "--yes", "--tag", "a", "--tag", "b").exit_code == 0
+    assert len(smtp.received) == 3 and "not sent" not in status()
+
+
 def test_a_wrong_password_is_one_line_and_sends_nothing(publication: Path, smtp: SmtpServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", "not the password")
@@ -586,7 +603,8 @@ def test_a_message_that_cannot_be_made_is_unsent_in_one_line_never_uncertain(
     finally:
         transport.close()
     assert (outcome.state, outcome.fatal, outcome.attempts) == ("unsent", True, 0)
-    assert outcome.error.startswith("unexpected error while making the message: UnicodeEncodeError: ")
+    assert outcome.error.startswith(
+        "unexpected error while making the message for ann@example.org: UnicodeEncodeError: ")
     assert "\n" not in outcome.error
     assert smtp.received == []
 

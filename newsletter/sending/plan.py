@@ -429,7 +429,9 @@ class SendPlan:
         else:
             if self.options.list_name != DEFAULT_LIST:
                 words += ["--list", self.options.list_name]
-            for tag in self.options.tags:
+            # In one order whatever order they were given in: the same selection is the same command
+            # (status keeps a stopped send's line until its command runs again).
+            for tag in sorted(dict.fromkeys(self.options.tags)):
                 words += ["--tag", tag]
         return " ".join(shlex.quote(word) for word in words)
 

@@ -275,7 +275,8 @@ class SmtpProvider:
             except MessageNotMade as exc:  # nothing of it was posted
                 self._allowance.unuse()
                 return Outcome("unsent", fatal=True, attempts=attempts - 1,
-                               error=self._unexpected("making the message", cast(BaseException, exc.__cause__)))
+                               error=self._unexpected(f"making the message for {address}",
+                                                      cast(BaseException, exc.__cause__)))
             except Uncertain as exc:
                 return Outcome("uncertain", error=str(exc), attempts=attempts)
             except Refused as exc:
